@@ -1,0 +1,179 @@
+"""One frozen settings tree, validated once at start-up.
+
+Every field has a ``TOLLHOUSE_<NAME>`` environment variable; CLI flags override them.
+A failure stops start-up with :class:`~tollhouse.errors.ConfigError` carrying one line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tollhouse.errors import ConfigError
+
+MAX_ACCESS_TOKEN_TTL = 3600
+MAX_CODE_TTL = 60
+_RATE = re.compile(r"^(off|\d+/(s|sec|second|min|minute|h|hour))$")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Construct with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="TOLLHOUSE_", frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8443
+    issuer: str | None = None
+    data_dir: Path = Path(".tollhouse")
+    database: str | None = None
+    redis: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure_http: bool = False
+    workers: int = 1
+    master_key: str | None = None
+    signing_alg: Literal["ES256", "RS256", "EdDSA"] = "ES256"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    code_ttl: int = 60
+    session_ttl: int = 8 * 3600
+    interaction_ttl: int = 600
+    registration: Literal["token", "open", "off"] = "token"
+    default_client_scopes: str | None = None
+    rate_limit_token: str = "10/s"
+    rate_limit_login: str = "10/15min"
+    seed_demo: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    key_reload_interval: int = 10
+
+    @field_validator("access_token_ttl")
+    @classmethod
+    def _access_ttl(cls, v: int) -> int:
+        if not 1 <= v <= MAX_ACCESS_TOKEN_TTL:
+            raise ValueError(f"must be between 1 and {MAX_ACCESS_TOKEN_TTL} seconds, got {v}")
+        return v
+
+    @field_validator("code_ttl")
+    @classmethod
+    def _code_ttl(cls, v: int) -> int:
+        if not 1 <= v <= MAX_CODE_TTL:
+            raise ValueError(f"must be between 1 and {MAX_CODE_TTL} seconds, got {v}")
+        return v
+
+    @field_validator("refresh_token_ttl", "session_ttl", "interaction_ttl", "key_reload_interval")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be a positive number of seconds, got {v}")
+        return v
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if not 0 <= v <= 65535:
+            raise ValueError(f"must be 0-65535, got {v}")
+        return v
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int) -> int:
+        if not 1 <= v <= 64:
+            raise ValueError(f"must be 1-64, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.insecure_http and not is_loopback_host(self.host):
+            raise ValueError(
+                f"--insecure-http is refused on the non-loopback address {self.host}; "
+                "bind to 127.0.0.1 or ::1, or serve HTTPS"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key must be given together")
+        if self.issuer is not None:
+            _check_issuer(self.issuer, self.insecure_http)
+        if self.database is not None and not self.database.startswith(
+            ("sqlite:", "sqlite+aiosqlite:", "postgresql:", "postgresql+asyncpg:", "postgres:")
+        ):
+            raise ValueError(f"database must be sqlite:///PATH or postgresql://..., got {self.database!r}")
+        for name in ("rate_limit_token",):
+            if not _RATE.match(getattr(self, name)):
+                raise ValueError(f"{name} must look like 10/s, 100/min or off")
+        return self
+
+    # Derived values ---------------------------------------------------------------
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.insecure_http else "https"
+
+    @property
+    def issuer_url(self) -> str:
+        if self.issuer:
+            return self.issuer.rstrip("/")
+        host = self.host
+        if ":" in host:
+            host = f"[{host}]"
+        elif host in ("0.0.0.0", "127.0.0.1") and not self.insecure_http:  # noqa: S104
+            host = "localhost"
+        default_port = 80 if self.insecure_http else 443
+        port = "" if self.port == default_port else f":{self.port}"
+        return f"{self.scheme}://{host}{port}"
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{(self.data_dir / 'tollhouse.db').resolve()}"
+
+    @property
+    def development_mode(self) -> bool:
+        """Loopback plain-HTTP serving: error pages may show registered redirect URIs."""
+        return self.insecure_http and is_loopback_host(self.host)
+
+
+def _check_issuer(issuer: str, insecure_http: bool) -> None:
+    """RFC 8414 §2: https URL, no query or fragment."""
+    parts = urlsplit(issuer)
+    if parts.query or parts.fragment:
+        raise ValueError(f"issuer must have no query or fragment: {issuer!r}")
+    if not parts.hostname:
+        raise ValueError(f"issuer must be an absolute URL: {issuer!r}")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and insecure_http and is_loopback_host(parts.hostname):
+        return
+    raise ValueError(
+        f"issuer must be an https URL (http only on loopback with --insecure-http): {issuer!r}"
+    )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment plus explicit overrides (CLI flags).
+
+    ``None`` overrides are ignored so unset flags fall back to the environment.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "configuration"
+        message = first["msg"].removeprefix("Value error, ")
+        env = f" (TOLLHOUSE_{where.upper()})" if first["loc"] else ""
+        raise ConfigError(f"invalid {where}{env}: {message}") from None

@@ -1,0 +1,1 @@
+"""Persistence: narrow ports (``ports``) and their adapters (``sql``, ``memory``)."""

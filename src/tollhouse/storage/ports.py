@@ -1,0 +1,136 @@
+"""The storage ports the protocol depends on.
+
+Each is a narrow ``Protocol``. Adapters: ``sql`` (SQLite and PostgreSQL through
+SQLAlchemy Core) and ``memory`` (unit tests). Every write of something that expires
+carries its expiry; single-use things are consumed atomically.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tollhouse.models import (
+    Api,
+    AuthorizationCode,
+    Client,
+    Consent,
+    Interaction,
+    Revocation,
+    Session,
+    SigningKey,
+    User,
+)
+
+
+class ClientStore(Protocol):
+    async def add_client(self, client: Client) -> None:
+        """Raises ``Conflict`` if the client_id exists."""
+
+    async def get_client(self, client_id: str) -> Client | None: ...
+
+    async def list_clients(self) -> list[Client]: ...
+
+    async def delete_client(self, client_id: str) -> bool: ...
+
+    async def set_client_secret(self, client_id: str, secret_hash: str) -> bool: ...
+
+
+class UserStore(Protocol):
+    async def add_user(self, user: User) -> None:
+        """Raises ``Conflict`` if the username exists."""
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def get_user_by_username(self, username: str) -> User | None: ...
+
+    async def list_users(self) -> list[User]: ...
+
+    async def delete_user(self, username: str) -> bool: ...
+
+    async def set_password(self, username: str, password_hash: str) -> bool: ...
+
+
+class ApiStore(Protocol):
+    async def add_api(self, api: Api) -> None:
+        """Raises ``Conflict`` if the identifier exists or a scope belongs to another API."""
+
+    async def get_api(self, identifier: str) -> Api | None: ...
+
+    async def list_apis(self) -> list[Api]: ...
+
+    async def delete_api(self, identifier: str) -> bool: ...
+
+
+class CodeStore(Protocol):
+    async def add_code(self, code: AuthorizationCode) -> None: ...
+
+    async def consume_code(self, code_hash: str, now: int) -> AuthorizationCode | None:
+        """Atomically mark the code used; return it only if it was unused until now."""
+
+    async def get_code(self, code_hash: str) -> AuthorizationCode | None:
+        """The stored code whatever its state (to detect reuse)."""
+
+    async def record_issued(self, code_hash: str, jti: str, exp: int) -> None:
+        """Remember what the first redemption issued, so a reuse can revoke it."""
+
+    async def purge_codes(self, now: int) -> int:
+        """Delete codes that expired; returns how many."""
+
+
+class ConsentStore(Protocol):
+    async def get_consent(self, user_id: str, client_id: str) -> Consent | None: ...
+
+    async def save_consent(self, consent: Consent) -> None:
+        """Insert or replace the consent of this user for this client."""
+
+
+class SessionStore(Protocol):
+    async def add_session(self, session: Session) -> None: ...
+
+    async def get_session(self, session_hash: str) -> Session | None: ...
+
+    async def delete_session(self, session_hash: str) -> None: ...
+
+
+class InteractionStore(Protocol):
+    async def add_interaction(self, interaction: Interaction) -> None: ...
+
+    async def get_interaction(self, interaction_hash: str) -> Interaction | None: ...
+
+    async def delete_interaction(self, interaction_hash: str) -> None: ...
+
+
+class KeyStore(Protocol):
+    async def add_key(self, key: SigningKey) -> None: ...
+
+    async def list_keys(self) -> list[SigningKey]:
+        """Every stored key, newest first."""
+
+    async def set_key_status(self, kid: str, status: str, at: int) -> bool: ...
+
+
+class RevocationList(Protocol):
+    async def revoke(self, revocation: Revocation) -> None:
+        """Idempotent; kept until ``expires_at``."""
+
+    async def is_revoked(self, jti: str, now: int) -> bool: ...
+
+
+class Storage(
+    ClientStore,
+    UserStore,
+    ApiStore,
+    CodeStore,
+    ConsentStore,
+    SessionStore,
+    InteractionStore,
+    KeyStore,
+    RevocationList,
+    Protocol,
+):
+    """Everything one backend provides; the provider hands each part to its user."""
+
+    async def ping(self) -> None:
+        """Raise if the backend is unreachable."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,3 @@
+from tollhouse.cli.main import main
+
+main()

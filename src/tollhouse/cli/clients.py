@@ -1,0 +1,322 @@
+"""``tollhouse clients``: register, inspect and remove OAuth clients.
+
+Metadata is printed under the RFC 7591 §2 names (``client_name``, ``redirect_uris``,
+``grant_types``, ``scope``, ``token_endpoint_auth_method``). A confidential client's
+secret is 256 bits of randomness, printed once — at ``create`` and ``rotate-secret`` —
+and stored only as an argon2id hash (never a bearer secret at rest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypedDict
+
+import click
+
+from tollhouse import randomness
+from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
+from tollhouse.cli.hashing import client_secret_hasher
+from tollhouse.cli.output import echo_record, echo_table, iso_utc, note, usage_error
+from tollhouse.clock import SystemClock
+from tollhouse.config import Settings
+from tollhouse.errors import NotFound, OAuthError
+from tollhouse.models import AuthMethod, Client, GrantType
+from tollhouse.protocol.redirect_uris import check_registrable
+from tollhouse.protocol.scopes import check_scope_name
+
+CLIENT_ID_BYTES = 16
+SECRET_BYTES = 32
+SECRET_WARNING = (
+    "warning: the client secret is shown only once; store it now "
+    "(`tollhouse clients rotate-secret` makes a new one)"
+)
+
+
+class ClientMetadata(TypedDict):
+    """RFC 7591 §2 metadata of a registered client (never its secret or hash)."""
+
+    client_id: str
+    client_name: str
+    redirect_uris: list[str]
+    grant_types: list[str]
+    response_types: list[str]
+    scope: str | None
+    token_endpoint_auth_method: str
+    client_id_issued_at: int
+    created_at: str
+
+
+def metadata(client: Client) -> ClientMetadata:
+    code = GrantType.AUTHORIZATION_CODE in client.grant_types
+    return {
+        "client_id": client.client_id,
+        "client_name": client.name,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "response_types": ["code"] if code else [],
+        "scope": None if client.scopes is None else " ".join(client.scopes),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "client_id_issued_at": client.created_at,
+        "created_at": iso_utc(client.created_at),
+    }
+
+
+def _record(meta: ClientMetadata) -> list[tuple[str, str | None]]:
+    return [
+        ("client_name", meta["client_name"]),
+        ("redirect_uris", " ".join(meta["redirect_uris"]) or None),
+        ("grant_types", " ".join(meta["grant_types"])),
+        ("scope", meta["scope"] if meta["scope"] is not None else "(any scope the server defines)"),
+        ("token_endpoint_auth_method", meta["token_endpoint_auth_method"]),
+        ("created_at", meta["created_at"]),
+    ]
+
+
+@click.group()
+def clients() -> None:
+    """OAuth clients: the applications that ask for tokens."""
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+# create ---------------------------------------------------------------------------
+
+
+def _check_redirect_uris(uris: Sequence[str], grant_types: Sequence[str]) -> tuple[str, ...]:
+    """RFC 6749 §3.1.2 / RFC 9700 §4.1.3 rules, as a usage error with the reason."""
+    if GrantType.AUTHORIZATION_CODE in grant_types and not uris:
+        usage_error("--redirect-uri is required for the authorization_code grant")
+    for uri in uris:
+        try:
+            check_registrable(uri)
+        except OAuthError as exc:
+            usage_error(f"--redirect-uri: {exc.description}")
+    return tuple(dict.fromkeys(uris))
+
+
+def _check_scopes(values: Sequence[str]) -> tuple[str, ...] | None:
+    """``--scope "a b"`` (repeatable) → the scope tuple; None when not given."""
+    if not values:
+        return None
+    names = [name for value in values for name in value.split()]
+    if not names:
+        usage_error("--scope is empty; omit it to allow every scope the server defines")
+    for name in names:
+        try:
+            check_scope_name(name)
+        except ValueError as exc:
+            usage_error(f"--scope: {exc}")
+    return tuple(dict.fromkeys(names))
+
+
+def _check_grant_types(grant_types: Sequence[str], public: bool) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(grant_types))
+    if public and GrantType.CLIENT_CREDENTIALS in chosen:
+        usage_error(
+            "a public client cannot use client_credentials (it has no secret to "
+            "authenticate with, RFC 6749 §4.4); drop --public or the grant type"
+        )
+    if GrantType.REFRESH_TOKEN in chosen and GrantType.AUTHORIZATION_CODE not in chosen:
+        usage_error(
+            "refresh_token needs authorization_code as well: refresh tokens are issued "
+            "only with an authorization code (RFC 6749 §4.4.3)"
+        )
+    return chosen
+
+
+@clients.command("create")
+@click.option("--name", required=True, help="Human-readable name (client_name).")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    metavar="URI",
+    help="Redirect URI (repeatable): https, or http on 127.0.0.1/[::1]. "
+    "Required for authorization_code.",
+)
+@click.option(
+    "--scope",
+    "scope_values",
+    multiple=True,
+    metavar='"A B"',
+    help="Space-separated scopes the client may request (default: any).",
+)
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice([grant.value for grant in GrantType]),
+    default=[GrantType.AUTHORIZATION_CODE.value],
+    show_default=True,
+    help="Grant type the client may use (repeatable).",
+)
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@json_option
+@state_options
+def create(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    scope_values: tuple[str, ...],
+    grant_types: tuple[str, ...],
+    public: bool,
+    as_json: bool,
+    data_dir: Path | None,
+    database: str | None,
+) -> None:
+    """Register a client; a confidential one's secret is printed once."""
+    if not name.strip():
+        usage_error("--name must not be empty")
+    chosen = _check_grant_types(grant_types, public)
+    uris = _check_redirect_uris(redirect_uris, chosen)
+    scopes = _check_scopes(scope_values)
+    settings = settings_from(data_dir, database)
+
+    secret = None if public else randomness.token(SECRET_BYTES)
+    client = Client(
+        client_id=randomness.identifier(CLIENT_ID_BYTES),
+        name=name,
+        redirect_uris=uris,
+        grant_types=chosen,
+        token_endpoint_auth_method=AuthMethod.NONE if public else AuthMethod.CLIENT_SECRET_BASIC,
+        created_at=SystemClock().now(),
+        secret_hash=None if secret is None else client_secret_hasher().hash(secret),
+        scopes=scopes,
+    )
+    run(_add(settings, client))
+
+    meta = metadata(client)
+    if as_json:
+        output: dict[str, object] = {**meta, "client_secret": secret}
+        if secret is not None:
+            output["client_secret_expires_at"] = 0  # RFC 7591 §3.2.1: 0 = never
+        echo_json(output)
+        return
+    fields: list[tuple[str, str | None]] = [("client_id", client.client_id)]
+    if secret is not None:
+        fields.append(("client_secret", secret))
+    echo_record(fields + _record(meta))
+    if secret is not None:
+        click.echo(SECRET_WARNING)
+
+
+async def _add(settings: Settings, client: Client) -> None:
+    async with storage_for(settings) as storage:
+        await storage.add_client(client)
+
+
+# list / show ------------------------------------------------------------------------
+
+
+@clients.command("list")
+@json_option
+@state_options
+def list_(as_json: bool, data_dir: Path | None, database: str | None) -> None:
+    """List the registered clients (never their secrets)."""
+    found = run(_list(settings_from(data_dir, database)))
+    if as_json:
+        echo_json([metadata(client) for client in found])
+        return
+    if not found:
+        note("no clients yet; register one with `tollhouse clients create`")
+        return
+    echo_table(
+        ["client_id", "name", "type", "grant types", "redirect URIs", "scope"],
+        (
+            [
+                client.client_id,
+                client.name,
+                "public" if client.is_public else "confidential",
+                " ".join(client.grant_types),
+                " ".join(client.redirect_uris) or "-",
+                "(any)" if client.scopes is None else " ".join(client.scopes),
+            ]
+            for client in found
+        ),
+    )
+
+
+async def _list(settings: Settings) -> list[Client]:
+    async with storage_for(settings) as storage:
+        return await storage.list_clients()
+
+
+@clients.command("show")
+@click.argument("client_id")
+@json_option
+@state_options
+def show(client_id: str, as_json: bool, data_dir: Path | None, database: str | None) -> None:
+    """Show one client's metadata."""
+    client = run(_get(settings_from(data_dir, database), client_id))
+    meta = metadata(client)
+    if as_json:
+        echo_json(meta)
+        return
+    kind = "public" if client.is_public else "confidential"
+    echo_record([("client_id", client.client_id), ("type", kind), *_record(meta)])
+
+
+async def _get(settings: Settings, client_id: str) -> Client:
+    async with storage_for(settings) as storage:
+        client = await storage.get_client(client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id}")
+    return client
+
+
+# delete -------------------------------------------------------------------------------
+
+
+@clients.command("delete")
+@click.argument("client_id")
+@state_options
+def delete(client_id: str, data_dir: Path | None, database: str | None) -> None:
+    """Delete a client; its codes and consents go with it."""
+    run(_delete(settings_from(data_dir, database), client_id))
+    click.echo(f"deleted client {client_id}")
+
+
+async def _delete(settings: Settings, client_id: str) -> None:
+    async with storage_for(settings) as storage:
+        if not await storage.delete_client(client_id):
+            raise NotFound(f"no client {client_id}")
+
+
+# rotate-secret ---------------------------------------------------------------------
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@json_option
+@state_options
+def rotate_secret(
+    client_id: str, as_json: bool, data_dir: Path | None, database: str | None
+) -> None:
+    """Give a confidential client a new secret; the old one stops working at once."""
+    settings = settings_from(data_dir, database)
+    secret = randomness.token(SECRET_BYTES)
+    error = run(_rotate(settings, client_id, client_secret_hasher().hash(secret)))
+    if error is not None:
+        fail(error)
+    if as_json:
+        echo_json({"client_id": client_id, "client_secret": secret, "client_secret_expires_at": 0})
+        return
+    echo_record([("client_id", client_id), ("client_secret", secret)])
+    click.echo(SECRET_WARNING)
+
+
+async def _rotate(settings: Settings, client_id: str, secret_hash: str) -> str | None:
+    """None when rotated, else why not (a public client has no secret)."""
+    async with storage_for(settings) as storage:
+        client = await storage.get_client(client_id)
+        if client is None:
+            raise NotFound(f"no client {client_id}")
+        if client.is_public:
+            return (
+                f"client {client_id} is public (token_endpoint_auth_method none) "
+                "and has no secret to rotate"
+            )
+        if not await storage.set_client_secret(client_id, secret_hash):
+            raise NotFound(f"no client {client_id}")
+    return None

@@ -1,0 +1,79 @@
+"""How every command finds its state: the same settings as ``serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, AsyncIterator, ParamSpec, TypeVar
+
+import click
+
+from tollhouse.config import Settings, load_settings
+from tollhouse.errors import ConfigError, Conflict, NotFound
+from tollhouse.storage.sql import SqlStorage, open_storage
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def state_options(func: Callable[P, T]) -> Callable[P, T]:
+    """``--data-dir`` and ``--database``, shared by every command."""
+    func = click.option(
+        "--database", default=None, help="Database URL (env TOLLHOUSE_DATABASE)."
+    )(func)
+    func = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Data directory (env TOLLHOUSE_DATA_DIR, default ./.tollhouse).",
+    )(func)
+    return func
+
+
+def settings_from(data_dir: Path | None, database: str | None, **extra: Any) -> Settings:
+    try:
+        return load_settings(data_dir=data_dir, database=database, **extra)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@asynccontextmanager
+async def storage_for(settings: Settings) -> AsyncIterator[SqlStorage]:
+    storage = await open_storage(settings.database_url)
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+def fail(message: str) -> Any:
+    """Exit 1 with a one-line reason on stderr (the contract's failure exit code)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; known failures become exit code 1 with one line."""
+    try:
+        return asyncio.run(coro)
+    except (ConfigError, NotFound, Conflict) as exc:
+        return fail(str(exc))  # type: ignore[no-any-return]
+    except OSError as exc:
+        return fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "))  # type: ignore[no-any-return]
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def async_command(func: Callable[P, Awaitable[T]]) -> Callable[P, T]:
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run(func(*args, **kwargs))  # type: ignore[arg-type]
+
+    return wrapper

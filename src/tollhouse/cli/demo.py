@@ -1,0 +1,111 @@
+"""The demo seeded by ``make run``: the Grid-Monitor client, its sensors API and a user.
+
+The demo credentials are kept in ``<data-dir>/demo.json`` (mode 0600) so every start
+can print them; nothing else in Tollhouse keeps a secret in clear.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from tollhouse.cli.hashing import client_secret_hasher, user_hasher
+from tollhouse.clock import Clock
+from tollhouse.errors import Conflict
+from tollhouse.models import Api, AuthMethod, Client, GrantType, User
+from tollhouse.protocol import pkce
+from tollhouse.randomness import identifier, token
+from tollhouse.storage.ports import Storage
+
+DEMO_CLIENT_ID = "grid-monitor"
+DEMO_REDIRECT_URI = "http://127.0.0.1:9000/callback"
+DEMO_API = "https://sensors.grid-monitor.test"
+DEMO_SCOPE = "read_sensors"
+DEMO_USERNAME = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCredentials:
+    client_id: str
+    client_secret: str
+    username: str
+    password: str
+
+
+async def seed(storage: Storage, data_dir: Path, clock: Clock) -> DemoCredentials:
+    """Create the demo records once; later starts read the saved credentials."""
+    path = data_dir / "demo.json"
+    if path.exists() and await storage.get_client(DEMO_CLIENT_ID) is not None:
+        saved = json.loads(path.read_text())
+        return DemoCredentials(**saved)
+    now = clock.now()
+    creds = DemoCredentials(DEMO_CLIENT_ID, token(32), DEMO_USERNAME, token(12))
+    if await storage.get_api(DEMO_API) is None:
+        try:
+            await storage.add_api(Api(DEMO_API, (DEMO_SCOPE,), now, "Grid sensors (demo)"))
+        except Conflict:
+            pass  # an operator already defined read_sensors on another API
+    await storage.delete_client(DEMO_CLIENT_ID)
+    await storage.add_client(
+        Client(
+            client_id=DEMO_CLIENT_ID,
+            name="Grid-Monitor",
+            redirect_uris=(DEMO_REDIRECT_URI,),
+            grant_types=(GrantType.AUTHORIZATION_CODE,),
+            token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+            created_at=now,
+            secret_hash=client_secret_hasher().hash(creds.client_secret),
+            scopes=(DEMO_SCOPE,),
+        )
+    )
+    await storage.delete_user(DEMO_USERNAME)
+    await storage.add_user(
+        User(identifier(16), DEMO_USERNAME, user_hasher().hash(creds.password), now)
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(_as_dict(creds), handle)
+    return creds
+
+
+def _as_dict(creds: DemoCredentials) -> dict[str, str]:
+    return {
+        "client_id": creds.client_id,
+        "client_secret": creds.client_secret,
+        "username": creds.username,
+        "password": creds.password,
+    }
+
+
+def banner(issuer: str, creds: DemoCredentials) -> str:
+    """What ``make run`` prints: the issuer, credentials and a ready authorization URL."""
+    verifier = token(48)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": creds.client_id,
+            "redirect_uri": DEMO_REDIRECT_URI,
+            "scope": DEMO_SCOPE,
+            "state": token(12),
+            "code_challenge": pkce.challenge_for(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
+    insecure = " -k" if issuer.startswith("https://localhost") else ""
+    return "\n".join(
+        [
+            f"Issuer: {issuer}",
+            f"Demo client: {creds.client_id} (secret: {creds.client_secret})",
+            f"Demo user: {creds.username} (password: {creds.password})",
+            f"Authorization URL: {issuer}/authorize?{query}",
+            f"PKCE code_verifier for that URL: {verifier}",
+            "After signing in, copy the code from the callback URL and exchange it:",
+            f"  curl{insecure} -u {creds.client_id}:{creds.client_secret} {issuer}/token "
+            f"-d grant_type=authorization_code -d code=CODE "
+            f"-d redirect_uri={DEMO_REDIRECT_URI} -d code_verifier={verifier}",
+        ]
+    )

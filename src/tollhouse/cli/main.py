@@ -1,0 +1,25 @@
+"""``tollhouse``: the console script."""
+
+from __future__ import annotations
+
+import click
+
+from tollhouse.cli import apis, clients, keys, migrate, serve, users
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tollhouse")
+def cli() -> None:
+    """Tollhouse: a strict OAuth 2.0 / OpenID Connect identity provider."""
+
+
+cli.add_command(serve.serve)
+cli.add_command(migrate.migrate)
+cli.add_command(clients.clients)
+cli.add_command(users.users)
+cli.add_command(apis.apis)
+cli.add_command(keys.keys)
+
+
+def main() -> None:
+    cli(prog_name="tollhouse")

@@ -1,0 +1,122 @@
+"""``tollhouse serve``: migrate, make sure a signing key exists, then run uvicorn."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import uvicorn
+
+from tollhouse.cli.context import fail, run, settings_from, state_options
+from tollhouse.cli.demo import banner, seed
+from tollhouse.clock import SystemClock
+from tollhouse.config import Settings
+from tollhouse.errors import ConfigError
+from tollhouse.logs import configure
+from tollhouse.provider import build_provider
+from tollhouse.security.tls import ensure_self_signed
+from tollhouse.storage.sql import open_storage
+from tollhouse.web.asgi import tls13_context
+
+
+async def _prepare(settings: Settings) -> str | None:
+    """Migrate, create the first key (and master key), seed the demo; returns the banner."""
+    storage = await open_storage(settings.database_url, migrate=True)
+    try:
+        provider = await build_provider(settings, storage)
+        if settings.seed_demo:
+            creds = await seed(storage, settings.data_dir, SystemClock())
+            return banner(provider.issuer, creds)
+        return None
+    finally:
+        await storage.close()
+
+
+def _export(settings: Settings) -> None:
+    """Hand the effective settings to uvicorn's worker processes through the environment."""
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        os.environ[f"TOLLHOUSE_{name.upper()}"] = text
+
+
+@click.command()
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8443).")
+@click.option("--issuer", default=None, help="Public issuer URL (default from host and port).")
+@click.option("--redis", default=None, help="Redis URL for shared short-lived state.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--insecure-http", is_flag=True, default=None, help="Serve plain HTTP (loopback only)."
+)
+@click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@click.option("--seed-demo", is_flag=True, default=None, help="Create the demo client and user.")
+@state_options
+def serve(
+    host: str | None,
+    port: int | None,
+    issuer: str | None,
+    redis: str | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    insecure_http: bool | None,
+    workers: int | None,
+    seed_demo: bool | None,
+    data_dir: Path | None,
+    database: str | None,
+) -> None:
+    """Run the identity provider."""
+    settings = settings_from(
+        data_dir,
+        database,
+        host=host,
+        port=port,
+        issuer=issuer,
+        redis=redis,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        insecure_http=insecure_http,
+        workers=workers,
+        seed_demo=seed_demo,
+    )
+    configure(settings.log_level)
+    ssl_options: dict[str, object] = {}
+    if not settings.insecure_http:
+        cert, key = settings.tls_cert, settings.tls_key
+        if cert is None or key is None:
+            try:
+                cert, key, created = ensure_self_signed(settings.data_dir)
+            except ConfigError as exc:
+                fail(str(exc))
+                return
+            verb = "created" if created else "using"
+            click.echo(f"TLS: {verb} a self-signed certificate for localhost: {cert}")
+        ssl_options = {
+            "ssl_certfile": str(cert),
+            "ssl_keyfile": str(key),
+            "ssl_context_factory": tls13_context,
+        }
+    text = run(_prepare(settings))
+    if text:
+        click.echo(text)
+    else:
+        click.echo(f"Issuer: {settings.issuer_url}")
+    click.echo(f"Listening on {settings.scheme}://{settings.host}:{settings.port}", nl=True)
+    _export(settings)
+    uvicorn.run(
+        "tollhouse.web.asgi:from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        **ssl_options,  # type: ignore[arg-type]
+    )

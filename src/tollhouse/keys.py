@@ -1,0 +1,243 @@
+"""RFC 7517 signing keys: generate, encrypt at rest, rotate, publish (JWKS), sign (RFC 7515).
+
+A key's ``kid`` is its RFC 7638 JWK thumbprint. The private JWK is sealed with the
+master key (AES-256-GCM, AAD = kid) before it reaches the store. A :class:`KeyRing`
+holds the decrypted keys of one process: it signs with the newest active key of an
+algorithm, publishes active and retired public keys, and re-reads the store every
+``reload_interval`` seconds so that a rotation made by the CLI reaches running servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from joserfc import jwk
+from joserfc.jwa import JWSAlgModel
+from joserfc.jws import JWSRegistry
+
+from tollhouse.clock import Clock
+from tollhouse.errors import ConfigError
+from tollhouse.models import SigningKey
+from tollhouse.security.secretbox import DecryptionError, SecretBox
+from tollhouse.storage.ports import KeyStore
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_ALGS = ("ES256", "RS256", "EdDSA")
+"""RFC 7518 §3.1 ES256 and RS256, RFC 8037 §3.1 EdDSA (Ed25519)."""
+RSA_KEY_BITS = 3072
+ACTIVE, RETIRED = "active", "retired"
+_MAX_TYP_HEADERS = 16
+
+
+def generate(alg: str, box: SecretBox, now: int) -> SigningKey:
+    """A fresh key for ``alg``: kid = RFC 7638 §3 thumbprint, private JWK sealed by ``box``."""
+    key = _new_key(_checked_alg(alg))
+    kid = key.thumbprint()
+    extra = {"kid": kid, "alg": alg, "use": "sig"}
+    public = {"kty": key.key_type, **key.as_dict(private=False), **extra}
+    private = {"kty": key.key_type, **key.as_dict(private=True), **extra}
+    ciphertext = box.seal(_json(private), aad=kid.encode("utf-8"))
+    return SigningKey(
+        kid=kid, alg=alg, public_jwk=public, private_ciphertext=ciphertext, created_at=now
+    )
+
+
+@dataclass(slots=True)
+class _Signer:
+    """One decrypted active key, with everything a signature needs already parsed."""
+
+    record: SigningKey
+    key: jwk.Key
+    model: JWSAlgModel
+    headers: dict[str, bytes] = field(default_factory=dict)
+    """Encoded protected header (with trailing dot) per ``typ``."""
+
+    def header(self, typ: str) -> bytes:
+        segment = self.headers.get(typ)
+        if segment is None:
+            value = {"alg": self.record.alg, "typ": typ, "kid": self.record.kid}
+            segment = _b64(_json(value)) + b"."
+            if len(self.headers) < _MAX_TYP_HEADERS:
+                self.headers[typ] = segment
+        return segment
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    signers: dict[str, _Signer]
+    """Every active key by kid."""
+    by_alg: dict[str, list[_Signer]]
+    """Active keys per alg, newest first."""
+    published: tuple[dict[str, Any], ...]
+
+
+_EMPTY = _State(signers={}, by_alg={}, published=())
+
+
+class KeyRing:
+    """The signing keys of one process, cached after :meth:`load`."""
+
+    def __init__(
+        self,
+        store: KeyStore,
+        box: SecretBox,
+        clock: Clock,
+        alg: str = "ES256",
+        reload_interval: int = 10,
+    ) -> None:
+        self._store = store
+        self._box = box
+        self._clock = clock
+        self._alg = _checked_alg(alg)
+        self._interval = reload_interval
+        self._state = _EMPTY
+        self._loaded = False
+        self._next_reload = 0
+
+    @property
+    def default_alg(self) -> str:
+        return self._alg
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """Algorithms this ring can sign with now (in :data:`SUPPORTED_ALGS` order)."""
+        return tuple(alg for alg in SUPPORTED_ALGS if self._state.by_alg.get(alg))
+
+    async def load(self) -> None:
+        """Read every key from the store and decrypt the active ones.
+
+        Raises ``ConfigError`` if an active key cannot be decrypted or is inconsistent.
+        """
+        records = await self._store.list_keys()
+        now = self._clock.now()
+        previous = self._state.signers
+        signers: dict[str, _Signer] = {}
+        by_alg: dict[str, list[_Signer]] = {}
+        published: list[dict[str, Any]] = []
+        for record in sorted(records, key=lambda r: r.created_at, reverse=True):
+            if record.status not in (ACTIVE, RETIRED):
+                continue
+            published.append(record.public_jwk)
+            if record.status != ACTIVE:
+                continue
+            signer = previous.get(record.kid)
+            if signer is None or signer.record.private_ciphertext != record.private_ciphertext:
+                signer = self._unseal(record)
+            else:  # known key: keep its parsed form, take the record's new metadata
+                signer = _Signer(record, signer.key, signer.model, signer.headers)
+            signers[record.kid] = signer
+            by_alg.setdefault(record.alg, []).append(signer)
+        if self._loaded and signers.keys() != previous.keys():
+            log.info("signing keys reloaded; active kids: %s", ", ".join(signers) or "none")
+        self._state = _State(signers=signers, by_alg=by_alg, published=tuple(published))
+        self._loaded = True
+        self._next_reload = now + self._interval
+
+    async def maybe_reload(self) -> bool:
+        """Reload if ``reload_interval`` has elapsed since the last load; True if it did.
+
+        Cheap otherwise (one clock read). A failed reload keeps the keys already loaded,
+        logs the reason and tries again after the next interval.
+        """
+        now = self._clock.now()
+        if now < self._next_reload:
+            return False
+        self._next_reload = now + self._interval  # concurrent callers skip meanwhile
+        try:
+            await self.load()
+        except Exception:
+            log.exception("signing keys could not be reloaded; keeping the current ones")
+            return False
+        return True
+
+    async def ensure_key(self, alg: str | None = None) -> SigningKey:
+        """The newest active key for ``alg``, generated and stored first if none exists."""
+        alg = _checked_alg(alg or self._alg)
+        await self.load()
+        current = self._state.by_alg.get(alg)
+        if current:
+            return current[0].record
+        record = await asyncio.to_thread(generate, alg, self._box, self._clock.now())
+        await self._store.add_key(record)
+        await self.load()
+        return record
+
+    def signing_key(self, alg: str | None = None) -> SigningKey:
+        """The newest active key for ``alg`` (default: the preferred one)."""
+        return self._signer(alg).record
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        """RFC 7517 §5 JWK Set of the active and retired public keys, newest first."""
+        return {"keys": [dict(key) for key in self._state.published]}
+
+    def sign_jwt(self, claims: dict[str, Any], *, typ: str, alg: str | None = None) -> str:
+        """RFC 7515 §7.1 compact JWS of ``claims``, header ``{"alg", "typ", "kid"}``."""
+        signer = self._signer(alg)
+        signing_input = signer.header(typ) + _b64(_json(claims))
+        signature = signer.model.sign(signing_input, signer.key)
+        return (signing_input + b"." + _b64(signature)).decode("ascii")
+
+    def _signer(self, alg: str | None) -> _Signer:
+        if not self._loaded:
+            raise RuntimeError("KeyRing.load() must be awaited before signing")
+        name = alg or self._alg
+        signers = self._state.by_alg.get(name)
+        if not signers:
+            raise ConfigError(f"no active {name} signing key; run `tollhouse keys rotate`")
+        return signers[0]
+
+    def _unseal(self, record: SigningKey) -> _Signer:
+        kid = record.kid
+        if record.alg not in SUPPORTED_ALGS:
+            raise ConfigError(f"signing key {kid} has unsupported alg {record.alg!r}")
+        try:
+            plaintext = self._box.open(record.private_ciphertext, aad=kid.encode("utf-8"))
+        except DecryptionError:
+            raise ConfigError(
+                f"signing key {kid} cannot be decrypted with this master key"
+            ) from None
+        try:
+            key = jwk.import_key(json.loads(plaintext))
+            public_kid = jwk.import_key(record.public_jwk).thumbprint()
+        except Exception as exc:
+            raise ConfigError(f"signing key {kid} is corrupt: {type(exc).__name__}") from None
+        if not key.is_private or key.thumbprint() != kid or public_kid != kid:
+            raise ConfigError(f"signing key {kid} does not match its kid or public JWK")
+        # The registry's get_alg() warns on every call for "EdDSA" (RFC 9864 deprecates
+        # the polymorphic name in favour of "Ed25519"); the contract publishes "EdDSA",
+        # so take the model directly, once, and let check_key validate type and curve.
+        model = JWSRegistry.algorithms[record.alg]
+        try:
+            model.check_key(key)
+        except Exception as exc:
+            raise ConfigError(f"signing key {kid} does not suit {record.alg}: {exc}") from None
+        return _Signer(record=record, key=key, model=model)
+
+
+def _checked_alg(alg: str) -> str:
+    if alg not in SUPPORTED_ALGS:
+        supported = ", ".join(SUPPORTED_ALGS)
+        raise ConfigError(f"unsupported signing alg {alg!r}; choose one of {supported}")
+    return alg
+
+
+def _new_key(alg: str) -> jwk.Key:
+    if alg == "ES256":
+        return jwk.ECKey.generate_key("P-256")
+    if alg == "RS256":
+        return jwk.RSAKey.generate_key(RSA_KEY_BITS)
+    return jwk.OKPKey.generate_key("Ed25519")
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")

@@ -1,0 +1,91 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3, RFC 7591 §2).
+
+Methods: ``client_secret_basic``, ``client_secret_post``, and ``none`` for public
+clients (which must then use PKCE).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Protocol
+from urllib.parse import unquote_plus
+
+from tollhouse.errors import InvalidClient, InvalidRequest
+from tollhouse.models import AuthMethod, Client
+from tollhouse.protocol.requests import ClientCredentials
+from tollhouse.storage.ports import ClientStore
+
+BASIC_CHALLENGE = 'Basic realm="tollhouse", charset="UTF-8"'
+
+
+class SecretVerifier(Protocol):
+    async def verify(self, stored_hash: str, secret: str) -> bool: ...
+
+    async def dummy_verify(self) -> None:
+        """Spend the time of a verification (unknown client: no timing oracle)."""
+
+
+def credentials_from(authorization: str | None, params: Mapping[str, str]) -> ClientCredentials:
+    """Extract the presented credentials from the Authorization header or the body.
+
+    RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
+    request." RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
+    """
+    body_id = params.get("client_id")
+    body_secret = params.get("client_secret")
+    if authorization and authorization.strip():
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "basic":
+            raise InvalidClient("Only HTTP Basic client authentication is supported in the header.")
+        if body_secret is not None:
+            raise InvalidRequest("Use one client authentication method, not Basic and a body secret.")
+        client_id, secret = _decode_basic(value.strip())
+        if body_id is not None and body_id != client_id:
+            raise InvalidRequest("client_id in the body differs from the Basic credentials.")
+        return ClientCredentials(client_id, secret, AuthMethod.CLIENT_SECRET_BASIC)
+    if body_secret is not None:
+        if body_id is None:
+            raise InvalidRequest("client_secret was sent without client_id.")
+        return ClientCredentials(body_id, body_secret, AuthMethod.CLIENT_SECRET_POST)
+    return ClientCredentials(body_id, None, AuthMethod.NONE)
+
+
+def _decode_basic(value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise InvalidClient("The Basic credentials are not valid base64.") from None
+    raw_id, sep, raw_secret = decoded.partition(":")
+    if not sep or not raw_id:
+        raise InvalidClient("The Basic credentials must be client_id:client_secret.")
+    return unquote_plus(raw_id), unquote_plus(raw_secret)
+
+
+class ClientAuthenticator:
+    """Turns presented credentials into a trusted :class:`Client` or ``invalid_client``."""
+
+    def __init__(self, clients: ClientStore, verifier: SecretVerifier) -> None:
+        self._clients = clients
+        self._verifier = verifier
+
+    async def authenticate(self, credentials: ClientCredentials) -> Client:
+        if credentials.client_id is None:
+            raise InvalidClient("Client authentication is required (client_id is missing).")
+        client = await self._clients.get_client(credentials.client_id)
+        if client is None:
+            if credentials.client_secret is not None:
+                await self._verifier.dummy_verify()
+            raise InvalidClient("Client authentication failed.", debug="unknown client_id")
+        if client.is_public:
+            if credentials.client_secret is not None:
+                raise InvalidClient(
+                    "This client is public and has no secret; send only client_id.",
+                )
+            return client
+        if credentials.client_secret is None or client.secret_hash is None:
+            raise InvalidClient("This client is confidential: a client secret is required.")
+        if not await self._verifier.verify(client.secret_hash, credentials.client_secret):
+            raise InvalidClient("Client authentication failed.", debug="wrong client secret")
+        return client

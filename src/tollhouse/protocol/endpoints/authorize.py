@@ -1,0 +1,270 @@
+"""RFC 6749 §4.1.1–4.1.2 authorization endpoint, with RFC 7636 (PKCE), RFC 9207 (iss
+in the response), RFC 8707 (resource) and the RFC 9700 rules for redirects.
+
+The endpoint decides; the web layer only shows pages. Its outcomes:
+:class:`~tollhouse.protocol.results.Redirect` back to the client (a code or an error),
+:class:`ErrorPage` when the client or redirect URI cannot be trusted, or a request for
+user interaction (:class:`NeedsLogin`, :class:`NeedsConsent`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tollhouse.clock import Clock
+from tollhouse.errors import (
+    AccessDenied,
+    ConsentRequired,
+    InvalidRedirectUri,
+    InvalidRequest,
+    LoginRequired,
+    OAuthError,
+    UnauthorizedClient,
+    UnknownClient,
+    UnsupportedResponseType,
+)
+from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
+from tollhouse.protocol import pkce, redirect_uris, scopes
+from tollhouse.protocol.requests import AuthorizationRequest
+from tollhouse.protocol.results import Redirect, add_query
+from tollhouse.randomness import fingerprint, token
+from tollhouse.storage.ports import ApiStore, ClientStore, CodeStore, ConsentStore
+
+log = logging.getLogger("tollhouse.authorize")
+
+PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPage:
+    """Shown to the user instead of redirecting (RFC 6749 §4.1.2.1, RFC 9700 §4.11)."""
+
+    error: OAuthError
+    client_id: str | None
+    redirect_uri: str | None
+    registered_redirect_uris: tuple[str, ...] | None = None
+    """Only filled in loopback development mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The user behind the browser's session."""
+
+    user_id: str
+    auth_time: int
+    session_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsLogin:
+    request: AuthorizationRequest
+    client: Client
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsConsent:
+    request: AuthorizationRequest
+    client: Client
+    signed_in: SignedIn
+
+
+AuthorizeOutcome = Redirect | ErrorPage | NeedsLogin | NeedsConsent
+
+
+class AuthorizeEndpoint:
+    def __init__(
+        self,
+        *,
+        clients: ClientStore,
+        apis: ApiStore,
+        codes: CodeStore,
+        consents: ConsentStore,
+        clock: Clock,
+        issuer: str,
+        code_ttl: int,
+        default_client_scopes: Sequence[str] | None = None,
+        show_registered_redirect_uris: bool = False,
+    ) -> None:
+        self._clients = clients
+        self._apis = apis
+        self._codes = codes
+        self._consents = consents
+        self._clock = clock
+        self._issuer = issuer
+        self._code_ttl = code_ttl
+        self._default_client_scopes = default_client_scopes
+        self._show_registered = show_registered_redirect_uris
+
+    async def handle(self, params: Mapping[str, str], signed_in: SignedIn | None) -> AuthorizeOutcome:
+        client_id = params.get("client_id")
+        sent_redirect = params.get("redirect_uri")
+        # RFC 6749 §4.1.2.1: with a missing, invalid or mismatching redirection URI or
+        # client identifier the server "MUST NOT automatically redirect the user-agent".
+        if client_id is None:
+            return ErrorPage(InvalidRequest("The client_id parameter is missing."), None, sent_redirect)
+        client = await self._clients.get_client(client_id)
+        if client is None:
+            return ErrorPage(UnknownClient(f"The client {client_id} is not registered."), client_id, sent_redirect)
+        try:
+            redirect_uri = redirect_uris.select(client.redirect_uris, sent_redirect)
+        except InvalidRedirectUri as error:
+            registered = client.redirect_uris if self._show_registered else None
+            return ErrorPage(error, client_id, sent_redirect, registered)
+
+        state = params.get("state")
+        try:
+            request = await self._validate(params, client, redirect_uri, sent_redirect is not None)
+        except OAuthError as error:
+            return self.error_redirect(redirect_uri, error, state)
+        return await self.resume(request, client, signed_in)
+
+    async def _validate(
+        self, params: Mapping[str, str], client: Client, redirect_uri: str, redirect_sent: bool
+    ) -> AuthorizationRequest:
+        response_type = params.get("response_type")
+        if response_type is None:
+            raise InvalidRequest("The response_type parameter is required.")
+        if response_type != "code":
+            raise UnsupportedResponseType("Only response_type=code is supported.")
+        if GrantType.AUTHORIZATION_CODE not in client.grant_types:
+            raise UnauthorizedClient("This client may not use the authorization code flow.")
+        response_mode = params.get("response_mode")
+        if response_mode is not None and response_mode != "query":
+            raise InvalidRequest("Only response_mode=query is supported.")
+        if "request" in params or "request_uri" in params:
+            raise InvalidRequest("Request objects (request, request_uri) are not supported.")
+
+        challenge = params.get("code_challenge")
+        method = params.get("code_challenge_method")
+        # RFC 9700 §2.1.1: public clients MUST use PKCE.
+        pkce.validate_challenge(challenge, method, required=client.is_public)
+
+        grant = scopes.resolve(
+            scopes.parse(params.get("scope")),
+            params.get("resource"),
+            await self._apis.list_apis(),
+            client=client,
+            issuer=self._issuer,
+            default_client_scopes=self._default_client_scopes,
+        )
+        return AuthorizationRequest(
+            client_id=client.client_id,
+            redirect_uri=redirect_uri,
+            redirect_uri_sent=redirect_sent,
+            scopes=grant.scopes,
+            audience=grant.audience,
+            state=params.get("state"),
+            nonce=params.get("nonce"),
+            code_challenge=challenge,
+            code_challenge_method=method,
+            prompt=_parse_prompt(params.get("prompt")),
+            max_age=_parse_max_age(params.get("max_age")),
+            login_hint=params.get("login_hint"),
+        )
+
+    async def resume(
+        self,
+        request: AuthorizationRequest,
+        client: Client,
+        signed_in: SignedIn | None,
+        *,
+        just_signed_in: bool = False,
+    ) -> AuthorizeOutcome:
+        """Decide what the request needs next, given who is signed in."""
+        if signed_in is None or (not just_signed_in and self._must_reauthenticate(request, signed_in)):
+            if "none" in request.prompt:
+                return self.error_redirect(request.redirect_uri, LoginRequired(), request.state)
+            return NeedsLogin(request, client)
+        if "consent" in request.prompt or not await self._has_consent(request, signed_in.user_id):
+            if "none" in request.prompt:
+                return self.error_redirect(request.redirect_uri, ConsentRequired(), request.state)
+            return NeedsConsent(request, client, signed_in)
+        return await self.issue_code(request, signed_in)
+
+    async def consent(
+        self, request: AuthorizationRequest, signed_in: SignedIn, *, allowed: bool
+    ) -> Redirect:
+        """Record the user's decision; deny → ``access_denied`` (RFC 6749 §4.1.2.1)."""
+        if not allowed:
+            return self.error_redirect(request.redirect_uri, AccessDenied(), request.state)
+        await self._consents.save_consent(
+            Consent(signed_in.user_id, request.client_id, _consent_items(request), self._clock.now())
+        )
+        return await self.issue_code(request, signed_in)
+
+    async def issue_code(self, request: AuthorizationRequest, signed_in: SignedIn) -> Redirect:
+        """RFC 6749 §4.1.2; the code is stored only as its hash and lives ≤ 60 s."""
+        code = token(32)
+        now = self._clock.now()
+        await self._codes.add_code(
+            AuthorizationCode(
+                code_hash=fingerprint(code),
+                client_id=request.client_id,
+                user_id=signed_in.user_id,
+                redirect_uri=request.redirect_uri if request.redirect_uri_sent else "",
+                scopes=request.scopes,
+                audience=request.audience,
+                code_challenge=request.code_challenge,
+                code_challenge_method=request.code_challenge_method,
+                created_at=now,
+                expires_at=now + self._code_ttl,
+                auth_time=signed_in.auth_time,
+                session_id=signed_in.session_hash,
+                nonce=request.nonce,
+            )
+        )
+        log.info("authorization code issued", extra={"event": "code_issued", "client_id": request.client_id})
+        # RFC 9207 §2: the iss parameter tells the client which server answered.
+        return Redirect(add_query(request.redirect_uri, {"code": code, "state": request.state, "iss": self._issuer}))
+
+    def error_redirect(self, redirect_uri: str, error: OAuthError, state: str | None) -> Redirect:
+        return Redirect(
+            add_query(
+                redirect_uri,
+                {
+                    "error": error.error,
+                    "error_description": error.description,
+                    "state": state,
+                    "iss": self._issuer,
+                },
+            )
+        )
+
+    def _must_reauthenticate(self, request: AuthorizationRequest, signed_in: SignedIn) -> bool:
+        if "login" in request.prompt:
+            return True
+        if request.max_age is not None:
+            return self._clock.now() - signed_in.auth_time > request.max_age
+        return False
+
+    async def _has_consent(self, request: AuthorizationRequest, user_id: str) -> bool:
+        consent = await self._consents.get_consent(user_id, request.client_id)
+        return consent is not None and set(_consent_items(request)) <= set(consent.scopes)
+
+
+def _consent_items(request: AuthorizationRequest) -> tuple[str, ...]:
+    """What the user agrees to: the scopes, and the API they open (``aud:`` entry)."""
+    return (*request.scopes, f"aud:{request.audience}")
+
+
+def _parse_prompt(value: str | None) -> tuple[str, ...]:
+    """OpenID Connect Core §3.1.2.1: space-delimited; ``none`` stands alone."""
+    if value is None:
+        return ()
+    values = tuple(dict.fromkeys(v for v in value.split(" ") if v))
+    unknown = [v for v in values if v not in PROMPT_VALUES]
+    if unknown:
+        raise InvalidRequest(f"Unsupported prompt value {unknown[0]!r}.")
+    if "none" in values and len(values) > 1:
+        raise InvalidRequest("prompt=none cannot be combined with other values.")
+    return values
+
+
+def _parse_max_age(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 10:
+        raise InvalidRequest("max_age must be a non-negative integer number of seconds.")
+    return int(value)

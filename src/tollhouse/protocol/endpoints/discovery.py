@@ -1,0 +1,56 @@
+"""RFC 8414 authorization server metadata and OpenID Connect Discovery 1.0 §3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tollhouse.protocol.pkce import SUPPORTED_METHODS
+
+ENDPOINT_PATHS = {
+    "authorization_endpoint": "/authorize",
+    "token_endpoint": "/token",
+    "jwks_uri": "/jwks.json",
+}
+
+
+def metadata(
+    *,
+    issuer: str,
+    scopes: Iterable[str],
+    grant_types: Iterable[str],
+    signing_algs: Iterable[str],
+    extra_endpoints: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The document served at both well-known locations.
+
+    RFC 8414 §3.3: "The issuer value returned MUST be identical to the authorization
+    server's issuer identifier value into which the well-known URI string was inserted".
+    """
+    endpoints = {**ENDPOINT_PATHS, **(extra_endpoints or {})}
+    algs = sorted(set(signing_algs))
+    doc: dict[str, Any] = {"issuer": issuer}
+    doc.update({name: issuer + path for name, path in endpoints.items()})
+    doc.update(
+        {
+            "scopes_supported": sorted(set(scopes)),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": sorted(set(grant_types)),
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            "code_challenge_methods_supported": list(SUPPORTED_METHODS),
+            "authorization_response_iss_parameter_supported": True,
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": algs,
+            "access_token_signing_alg_values_supported": algs,
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+            "claims_parameter_supported": False,
+        }
+    )
+    return doc

@@ -1,0 +1,36 @@
+"""RFC 6749 §3.2 token endpoint: authenticate the client, dispatch to its grant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tollhouse.errors import InvalidClient, OAuthError, UnsupportedGrantType
+from tollhouse.protocol.client_auth import BASIC_CHALLENGE, ClientAuthenticator
+from tollhouse.protocol.grants import Grant
+from tollhouse.protocol.requests import TokenRequest
+from tollhouse.protocol.results import JsonResult, error_json
+
+
+class TokenEndpoint:
+    def __init__(self, authenticator: ClientAuthenticator, grants: Iterable[Grant]) -> None:
+        self._authenticator = authenticator
+        self._grants = {grant.grant_type: grant for grant in grants}
+
+    @property
+    def grant_types(self) -> list[str]:
+        return sorted(self._grants)
+
+    async def handle(self, request: TokenRequest) -> JsonResult:
+        """Never raises an ``OAuthError``: it becomes an RFC 6749 §5.2 JSON response."""
+        try:
+            grant_type = request.grant_type
+            client = await self._authenticator.authenticate(request.credentials)
+            grant = self._grants.get(grant_type)
+            if grant is None:
+                raise UnsupportedGrantType(f"The grant type {grant_type!r} is not supported.")
+            return await grant.handle(client, request)
+        except InvalidClient as error:
+            # RFC 6749 §5.2: 401 with WWW-Authenticate naming the scheme.
+            return error_json(error, headers={"WWW-Authenticate": BASIC_CHALLENGE})
+        except OAuthError as error:
+            return error_json(error)

@@ -1,0 +1,107 @@
+"""RFC 6749 §4.1.3–4.1.4: exchanging an authorization code, with RFC 7636 PKCE."""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+from tollhouse.clock import Clock
+from tollhouse.errors import InvalidGrant, InvalidTarget, UnauthorizedClient
+from tollhouse.models import AuthorizationCode, Client, GrantType, Revocation
+from tollhouse.protocol import pkce
+from tollhouse.protocol.requests import TokenRequest, require
+from tollhouse.protocol.results import NO_STORE, JsonResult
+from tollhouse.protocol.tokens import AccessTokenIssuer
+from tollhouse.randomness import fingerprint
+from tollhouse.storage.ports import CodeStore, RevocationList
+
+log = logging.getLogger("tollhouse.security")
+
+
+class AuthorizationCodeGrant:
+    grant_type = GrantType.AUTHORIZATION_CODE
+    parameters = ("code", "redirect_uri", "code_verifier", "resource")
+
+    def __init__(
+        self,
+        codes: CodeStore,
+        revocations: RevocationList,
+        access_tokens: AccessTokenIssuer,
+        clock: Clock,
+    ) -> None:
+        self._codes = codes
+        self._revocations = revocations
+        self._access_tokens = access_tokens
+        self._clock = clock
+
+    async def handle(self, client: Client, request: TokenRequest) -> JsonResult:
+        if GrantType.AUTHORIZATION_CODE not in client.grant_types:
+            raise UnauthorizedClient("This client may not use the authorization_code grant.")
+        params = request.params
+        code_hash = fingerprint(require(params, "code"))
+        now = self._clock.now()
+        code = await self._codes.consume_code(code_hash, now)
+        if code is None:
+            await self._refuse_unusable_code(code_hash, now)
+        # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
+        # authenticated confidential client, or ... to the client in the request".
+        if code.client_id != client.client_id:
+            raise InvalidGrant(
+                "The authorization code was issued to another client.",
+                debug=f"code of {code.client_id} presented by {client.client_id}",
+            )
+        _check_redirect_uri(code, params.get("redirect_uri"), client)
+        pkce.verify(params.get("code_verifier"), code.code_challenge)
+        resource = params.get("resource")
+        if resource is not None and resource != code.audience:
+            raise InvalidTarget("The resource differs from the one that was authorized.")
+
+        access = self._access_tokens.issue(
+            subject=code.user_id,
+            client_id=client.client_id,
+            audience=code.audience,
+            scopes=code.scopes,
+            auth_time=code.auth_time,
+        )
+        await self._codes.record_issued(code_hash, access.jti, access.expires_at)
+        body: dict[str, object] = {
+            "access_token": access.token,
+            "token_type": "Bearer",
+            "expires_in": access.expires_in,
+            "scope": " ".join(code.scopes),
+        }
+        return JsonResult(200, body, dict(NO_STORE))
+
+    async def _refuse_unusable_code(self, code_hash: str, now: int) -> NoReturn:
+        """Explain why a code cannot be used; on reuse, revoke what it issued.
+
+        RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+        authorization server MUST deny the request and SHOULD revoke (when possible)
+        all tokens previously issued based on that authorization code."
+        """
+        stored = await self._codes.get_code(code_hash)
+        if stored is None:
+            raise InvalidGrant("The authorization code is unknown.")
+        if stored.used_at is not None:
+            if stored.issued_jti is not None and stored.issued_exp is not None:
+                await self._revocations.revoke(
+                    Revocation(stored.issued_jti, stored.issued_exp, now, "code_reuse")
+                )
+            log.warning(
+                "authorization code replayed; tokens from its first use revoked",
+                extra={"event": "code_replay", "client_id": stored.client_id},
+            )
+            raise InvalidGrant("The authorization code was already used.")
+        raise InvalidGrant("The authorization code has expired.")
+
+
+def _check_redirect_uri(code: AuthorizationCode, sent: str | None, client: Client) -> None:
+    """RFC 6749 §4.1.3: redirect_uri is "REQUIRED, if the redirect_uri parameter was
+    included in the authorization request ... and their values MUST be identical"."""
+    if code.redirect_uri:
+        if sent is None:
+            raise InvalidGrant("redirect_uri is required: it was sent in the authorization request.")
+        if sent != code.redirect_uri:
+            raise InvalidGrant("redirect_uri differs from the one in the authorization request.")
+    elif sent is not None and sent not in client.redirect_uris[:1]:
+        raise InvalidGrant("redirect_uri differs from the one the code was issued for.")

@@ -1,0 +1,70 @@
+"""RFC 9068 JWT access tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tollhouse.clock import Clock
+from tollhouse.randomness import identifier
+
+ACCESS_TOKEN_TYP = "at+jwt"
+
+
+class TokenSigner(Protocol):
+    def sign_jwt(self, claims: dict[str, Any], *, typ: str, alg: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedAccessToken:
+    token: str
+    jti: str
+    issued_at: int
+    expires_at: int
+    scopes: tuple[str, ...]
+    audience: str
+
+    @property
+    def expires_in(self) -> int:
+        return self.expires_at - self.issued_at
+
+
+class AccessTokenIssuer:
+    """Mints access tokens; RFC 9068 §2.2 names the claims and §2.1 the ``typ``."""
+
+    def __init__(self, signer: TokenSigner, clock: Clock, issuer: str, ttl: int) -> None:
+        self._signer = signer
+        self._clock = clock
+        self._issuer = issuer
+        self._ttl = ttl
+
+    def issue(
+        self,
+        *,
+        subject: str,
+        client_id: str,
+        audience: str,
+        scopes: tuple[str, ...],
+        auth_time: int | None = None,
+        ttl: int | None = None,
+    ) -> IssuedAccessToken:
+        now = self._clock.now()
+        jti = identifier(16)
+        expires_at = now + (ttl or self._ttl)
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "sub": subject,
+            "aud": audience,
+            "exp": expires_at,
+            "iat": now,
+            "nbf": now,
+            "jti": jti,
+            "client_id": client_id,
+        }
+        if scopes:
+            # RFC 9068 §2.2.3: space-delimited, as in RFC 8693 §4.2.
+            claims["scope"] = " ".join(scopes)
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        token = self._signer.sign_jwt(claims, typ=ACCESS_TOKEN_TYP)
+        return IssuedAccessToken(token, jti, now, expires_at, scopes, audience)

@@ -1,0 +1,116 @@
+"""Composition root of the identity provider: config + stores → endpoints.
+
+Typed constructors everywhere, so a missing piece fails at start-up, not mid-request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+from tollhouse.clock import Clock, SystemClock
+from tollhouse.config import Settings
+from tollhouse.keys import KeyRing
+from tollhouse.protocol.client_auth import ClientAuthenticator
+from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
+from tollhouse.protocol.endpoints.token import TokenEndpoint
+from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
+from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.tokens import AccessTokenIssuer
+from tollhouse.security.master_key import load_master_key
+from tollhouse.security.passwords import PasswordHasher
+from tollhouse.security.secretbox import SecretBox
+from tollhouse.storage.ports import Storage
+
+
+class OffloadedVerifier:
+    """Runs argon2 verification in a worker thread so the event loop keeps serving."""
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self._hasher = hasher
+
+    async def verify(self, stored_hash: str, secret: str) -> bool:
+        return await anyio.to_thread.run_sync(self._hasher.verify, stored_hash, secret)
+
+    async def dummy_verify(self) -> None:
+        await anyio.to_thread.run_sync(self._hasher.dummy_verify)
+
+
+@dataclass(frozen=True, slots=True)
+class Hashers:
+    users: PasswordHasher
+    client_secrets: PasswordHasher
+
+    @classmethod
+    def production(cls) -> Hashers:
+        return cls(PasswordHasher.for_users(), PasswordHasher.for_client_secrets())
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    settings: Settings
+    issuer: str
+    storage: Storage
+    clock: Clock
+    box: SecretBox
+    keyring: KeyRing
+    hashers: Hashers
+    authorize: AuthorizeEndpoint
+    token: TokenEndpoint
+    login: PasswordLogin
+
+    async def close(self) -> None:
+        await self.storage.close()
+
+
+async def build_provider(
+    settings: Settings,
+    storage: Storage,
+    *,
+    clock: Clock | None = None,
+    hashers: Hashers | None = None,
+) -> Provider:
+    """Wire every endpoint; loads (and on first start creates) the signing key."""
+    clock = clock or SystemClock()
+    hashers = hashers or Hashers.production()
+    issuer = settings.issuer_url
+    master = load_master_key(settings.master_key, settings.data_dir)
+    box = SecretBox(master.key)
+    keyring = KeyRing(storage, box, clock, settings.signing_alg, settings.key_reload_interval)
+    await keyring.load()
+    await keyring.ensure_key(settings.signing_alg)
+
+    access_tokens = AccessTokenIssuer(keyring, clock, issuer, settings.access_token_ttl)
+    client_auth = ClientAuthenticator(storage, OffloadedVerifier(hashers.client_secrets))
+    default_scopes = (
+        tuple(settings.default_client_scopes.split()) if settings.default_client_scopes else None
+    )
+    authorize = AuthorizeEndpoint(
+        clients=storage,
+        apis=storage,
+        codes=storage,
+        consents=storage,
+        clock=clock,
+        issuer=issuer,
+        code_ttl=settings.code_ttl,
+        default_client_scopes=default_scopes,
+        show_registered_redirect_uris=settings.development_mode,
+    )
+    token = TokenEndpoint(
+        client_auth,
+        [AuthorizationCodeGrant(storage, storage, access_tokens, clock)],
+    )
+    login = PasswordLogin(storage, OffloadedVerifier(hashers.users))
+    return Provider(
+        settings=settings,
+        issuer=issuer,
+        storage=storage,
+        clock=clock,
+        box=box,
+        keyring=keyring,
+        hashers=hashers,
+        authorize=authorize,
+        token=token,
+        login=login,
+    )

@@ -1,0 +1,247 @@
+"""The in-memory adapter: every storage port in plain dicts, for unit tests.
+
+It keeps the SQL adapter's rules, so a test that passes here passes on a database:
+duplicates and dangling references raise :class:`~tollhouse.errors.Conflict`,
+deleting a user or client removes what hangs off it, and a code is consumed once.
+Methods never await, so each runs to completion on the event loop: that is what
+makes ``consume_code`` atomic here. Mutable fields are copied in and out, as a
+database would.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from tollhouse.errors import Conflict
+from tollhouse.models import (
+    Api,
+    AuthorizationCode,
+    Client,
+    Consent,
+    Interaction,
+    Revocation,
+    Session,
+    SigningKey,
+    User,
+)
+
+
+class MemoryStorage:
+    """Implements :class:`~tollhouse.storage.ports.Storage` in process memory."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, Client] = {}
+        self._users: dict[str, User] = {}
+        self._apis: dict[str, Api] = {}
+        self._scope_owner: dict[str, str] = {}
+        self._codes: dict[str, AuthorizationCode] = {}
+        self._consents: dict[tuple[str, str], Consent] = {}
+        self._sessions: dict[str, Session] = {}
+        self._interactions: dict[str, Interaction] = {}
+        self._keys: dict[str, SigningKey] = {}
+        self._revocations: dict[str, Revocation] = {}
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    # Clients ---------------------------------------------------------------------
+
+    async def add_client(self, client: Client) -> None:
+        if client.client_id in self._clients:
+            raise Conflict(f"client {client.client_id!r} already exists")
+        self._clients[client.client_id] = client
+
+    async def get_client(self, client_id: str) -> Client | None:
+        return self._clients.get(client_id)
+
+    async def list_clients(self) -> list[Client]:
+        return sorted(self._clients.values(), key=lambda c: (c.name, c.client_id))
+
+    async def delete_client(self, client_id: str) -> bool:
+        if self._clients.pop(client_id, None) is None:
+            return False
+        self._codes = {h: c for h, c in self._codes.items() if c.client_id != client_id}
+        self._consents = {k: c for k, c in self._consents.items() if k[1] != client_id}
+        return True
+
+    async def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
+        client = self._clients.get(client_id)
+        if client is None:
+            return False
+        self._clients[client_id] = dataclasses.replace(client, secret_hash=secret_hash)
+        return True
+
+    # Users -----------------------------------------------------------------------
+
+    async def add_user(self, user: User) -> None:
+        if user.user_id in self._users or self._by_username(user.username) is not None:
+            raise Conflict(f"user {user.username!r} (or id {user.user_id!r}) already exists")
+        self._users[user.user_id] = user
+
+    async def get_user(self, user_id: str) -> User | None:
+        return self._users.get(user_id)
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        return self._by_username(username)
+
+    def _by_username(self, username: str) -> User | None:
+        return next((u for u in self._users.values() if u.username == username), None)
+
+    async def list_users(self) -> list[User]:
+        return sorted(self._users.values(), key=lambda u: u.username)
+
+    async def delete_user(self, username: str) -> bool:
+        user = self._by_username(username)
+        if user is None:
+            return False
+        uid = user.user_id
+        del self._users[uid]
+        self._codes = {h: c for h, c in self._codes.items() if c.user_id != uid}
+        self._consents = {k: c for k, c in self._consents.items() if k[0] != uid}
+        self._sessions = {h: s for h, s in self._sessions.items() if s.user_id != uid}
+        return True
+
+    async def set_password(self, username: str, password_hash: str) -> bool:
+        user = self._by_username(username)
+        if user is None:
+            return False
+        self._users[user.user_id] = dataclasses.replace(user, password_hash=password_hash)
+        return True
+
+    # APIs ------------------------------------------------------------------------
+
+    async def add_api(self, api: Api) -> None:
+        if api.identifier in self._apis:
+            raise Conflict(f"API {api.identifier!r} already exists")
+        for scope in sorted(api.scopes):
+            if scope in self._scope_owner:
+                owner = self._scope_owner[scope]
+                raise Conflict(f"scope {scope!r} belongs to API {owner!r}")
+        if len(set(api.scopes)) != len(api.scopes):
+            raise Conflict(f"API {api.identifier!r} lists a scope twice")
+        self._apis[api.identifier] = api
+        self._scope_owner.update(dict.fromkeys(api.scopes, api.identifier))
+
+    async def get_api(self, identifier: str) -> Api | None:
+        return self._apis.get(identifier)
+
+    async def list_apis(self) -> list[Api]:
+        return sorted(self._apis.values(), key=lambda a: a.identifier)
+
+    async def delete_api(self, identifier: str) -> bool:
+        api = self._apis.pop(identifier, None)
+        if api is None:
+            return False
+        for scope in api.scopes:
+            del self._scope_owner[scope]
+        return True
+
+    # Authorization codes -----------------------------------------------------------
+
+    async def add_code(self, code: AuthorizationCode) -> None:
+        if (
+            code.code_hash in self._codes
+            or code.client_id not in self._clients
+            or code.user_id not in self._users
+        ):
+            raise Conflict("authorization code exists, or its client or user does not")
+        self._codes[code.code_hash] = code
+
+    async def consume_code(self, code_hash: str, now: int) -> AuthorizationCode | None:
+        code = self._codes.get(code_hash)
+        if code is None or code.used_at is not None or code.expires_at <= now:
+            return None
+        used = dataclasses.replace(code, used_at=now)
+        self._codes[code_hash] = used
+        return used
+
+    async def get_code(self, code_hash: str) -> AuthorizationCode | None:
+        return self._codes.get(code_hash)
+
+    async def record_issued(self, code_hash: str, jti: str, exp: int) -> None:
+        code = self._codes.get(code_hash)
+        if code is not None:
+            self._codes[code_hash] = dataclasses.replace(code, issued_jti=jti, issued_exp=exp)
+
+    async def purge_codes(self, now: int) -> int:
+        expired = [h for h, c in self._codes.items() if c.expires_at <= now]
+        for code_hash in expired:
+            del self._codes[code_hash]
+        return len(expired)
+
+    async def purge_expired(self, now: int) -> int:
+        """Delete expired codes, sessions, interactions and revocations; how many."""
+        removed = await self.purge_codes(now)
+        for table in (self._sessions, self._interactions, self._revocations):
+            expired = [k for k, v in table.items() if v.expires_at <= now]
+            for key in expired:
+                del table[key]
+            removed += len(expired)
+        return removed
+
+    # Consents ----------------------------------------------------------------------
+
+    async def get_consent(self, user_id: str, client_id: str) -> Consent | None:
+        return self._consents.get((user_id, client_id))
+
+    async def save_consent(self, consent: Consent) -> None:
+        if consent.user_id not in self._users or consent.client_id not in self._clients:
+            raise Conflict("consent names a user or client that does not exist")
+        self._consents[(consent.user_id, consent.client_id)] = consent
+
+    # Sessions and interactions ----------------------------------------------------------
+
+    async def add_session(self, session: Session) -> None:
+        if session.session_hash in self._sessions or session.user_id not in self._users:
+            raise Conflict("session exists, or its user does not")
+        self._sessions[session.session_hash] = session
+
+    async def get_session(self, session_hash: str) -> Session | None:
+        return self._sessions.get(session_hash)
+
+    async def delete_session(self, session_hash: str) -> None:
+        self._sessions.pop(session_hash, None)
+
+    async def add_interaction(self, interaction: Interaction) -> None:
+        if interaction.interaction_hash in self._interactions:
+            raise Conflict("interaction already exists")
+        self._interactions[interaction.interaction_hash] = copy.deepcopy(interaction)
+
+    async def get_interaction(self, interaction_hash: str) -> Interaction | None:
+        return copy.deepcopy(self._interactions.get(interaction_hash))
+
+    async def delete_interaction(self, interaction_hash: str) -> None:
+        self._interactions.pop(interaction_hash, None)
+
+    # Signing keys ----------------------------------------------------------------------
+
+    async def add_key(self, key: SigningKey) -> None:
+        if key.kid in self._keys:
+            raise Conflict(f"key {key.kid!r} already exists")
+        self._keys[key.kid] = copy.deepcopy(key)
+
+    async def list_keys(self) -> list[SigningKey]:
+        newest_first = sorted(self._keys.values(), key=lambda k: (-k.created_at, k.kid))
+        return copy.deepcopy(newest_first)
+
+    async def set_key_status(self, kid: str, status: str, at: int) -> bool:
+        """Set ``status``; ``retired_at`` becomes ``at``, or None when back to active."""
+        key = self._keys.get(kid)
+        if key is None:
+            return False
+        retired_at = None if status == "active" else at
+        self._keys[kid] = dataclasses.replace(key, status=status, retired_at=retired_at)
+        return True
+
+    # Revocations -----------------------------------------------------------------------
+
+    async def revoke(self, revocation: Revocation) -> None:
+        self._revocations.setdefault(revocation.jti, revocation)
+
+    async def is_revoked(self, jti: str, now: int) -> bool:
+        revocation = self._revocations.get(jti)
+        return revocation is not None and revocation.expires_at > now

@@ -1,0 +1,192 @@
+"""Initial schema: clients, users, APIs, codes, consents, sessions, keys, revocations.
+
+Revision ID: 0001
+Revises:
+Create Date: 2025-01-01
+
+Written by hand as a frozen snapshot (it must not import ``schema``, which moves on);
+a contract test checks that the migrated database matches ``schema.metadata``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ID = sa.String(255)
+
+
+def _epoch(name: str, *, nullable: bool = False) -> sa.Column[int]:
+    return sa.Column(name, sa.BigInteger(), nullable=nullable)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "clients",
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("redirect_uris", sa.Text(), nullable=False),
+        sa.Column("grant_types", sa.Text(), nullable=False),
+        sa.Column("token_endpoint_auth_method", sa.String(64), nullable=False),
+        _epoch("created_at"),
+        sa.Column("secret_hash", sa.Text(), nullable=True),
+        sa.Column("scopes", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("client_id", name="pk_clients"),
+    )
+    op.create_table(
+        "users",
+        sa.Column("user_id", ID, nullable=False),
+        sa.Column("username", ID, nullable=False),
+        sa.Column("password_hash", sa.Text(), nullable=False),
+        _epoch("created_at"),
+        sa.Column("email", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("user_id", name="pk_users"),
+        sa.UniqueConstraint("username", name="uq_users_username"),
+    )
+    op.create_table(
+        "apis",
+        sa.Column("identifier", ID, nullable=False),
+        sa.Column("name", sa.Text(), nullable=True),
+        _epoch("created_at"),
+        sa.PrimaryKeyConstraint("identifier", name="pk_apis"),
+    )
+    op.create_table(
+        "api_scopes",
+        sa.Column("scope", ID, nullable=False),
+        sa.Column("api_identifier", ID, nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("scope", name="pk_api_scopes"),
+        sa.ForeignKeyConstraint(
+            ["api_identifier"],
+            ["apis.identifier"],
+            name="fk_api_scopes_api_identifier_apis",
+            ondelete="CASCADE",
+        ),
+    )
+    op.create_index("ix_api_scopes_api_identifier", "api_scopes", ["api_identifier"])
+    op.create_table(
+        "authorization_codes",
+        sa.Column("code_hash", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("user_id", ID, nullable=False),
+        sa.Column("redirect_uri", sa.Text(), nullable=False),
+        sa.Column("scopes", sa.Text(), nullable=False),
+        sa.Column("audience", sa.Text(), nullable=False),
+        sa.Column("code_challenge", sa.Text(), nullable=True),
+        sa.Column("code_challenge_method", sa.String(16), nullable=True),
+        _epoch("created_at"),
+        _epoch("expires_at"),
+        _epoch("auth_time"),
+        sa.Column("session_id", ID, nullable=True),
+        sa.Column("nonce", sa.Text(), nullable=True),
+        _epoch("used_at", nullable=True),
+        sa.Column("issued_jti", ID, nullable=True),
+        _epoch("issued_exp", nullable=True),
+        sa.PrimaryKeyConstraint("code_hash", name="pk_authorization_codes"),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["clients.client_id"],
+            name="fk_authorization_codes_client_id_clients",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.user_id"],
+            name="fk_authorization_codes_user_id_users",
+            ondelete="CASCADE",
+        ),
+    )
+    for column in ("client_id", "user_id", "expires_at"):
+        op.create_index(f"ix_authorization_codes_{column}", "authorization_codes", [column])
+    op.create_table(
+        "consents",
+        sa.Column("user_id", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("scopes", sa.Text(), nullable=False),
+        _epoch("granted_at"),
+        sa.PrimaryKeyConstraint("user_id", "client_id", name="pk_consents"),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.user_id"],
+            name="fk_consents_user_id_users",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["clients.client_id"],
+            name="fk_consents_client_id_clients",
+            ondelete="CASCADE",
+        ),
+    )
+    op.create_index("ix_consents_client_id", "consents", ["client_id"])
+    op.create_table(
+        "sessions",
+        sa.Column("session_hash", ID, nullable=False),
+        sa.Column("user_id", ID, nullable=False),
+        _epoch("auth_time"),
+        _epoch("created_at"),
+        _epoch("expires_at"),
+        sa.PrimaryKeyConstraint("session_hash", name="pk_sessions"),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.user_id"],
+            name="fk_sessions_user_id_users",
+            ondelete="CASCADE",
+        ),
+    )
+    op.create_index("ix_sessions_user_id", "sessions", ["user_id"])
+    op.create_index("ix_sessions_expires_at", "sessions", ["expires_at"])
+    op.create_table(
+        "interactions",
+        sa.Column("interaction_hash", ID, nullable=False),
+        sa.Column("csrf_hash", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("request", sa.Text(), nullable=False),
+        _epoch("created_at"),
+        _epoch("expires_at"),
+        sa.PrimaryKeyConstraint("interaction_hash", name="pk_interactions"),
+    )
+    op.create_index("ix_interactions_expires_at", "interactions", ["expires_at"])
+    op.create_table(
+        "signing_keys",
+        sa.Column("kid", ID, nullable=False),
+        sa.Column("alg", sa.String(16), nullable=False),
+        sa.Column("public_jwk", sa.Text(), nullable=False),
+        sa.Column("private_ciphertext", sa.LargeBinary(), nullable=False),
+        _epoch("created_at"),
+        sa.Column("status", sa.String(16), nullable=False),
+        _epoch("retired_at", nullable=True),
+        sa.PrimaryKeyConstraint("kid", name="pk_signing_keys"),
+    )
+    op.create_table(
+        "revocations",
+        sa.Column("jti", ID, nullable=False),
+        _epoch("expires_at"),
+        _epoch("revoked_at"),
+        sa.Column("reason", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("jti", name="pk_revocations"),
+    )
+    op.create_index("ix_revocations_expires_at", "revocations", ["expires_at"])
+
+
+def downgrade() -> None:
+    for table in (
+        "revocations",
+        "signing_keys",
+        "interactions",
+        "sessions",
+        "consents",
+        "authorization_codes",
+        "api_scopes",
+        "apis",
+        "users",
+        "clients",
+    ):
+        op.drop_table(table)

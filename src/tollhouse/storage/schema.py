@@ -1,0 +1,187 @@
+"""The SQL tables behind :class:`~tollhouse.storage.sql.SqlStorage`.
+
+Written with SQLAlchemy Core. ``migrations/versions/`` creates exactly these tables
+(a contract test compares the migrated database with this ``MetaData``), so a change
+here needs a new migration.
+
+Conventions: epoch seconds are ``BigInteger``; tuples of strings and JSON objects are
+JSON text (portable across SQLite and PostgreSQL, and the adapter never queries inside
+them); bearer secrets appear only as hashes, private keys only as ciphertext.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, so later migrations can drop them by name."""
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = String(255)
+"""Identifiers, hashes and names that are looked up by equality."""
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", ID, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("redirect_uris", Text, nullable=False),
+    Column("grant_types", Text, nullable=False),
+    Column("token_endpoint_auth_method", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("secret_hash", Text, nullable=True),
+    Column("scopes", Text, nullable=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("username", ID, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("email", Text, nullable=True),
+)
+
+apis = Table(
+    "apis",
+    metadata,
+    Column("identifier", ID, primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_scopes = Table(
+    "api_scopes",
+    metadata,
+    # The primary key is the scope alone: a scope name belongs to exactly one API.
+    Column("scope", ID, primary_key=True),
+    Column(
+        "api_identifier",
+        ID,
+        ForeignKey("apis.identifier", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("position", Integer, nullable=False),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", ID, primary_key=True),
+    Column(
+        "client_id",
+        ID,
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column(
+        "user_id",
+        ID,
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("audience", Text, nullable=False),
+    Column("code_challenge", Text, nullable=True),
+    Column("code_challenge_method", String(16), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("session_id", ID, nullable=True),
+    Column("nonce", Text, nullable=True),
+    Column("used_at", BigInteger, nullable=True),
+    Column("issued_jti", ID, nullable=True),
+    Column("issued_exp", BigInteger, nullable=True),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column(
+        "user_id",
+        ID,
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "client_id",
+        ID,
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("scopes", Text, nullable=False),
+    Column("granted_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("user_id", "client_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_hash", ID, primary_key=True),
+    Column(
+        "user_id",
+        ID,
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("interaction_hash", ID, primary_key=True),
+    Column("csrf_hash", ID, nullable=False),
+    # No foreign key: a pending request for a client deleted meanwhile simply expires.
+    Column("client_id", ID, nullable=False),
+    Column("request", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", ID, primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("private_ciphertext", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("retired_at", BigInteger, nullable=True),
+)
+
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("jti", ID, primary_key=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("revoked_at", BigInteger, nullable=False),
+    Column("reason", String(64), nullable=False),
+)

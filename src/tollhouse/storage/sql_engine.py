@@ -1,0 +1,99 @@
+"""Engines for the SQL adapter: URL mapping and per-backend connection settings.
+
+SQLite gets WAL (readers never block the writer), enforced foreign keys (the cascades
+in ``schema`` depend on them) and a busy timeout, so concurrent writers from several
+processes wait for the lock instead of failing at once. PostgreSQL gets a bounded pool
+that checks connections before use (they die across database restarts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+_SYNC_TO_ASYNC = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+}
+
+SQLITE_PRAGMAS = (
+    # busy_timeout first: switching to WAL needs a lock another process may hold.
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def async_url(url: str) -> str:
+    """Map a configured database URL to its asyncio driver.
+
+    ``sqlite:///path`` becomes ``sqlite+aiosqlite:///path``; ``postgresql://`` and
+    ``postgres://`` become ``postgresql+asyncpg://``. URLs that already name an
+    async driver are returned unchanged.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    return f"{_SYNC_TO_ASYNC.get(scheme, scheme)}://{rest}"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(async_url(url)).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, *, for_migration: bool = False) -> AsyncEngine:
+    """An ``AsyncEngine`` for ``url`` (sync or async form), configured per backend.
+
+    ``for_migration`` gives a pool-less engine; on SQLite its transactions start
+    with ``BEGIN IMMEDIATE``, so the whole upgrade is one transaction that holds the
+    write lock from the start, and processes migrating at once run one after another.
+    """
+    url = async_url(url)
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {}
+    if for_migration:
+        kwargs["poolclass"] = NullPool
+    elif backend == "postgresql":
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    if backend == "sqlite":
+        _create_parent_dir(parsed.database)
+    engine = create_async_engine(url, **kwargs)
+    if backend == "sqlite":
+        _configure_sqlite(engine, immediate=for_migration)
+    return engine
+
+
+def _create_parent_dir(database: str | None) -> None:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if immediate:
+            # Take transaction control from the sqlite3 module (which would not
+            # begin a transaction before DDL); the "begin" listener emits it.
+            dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    if immediate:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

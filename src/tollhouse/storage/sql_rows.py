@@ -1,0 +1,225 @@
+"""Conversion between the records in ``tollhouse.models`` and rows of ``schema``.
+
+Tuples of strings and JSON objects are stored as JSON text; everything else maps
+column for column. Each ``*_row`` returns the values to insert, each ``to_*`` builds
+a record from a fetched row mapping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import RowMapping
+
+from tollhouse.models import (
+    AuthorizationCode,
+    Client,
+    Consent,
+    Interaction,
+    Revocation,
+    Session,
+    SigningKey,
+    User,
+)
+
+Row = RowMapping
+
+
+def dump_strings(values: Sequence[str]) -> str:
+    return json.dumps(list(values))
+
+
+def load_strings(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def dump_object(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def load_object(text: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def client_row(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "redirect_uris": dump_strings(client.redirect_uris),
+        "grant_types": dump_strings(client.grant_types),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "created_at": client.created_at,
+        "secret_hash": client.secret_hash,
+        "scopes": None if client.scopes is None else dump_strings(client.scopes),
+    }
+
+
+def to_client(row: Row) -> Client:
+    return Client(
+        client_id=row["client_id"],
+        name=row["name"],
+        redirect_uris=load_strings(row["redirect_uris"]),
+        grant_types=load_strings(row["grant_types"]),
+        token_endpoint_auth_method=row["token_endpoint_auth_method"],
+        created_at=row["created_at"],
+        secret_hash=row["secret_hash"],
+        scopes=None if row["scopes"] is None else load_strings(row["scopes"]),
+    )
+
+
+def user_row(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id,
+        "username": user.username,
+        "password_hash": user.password_hash,
+        "created_at": user.created_at,
+        "email": user.email,
+    }
+
+
+def to_user(row: Row) -> User:
+    return User(
+        user_id=row["user_id"],
+        username=row["username"],
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+        email=row["email"],
+    )
+
+
+def code_row(code: AuthorizationCode) -> dict[str, Any]:
+    return {
+        "code_hash": code.code_hash,
+        "client_id": code.client_id,
+        "user_id": code.user_id,
+        "redirect_uri": code.redirect_uri,
+        "scopes": dump_strings(code.scopes),
+        "audience": code.audience,
+        "code_challenge": code.code_challenge,
+        "code_challenge_method": code.code_challenge_method,
+        "created_at": code.created_at,
+        "expires_at": code.expires_at,
+        "auth_time": code.auth_time,
+        "session_id": code.session_id,
+        "nonce": code.nonce,
+        "used_at": code.used_at,
+        "issued_jti": code.issued_jti,
+        "issued_exp": code.issued_exp,
+    }
+
+
+def to_code(row: Row) -> AuthorizationCode:
+    return AuthorizationCode(
+        code_hash=row["code_hash"],
+        client_id=row["client_id"],
+        user_id=row["user_id"],
+        redirect_uri=row["redirect_uri"],
+        scopes=load_strings(row["scopes"]),
+        audience=row["audience"],
+        code_challenge=row["code_challenge"],
+        code_challenge_method=row["code_challenge_method"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        auth_time=row["auth_time"],
+        session_id=row["session_id"],
+        nonce=row["nonce"],
+        used_at=row["used_at"],
+        issued_jti=row["issued_jti"],
+        issued_exp=row["issued_exp"],
+    )
+
+
+def consent_row(consent: Consent) -> dict[str, Any]:
+    return {
+        "user_id": consent.user_id,
+        "client_id": consent.client_id,
+        "scopes": dump_strings(consent.scopes),
+        "granted_at": consent.granted_at,
+    }
+
+
+def to_consent(row: Row) -> Consent:
+    return Consent(
+        user_id=row["user_id"],
+        client_id=row["client_id"],
+        scopes=load_strings(row["scopes"]),
+        granted_at=row["granted_at"],
+    )
+
+
+def session_row(session: Session) -> dict[str, Any]:
+    return {
+        "session_hash": session.session_hash,
+        "user_id": session.user_id,
+        "auth_time": session.auth_time,
+        "created_at": session.created_at,
+        "expires_at": session.expires_at,
+    }
+
+
+def to_session(row: Row) -> Session:
+    return Session(
+        session_hash=row["session_hash"],
+        user_id=row["user_id"],
+        auth_time=row["auth_time"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+def interaction_row(interaction: Interaction) -> dict[str, Any]:
+    return {
+        "interaction_hash": interaction.interaction_hash,
+        "csrf_hash": interaction.csrf_hash,
+        "client_id": interaction.client_id,
+        "request": dump_object(interaction.request),
+        "created_at": interaction.created_at,
+        "expires_at": interaction.expires_at,
+    }
+
+
+def to_interaction(row: Row) -> Interaction:
+    return Interaction(
+        interaction_hash=row["interaction_hash"],
+        csrf_hash=row["csrf_hash"],
+        client_id=row["client_id"],
+        request=load_object(row["request"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+def key_row(key: SigningKey) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "public_jwk": dump_object(key.public_jwk),
+        "private_ciphertext": key.private_ciphertext,
+        "created_at": key.created_at,
+        "status": key.status,
+        "retired_at": key.retired_at,
+    }
+
+
+def to_key(row: Row) -> SigningKey:
+    return SigningKey(
+        kid=row["kid"],
+        alg=row["alg"],
+        public_jwk=load_object(row["public_jwk"]),
+        private_ciphertext=bytes(row["private_ciphertext"]),
+        created_at=row["created_at"],
+        status=row["status"],
+        retired_at=row["retired_at"],
+    )
+
+
+def revocation_row(revocation: Revocation) -> dict[str, Any]:
+    return {
+        "jti": revocation.jti,
+        "expires_at": revocation.expires_at,
+        "revoked_at": revocation.revoked_at,
+        "reason": revocation.reason,
+    }

@@ -1,0 +1,121 @@
+"""The Starlette application: routes plus the request-id / security-header middleware."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tollhouse.config import Settings
+from tollhouse.provider import Provider
+from tollhouse.randomness import identifier
+from tollhouse.web import interaction, routes
+
+access_log = logging.getLogger("tollhouse.access")
+error_log = logging.getLogger("tollhouse.error")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class RequestContext:
+    """Pure ASGI middleware: request id, security headers, access log, and a generic
+    ``server_error`` instead of a stack trace for anything unexpected."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = identifier(9)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(SECURITY_HEADERS)
+                if self.hsts:
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            error_log.exception(
+                "unhandled error", extra={"request_id": request_id, "path": scope.get("path")}
+            )
+            if not response_started:
+                body = (
+                    b'{"error":"server_error","error_description":"The server could not '
+                    b'complete the request. Correlation id: ' + request_id.encode() + b'"}'
+                )
+                await send_wrapper(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"cache-control", b"no-store"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+        finally:
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": (scope.get("client") or ("", 0))[0],
+                },
+            )
+
+
+def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> ASGIApp:
+    """The ASGI app; the provider is built inside the server's event loop at start-up."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        provider = await build()
+        app.state.provider = provider
+        try:
+            yield
+        finally:
+            await provider.close()
+
+    static = StaticFiles(directory=Path(__file__).parent / "static")
+    app = Starlette(
+        routes=[
+            *routes.routes(),
+            *interaction.routes(),
+            Mount("/static", app=static, name="static"),
+        ],
+        lifespan=lifespan,
+    )
+    return RequestContext(app, hsts=not settings.insecure_http)
+
+

@@ -1,0 +1,63 @@
+"""Rendering results: JSON bodies and HTML pages with strict security headers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from tollhouse.protocol.results import JsonResult, Redirect
+
+_env = Environment(
+    loader=PackageLoader("tollhouse.web", "templates"),
+    autoescape=select_autoescape(["html"]),
+    auto_reload=False,
+)
+
+
+def content_security_policy(form_targets: Iterable[str] = ()) -> str:
+    """No inline script, no external assets, no framing.
+
+    ``form-action`` also lists the client's origin: browsers apply it to the redirect
+    that follows a form post (consent → client callback).
+    """
+    targets = " ".join(["'self'", *sorted(set(form_targets))])
+    return (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def html(
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    form_targets: Iterable[str] = (),
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    body = _env.get_template(template).render(**context)
+    response = HTMLResponse(body, status_code=status)
+    response.headers["Content-Security-Policy"] = content_security_policy(form_targets)
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def json_response(result: JsonResult) -> Response:
+    body = json.dumps(result.body, separators=(",", ":")).encode("utf-8")
+    return Response(body, result.status, result.headers, media_type="application/json")
+
+
+def json_body(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return json_response(JsonResult(status, body, headers or {}))
+
+
+def redirect(result: Redirect, *, status: int = 303) -> RedirectResponse:
+    response = RedirectResponse(result.location, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response

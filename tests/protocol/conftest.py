@@ -1,0 +1,55 @@
+"""A provider wired on the in-memory storage, a frozen clock and real crypto."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tollhouse.clock import FrozenClock
+from tollhouse.config import load_settings
+from tollhouse.models import Api, AuthMethod, Client, GrantType, User
+from tollhouse.protocol.endpoints.authorize import SignedIn
+from tollhouse.provider import Hashers, Provider, build_provider
+from tollhouse.security.passwords import PasswordHasher
+from tollhouse.storage.memory import MemoryStorage
+
+ISSUER = "https://idp.test"
+CALLBACK = "https://app.test/cb"
+SECRET = "client-secret-" + "z" * 30
+FAST = PasswordHasher.for_tests()
+
+
+@dataclass
+class World:
+    provider: Provider
+    storage: MemoryStorage
+    clock: FrozenClock
+    alice: SignedIn
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    storage = MemoryStorage()
+    clock = FrozenClock()
+    settings = load_settings(
+        issuer=ISSUER, data_dir=tmp_path, master_key=base64.b64encode(b"k" * 32).decode()
+    )
+    provider = await build_provider(settings, storage, clock=clock, hashers=Hashers(FAST, FAST))
+    now = clock.now()
+    await storage.add_api(Api("https://sensors.test", ("read_sensors", "write_sensors"), now))
+    await storage.add_client(
+        Client("web", "Web App", (CALLBACK,), (GrantType.AUTHORIZATION_CODE,), AuthMethod.CLIENT_SECRET_BASIC, now, FAST.hash(SECRET))
+    )
+    await storage.add_client(
+        Client("spa", "SPA", ("https://spa.test/cb", "https://spa.test/cb2"), (GrantType.AUTHORIZATION_CODE,), AuthMethod.NONE, now)
+    )
+    await storage.add_client(
+        Client("m2m", "Machine", (), (GrantType.CLIENT_CREDENTIALS,), AuthMethod.CLIENT_SECRET_BASIC, now, FAST.hash(SECRET))
+    )
+    await storage.add_user(User("alice-id", "alice", FAST.hash("alice password"), now))
+    yield World(provider, storage, clock, SignedIn("alice-id", now, None))
+    await provider.close()

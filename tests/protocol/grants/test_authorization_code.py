@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import base64
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+
+from tests.protocol.conftest import CALLBACK, ISSUER, SECRET, World
+from tollhouse.protocol import pkce
+from tollhouse.protocol.client_auth import credentials_from
+from tollhouse.protocol.endpoints.authorize import NeedsConsent
+from tollhouse.protocol.requests import TokenRequest
+from tollhouse.protocol.results import JsonResult
+
+VERIFIER = "v" * 43
+
+
+async def get_code(world: World, **overrides: str) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": "web",
+        "redirect_uri": CALLBACK,
+        "scope": "read_sensors",
+        "code_challenge": pkce.challenge_for(VERIFIER),
+        "code_challenge_method": "S256",
+        **overrides,
+    }
+    params = {k: v for k, v in params.items() if v}
+    outcome = await world.provider.authorize.handle(params, world.alice)
+    if isinstance(outcome, NeedsConsent):
+        outcome = await world.provider.authorize.consent(outcome.request, world.alice, allowed=True)
+    return parse_qs(urlsplit(outcome.location).query)["code"][0]  # type: ignore[union-attr]
+
+
+def basic(client_id: str = "web", secret: str = SECRET) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+async def redeem(world: World, code: str, *, authorization: str | None = None, **body: str) -> JsonResult:
+    params = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": VERIFIER, **body}
+    params = {k: v for k, v in params.items() if v}
+    creds = credentials_from(basic() if authorization is None else authorization or None, params)
+    return await world.provider.token.handle(TokenRequest(params, creds))
+
+
+async def test_code_exchange_issues_rfc9068_token(world: World) -> None:
+    result = await redeem(world, await get_code(world))
+    assert result.status == 200
+    assert result.headers["Cache-Control"] == "no-store"
+    token = result.body["access_token"]
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["iss"] == ISSUER and claims["aud"] == "https://sensors.test"
+    assert claims["sub"] == "alice-id" and claims["client_id"] == "web"
+    assert claims["exp"] - claims["iat"] == 900
+
+
+async def test_code_reuse_revokes_issued_tokens(world: World) -> None:
+    code = await get_code(world)
+    first = await redeem(world, code)
+    jti = jwt.decode(first.body["access_token"], options={"verify_signature": False})["jti"]
+    assert not await world.storage.is_revoked(jti, world.clock.now())
+    second = await redeem(world, code)
+    assert second.status == 400 and second.body["error"] == "invalid_grant"
+    assert await world.storage.is_revoked(jti, world.clock.now())
+
+
+async def test_code_expires_after_its_lifetime(world: World) -> None:
+    code = await get_code(world)
+    world.clock.advance(61)
+    result = await redeem(world, code)
+    assert result.body["error"] == "invalid_grant"
+
+
+async def test_code_is_bound_to_the_client(world: World) -> None:
+    from tollhouse.models import AuthMethod, Client
+    from tests.protocol.conftest import FAST
+
+    await world.storage.add_client(Client("other", "O", (CALLBACK,), ("authorization_code",), AuthMethod.CLIENT_SECRET_BASIC, 0, FAST.hash(SECRET)))
+    result = await redeem(world, await get_code(world), authorization=basic("other"))
+    assert result.body["error"] == "invalid_grant"
+
+
+async def test_code_is_bound_to_the_redirect_uri(world: World) -> None:
+    result = await redeem(world, await get_code(world), redirect_uri=CALLBACK + "/")
+    assert result.body["error"] == "invalid_grant"
+
+
+async def test_redirect_uri_must_be_repeated_when_it_was_sent(world: World) -> None:
+    result = await redeem(world, await get_code(world), redirect_uri="")
+    assert result.body["error"] == "invalid_grant"
+
+
+async def test_code_is_bound_to_the_pkce_challenge(world: World) -> None:
+    result = await redeem(world, await get_code(world), code_verifier="w" * 43)
+    assert result.body["error"] == "invalid_grant"
+
+
+async def test_verifier_without_challenge_is_refused(world: World) -> None:
+    code = await get_code(world, code_challenge="", code_challenge_method="")
+    result = await redeem(world, code)
+    assert result.body["error"] == "invalid_grant"
+
+
+async def test_wrong_secret_is_invalid_client_with_401(world: World) -> None:
+    result = await redeem(world, await get_code(world), authorization=basic(secret="wrong"))
+    assert result.status == 401
+    assert result.body["error"] == "invalid_client"
+    assert result.headers["WWW-Authenticate"].startswith("Basic")
+
+
+async def test_unknown_client_is_invalid_client(world: World) -> None:
+    result = await redeem(world, "x", authorization=basic("ghost"))
+    assert result.status == 401 and result.body["error"] == "invalid_client"
+
+
+async def test_client_secret_post_is_accepted(world: World) -> None:
+    result = await redeem(world, await get_code(world), authorization="", client_id="web", client_secret=SECRET)
+    assert result.status == 200
+
+
+async def test_unknown_code_is_invalid_grant(world: World) -> None:
+    result = await redeem(world, "not-a-code")
+    assert result.body["error"] == "invalid_grant"
+
+
+async def test_unsupported_grant_type(world: World) -> None:
+    creds = credentials_from(basic(), {})
+    result = await world.provider.token.handle(TokenRequest({"grant_type": "password"}, creds))
+    assert result.body["error"] == "unsupported_grant_type"
+
+
+async def test_missing_grant_type_is_invalid_request(world: World) -> None:
+    result = await world.provider.token.handle(TokenRequest({}, credentials_from(basic(), {})))
+    assert result.body["error"] == "invalid_request"
+
+
+async def test_public_client_cannot_present_a_secret(world: World) -> None:
+    result = await redeem(world, "x", authorization=basic("spa", "anything"))
+    assert result.body["error"] == "invalid_client"
+
+
+async def test_resource_at_token_must_match_authorized_audience(world: World) -> None:
+    result = await redeem(world, await get_code(world), resource="https://other.test")
+    assert result.body["error"] == "invalid_target"
+
+
+@pytest.mark.parametrize("header", ["Basic !!!", "Basic " + base64.b64encode(b"nocolon").decode(), "Bearer abc"])
+def test_malformed_basic_header_is_invalid_client(header: str) -> None:
+    from tollhouse.errors import InvalidClient
+
+    with pytest.raises(InvalidClient):
+        credentials_from(header, {})
+
+
+def test_two_authentication_methods_are_refused() -> None:
+    from tollhouse.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest):
+        credentials_from(basic(), {"client_secret": "x", "client_id": "web"})
+
+
+def test_basic_credentials_are_form_urldecoded() -> None:
+    header = "Basic " + base64.b64encode(b"my%3Aclient:p%40ss+word").decode()
+    creds = credentials_from(header, {})
+    assert creds.client_id == "my:client" and creds.client_secret == "p@ss word"

@@ -1,0 +1,135 @@
+"""What only the SQL adapter has to prove: migrations, engines, and races between
+processes. Runs on a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from tests.storage import records as make
+from tests.storage.conftest import PostgresServer
+from tests.storage.records import NOW
+
+from tollhouse.storage.schema import metadata
+from tollhouse.storage.sql import SqlStorage, async_url, migrate, open_storage
+from tollhouse.storage.sql_engine import create_engine
+from tollhouse.storage.sql_migrate import alembic_config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+async def current_revision(storage: SqlStorage) -> str | None:
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with storage.engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///var/lib/t.db", "sqlite+aiosqlite:///var/lib/t.db"),
+        ("sqlite:////abs/t.db", "sqlite+aiosqlite:////abs/t.db"),
+        ("sqlite+aiosqlite:///t.db", "sqlite+aiosqlite:///t.db"),
+        ("postgresql://u:p@db:5432/idp", "postgresql+asyncpg://u:p@db:5432/idp"),
+        ("postgres://u@db/idp", "postgresql+asyncpg://u@db/idp"),
+        ("postgresql+asyncpg://u@db/idp", "postgresql+asyncpg://u@db/idp"),
+    ],
+)
+def test_async_url_picks_the_asyncio_driver(url: str, expected: str) -> None:
+    assert async_url(url) == expected
+
+
+async def test_migration_is_idempotent(sql_storage: SqlStorage, sql_url: str) -> None:
+    await sql_storage.add_user(make.user())
+    await migrate(sql_url)
+    await migrate(sql_url)
+    assert await current_revision(sql_storage) == head_revision()
+    assert await sql_storage.get_user_by_username("alice") == make.user()
+
+
+async def test_migrated_schema_matches_the_table_definitions(sql_storage: SqlStorage) -> None:
+    def differences(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    async with sql_storage.engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+
+
+async def test_code_is_consumed_once_by_racing_processes(
+    sql_storage: SqlStorage, sql_url: str
+) -> None:
+    """20 redemptions of one code on separate engines (as separate server processes
+    would be) and separate connections: exactly one wins."""
+    await sql_storage.add_client(make.client())
+    await sql_storage.add_user(make.user())
+    await sql_storage.add_code(make.code())
+    processes = [SqlStorage(create_engine(sql_url)) for _ in range(4)]
+    try:
+        results = await asyncio.gather(
+            *(processes[i % len(processes)].consume_code("code-hash-1", NOW + 1) for i in range(20))
+        )
+    finally:
+        for process in processes:
+            await process.close()
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert winners[0].used_at == NOW + 1
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database that was never migrated."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'new' / 'dir' / 'tollhouse.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return await server.create_database()
+
+
+async def test_concurrent_start_ups_migrate_a_fresh_database_once(fresh_url: str) -> None:
+    await asyncio.gather(*(migrate(fresh_url) for _ in range(4)))
+    storage = await open_storage(fresh_url, migrate=False)
+    try:
+        assert await current_revision(storage) == head_revision()
+        await storage.add_user(make.user())
+        assert await storage.list_users() == [make.user()]
+    finally:
+        await storage.close()
+
+
+async def test_sqlite_file_keeps_its_data_and_uses_wal(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'missing-dir' / 'tollhouse.db'}"
+    first = await open_storage(url)
+    try:
+        await first.add_user(make.user())
+    finally:
+        await first.close()
+
+    second = await open_storage(url)
+    try:
+        assert await second.get_user_by_username("alice") == make.user()
+        async with second.engine.connect() as connection:
+            journal_mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+            foreign_keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
+            busy_timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar()
+        assert (journal_mode, foreign_keys, busy_timeout) == ("wal", 1, 5000)
+    finally:
+        await second.close()
+
+
+async def test_ping_fails_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    storage = SqlStorage(create_engine("postgresql://nobody@127.0.0.1:1/none"))
+    try:
+        with pytest.raises(OSError):
+            await storage.ping()
+    finally:
+        await storage.close()

@@ -112,7 +112,9 @@ class Settings(BaseSettings):
         if self.database is not None and not self.database.startswith(
             ("sqlite:", "sqlite+aiosqlite:", "postgresql:", "postgresql+asyncpg:", "postgres:")
         ):
-            raise ValueError(f"database must be sqlite:///PATH or postgresql://..., got {self.database!r}")
+            raise ValueError(
+                f"database must be sqlite:///PATH or postgresql://..., got {self.database!r}"
+            )
         for name in ("rate_limit_token",):
             if not _RATE.match(getattr(self, name)):
                 raise ValueError(f"{name} must look like 10/s, 100/min or off")

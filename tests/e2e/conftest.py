@@ -92,11 +92,24 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, port: int, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+def start_server(
+    data_dir: Path, port: int, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = data_dir / f"server-{port}.log"
     with log_path.open("wb") as handle:
         process = subprocess.Popen(
-            [str(TOLLHOUSE), "serve", "--insecure-http", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), *extra],
+            [
+                str(TOLLHOUSE),
+                "serve",
+                "--insecure-http",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                *extra,
+            ],
             stdout=handle,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -105,7 +118,9 @@ def start_server(data_dir: Path, port: int, *extra: str, env: dict[str, str] | N
     return process, log_path
 
 
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 30) -> None:
+def wait_healthy(
+    base_url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

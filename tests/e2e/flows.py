@@ -61,7 +61,8 @@ def browse(
         data = dict(form.inputs)
         action = urljoin(str(response.url), form.action or "")
         if "password" in form.inputs:
-            if username is None or data.get("username") == username and response.status_code == 400:
+            retried = data.get("username") == username and response.status_code == 400
+            if username is None or retried:
                 return response
             data["username"] = username
             data["password"] = password or ""

@@ -25,7 +25,12 @@ def code_params(server: Server, challenge: str, **extra: str) -> dict[str, str]:
 def test_confidential_client_gets_a_verifiable_access_token(server: Server) -> None:
     verifier, challenge = pkce_pair()
     with server.client() as http:
-        result = browse(http, code_params(server, challenge), username=server.seed.username, password=server.seed.password)
+        result = browse(
+            http,
+            code_params(server, challenge),
+            username=server.seed.username,
+            password=server.seed.password,
+        )
         assert isinstance(result, Callback), result.text
         assert result.url.startswith(CALLBACK + "?")
         assert result.params["state"] == "st-123"
@@ -66,7 +71,12 @@ def test_confidential_client_gets_a_verifiable_access_token(server: Server) -> N
 def test_consent_is_remembered_and_second_flow_skips_the_pages(server: Server) -> None:
     _, challenge = pkce_pair()
     with server.client() as http:
-        first = browse(http, code_params(server, challenge), username=server.seed.username, password=server.seed.password)
+        first = browse(
+            http,
+            code_params(server, challenge),
+            username=server.seed.username,
+            password=server.seed.password,
+        )
         assert isinstance(first, Callback)
         response = http.get("/authorize", params=code_params(server, challenge, state="again"))
         assert response.status_code == 302
@@ -86,7 +96,13 @@ def test_public_client_uses_pkce_without_secret(server: Server) -> None:
     with server.client() as http:
         result = browse(http, params, username=server.seed.username, password=server.seed.password)
         assert isinstance(result, Callback)
-        response = exchange(http, result.code, verifier=verifier, redirect_uri="http://127.0.0.1:7000/cb", client_id=server.seed.public_id)
+        response = exchange(
+            http,
+            result.code,
+            verifier=verifier,
+            redirect_uri="http://127.0.0.1:7000/cb",
+            client_id=server.seed.public_id,
+        )
         assert response.status_code == 200, response.text
         claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
         assert claims["aud"] == "https://billing.example.test"
@@ -111,14 +127,21 @@ def test_deny_redirects_with_access_denied(server: Server) -> None:
 def test_wrong_password_shows_the_login_page_again(server: Server) -> None:
     _, challenge = pkce_pair()
     with server.client() as http:
-        result = browse(http, code_params(server, challenge), username=server.seed.username, password="wrong password")
+        result = browse(
+            http,
+            code_params(server, challenge),
+            username=server.seed.username,
+            password="wrong password",
+        )
     assert not isinstance(result, Callback)
     assert result.status_code == 400
     assert "Incorrect username or password" in result.text
     assert "wrong password" not in result.text
 
 
-@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"])
+@pytest.mark.parametrize(
+    "path", ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"]
+)
 def test_discovery_lists_the_endpoints(server: Server, path: str) -> None:
     with server.client() as http:
         doc = http.get(path).json()

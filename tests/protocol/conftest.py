@@ -42,13 +42,36 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     now = clock.now()
     await storage.add_api(Api("https://sensors.test", ("read_sensors", "write_sensors"), now))
     await storage.add_client(
-        Client("web", "Web App", (CALLBACK,), (GrantType.AUTHORIZATION_CODE,), AuthMethod.CLIENT_SECRET_BASIC, now, FAST.hash(SECRET))
+        Client(
+            "web",
+            "Web App",
+            (CALLBACK,),
+            (GrantType.AUTHORIZATION_CODE,),
+            AuthMethod.CLIENT_SECRET_BASIC,
+            now,
+            FAST.hash(SECRET),
+        )
     )
     await storage.add_client(
-        Client("spa", "SPA", ("https://spa.test/cb", "https://spa.test/cb2"), (GrantType.AUTHORIZATION_CODE,), AuthMethod.NONE, now)
+        Client(
+            "spa",
+            "SPA",
+            ("https://spa.test/cb", "https://spa.test/cb2"),
+            (GrantType.AUTHORIZATION_CODE,),
+            AuthMethod.NONE,
+            now,
+        )
     )
     await storage.add_client(
-        Client("m2m", "Machine", (), (GrantType.CLIENT_CREDENTIALS,), AuthMethod.CLIENT_SECRET_BASIC, now, FAST.hash(SECRET))
+        Client(
+            "m2m",
+            "Machine",
+            (),
+            (GrantType.CLIENT_CREDENTIALS,),
+            AuthMethod.CLIENT_SECRET_BASIC,
+            now,
+            FAST.hash(SECRET),
+        )
     )
     await storage.add_user(User("alice-id", "alice", FAST.hash("alice password"), now))
     yield World(provider, storage, clock, SignedIn("alice-id", now, None))

@@ -40,7 +40,14 @@ def test_method_without_challenge_is_refused() -> None:
         pkce.validate_challenge(None, "S256", required=False)
 
 
-@pytest.mark.parametrize("challenge", ["short", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c=", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cMX"])
+@pytest.mark.parametrize(
+    "challenge",
+    [
+        "short",
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c=",
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cMX",
+    ],
+)
 def test_malformed_challenge_is_refused(challenge: str) -> None:
     with pytest.raises(InvalidRequest):
         pkce.validate_challenge(challenge, "S256", required=False)

@@ -10,7 +10,12 @@ REGISTERED = ("https://app.example.test/cb", "http://127.0.0.1:9000/callback")
 
 @pytest.mark.parametrize(
     "uri",
-    ["https://app.example.test/cb", "http://127.0.0.1:9000/callback", "http://[::1]:8080/cb", "https://a.test/cb?x=1"],
+    [
+        "https://app.example.test/cb",
+        "http://127.0.0.1:9000/callback",
+        "http://[::1]:8080/cb",
+        "https://a.test/cb?x=1",
+    ],
 )
 def test_registrable_uris(uri: str) -> None:
     assert check_registrable(uri) == uri

@@ -14,7 +14,16 @@ APIS = [
 
 
 def client(allowed: tuple[str, ...] | None = None) -> Client:
-    return Client("c", "C", ("https://c.test/cb",), ("authorization_code",), AuthMethod.CLIENT_SECRET_BASIC, 0, "h", allowed)
+    return Client(
+        "c",
+        "C",
+        ("https://c.test/cb",),
+        ("authorization_code",),
+        AuthMethod.CLIENT_SECRET_BASIC,
+        0,
+        "h",
+        allowed,
+    )
 
 
 def test_parse_keeps_order_and_drops_duplicates() -> None:
@@ -58,7 +67,9 @@ def test_scopes_of_two_apis_are_invalid_target() -> None:
 
 def test_scope_of_another_api_than_the_resource_is_invalid_scope() -> None:
     with pytest.raises(InvalidScope):
-        scopes.resolve(("read_billing",), "https://sensors.test", APIS, client=client(), issuer=ISSUER)
+        scopes.resolve(
+            ("read_billing",), "https://sensors.test", APIS, client=client(), issuer=ISSUER
+        )
 
 
 def test_unknown_scope_is_invalid_scope() -> None:
@@ -68,9 +79,18 @@ def test_unknown_scope_is_invalid_scope() -> None:
 
 def test_client_may_only_request_its_registered_scopes() -> None:
     with pytest.raises(InvalidScope):
-        scopes.resolve(("write_sensors",), None, APIS, client=client(("read_sensors",)), issuer=ISSUER)
+        scopes.resolve(
+            ("write_sensors",), None, APIS, client=client(("read_sensors",)), issuer=ISSUER
+        )
 
 
 def test_default_client_scopes_narrow_clients_registered_without_scope() -> None:
     with pytest.raises(InvalidScope):
-        scopes.resolve(("write_sensors",), None, APIS, client=client(), issuer=ISSUER, default_client_scopes=("read_sensors",))
+        scopes.resolve(
+            ("write_sensors",),
+            None,
+            APIS,
+            client=client(),
+            issuer=ISSUER,
+            default_client_scopes=("read_sensors",),
+        )

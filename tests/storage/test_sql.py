@@ -4,6 +4,7 @@ processes. Runs on a SQLite file and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,15 +96,39 @@ async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return await server.create_database()
 
 
-async def test_concurrent_start_ups_migrate_a_fresh_database_once(fresh_url: str) -> None:
-    await asyncio.gather(*(migrate(fresh_url) for _ in range(4)))
-    storage = await open_storage(fresh_url, migrate=False)
+MIGRATE_IN_A_PROCESS = "import asyncio, sys; from tollhouse.storage.sql import migrate; asyncio.run(migrate(sys.argv[1]))"
+
+
+async def assert_migrated_to_head(url: str) -> None:
+    storage = await open_storage(url, migrate=False)
     try:
         assert await current_revision(storage) == head_revision()
         await storage.add_user(make.user())
         assert await storage.list_users() == [make.user()]
     finally:
         await storage.close()
+
+
+async def test_processes_starting_together_migrate_a_fresh_database_once(fresh_url: str) -> None:
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            MIGRATE_IN_A_PROCESS,
+            fresh_url,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    outputs = [await process.communicate() for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, outputs
+    await assert_migrated_to_head(fresh_url)
+
+
+async def test_concurrent_migrations_in_one_process_take_turns(fresh_url: str) -> None:
+    await asyncio.gather(*(migrate(fresh_url) for _ in range(4)))
+    await assert_migrated_to_head(fresh_url)
 
 
 async def test_sqlite_file_keeps_its_data_and_uses_wal(tmp_path: Path) -> None:

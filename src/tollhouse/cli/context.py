@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, AsyncIterator, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -23,9 +23,9 @@ T = TypeVar("T")
 
 def state_options(func: Callable[P, T]) -> Callable[P, T]:
     """``--data-dir`` and ``--database``, shared by every command."""
-    func = click.option(
-        "--database", default=None, help="Database URL (env TOLLHOUSE_DATABASE)."
-    )(func)
+    func = click.option("--database", default=None, help="Database URL (env TOLLHOUSE_DATABASE).")(
+        func
+    )
     func = click.option(
         "--data-dir",
         type=click.Path(file_okay=False, path_type=Path),
@@ -51,7 +51,7 @@ async def storage_for(settings: Settings) -> AsyncIterator[SqlStorage]:
         await storage.close()
 
 
-def fail(message: str) -> Any:
+def fail(message: str) -> NoReturn:
     """Exit 1 with a one-line reason on stderr (the contract's failure exit code)."""
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
@@ -62,9 +62,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except (ConfigError, NotFound, Conflict) as exc:
-        return fail(str(exc))  # type: ignore[no-any-return]
+        fail(str(exc))
     except OSError as exc:
-        return fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "))  # type: ignore[no-any-return]
+        fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "))
 
 
 def echo_json(value: Any) -> None:

@@ -40,7 +40,9 @@ def credentials_from(authorization: str | None, params: Mapping[str, str]) -> Cl
         if scheme.lower() != "basic":
             raise InvalidClient("Only HTTP Basic client authentication is supported in the header.")
         if body_secret is not None:
-            raise InvalidRequest("Use one client authentication method, not Basic and a body secret.")
+            raise InvalidRequest(
+                "Use one client authentication method, not Basic and a body secret."
+            )
         client_id, secret = _decode_basic(value.strip())
         if body_id is not None and body_id != client_id:
             raise InvalidRequest("client_id in the body differs from the Basic credentials.")

@@ -53,7 +53,9 @@ class Grant:
     audience: str
 
 
-def allowed_for_client(client: Client, default_client_scopes: Sequence[str] | None) -> set[str] | None:
+def allowed_for_client(
+    client: Client, default_client_scopes: Sequence[str] | None
+) -> set[str] | None:
     """The scopes a client may ask for; ``None`` means every scope the server defines."""
     if client.scopes is not None:
         return set(client.scopes)
@@ -108,4 +110,3 @@ def resolve(
         )
     audience = owners.pop() if owners else issuer
     return Grant(tuple(requested), audience)
-

@@ -12,6 +12,8 @@ The Alembic environment lives in the package (``storage/migrations``) and needs 
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +30,22 @@ ADVISORY_LOCK_KEY = 0x746F6C6C686F7573
 """``pg_advisory_xact_lock`` key held while migrating (b"tollhous" as an int64)."""
 
 
+_IN_PROCESS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+"""One lock per event loop. Alembic keeps the running migration in module globals
+(``alembic.context``), so two upgrades interleaved on one loop would swap contexts;
+the database locks only order separate connections."""
+
+
+def _in_process_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _IN_PROCESS.get(loop)
+    if lock is None:
+        lock = _IN_PROCESS[loop] = asyncio.Lock()
+    return lock
+
+
 def alembic_config(url: str) -> Config:
     """An Alembic ``Config`` for this package's migrations against ``url``."""
     config = Config()
@@ -42,15 +60,17 @@ async def run_locked(url: str, work: Callable[[Connection], None]) -> None:
 
     ``work`` is called through ``AsyncConnection.run_sync``, as Alembic expects.
     """
-    engine = create_engine(url, for_migration=True)
-    try:
-        async with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # Released with the transaction, also if the process dies mid-way.
-                await connection.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
-            await connection.run_sync(work)
-    finally:
-        await engine.dispose()
+    async with _in_process_lock():
+        engine = create_engine(url, for_migration=True)
+        try:
+            async with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # Released with the transaction, also if the process dies mid-way.
+                    lock = func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)
+                    await connection.execute(select(lock))
+                await connection.run_sync(work)
+        finally:
+            await engine.dispose()
 
 
 async def migrate(url: str) -> None:

@@ -68,7 +68,7 @@ class RequestContext:
             if not response_started:
                 body = (
                     b'{"error":"server_error","error_description":"The server could not '
-                    b'complete the request. Correlation id: ' + request_id.encode() + b'"}'
+                    b"complete the request. Correlation id: " + request_id.encode() + b'"}'
                 )
                 await send_wrapper(
                     {
@@ -117,5 +117,3 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         lifespan=lifespan,
     )
     return RequestContext(app, hsts=not settings.insecure_http)
-
-

@@ -10,13 +10,13 @@ import ssl
 from collections.abc import Callable
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from tollhouse.config import Settings, load_settings
 from tollhouse.logs import configure
 from tollhouse.provider import Provider, build_provider
 from tollhouse.security.tls import server_context
 from tollhouse.storage.sql import open_storage
-from starlette.types import ASGIApp
 from tollhouse.web.app import create_app
 
 

@@ -48,7 +48,9 @@ def cookie_name(provider: Provider, base: str) -> str:
     return f"__Host-{base}" if _secure(provider) else base
 
 
-def _set_cookie(response: Response, provider: Provider, base: str, value: str, max_age: int | None) -> None:
+def _set_cookie(
+    response: Response, provider: Provider, base: str, value: str, max_age: int | None
+) -> None:
     response.set_cookie(
         cookie_name(provider, base),
         value,
@@ -114,7 +116,11 @@ async def respond(request: Request, provider: Provider, outcome: AuthorizeOutcom
         return redirect(outcome, status=303 if request.method == "POST" else 302)
     if isinstance(outcome, ErrorPage):
         return error_page(
-            request, outcome.error, outcome.client_id, outcome.redirect_uri, outcome.registered_redirect_uris
+            request,
+            outcome.error,
+            outcome.client_id,
+            outcome.redirect_uri,
+            outcome.registered_redirect_uris,
         )
     page = "/login" if isinstance(outcome, NeedsLogin) else "/consent"
     return await _start_interaction(request, provider, outcome.request, page)
@@ -155,12 +161,16 @@ class _Pending:
         self.request = AuthorizationRequest.from_dict(record.request)
 
 
-async def _load_pending(request: Request, provider: Provider, interaction_id: str | None) -> _Pending:
+async def _load_pending(
+    request: Request, provider: Provider, interaction_id: str | None
+) -> _Pending:
     if not interaction_id or len(interaction_id) > 128:
         raise InvalidRequest("This page needs a pending sign-in request; start again from the app.")
     record = await provider.storage.get_interaction(fingerprint(interaction_id))
     if record is None or record.expires_at <= provider.clock.now():
-        raise InvalidRequest("This sign-in request has expired or was already completed; start again from the app.")
+        raise InvalidRequest(
+            "This sign-in request has expired or was already completed; start again from the app."
+        )
     client = await provider.storage.get_client(record.client_id)
     if client is None:
         raise InvalidRequest("The application of this sign-in request no longer exists.")
@@ -169,8 +179,15 @@ async def _load_pending(request: Request, provider: Provider, interaction_id: st
 
 def _check_csrf(request: Request, provider: Provider, pending: _Pending, sent: str | None) -> None:
     cookie = request.cookies.get(cookie_name(provider, "tollhouse_csrf"))
-    if not sent or not cookie or not equal(sent, cookie) or not equal(fingerprint(sent), pending.record.csrf_hash):
-        raise InvalidRequest("The form expired or was not sent from this browser; start again from the app.")
+    if (
+        not sent
+        or not cookie
+        or not equal(sent, cookie)
+        or not equal(fingerprint(sent), pending.record.csrf_hash)
+    ):
+        raise InvalidRequest(
+            "The form expired or was not sent from this browser; start again from the app."
+        )
 
 
 def _form_targets(pending: _Pending) -> list[str]:
@@ -178,7 +195,15 @@ def _form_targets(pending: _Pending) -> list[str]:
     return [f"{parts.scheme}://{parts.netloc}"]
 
 
-def _login_page(request: Request, provider: Provider, pending: _Pending, *, error: str | None = None, username: str | None = None, status: int = 200) -> Response:
+def _login_page(
+    request: Request,
+    provider: Provider,
+    pending: _Pending,
+    *,
+    error: str | None = None,
+    username: str | None = None,
+    status: int = 200,
+) -> Response:
     return html(
         "login.html",
         {
@@ -196,7 +221,9 @@ def _login_page(request: Request, provider: Provider, pending: _Pending, *, erro
 async def login_get(request: Request) -> Response:
     provider = _provider(request)
     try:
-        pending = await _load_pending(request, provider, query_parameters(request).get("interaction"))
+        pending = await _load_pending(
+            request, provider, query_parameters(request).get("interaction")
+        )
     except OAuthError as error:
         return error_page(request, error, None, None)
     return _login_page(request, provider, pending)
@@ -213,18 +240,40 @@ async def login_post(request: Request) -> Response:
     username = form.get("username", "")
     user = await provider.login.authenticate(username, form.get("password", ""))
     if user is None:
-        log.info("login failed", extra={"event": "login_failure", "request_id": _request_id(request)})
-        return _login_page(request, provider, pending, error="Incorrect username or password.", username=username, status=400)
+        log.info(
+            "login failed", extra={"event": "login_failure", "request_id": _request_id(request)}
+        )
+        return _login_page(
+            request,
+            provider,
+            pending,
+            error="Incorrect username or password.",
+            username=username,
+            status=400,
+        )
 
     now = provider.clock.now()
     session_id = token(32)
-    session = Session(fingerprint(session_id), user.user_id, now, now, now + provider.settings.session_ttl)
+    session = Session(
+        fingerprint(session_id), user.user_id, now, now, now + provider.settings.session_ttl
+    )
     await provider.storage.add_session(session)
-    log.info("login succeeded", extra={"event": "login_success", "user_id": user.user_id, "request_id": _request_id(request)})
+    log.info(
+        "login succeeded",
+        extra={
+            "event": "login_success",
+            "user_id": user.user_id,
+            "request_id": _request_id(request),
+        },
+    )
     signed_in = SignedIn(user.user_id, now, session.session_hash)
-    outcome = await provider.authorize.resume(pending.request, pending.client, signed_in, just_signed_in=True)
+    outcome = await provider.authorize.resume(
+        pending.request, pending.client, signed_in, just_signed_in=True
+    )
     if isinstance(outcome, NeedsConsent):
-        response: Response = RedirectResponse(f"/consent?interaction={pending.interaction_id}", status_code=303)
+        response: Response = RedirectResponse(
+            f"/consent?interaction={pending.interaction_id}", status_code=303
+        )
         response.headers["Cache-Control"] = "no-store"
     else:
         await provider.storage.delete_interaction(pending.record.interaction_hash)
@@ -233,7 +282,9 @@ async def login_post(request: Request) -> Response:
     return response
 
 
-async def _consent_page(request: Request, provider: Provider, pending: _Pending, signed_in: SignedIn) -> Response:
+async def _consent_page(
+    request: Request, provider: Provider, pending: _Pending, signed_in: SignedIn
+) -> Response:
     user = await provider.storage.get_user(signed_in.user_id)
     audience = pending.request.audience if pending.request.audience != provider.issuer else None
     return html(
@@ -254,7 +305,9 @@ async def _consent_page(request: Request, provider: Provider, pending: _Pending,
 async def consent_get(request: Request) -> Response:
     provider = _provider(request)
     try:
-        pending = await _load_pending(request, provider, query_parameters(request).get("interaction"))
+        pending = await _load_pending(
+            request, provider, query_parameters(request).get("interaction")
+        )
     except OAuthError as error:
         return error_page(request, error, None, None)
     signed_in = await current_user(request, provider)
@@ -280,9 +333,16 @@ async def consent_post(request: Request) -> Response:
     await provider.storage.delete_interaction(pending.record.interaction_hash)
     log.info(
         "consent decided",
-        extra={"event": "consent", "decision": decision, "client_id": pending.client.client_id, "user_id": signed_in.user_id},
+        extra={
+            "event": "consent",
+            "decision": decision,
+            "client_id": pending.client.client_id,
+            "user_id": signed_in.user_id,
+        },
     )
-    outcome = await provider.authorize.consent(pending.request, signed_in, allowed=decision == "allow")
+    outcome = await provider.authorize.consent(
+        pending.request, signed_in, allowed=decision == "allow"
+    )
     return redirect(outcome, status=303)
 
 

@@ -41,7 +41,9 @@ async def test_missing_client_id_shows_an_error_page(world: World) -> None:
     assert isinstance(outcome, ErrorPage)
 
 
-@pytest.mark.parametrize("uri", [CALLBACK + "/", "https://APP.test/cb", "https://evil.test/cb", CALLBACK + "?x=1"])
+@pytest.mark.parametrize(
+    "uri", [CALLBACK + "/", "https://APP.test/cb", "https://evil.test/cb", CALLBACK + "?x=1"]
+)
 async def test_redirect_uri_mismatch_shows_an_error_page(world: World, uri: str) -> None:
     outcome = await world.provider.authorize.handle(params(redirect_uri=uri), None)
     assert isinstance(outcome, ErrorPage)
@@ -49,8 +51,12 @@ async def test_redirect_uri_mismatch_shows_an_error_page(world: World, uri: str)
     assert outcome.registered_redirect_uris is None  # not in development mode
 
 
-async def test_missing_redirect_uri_with_several_registered_shows_an_error_page(world: World) -> None:
-    outcome = await world.provider.authorize.handle(params(client_id="spa", redirect_uri=None), None)
+async def test_missing_redirect_uri_with_several_registered_shows_an_error_page(
+    world: World,
+) -> None:
+    outcome = await world.provider.authorize.handle(
+        params(client_id="spa", redirect_uri=None), None
+    )
     assert isinstance(outcome, ErrorPage)
 
 
@@ -68,7 +74,9 @@ async def test_missing_redirect_uri_with_several_registered_shows_an_error_page(
         ({"request": "eyJ..."}, "invalid_request"),
     ],
 )
-async def test_other_errors_redirect_with_error_state_and_iss(world: World, overrides: dict[str, str | None], error: str) -> None:
+async def test_other_errors_redirect_with_error_state_and_iss(
+    world: World, overrides: dict[str, str | None], error: str
+) -> None:
     outcome = await world.provider.authorize.handle(params(**overrides), None)
     assert isinstance(outcome, Redirect)
     assert outcome.location.startswith(CALLBACK + "?")
@@ -80,7 +88,13 @@ async def test_other_errors_redirect_with_error_state_and_iss(world: World, over
 
 async def test_public_client_without_pkce_is_refused(world: World) -> None:
     outcome = await world.provider.authorize.handle(
-        params(client_id="spa", redirect_uri="https://spa.test/cb", code_challenge=None, code_challenge_method=None), None
+        params(
+            client_id="spa",
+            redirect_uri="https://spa.test/cb",
+            code_challenge=None,
+            code_challenge_method=None,
+        ),
+        None,
     )
     assert isinstance(outcome, Redirect)
     assert query(outcome)["error"] == "invalid_request"
@@ -90,7 +104,11 @@ async def test_client_without_code_grant_is_unauthorized_client(world: World) ->
     await world.storage.delete_client("m2m")
     from tollhouse.models import AuthMethod, Client
 
-    await world.storage.add_client(Client("m2m", "M", (CALLBACK,), ("client_credentials",), AuthMethod.CLIENT_SECRET_BASIC, 0, "h"))
+    await world.storage.add_client(
+        Client(
+            "m2m", "M", (CALLBACK,), ("client_credentials",), AuthMethod.CLIENT_SECRET_BASIC, 0, "h"
+        )
+    )
     outcome = await world.provider.authorize.handle(params(client_id="m2m"), None)
     assert isinstance(outcome, Redirect)
     assert query(outcome)["error"] == "unauthorized_client"
@@ -128,7 +146,9 @@ async def test_consent_for_fewer_scopes_does_not_cover_more(world: World) -> Non
     outcome = await world.provider.authorize.handle(params(), world.alice)
     assert isinstance(outcome, NeedsConsent)
     await world.provider.authorize.consent(outcome.request, world.alice, allowed=True)
-    wider = await world.provider.authorize.handle(params(scope="read_sensors write_sensors"), world.alice)
+    wider = await world.provider.authorize.handle(
+        params(scope="read_sensors write_sensors"), world.alice
+    )
     assert isinstance(wider, NeedsConsent)
 
 
@@ -164,7 +184,19 @@ async def test_code_is_stored_only_as_a_hash(world: World) -> None:
 async def test_redirect_keeps_the_registered_query(world: World) -> None:
     from tollhouse.models import AuthMethod, Client
 
-    await world.storage.add_client(Client("q", "Q", ("https://q.test/cb?tenant=7",), ("authorization_code",), AuthMethod.CLIENT_SECRET_BASIC, 0, "h"))
-    outcome = await world.provider.authorize.handle(params(client_id="q", redirect_uri="https://q.test/cb?tenant=7", scope="x y"), None)
+    await world.storage.add_client(
+        Client(
+            "q",
+            "Q",
+            ("https://q.test/cb?tenant=7",),
+            ("authorization_code",),
+            AuthMethod.CLIENT_SECRET_BASIC,
+            0,
+            "h",
+        )
+    )
+    outcome = await world.provider.authorize.handle(
+        params(client_id="q", redirect_uri="https://q.test/cb?tenant=7", scope="x y"), None
+    )
     assert isinstance(outcome, Redirect)
     assert outcome.location.startswith("https://q.test/cb?tenant=7&error=invalid_scope")

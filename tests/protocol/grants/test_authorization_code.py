@@ -37,8 +37,16 @@ def basic(client_id: str = "web", secret: str = SECRET) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
-async def redeem(world: World, code: str, *, authorization: str | None = None, **body: str) -> JsonResult:
-    params = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": VERIFIER, **body}
+async def redeem(
+    world: World, code: str, *, authorization: str | None = None, **body: str
+) -> JsonResult:
+    params = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": VERIFIER,
+        **body,
+    }
     params = {k: v for k, v in params.items() if v}
     creds = credentials_from(basic() if authorization is None else authorization or None, params)
     return await world.provider.token.handle(TokenRequest(params, creds))
@@ -74,10 +82,20 @@ async def test_code_expires_after_its_lifetime(world: World) -> None:
 
 
 async def test_code_is_bound_to_the_client(world: World) -> None:
-    from tollhouse.models import AuthMethod, Client
     from tests.protocol.conftest import FAST
+    from tollhouse.models import AuthMethod, Client
 
-    await world.storage.add_client(Client("other", "O", (CALLBACK,), ("authorization_code",), AuthMethod.CLIENT_SECRET_BASIC, 0, FAST.hash(SECRET)))
+    await world.storage.add_client(
+        Client(
+            "other",
+            "O",
+            (CALLBACK,),
+            ("authorization_code",),
+            AuthMethod.CLIENT_SECRET_BASIC,
+            0,
+            FAST.hash(SECRET),
+        )
+    )
     result = await redeem(world, await get_code(world), authorization=basic("other"))
     assert result.body["error"] == "invalid_grant"
 
@@ -116,7 +134,9 @@ async def test_unknown_client_is_invalid_client(world: World) -> None:
 
 
 async def test_client_secret_post_is_accepted(world: World) -> None:
-    result = await redeem(world, await get_code(world), authorization="", client_id="web", client_secret=SECRET)
+    result = await redeem(
+        world, await get_code(world), authorization="", client_id="web", client_secret=SECRET
+    )
     assert result.status == 200
 
 
@@ -146,7 +166,9 @@ async def test_resource_at_token_must_match_authorized_audience(world: World) ->
     assert result.body["error"] == "invalid_target"
 
 
-@pytest.mark.parametrize("header", ["Basic !!!", "Basic " + base64.b64encode(b"nocolon").decode(), "Bearer abc"])
+@pytest.mark.parametrize(
+    "header", ["Basic !!!", "Basic " + base64.b64encode(b"nocolon").decode(), "Bearer abc"]
+)
 def test_malformed_basic_header_is_invalid_client(header: str) -> None:
     from tollhouse.errors import InvalidClient
 

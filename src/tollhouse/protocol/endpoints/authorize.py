@@ -1,4 +1,4 @@
-"""RFC 6749 §4.1.1–4.1.2 authorization endpoint, with RFC 7636 (PKCE), RFC 9207 (iss
+"""RFC 6749 §4.1.1-4.1.2 authorization endpoint, with RFC 7636 (PKCE), RFC 9207 (iss
 in the response), RFC 8707 (resource) and the RFC 9700 rules for redirects.
 
 The endpoint decides; the web layer only shows pages. Its outcomes:
@@ -97,16 +97,24 @@ class AuthorizeEndpoint:
         self._default_client_scopes = default_client_scopes
         self._show_registered = show_registered_redirect_uris
 
-    async def handle(self, params: Mapping[str, str], signed_in: SignedIn | None) -> AuthorizeOutcome:
+    async def handle(
+        self, params: Mapping[str, str], signed_in: SignedIn | None
+    ) -> AuthorizeOutcome:
         client_id = params.get("client_id")
         sent_redirect = params.get("redirect_uri")
         # RFC 6749 §4.1.2.1: with a missing, invalid or mismatching redirection URI or
         # client identifier the server "MUST NOT automatically redirect the user-agent".
         if client_id is None:
-            return ErrorPage(InvalidRequest("The client_id parameter is missing."), None, sent_redirect)
+            return ErrorPage(
+                InvalidRequest("The client_id parameter is missing."), None, sent_redirect
+            )
         client = await self._clients.get_client(client_id)
         if client is None:
-            return ErrorPage(UnknownClient(f"The client {client_id} is not registered."), client_id, sent_redirect)
+            return ErrorPage(
+                UnknownClient(f"The client {client_id} is not registered."),
+                client_id,
+                sent_redirect,
+            )
         try:
             redirect_uri = redirect_uris.select(client.redirect_uris, sent_redirect)
         except InvalidRedirectUri as error:
@@ -173,7 +181,9 @@ class AuthorizeEndpoint:
         just_signed_in: bool = False,
     ) -> AuthorizeOutcome:
         """Decide what the request needs next, given who is signed in."""
-        if signed_in is None or (not just_signed_in and self._must_reauthenticate(request, signed_in)):
+        if signed_in is None or (
+            not just_signed_in and self._must_reauthenticate(request, signed_in)
+        ):
             if "none" in request.prompt:
                 return self.error_redirect(request.redirect_uri, LoginRequired(), request.state)
             return NeedsLogin(request, client)
@@ -190,7 +200,9 @@ class AuthorizeEndpoint:
         if not allowed:
             return self.error_redirect(request.redirect_uri, AccessDenied(), request.state)
         await self._consents.save_consent(
-            Consent(signed_in.user_id, request.client_id, _consent_items(request), self._clock.now())
+            Consent(
+                signed_in.user_id, request.client_id, _consent_items(request), self._clock.now()
+            )
         )
         return await self.issue_code(request, signed_in)
 
@@ -215,9 +227,16 @@ class AuthorizeEndpoint:
                 nonce=request.nonce,
             )
         )
-        log.info("authorization code issued", extra={"event": "code_issued", "client_id": request.client_id})
+        log.info(
+            "authorization code issued",
+            extra={"event": "code_issued", "client_id": request.client_id},
+        )
         # RFC 9207 §2: the iss parameter tells the client which server answered.
-        return Redirect(add_query(request.redirect_uri, {"code": code, "state": request.state, "iss": self._issuer}))
+        return Redirect(
+            add_query(
+                request.redirect_uri, {"code": code, "state": request.state, "iss": self._issuer}
+            )
+        )
 
     def error_redirect(self, redirect_uri: str, error: OAuthError, state: str | None) -> Redirect:
         return Redirect(

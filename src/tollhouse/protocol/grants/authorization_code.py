@@ -1,4 +1,4 @@
-"""RFC 6749 §4.1.3–4.1.4: exchanging an authorization code, with RFC 7636 PKCE."""
+"""RFC 6749 §4.1.3-4.1.4: exchanging an authorization code, with RFC 7636 PKCE."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ log = logging.getLogger("tollhouse.security")
 
 
 class AuthorizationCodeGrant:
-    grant_type = GrantType.AUTHORIZATION_CODE
+    grant_type: str = GrantType.AUTHORIZATION_CODE
     parameters = ("code", "redirect_uri", "code_verifier", "resource")
 
     def __init__(
@@ -100,7 +100,9 @@ def _check_redirect_uri(code: AuthorizationCode, sent: str | None, client: Clien
     included in the authorization request ... and their values MUST be identical"."""
     if code.redirect_uri:
         if sent is None:
-            raise InvalidGrant("redirect_uri is required: it was sent in the authorization request.")
+            raise InvalidGrant(
+                "redirect_uri is required: it was sent in the authorization request."
+            )
         if sent != code.redirect_uri:
             raise InvalidGrant("redirect_uri differs from the one in the authorization request.")
     elif sent is not None and sent not in client.redirect_uris[:1]:

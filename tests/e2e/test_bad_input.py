@@ -25,7 +25,7 @@ def authorize_params(server: Server, **overrides: str) -> dict[str, str]:
 
 
 def new_code(server: Server, verifier_challenge: tuple[str, str]) -> str:
-    verifier, challenge = verifier_challenge
+    _, challenge = verifier_challenge
     with server.client() as http:
         result = browse(
             http,

@@ -64,14 +64,18 @@ def test_https_with_tls13_only_by_default(tmp_path: Path) -> None:
 
         tls12 = ssl.create_default_context(cafile=cert)
         tls12.maximum_version = ssl.TLSVersion.TLSv1_2
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            with pytest.raises((ssl.SSLError, ConnectionResetError)):
-                with tls12.wrap_socket(sock, server_hostname="localhost"):
-                    pass
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+            pytest.raises((ssl.SSLError, ConnectionResetError)),
+            tls12.wrap_socket(sock, server_hostname="localhost"),
+        ):
+            pass
         tls13 = ssl.create_default_context(cafile=cert)
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            with tls13.wrap_socket(sock, server_hostname="localhost") as tls:
-                assert tls.version() == "TLSv1.3"
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+            tls13.wrap_socket(sock, server_hostname="localhost") as tls,
+        ):
+            assert tls.version() == "TLSv1.3"
         hsts = httpx.get(
             f"https://localhost:{port}/healthz", verify=ssl.create_default_context(cafile=cert)
         )

@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from tests.storage import records as make
 from tests.storage.records import NOW
-
 from tollhouse.errors import Conflict
 from tollhouse.models import Api, Consent
 from tollhouse.storage.memory import MemoryStorage

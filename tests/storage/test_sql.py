@@ -12,10 +12,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+
 from tests.storage import records as make
 from tests.storage.conftest import PostgresServer
 from tests.storage.records import NOW
-
 from tollhouse.storage.schema import metadata
 from tollhouse.storage.sql import SqlStorage, async_url, migrate, open_storage
 from tollhouse.storage.sql_engine import create_engine
@@ -96,7 +96,11 @@ async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return await server.create_database()
 
 
-MIGRATE_IN_A_PROCESS = "import asyncio, sys; from tollhouse.storage.sql import migrate; asyncio.run(migrate(sys.argv[1]))"
+MIGRATE_IN_A_PROCESS = (
+    "import asyncio, sys\n"
+    "from tollhouse.storage.sql import migrate\n"
+    "asyncio.run(migrate(sys.argv[1]))\n"
+)
 
 
 async def assert_migrated_to_head(url: str) -> None:

@@ -1,0 +1,115 @@
+"""The layers of ARCHITECTURE.md, checked by walking every module's imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "tollhouse"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {module_name(p): imports_of(p) for p in SRC.rglob("*.py") if "migrations" not in p.parts}
+
+# (package prefix, forbidden import prefixes)
+RULES = [
+    (
+        "tollhouse.protocol",
+        (
+            "starlette",
+            "sqlalchemy",
+            "redis",
+            "uvicorn",
+            "tollhouse.web",
+            "tollhouse.cli",
+            "tollhouse.provider",
+            "tollhouse.storage.sql",
+            "tollhouse.storage.memory",
+        ),
+    ),
+    (
+        "tollhouse.storage",
+        (
+            "starlette",
+            "tollhouse.protocol",
+            "tollhouse.web",
+            "tollhouse.cli",
+            "tollhouse.provider",
+            "tollhouse.keys",
+        ),
+    ),
+    (
+        "tollhouse.keys",
+        ("starlette", "sqlalchemy", "tollhouse.web", "tollhouse.cli", "tollhouse.protocol"),
+    ),
+    (
+        "tollhouse.security",
+        ("starlette", "sqlalchemy", "tollhouse.web", "tollhouse.cli", "tollhouse.protocol"),
+    ),
+    ("tollhouse.web", ("sqlalchemy", "redis", "tollhouse.cli")),
+    ("tollhouse.provider", ("starlette", "tollhouse.web", "tollhouse.cli")),
+    ("tollhouse.errors", ("tollhouse.",)),
+    ("tollhouse.models", ("tollhouse.protocol", "tollhouse.storage", "tollhouse.web")),
+    (
+        "tollhouse.resource",
+        (
+            "tollhouse.protocol",
+            "tollhouse.storage",
+            "tollhouse.web",
+            "tollhouse.provider",
+            "tollhouse.cli",
+            "sqlalchemy",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("package", "forbidden"), RULES, ids=[r[0] for r in RULES])
+def test_layer_imports(package: str, forbidden: tuple[str, ...]) -> None:
+    offenders = [
+        f"{module} imports {name}"
+        for module, names in MODULES.items()
+        if module == package or module.startswith(package + ".")
+        for name in names
+        if name.startswith(forbidden)
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_only_web_imports_starlette() -> None:
+    offenders = [
+        module
+        for module, names in MODULES.items()
+        if any(n.startswith("starlette") for n in names)
+        and not module.startswith(("tollhouse.web", "tollhouse.resource"))
+    ]
+    assert not offenders
+
+
+def test_nothing_imports_the_cli() -> None:
+    offenders = [
+        module
+        for module, names in MODULES.items()
+        if not module.startswith("tollhouse.cli")
+        and module != "tollhouse.__main__"
+        and any(n.startswith("tollhouse.cli") for n in names)
+    ]
+    assert not offenders

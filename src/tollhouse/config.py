@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     signing_alg: Literal["ES256", "RS256", "EdDSA"] = "ES256"
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
+    """Idle lifetime of a refresh token: unused this long, it expires."""
+    refresh_token_absolute_ttl: int = 90 * 24 * 3600
+    """Absolute lifetime of a refresh token family, however often it rotates."""
+    refresh_grace_period: int = 0
+    """Seconds during which a just-rotated refresh token may be presented again without
+    revoking its family (lost responses); 0 turns it off."""
+    purge_interval: int = 60
+    purge_batch: int = 1000
     code_ttl: int = 60
     session_ttl: int = 8 * 3600
     interaction_ttl: int = 600
@@ -77,7 +85,22 @@ class Settings(BaseSettings):
             raise ValueError(f"must be between 1 and {MAX_CODE_TTL} seconds, got {v}")
         return v
 
-    @field_validator("refresh_token_ttl", "session_ttl", "interaction_ttl", "key_reload_interval")
+    @field_validator("refresh_grace_period")
+    @classmethod
+    def _grace(cls, v: int) -> int:
+        if not 0 <= v <= 300:
+            raise ValueError(f"must be between 0 and 300 seconds, got {v}")
+        return v
+
+    @field_validator(
+        "refresh_token_ttl",
+        "refresh_token_absolute_ttl",
+        "session_ttl",
+        "interaction_ttl",
+        "key_reload_interval",
+        "purge_interval",
+        "purge_batch",
+    )
     @classmethod
     def _positive(cls, v: int) -> int:
         if v < 1:

@@ -75,9 +75,12 @@ class _State:
     by_alg: dict[str, list[_Signer]]
     """Active keys per alg, newest first."""
     published: tuple[dict[str, Any], ...]
+    verifiers: dict[str, tuple[jwk.Key, JWSAlgModel]] = field(default_factory=dict)
+    """Every published (active or retired) public key by kid, parsed once."""
 
 
 _EMPTY = _State(signers={}, by_alg={}, published=())
+MAX_TOKEN_BYTES = 16 * 1024
 
 
 class KeyRing:
@@ -117,6 +120,8 @@ class KeyRing:
         records = await self._store.list_keys()
         now = self._clock.now()
         previous = self._state.signers
+        previous_verifiers = self._state.verifiers
+        verifiers: dict[str, tuple[jwk.Key, JWSAlgModel]] = {}
         signers: dict[str, _Signer] = {}
         by_alg: dict[str, list[_Signer]] = {}
         published: list[dict[str, Any]] = []
@@ -124,6 +129,17 @@ class KeyRing:
             if record.status not in (ACTIVE, RETIRED):
                 continue
             published.append(record.public_jwk)
+            verifier = previous_verifiers.get(record.kid)
+            if verifier is None and record.alg in SUPPORTED_ALGS:
+                try:
+                    verifier = (
+                        jwk.import_key(record.public_jwk),
+                        JWSRegistry.algorithms[record.alg],
+                    )
+                except Exception:
+                    log.warning("published key %s cannot be parsed; skipped", record.kid)
+            if verifier is not None:
+                verifiers[record.kid] = verifier
             if record.status != ACTIVE:
                 continue
             signer = previous.get(record.kid)
@@ -135,7 +151,9 @@ class KeyRing:
             by_alg.setdefault(record.alg, []).append(signer)
         if self._loaded and signers.keys() != previous.keys():
             log.info("signing keys reloaded; active kids: %s", ", ".join(signers) or "none")
-        self._state = _State(signers=signers, by_alg=by_alg, published=tuple(published))
+        self._state = _State(
+            signers=signers, by_alg=by_alg, published=tuple(published), verifiers=verifiers
+        )
         self._loaded = True
         self._next_reload = now + self._interval
 
@@ -182,6 +200,29 @@ class KeyRing:
         signing_input = signer.header(typ) + _b64(_json(claims))
         signature = signer.model.sign(signing_input, signer.key)
         return (signing_input + b"." + _b64(signature)).decode("ascii")
+
+    def verify_jwt(self, token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(header, claims) of a compact JWS signed by one of our published keys, else
+        None. Only the signature is checked here: expiry, audience and revocation are the
+        caller's rules (RFC 7662 introspection, OIDC userinfo)."""
+        if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
+            return None
+        header_b64, payload_b64, signature_b64 = token.split(".")
+        try:
+            header = json.loads(_unb64(header_b64))
+            if not isinstance(header, dict):
+                return None
+            verifier = self._state.verifiers.get(str(header.get("kid")))
+            if verifier is None or header.get("alg") != verifier[1].name or "crit" in header:
+                return None
+            key, model = verifier
+            signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+            if not model.verify(signing_input, _unb64(signature_b64), key):
+                return None
+            claims = json.loads(_unb64(payload_b64))
+        except (ValueError, UnicodeError, TypeError):
+            return None
+        return (header, claims) if isinstance(claims, dict) else None
 
     def _signer(self, alg: str | None) -> _Signer:
         if not self._loaded:
@@ -241,3 +282,9 @@ def _json(value: dict[str, Any]) -> bytes:
 
 def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _unb64(segment: str) -> bytes:
+    if not segment or "=" in segment:
+        raise ValueError("not base64url without padding")
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))

@@ -32,6 +32,14 @@ class Client:
     secret_hash: str | None = None
     scopes: tuple[str, ...] | None = None
     """None: every scope the server defines (contract, RFC 7591 registration)."""
+    access_token_ttl: int | None = None
+    """Per-client access token lifetime (≤ 3600 s); None: the server default."""
+    refresh_token_ttl: int | None = None
+    """Per-client refresh token idle lifetime; None: the server default."""
+    refresh_token_absolute_ttl: int | None = None
+    """Per-client lifetime of a refresh token family; None: the server default."""
+    introspect_audiences: tuple[str, ...] = ()
+    """APIs this client serves as a resource server: it may introspect their tokens."""
 
     @property
     def is_public(self) -> bool:
@@ -76,6 +84,8 @@ class AuthorizationCode:
     used_at: int | None = None
     issued_jti: str | None = None
     issued_exp: int | None = None
+    family_id: str | None = None
+    """The refresh token family the first redemption started, if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +138,51 @@ class Revocation:
     expires_at: int
     revoked_at: int
     reason: str = field(default="revoked")
+    seq: int = 0
+    """Position in the revocation feed, assigned by the store (0 before it is stored)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFamily:
+    """All refresh tokens descending from one authorization (RFC 9700 §4.14.2)."""
+
+    family_id: str
+    client_id: str
+    subject: str
+    created_at: int
+    expires_at: int
+    """Absolute lifetime: no token of the family outlives it."""
+    revoked_at: int | None = None
+    revoked_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """One refresh token; ``token_hash`` is the fingerprint of the opaque value."""
+
+    token_hash: str
+    family_id: str
+    client_id: str
+    subject: str
+    scopes: tuple[str, ...]
+    audience: str
+    auth_time: int | None
+    created_at: int
+    expires_at: int
+    """Idle expiry, never past the family's absolute expiry."""
+    used_at: int | None = None
+    replaced_by: str | None = None
+    """Hash of the token that replaced this one on rotation."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenRecord:
+    """What was issued, so an access token can be found and revoked by family,
+    client or user; the token itself is never stored."""
+
+    jti: str
+    client_id: str
+    subject: str
+    expires_at: int
+    issued_at: int
+    family_id: str | None = None

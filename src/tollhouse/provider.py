@@ -12,16 +12,25 @@ import anyio.to_thread
 from tollhouse.clock import Clock, SystemClock
 from tollhouse.config import Settings
 from tollhouse.keys import KeyRing
+from tollhouse.maintenance import Purger
 from tollhouse.protocol.client_auth import ClientAuthenticator
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
+from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
+from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
+from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
 from tollhouse.protocol.endpoints.token import TokenEndpoint
 from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
+from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
+from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
 from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
+from tollhouse.protocol.revocation import Revoker
+from tollhouse.protocol.token_lookup import TokenLookup
 from tollhouse.protocol.tokens import AccessTokenIssuer
 from tollhouse.security.master_key import load_master_key
 from tollhouse.security.passwords import PasswordHasher
 from tollhouse.security.secretbox import SecretBox
-from tollhouse.storage.ports import Storage
+from tollhouse.storage.ports import RevocationList, Storage
 
 
 class OffloadedVerifier:
@@ -58,10 +67,29 @@ class Provider:
     hashers: Hashers
     authorize: AuthorizeEndpoint
     token: TokenEndpoint
+    revocation: RevocationEndpoint
+    introspection: IntrospectionEndpoint
+    revocation_feed: RevocationFeedEndpoint
+    revoker: Revoker
     login: PasswordLogin
+    purger: Purger
+    mirrors: tuple[RevocationList, ...] = ()
 
     async def close(self) -> None:
+        for mirror in self.mirrors:
+            close = getattr(mirror, "close", None)
+            if close is not None:
+                await close()
         await self.storage.close()
+
+
+async def revocation_mirrors(settings: Settings) -> tuple[RevocationList, ...]:
+    """Where revocations are copied besides the database: Redis when configured."""
+    if not settings.redis:
+        return ()
+    from tollhouse.storage.redis import RedisRevocationList
+
+    return (RedisRevocationList(settings.redis),)
 
 
 async def build_provider(
@@ -70,6 +98,7 @@ async def build_provider(
     *,
     clock: Clock | None = None,
     hashers: Hashers | None = None,
+    mirrors: tuple[RevocationList, ...] | None = None,
 ) -> Provider:
     """Wire every endpoint; loads (and on first start creates) the signing key."""
     clock = clock or SystemClock()
@@ -81,7 +110,14 @@ async def build_provider(
     await keyring.load()
     await keyring.ensure_key(settings.signing_alg)
 
-    access_tokens = AccessTokenIssuer(keyring, clock, issuer, settings.access_token_ttl)
+    if mirrors is None:
+        mirrors = await revocation_mirrors(settings)
+    access_tokens = AccessTokenIssuer(keyring, storage, clock, issuer, settings.access_token_ttl)
+    refresh_tokens = RefreshTokenIssuer(
+        storage, clock, settings.refresh_token_ttl, settings.refresh_token_absolute_ttl
+    )
+    revoker = Revoker(storage, storage, storage, clock, mirrors)
+    lookup = TokenLookup(keyring, storage, clock, issuer)
     client_auth = ClientAuthenticator(storage, OffloadedVerifier(hashers.client_secrets))
     default_scopes = (
         tuple(settings.default_client_scopes.split()) if settings.default_client_scopes else None
@@ -99,7 +135,18 @@ async def build_provider(
     )
     token = TokenEndpoint(
         client_auth,
-        [AuthorizationCodeGrant(storage, storage, access_tokens, clock)],
+        [
+            AuthorizationCodeGrant(storage, access_tokens, refresh_tokens, revoker, clock),
+            RefreshTokenGrant(
+                storage,
+                refresh_tokens,
+                access_tokens,
+                revoker,
+                clock,
+                settings.refresh_grace_period,
+            ),
+            ClientCredentialsGrant(storage, access_tokens, issuer, default_scopes),
+        ],
     )
     login = PasswordLogin(storage, OffloadedVerifier(hashers.users))
     return Provider(
@@ -112,5 +159,11 @@ async def build_provider(
         hashers=hashers,
         authorize=authorize,
         token=token,
+        revocation=RevocationEndpoint(client_auth, lookup, revoker, clock),
+        introspection=IntrospectionEndpoint(client_auth, lookup, revoker, storage),
+        revocation_feed=RevocationFeedEndpoint(client_auth, storage, keyring, clock, issuer),
+        revoker=revoker,
         login=login,
+        purger=Purger(storage, clock, interval=settings.purge_interval, batch=settings.purge_batch),
+        mirrors=mirrors,
     )

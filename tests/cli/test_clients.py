@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tollhouse.models import Client
 from tollhouse.security.passwords import PasswordHasher
 
 from .cli_runner import Cli
@@ -20,6 +21,10 @@ METADATA_KEYS = {
     "token_endpoint_auth_method",
     "client_id_issued_at",
     "created_at",
+    "introspect_audiences",
+    "access_token_ttl",
+    "refresh_token_ttl",
+    "refresh_token_absolute_ttl",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
 
@@ -28,6 +33,22 @@ def create(cli: Cli, *args: str) -> dict[str, Any]:
     result = cli("clients", "create", "--name", "web", "--json", *args).assert_ok()
     created: dict[str, Any] = result.json()
     return created
+
+
+def seed(cli: Cli, client_id: str, *, secret: str | None = None, **fields: Any) -> Client:
+    """Register a client straight in the database (for tests not about ``create``)."""
+    client = Client(
+        client_id=client_id,
+        name=client_id,
+        redirect_uris=(CALLBACK,),
+        grant_types=("authorization_code",),
+        token_endpoint_auth_method="none" if secret is None else "client_secret_basic",
+        created_at=1_800_000_000,
+        secret_hash=None if secret is None else VERIFIER.hash(secret),
+        **fields,
+    )
+    cli.query(lambda storage: storage.add_client(client))
+    return client
 
 
 def stored_hash(cli: Cli, client_id: str) -> str | None:
@@ -134,8 +155,8 @@ def test_inconsistent_create_arguments_are_usage_errors(cli: Cli) -> None:
 
 
 def test_rotated_secret_replaces_the_old_one(cli: Cli) -> None:
-    created = create(cli, "--redirect-uri", CALLBACK)
-    client_id, first = created["client_id"], created["client_secret"]
+    client_id, first = "web", "the-first-secret"
+    seed(cli, client_id, secret=first)
 
     human = cli("clients", "rotate-secret", client_id).assert_ok()
     rotated = cli("clients", "rotate-secret", client_id, "--json").assert_ok().json()
@@ -153,7 +174,7 @@ def test_rotated_secret_replaces_the_old_one(cli: Cli) -> None:
 
 
 def test_deleted_client_is_gone(cli: Cli) -> None:
-    client_id = create(cli, "--redirect-uri", CALLBACK)["client_id"]
+    client_id = seed(cli, "doomed").client_id
 
     cli("clients", "delete", client_id).assert_ok()
     listed, shown, deleted = cli.many(
@@ -169,7 +190,7 @@ def test_deleted_client_is_gone(cli: Cli) -> None:
 
 def test_list_json_is_an_array_of_metadata_without_secrets(cli: Cli) -> None:
     service = create(cli, "--grant-type", "client_credentials", "--scope", "read")
-    public = create(cli, "--public", "--redirect-uri", CALLBACK)
+    public = {"client_id": seed(cli, "public-app").client_id}
 
     listed, elsewhere = cli.many(
         ["clients", "list", "--json"],
@@ -186,3 +207,24 @@ def test_list_json_is_an_array_of_metadata_without_secrets(cli: Cli) -> None:
     assert clients[service["client_id"]]["grant_types"] == ["client_credentials"]
     assert clients[service["client_id"]]["redirect_uris"] == []  # none needed without code
     assert elsewhere.assert_ok().json() == []  # --data-dir wins over TOLLHOUSE_DATA_DIR
+
+
+def test_resource_server_client_with_introspect_and_lifetimes(cli: Cli) -> None:
+    cli("apis", "create", "--identifier", "https://sensors.test", "--scope", "read").assert_ok()
+    created = create(
+        cli,
+        "--grant-type", "client_credentials",
+        "--scope", "read",
+        "--introspect",
+        "--access-token-ttl", "300",
+    )  # fmt: skip
+    assert created["introspect_audiences"] == ["https://sensors.test"]
+    assert created["access_token_ttl"] == 300
+    cli(
+        "clients", "create", "--name", "x", "--grant-type", "client_credentials",
+        "--introspect", "https://nope.test",
+    ).assert_failure("no API https://nope.test")  # fmt: skip
+    cli(
+        "clients", "create", "--name", "x", "--grant-type", "client_credentials",
+        "--access-token-ttl", "4000",
+    ).assert_usage_error()  # fmt: skip

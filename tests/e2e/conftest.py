@@ -38,6 +38,9 @@ class Seed:
     confidential_id: str = "grid-monitor"
     confidential_secret: str = "s3cret-" + "x" * 40
     public_id: str = "native-app"
+    other_id: str = "other-app"
+    machine_id: str = "meter-reader"
+    resource_server_id: str = "sensors-api"
     username: str = "alice"
     password: str = "correct horse battery staple"
     user_id: str = field(default_factory=lambda: identifier(16))
@@ -54,11 +57,45 @@ async def seed_database(url: str, seed: Seed) -> None:
                 client_id=seed.confidential_id,
                 name="Grid-Monitor",
                 redirect_uris=(CALLBACK, "http://127.0.0.1:9000/other"),
-                grant_types=(GrantType.AUTHORIZATION_CODE,),
+                grant_types=(GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN),
                 token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC,
                 created_at=now,
                 secret_hash=HASHER.hash(seed.confidential_secret),
                 scopes=("read_sensors", "write_sensors", "read_billing"),
+            )
+        )
+        await storage.add_client(
+            Client(
+                client_id=seed.other_id,
+                name="Other App",
+                redirect_uris=(CALLBACK,),
+                grant_types=(GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN),
+                token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+                created_at=now,
+                secret_hash=HASHER.hash(seed.confidential_secret),
+            )
+        )
+        await storage.add_client(
+            Client(
+                client_id=seed.machine_id,
+                name="Meter Reader",
+                redirect_uris=(),
+                grant_types=(GrantType.CLIENT_CREDENTIALS,),
+                token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+                created_at=now,
+                secret_hash=HASHER.hash(seed.confidential_secret),
+            )
+        )
+        await storage.add_client(
+            Client(
+                client_id=seed.resource_server_id,
+                name="Sensors API",
+                redirect_uris=(),
+                grant_types=(GrantType.CLIENT_CREDENTIALS,),
+                token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+                created_at=now,
+                secret_hash=HASHER.hash(seed.confidential_secret),
+                introspect_audiences=(SENSORS,),
             )
         )
         await storage.add_client(

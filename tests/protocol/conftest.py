@@ -32,11 +32,20 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+def settings_overrides() -> dict[str, object]:
+    """Override in a test module to build the provider with other settings."""
+    return {}
+
+
+@pytest.fixture
+async def world(tmp_path: Path, settings_overrides: dict[str, object]) -> AsyncIterator[World]:
     storage = MemoryStorage()
     clock = FrozenClock()
     settings = load_settings(
-        issuer=ISSUER, data_dir=tmp_path, master_key=base64.b64encode(b"k" * 32).decode()
+        issuer=ISSUER,
+        data_dir=tmp_path,
+        master_key=base64.b64encode(b"k" * 32).decode(),
+        **settings_overrides,
     )
     provider = await build_provider(settings, storage, clock=clock, hashers=Hashers(FAST, FAST))
     now = clock.now()
@@ -46,7 +55,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             "web",
             "Web App",
             (CALLBACK,),
-            (GrantType.AUTHORIZATION_CODE,),
+            (GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN),
             AuthMethod.CLIENT_SECRET_BASIC,
             now,
             FAST.hash(SECRET),

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from tollhouse.models import (
+    AccessTokenRecord,
     AuthorizationCode,
     Client,
     Interaction,
+    RefreshToken,
     Revocation,
     Session,
     SigningKey,
+    TokenFamily,
     User,
 )
 
@@ -27,6 +30,10 @@ def client(client_id: str = "client-1", *, name: str | None = None, **extra: Any
         "created_at": NOW,
         "secret_hash": "$argon2id$secret",
         "scopes": ("openid", "read"),
+        "access_token_ttl": 600,
+        "refresh_token_ttl": 86_400,
+        "refresh_token_absolute_ttl": 30 * 86_400,
+        "introspect_audiences": ("https://api.example", "https://billing.example"),
     }
     fields.update(extra)
     return Client(**fields)
@@ -116,5 +123,69 @@ def key(kid: str = "key-1", *, created_at: int = NOW, status: str = "active") ->
     )
 
 
-def revocation(jti: str = "jti-1", *, expires_at: int = NOW + 900) -> Revocation:
-    return Revocation(jti=jti, expires_at=expires_at, revoked_at=NOW)
+def revocation(
+    jti: str = "jti-1",
+    *,
+    expires_at: int = NOW + 900,
+    revoked_at: int = NOW,
+    reason: str = "revoked",
+) -> Revocation:
+    return Revocation(jti=jti, expires_at=expires_at, revoked_at=revoked_at, reason=reason)
+
+
+def family(
+    family_id: str = "family-1",
+    *,
+    client_id: str = "client-1",
+    subject: str = "sub-alice",
+    created_at: int = NOW,
+    expires_at: int = NOW + 30 * 86_400,
+) -> TokenFamily:
+    return TokenFamily(
+        family_id=family_id,
+        client_id=client_id,
+        subject=subject,
+        created_at=created_at,
+        expires_at=expires_at,
+    )
+
+
+def refresh_token(
+    token_hash: str = "refresh-hash-1",
+    *,
+    family_id: str = "family-1",
+    expires_at: int = NOW + 86_400,
+    **extra: Any,
+) -> RefreshToken:
+    fields: dict[str, Any] = {
+        "token_hash": token_hash,
+        "family_id": family_id,
+        "client_id": "client-1",
+        "subject": "sub-alice",
+        "scopes": ("openid", "read", "offline_access"),
+        "audience": "https://api.example",
+        "auth_time": NOW - 5,
+        "created_at": NOW,
+        "expires_at": expires_at,
+    }
+    fields.update(extra)
+    return RefreshToken(**fields)
+
+
+def access_token(
+    jti: str = "at-1",
+    *,
+    client_id: str = "client-1",
+    subject: str = "sub-alice",
+    family_id: str | None = "family-1",
+    expires_at: int = NOW + 600,
+    issued_at: int = NOW,
+) -> AccessTokenRecord:
+    return AccessTokenRecord(
+        jti=jti,
+        client_id=client_id,
+        subject=subject,
+        expires_at=expires_at,
+        issued_at=issued_at,
+        family_id=family_id,
+    )

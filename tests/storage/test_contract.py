@@ -24,11 +24,6 @@ def _adapters_satisfy_the_port(memory: MemoryStorage, sql: SqlStorage) -> tuple[
     return (memory, sql)
 
 
-async def purge_expired(storage: Storage, now: int) -> int:
-    assert isinstance(storage, MemoryStorage | SqlStorage)
-    return await storage.purge_expired(now)
-
-
 async def with_client_and_user(storage: Storage) -> None:
     await storage.add_client(make.client())
     await storage.add_user(make.user())
@@ -40,7 +35,15 @@ async def with_client_and_user(storage: Storage) -> None:
 async def test_client_round_trips(storage: Storage) -> None:
     confidential = make.client("c1")
     public = make.client(
-        "c2", token_endpoint_auth_method="none", secret_hash=None, scopes=None, grant_types=()
+        "c2",
+        token_endpoint_auth_method="none",
+        secret_hash=None,
+        scopes=None,
+        grant_types=(),
+        access_token_ttl=None,
+        refresh_token_ttl=None,
+        refresh_token_absolute_ttl=None,
+        introspect_audiences=(),
     )
     await storage.add_client(confidential)
     await storage.add_client(public)
@@ -259,15 +262,28 @@ async def test_used_code_stays_readable_to_detect_reuse(storage: Storage) -> Non
     await with_client_and_user(storage)
     await storage.add_code(make.code())
     await storage.consume_code("code-hash-1", NOW + 1)
-    await storage.record_issued("code-hash-1", "jti-first", NOW + 901)
+    await storage.record_issued("code-hash-1", "jti-first", NOW + 901, "family-1")
     assert await storage.consume_code("code-hash-1", NOW + 2) is None
     reused = await storage.get_code("code-hash-1")
     assert reused is not None
-    assert (reused.used_at, reused.issued_jti, reused.issued_exp) == (
+    assert (reused.used_at, reused.issued_jti, reused.issued_exp, reused.family_id) == (
         NOW + 1,
         "jti-first",
         NOW + 901,
+        "family-1",
     )
+
+
+async def test_code_redeemed_without_a_refresh_token_records_no_family(
+    storage: Storage,
+) -> None:
+    await with_client_and_user(storage)
+    await storage.add_code(make.code())
+    await storage.consume_code("code-hash-1", NOW + 1)
+    await storage.record_issued("code-hash-1", "jti-first", NOW + 901)
+    reused = await storage.get_code("code-hash-1")
+    assert reused is not None
+    assert (reused.issued_jti, reused.family_id) == ("jti-first", None)
 
 
 async def test_duplicate_code_is_a_conflict(storage: Storage) -> None:
@@ -422,7 +438,7 @@ async def test_purge_removes_everything_past_its_expiry(storage: Storage) -> Non
     await storage.revoke(make.revocation("old-jti", expires_at=NOW))
     await storage.revoke(make.revocation("new-jti", expires_at=NOW + 1))
 
-    assert await purge_expired(storage, NOW) == 4
+    assert await storage.purge_expired(NOW) == 4
 
     assert await storage.get_code("old-code") is None
     assert await storage.get_session("old-session") is None
@@ -431,7 +447,7 @@ async def test_purge_removes_everything_past_its_expiry(storage: Storage) -> Non
     assert await storage.get_session("new-session") is not None
     assert await storage.get_interaction("new-interaction") is not None
     assert await storage.is_revoked("new-jti", NOW) is True
-    assert await purge_expired(storage, NOW) == 0
+    assert await storage.purge_expired(NOW) == 0
 
 
 async def test_ping_succeeds_on_a_live_backend(storage: Storage) -> None:

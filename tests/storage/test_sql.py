@@ -87,6 +87,48 @@ async def test_code_is_consumed_once_by_racing_processes(
     assert winners[0].used_at == NOW + 1
 
 
+async def test_refresh_token_is_consumed_once_by_racing_processes(
+    sql_storage: SqlStorage, sql_url: str
+) -> None:
+    """10 rotations of one refresh token, each on its own engine (as separate server
+    processes would be): exactly one wins."""
+    await sql_storage.add_client(make.client())
+    await sql_storage.add_family(make.family())
+    await sql_storage.add_refresh_token(make.refresh_token())
+    processes = [SqlStorage(create_engine(sql_url)) for _ in range(10)]
+    try:
+        results = await asyncio.gather(
+            *(process.consume_refresh_token("refresh-hash-1", NOW + 1) for process in processes)
+        )
+    finally:
+        for process in processes:
+            await process.close()
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert winners[0].used_at == NOW + 1
+
+
+async def test_revocations_are_numbered_by_racing_processes_without_clashes(
+    sql_storage: SqlStorage, sql_url: str
+) -> None:
+    """Revocations written at once from separate engines all get distinct numbers,
+    and a jti revoked by several of them is stored once."""
+    processes = [SqlStorage(create_engine(sql_url)) for _ in range(5)]
+    try:
+        await asyncio.gather(
+            *(
+                process.revoke(make.revocation(f"jti-{n % 8}"))
+                for n, process in enumerate(processes * 4)
+            )
+        )
+    finally:
+        for process in processes:
+            await process.close()
+    feed = await sql_storage.revocations_since(0, NOW, 100)
+    assert sorted(r.jti for r in feed) == [f"jti-{n}" for n in range(8)]
+    assert len({r.seq for r in feed}) == 8
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database that was never migrated."""

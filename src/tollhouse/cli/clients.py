@@ -8,6 +8,7 @@ and stored only as an argon2id hash (never a bearer secret at rest).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
@@ -18,13 +19,16 @@ from tollhouse import randomness
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
 from tollhouse.cli.hashing import client_secret_hasher
 from tollhouse.cli.output import echo_record, echo_table, iso_utc, note, usage_error
+from tollhouse.cli.tokens import revoke_all_of
 from tollhouse.clock import SystemClock
-from tollhouse.config import Settings
+from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
 from tollhouse.errors import NotFound, OAuthError
 from tollhouse.models import AuthMethod, Client, GrantType
 from tollhouse.protocol.redirect_uris import check_registrable
 from tollhouse.protocol.scopes import check_scope_name
+from tollhouse.storage.ports import ApiStore
 
+INTROSPECT_OWN_SCOPES = "*"
 CLIENT_ID_BYTES = 16
 SECRET_BYTES = 32
 SECRET_WARNING = (
@@ -45,6 +49,10 @@ class ClientMetadata(TypedDict):
     token_endpoint_auth_method: str
     client_id_issued_at: int
     created_at: str
+    introspect_audiences: list[str]
+    access_token_ttl: int | None
+    refresh_token_ttl: int | None
+    refresh_token_absolute_ttl: int | None
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -59,6 +67,10 @@ def metadata(client: Client) -> ClientMetadata:
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "client_id_issued_at": client.created_at,
         "created_at": iso_utc(client.created_at),
+        "introspect_audiences": list(client.introspect_audiences),
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl,
+        "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
     }
 
 
@@ -69,8 +81,16 @@ def _record(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("grant_types", " ".join(meta["grant_types"])),
         ("scope", meta["scope"] if meta["scope"] is not None else "(any scope the server defines)"),
         ("token_endpoint_auth_method", meta["token_endpoint_auth_method"]),
+        ("introspects tokens for", " ".join(meta["introspect_audiences"]) or None),
+        ("access_token_ttl", _seconds(meta["access_token_ttl"])),
+        ("refresh_token_ttl", _seconds(meta["refresh_token_ttl"])),
+        ("refresh_token_absolute_ttl", _seconds(meta["refresh_token_absolute_ttl"])),
         ("created_at", meta["created_at"]),
     ]
+
+
+def _seconds(value: int | None) -> str | None:
+    return None if value is None else f"{value} s"
 
 
 @click.group()
@@ -153,6 +173,35 @@ def _check_grant_types(grant_types: Sequence[str], public: bool) -> tuple[str, .
     help="Grant type the client may use (repeatable).",
 )
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option(
+    "--introspect",
+    "introspect",
+    is_flag=False,
+    flag_value=INTROSPECT_OWN_SCOPES,
+    default=None,
+    metavar="[API]",
+    help="Register the client as a resource server that may introspect tokens whose aud "
+    "is API (repeatable); without a value, the APIs owning its --scope.",
+    multiple=True,
+)
+@click.option(
+    "--access-token-ttl",
+    type=click.IntRange(1, MAX_ACCESS_TOKEN_TTL),
+    default=None,
+    help=f"Access token lifetime for this client, seconds (≤ {MAX_ACCESS_TOKEN_TTL}).",
+)
+@click.option(
+    "--refresh-token-ttl",
+    type=click.IntRange(1),
+    default=None,
+    help="Refresh token idle lifetime for this client, seconds.",
+)
+@click.option(
+    "--refresh-token-absolute-ttl",
+    type=click.IntRange(1),
+    default=None,
+    help="Lifetime of this client's refresh token families, seconds.",
+)
 @json_option
 @state_options
 def create(
@@ -161,6 +210,10 @@ def create(
     scope_values: tuple[str, ...],
     grant_types: tuple[str, ...],
     public: bool,
+    introspect: tuple[str, ...],
+    access_token_ttl: int | None,
+    refresh_token_ttl: int | None,
+    refresh_token_absolute_ttl: int | None,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -168,6 +221,8 @@ def create(
     """Register a client; a confidential one's secret is printed once."""
     if not name.strip():
         usage_error("--name must not be empty")
+    if public and introspect:
+        usage_error("a public client cannot introspect tokens (it cannot authenticate)")
     chosen = _check_grant_types(grant_types, public)
     uris = _check_redirect_uris(redirect_uris, chosen)
     scopes = _check_scopes(scope_values)
@@ -183,8 +238,11 @@ def create(
         created_at=SystemClock().now(),
         secret_hash=None if secret is None else client_secret_hasher().hash(secret),
         scopes=scopes,
+        access_token_ttl=access_token_ttl,
+        refresh_token_ttl=refresh_token_ttl,
+        refresh_token_absolute_ttl=refresh_token_absolute_ttl,
     )
-    run(_add(settings, client))
+    client = run(_add(settings, client, introspect))
 
     meta = metadata(client)
     if as_json:
@@ -201,9 +259,34 @@ def create(
         click.echo(SECRET_WARNING)
 
 
-async def _add(settings: Settings, client: Client) -> None:
+async def _add(settings: Settings, client: Client, introspect: Sequence[str]) -> Client:
     async with storage_for(settings) as storage:
+        if introspect:
+            audiences = await _introspect_audiences(storage, client, introspect)
+            client = dataclasses.replace(client, introspect_audiences=audiences)
         await storage.add_client(client)
+    return client
+
+
+async def _introspect_audiences(
+    storage: ApiStore, client: Client, values: Sequence[str]
+) -> tuple[str, ...]:
+    """``--introspect API`` names an API; bare ``--introspect`` means the APIs that own
+    the client's ``--scope`` values."""
+    apis = await storage.list_apis()
+    known = {api.identifier for api in apis}
+    chosen: list[str] = []
+    for value in values:
+        if value != INTROSPECT_OWN_SCOPES:
+            if value not in known:
+                fail(f"no API {value}; create it with `tollhouse apis create`")
+            chosen.append(value)
+            continue
+        owners = [api.identifier for api in apis if set(api.scopes) & set(client.scopes or ())]
+        if not owners:
+            usage_error("--introspect without an API needs --scope values that belong to an API")
+        chosen.extend(owners)
+    return tuple(dict.fromkeys(chosen))
 
 
 # list / show ------------------------------------------------------------------------
@@ -279,6 +362,9 @@ def delete(client_id: str, data_dir: Path | None, database: str | None) -> None:
 
 async def _delete(settings: Settings, client_id: str) -> None:
     async with storage_for(settings) as storage:
+        if await storage.get_client(client_id) is None:
+            raise NotFound(f"no client {client_id}")
+        await revoke_all_of(settings, storage, client_id=client_id, reason="client_deleted")
         if not await storage.delete_client(client_id):
             raise NotFound(f"no client {client_id}")
 

@@ -6,6 +6,7 @@ can print them; nothing else in Tollhouse keeps a secret in clear.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -44,17 +45,16 @@ async def seed(storage: Storage, data_dir: Path, clock: Clock) -> DemoCredential
     now = clock.now()
     creds = DemoCredentials(DEMO_CLIENT_ID, token(32), DEMO_USERNAME, token(12))
     if await storage.get_api(DEMO_API) is None:
-        try:
+        # Conflict: an operator already defined read_sensors on another API.
+        with contextlib.suppress(Conflict):
             await storage.add_api(Api(DEMO_API, (DEMO_SCOPE,), now, "Grid sensors (demo)"))
-        except Conflict:
-            pass  # an operator already defined read_sensors on another API
     await storage.delete_client(DEMO_CLIENT_ID)
     await storage.add_client(
         Client(
             client_id=DEMO_CLIENT_ID,
             name="Grid-Monitor",
             redirect_uris=(DEMO_REDIRECT_URI,),
-            grant_types=(GrantType.AUTHORIZATION_CODE,),
+            grant_types=(GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN),
             token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC,
             created_at=now,
             secret_hash=client_secret_hasher().hash(creds.client_secret),
@@ -65,11 +65,15 @@ async def seed(storage: Storage, data_dir: Path, clock: Clock) -> DemoCredential
     await storage.add_user(
         User(identifier(16), DEMO_USERNAME, user_hasher().hash(creds.password), now)
     )
-    data_dir.mkdir(parents=True, exist_ok=True)
+    _save(path, creds)
+    return creds
+
+
+def _save(path: Path, creds: DemoCredentials) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(_as_dict(creds), handle)
-    return creds
 
 
 def _as_dict(creds: DemoCredentials) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tollhouse.cli import apis, clients, keys, migrate, serve, users
+from tollhouse.cli import apis, clients, keys, migrate, serve, tokens, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -19,6 +19,7 @@ cli.add_command(clients.clients)
 cli.add_command(users.users)
 cli.add_command(apis.apis)
 cli.add_command(keys.keys)
+cli.add_command(tokens.tokens)
 
 
 def main() -> None:

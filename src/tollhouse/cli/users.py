@@ -17,6 +17,7 @@ from tollhouse import randomness
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
 from tollhouse.cli.hashing import user_hasher
 from tollhouse.cli.output import echo_record, echo_table, iso_utc, note, usage_error
+from tollhouse.cli.tokens import revoke_all_of
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
 from tollhouse.errors import Conflict, NotFound
@@ -195,6 +196,10 @@ def delete(username: str, data_dir: Path | None, database: str | None) -> None:
 
 async def _delete(settings: Settings, username: str) -> None:
     async with storage_for(settings) as storage:
+        user = await storage.get_user_by_username(username)
+        if user is None:
+            raise NotFound(f"no user {username}")
+        await revoke_all_of(settings, storage, subject=user.user_id, reason="user_deleted")
         if not await storage.delete_user(username):
             raise NotFound(f"no user {username}")
 

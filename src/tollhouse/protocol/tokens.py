@@ -1,4 +1,4 @@
-"""RFC 9068 JWT access tokens."""
+"""RFC 9068 JWT access tokens, and the record kept of each so it can be revoked."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tollhouse.clock import Clock
+from tollhouse.models import AccessTokenRecord
 from tollhouse.randomness import identifier
+from tollhouse.storage.ports import AccessTokenStore
 
 ACCESS_TOKEN_TYP = "at+jwt"
 
@@ -32,13 +34,21 @@ class IssuedAccessToken:
 class AccessTokenIssuer:
     """Mints access tokens; RFC 9068 §2.2 names the claims and §2.1 the ``typ``."""
 
-    def __init__(self, signer: TokenSigner, clock: Clock, issuer: str, ttl: int) -> None:
+    def __init__(
+        self,
+        signer: TokenSigner,
+        records: AccessTokenStore,
+        clock: Clock,
+        issuer: str,
+        ttl: int,
+    ) -> None:
         self._signer = signer
+        self._records = records
         self._clock = clock
         self._issuer = issuer
         self._ttl = ttl
 
-    def issue(
+    async def issue(
         self,
         *,
         subject: str,
@@ -47,10 +57,11 @@ class AccessTokenIssuer:
         scopes: tuple[str, ...],
         auth_time: int | None = None,
         ttl: int | None = None,
+        family_id: str | None = None,
     ) -> IssuedAccessToken:
         now = self._clock.now()
         jti = identifier(16)
-        expires_at = now + (ttl or self._ttl)
+        expires_at = now + (ttl if ttl is not None else self._ttl)
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "sub": subject,
@@ -67,4 +78,7 @@ class AccessTokenIssuer:
         if auth_time is not None:
             claims["auth_time"] = auth_time
         token = self._signer.sign_jwt(claims, typ=ACCESS_TOKEN_TYP)
+        await self._records.record_access_token(
+            AccessTokenRecord(jti, client_id, subject, expires_at, now, family_id)
+        )
         return IssuedAccessToken(token, jti, now, expires_at, scopes, audience)

@@ -2,7 +2,8 @@
 
 It keeps the SQL adapter's rules, so a test that passes here passes on a database:
 duplicates and dangling references raise :class:`~tollhouse.errors.Conflict`,
-deleting a user or client removes what hangs off it, and a code is consumed once.
+deleting a user or client removes what hangs off it, and a code or refresh token is
+consumed once.
 Methods never await, so each runs to completion on the event loop: that is what
 makes ``consume_code`` atomic here. Mutable fields are copied in and out, as a
 database would.
@@ -12,19 +13,39 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from tollhouse.errors import Conflict
 from tollhouse.models import (
+    AccessTokenRecord,
     Api,
     AuthorizationCode,
     Client,
     Consent,
     Interaction,
+    RefreshToken,
     Revocation,
     Session,
     SigningKey,
+    TokenFamily,
     User,
 )
+
+
+class _Expiring(Protocol):
+    @property
+    def expires_at(self) -> int: ...
+
+
+E = TypeVar("E", bound=_Expiring)
+
+
+def _purge(table: dict[str, E], now: int, batch: int) -> list[E]:
+    """Remove at most ``batch`` expired entries of ``table``; the removed ones."""
+    expired = [key for key, value in table.items() if value.expires_at <= now][:batch]
+    return [table.pop(key) for key in expired]
 
 
 class MemoryStorage:
@@ -41,12 +62,32 @@ class MemoryStorage:
         self._interactions: dict[str, Interaction] = {}
         self._keys: dict[str, SigningKey] = {}
         self._revocations: dict[str, Revocation] = {}
+        self._revocation_seq = itertools.count(1)
+        self._families: dict[str, TokenFamily] = {}
+        self._refresh_tokens: dict[str, RefreshToken] = {}
+        self._access_tokens: dict[str, AccessTokenRecord] = {}
 
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
         return None
+
+    async def purge_expired(self, now: int, batch: int = 1000) -> int:
+        """Delete at most ``batch`` expired rows per table; how many. In the SQL
+        adapter's order: the tokens of a family purged after them go uncounted."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        removed = len(_purge(self._codes, now, batch))
+        removed += len(_purge(self._sessions, now, batch))
+        removed += len(_purge(self._interactions, now, batch))
+        removed += len(_purge(self._revocations, now, batch))
+        removed += len(_purge(self._refresh_tokens, now, batch))
+        gone = {family.family_id for family in _purge(self._families, now, batch)}
+        self._drop_tokens_of(gone)
+        removed += len(gone)
+        removed += len(_purge(self._access_tokens, now, batch))
+        return removed
 
     # Clients ---------------------------------------------------------------------
 
@@ -66,7 +107,15 @@ class MemoryStorage:
             return False
         self._codes = {h: c for h, c in self._codes.items() if c.client_id != client_id}
         self._consents = {k: c for k, c in self._consents.items() if k[1] != client_id}
+        gone = {f.family_id for f in self._families.values() if f.client_id == client_id}
+        self._families = {i: f for i, f in self._families.items() if i not in gone}
+        self._drop_tokens_of(gone)
         return True
+
+    def _drop_tokens_of(self, family_ids: set[str]) -> None:
+        self._refresh_tokens = {
+            h: t for h, t in self._refresh_tokens.items() if t.family_id not in family_ids
+        }
 
     async def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
         client = self._clients.get(client_id)
@@ -162,26 +211,17 @@ class MemoryStorage:
     async def get_code(self, code_hash: str) -> AuthorizationCode | None:
         return self._codes.get(code_hash)
 
-    async def record_issued(self, code_hash: str, jti: str, exp: int) -> None:
+    async def record_issued(
+        self, code_hash: str, jti: str, exp: int, family_id: str | None = None
+    ) -> None:
         code = self._codes.get(code_hash)
         if code is not None:
-            self._codes[code_hash] = dataclasses.replace(code, issued_jti=jti, issued_exp=exp)
+            self._codes[code_hash] = dataclasses.replace(
+                code, issued_jti=jti, issued_exp=exp, family_id=family_id
+            )
 
     async def purge_codes(self, now: int) -> int:
-        expired = [h for h, c in self._codes.items() if c.expires_at <= now]
-        for code_hash in expired:
-            del self._codes[code_hash]
-        return len(expired)
-
-    async def purge_expired(self, now: int) -> int:
-        """Delete expired codes, sessions, interactions and revocations; how many."""
-        removed = await self.purge_codes(now)
-        for table in (self._sessions, self._interactions, self._revocations):
-            expired = [k for k, v in table.items() if v.expires_at <= now]
-            for key in expired:
-                del table[key]
-            removed += len(expired)
-        return removed
+        return len(_purge(self._codes, now, len(self._codes) + 1))
 
     # Consents ----------------------------------------------------------------------
 
@@ -240,8 +280,110 @@ class MemoryStorage:
     # Revocations -----------------------------------------------------------------------
 
     async def revoke(self, revocation: Revocation) -> None:
-        self._revocations.setdefault(revocation.jti, revocation)
+        # The first revocation of a jti wins; the store numbers it, as a database would.
+        if revocation.jti not in self._revocations:
+            seq = next(self._revocation_seq)
+            self._revocations[revocation.jti] = dataclasses.replace(revocation, seq=seq)
 
     async def is_revoked(self, jti: str, now: int) -> bool:
         revocation = self._revocations.get(jti)
         return revocation is not None and revocation.expires_at > now
+
+    async def revocations_since(self, cursor: int, now: int, limit: int) -> list[Revocation]:
+        return self._feed(lambda r: r.seq > cursor, now, limit)
+
+    async def revocations_between(self, start: int, now: int, limit: int) -> list[Revocation]:
+        return self._feed(lambda r: r.revoked_at >= start, now, limit)
+
+    def _feed(self, wanted: Callable[[Revocation], bool], now: int, limit: int) -> list[Revocation]:
+        found = sorted(
+            (r for r in self._revocations.values() if r.expires_at > now and wanted(r)),
+            key=lambda r: r.seq,
+        )
+        return found[: max(limit, 0)]
+
+    # Refresh token families ---------------------------------------------------------------
+
+    async def add_family(self, family: TokenFamily) -> None:
+        if family.family_id in self._families or family.client_id not in self._clients:
+            raise Conflict(f"token family {family.family_id!r} exists, or its client does not")
+        self._families[family.family_id] = family
+
+    async def get_family(self, family_id: str) -> TokenFamily | None:
+        return self._families.get(family_id)
+
+    async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
+        family = self._families.get(family_id)
+        if family is None or family.revoked_at is not None:
+            return False
+        self._families[family_id] = dataclasses.replace(
+            family, revoked_at=now, revoked_reason=reason
+        )
+        return True
+
+    async def families_of(
+        self, *, client_id: str | None = None, subject: str | None = None
+    ) -> list[TokenFamily]:
+        if client_id is None and subject is None:
+            raise ValueError("families_of needs a client_id or a subject")
+        found = [
+            f
+            for f in self._families.values()
+            if f.revoked_at is None
+            and client_id in (None, f.client_id)
+            and subject in (None, f.subject)
+        ]
+        return sorted(found, key=lambda f: (f.created_at, f.family_id))
+
+    # Refresh tokens ------------------------------------------------------------------------
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        if token.token_hash in self._refresh_tokens or token.family_id not in self._families:
+            raise Conflict("refresh token exists, or its family does not")
+        self._refresh_tokens[token.token_hash] = token
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        return self._refresh_tokens.get(token_hash)
+
+    async def consume_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
+        token = self._refresh_tokens.get(token_hash)
+        if token is None or token.used_at is not None or token.expires_at <= now:
+            return None
+        used = dataclasses.replace(token, used_at=now)
+        self._refresh_tokens[token_hash] = used
+        return used
+
+    async def set_replaced_by(self, token_hash: str, replaced_by: str) -> None:
+        token = self._refresh_tokens.get(token_hash)
+        if token is not None:
+            self._refresh_tokens[token_hash] = dataclasses.replace(token, replaced_by=replaced_by)
+
+    # Access token records --------------------------------------------------------------------
+
+    async def record_access_token(self, record: AccessTokenRecord) -> None:
+        if record.jti in self._access_tokens:
+            raise Conflict(f"access token {record.jti!r} is already recorded")
+        self._access_tokens[record.jti] = record
+
+    async def get_access_token(self, jti: str) -> AccessTokenRecord | None:
+        return self._access_tokens.get(jti)
+
+    async def access_tokens_of(
+        self,
+        now: int,
+        *,
+        family_id: str | None = None,
+        client_id: str | None = None,
+        subject: str | None = None,
+    ) -> list[AccessTokenRecord]:
+        if family_id is None and client_id is None and subject is None:
+            raise ValueError("access_tokens_of needs a family_id, client_id or subject")
+        found = [
+            r
+            for r in self._access_tokens.values()
+            if r.expires_at > now
+            and family_id in (None, r.family_id)
+            and client_id in (None, r.client_id)
+            and subject in (None, r.subject)
+        ]
+        return sorted(found, key=lambda r: (r.issued_at, r.jti))

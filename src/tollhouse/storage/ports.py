@@ -10,14 +10,17 @@ from __future__ import annotations
 from typing import Protocol
 
 from tollhouse.models import (
+    AccessTokenRecord,
     Api,
     AuthorizationCode,
     Client,
     Consent,
     Interaction,
+    RefreshToken,
     Revocation,
     Session,
     SigningKey,
+    TokenFamily,
     User,
 )
 
@@ -70,7 +73,9 @@ class CodeStore(Protocol):
     async def get_code(self, code_hash: str) -> AuthorizationCode | None:
         """The stored code whatever its state (to detect reuse)."""
 
-    async def record_issued(self, code_hash: str, jti: str, exp: int) -> None:
+    async def record_issued(
+        self, code_hash: str, jti: str, exp: int, family_id: str | None = None
+    ) -> None:
         """Remember what the first redemption issued, so a reuse can revoke it."""
 
     async def purge_codes(self, now: int) -> int:
@@ -116,6 +121,54 @@ class RevocationList(Protocol):
     async def is_revoked(self, jti: str, now: int) -> bool: ...
 
 
+class RevocationFeedStore(Protocol):
+    async def revocations_since(self, cursor: int, now: int, limit: int) -> list[Revocation]:
+        """Unexpired revocations with ``seq > cursor``, in ``seq`` order, at most ``limit``."""
+
+    async def revocations_between(self, start: int, now: int, limit: int) -> list[Revocation]:
+        """Unexpired revocations with ``revoked_at >= start`` (a re-read window that covers
+        rows whose sequence number committed out of order)."""
+
+
+class RefreshTokenStore(Protocol):
+    async def add_family(self, family: TokenFamily) -> None: ...
+
+    async def get_family(self, family_id: str) -> TokenFamily | None: ...
+
+    async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
+        """Mark the family revoked (first reason wins); True if it was live until now."""
+
+    async def families_of(
+        self, *, client_id: str | None = None, subject: str | None = None
+    ) -> list[TokenFamily]:
+        """Unrevoked families of a client and/or a subject."""
+
+    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None: ...
+
+    async def consume_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
+        """Atomically mark the token used; return it only if it was unused and unexpired."""
+
+    async def set_replaced_by(self, token_hash: str, replaced_by: str) -> None: ...
+
+
+class AccessTokenStore(Protocol):
+    async def record_access_token(self, record: AccessTokenRecord) -> None: ...
+
+    async def get_access_token(self, jti: str) -> AccessTokenRecord | None: ...
+
+    async def access_tokens_of(
+        self,
+        now: int,
+        *,
+        family_id: str | None = None,
+        client_id: str | None = None,
+        subject: str | None = None,
+    ) -> list[AccessTokenRecord]:
+        """Unexpired access tokens matching every given filter (at least one)."""
+
+
 class Storage(
     ClientStore,
     UserStore,
@@ -126,11 +179,18 @@ class Storage(
     InteractionStore,
     KeyStore,
     RevocationList,
+    RevocationFeedStore,
+    RefreshTokenStore,
+    AccessTokenStore,
     Protocol,
 ):
     """Everything one backend provides; the provider hands each part to its user."""
 
     async def ping(self) -> None:
         """Raise if the backend is unreachable."""
+
+    async def purge_expired(self, now: int, batch: int = 1000) -> int:
+        """Delete at most ``batch`` expired rows per table (codes, sessions, interactions,
+        revocations, refresh tokens, families, access token records); returns how many."""
 
     async def close(self) -> None: ...

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ForeignKey,
+    Identity,
     Integer,
     LargeBinary,
     MetaData,
@@ -48,6 +49,10 @@ clients = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("secret_hash", Text, nullable=True),
     Column("scopes", Text, nullable=True),
+    Column("access_token_ttl", Integer, nullable=True),
+    Column("refresh_token_ttl", Integer, nullable=True),
+    Column("refresh_token_absolute_ttl", Integer, nullable=True),
+    Column("introspect_audiences", Text, nullable=False),
 )
 
 users = Table(
@@ -114,6 +119,8 @@ authorization_codes = Table(
     Column("used_at", BigInteger, nullable=True),
     Column("issued_jti", ID, nullable=True),
     Column("issued_exp", BigInteger, nullable=True),
+    # No foreign key: the family may be purged while the used code is still kept.
+    Column("family_id", ID, nullable=True),
 )
 
 consents = Table(
@@ -180,8 +187,71 @@ signing_keys = Table(
 revocations = Table(
     "revocations",
     metadata,
-    Column("jti", ID, primary_key=True),
+    # The feed's cursor. Assigned by the database and never reused, also after the
+    # newest rows were purged: AUTOINCREMENT on SQLite, an identity on PostgreSQL.
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        Identity(),
+        primary_key=True,
+    ),
+    Column("jti", ID, nullable=False, unique=True),
     Column("expires_at", BigInteger, nullable=False, index=True),
-    Column("revoked_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=False, index=True),
     Column("reason", String(64), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+token_families = Table(
+    "token_families",
+    metadata,
+    Column("family_id", ID, primary_key=True),
+    Column(
+        "client_id",
+        ID,
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # No foreign key: the subject is a user, or the client itself (client_credentials).
+    Column("subject", ID, nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("revoked_reason", String(64), nullable=True),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", ID, primary_key=True),
+    Column(
+        "family_id",
+        ID,
+        ForeignKey("token_families.family_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("client_id", ID, nullable=False),
+    Column("subject", ID, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("audience", Text, nullable=False),
+    Column("auth_time", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("used_at", BigInteger, nullable=True),
+    Column("replaced_by", ID, nullable=True),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    # No foreign keys: the record of an issued JWT outlives its client, user or
+    # family, so the token can still be found and revoked until it expires.
+    Column("jti", ID, primary_key=True),
+    Column("client_id", ID, nullable=False, index=True),
+    Column("subject", ID, nullable=False, index=True),
+    Column("family_id", ID, nullable=True, index=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("issued_at", BigInteger, nullable=False),
 )

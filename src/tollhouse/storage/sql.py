@@ -2,7 +2,9 @@
 
 One ``SqlStorage`` serves both databases; the only dialect-specific statements are the
 upserts (both dialects spell ``ON CONFLICT`` the same way). Engines are configured in
-``sql_engine``, migrations run by ``sql_migrate``, rows mapped in ``sql_rows``.
+``sql_engine``, migrations run by ``sql_migrate``, rows mapped in ``sql_rows``,
+statements run by ``sql_runner``; the token stores (revocations, refresh tokens,
+access token records) live in ``sql_tokens``.
 
 Uniqueness and references are left to the database: an insert that breaks a key or
 a foreign key raises :class:`~tollhouse.errors.Conflict`, never a driver error, and no
@@ -13,11 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, Table, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ColumnElement
 
 from tollhouse.errors import Conflict
 from tollhouse.models import (
@@ -26,7 +26,6 @@ from tollhouse.models import (
     Client,
     Consent,
     Interaction,
-    Revocation,
     Session,
     SigningKey,
     User,
@@ -34,23 +33,41 @@ from tollhouse.models import (
 from tollhouse.storage import sql_migrate
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.schema import (
+    access_tokens,
     api_scopes,
     apis,
     authorization_codes,
     clients,
     consents,
     interactions,
+    refresh_tokens,
     revocations,
     sessions,
     signing_keys,
+    token_families,
     users,
 )
 from tollhouse.storage.sql_engine import async_url, create_engine
 from tollhouse.storage.sql_migrate import migrate
+from tollhouse.storage.sql_runner import expired_batch
+from tollhouse.storage.sql_tokens import SqlTokenStores
 
 __all__ = ["SqlStorage", "async_url", "migrate", "open_storage"]
 
 codes = authorization_codes
+
+EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
+    (codes, codes.c.code_hash),
+    (sessions, sessions.c.session_hash),
+    (interactions, interactions.c.interaction_hash),
+    (revocations, revocations.c.seq),
+    (refresh_tokens, refresh_tokens.c.token_hash),
+    # After the tokens: a family past its absolute expiry takes its remaining
+    # tokens with it (ON DELETE CASCADE), and those are not counted.
+    (token_families, token_families.c.family_id),
+    (access_tokens, access_tokens.c.jti),
+)
+"""The tables ``purge_expired`` empties of expired rows, each with its key."""
 
 
 async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
@@ -60,15 +77,8 @@ async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
     return SqlStorage(create_engine(url))
 
 
-class SqlStorage:
+class SqlStorage(SqlTokenStores):
     """Implements :class:`~tollhouse.storage.ports.Storage` on an ``AsyncEngine``."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
 
     async def ping(self) -> None:
         async with self._engine.connect() as connection:
@@ -76,6 +86,16 @@ class SqlStorage:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+    async def purge_expired(self, now: int, batch: int = 1000) -> int:
+        """Delete at most ``batch`` expired rows per table, one short transaction per
+        table; how many. Call again while it returns more than zero."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        removed = 0
+        for table, key in EXPIRING:
+            removed += await self._count(expired_batch(table, key, now, batch))
+        return removed
 
     # Clients ---------------------------------------------------------------------
 
@@ -173,7 +193,7 @@ class SqlStorage:
     async def list_apis(self) -> list[Api]:
         return await self._apis(None)
 
-    async def _apis(self, where: Any) -> list[Api]:
+    async def _apis(self, where: ColumnElement[bool] | None) -> list[Api]:
         api_query = select(apis).order_by(apis.c.identifier)
         scope_query = select(api_scopes).order_by(api_scopes.c.position)
         if where is not None:
@@ -219,32 +239,24 @@ class SqlStorage:
             .values(used_at=now)
             .returning(*codes.c)
         )
-        async with self._engine.begin() as connection:
-            row = (await connection.execute(statement)).mappings().first()
+        row = await self._write_one(statement)
         return None if row is None else rows.to_code(row)
 
     async def get_code(self, code_hash: str) -> AuthorizationCode | None:
         row = await self._one(select(codes).where(codes.c.code_hash == code_hash))
         return None if row is None else rows.to_code(row)
 
-    async def record_issued(self, code_hash: str, jti: str, exp: int) -> None:
+    async def record_issued(
+        self, code_hash: str, jti: str, exp: int, family_id: str | None = None
+    ) -> None:
         await self._count(
             update(codes)
             .where(codes.c.code_hash == code_hash)
-            .values(issued_jti=jti, issued_exp=exp)
+            .values(issued_jti=jti, issued_exp=exp, family_id=family_id)
         )
 
     async def purge_codes(self, now: int) -> int:
         return await self._count(delete(codes).where(codes.c.expires_at <= now))
-
-    async def purge_expired(self, now: int) -> int:
-        """Delete expired codes, sessions, interactions and revocations; how many."""
-        removed = 0
-        async with self._engine.begin() as connection:
-            for table in (codes, sessions, interactions, revocations):
-                result = await connection.execute(delete(table).where(table.c.expires_at <= now))
-                removed += result.rowcount
-        return removed
 
     # Consents ----------------------------------------------------------------------
 
@@ -317,45 +329,3 @@ class SqlStorage:
             .values(status=status, retired_at=retired_at)
         )
         return await self._count(statement) > 0
-
-    # Revocations -----------------------------------------------------------------------
-
-    async def revoke(self, revocation: Revocation) -> None:
-        statement = self._upsert(revocations, rows.revocation_row(revocation))
-        await self._count(statement.on_conflict_do_nothing(index_elements=[revocations.c.jti]))
-
-    async def is_revoked(self, jti: str, now: int) -> bool:
-        row = await self._one(
-            select(revocations.c.jti).where(
-                revocations.c.jti == jti, revocations.c.expires_at > now
-            )
-        )
-        return row is not None
-
-    # Plumbing --------------------------------------------------------------------------
-
-    def _upsert(self, table: Table, values: dict[str, Any]) -> postgresql.Insert | sqlite.Insert:
-        if self._engine.dialect.name == "postgresql":
-            return postgresql.insert(table).values(values)
-        return sqlite.insert(table).values(values)
-
-    async def _insert(self, table: Table, values: dict[str, Any], conflict: str) -> None:
-        try:
-            async with self._engine.begin() as connection:
-                await connection.execute(insert(table).values(values))
-        except IntegrityError as exc:
-            raise Conflict(conflict) from exc
-
-    async def _count(self, statement: Executable) -> int:
-        """Run a write in its own transaction; the number of rows it touched."""
-        async with self._engine.begin() as connection:
-            result = await connection.execute(statement)
-        return result.rowcount
-
-    async def _one(self, statement: Executable) -> rows.Row | None:
-        async with self._engine.connect() as connection:
-            return (await connection.execute(statement)).mappings().first()
-
-    async def _all(self, statement: Executable) -> list[rows.Row]:
-        async with self._engine.connect() as connection:
-            return list((await connection.execute(statement)).mappings().all())

@@ -8,6 +8,8 @@ that checks connections before use (they die across database restarts).
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,13 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+
+WAL_SWITCH_ATTEMPTS = 100
+WAL_SWITCH_PAUSE = 0.05
+"""Switching a new file to WAL takes an exclusive lock that SQLite does not wait for
+(``busy_timeout`` does not apply): a process that finds another one switching the
+same file at that moment gets "database is locked" at once. It retries, for up to
+the busy timeout. Once the file is in WAL (which persists) the pragma never waits."""
 
 
 def async_url(url: str) -> str:
@@ -88,7 +97,7 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_connection.cursor()
         try:
             for pragma in SQLITE_PRAGMAS:
-                cursor.execute(pragma)
+                _execute_pragma(cursor, pragma)
         finally:
             cursor.close()
 
@@ -97,3 +106,17 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _execute_pragma(cursor: Any, pragma: str) -> None:
+    for attempt in range(1, WAL_SWITCH_ATTEMPTS + 1):
+        try:
+            cursor.execute(pragma)
+            return
+        except sqlite3.OperationalError as exc:
+            locked = "database is locked" in str(exc)
+            if not (locked and "journal_mode" in pragma) or attempt == WAL_SWITCH_ATTEMPTS:
+                raise
+            # Blocks the event loop briefly: only on the first connections to a new
+            # file, at start-up, while another process switches it to WAL.
+            time.sleep(WAL_SWITCH_PAUSE)

@@ -35,7 +35,8 @@ _IN_PROCESS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] 
 )
 """One lock per event loop. Alembic keeps the running migration in module globals
 (``alembic.context``), so two upgrades interleaved on one loop would swap contexts;
-the database locks only order separate connections."""
+the database locks only order separate connections. For the same reason, threads of
+one process must not migrate at the same time (processes may)."""
 
 
 def _in_process_lock() -> asyncio.Lock:

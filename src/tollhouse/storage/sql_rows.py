@@ -14,13 +14,16 @@ from typing import Any
 from sqlalchemy import RowMapping
 
 from tollhouse.models import (
+    AccessTokenRecord,
     AuthorizationCode,
     Client,
     Consent,
     Interaction,
+    RefreshToken,
     Revocation,
     Session,
     SigningKey,
+    TokenFamily,
     User,
 )
 
@@ -54,6 +57,10 @@ def client_row(client: Client) -> dict[str, Any]:
         "created_at": client.created_at,
         "secret_hash": client.secret_hash,
         "scopes": None if client.scopes is None else dump_strings(client.scopes),
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl,
+        "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
+        "introspect_audiences": dump_strings(client.introspect_audiences),
     }
 
 
@@ -67,6 +74,10 @@ def to_client(row: Row) -> Client:
         created_at=row["created_at"],
         secret_hash=row["secret_hash"],
         scopes=None if row["scopes"] is None else load_strings(row["scopes"]),
+        access_token_ttl=row["access_token_ttl"],
+        refresh_token_ttl=row["refresh_token_ttl"],
+        refresh_token_absolute_ttl=row["refresh_token_absolute_ttl"],
+        introspect_audiences=load_strings(row["introspect_audiences"]),
     )
 
 
@@ -108,6 +119,7 @@ def code_row(code: AuthorizationCode) -> dict[str, Any]:
         "used_at": code.used_at,
         "issued_jti": code.issued_jti,
         "issued_exp": code.issued_exp,
+        "family_id": code.family_id,
     }
 
 
@@ -129,6 +141,7 @@ def to_code(row: Row) -> AuthorizationCode:
         used_at=row["used_at"],
         issued_jti=row["issued_jti"],
         issued_exp=row["issued_exp"],
+        family_id=row["family_id"],
     )
 
 
@@ -217,9 +230,98 @@ def to_key(row: Row) -> SigningKey:
 
 
 def revocation_row(revocation: Revocation) -> dict[str, Any]:
+    """Without ``seq``: the database assigns it."""
     return {
         "jti": revocation.jti,
         "expires_at": revocation.expires_at,
         "revoked_at": revocation.revoked_at,
         "reason": revocation.reason,
     }
+
+
+def to_revocation(row: Row) -> Revocation:
+    return Revocation(
+        jti=row["jti"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        reason=row["reason"],
+        seq=row["seq"],
+    )
+
+
+def family_row(family: TokenFamily) -> dict[str, Any]:
+    return {
+        "family_id": family.family_id,
+        "client_id": family.client_id,
+        "subject": family.subject,
+        "created_at": family.created_at,
+        "expires_at": family.expires_at,
+        "revoked_at": family.revoked_at,
+        "revoked_reason": family.revoked_reason,
+    }
+
+
+def to_family(row: Row) -> TokenFamily:
+    return TokenFamily(
+        family_id=row["family_id"],
+        client_id=row["client_id"],
+        subject=row["subject"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        revoked_reason=row["revoked_reason"],
+    )
+
+
+def refresh_token_row(token: RefreshToken) -> dict[str, Any]:
+    return {
+        "token_hash": token.token_hash,
+        "family_id": token.family_id,
+        "client_id": token.client_id,
+        "subject": token.subject,
+        "scopes": dump_strings(token.scopes),
+        "audience": token.audience,
+        "auth_time": token.auth_time,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "used_at": token.used_at,
+        "replaced_by": token.replaced_by,
+    }
+
+
+def to_refresh_token(row: Row) -> RefreshToken:
+    return RefreshToken(
+        token_hash=row["token_hash"],
+        family_id=row["family_id"],
+        client_id=row["client_id"],
+        subject=row["subject"],
+        scopes=load_strings(row["scopes"]),
+        audience=row["audience"],
+        auth_time=row["auth_time"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        used_at=row["used_at"],
+        replaced_by=row["replaced_by"],
+    )
+
+
+def access_token_row(record: AccessTokenRecord) -> dict[str, Any]:
+    return {
+        "jti": record.jti,
+        "client_id": record.client_id,
+        "subject": record.subject,
+        "expires_at": record.expires_at,
+        "issued_at": record.issued_at,
+        "family_id": record.family_id,
+    }
+
+
+def to_access_token(row: Row) -> AccessTokenRecord:
+    return AccessTokenRecord(
+        jti=row["jti"],
+        client_id=row["client_id"],
+        subject=row["subject"],
+        expires_at=row["expires_at"],
+        issued_at=row["issued_at"],
+        family_id=row["family_id"],
+    )

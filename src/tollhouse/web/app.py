@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -102,9 +103,13 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         provider = await build()
         app.state.provider = provider
+        purger = asyncio.create_task(provider.purger.run_forever(), name="tollhouse-purge")
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             await provider.close()
 
     static = StaticFiles(directory=Path(__file__).parent / "static")

@@ -61,9 +61,8 @@ async def authorize(request: Request) -> Response:
     return await interaction.respond(request, provider, outcome)
 
 
-async def token(request: Request) -> Response:
-    """RFC 6749 §3.2: POST only, form-encoded; responses are never cached."""
-    provider = provider_of(request)
+async def _client_request(request: Request) -> TokenRequest | Response:
+    """The form body and client credentials of a client-authenticated POST endpoint."""
     try:
         params = await form_parameters(request)
         credentials = credentials_from(request.headers.get("authorization"), params)
@@ -71,20 +70,75 @@ async def token(request: Request) -> Response:
         return json_response(error_json(error, headers={"WWW-Authenticate": BASIC_CHALLENGE}))
     except OAuthError as error:
         return json_response(error_json(error))
+    return TokenRequest(params, credentials)
+
+
+def _log_refusal(request: Request, what: str, parsed: TokenRequest, result: JsonResult) -> None:
+    if result.error is None:
+        return
+    log.info(
+        f"{what} refused",
+        extra={
+            "request_id": request.scope["state"].get("request_id"),
+            "error": result.error.error,
+            "reason": result.error.debug or result.error.description,
+            "client_id": parsed.credentials.client_id,
+            "grant_type": parsed.params.get("grant_type"),
+        },
+    )
+
+
+async def token(request: Request) -> Response:
+    """RFC 6749 §3.2: POST only, form-encoded; responses are never cached."""
+    provider = provider_of(request)
+    parsed = await _client_request(request)
+    if isinstance(parsed, Response):
+        return parsed
     await provider.keyring.maybe_reload()
-    result: JsonResult = await provider.token.handle(TokenRequest(params, credentials))
-    if result.error is not None:
-        log.info(
-            "token request refused",
-            extra={
-                "request_id": request.scope["state"].get("request_id"),
-                "error": result.error.error,
-                "reason": result.error.debug or result.error.description,
-                "client_id": credentials.client_id,
-                "grant_type": params.get("grant_type"),
-            },
-        )
+    result = await provider.token.handle(parsed)
+    _log_refusal(request, "token request", parsed, result)
     return json_response(result)
+
+
+async def revoke(request: Request) -> Response:
+    """RFC 7009 §2.1."""
+    provider = provider_of(request)
+    parsed = await _client_request(request)
+    if isinstance(parsed, Response):
+        return parsed
+    await provider.keyring.maybe_reload()
+    result = await provider.revocation.handle(parsed)
+    _log_refusal(request, "revocation request", parsed, result)
+    return json_response(result)
+
+
+async def introspect(request: Request) -> Response:
+    """RFC 7662 §2.1."""
+    provider = provider_of(request)
+    parsed = await _client_request(request)
+    if isinstance(parsed, Response):
+        return parsed
+    await provider.keyring.maybe_reload()
+    result = await provider.introspection.handle(parsed)
+    _log_refusal(request, "introspection request", parsed, result)
+    return json_response(result)
+
+
+async def revocations(request: Request) -> Response:
+    """The signed revocation feed for resource servers."""
+    provider = provider_of(request)
+    try:
+        params = query_parameters(request)
+        credentials = credentials_from(request.headers.get("authorization"), {})
+    except InvalidClient as error:
+        return json_response(error_json(error, headers={"WWW-Authenticate": BASIC_CHALLENGE}))
+    except OAuthError as error:
+        return json_response(error_json(error))
+    await provider.keyring.maybe_reload()
+    result = await provider.revocation_feed.handle(credentials, params.get("since"))
+    if isinstance(result, JsonResult):
+        return json_response(result)
+    return Response(result.jws, 200, {"Cache-Control": "no-store"}, media_type="application/jwt")
 
 
 async def method_not_allowed(request: Request) -> Response:
@@ -104,5 +158,10 @@ def routes() -> list[Route]:
         Route("/authorize", authorize, methods=["GET", "POST"]),
         Route("/token", token, methods=["POST"]),
         Route("/token", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
+        Route("/revoke", revoke, methods=["POST"]),
+        Route("/revoke", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
+        Route("/introspect", introspect, methods=["POST"]),
+        Route("/introspect", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
+        Route("/revocations", revocations, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]

@@ -11,7 +11,11 @@ ENDPOINT_PATHS = {
     "authorization_endpoint": "/authorize",
     "token_endpoint": "/token",
     "jwks_uri": "/jwks.json",
+    "revocation_endpoint": "/revoke",
+    "introspection_endpoint": "/introspect",
+    "revocation_feed_endpoint": "/revocations",
 }
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
 def metadata(
@@ -37,11 +41,9 @@ def metadata(
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": sorted(set(grant_types)),
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
-            ],
+            "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+            "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS[:2],
             "code_challenge_methods_supported": list(SUPPORTED_METHODS),
             "authorization_response_iss_parameter_supported": True,
             "subject_types_supported": ["public"],

@@ -7,13 +7,15 @@ from typing import NoReturn
 
 from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidTarget, UnauthorizedClient
-from tollhouse.models import AuthorizationCode, Client, GrantType, Revocation
+from tollhouse.models import AuthorizationCode, Client, GrantType
 from tollhouse.protocol import pkce
+from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
 from tollhouse.protocol.requests import TokenRequest, require
 from tollhouse.protocol.results import NO_STORE, JsonResult
+from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.tokens import AccessTokenIssuer
 from tollhouse.randomness import fingerprint
-from tollhouse.storage.ports import CodeStore, RevocationList
+from tollhouse.storage.ports import CodeStore
 
 log = logging.getLogger("tollhouse.security")
 
@@ -25,13 +27,15 @@ class AuthorizationCodeGrant:
     def __init__(
         self,
         codes: CodeStore,
-        revocations: RevocationList,
         access_tokens: AccessTokenIssuer,
+        refresh_tokens: RefreshTokenIssuer,
+        revoker: Revoker,
         clock: Clock,
     ) -> None:
         self._codes = codes
-        self._revocations = revocations
         self._access_tokens = access_tokens
+        self._refresh_tokens = refresh_tokens
+        self._revoker = revoker
         self._clock = clock
 
     async def handle(self, client: Client, request: TokenRequest) -> JsonResult:
@@ -42,7 +46,7 @@ class AuthorizationCodeGrant:
         now = self._clock.now()
         code = await self._codes.consume_code(code_hash, now)
         if code is None:
-            await self._refuse_unusable_code(code_hash, now)
+            await self._refuse_unusable_code(code_hash)
         # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
         # authenticated confidential client, or ... to the client in the request".
         if code.client_id != client.client_id:
@@ -56,23 +60,38 @@ class AuthorizationCodeGrant:
         if resource is not None and resource != code.audience:
             raise InvalidTarget("The resource differs from the one that was authorized.")
 
-        access = self._access_tokens.issue(
+        body: dict[str, object] = {}
+        family_id = None
+        if GrantType.REFRESH_TOKEN in client.grant_types:
+            refresh = await self._refresh_tokens.start_family(
+                client,
+                subject=code.user_id,
+                scopes=code.scopes,
+                audience=code.audience,
+                auth_time=code.auth_time,
+            )
+            family_id = refresh.record.family_id
+            body["refresh_token"] = refresh.value
+        access = await self._access_tokens.issue(
             subject=code.user_id,
             client_id=client.client_id,
             audience=code.audience,
             scopes=code.scopes,
             auth_time=code.auth_time,
+            ttl=client.access_token_ttl,
+            family_id=family_id,
         )
-        await self._codes.record_issued(code_hash, access.jti, access.expires_at)
-        body: dict[str, object] = {
+        await self._codes.record_issued(code_hash, access.jti, access.expires_at, family_id)
+        body = {
             "access_token": access.token,
             "token_type": "Bearer",
             "expires_in": access.expires_in,
             "scope": " ".join(code.scopes),
+            **body,
         }
         return JsonResult(200, body, dict(NO_STORE))
 
-    async def _refuse_unusable_code(self, code_hash: str, now: int) -> NoReturn:
+    async def _refuse_unusable_code(self, code_hash: str) -> NoReturn:
         """Explain why a code cannot be used; on reuse, revoke what it issued.
 
         RFC 6749 §4.1.2: "If an authorization code is used more than once, the
@@ -83,9 +102,11 @@ class AuthorizationCodeGrant:
         if stored is None:
             raise InvalidGrant("The authorization code is unknown.")
         if stored.used_at is not None:
+            if stored.family_id is not None:
+                await self._revoker.revoke_family(stored.family_id, "code_reuse")
             if stored.issued_jti is not None and stored.issued_exp is not None:
-                await self._revocations.revoke(
-                    Revocation(stored.issued_jti, stored.issued_exp, now, "code_reuse")
+                await self._revoker.revoke_access_token(
+                    stored.issued_jti, stored.issued_exp, "code_reuse"
                 )
             log.warning(
                 "authorization code replayed; tokens from its first use revoked",

@@ -1,4 +1,5 @@
-"""Initial schema: clients, users, APIs, codes, consents, sessions, keys, revocations.
+"""Initial schema: clients, users, APIs, codes, consents, sessions, keys, revocations,
+refresh token families, refresh tokens and access token records.
 
 Revision ID: 0001
 Revises:
@@ -38,6 +39,10 @@ def upgrade() -> None:
         _epoch("created_at"),
         sa.Column("secret_hash", sa.Text(), nullable=True),
         sa.Column("scopes", sa.Text(), nullable=True),
+        sa.Column("access_token_ttl", sa.Integer(), nullable=True),
+        sa.Column("refresh_token_ttl", sa.Integer(), nullable=True),
+        sa.Column("refresh_token_absolute_ttl", sa.Integer(), nullable=True),
+        sa.Column("introspect_audiences", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("client_id", name="pk_clients"),
     )
     op.create_table(
@@ -89,6 +94,7 @@ def upgrade() -> None:
         _epoch("used_at", nullable=True),
         sa.Column("issued_jti", ID, nullable=True),
         _epoch("issued_exp", nullable=True),
+        sa.Column("family_id", ID, nullable=True),
         sa.PrimaryKeyConstraint("code_hash", name="pk_authorization_codes"),
         sa.ForeignKeyConstraint(
             ["client_id"],
@@ -167,17 +173,83 @@ def upgrade() -> None:
     )
     op.create_table(
         "revocations",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            sa.Identity(),
+            nullable=False,
+        ),
         sa.Column("jti", ID, nullable=False),
         _epoch("expires_at"),
         _epoch("revoked_at"),
         sa.Column("reason", sa.String(64), nullable=False),
-        sa.PrimaryKeyConstraint("jti", name="pk_revocations"),
+        sa.PrimaryKeyConstraint("seq", name="pk_revocations"),
+        sa.UniqueConstraint("jti", name="uq_revocations_jti"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_revocations_expires_at", "revocations", ["expires_at"])
+    op.create_index("ix_revocations_revoked_at", "revocations", ["revoked_at"])
+    op.create_table(
+        "token_families",
+        sa.Column("family_id", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("subject", ID, nullable=False),
+        _epoch("created_at"),
+        _epoch("expires_at"),
+        _epoch("revoked_at", nullable=True),
+        sa.Column("revoked_reason", sa.String(64), nullable=True),
+        sa.PrimaryKeyConstraint("family_id", name="pk_token_families"),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["clients.client_id"],
+            name="fk_token_families_client_id_clients",
+            ondelete="CASCADE",
+        ),
+    )
+    for column in ("client_id", "subject", "expires_at"):
+        op.create_index(f"ix_token_families_{column}", "token_families", [column])
+    op.create_table(
+        "refresh_tokens",
+        sa.Column("token_hash", ID, nullable=False),
+        sa.Column("family_id", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("subject", ID, nullable=False),
+        sa.Column("scopes", sa.Text(), nullable=False),
+        sa.Column("audience", sa.Text(), nullable=False),
+        _epoch("auth_time", nullable=True),
+        _epoch("created_at"),
+        _epoch("expires_at"),
+        _epoch("used_at", nullable=True),
+        sa.Column("replaced_by", ID, nullable=True),
+        sa.PrimaryKeyConstraint("token_hash", name="pk_refresh_tokens"),
+        sa.ForeignKeyConstraint(
+            ["family_id"],
+            ["token_families.family_id"],
+            name="fk_refresh_tokens_family_id_token_families",
+            ondelete="CASCADE",
+        ),
+    )
+    for column in ("family_id", "expires_at"):
+        op.create_index(f"ix_refresh_tokens_{column}", "refresh_tokens", [column])
+    op.create_table(
+        "access_tokens",
+        sa.Column("jti", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("subject", ID, nullable=False),
+        sa.Column("family_id", ID, nullable=True),
+        _epoch("expires_at"),
+        _epoch("issued_at"),
+        sa.PrimaryKeyConstraint("jti", name="pk_access_tokens"),
+    )
+    for column in ("client_id", "subject", "family_id", "expires_at"):
+        op.create_index(f"ix_access_tokens_{column}", "access_tokens", [column])
 
 
 def downgrade() -> None:
     for table in (
+        "access_tokens",
+        "refresh_tokens",
+        "token_families",
         "revocations",
         "signing_keys",
         "interactions",

@@ -1,0 +1,134 @@
+"""RFC 6749 §6 refreshing an access token, with rotation and replay detection
+(RFC 9700 §4.14.2: "the authorization server ... MUST ... detect refresh token replay")."""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+from tollhouse.clock import Clock
+from tollhouse.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
+from tollhouse.models import Client, GrantType, RefreshToken
+from tollhouse.protocol import scopes
+from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
+from tollhouse.protocol.requests import TokenRequest, require
+from tollhouse.protocol.results import NO_STORE, JsonResult
+from tollhouse.protocol.revocation import Revoker
+from tollhouse.protocol.tokens import AccessTokenIssuer
+from tollhouse.randomness import fingerprint
+from tollhouse.storage.ports import RefreshTokenStore
+
+log = logging.getLogger("tollhouse.security")
+
+
+class RefreshTokenGrant:
+    grant_type: str = GrantType.REFRESH_TOKEN
+    parameters = ("refresh_token", "scope", "resource")
+
+    def __init__(
+        self,
+        store: RefreshTokenStore,
+        refresh_tokens: RefreshTokenIssuer,
+        access_tokens: AccessTokenIssuer,
+        revoker: Revoker,
+        clock: Clock,
+        grace_period: int = 0,
+    ) -> None:
+        self._store = store
+        self._refresh_tokens = refresh_tokens
+        self._access_tokens = access_tokens
+        self._revoker = revoker
+        self._clock = clock
+        self._grace = grace_period
+
+    async def handle(self, client: Client, request: TokenRequest) -> JsonResult:
+        if GrantType.REFRESH_TOKEN not in client.grant_types:
+            raise UnauthorizedClient("This client may not use the refresh_token grant.")
+        params = request.params
+        token_hash = fingerprint(require(params, "refresh_token"))
+        presented = await self._store.get_refresh_token(token_hash)
+        # RFC 6749 §6: "validate the refresh token ... ensure that the refresh token was
+        # issued to the authenticated client". Checked before consuming, so another
+        # client cannot burn a token it does not own.
+        if presented is None:
+            raise InvalidGrant("The refresh token is unknown.")
+        if presented.client_id != client.client_id:
+            raise InvalidGrant(
+                "The refresh token was issued to another client.",
+                debug=f"token of {presented.client_id} presented by {client.client_id}",
+            )
+        requested = scopes.parse(params.get("scope")) if "scope" in params else presented.scopes
+        # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted".
+        wider = [s for s in requested if s not in presented.scopes]
+        if wider:
+            raise InvalidScope(f"The scope {wider[0]} was not granted to this refresh token.")
+        resource = params.get("resource")
+        if resource is not None and resource != presented.audience:
+            raise InvalidTarget("The resource differs from the one that was authorized.")
+
+        now = self._clock.now()
+        current = await self._store.consume_refresh_token(token_hash, now)
+        if current is None:
+            current = await self._retry_or_replay(presented, now)
+        family = await self._store.get_family(current.family_id)
+        if family is None or family.revoked_at is not None or family.expires_at <= now:
+            raise InvalidGrant("The refresh token has been revoked or has expired.")
+
+        # RFC 6749 §6: the new refresh token keeps the scope of the one presented.
+        successor = await self._refresh_tokens.issue(
+            client,
+            family,
+            scopes=current.scopes,
+            audience=current.audience,
+            auth_time=current.auth_time,
+        )
+        await self._store.set_replaced_by(token_hash, successor.record.token_hash)
+        access = await self._access_tokens.issue(
+            subject=current.subject,
+            client_id=client.client_id,
+            audience=current.audience,
+            scopes=tuple(requested),
+            auth_time=current.auth_time,
+            ttl=client.access_token_ttl,
+            family_id=family.family_id,
+        )
+        body: dict[str, object] = {
+            "access_token": access.token,
+            "token_type": "Bearer",
+            "expires_in": access.expires_in,
+            "refresh_token": successor.value,
+            "scope": " ".join(requested),
+        }
+        return JsonResult(200, body, dict(NO_STORE))
+
+    async def _retry_or_replay(self, presented: RefreshToken, now: int) -> RefreshToken:
+        """A token that could not be consumed: expired, a retry within the grace period,
+        or a replay that revokes the whole family."""
+        if presented.used_at is None:
+            raise InvalidGrant("The refresh token has expired.")
+        if (
+            self._grace > 0
+            and now - presented.used_at <= self._grace
+            and presented.replaced_by is not None
+            # The successor was never used: the client most likely lost the response.
+            # Consuming it atomically leaves exactly one live descendant.
+            and await self._store.consume_refresh_token(presented.replaced_by, now) is not None
+        ):
+            log.info(
+                "refresh token retried within the grace period",
+                extra={"event": "refresh_retry", "family_id": presented.family_id},
+            )
+            return presented
+        await self._replayed(presented)
+
+    async def _replayed(self, presented: RefreshToken) -> NoReturn:
+        await self._revoker.revoke_family(presented.family_id, "refresh_replay")
+        log.warning(
+            "refresh token replayed; its family was revoked",
+            extra={
+                "event": "refresh_replay",
+                "family_id": presented.family_id,
+                "client_id": presented.client_id,
+            },
+        )
+        raise InvalidGrant("The refresh token was already used; its grant has been revoked.")

@@ -1,0 +1,82 @@
+"""Revoking tokens: one path for /revoke, replay detection and ``tollhouse tokens revoke``.
+
+Access tokens are JWTs and stay valid by signature until they expire, so revoking one
+puts its ``jti`` on the revocation list until its ``exp`` (then it is purged). The list
+is written to the database (the source of the ``/revocations`` feed) and to every
+mirror, e.g. Redis shared with resource servers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from tollhouse.clock import Clock
+from tollhouse.models import Revocation
+from tollhouse.storage.ports import AccessTokenStore, RefreshTokenStore, RevocationList
+
+log = logging.getLogger("tollhouse.security")
+
+
+class Revoker:
+    def __init__(
+        self,
+        revocations: RevocationList,
+        refresh_tokens: RefreshTokenStore,
+        access_tokens: AccessTokenStore,
+        clock: Clock,
+        mirrors: Sequence[RevocationList] = (),
+    ) -> None:
+        self._revocations = revocations
+        self._refresh = refresh_tokens
+        self._access = access_tokens
+        self._clock = clock
+        self._mirrors = tuple(mirrors)
+
+    async def revoke_access_token(self, jti: str, expires_at: int, reason: str) -> None:
+        now = self._clock.now()
+        if expires_at <= now:
+            return  # already dead: nothing to remember
+        revocation = Revocation(jti, expires_at, now, reason)
+        await self._revocations.revoke(revocation)
+        for mirror in self._mirrors:
+            await mirror.revoke(revocation)
+        log.info(
+            "access token revoked", extra={"event": "token_revoked", "jti": jti, "reason": reason}
+        )
+
+    async def revoke_family(self, family_id: str, reason: str) -> int:
+        """Kill a refresh token family and every access token issued from it."""
+        now = self._clock.now()
+        await self._refresh.revoke_family(family_id, now, reason)
+        count = 0
+        for record in await self._access.access_tokens_of(now, family_id=family_id):
+            await self.revoke_access_token(record.jti, record.expires_at, reason)
+            count += 1
+        log.info(
+            "refresh token family revoked",
+            extra={"event": "family_revoked", "family_id": family_id, "reason": reason},
+        )
+        return count
+
+    async def revoke_client(self, client_id: str, reason: str = "client_revoked") -> int:
+        """Every live token of a client: families and access tokens."""
+        return await self._revoke_all(reason, client_id=client_id)
+
+    async def revoke_subject(self, subject: str, reason: str = "user_revoked") -> int:
+        """Every live token issued for a user (or a client's own ``sub``)."""
+        return await self._revoke_all(reason, subject=subject)
+
+    async def _revoke_all(
+        self, reason: str, *, client_id: str | None = None, subject: str | None = None
+    ) -> int:
+        now = self._clock.now()
+        for family in await self._refresh.families_of(client_id=client_id, subject=subject):
+            await self._refresh.revoke_family(family.family_id, now, reason)
+        records = await self._access.access_tokens_of(now, client_id=client_id, subject=subject)
+        for record in records:
+            await self.revoke_access_token(record.jti, record.expires_at, reason)
+        return len(records)
+
+    async def is_revoked(self, jti: str) -> bool:
+        return await self._revocations.is_revoked(jti, self._clock.now())

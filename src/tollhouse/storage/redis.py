@@ -1,0 +1,48 @@
+"""The Redis adapter: a revocation list shared with resource servers.
+
+Each revoked access token is one key, ``<prefix>revoked:<jti>`` (by default
+``tollhouse:revoked:<jti>``), holding the reason and expiring with the token, so Redis
+forgets it when the token could no longer be used anyway. ``tollhouse.resource``
+checks that exact key: changing its format breaks deployed resource servers.
+
+Expiry is Redis's: the entry lives for the token's remaining lifetime measured from
+``Revocation.revoked_at`` (the provider's clock at revocation), and ``is_revoked``
+ignores ``now``.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from tollhouse.models import Revocation
+
+DEFAULT_PREFIX = "tollhouse:"
+
+
+class RedisRevocationList:
+    """Implements :class:`~tollhouse.storage.ports.RevocationList` on ``redis.asyncio``."""
+
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._redis = Redis.from_url(url)
+        self._prefix = prefix
+
+    def key(self, jti: str) -> str:
+        """The Redis key that marks ``jti`` revoked."""
+        return f"{self._prefix}revoked:{jti}"
+
+    async def revoke(self, revocation: Revocation) -> None:
+        """Idempotent: ``SET … NX`` keeps the first reason and its expiry."""
+        ttl = revocation.expires_at - revocation.revoked_at
+        if ttl <= 0:
+            return  # already expired: nothing to remember
+        await self._redis.set(self.key(revocation.jti), revocation.reason, ex=ttl, nx=True)
+
+    async def is_revoked(self, jti: str, now: int) -> bool:
+        return bool(await self._redis.exists(self.key(jti)))
+
+    async def ping(self) -> None:
+        """Raise if Redis is unreachable."""
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()

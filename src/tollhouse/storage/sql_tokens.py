@@ -1,0 +1,166 @@
+"""The SQL adapter's token stores: revocations and their feed, refresh token families,
+refresh tokens, and the records of issued access tokens.
+
+A refresh token is consumed like a code, in one ``UPDATE … RETURNING``, so two
+processes presenting the same token cannot both rotate it. Revocations are numbered
+by the database (``seq``), which is the cursor of the feed resource servers follow.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ColumnElement, select, update
+
+from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenFamily
+from tollhouse.storage import sql_rows as rows
+from tollhouse.storage.schema import access_tokens, refresh_tokens, revocations, token_families
+from tollhouse.storage.sql_runner import SqlRunner
+
+families = token_families
+
+
+def matching(*filters: tuple[Column[str], str | None]) -> list[ColumnElement[bool]]:
+    """``column == value`` for each filter that was given (not None)."""
+    return [column == value for column, value in filters if value is not None]
+
+
+class SqlTokenStores(SqlRunner):
+    """Implements ``RevocationList``, ``RevocationFeedStore``, ``RefreshTokenStore`` and
+    ``AccessTokenStore`` of :mod:`tollhouse.storage.ports`."""
+
+    # Revocations -----------------------------------------------------------------------
+
+    async def revoke(self, revocation: Revocation) -> None:
+        # The first revocation of a jti wins; its seq is assigned by the database.
+        statement = self._upsert(revocations, rows.revocation_row(revocation))
+        await self._count(statement.on_conflict_do_nothing(index_elements=[revocations.c.jti]))
+
+    async def is_revoked(self, jti: str, now: int) -> bool:
+        row = await self._one(
+            select(revocations.c.jti).where(
+                revocations.c.jti == jti, revocations.c.expires_at > now
+            )
+        )
+        return row is not None
+
+    async def revocations_since(self, cursor: int, now: int, limit: int) -> list[Revocation]:
+        return await self._revocations(revocations.c.seq > cursor, now, limit)
+
+    async def revocations_between(self, start: int, now: int, limit: int) -> list[Revocation]:
+        return await self._revocations(revocations.c.revoked_at >= start, now, limit)
+
+    async def _revocations(
+        self, where: ColumnElement[bool], now: int, limit: int
+    ) -> list[Revocation]:
+        found = await self._all(
+            select(revocations)
+            .where(where, revocations.c.expires_at > now)
+            .order_by(revocations.c.seq)
+            .limit(limit)
+        )
+        return [rows.to_revocation(row) for row in found]
+
+    # Refresh token families ---------------------------------------------------------------
+
+    async def add_family(self, family: TokenFamily) -> None:
+        await self._insert(
+            families,
+            rows.family_row(family),
+            f"token family {family.family_id!r} exists, or its client does not",
+        )
+
+    async def get_family(self, family_id: str) -> TokenFamily | None:
+        row = await self._one(select(families).where(families.c.family_id == family_id))
+        return None if row is None else rows.to_family(row)
+
+    async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
+        statement = (
+            update(families)
+            .where(families.c.family_id == family_id, families.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        return await self._count(statement) > 0
+
+    async def families_of(
+        self, *, client_id: str | None = None, subject: str | None = None
+    ) -> list[TokenFamily]:
+        conditions = matching((families.c.client_id, client_id), (families.c.subject, subject))
+        if not conditions:
+            raise ValueError("families_of needs a client_id or a subject")
+        found = await self._all(
+            select(families)
+            .where(families.c.revoked_at.is_(None), *conditions)
+            .order_by(families.c.created_at, families.c.family_id)
+        )
+        return [rows.to_family(row) for row in found]
+
+    # Refresh tokens ------------------------------------------------------------------------
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        await self._insert(
+            refresh_tokens,
+            rows.refresh_token_row(token),
+            "refresh token exists, or its family does not",
+        )
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        row = await self._one(
+            select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
+        )
+        return None if row is None else rows.to_refresh_token(row)
+
+    async def consume_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
+        # One statement, so two processes rotating the same token cannot both win.
+        statement = (
+            update(refresh_tokens)
+            .where(
+                refresh_tokens.c.token_hash == token_hash,
+                refresh_tokens.c.used_at.is_(None),
+                refresh_tokens.c.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(*refresh_tokens.c)
+        )
+        row = await self._write_one(statement)
+        return None if row is None else rows.to_refresh_token(row)
+
+    async def set_replaced_by(self, token_hash: str, replaced_by: str) -> None:
+        await self._count(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.token_hash == token_hash)
+            .values(replaced_by=replaced_by)
+        )
+
+    # Access token records --------------------------------------------------------------------
+
+    async def record_access_token(self, record: AccessTokenRecord) -> None:
+        await self._insert(
+            access_tokens,
+            rows.access_token_row(record),
+            f"access token {record.jti!r} is already recorded",
+        )
+
+    async def get_access_token(self, jti: str) -> AccessTokenRecord | None:
+        row = await self._one(select(access_tokens).where(access_tokens.c.jti == jti))
+        return None if row is None else rows.to_access_token(row)
+
+    async def access_tokens_of(
+        self,
+        now: int,
+        *,
+        family_id: str | None = None,
+        client_id: str | None = None,
+        subject: str | None = None,
+    ) -> list[AccessTokenRecord]:
+        conditions = matching(
+            (access_tokens.c.family_id, family_id),
+            (access_tokens.c.client_id, client_id),
+            (access_tokens.c.subject, subject),
+        )
+        if not conditions:
+            raise ValueError("access_tokens_of needs a family_id, client_id or subject")
+        found = await self._all(
+            select(access_tokens)
+            .where(access_tokens.c.expires_at > now, *conditions)
+            .order_by(access_tokens.c.issued_at, access_tokens.c.jti)
+        )
+        return [rows.to_access_token(row) for row in found]

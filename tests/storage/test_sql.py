@@ -4,6 +4,7 @@ processes. Runs on a SQLite file and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from sqlalchemy import Connection, text
 from tests.storage import records as make
 from tests.storage.conftest import PostgresServer
 from tests.storage.records import NOW
+from tollhouse.storage import sql_engine
 from tollhouse.storage.schema import metadata
 from tollhouse.storage.sql import SqlStorage, async_url, migrate, open_storage
-from tollhouse.storage.sql_engine import create_engine
+from tollhouse.storage.sql_engine import create_engine, execute_pragma
 from tollhouse.storage.sql_migrate import alembic_config
 
 
@@ -195,6 +197,44 @@ async def test_sqlite_file_keeps_its_data_and_uses_wal(tmp_path: Path) -> None:
         assert (journal_mode, foreign_keys, busy_timeout) == ("wal", 1, 5000)
     finally:
         await second.close()
+
+
+class LockedCursor:
+    """Says "database is locked" a few times, as SQLite does (without waiting for the
+    busy timeout) to a process that finds another one switching a new file to WAL."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.executed: list[str] = []
+
+    def execute(self, statement: str) -> None:
+        self.executed.append(statement)
+        if self.refusals:
+            self.refusals -= 1
+            raise sqlite3.OperationalError("database is locked")
+
+
+def test_switch_to_wal_is_retried_while_another_process_switches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sql_engine, "WAL_SWITCH_PAUSE", 0)
+    cursor = LockedCursor(refusals=3)
+    execute_pragma(cursor, "PRAGMA journal_mode=WAL")
+    assert cursor.executed == ["PRAGMA journal_mode=WAL"] * 4
+
+
+def test_switch_to_wal_gives_up_after_the_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sql_engine, "WAL_SWITCH_PAUSE", 0)
+    cursor = LockedCursor(refusals=sql_engine.WAL_SWITCH_ATTEMPTS)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        execute_pragma(cursor, "PRAGMA journal_mode=WAL")
+
+
+def test_other_pragmas_are_not_retried() -> None:
+    cursor = LockedCursor(refusals=1)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        execute_pragma(cursor, "PRAGMA foreign_keys=ON")
+    assert cursor.executed == ["PRAGMA foreign_keys=ON"]
 
 
 async def test_ping_fails_when_the_database_is_unreachable(tmp_path: Path) -> None:

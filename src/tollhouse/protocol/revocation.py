@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from tollhouse.clock import Clock
+from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.models import Revocation
 from tollhouse.storage.ports import AccessTokenStore, RefreshTokenStore, RevocationList
 
@@ -39,8 +40,19 @@ class Revoker:
             return  # already dead: nothing to remember
         revocation = Revocation(jti, expires_at, now, reason)
         await self._revocations.revoke(revocation)
+        failed = 0
         for mirror in self._mirrors:
-            await mirror.revoke(revocation)
+            try:
+                await mirror.revoke(revocation)
+            except Exception:
+                failed += 1
+                log.exception("revocation mirror unreachable", extra={"jti": jti})
+        if failed:
+            # The database holds the revocation (the feed and introspection see it);
+            # the mirror does not. Tell the caller to retry: revoking is idempotent.
+            raise TemporarilyUnavailable(
+                "The revocation was recorded but could not be shared yet; retry."
+            )
         log.info(
             "access token revoked", extra={"event": "token_revoked", "jti": jti, "reason": reason}
         )

@@ -97,7 +97,7 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_connection.cursor()
         try:
             for pragma in SQLITE_PRAGMAS:
-                _execute_pragma(cursor, pragma)
+                execute_pragma(cursor, pragma)
         finally:
             cursor.close()
 
@@ -108,7 +108,8 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _execute_pragma(cursor: Any, pragma: str) -> None:
+def execute_pragma(cursor: Any, pragma: str) -> None:
+    """Run ``pragma``; the switch to WAL is retried while the file is locked."""
     for attempt in range(1, WAL_SWITCH_ATTEMPTS + 1):
         try:
             cursor.execute(pragma)

@@ -35,41 +35,48 @@ class Revoker:
         self._mirrors = tuple(mirrors)
 
     async def revoke_access_token(self, jti: str, expires_at: int, reason: str) -> None:
+        self._raise_if(not await self._record(jti, expires_at, reason))
+
+    async def _record(self, jti: str, expires_at: int, reason: str) -> bool:
+        """Write one revocation everywhere; False if a mirror could not be reached."""
         now = self._clock.now()
         if expires_at <= now:
-            return  # already dead: nothing to remember
+            return True  # already dead: nothing to remember
         revocation = Revocation(jti, expires_at, now, reason)
         await self._revocations.revoke(revocation)
-        failed = 0
+        log.info(
+            "access token revoked", extra={"event": "token_revoked", "jti": jti, "reason": reason}
+        )
+        shared = True
         for mirror in self._mirrors:
             try:
                 await mirror.revoke(revocation)
             except Exception:
-                failed += 1
+                shared = False
                 log.exception("revocation mirror unreachable", extra={"jti": jti})
+        return shared
+
+    @staticmethod
+    def _raise_if(failed: bool) -> None:
         if failed:
-            # The database holds the revocation (the feed and introspection see it);
-            # the mirror does not. Tell the caller to retry: revoking is idempotent.
+            # The database holds every revocation (the feed and introspection see it);
+            # a mirror does not. Tell the caller to retry: revoking is idempotent.
             raise TemporarilyUnavailable(
                 "The revocation was recorded but could not be shared yet; retry."
             )
-        log.info(
-            "access token revoked", extra={"event": "token_revoked", "jti": jti, "reason": reason}
-        )
 
     async def revoke_family(self, family_id: str, reason: str) -> int:
         """Kill a refresh token family and every access token issued from it."""
         now = self._clock.now()
         await self._refresh.revoke_family(family_id, now, reason)
-        count = 0
-        for record in await self._access.access_tokens_of(now, family_id=family_id):
-            await self.revoke_access_token(record.jti, record.expires_at, reason)
-            count += 1
+        records = await self._access.access_tokens_of(now, family_id=family_id)
+        shared = [await self._record(r.jti, r.expires_at, reason) for r in records]
         log.info(
             "refresh token family revoked",
             extra={"event": "family_revoked", "family_id": family_id, "reason": reason},
         )
-        return count
+        self._raise_if(not all(shared))
+        return len(records)
 
     async def revoke_client(self, client_id: str, reason: str = "client_revoked") -> int:
         """Every live token of a client: families and access tokens."""
@@ -86,8 +93,8 @@ class Revoker:
         for family in await self._refresh.families_of(client_id=client_id, subject=subject):
             await self._refresh.revoke_family(family.family_id, now, reason)
         records = await self._access.access_tokens_of(now, client_id=client_id, subject=subject)
-        for record in records:
-            await self.revoke_access_token(record.jti, record.expires_at, reason)
+        shared = [await self._record(r.jti, r.expires_at, reason) for r in records]
+        self._raise_if(not all(shared))
         return len(records)
 
     async def is_revoked(self, jti: str) -> bool:

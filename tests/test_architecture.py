@@ -43,6 +43,20 @@ RULES = [
             "tollhouse.provider",
             "tollhouse.storage.sql",
             "tollhouse.storage.memory",
+            "tollhouse.observability",
+            "prometheus_client",
+        ),
+    ),
+    (
+        "tollhouse.observability",
+        (
+            "starlette",
+            "sqlalchemy",
+            "redis",
+            "tollhouse.web",
+            "tollhouse.cli",
+            "tollhouse.provider",
+            "tollhouse.storage",
         ),
     ),
     (

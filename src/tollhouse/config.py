@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     purge_batch: int = 1000
     code_ttl: int = 60
     session_ttl: int = 8 * 3600
+    """Absolute lifetime of a browser session (single sign-on)."""
+    session_idle_ttl: int = 3600
+    """A session unused this long ends."""
+    id_token_ttl: int = 600
     interaction_ttl: int = 600
     registration: Literal["token", "open", "off"] = "token"
     default_client_scopes: str | None = None
@@ -70,6 +74,24 @@ class Settings(BaseSettings):
     seed_demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     key_reload_interval: int = 10
+    key_lead_time: int = 3600
+    """Seconds a rotated key is published before it signs: at least as long as resource
+    servers cache the JWKS. 0: it signs at once."""
+    key_rotation_days: int = 90
+    """Automatic rotation of each signing alg's key at this age; 0 turns it off."""
+    trusted_proxies: str | None = None
+    """IPs / CIDR networks (comma or space separated) whose X-Forwarded-For and
+    X-Forwarded-Proto are honoured (web/proxy.py); from other peers they are ignored."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, v: str | None) -> str | None:
+        for item in (v or "").replace(",", " ").split():
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+        return v
 
     @field_validator("access_token_ttl")
     @classmethod
@@ -96,6 +118,8 @@ class Settings(BaseSettings):
         "refresh_token_ttl",
         "refresh_token_absolute_ttl",
         "session_ttl",
+        "session_idle_ttl",
+        "id_token_ttl",
         "interaction_ttl",
         "key_reload_interval",
         "purge_interval",
@@ -105,6 +129,13 @@ class Settings(BaseSettings):
     def _positive(cls, v: int) -> int:
         if v < 1:
             raise ValueError(f"must be a positive number of seconds, got {v}")
+        return v
+
+    @field_validator("key_lead_time", "key_rotation_days")
+    @classmethod
+    def _not_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be 0 or more, got {v}")
         return v
 
     @field_validator("port")

@@ -2,9 +2,11 @@
 
 A key's ``kid`` is its RFC 7638 JWK thumbprint. The private JWK is sealed with the
 master key (AES-256-GCM, AAD = kid) before it reaches the store. A :class:`KeyRing`
-holds the decrypted keys of one process: it signs with the newest active key of an
-algorithm, publishes active and retired public keys, and re-reads the store every
-``reload_interval`` seconds so that a rotation made by the CLI reaches running servers.
+holds the decrypted keys of one process: it signs with the current key of each
+algorithm, publishes pending, signing and retired public keys (their phases are
+computed by :mod:`tollhouse.key_lifecycle`), and re-reads the store every
+``reload_interval`` seconds, and at the moment a phase changes, so that a rotation made
+by the CLI or another instance reaches running servers without a restart.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from joserfc.jwa import JWSAlgModel
 from joserfc.jws import JWSRegistry
 
 from tollhouse.clock import Clock
-from tollhouse.errors import ConfigError
+from tollhouse.errors import ConfigError, Conflict
+from tollhouse.key_lifecycle import (
+    DEFAULT_RETENTION,
+    PENDING,
+    SIGNING,
+    next_change,
+    next_generation,
+    phases,
+)
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import DecryptionError, SecretBox
 from tollhouse.storage.ports import KeyStore
@@ -35,8 +45,18 @@ ACTIVE, RETIRED = "active", "retired"
 _MAX_TYP_HEADERS = 16
 
 
-def generate(alg: str, box: SecretBox, now: int) -> SigningKey:
-    """A fresh key for ``alg``: kid = RFC 7638 §3 thumbprint, private JWK sealed by ``box``."""
+def generate(
+    alg: str,
+    box: SecretBox,
+    now: int,
+    *,
+    activates_at: int | None = None,
+    generation: int | None = None,
+) -> SigningKey:
+    """A fresh key for ``alg``: kid = RFC 7638 §3 thumbprint, private JWK sealed by ``box``.
+
+    ``activates_at`` delays signing (it is published at once); ``generation`` is its
+    rotation number within ``alg``."""
     key = _new_key(_checked_alg(alg))
     kid = key.thumbprint()
     extra = {"kid": kid, "alg": alg, "use": "sig"}
@@ -44,7 +64,13 @@ def generate(alg: str, box: SecretBox, now: int) -> SigningKey:
     private = {"kty": key.key_type, **key.as_dict(private=True), **extra}
     ciphertext = box.seal(_json(private), aad=kid.encode("utf-8"))
     return SigningKey(
-        kid=kid, alg=alg, public_jwk=public, private_ciphertext=ciphertext, created_at=now
+        kid=kid,
+        alg=alg,
+        public_jwk=public,
+        private_ciphertext=ciphertext,
+        created_at=now,
+        activates_at=activates_at,
+        generation=generation,
     )
 
 
@@ -71,9 +97,9 @@ class _Signer:
 @dataclass(frozen=True, slots=True)
 class _State:
     signers: dict[str, _Signer]
-    """Every active key by kid."""
+    """Every decrypted (signing or pending) key by kid."""
     by_alg: dict[str, list[_Signer]]
-    """Active keys per alg, newest first."""
+    """The signing key per alg (a list of one)."""
     published: tuple[dict[str, Any], ...]
     verifiers: dict[str, tuple[jwk.Key, JWSAlgModel]] = field(default_factory=dict)
     """Every published (active or retired) public key by kid, parsed once."""
@@ -93,12 +119,17 @@ class KeyRing:
         clock: Clock,
         alg: str = "ES256",
         reload_interval: int = 10,
+        *,
+        retention: int = DEFAULT_RETENTION,
     ) -> None:
+        """``retention``: how long a retired key stays published (the longest token
+        lifetime plus leeway; see :func:`tollhouse.key_rotation.retention_for`)."""
         self._store = store
         self._box = box
         self._clock = clock
         self._alg = _checked_alg(alg)
         self._interval = reload_interval
+        self._retention = retention
         self._state = _EMPTY
         self._loaded = False
         self._next_reload = 0
@@ -113,9 +144,9 @@ class KeyRing:
         return tuple(alg for alg in SUPPORTED_ALGS if self._state.by_alg.get(alg))
 
     async def load(self) -> None:
-        """Read every key from the store and decrypt the active ones.
+        """Read every key from the store and decrypt the signing and pending ones.
 
-        Raises ``ConfigError`` if an active key cannot be decrypted or is inconsistent.
+        Raises ``ConfigError`` if such a key cannot be decrypted or is inconsistent.
         """
         records = await self._store.list_keys()
         now = self._clock.now()
@@ -125,8 +156,10 @@ class KeyRing:
         signers: dict[str, _Signer] = {}
         by_alg: dict[str, list[_Signer]] = {}
         published: list[dict[str, Any]] = []
-        for record in sorted(records, key=lambda r: r.created_at, reverse=True):
-            if record.status not in (ACTIVE, RETIRED):
+        views = phases(records, now, self._retention)
+        for view in sorted(views, key=lambda v: v.key.created_at, reverse=True):
+            record = view.key
+            if not view.published:
                 continue
             published.append(record.public_jwk)
             verifier = previous_verifiers.get(record.kid)
@@ -140,22 +173,30 @@ class KeyRing:
                     log.warning("published key %s cannot be parsed; skipped", record.kid)
             if verifier is not None:
                 verifiers[record.kid] = verifier
-            if record.status != ACTIVE:
-                continue
+            if view.phase not in (SIGNING, PENDING):
+                continue  # retired: published, never decrypted again
             signer = previous.get(record.kid)
-            if signer is None or signer.record.private_ciphertext != record.private_ciphertext:
-                signer = self._unseal(record)
+            if signer is None:
+                signer = self._unseal(record)  # pending keys too: a bad one shows now
+            elif signer.record.private_ciphertext != record.private_ciphertext:
+                signer = self._reopen(record, signer)
             else:  # known key: keep its parsed form, take the record's new metadata
                 signer = _Signer(record, signer.key, signer.model, signer.headers)
             signers[record.kid] = signer
-            by_alg.setdefault(record.alg, []).append(signer)
-        if self._loaded and signers.keys() != previous.keys():
-            log.info("signing keys reloaded; active kids: %s", ", ".join(signers) or "none")
+            if view.phase == SIGNING:
+                by_alg.setdefault(record.alg, []).append(signer)
+        signing = {alg: current[0].record.kid for alg, current in by_alg.items()}
+        before = {alg: current[0].record.kid for alg, current in self._state.by_alg.items()}
+        if self._loaded and signing != before:
+            log.info("signing keys reloaded; signing kids: %s", ", ".join(signing.values()))
         self._state = _State(
             signers=signers, by_alg=by_alg, published=tuple(published), verifiers=verifiers
         )
         self._loaded = True
         self._next_reload = now + self._interval
+        change = next_change(views, now)
+        if change is not None:  # an activation or an end of publication comes sooner
+            self._next_reload = min(self._next_reload, change)
 
     async def maybe_reload(self) -> bool:
         """Reload if ``reload_interval`` has elapsed since the last load; True if it did.
@@ -175,23 +216,44 @@ class KeyRing:
         return True
 
     async def ensure_key(self, alg: str | None = None) -> SigningKey:
-        """The newest active key for ``alg``, generated and stored first if none exists."""
+        """The signing key for ``alg``, generated and stored first if none signs now.
+
+        Instances starting together on an empty database race here: each inserts the
+        next generation of ``alg``, the store lets one win, the others load its key.
+        """
         alg = _checked_alg(alg or self._alg)
+        for _ in range(3):
+            await self.load()
+            current = self._state.by_alg.get(alg)
+            if current:
+                return current[0].record
+            records = await self._store.list_keys()
+            now = self._clock.now()
+            record = await asyncio.to_thread(
+                generate,
+                alg,
+                self._box,
+                now,
+                activates_at=now,
+                generation=next_generation(records, alg),
+            )
+            try:
+                await self._store.add_key(record)
+            except Conflict:
+                log.info("another instance created the %s signing key first", alg)
         await self.load()
         current = self._state.by_alg.get(alg)
-        if current:
-            return current[0].record
-        record = await asyncio.to_thread(generate, alg, self._box, self._clock.now())
-        await self._store.add_key(record)
-        await self.load()
-        return record
+        if not current:
+            raise ConfigError(f"no {alg} signing key could be created; see the log")
+        return current[0].record
 
     def signing_key(self, alg: str | None = None) -> SigningKey:
-        """The newest active key for ``alg`` (default: the preferred one)."""
+        """The current signing key for ``alg`` (default: the preferred one)."""
         return self._signer(alg).record
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
-        """RFC 7517 §5 JWK Set of the active and retired public keys, newest first."""
+        """RFC 7517 §5 JWK Set of the pending, signing and retired public keys, newest
+        first. A retired key leaves it once every token it signed has expired."""
         return {"keys": [dict(key) for key in self._state.published]}
 
     def sign_jwt(self, claims: dict[str, Any], *, typ: str, alg: str | None = None) -> str:
@@ -232,6 +294,20 @@ class KeyRing:
         if not signers:
             raise ConfigError(f"no active {name} signing key; run `tollhouse keys rotate`")
         return signers[0]
+
+    def _reopen(self, record: SigningKey, known: _Signer) -> _Signer:
+        """A known key whose ciphertext changed: re-encrypted under a new master key
+        (``tollhouse keys rewrap``) that this process does not have yet. The kid is the
+        key's thumbprint, so the copy decrypted earlier is still that key: keep it."""
+        try:
+            return self._unseal(record)
+        except ConfigError:
+            log.warning(
+                "signing key %s was re-encrypted under another master key; keeping the copy "
+                "decrypted earlier. Restart with the new master key.",
+                record.kid,
+            )
+            return _Signer(record, known.key, known.model, known.headers)
 
     def _unseal(self, record: SigningKey) -> _Signer:
         kid = record.kid

@@ -40,6 +40,18 @@ class Client:
     """Per-client lifetime of a refresh token family; None: the server default."""
     introspect_audiences: tuple[str, ...] = ()
     """APIs this client serves as a resource server: it may introspect their tokens."""
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    """OIDC RP-Initiated Logout 1.0 §3.1: where /logout may send the browser."""
+    backchannel_logout_uri: str | None = None
+    """OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are posted."""
+    id_token_signed_response_alg: str | None = None
+    """OIDC Registration §2; None means RS256 (the specification's default)."""
+    subject_type: str = "public"
+    """``public`` or ``pairwise`` (OIDC Core §8)."""
+    previous_secret_hash: str | None = None
+    """The secret replaced by ``clients rotate-secret --overlap``, still accepted until
+    ``previous_secret_expires_at``."""
+    previous_secret_expires_at: int | None = None
 
     @property
     def is_public(self) -> bool:
@@ -54,6 +66,9 @@ class User:
     password_hash: str
     created_at: int
     email: str | None = None
+    name: str | None = None
+    """Full name, for the ``profile`` scope's ``name`` claim."""
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +120,12 @@ class Session:
     auth_time: int
     created_at: int
     expires_at: int
+    """Absolute expiry."""
+    sid: str = ""
+    """Public session id (OIDC ``sid`` claim); never the cookie value."""
+    last_active_at: int = 0
+    """For the idle timeout; 0 means ``created_at``."""
+    amr: tuple[str, ...] = ("pwd",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +149,15 @@ class SigningKey:
     """AES-256-GCM nonce || ciphertext of the private JWK, AAD = kid."""
     created_at: int
     status: str = "active"
-    """``active`` signs and is published; ``retired`` is published only."""
+    """``active`` signs (from ``activates_at``) and is published; ``retired`` is
+    published only, until every token it signed has expired."""
     retired_at: int | None = None
+    activates_at: int | None = None
+    """When it starts signing; published from creation (the rotation lead time).
+    None: at once."""
+    generation: int | None = None
+    """Rotation number within its ``alg`` (unique with it): instances that rotate at
+    the same moment insert the same generation and only one of them succeeds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +182,10 @@ class TokenFamily:
     """Absolute lifetime: no token of the family outlives it."""
     revoked_at: int | None = None
     revoked_reason: str | None = None
+    sid: str | None = None
+    """The browser session the family was granted in (OIDC)."""
+    offline: bool = False
+    """Granted with ``offline_access``: it outlives the browser session."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +218,22 @@ class AccessTokenRecord:
     expires_at: int
     issued_at: int
     family_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InitialAccessToken:
+    """RFC 7591 §3: authorizes client registrations; only its fingerprint is stored."""
+
+    token_hash: str
+    created_at: int
+    expires_at: int
+    uses_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationAccessToken:
+    """RFC 7592 §1: authorizes managing one registered client; stored as a fingerprint."""
+
+    client_id: str
+    token_hash: str
+    created_at: int

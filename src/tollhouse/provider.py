@@ -11,20 +11,28 @@ import anyio.to_thread
 
 from tollhouse.clock import Clock, SystemClock
 from tollhouse.config import Settings
+from tollhouse.key_rotation import KeyRotation, retention_for
 from tollhouse.keys import KeyRing
 from tollhouse.maintenance import Purger
+from tollhouse.observability.audit import AuditTrail
 from tollhouse.protocol.client_auth import ClientAuthenticator
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
+from tollhouse.protocol.endpoints.logout import LogoutEndpoint
+from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
 from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
 from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
 from tollhouse.protocol.endpoints.token import TokenEndpoint
+from tollhouse.protocol.events import NO_EVENTS, Events
 from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
 from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
 from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
+from tollhouse.protocol.id_token import IdTokenHintVerifier, IdTokenIssuer
 from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.logout import SessionTerminator
 from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
 from tollhouse.protocol.revocation import Revoker
+from tollhouse.protocol.subjects import Subjects
 from tollhouse.protocol.token_lookup import TokenLookup
 from tollhouse.protocol.tokens import AccessTokenIssuer
 from tollhouse.security.master_key import load_master_key
@@ -70,10 +78,16 @@ class Provider:
     revocation: RevocationEndpoint
     introspection: IntrospectionEndpoint
     revocation_feed: RevocationFeedEndpoint
+    userinfo: UserInfoEndpoint
+    logout: LogoutEndpoint
+    sessions: SessionTerminator
+    subjects: Subjects
     revoker: Revoker
     login: PasswordLogin
     purger: Purger
+    key_rotation: KeyRotation
     mirrors: tuple[RevocationList, ...] = ()
+    events: Events = NO_EVENTS
 
     async def close(self) -> None:
         for mirror in self.mirrors:
@@ -99,25 +113,48 @@ async def build_provider(
     clock: Clock | None = None,
     hashers: Hashers | None = None,
     mirrors: tuple[RevocationList, ...] | None = None,
+    events: Events | None = None,
 ) -> Provider:
-    """Wire every endpoint; loads (and on first start creates) the signing key."""
+    """Wire every endpoint; loads (and on first start creates) the signing key.
+
+    ``events`` receives the security events (default: the JSON audit trail on the
+    ``tollhouse.audit`` logger plus the Prometheus counters)."""
+    events = events if events is not None else AuditTrail()
     clock = clock or SystemClock()
     hashers = hashers or Hashers.production()
     issuer = settings.issuer_url
     master = load_master_key(settings.master_key, settings.data_dir)
     box = SecretBox(master.key)
-    keyring = KeyRing(storage, box, clock, settings.signing_alg, settings.key_reload_interval)
+    keyring = KeyRing(
+        storage,
+        box,
+        clock,
+        settings.signing_alg,
+        settings.key_reload_interval,
+        retention=retention_for(settings),
+    )
     await keyring.load()
     await keyring.ensure_key(settings.signing_alg)
+    # OIDC Core §15.1: RS256 must be available for ID Tokens.
+    await keyring.ensure_key("RS256")
 
     if mirrors is None:
         mirrors = await revocation_mirrors(settings)
-    access_tokens = AccessTokenIssuer(keyring, storage, clock, issuer, settings.access_token_ttl)
-    refresh_tokens = RefreshTokenIssuer(
-        storage, clock, settings.refresh_token_ttl, settings.refresh_token_absolute_ttl
+    access_tokens = AccessTokenIssuer(
+        keyring, storage, clock, issuer, settings.access_token_ttl, events=events
     )
-    revoker = Revoker(storage, storage, storage, clock, mirrors)
+    refresh_tokens = RefreshTokenIssuer(
+        storage,
+        clock,
+        settings.refresh_token_ttl,
+        settings.refresh_token_absolute_ttl,
+        events=events,
+    )
+    revoker = Revoker(storage, storage, storage, clock, mirrors, events=events)
     lookup = TokenLookup(keyring, storage, clock, issuer)
+    subjects = Subjects(box.derive("pairwise-subjects"))
+    id_tokens = IdTokenIssuer(keyring, subjects, clock, issuer, settings.id_token_ttl)
+    hints = IdTokenHintVerifier(keyring, subjects, issuer)
     client_auth = ClientAuthenticator(storage, OffloadedVerifier(hashers.client_secrets))
     default_scopes = (
         tuple(settings.default_client_scopes.split()) if settings.default_client_scopes else None
@@ -132,18 +169,24 @@ async def build_provider(
         code_ttl=settings.code_ttl,
         default_client_scopes=default_scopes,
         show_registered_redirect_uris=settings.development_mode,
+        id_token_hints=hints,
+        sessions=storage,
     )
     token = TokenEndpoint(
         client_auth,
         [
-            AuthorizationCodeGrant(storage, access_tokens, refresh_tokens, revoker, clock),
+            AuthorizationCodeGrant(
+                storage, access_tokens, refresh_tokens, id_tokens, revoker, clock, events=events
+            ),
             RefreshTokenGrant(
                 storage,
                 refresh_tokens,
                 access_tokens,
+                id_tokens,
                 revoker,
                 clock,
                 settings.refresh_grace_period,
+                events=events,
             ),
             ClientCredentialsGrant(storage, access_tokens, issuer, default_scopes),
         ],
@@ -162,8 +205,16 @@ async def build_provider(
         revocation=RevocationEndpoint(client_auth, lookup, revoker, clock),
         introspection=IntrospectionEndpoint(client_auth, lookup, revoker, storage),
         revocation_feed=RevocationFeedEndpoint(client_auth, storage, keyring, clock, issuer),
+        userinfo=UserInfoEndpoint(lookup, revoker, storage, storage, subjects, clock),
+        logout=LogoutEndpoint(storage, hints),
+        sessions=SessionTerminator(
+            storage, storage, storage, revoker, keyring, id_tokens, subjects, clock, issuer
+        ),
+        subjects=subjects,
         revoker=revoker,
         login=login,
         purger=Purger(storage, clock, interval=settings.purge_interval, batch=settings.purge_batch),
+        key_rotation=KeyRotation.from_settings(settings, storage, box, clock),
         mirrors=mirrors,
+        events=events,
     )

@@ -11,7 +11,9 @@ import pytest
 
 from tollhouse.clock import FrozenClock
 from tollhouse.config import load_settings
-from tollhouse.models import Api, AuthMethod, Client, GrantType, User
+from tollhouse.keys import generate
+from tollhouse.security.secretbox import SecretBox
+from tollhouse.models import Api, AuthMethod, Client, GrantType, SigningKey, User
 from tollhouse.protocol.endpoints.authorize import SignedIn
 from tollhouse.provider import Hashers, Provider, build_provider
 from tollhouse.security.passwords import PasswordHasher
@@ -37,6 +39,16 @@ def settings_overrides() -> dict[str, object]:
     return {}
 
 
+_KEYS: list[SigningKey] = []
+
+
+def _cached_keys(box: SecretBox) -> list[SigningKey]:
+    """Generating RSA keys per test is slow: every world shares one ES256 and one RS256."""
+    if not _KEYS:
+        _KEYS.extend(generate(alg, box, 1_700_000_000) for alg in ("ES256", "RS256"))
+    return _KEYS
+
+
 @pytest.fixture
 async def world(tmp_path: Path, settings_overrides: dict[str, object]) -> AsyncIterator[World]:
     storage = MemoryStorage()
@@ -47,6 +59,8 @@ async def world(tmp_path: Path, settings_overrides: dict[str, object]) -> AsyncI
         master_key=base64.b64encode(b"k" * 32).decode(),
         **settings_overrides,
     )
+    for key in _cached_keys(SecretBox(b"k" * 32)):
+        await storage.add_key(key)
     provider = await build_provider(settings, storage, clock=clock, hashers=Hashers(FAST, FAST))
     now = clock.now()
     await storage.add_api(Api("https://sensors.test", ("read_sensors", "write_sensors"), now))

@@ -83,14 +83,17 @@ def session(
     *,
     user_id: str = "sub-alice",
     expires_at: int = NOW + 3600,
+    **extra: Any,
 ) -> Session:
-    return Session(
-        session_hash=session_hash,
-        user_id=user_id,
-        auth_time=NOW,
-        created_at=NOW,
-        expires_at=expires_at,
-    )
+    fields: dict[str, Any] = {
+        "session_hash": session_hash,
+        "user_id": user_id,
+        "auth_time": NOW,
+        "created_at": NOW,
+        "expires_at": expires_at,
+    }
+    fields.update(extra)
+    return Session(**fields)
 
 
 def interaction(
@@ -140,6 +143,7 @@ def family(
     subject: str = "sub-alice",
     created_at: int = NOW,
     expires_at: int = NOW + 30 * 86_400,
+    **extra: Any,
 ) -> TokenFamily:
     return TokenFamily(
         family_id=family_id,
@@ -147,6 +151,7 @@ def family(
         subject=subject,
         created_at=created_at,
         expires_at=expires_at,
+        **extra,
     )
 
 

@@ -157,7 +157,7 @@ async def test_families_of_lists_unrevoked_families_matching_every_filter(
 
 
 async def test_families_of_needs_a_filter(storage: Storage) -> None:
-    with pytest.raises(ValueError, match="client_id or a subject"):
+    with pytest.raises(ValueError, match="client_id, a subject or a sid"):
         await storage.families_of()
 
 

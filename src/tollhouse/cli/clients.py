@@ -50,6 +50,10 @@ class ClientMetadata(TypedDict):
     client_id_issued_at: int
     created_at: str
     introspect_audiences: list[str]
+    post_logout_redirect_uris: list[str]
+    backchannel_logout_uri: str | None
+    id_token_signed_response_alg: str
+    subject_type: str
     access_token_ttl: int | None
     refresh_token_ttl: int | None
     refresh_token_absolute_ttl: int | None
@@ -68,6 +72,10 @@ def metadata(client: Client) -> ClientMetadata:
         "client_id_issued_at": client.created_at,
         "created_at": iso_utc(client.created_at),
         "introspect_audiences": list(client.introspect_audiences),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg or "RS256",
+        "subject_type": client.subject_type,
         "access_token_ttl": client.access_token_ttl,
         "refresh_token_ttl": client.refresh_token_ttl,
         "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
@@ -113,6 +121,16 @@ def _check_redirect_uris(uris: Sequence[str], grant_types: Sequence[str]) -> tup
             check_registrable(uri)
         except OAuthError as exc:
             usage_error(f"--redirect-uri: {exc.description}")
+    return tuple(dict.fromkeys(uris))
+
+
+def _check_uris(uris: Sequence[str], option: str) -> tuple[str, ...]:
+    """Logout URIs follow the redirect URI rules (https, or http on loopback)."""
+    for uri in uris:
+        try:
+            check_registrable(uri)
+        except OAuthError as exc:
+            usage_error(f"{option}: {exc.description}")
     return tuple(dict.fromkeys(uris))
 
 
@@ -202,6 +220,32 @@ def _check_grant_types(grant_types: Sequence[str], public: bool) -> tuple[str, .
     default=None,
     help="Lifetime of this client's refresh token families, seconds.",
 )
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    metavar="URI",
+    help="Where /logout may send the browser (OIDC RP-Initiated Logout; repeatable).",
+)
+@click.option(
+    "--backchannel-logout-uri",
+    default=None,
+    metavar="URI",
+    help="Receives OIDC back-channel logout tokens.",
+)
+@click.option(
+    "--id-token-alg",
+    type=click.Choice(["RS256", "ES256", "EdDSA"]),
+    default=None,
+    help="ID Token signing alg (id_token_signed_response_alg; default RS256).",
+)
+@click.option(
+    "--subject-type",
+    type=click.Choice(["public", "pairwise"]),
+    default="public",
+    show_default=True,
+    help="sub in ID Tokens and userinfo: the user's id, or one per client sector.",
+)
 @json_option
 @state_options
 def create(
@@ -214,6 +258,10 @@ def create(
     access_token_ttl: int | None,
     refresh_token_ttl: int | None,
     refresh_token_absolute_ttl: int | None,
+    post_logout_redirect_uris: tuple[str, ...],
+    backchannel_logout_uri: str | None,
+    id_token_alg: str | None,
+    subject_type: str,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -226,6 +274,8 @@ def create(
     chosen = _check_grant_types(grant_types, public)
     uris = _check_redirect_uris(redirect_uris, chosen)
     scopes = _check_scopes(scope_values)
+    if backchannel_logout_uri is not None:
+        _check_uris((backchannel_logout_uri,), "--backchannel-logout-uri")
     settings = settings_from(data_dir, database)
 
     secret = None if public else randomness.token(SECRET_BYTES)
@@ -241,6 +291,12 @@ def create(
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
         refresh_token_absolute_ttl=refresh_token_absolute_ttl,
+        post_logout_redirect_uris=_check_uris(
+            post_logout_redirect_uris, "--post-logout-redirect-uri"
+        ),
+        backchannel_logout_uri=backchannel_logout_uri,
+        id_token_signed_response_alg=id_token_alg,
+        subject_type=subject_type,
     )
     client = run(_add(settings, client, introspect))
 

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import click
 
-from tollhouse.cli import apis, clients, keys, migrate, serve, tokens, users
+from tollhouse.cli import (
+    apis,
+    clients,
+    doctor,
+    gateway,
+    keys,
+    migrate,
+    serve,
+    sessions,
+    token_inspect,
+    tokens,
+    users,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,6 +32,10 @@ cli.add_command(users.users)
 cli.add_command(apis.apis)
 cli.add_command(keys.keys)
 cli.add_command(tokens.tokens)
+cli.add_command(sessions.sessions)
+cli.add_command(gateway.gateway)
+cli.add_command(doctor.doctor)
+cli.add_command(token_inspect.token)
 
 
 def main() -> None:

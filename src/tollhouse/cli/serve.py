@@ -12,8 +12,10 @@ from tollhouse.cli.context import fail, run, settings_from, state_options
 from tollhouse.cli.demo import banner, seed
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
+from tollhouse.diagnostics.config_checks import startup_warnings
 from tollhouse.errors import ConfigError
 from tollhouse.logs import configure
+from tollhouse.observability.metrics import prepare_multiprocess
 from tollhouse.provider import build_provider
 from tollhouse.security.tls import ensure_self_signed
 from tollhouse.storage.sql import open_storage
@@ -54,6 +56,11 @@ def _export(settings: Settings) -> None:
 )
 @click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
 @click.option("--seed-demo", is_flag=True, default=None, help="Create the demo client and user.")
+@click.option(
+    "--trusted-proxies",
+    default=None,
+    help="IPs/CIDRs whose X-Forwarded-For/-Proto are honoured (e.g. 127.0.0.1).",
+)
 @state_options
 def serve(
     host: str | None,
@@ -65,6 +72,7 @@ def serve(
     insecure_http: bool | None,
     workers: int | None,
     seed_demo: bool | None,
+    trusted_proxies: str | None,
     data_dir: Path | None,
     database: str | None,
 ) -> None:
@@ -81,8 +89,11 @@ def serve(
         insecure_http=insecure_http,
         workers=workers,
         seed_demo=seed_demo,
+        trusted_proxies=trusted_proxies,
     )
     configure(settings.log_level)
+    for finding in startup_warnings(settings):  # unsafe but valid settings, one line each
+        click.echo(finding.line(), err=True)
     ssl_options: dict[str, object] = {}
     if not settings.insecure_http:
         cert, key = settings.tls_cert, settings.tls_key
@@ -106,6 +117,9 @@ def serve(
         click.echo(f"Issuer: {settings.issuer_url}")
     click.echo(f"Listening on {settings.scheme}://{settings.host}:{settings.port}", nl=True)
     _export(settings)
+    if settings.workers > 1:
+        # Workers are separate processes: /metrics sums their files (observability/metrics).
+        prepare_multiprocess(settings.data_dir / "metrics")
     uvicorn.run(
         "tollhouse.web.asgi:from_environment",
         factory=True,

@@ -107,12 +107,18 @@ def _check_email(email: str | None) -> str | None:
 @users.command("create")
 @click.option("--username", required=True, help="The name the user signs in with.")
 @click.option("--email", default=None, help="The user's email address.")
+@click.option("--name", default=None, help="Full name (the OIDC profile scope's name claim).")
+@click.option(
+    "--email-verified", is_flag=True, help="The email address is known to be the user's."
+)
 @password_option
 @json_option
 @state_options
 def create(
     username: str,
     email: str | None,
+    name: str | None,
+    email_verified: bool,
     password_stdin: bool,
     as_json: bool,
     data_dir: Path | None,
@@ -129,6 +135,8 @@ def create(
         password_hash=user_hasher().hash(password),
         created_at=SystemClock().now(),
         email=email,
+        name=name.strip() if name and name.strip() else None,
+        email_verified=bool(email) and email_verified,
     )
     run(_add(settings, user))
     if as_json:

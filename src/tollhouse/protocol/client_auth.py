@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import unquote_plus
 
+from tollhouse.clock import Clock, SystemClock
 from tollhouse.errors import InvalidClient, InvalidRequest
 from tollhouse.models import AuthMethod, Client
 from tollhouse.protocol.requests import ClientCredentials
@@ -68,9 +69,12 @@ def _decode_basic(value: str) -> tuple[str, str]:
 class ClientAuthenticator:
     """Turns presented credentials into a trusted :class:`Client` or ``invalid_client``."""
 
-    def __init__(self, clients: ClientStore, verifier: SecretVerifier) -> None:
+    def __init__(
+        self, clients: ClientStore, verifier: SecretVerifier, clock: Clock | None = None
+    ) -> None:
         self._clients = clients
         self._verifier = verifier
+        self._clock = clock or SystemClock()
 
     async def authenticate(self, credentials: ClientCredentials) -> Client:
         if credentials.client_id is None:
@@ -88,6 +92,16 @@ class ClientAuthenticator:
             return client
         if credentials.client_secret is None or client.secret_hash is None:
             raise InvalidClient("This client is confidential: a client secret is required.")
-        if not await self._verifier.verify(client.secret_hash, credentials.client_secret):
-            raise InvalidClient("Client authentication failed.", debug="wrong client secret")
-        return client
+        if await self._verifier.verify(client.secret_hash, credentials.client_secret):
+            return client
+        if await self._previous_secret_matches(client, credentials.client_secret):
+            return client
+        raise InvalidClient("Client authentication failed.", debug="wrong client secret")
+
+    async def _previous_secret_matches(self, client: Client, secret: str) -> bool:
+        """The secret replaced by ``clients rotate-secret --overlap``, until it expires."""
+        if client.previous_secret_hash is None or client.previous_secret_expires_at is None:
+            return False
+        if client.previous_secret_expires_at <= self._clock.now():
+            return False
+        return await self._verifier.verify(client.previous_secret_hash, secret)

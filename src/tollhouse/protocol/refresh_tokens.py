@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from tollhouse.clock import Clock
 from tollhouse.models import Client, RefreshToken, TokenFamily
+from tollhouse.protocol.events import NO_EVENTS, Events, TokenIssued
 from tollhouse.randomness import fingerprint, identifier, token
 from tollhouse.storage.ports import RefreshTokenStore
 
@@ -23,8 +24,15 @@ class IssuedRefreshToken:
 
 class RefreshTokenIssuer:
     def __init__(
-        self, store: RefreshTokenStore, clock: Clock, idle_ttl: int, absolute_ttl: int
+        self,
+        store: RefreshTokenStore,
+        clock: Clock,
+        idle_ttl: int,
+        absolute_ttl: int,
+        *,
+        events: Events = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._store = store
         self._clock = clock
         self._idle_ttl = idle_ttl
@@ -38,10 +46,20 @@ class RefreshTokenIssuer:
         scopes: tuple[str, ...],
         audience: str,
         auth_time: int | None,
+        sid: str | None = None,
+        offline: bool = False,
     ) -> IssuedRefreshToken:
         now = self._clock.now()
         absolute = client.refresh_token_absolute_ttl or self._absolute_ttl
-        family = TokenFamily(identifier(16), client.client_id, subject, now, now + absolute)
+        family = TokenFamily(
+            identifier(16),
+            client.client_id,
+            subject,
+            now,
+            now + absolute,
+            sid=sid,
+            offline=offline,
+        )
         await self._store.add_family(family)
         return await self.issue(
             client, family, scopes=scopes, audience=audience, auth_time=auth_time
@@ -71,4 +89,13 @@ class RefreshTokenIssuer:
             expires_at=min(now + idle, family.expires_at),
         )
         await self._store.add_refresh_token(record)
+        self._events.emit(
+            TokenIssued(
+                "refresh_token",
+                client.client_id,
+                family.subject,
+                family_id=family.family_id,
+                audience=audience,
+            )
+        )
         return IssuedRefreshToken(value, record)

@@ -63,6 +63,9 @@ class AuthorizationRequest:
     prompt: tuple[str, ...] = ()
     max_age: int | None = None
     login_hint: str | None = None
+    ui_locales: str | None = None
+    id_token_hint_sub: str | None = None
+    """The subject named by a valid id_token_hint (for that client)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -78,6 +81,8 @@ class AuthorizationRequest:
             "prompt": list(self.prompt),
             "max_age": self.max_age,
             "login_hint": self.login_hint,
+            "ui_locales": self.ui_locales,
+            "id_token_hint_sub": self.id_token_hint_sub,
         }
 
     @classmethod
@@ -100,6 +105,8 @@ class AuthorizationRequest:
             prompt=tuple(str(p) for p in _as_list(data.get("prompt"))),
             max_age=max_age if isinstance(max_age, int) else None,
             login_hint=opt_str("login_hint"),
+            ui_locales=opt_str("ui_locales"),
+            id_token_hint_sub=opt_str("id_token_hint_sub"),
         )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from tollhouse.clock import Clock
 from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.models import Revocation
+from tollhouse.protocol.events import NO_EVENTS, Events, FamilyRevoked, TokenRevoked
 from tollhouse.storage.ports import AccessTokenStore, RefreshTokenStore, RevocationList
 
 log = logging.getLogger("tollhouse.security")
@@ -27,7 +28,10 @@ class Revoker:
         access_tokens: AccessTokenStore,
         clock: Clock,
         mirrors: Sequence[RevocationList] = (),
+        *,
+        events: Events = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._revocations = revocations
         self._refresh = refresh_tokens
         self._access = access_tokens
@@ -44,9 +48,7 @@ class Revoker:
             return True  # already dead: nothing to remember
         revocation = Revocation(jti, expires_at, now, reason)
         await self._revocations.revoke(revocation)
-        log.info(
-            "access token revoked", extra={"event": "token_revoked", "jti": jti, "reason": reason}
-        )
+        self._events.emit(TokenRevoked(jti, reason))
         shared = True
         for mirror in self._mirrors:
             try:
@@ -71,10 +73,7 @@ class Revoker:
         await self._refresh.revoke_family(family_id, now, reason)
         records = await self._access.access_tokens_of(now, family_id=family_id)
         shared = [await self._record(r.jti, r.expires_at, reason) for r in records]
-        log.info(
-            "refresh token family revoked",
-            extra={"event": "family_revoked", "family_id": family_id, "reason": reason},
-        )
+        self._events.emit(FamilyRevoked(family_id, reason))
         self._raise_if(not all(shared))
         return len(records)
 
@@ -92,6 +91,7 @@ class Revoker:
         now = self._clock.now()
         for family in await self._refresh.families_of(client_id=client_id, subject=subject):
             await self._refresh.revoke_family(family.family_id, now, reason)
+            self._events.emit(FamilyRevoked(family.family_id, reason))
         records = await self._access.access_tokens_of(now, client_id=client_id, subject=subject)
         shared = [await self._record(r.jti, r.expires_at, reason) for r in records]
         self._raise_if(not all(shared))

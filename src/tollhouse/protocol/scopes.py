@@ -14,8 +14,10 @@ from tollhouse.models import Api, Client
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 MAX_SCOPES = 64
 
-#: Scopes the IdP itself understands, owned by no API (OpenID Connect adds to this).
-IDP_SCOPES: frozenset[str] = frozenset()
+OPENID = "openid"
+OFFLINE_ACCESS = "offline_access"
+#: Scopes the IdP itself understands, owned by no API (OpenID Connect Core §5.4, §11).
+IDP_SCOPES: frozenset[str] = frozenset({OPENID, "profile", "email", OFFLINE_ACCESS})
 
 
 def parse(scope: str | None) -> tuple[str, ...]:

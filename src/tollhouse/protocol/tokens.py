@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from tollhouse.clock import Clock
 from tollhouse.models import AccessTokenRecord
+from tollhouse.protocol.events import NO_EVENTS, Events, TokenIssued
 from tollhouse.randomness import identifier
 from tollhouse.storage.ports import AccessTokenStore
 
@@ -41,7 +42,10 @@ class AccessTokenIssuer:
         clock: Clock,
         issuer: str,
         ttl: int,
+        *,
+        events: Events = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._signer = signer
         self._records = records
         self._clock = clock
@@ -81,4 +85,5 @@ class AccessTokenIssuer:
         await self._records.record_access_token(
             AccessTokenRecord(jti, client_id, subject, expires_at, now, family_id)
         )
+        self._events.emit(TokenIssued("access_token", client_id, subject, jti, family_id, audience))
         return IssuedAccessToken(token, jti, now, expires_at, scopes, audience)

@@ -21,6 +21,8 @@ from tollhouse.errors import ConfigError
 from tollhouse.security.secretbox import KEY_SIZE
 
 ENV_VAR = "TOLLHOUSE_MASTER_KEY"
+NEW_ENV_VAR = "TOLLHOUSE_NEW_MASTER_KEY"
+"""Read only by ``tollhouse keys rewrap``: the master key to switch to."""
 FILE_NAME = "master.key"
 _LOOSE_BITS = stat.S_IRWXG | stat.S_IRWXO
 
@@ -47,6 +49,19 @@ def load_master_key(env_value: str | None, data_dir: Path) -> MasterKey:
     if key is None:  # deleted between our link and our read: nothing sane to do
         raise ConfigError(f"master key file {path} vanished while being created")
     return MasterKey(key=key, source=str(path), created=created)
+
+
+def load_new_master_key(path: Path | None, env_value: str | None) -> bytes:
+    """The key ``tollhouse keys rewrap`` re-encrypts the signing keys under: the file
+    ``path`` (base64 text, owner-only, like ``master.key``) or ``NEW_ENV_VAR``."""
+    if path is not None:
+        key = _read(path)
+        if key is None:
+            raise ConfigError(f"new master key file {path} does not exist")
+        return key
+    if env_value is not None:
+        return _decode(env_value, NEW_ENV_VAR)
+    raise ConfigError(f"give the new master key with --new-master-key-file or {NEW_ENV_VAR}")
 
 
 def _decode(value: str, where: str) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol, TypeVar
 
 from tollhouse.errors import Conflict
@@ -24,8 +24,10 @@ from tollhouse.models import (
     AuthorizationCode,
     Client,
     Consent,
+    InitialAccessToken,
     Interaction,
     RefreshToken,
+    RegistrationAccessToken,
     Revocation,
     Session,
     SigningKey,
@@ -59,6 +61,8 @@ class MemoryStorage:
         self._codes: dict[str, AuthorizationCode] = {}
         self._consents: dict[tuple[str, str], Consent] = {}
         self._sessions: dict[str, Session] = {}
+        self._session_clients: dict[str, set[str]] = {}
+        """Client ids by session ``sid``; they go when the session goes."""
         self._interactions: dict[str, Interaction] = {}
         self._keys: dict[str, SigningKey] = {}
         self._revocations: dict[str, Revocation] = {}
@@ -66,6 +70,8 @@ class MemoryStorage:
         self._families: dict[str, TokenFamily] = {}
         self._refresh_tokens: dict[str, RefreshToken] = {}
         self._access_tokens: dict[str, AccessTokenRecord] = {}
+        self._initial_tokens: dict[str, InitialAccessToken] = {}
+        self._registration_tokens: dict[str, RegistrationAccessToken] = {}
 
     async def ping(self) -> None:
         return None
@@ -79,7 +85,9 @@ class MemoryStorage:
         if batch < 1:
             raise ValueError("batch must be at least 1")
         removed = len(_purge(self._codes, now, batch))
-        removed += len(_purge(self._sessions, now, batch))
+        purged_sessions = _purge(self._sessions, now, batch)
+        self._forget_clients_of(purged_sessions)
+        removed += len(purged_sessions)
         removed += len(_purge(self._interactions, now, batch))
         removed += len(_purge(self._revocations, now, batch))
         removed += len(_purge(self._refresh_tokens, now, batch))
@@ -87,6 +95,7 @@ class MemoryStorage:
         self._drop_tokens_of(gone)
         removed += len(gone)
         removed += len(_purge(self._access_tokens, now, batch))
+        removed += len(_purge(self._initial_tokens, now, batch))
         return removed
 
     # Clients ---------------------------------------------------------------------
@@ -107,6 +116,7 @@ class MemoryStorage:
             return False
         self._codes = {h: c for h, c in self._codes.items() if c.client_id != client_id}
         self._consents = {k: c for k, c in self._consents.items() if k[1] != client_id}
+        self._registration_tokens.pop(client_id, None)
         gone = {f.family_id for f in self._families.values() if f.client_id == client_id}
         self._families = {i: f for i, f in self._families.items() if i not in gone}
         self._drop_tokens_of(gone)
@@ -117,12 +127,58 @@ class MemoryStorage:
             h: t for h, t in self._refresh_tokens.items() if t.family_id not in family_ids
         }
 
-    async def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
+    async def set_client_secret(
+        self,
+        client_id: str,
+        secret_hash: str,
+        *,
+        previous_secret_hash: str | None = None,
+        previous_secret_expires_at: int | None = None,
+    ) -> bool:
         client = self._clients.get(client_id)
         if client is None:
             return False
-        self._clients[client_id] = dataclasses.replace(client, secret_hash=secret_hash)
+        self._clients[client_id] = dataclasses.replace(
+            client,
+            secret_hash=secret_hash,
+            previous_secret_hash=previous_secret_hash,
+            previous_secret_expires_at=previous_secret_expires_at,
+        )
         return True
+
+    async def update_client(self, client: Client) -> bool:
+        if client.client_id not in self._clients:
+            return False
+        self._clients[client.client_id] = client
+        return True
+
+    # Registration tokens (RFC 7591 §3, RFC 7592) ------------------------------------
+
+    async def add_initial_access_token(self, token: InitialAccessToken) -> None:
+        if token.token_hash in self._initial_tokens:
+            raise Conflict("initial access token already exists")
+        self._initial_tokens[token.token_hash] = token
+
+    async def get_initial_access_token(self, token_hash: str) -> InitialAccessToken | None:
+        return self._initial_tokens.get(token_hash)
+
+    async def use_initial_access_token(
+        self, token_hash: str, now: int
+    ) -> InitialAccessToken | None:
+        token = self._initial_tokens.get(token_hash)
+        if token is None or token.uses_left <= 0 or token.expires_at <= now:
+            return None
+        spent = dataclasses.replace(token, uses_left=token.uses_left - 1)
+        self._initial_tokens[token_hash] = spent
+        return spent
+
+    async def set_registration_access_token(self, token: RegistrationAccessToken) -> None:
+        if token.client_id not in self._clients:
+            raise Conflict(f"no client {token.client_id!r}")
+        self._registration_tokens[token.client_id] = token
+
+    async def get_registration_access_token(self, client_id: str) -> RegistrationAccessToken | None:
+        return self._registration_tokens.get(client_id)
 
     # Users -----------------------------------------------------------------------
 
@@ -151,6 +207,7 @@ class MemoryStorage:
         del self._users[uid]
         self._codes = {h: c for h, c in self._codes.items() if c.user_id != uid}
         self._consents = {k: c for k, c in self._consents.items() if k[0] != uid}
+        self._forget_clients_of(s for s in self._sessions.values() if s.user_id == uid)
         self._sessions = {h: s for h, s in self._sessions.items() if s.user_id != uid}
         return True
 
@@ -236,15 +293,49 @@ class MemoryStorage:
     # Sessions and interactions ----------------------------------------------------------
 
     async def add_session(self, session: Session) -> None:
-        if session.session_hash in self._sessions or session.user_id not in self._users:
-            raise Conflict("session exists, or its user does not")
+        if (
+            session.session_hash in self._sessions
+            or session.user_id not in self._users
+            or (session.sid and self._by_sid(session.sid) is not None)
+        ):
+            raise Conflict("session (or its sid) exists, or its user does not")
         self._sessions[session.session_hash] = session
 
     async def get_session(self, session_hash: str) -> Session | None:
         return self._sessions.get(session_hash)
 
     async def delete_session(self, session_hash: str) -> None:
-        self._sessions.pop(session_hash, None)
+        session = self._sessions.pop(session_hash, None)
+        if session is not None:
+            self._forget_clients_of([session])
+
+    def _forget_clients_of(self, sessions: Iterable[Session]) -> None:
+        for session in list(sessions):
+            self._session_clients.pop(session.sid, None)
+
+    def _by_sid(self, sid: str) -> Session | None:
+        return next((s for s in self._sessions.values() if sid and s.sid == sid), None)
+
+    async def touch_session(self, session_hash: str, now: int) -> None:
+        """Set ``last_active_at``; it never moves back (concurrent requests)."""
+        session = self._sessions.get(session_hash)
+        if session is not None and session.last_active_at < now:
+            self._sessions[session_hash] = dataclasses.replace(session, last_active_at=now)
+
+    async def get_session_by_sid(self, sid: str) -> Session | None:
+        return self._by_sid(sid)
+
+    async def list_sessions(self, user_id: str | None = None) -> list[Session]:
+        found = [s for s in self._sessions.values() if user_id in (None, s.user_id)]
+        return sorted(found, key=lambda s: (-s.created_at, s.session_hash))
+
+    async def add_session_client(self, sid: str, client_id: str) -> None:
+        if self._by_sid(sid) is None:
+            raise Conflict("no session has this sid")
+        self._session_clients.setdefault(sid, set()).add(client_id)
+
+    async def session_clients(self, sid: str) -> list[str]:
+        return sorted(self._session_clients.get(sid, ()))
 
     async def add_interaction(self, interaction: Interaction) -> None:
         if interaction.interaction_hash in self._interactions:
@@ -262,6 +353,12 @@ class MemoryStorage:
     async def add_key(self, key: SigningKey) -> None:
         if key.kid in self._keys:
             raise Conflict(f"key {key.kid!r} already exists")
+        if key.generation is not None and any(
+            (k.alg, k.generation) == (key.alg, key.generation) for k in self._keys.values()
+        ):
+            raise Conflict(
+                f"key {key.kid!r} or {key.alg} key generation {key.generation} already exists"
+            )
         self._keys[key.kid] = copy.deepcopy(key)
 
     async def list_keys(self) -> list[SigningKey]:
@@ -276,6 +373,28 @@ class MemoryStorage:
         retired_at = None if status == "active" else at
         self._keys[kid] = dataclasses.replace(key, status=status, retired_at=retired_at)
         return True
+
+    async def delete_retired_keys(self, retired_before: int) -> int:
+        gone = [
+            kid
+            for kid, key in self._keys.items()
+            if key.status == "retired"
+            and key.retired_at is not None
+            and key.retired_at <= retired_before
+        ]
+        for kid in gone:
+            del self._keys[kid]
+        return len(gone)
+
+    async def replace_key_ciphertexts(
+        self, replacements: Mapping[str, tuple[bytes, bytes]]
+    ) -> None:
+        for kid, (old, _new) in replacements.items():  # check all first: all or nothing
+            key = self._keys.get(kid)
+            if key is None or key.private_ciphertext != old:
+                raise Conflict(f"key {kid!r} is gone or was changed meanwhile")
+        for kid, (_old, new) in replacements.items():
+            self._keys[kid] = dataclasses.replace(self._keys[kid], private_ciphertext=new)
 
     # Revocations -----------------------------------------------------------------------
 
@@ -322,16 +441,21 @@ class MemoryStorage:
         return True
 
     async def families_of(
-        self, *, client_id: str | None = None, subject: str | None = None
+        self,
+        *,
+        client_id: str | None = None,
+        subject: str | None = None,
+        sid: str | None = None,
     ) -> list[TokenFamily]:
-        if client_id is None and subject is None:
-            raise ValueError("families_of needs a client_id or a subject")
+        if client_id is None and subject is None and sid is None:
+            raise ValueError("families_of needs a client_id, a subject or a sid")
         found = [
             f
             for f in self._families.values()
             if f.revoked_at is None
             and client_id in (None, f.client_id)
             and subject in (None, f.subject)
+            and sid in (None, f.sid)
         ]
         return sorted(found, key=lambda f: (f.created_at, f.family_id))
 

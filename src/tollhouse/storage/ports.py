@@ -7,6 +7,7 @@ carries its expiry; single-use things are consumed atomically.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from tollhouse.models import (
@@ -15,8 +16,10 @@ from tollhouse.models import (
     AuthorizationCode,
     Client,
     Consent,
+    InitialAccessToken,
     Interaction,
     RefreshToken,
+    RegistrationAccessToken,
     Revocation,
     Session,
     SigningKey,
@@ -35,7 +38,18 @@ class ClientStore(Protocol):
 
     async def delete_client(self, client_id: str) -> bool: ...
 
-    async def set_client_secret(self, client_id: str, secret_hash: str) -> bool: ...
+    async def set_client_secret(
+        self,
+        client_id: str,
+        secret_hash: str,
+        *,
+        previous_secret_hash: str | None = None,
+        previous_secret_expires_at: int | None = None,
+    ) -> bool:
+        """Replace the secret hash; the previous one may stay valid until its expiry."""
+
+    async def update_client(self, client: Client) -> bool:
+        """Overwrite the stored client with the same client_id; False if there is none."""
 
 
 class UserStore(Protocol):
@@ -96,6 +110,19 @@ class SessionStore(Protocol):
 
     async def delete_session(self, session_hash: str) -> None: ...
 
+    async def touch_session(self, session_hash: str, now: int) -> None:
+        """Record activity (idle timeout)."""
+
+    async def get_session_by_sid(self, sid: str) -> Session | None: ...
+
+    async def list_sessions(self, user_id: str | None = None) -> list[Session]:
+        """Sessions (of one user, or all), newest first."""
+
+    async def add_session_client(self, sid: str, client_id: str) -> None:
+        """Remember that a client got tokens in this session (idempotent)."""
+
+    async def session_clients(self, sid: str) -> list[str]: ...
+
 
 class InteractionStore(Protocol):
     async def add_interaction(self, interaction: Interaction) -> None: ...
@@ -106,12 +133,25 @@ class InteractionStore(Protocol):
 
 
 class KeyStore(Protocol):
-    async def add_key(self, key: SigningKey) -> None: ...
+    async def add_key(self, key: SigningKey) -> None:
+        """Raises ``Conflict`` if the kid exists, or another key of the same ``alg`` has
+        the same (non-null) ``generation``: of instances rotating at once, one wins."""
 
     async def list_keys(self) -> list[SigningKey]:
         """Every stored key, newest first."""
 
     async def set_key_status(self, kid: str, status: str, at: int) -> bool: ...
+
+    async def delete_retired_keys(self, retired_before: int) -> int:
+        """Delete keys with status ``retired`` and ``retired_at <= retired_before``;
+        how many."""
+
+    async def replace_key_ciphertexts(
+        self, replacements: Mapping[str, tuple[bytes, bytes]]
+    ) -> None:
+        """Set each kid's private ciphertext from ``old`` to ``new`` (``kid → (old, new)``)
+        in one transaction. Raises ``Conflict``, changing nothing, if a listed key is
+        missing or no longer holds ``old``."""
 
 
 class RevocationList(Protocol):
@@ -139,9 +179,13 @@ class RefreshTokenStore(Protocol):
         """Mark the family revoked (first reason wins); True if it was live until now."""
 
     async def families_of(
-        self, *, client_id: str | None = None, subject: str | None = None
+        self,
+        *,
+        client_id: str | None = None,
+        subject: str | None = None,
+        sid: str | None = None,
     ) -> list[TokenFamily]:
-        """Unrevoked families of a client and/or a subject."""
+        """Unrevoked families matching every given filter (at least one)."""
 
     async def add_refresh_token(self, token: RefreshToken) -> None: ...
 
@@ -169,6 +213,27 @@ class AccessTokenStore(Protocol):
         """Unexpired access tokens matching every given filter (at least one)."""
 
 
+class RegistrationTokenStore(Protocol):
+    """RFC 7591 initial access tokens and RFC 7592 registration access tokens, by hash."""
+
+    async def add_initial_access_token(self, token: InitialAccessToken) -> None: ...
+
+    async def get_initial_access_token(self, token_hash: str) -> InitialAccessToken | None: ...
+
+    async def use_initial_access_token(
+        self, token_hash: str, now: int
+    ) -> InitialAccessToken | None:
+        """Atomically spend one use of an unexpired token with uses left; the token
+        after the decrement, or None if it could not be used."""
+
+    async def set_registration_access_token(self, token: RegistrationAccessToken) -> None:
+        """Insert or replace the token of ``token.client_id``; ``Conflict`` if no such client."""
+
+    async def get_registration_access_token(
+        self, client_id: str
+    ) -> RegistrationAccessToken | None: ...
+
+
 class Storage(
     ClientStore,
     UserStore,
@@ -182,6 +247,7 @@ class Storage(
     RevocationFeedStore,
     RefreshTokenStore,
     AccessTokenStore,
+    RegistrationTokenStore,
     Protocol,
 ):
     """Everything one backend provides; the provider hands each part to its user."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Identity,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 NAMING_CONVENTION = {
@@ -53,6 +55,12 @@ clients = Table(
     Column("refresh_token_ttl", Integer, nullable=True),
     Column("refresh_token_absolute_ttl", Integer, nullable=True),
     Column("introspect_audiences", Text, nullable=False),
+    Column("post_logout_redirect_uris", Text, nullable=False),
+    Column("backchannel_logout_uri", Text, nullable=True),
+    Column("id_token_signed_response_alg", String(16), nullable=True),
+    Column("subject_type", String(16), nullable=False),
+    Column("previous_secret_hash", Text, nullable=True),
+    Column("previous_secret_expires_at", BigInteger, nullable=True),
 )
 
 users = Table(
@@ -63,6 +71,8 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("email", Text, nullable=True),
+    Column("name", Text, nullable=True),
+    Column("email_verified", Boolean, nullable=False),
 )
 
 apis = Table(
@@ -158,6 +168,26 @@ sessions = Table(
     Column("auth_time", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False, index=True),
+    # The public session id; NULL when the session has none (the model's ""), so the
+    # uniqueness holds only among real ones.
+    Column("sid", ID, nullable=True, unique=True),
+    Column("last_active_at", BigInteger, nullable=False),
+    Column("amr", Text, nullable=False),
+)
+
+session_clients = Table(
+    "session_clients",
+    metadata,
+    # Deleting or purging a session (or its user) takes these rows with it.
+    Column(
+        "sid",
+        ID,
+        ForeignKey("sessions.sid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # No foreign key: a client deleted meanwhile is skipped at logout.
+    Column("client_id", ID, nullable=False),
+    PrimaryKeyConstraint("sid", "client_id"),
 )
 
 interactions = Table(
@@ -182,6 +212,10 @@ signing_keys = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),
     Column("retired_at", BigInteger, nullable=True),
+    Column("activates_at", BigInteger, nullable=True),
+    Column("generation", Integer, nullable=True),
+    # One winner when instances rotate at once: both insert the next generation.
+    UniqueConstraint("alg", "generation", name="uq_signing_keys_alg_generation"),
 )
 
 revocations = Table(
@@ -219,6 +253,9 @@ token_families = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
     Column("revoked_at", BigInteger, nullable=True),
     Column("revoked_reason", String(64), nullable=True),
+    # No foreign key: an offline family outlives the browser session it began in.
+    Column("sid", ID, nullable=True, index=True),
+    Column("offline", Boolean, nullable=False),
 )
 
 refresh_tokens = Table(
@@ -254,4 +291,28 @@ access_tokens = Table(
     Column("family_id", ID, nullable=True, index=True),
     Column("expires_at", BigInteger, nullable=False, index=True),
     Column("issued_at", BigInteger, nullable=False),
+)
+
+initial_access_tokens = Table(
+    "initial_access_tokens",
+    metadata,
+    # RFC 7591 §3 initial access tokens: fingerprint, expiry and uses left.
+    Column("token_hash", ID, primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("uses_left", Integer, nullable=False),
+)
+
+registration_access_tokens = Table(
+    "registration_access_tokens",
+    metadata,
+    # RFC 7592 registration access tokens: one per dynamically registered client.
+    Column(
+        "client_id",
+        ID,
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("token_hash", ID, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )

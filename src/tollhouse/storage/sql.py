@@ -13,6 +13,7 @@ write is a check-then-set.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Column, Table, delete, insert, select, text, update
@@ -39,9 +40,11 @@ from tollhouse.storage.schema import (
     authorization_codes,
     clients,
     consents,
+    initial_access_tokens,
     interactions,
     refresh_tokens,
     revocations,
+    session_clients,
     sessions,
     signing_keys,
     token_families,
@@ -49,15 +52,20 @@ from tollhouse.storage.schema import (
 )
 from tollhouse.storage.sql_engine import async_url, create_engine
 from tollhouse.storage.sql_migrate import migrate
+from tollhouse.storage.sql_registration import SqlRegistrationTokens
 from tollhouse.storage.sql_runner import expired_batch
 from tollhouse.storage.sql_tokens import SqlTokenStores
 
 __all__ = ["SqlStorage", "async_url", "migrate", "open_storage"]
 
 codes = authorization_codes
+sid_clients = session_clients
+"""Named apart from the ``SqlStorage.session_clients`` method."""
 
 EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
     (codes, codes.c.code_hash),
+    # A purged session takes its session_clients rows with it (ON DELETE CASCADE,
+    # a handful per session), and those are not counted.
     (sessions, sessions.c.session_hash),
     (interactions, interactions.c.interaction_hash),
     (revocations, revocations.c.seq),
@@ -66,6 +74,7 @@ EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
     # tokens with it (ON DELETE CASCADE), and those are not counted.
     (token_families, token_families.c.family_id),
     (access_tokens, access_tokens.c.jti),
+    (initial_access_tokens, initial_access_tokens.c.token_hash),
 )
 """The tables ``purge_expired`` empties of expired rows, each with its key."""
 
@@ -77,7 +86,7 @@ async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
     return SqlStorage(create_engine(url))
 
 
-class SqlStorage(SqlTokenStores):
+class SqlStorage(SqlTokenStores, SqlRegistrationTokens):
     """Implements :class:`~tollhouse.storage.ports.Storage` on an ``AsyncEngine``."""
 
     async def ping(self) -> None:
@@ -117,10 +126,29 @@ class SqlStorage(SqlTokenStores):
     async def delete_client(self, client_id: str) -> bool:
         return await self._count(delete(clients).where(clients.c.client_id == client_id)) > 0
 
-    async def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
+    async def set_client_secret(
+        self,
+        client_id: str,
+        secret_hash: str,
+        *,
+        previous_secret_hash: str | None = None,
+        previous_secret_expires_at: int | None = None,
+    ) -> bool:
         statement = (
-            update(clients).where(clients.c.client_id == client_id).values(secret_hash=secret_hash)
+            update(clients)
+            .where(clients.c.client_id == client_id)
+            .values(
+                secret_hash=secret_hash,
+                previous_secret_hash=previous_secret_hash,
+                previous_secret_expires_at=previous_secret_expires_at,
+            )
         )
+        return await self._count(statement) > 0
+
+    async def update_client(self, client: Client) -> bool:
+        values = rows.client_row(client)
+        del values["client_id"]
+        statement = update(clients).where(clients.c.client_id == client.client_id).values(values)
         return await self._count(statement) > 0
 
     # Users -----------------------------------------------------------------------
@@ -283,7 +311,7 @@ class SqlStorage(SqlTokenStores):
         await self._insert(
             sessions,
             rows.session_row(session),
-            "session exists, or its user does not",
+            "session (or its sid) exists, or its user does not",
         )
 
     async def get_session(self, session_hash: str) -> Session | None:
@@ -291,7 +319,44 @@ class SqlStorage(SqlTokenStores):
         return None if row is None else rows.to_session(row)
 
     async def delete_session(self, session_hash: str) -> None:
+        # Its session_clients rows go with it (ON DELETE CASCADE).
         await self._count(delete(sessions).where(sessions.c.session_hash == session_hash))
+
+    async def touch_session(self, session_hash: str, now: int) -> None:
+        """Set ``last_active_at``; it never moves back (concurrent requests)."""
+        await self._count(
+            update(sessions)
+            .where(sessions.c.session_hash == session_hash, sessions.c.last_active_at < now)
+            .values(last_active_at=now)
+        )
+
+    async def get_session_by_sid(self, sid: str) -> Session | None:
+        if not sid:
+            return None
+        row = await self._one(select(sessions).where(sessions.c.sid == sid))
+        return None if row is None else rows.to_session(row)
+
+    async def list_sessions(self, user_id: str | None = None) -> list[Session]:
+        query = select(sessions).order_by(sessions.c.created_at.desc(), sessions.c.session_hash)
+        if user_id is not None:
+            query = query.where(sessions.c.user_id == user_id)
+        return [rows.to_session(row) for row in await self._all(query)]
+
+    async def add_session_client(self, sid: str, client_id: str) -> None:
+        statement = self._upsert(sid_clients, {"sid": sid, "client_id": client_id})
+        try:
+            await self._count(
+                statement.on_conflict_do_nothing(
+                    index_elements=[sid_clients.c.sid, sid_clients.c.client_id]
+                )
+            )
+        except IntegrityError as exc:
+            raise Conflict("no session has this sid") from exc
+
+    async def session_clients(self, sid: str) -> list[str]:
+        # Sorted here rather than by the database, whose collation may differ.
+        found = await self._all(select(sid_clients.c.client_id).where(sid_clients.c.sid == sid))
+        return sorted(row["client_id"] for row in found)
 
     async def add_interaction(self, interaction: Interaction) -> None:
         await self._insert(
@@ -312,7 +377,7 @@ class SqlStorage(SqlTokenStores):
     # Signing keys ----------------------------------------------------------------------
 
     async def add_key(self, key: SigningKey) -> None:
-        await self._insert(signing_keys, rows.key_row(key), f"key {key.kid!r} already exists")
+        await self._insert(signing_keys, rows.key_row(key), _key_conflict(key))
 
     async def list_keys(self) -> list[SigningKey]:
         found = await self._all(
@@ -329,3 +394,32 @@ class SqlStorage(SqlTokenStores):
             .values(status=status, retired_at=retired_at)
         )
         return await self._count(statement) > 0
+
+    async def delete_retired_keys(self, retired_before: int) -> int:
+        return await self._count(
+            delete(signing_keys).where(
+                signing_keys.c.status == "retired",
+                signing_keys.c.retired_at <= retired_before,
+            )
+        )
+
+    async def replace_key_ciphertexts(
+        self, replacements: Mapping[str, tuple[bytes, bytes]]
+    ) -> None:
+        """One transaction; each row changes only if it still holds the old ciphertext."""
+        async with self._engine.begin() as connection:
+            for kid, (old, new) in replacements.items():
+                result = await connection.execute(
+                    update(signing_keys)
+                    .where(signing_keys.c.kid == kid, signing_keys.c.private_ciphertext == old)
+                    .values(private_ciphertext=new)
+                )
+                if result.rowcount != 1:
+                    # Leaving the block with an exception rolls every update back.
+                    raise Conflict(f"key {kid!r} is gone or was changed meanwhile")
+
+
+def _key_conflict(key: SigningKey) -> str:
+    if key.generation is None:
+        return f"key {key.kid!r} already exists"
+    return f"key {key.kid!r} or {key.alg} key generation {key.generation} already exists"

@@ -61,6 +61,12 @@ def client_row(client: Client) -> dict[str, Any]:
         "refresh_token_ttl": client.refresh_token_ttl,
         "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
         "introspect_audiences": dump_strings(client.introspect_audiences),
+        "post_logout_redirect_uris": dump_strings(client.post_logout_redirect_uris),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "subject_type": client.subject_type,
+        "previous_secret_hash": client.previous_secret_hash,
+        "previous_secret_expires_at": client.previous_secret_expires_at,
     }
 
 
@@ -78,6 +84,12 @@ def to_client(row: Row) -> Client:
         refresh_token_ttl=row["refresh_token_ttl"],
         refresh_token_absolute_ttl=row["refresh_token_absolute_ttl"],
         introspect_audiences=load_strings(row["introspect_audiences"]),
+        post_logout_redirect_uris=load_strings(row["post_logout_redirect_uris"]),
+        backchannel_logout_uri=row["backchannel_logout_uri"],
+        id_token_signed_response_alg=row["id_token_signed_response_alg"],
+        subject_type=row["subject_type"],
+        previous_secret_hash=row["previous_secret_hash"],
+        previous_secret_expires_at=row["previous_secret_expires_at"],
     )
 
 
@@ -88,6 +100,8 @@ def user_row(user: User) -> dict[str, Any]:
         "password_hash": user.password_hash,
         "created_at": user.created_at,
         "email": user.email,
+        "name": user.name,
+        "email_verified": user.email_verified,
     }
 
 
@@ -98,6 +112,8 @@ def to_user(row: Row) -> User:
         password_hash=row["password_hash"],
         created_at=row["created_at"],
         email=row["email"],
+        name=row["name"],
+        email_verified=row["email_verified"],
     )
 
 
@@ -170,6 +186,10 @@ def session_row(session: Session) -> dict[str, Any]:
         "auth_time": session.auth_time,
         "created_at": session.created_at,
         "expires_at": session.expires_at,
+        # No sid ("") is stored as NULL: the column is unique among real ones only.
+        "sid": session.sid or None,
+        "last_active_at": session.last_active_at,
+        "amr": dump_strings(session.amr),
     }
 
 
@@ -180,6 +200,9 @@ def to_session(row: Row) -> Session:
         auth_time=row["auth_time"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
+        sid=row["sid"] or "",
+        last_active_at=row["last_active_at"],
+        amr=load_strings(row["amr"]),
     )
 
 
@@ -214,6 +237,8 @@ def key_row(key: SigningKey) -> dict[str, Any]:
         "created_at": key.created_at,
         "status": key.status,
         "retired_at": key.retired_at,
+        "activates_at": key.activates_at,
+        "generation": key.generation,
     }
 
 
@@ -226,6 +251,8 @@ def to_key(row: Row) -> SigningKey:
         created_at=row["created_at"],
         status=row["status"],
         retired_at=row["retired_at"],
+        activates_at=row["activates_at"],
+        generation=row["generation"],
     )
 
 
@@ -258,6 +285,8 @@ def family_row(family: TokenFamily) -> dict[str, Any]:
         "expires_at": family.expires_at,
         "revoked_at": family.revoked_at,
         "revoked_reason": family.revoked_reason,
+        "sid": family.sid,
+        "offline": family.offline,
     }
 
 
@@ -270,6 +299,8 @@ def to_family(row: Row) -> TokenFamily:
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
         revoked_reason=row["revoked_reason"],
+        sid=row["sid"],
+        offline=row["offline"],
     )
 
 

@@ -81,11 +81,19 @@ class SqlTokenStores(SqlRunner):
         return await self._count(statement) > 0
 
     async def families_of(
-        self, *, client_id: str | None = None, subject: str | None = None
+        self,
+        *,
+        client_id: str | None = None,
+        subject: str | None = None,
+        sid: str | None = None,
     ) -> list[TokenFamily]:
-        conditions = matching((families.c.client_id, client_id), (families.c.subject, subject))
+        conditions = matching(
+            (families.c.client_id, client_id),
+            (families.c.subject, subject),
+            (families.c.sid, sid),
+        )
         if not conditions:
-            raise ValueError("families_of needs a client_id or a subject")
+            raise ValueError("families_of needs a client_id, a subject or a sid")
         found = await self._all(
             select(families)
             .where(families.c.revoked_at.is_(None), *conditions)

@@ -17,7 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tollhouse.config import Settings
 from tollhouse.provider import Provider
 from tollhouse.randomness import identifier
-from tollhouse.web import interaction, routes
+from tollhouse.web import health, interaction, logout, routes
+from tollhouse.web.observe import HttpMetrics
+from tollhouse.web.proxy import TrustedProxies, parse_networks
 
 access_log = logging.getLogger("tollhouse.access")
 error_log = logging.getLogger("tollhouse.error")
@@ -55,7 +57,8 @@ class RequestContext:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(SECURITY_HEADERS)
-                if self.hsts:
+                # https directly, or per X-Forwarded-Proto from a trusted proxy (web/proxy.py)
+                if self.hsts or scope.get("scheme") == "https":
                     headers.append((b"strict-transport-security", b"max-age=31536000"))
                 message["headers"] = headers
             await send(message)
@@ -83,17 +86,20 @@ class RequestContext:
                 )
                 await send({"type": "http.response.body", "body": body})
         finally:
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                    "client": (scope.get("client") or ("", 0))[0],
-                },
-            )
+            line = {
+                "request_id": request_id,
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": (scope.get("client") or ("", 0))[0],
+            }
+            if status >= 400:
+                # The RFC error code (set by rendering.json_response / error_page).
+                line["error"] = scope["state"].get("oauth_error") or (
+                    "server_error" if status >= 500 else None
+                )
+            access_log.info("request", extra=line)
 
 
 def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> ASGIApp:
@@ -104,12 +110,14 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         provider = await build()
         app.state.provider = provider
         purger = asyncio.create_task(provider.purger.run_forever(), name="tollhouse-purge")
+        keys = asyncio.create_task(provider.key_rotation.run_forever(), name="tollhouse-keys")
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in (purger, keys):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await provider.close()
 
     static = StaticFiles(directory=Path(__file__).parent / "static")
@@ -117,8 +125,14 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         routes=[
             *routes.routes(),
             *interaction.routes(),
+            *logout.routes(),
+            *health.routes(),
             Mount("/static", app=static, name="static"),
         ],
         lifespan=lifespan,
     )
-    return RequestContext(app, hsts=not settings.insecure_http)
+    # Outermost first: client IP and scheme, request id + access log, metrics.
+    return TrustedProxies(
+        RequestContext(HttpMetrics(app), hsts=not settings.insecure_http),
+        parse_networks(settings.trusted_proxies),
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -15,7 +16,7 @@ from starlette.types import ASGIApp
 from tollhouse.config import Settings, load_settings
 from tollhouse.logs import configure
 from tollhouse.provider import Provider, build_provider
-from tollhouse.security.tls import server_context
+from tollhouse.security.tls_reload import reloadable_server_context
 from tollhouse.storage.sql import open_storage
 from tollhouse.web.app import create_app
 
@@ -40,6 +41,7 @@ def from_environment() -> ASGIApp:
 
 
 def tls13_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    """uvicorn ``ssl_context_factory``: TLS 1.3 only, whatever uvicorn's defaults are."""
+    """uvicorn ``ssl_context_factory``: TLS 1.3 only, whatever uvicorn's defaults are;
+    the certificate is reloaded on SIGHUP (security/tls_reload.py)."""
     assert config.ssl_certfile is not None and config.ssl_keyfile is not None
-    return server_context(config.ssl_certfile, config.ssl_keyfile)  # type: ignore[arg-type]
+    return reloadable_server_context(Path(config.ssl_certfile), Path(config.ssl_keyfile))

@@ -15,8 +15,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from tollhouse.backchannel import deliver
 from tollhouse.errors import InvalidRequest, OAuthError
 from tollhouse.models import Client, Interaction, Session
+from tollhouse.protocol.claims import SCOPE_DESCRIPTIONS
 from tollhouse.protocol.endpoints.authorize import (
     AuthorizeOutcome,
     ErrorPage,
@@ -24,10 +26,11 @@ from tollhouse.protocol.endpoints.authorize import (
     NeedsLogin,
     SignedIn,
 )
+from tollhouse.protocol.events import ConsentDecided, LoginFailed, LoginSucceeded
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect
 from tollhouse.provider import Provider
-from tollhouse.randomness import equal, fingerprint, token
+from tollhouse.randomness import equal, fingerprint, identifier, token
 from tollhouse.web.parsing import form_parameters, query_parameters
 from tollhouse.web.rendering import html, redirect
 
@@ -40,7 +43,9 @@ def _provider(request: Request) -> Provider:
 
 
 def _secure(provider: Provider) -> bool:
-    return not provider.settings.insecure_http
+    """Secure cookies whenever the public origin (the issuer) is https: served with TLS
+    here, or behind a TLS-terminating proxy with ``--insecure-http`` on loopback."""
+    return provider.issuer.startswith("https://")
 
 
 def cookie_name(provider: Provider, base: str) -> str:
@@ -48,7 +53,7 @@ def cookie_name(provider: Provider, base: str) -> str:
     return f"__Host-{base}" if _secure(provider) else base
 
 
-def _set_cookie(
+def set_cookie(
     response: Response, provider: Provider, base: str, value: str, max_age: int | None
 ) -> None:
     response.set_cookie(
@@ -67,14 +72,31 @@ def _request_id(request: Request) -> str:
 
 
 async def current_user(request: Request, provider: Provider) -> SignedIn | None:
+    session = await session_of(request, provider)
+    if session is None:
+        return None
+    return SignedIn(session.user_id, session.auth_time, session.session_hash, session.sid or None)
+
+
+TOUCH_EVERY = 60
+"""Seconds between two writes of a session's last activity."""
+
+
+async def session_of(request: Request, provider: Provider) -> Session | None:
+    """The live session behind the browser's cookie (absolute and idle timeouts)."""
     raw = request.cookies.get(cookie_name(provider, "tollhouse_session"))
     if not raw or len(raw) > 128:
         return None
-    session_hash = fingerprint(raw)
-    session = await provider.storage.get_session(session_hash)
-    if session is None or session.expires_at <= provider.clock.now():
+    session = await provider.storage.get_session(fingerprint(raw))
+    now = provider.clock.now()
+    if session is None or session.expires_at <= now:
         return None
-    return SignedIn(session.user_id, session.auth_time, session_hash)
+    last = session.last_active_at or session.created_at
+    if now - last > provider.settings.session_idle_ttl:
+        return None
+    if now - last >= TOUCH_EVERY:
+        await provider.storage.touch_session(session.session_hash, now)
+    return session
 
 
 def error_page(
@@ -83,8 +105,11 @@ def error_page(
     client_id: str | None,
     redirect_uri: str | None,
     registered: tuple[str, ...] | None = None,
+    hint: str | None = None,
 ) -> Response:
     request_id = _request_id(request)
+    # The access log line names the RFC error code of every refused request.
+    request.scope.setdefault("state", {})["oauth_error"] = error.error
     log.info(
         "authorization request refused without redirect",
         extra={
@@ -103,6 +128,7 @@ def error_page(
             "message": error.description,
             "details": details,
             "registered": registered,
+            "hint": hint,
             "error_code": error.error,
             "request_id": request_id,
         },
@@ -121,6 +147,7 @@ async def respond(request: Request, provider: Provider, outcome: AuthorizeOutcom
             outcome.client_id,
             outcome.redirect_uri,
             outcome.registered_redirect_uris,
+            outcome.hint,
         )
     page = "/login" if isinstance(outcome, NeedsLogin) else "/consent"
     return await _start_interaction(request, provider, outcome.request, page)
@@ -147,7 +174,7 @@ async def _start_interaction(
     )
     response = RedirectResponse(f"{page}?interaction={interaction_id}", status_code=303)
     response.headers["Cache-Control"] = "no-store"
-    _set_cookie(response, provider, "tollhouse_csrf", csrf, None)
+    set_cookie(response, provider, "tollhouse_csrf", csrf, None)
     return response
 
 
@@ -240,9 +267,7 @@ async def login_post(request: Request) -> Response:
     username = form.get("username", "")
     user = await provider.login.authenticate(username, form.get("password", ""))
     if user is None:
-        log.info(
-            "login failed", extra={"event": "login_failure", "request_id": _request_id(request)}
-        )
+        provider.events.emit(LoginFailed(pending.client.client_id))
         return _login_page(
             request,
             provider,
@@ -253,20 +278,31 @@ async def login_post(request: Request) -> Response:
         )
 
     now = provider.clock.now()
+    previous = await session_of(request, provider)
+    sid = identifier(16)
+    participants: list[str] = []
+    if previous is not None and previous.user_id == user.user_id and previous.sid:
+        # Re-authentication keeps the SSO session (same sid) under a new cookie.
+        sid = previous.sid
+        participants = await provider.storage.session_clients(sid)
+        await provider.storage.delete_session(previous.session_hash)
+    elif previous is not None:
+        await deliver(await provider.sessions.end(previous, "other_user_signed_in"))
     session_id = token(32)
     session = Session(
-        fingerprint(session_id), user.user_id, now, now, now + provider.settings.session_ttl
+        fingerprint(session_id),
+        user.user_id,
+        now,
+        now,
+        now + provider.settings.session_ttl,
+        sid=sid,
+        last_active_at=now,
     )
     await provider.storage.add_session(session)
-    log.info(
-        "login succeeded",
-        extra={
-            "event": "login_success",
-            "user_id": user.user_id,
-            "request_id": _request_id(request),
-        },
-    )
-    signed_in = SignedIn(user.user_id, now, session.session_hash)
+    for client_id in participants:
+        await provider.storage.add_session_client(sid, client_id)
+    provider.events.emit(LoginSucceeded(user.user_id, pending.client.client_id))
+    signed_in = SignedIn(user.user_id, now, session.session_hash, sid)
     outcome = await provider.authorize.resume(
         pending.request, pending.client, signed_in, just_signed_in=True
     )
@@ -278,7 +314,7 @@ async def login_post(request: Request) -> Response:
     else:
         await provider.storage.delete_interaction(pending.record.interaction_hash)
         response = await respond(request, provider, outcome)
-    _set_cookie(response, provider, "tollhouse_session", session_id, provider.settings.session_ttl)
+    set_cookie(response, provider, "tollhouse_session", session_id, provider.settings.session_ttl)
     return response
 
 
@@ -292,7 +328,9 @@ async def _consent_page(
         {
             "client_name": pending.client.name,
             "username": user.username if user else signed_in.user_id,
-            "scopes": [{"name": s, "text": None} for s in pending.request.scopes],
+            "scopes": [
+                {"name": s, "text": SCOPE_DESCRIPTIONS.get(s)} for s in pending.request.scopes
+            ],
             "audience": audience,
             "redirect_host": urlsplit(pending.request.redirect_uri).netloc,
             "csrf_token": request.cookies.get(cookie_name(provider, "tollhouse_csrf"), ""),
@@ -331,14 +369,13 @@ async def consent_post(request: Request) -> Response:
     if signed_in is None:
         return RedirectResponse(f"/login?interaction={pending.interaction_id}", status_code=303)
     await provider.storage.delete_interaction(pending.record.interaction_hash)
-    log.info(
-        "consent decided",
-        extra={
-            "event": "consent",
-            "decision": decision,
-            "client_id": pending.client.client_id,
-            "user_id": signed_in.user_id,
-        },
+    provider.events.emit(
+        ConsentDecided(
+            pending.client.client_id,
+            signed_in.user_id,
+            allowed=decision == "allow",
+            scopes=pending.request.scopes,
+        )
     )
     outcome = await provider.authorize.consent(
         pending.request, signed_in, allowed=decision == "allow"

@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from tollhouse.protocol.results import JsonResult, Redirect
 
@@ -48,9 +49,26 @@ def html(
     return response
 
 
+class ProtocolJsonResponse(Response):
+    """A JSON response that hands its RFC error code (if any) to the access log."""
+
+    oauth_error: str | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.oauth_error is not None:
+            scope.setdefault("state", {})["oauth_error"] = self.oauth_error
+        await super().__call__(scope, receive, send)
+
+
 def json_response(result: JsonResult) -> Response:
     body = json.dumps(result.body, separators=(",", ":")).encode("utf-8")
-    return Response(body, result.status, result.headers, media_type="application/json")
+    response = ProtocolJsonResponse(
+        body, result.status, result.headers, media_type="application/json"
+    )
+    error = result.body.get("error")
+    if isinstance(error, str):
+        response.oauth_error = error
+    return response
 
 
 def json_body(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

@@ -16,10 +16,12 @@ from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.provider import Provider
 from tollhouse.web import interaction
+from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import form_parameters, query_parameters
 from tollhouse.web.rendering import json_body, json_response
 
 log = logging.getLogger("tollhouse.web")
+UI_LOCALES = ("en",)
 
 
 def provider_of(request: Request) -> Provider:
@@ -36,6 +38,7 @@ async def openid_configuration(request: Request) -> Response:
         scopes=[scope for api in apis for scope in api.scopes],
         grant_types=provider.token.grant_types,
         signing_algs=provider.keyring.algorithms,
+        ui_locales=UI_LOCALES,
     )
     return json_body(200, doc, {"Cache-Control": "public, max-age=300"})
 
@@ -93,10 +96,12 @@ async def token(request: Request) -> Response:
     provider = provider_of(request)
     parsed = await _client_request(request)
     if isinstance(parsed, Response):
+        observe_token_response(None, provider.token.grant_types, parsed)
         return parsed
     await provider.keyring.maybe_reload()
     result = await provider.token.handle(parsed)
     _log_refusal(request, "token request", parsed, result)
+    observe_token_response(parsed.params.get("grant_type"), provider.token.grant_types, result)
     return json_response(result)
 
 

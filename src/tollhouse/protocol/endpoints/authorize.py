@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from tollhouse.clock import Clock
 from tollhouse.errors import (
@@ -26,11 +27,11 @@ from tollhouse.errors import (
     UnsupportedResponseType,
 )
 from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
-from tollhouse.protocol import pkce, redirect_uris, scopes
+from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.randomness import fingerprint, token
-from tollhouse.storage.ports import ApiStore, ClientStore, CodeStore, ConsentStore
+from tollhouse.storage.ports import ApiStore, ClientStore, CodeStore, ConsentStore, SessionStore
 
 log = logging.getLogger("tollhouse.authorize")
 
@@ -46,6 +47,8 @@ class ErrorPage:
     redirect_uri: str | None
     registered_redirect_uris: tuple[str, ...] | None = None
     """Only filled in loopback development mode."""
+    hint: str | None = None
+    """The nearest registered redirect URI and how it differs; development mode only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,14 @@ class SignedIn:
     user_id: str
     auth_time: int
     session_hash: str | None
+    sid: str | None = None
+
+
+class IdTokenHints(Protocol):
+    def subject_of(self, id_token_hint: str, client: Client) -> str | None:
+        """The ``sub`` of an ID Token we issued to ``client`` (expired is fine), or None."""
+
+    def subject_for(self, client: Client, user_id: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +97,11 @@ class AuthorizeEndpoint:
         code_ttl: int,
         default_client_scopes: Sequence[str] | None = None,
         show_registered_redirect_uris: bool = False,
+        id_token_hints: IdTokenHints | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
+        self._hints = id_token_hints
+        self._sessions = sessions
         self._clients = clients
         self._apis = apis
         self._codes = codes
@@ -118,8 +133,11 @@ class AuthorizeEndpoint:
         try:
             redirect_uri = redirect_uris.select(client.redirect_uris, sent_redirect)
         except InvalidRedirectUri as error:
-            registered = client.redirect_uris if self._show_registered else None
-            return ErrorPage(error, client_id, sent_redirect, registered)
+            if not self._show_registered:
+                return ErrorPage(error, client_id, sent_redirect)
+            found = redirect_hints.nearest(sent_redirect or "", client.redirect_uris)
+            hint = found.message() if found and sent_redirect is not None else None
+            return ErrorPage(error, client_id, sent_redirect, client.redirect_uris, hint)
 
         state = params.get("state")
         try:
@@ -170,7 +188,20 @@ class AuthorizeEndpoint:
             prompt=_parse_prompt(params.get("prompt")),
             max_age=_parse_max_age(params.get("max_age")),
             login_hint=params.get("login_hint"),
+            ui_locales=params.get("ui_locales"),
+            id_token_hint_sub=self._hint_subject(params.get("id_token_hint"), client),
         )
+
+    def _hint_subject(self, hint: str | None, client: Client) -> str | None:
+        """OIDC Core §3.1.2.1 id_token_hint: an ID Token we issued to this client."""
+        if hint is None:
+            return None
+        subject = self._hints.subject_of(hint, client) if self._hints else None
+        if subject is None:
+            raise InvalidRequest(
+                "id_token_hint is not an ID Token this server issued to the client."
+            )
+        return subject
 
     async def resume(
         self,
@@ -181,6 +212,17 @@ class AuthorizeEndpoint:
         just_signed_in: bool = False,
     ) -> AuthorizeOutcome:
         """Decide what the request needs next, given who is signed in."""
+        if (
+            signed_in is not None
+            and not just_signed_in
+            and request.id_token_hint_sub is not None
+            and self._hints is not None
+            and self._hints.subject_for(client, signed_in.user_id) != request.id_token_hint_sub
+        ):
+            # OIDC Core §3.1.2.2: the hint names another user than the one signed in.
+            if "none" in request.prompt:
+                return self.error_redirect(request.redirect_uri, LoginRequired(), request.state)
+            return NeedsLogin(request, client)
         if signed_in is None or (
             not just_signed_in and self._must_reauthenticate(request, signed_in)
         ):
@@ -223,10 +265,13 @@ class AuthorizeEndpoint:
                 created_at=now,
                 expires_at=now + self._code_ttl,
                 auth_time=signed_in.auth_time,
-                session_id=signed_in.session_hash,
+                session_id=signed_in.sid,
                 nonce=request.nonce,
             )
         )
+        if signed_in.sid and self._sessions is not None:
+            # For back-channel logout: which clients got tokens in this session.
+            await self._sessions.add_session_client(signed_in.sid, request.client_id)
         log.info(
             "authorization code issued",
             extra={"event": "code_issued", "client_id": request.client_id},
@@ -252,7 +297,9 @@ class AuthorizeEndpoint:
         )
 
     def _must_reauthenticate(self, request: AuthorizationRequest, signed_in: SignedIn) -> bool:
-        if "login" in request.prompt:
+        # select_account: one account per browser session here, so choosing an account
+        # means signing in again (documented in docs/oidc.md).
+        if "login" in request.prompt or "select_account" in request.prompt:
             return True
         if request.max_age is not None:
             return self._clock.now() - signed_in.auth_time > request.max_age

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from tollhouse.protocol.claims import SUPPORTED_CLAIMS
 from tollhouse.protocol.pkce import SUPPORTED_METHODS
+from tollhouse.protocol.scopes import IDP_SCOPES
 
 ENDPOINT_PATHS = {
     "authorization_endpoint": "/authorize",
@@ -14,6 +16,8 @@ ENDPOINT_PATHS = {
     "revocation_endpoint": "/revoke",
     "introspection_endpoint": "/introspect",
     "revocation_feed_endpoint": "/revocations",
+    "userinfo_endpoint": "/userinfo",
+    "end_session_endpoint": "/logout",
 }
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -24,6 +28,7 @@ def metadata(
     scopes: Iterable[str],
     grant_types: Iterable[str],
     signing_algs: Iterable[str],
+    ui_locales: Iterable[str] = ("en",),
     extra_endpoints: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The document served at both well-known locations.
@@ -37,7 +42,7 @@ def metadata(
     doc.update({name: issuer + path for name, path in endpoints.items()})
     doc.update(
         {
-            "scopes_supported": sorted(set(scopes)),
+            "scopes_supported": sorted(set(scopes) | IDP_SCOPES),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": sorted(set(grant_types)),
@@ -46,10 +51,16 @@ def metadata(
             "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS[:2],
             "code_challenge_methods_supported": list(SUPPORTED_METHODS),
             "authorization_response_iss_parameter_supported": True,
-            "subject_types_supported": ["public"],
+            "subject_types_supported": ["public", "pairwise"],
             "id_token_signing_alg_values_supported": algs,
             "access_token_signing_alg_values_supported": algs,
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "claims_supported": list(SUPPORTED_CLAIMS),
+            "claim_types_supported": ["normal"],
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
+            "frontchannel_logout_supported": False,
+            "ui_locales_supported": list(ui_locales),
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
             "claims_parameter_supported": False,

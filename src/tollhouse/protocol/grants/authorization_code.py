@@ -9,10 +9,13 @@ from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidTarget, UnauthorizedClient
 from tollhouse.models import AuthorizationCode, Client, GrantType
 from tollhouse.protocol import pkce
+from tollhouse.protocol.events import NO_EVENTS, CodeReplayed, Events
+from tollhouse.protocol.id_token import Authentication, IdTokenIssuer
 from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
 from tollhouse.protocol.requests import TokenRequest, require
 from tollhouse.protocol.results import NO_STORE, JsonResult
 from tollhouse.protocol.revocation import Revoker
+from tollhouse.protocol.scopes import OFFLINE_ACCESS, OPENID
 from tollhouse.protocol.tokens import AccessTokenIssuer
 from tollhouse.randomness import fingerprint
 from tollhouse.storage.ports import CodeStore
@@ -29,12 +32,17 @@ class AuthorizationCodeGrant:
         codes: CodeStore,
         access_tokens: AccessTokenIssuer,
         refresh_tokens: RefreshTokenIssuer,
+        id_tokens: IdTokenIssuer,
         revoker: Revoker,
         clock: Clock,
+        *,
+        events: Events = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._codes = codes
         self._access_tokens = access_tokens
         self._refresh_tokens = refresh_tokens
+        self._id_tokens = id_tokens
         self._revoker = revoker
         self._clock = clock
 
@@ -69,6 +77,9 @@ class AuthorizationCodeGrant:
                 scopes=code.scopes,
                 audience=code.audience,
                 auth_time=code.auth_time,
+                sid=code.session_id,
+                # OIDC Core §11: offline_access asks for access that outlives the session.
+                offline=OFFLINE_ACCESS in code.scopes,
             )
             family_id = refresh.record.family_id
             body["refresh_token"] = refresh.value
@@ -82,6 +93,19 @@ class AuthorizationCodeGrant:
             family_id=family_id,
         )
         await self._codes.record_issued(code_hash, access.jti, access.expires_at, family_id)
+        if OPENID in code.scopes:
+            # OIDC Core §3.1.3.3: the token response carries the ID Token.
+            body["id_token"] = self._id_tokens.issue(
+                client,
+                Authentication(
+                    user_id=code.user_id,
+                    auth_time=code.auth_time,
+                    nonce=code.nonce,
+                    sid=code.session_id,
+                    amr=("pwd",),
+                ),
+                access_token=access.token,
+            )
         body = {
             "access_token": access.token,
             "token_type": "Bearer",
@@ -102,16 +126,14 @@ class AuthorizationCodeGrant:
         if stored is None:
             raise InvalidGrant("The authorization code is unknown.")
         if stored.used_at is not None:
+            # Reported first: the replay happened even if sharing the revocation fails.
+            self._events.emit(CodeReplayed(stored.client_id))
             if stored.family_id is not None:
                 await self._revoker.revoke_family(stored.family_id, "code_reuse")
             if stored.issued_jti is not None and stored.issued_exp is not None:
                 await self._revoker.revoke_access_token(
                     stored.issued_jti, stored.issued_exp, "code_reuse"
                 )
-            log.warning(
-                "authorization code replayed; tokens from its first use revoked",
-                extra={"event": "code_replay", "client_id": stored.client_id},
-            )
             raise InvalidGrant("The authorization code was already used.")
         raise InvalidGrant("The authorization code has expired.")
 

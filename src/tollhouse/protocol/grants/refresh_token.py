@@ -10,6 +10,8 @@ from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
 from tollhouse.models import Client, GrantType, RefreshToken
 from tollhouse.protocol import scopes
+from tollhouse.protocol.events import NO_EVENTS, Events, RefreshReplayed
+from tollhouse.protocol.id_token import Authentication, IdTokenIssuer
 from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
 from tollhouse.protocol.requests import TokenRequest, require
 from tollhouse.protocol.results import NO_STORE, JsonResult
@@ -30,13 +32,18 @@ class RefreshTokenGrant:
         store: RefreshTokenStore,
         refresh_tokens: RefreshTokenIssuer,
         access_tokens: AccessTokenIssuer,
+        id_tokens: IdTokenIssuer,
         revoker: Revoker,
         clock: Clock,
         grace_period: int = 0,
+        *,
+        events: Events = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._store = store
         self._refresh_tokens = refresh_tokens
         self._access_tokens = access_tokens
+        self._id_tokens = id_tokens
         self._revoker = revoker
         self._clock = clock
         self._grace = grace_period
@@ -99,6 +106,13 @@ class RefreshTokenGrant:
             "refresh_token": successor.value,
             "scope": " ".join(requested),
         }
+        if scopes.OPENID in requested:
+            # OIDC Core §12.2: a refreshed ID Token keeps iss, sub, aud and auth_time.
+            body["id_token"] = self._id_tokens.issue(
+                client,
+                Authentication(current.subject, current.auth_time, sid=family.sid),
+                access_token=access.token,
+            )
         return JsonResult(200, body, dict(NO_STORE))
 
     async def _retry_or_replay(self, presented: RefreshToken, now: int) -> RefreshToken:
@@ -122,13 +136,7 @@ class RefreshTokenGrant:
         await self._replayed(presented)
 
     async def _replayed(self, presented: RefreshToken) -> NoReturn:
+        # Reported first: the replay happened even if sharing the revocation fails.
+        self._events.emit(RefreshReplayed(presented.family_id, presented.client_id))
         await self._revoker.revoke_family(presented.family_id, "refresh_replay")
-        log.warning(
-            "refresh token replayed; its family was revoked",
-            extra={
-                "event": "refresh_replay",
-                "family_id": presented.family_id,
-                "client_id": presented.client_id,
-            },
-        )
         raise InvalidGrant("The refresh token was already used; its grant has been revoked.")

@@ -1,5 +1,6 @@
-"""Initial schema: clients, users, APIs, codes, consents, sessions, keys, revocations,
-refresh token families, refresh tokens and access token records.
+"""Initial schema: clients, users, APIs, codes, consents, sessions and the clients
+each served, keys, revocations, refresh token families, refresh tokens and access
+token records.
 
 Revision ID: 0001
 Revises:
@@ -43,6 +44,12 @@ def upgrade() -> None:
         sa.Column("refresh_token_ttl", sa.Integer(), nullable=True),
         sa.Column("refresh_token_absolute_ttl", sa.Integer(), nullable=True),
         sa.Column("introspect_audiences", sa.Text(), nullable=False),
+        sa.Column("post_logout_redirect_uris", sa.Text(), nullable=False),
+        sa.Column("backchannel_logout_uri", sa.Text(), nullable=True),
+        sa.Column("id_token_signed_response_alg", sa.String(16), nullable=True),
+        sa.Column("subject_type", sa.String(16), nullable=False),
+        sa.Column("previous_secret_hash", sa.Text(), nullable=True),
+        _epoch("previous_secret_expires_at", nullable=True),
         sa.PrimaryKeyConstraint("client_id", name="pk_clients"),
     )
     op.create_table(
@@ -52,6 +59,8 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.Text(), nullable=False),
         _epoch("created_at"),
         sa.Column("email", sa.Text(), nullable=True),
+        sa.Column("name", sa.Text(), nullable=True),
+        sa.Column("email_verified", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", name="pk_users"),
         sa.UniqueConstraint("username", name="uq_users_username"),
     )
@@ -139,7 +148,11 @@ def upgrade() -> None:
         _epoch("auth_time"),
         _epoch("created_at"),
         _epoch("expires_at"),
+        sa.Column("sid", ID, nullable=True),
+        _epoch("last_active_at"),
+        sa.Column("amr", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("session_hash", name="pk_sessions"),
+        sa.UniqueConstraint("sid", name="uq_sessions_sid"),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.user_id"],
@@ -149,6 +162,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_sessions_user_id", "sessions", ["user_id"])
     op.create_index("ix_sessions_expires_at", "sessions", ["expires_at"])
+    op.create_table(
+        "session_clients",
+        sa.Column("sid", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.PrimaryKeyConstraint("sid", "client_id", name="pk_session_clients"),
+        sa.ForeignKeyConstraint(
+            ["sid"],
+            ["sessions.sid"],
+            name="fk_session_clients_sid_sessions",
+            ondelete="CASCADE",
+        ),
+    )
     op.create_table(
         "interactions",
         sa.Column("interaction_hash", ID, nullable=False),
@@ -169,7 +194,10 @@ def upgrade() -> None:
         _epoch("created_at"),
         sa.Column("status", sa.String(16), nullable=False),
         _epoch("retired_at", nullable=True),
+        _epoch("activates_at", nullable=True),
+        sa.Column("generation", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("kid", name="pk_signing_keys"),
+        sa.UniqueConstraint("alg", "generation", name="uq_signing_keys_alg_generation"),
     )
     op.create_table(
         "revocations",
@@ -198,6 +226,8 @@ def upgrade() -> None:
         _epoch("expires_at"),
         _epoch("revoked_at", nullable=True),
         sa.Column("revoked_reason", sa.String(64), nullable=True),
+        sa.Column("sid", ID, nullable=True),
+        sa.Column("offline", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("family_id", name="pk_token_families"),
         sa.ForeignKeyConstraint(
             ["client_id"],
@@ -206,7 +236,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
     )
-    for column in ("client_id", "subject", "expires_at"):
+    for column in ("client_id", "subject", "expires_at", "sid"):
         op.create_index(f"ix_token_families_{column}", "token_families", [column])
     op.create_table(
         "refresh_tokens",
@@ -243,16 +273,41 @@ def upgrade() -> None:
     )
     for column in ("client_id", "subject", "family_id", "expires_at"):
         op.create_index(f"ix_access_tokens_{column}", "access_tokens", [column])
+    op.create_table(
+        "initial_access_tokens",
+        sa.Column("token_hash", ID, nullable=False),
+        _epoch("created_at"),
+        _epoch("expires_at"),
+        sa.Column("uses_left", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("token_hash", name="pk_initial_access_tokens"),
+    )
+    op.create_index("ix_initial_access_tokens_expires_at", "initial_access_tokens", ["expires_at"])
+    op.create_table(
+        "registration_access_tokens",
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("token_hash", ID, nullable=False),
+        _epoch("created_at"),
+        sa.PrimaryKeyConstraint("client_id", name="pk_registration_access_tokens"),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["clients.client_id"],
+            name="fk_registration_access_tokens_client_id_clients",
+            ondelete="CASCADE",
+        ),
+    )
 
 
 def downgrade() -> None:
     for table in (
+        "registration_access_tokens",
+        "initial_access_tokens",
         "access_tokens",
         "refresh_tokens",
         "token_families",
         "revocations",
         "signing_keys",
         "interactions",
+        "session_clients",
         "sessions",
         "consents",
         "authorization_codes",

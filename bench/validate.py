@@ -1,0 +1,313 @@
+"""Access-token validation speed per core: TokenValidator against raw ``cryptography``.
+
+For ES256, RS256 (3072-bit, the IdP's key size) and EdDSA this measures, in one thread:
+
+* raw: ``public_key.verify(...)`` on a prepared signature (the floor: crypto alone);
+* validate: ``TokenValidator.validate`` with the verified-token cache off (every call
+  parses the token, verifies its signature and checks its claims);
+* cached: ``validate`` with the cache on, over a stream in which each of 1,000 tokens
+  comes back 20 times in random order (hit rate reported alongside).
+
+Each figure is the median of several timed runs. Results go to stdout and replace this
+script's section of bench/RESULTS.md (with the machine's core count and CPU model).
+Run with ``make bench`` or ``.venv/bin/python bench/validate.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import json
+import os
+import platform
+import random
+import secrets
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from tollhouse.resource import TokenValidator
+
+AUDIENCE = "https://sensors.example.test"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- bench/validate.py: begin -->", "<!-- bench/validate.py: end -->"
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64int(value: int, size: int) -> str:
+    return b64(value.to_bytes(size))
+
+
+@dataclass
+class Key:
+    alg: str
+    private: PrivateKey
+    kid: str
+
+    def jwk(self) -> dict[str, str]:
+        public = self.private.public_key()
+        base = {"kid": self.kid, "alg": self.alg, "use": "sig"}
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            n = public.public_numbers()
+            return {**base, "kty": "EC", "crv": "P-256", "x": b64int(n.x, 32), "y": b64int(n.y, 32)}
+        if isinstance(public, rsa.RSAPublicKey):
+            r = public.public_numbers()
+            return {**base, "kty": "RSA", "n": b64int(r.n, 384), "e": b64int(r.e, 3)}
+        return {**base, "kty": "OKP", "crv": "Ed25519", "x": b64(public.public_bytes_raw())}
+
+    def sign(self, data: bytes) -> bytes:
+        if isinstance(self.private, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(self.private.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32) + s.to_bytes(32)
+        if isinstance(self.private, rsa.RSAPrivateKey):
+            return self.private.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return self.private.sign(data)
+
+    def raw_verifier(self, token: str) -> Callable[[], None]:
+        """``verify()`` of the token's signature with everything prepared in advance."""
+        signing_input, _, sig64 = token.rpartition(".")
+        data = signing_input.encode()
+        signature = base64.urlsafe_b64decode(sig64 + "=" * (-len(sig64) % 4))
+        public = self.private.public_key()
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            der = encode_dss_signature(
+                int.from_bytes(signature[:32]), int.from_bytes(signature[32:])
+            )
+            ecdsa = ec.ECDSA(hashes.SHA256())
+            return lambda: public.verify(der, data, ecdsa)
+        if isinstance(public, rsa.RSAPublicKey):
+            pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+            return lambda: public.verify(signature, data, pkcs1, sha256)
+        return lambda: public.verify(signature, data)
+
+
+def new_key(alg: str) -> Key:
+    kid = secrets.token_urlsafe(32)  # as long as an RFC 7638 thumbprint
+    if alg == "ES256":
+        return Key(alg, ec.generate_private_key(ec.SECP256R1()), kid)
+    if alg == "RS256":
+        return Key(alg, rsa.generate_private_key(65537, 3072), kid)
+    return Key(alg, ed25519.Ed25519PrivateKey.generate(), kid)
+
+
+class Issuer:
+    """Discovery and JWKS on 127.0.0.1 (fetched once; never timed)."""
+
+    def __init__(self, keys: list[Key]) -> None:
+        documents: dict[str, Any] = {}
+        handler = _handler(documents)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        documents["/.well-known/openid-configuration"] = {
+            "issuer": self.url,
+            "jwks_uri": self.url + "/jwks.json",
+            "access_token_signing_alg_values_supported": [k.alg for k in keys],
+        }
+        documents["/jwks.json"] = {"keys": [k.jwk() for k in keys]}
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, key: Key) -> str:
+        now = int(time.time())
+        header = {"alg": key.alg, "typ": "at+jwt", "kid": key.kid}
+        claims = {
+            "iss": self.url,
+            "sub": secrets.token_urlsafe(16),
+            "aud": AUDIENCE,
+            "exp": now + 900,
+            "iat": now,
+            "nbf": now,
+            "jti": secrets.token_urlsafe(16),
+            "client_id": "grid-monitor",
+            "scope": "read_sensors write_sensors",
+            "auth_time": now,
+        }
+        signing_input = ".".join(
+            b64(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
+        return f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _handler(documents: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = json.dumps(documents.get(self.path, {})).encode()
+            self.send_response(200 if self.path in documents else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def batch_size(step: Callable[[], object]) -> int:
+    """Calls that take about 10 ms, so the clock is read rarely."""
+    n = 64
+    while True:
+        started = time.perf_counter()
+        for _ in range(n):
+            step()
+        if time.perf_counter() - started > 0.01:
+            return n
+        n *= 2
+
+
+def rate(step: Callable[[], object], n: int, seconds: float) -> float:
+    count = 0
+    started = time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        for _ in range(n):
+            step()
+        count += n
+    return count / elapsed
+
+
+def paired(
+    raw: Callable[[], object], full: Callable[[], object], seconds: float, runs: int
+) -> tuple[float, float, float]:
+    """Median raw ops/s, median full ops/s and the median of the per-run ratios.
+
+    Each run measures both back to back, so a noisy neighbour slows both alike and
+    the ratio stays meaningful even when the absolute figures move.
+    """
+    n_raw, n_full = batch_size(raw), batch_size(full)
+    raws, fulls, ratios = [], [], []
+    for _ in range(runs):
+        r, f = rate(raw, n_raw, seconds), rate(full, n_full, seconds)
+        raws.append(r)
+        fulls.append(f)
+        ratios.append(f / r)
+    return statistics.median(raws), statistics.median(fulls), statistics.median(ratios)
+
+
+def machine() -> str:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{os.cpu_count()} cores (nproc), CPU: {model}, Python {platform.python_version()},"
+        f" load average {load:.1f} at the end of the run"
+    )
+
+
+def cached_stream(issuer: Issuer, key: Key, runs: int) -> tuple[float, float]:
+    """(ops/s, hit rate) over 1,000 tokens each validated 20 times, shuffled."""
+    tokens = [issuer.token(key) for _ in range(1000)]
+    stream = tokens * 20
+    random.Random(7).shuffle(stream)  # noqa: S311 - a fixed, reproducible order
+    rates, hit_rates = [], []
+    for _ in range(runs):
+        validator = TokenValidator(issuer.url, AUDIENCE)
+        validator.prefetch()
+        validate = validator.validate
+        started = time.perf_counter()
+        for token in stream:
+            validate(token)
+        rates.append(len(stream) / (time.perf_counter() - started))
+        hit_rates.append(validator.cache_hit_rate)
+        validator.close()
+    return statistics.median(rates), statistics.median(hit_rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args()
+    seconds, runs = (0.2, 3) if args.quick else (0.5, 11)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    keys = [new_key(alg) for alg in ("ES256", "RS256", "EdDSA")]
+    issuer = Issuer(keys)
+    rows = []
+    try:
+        for key in keys:
+            token = issuer.token(key)
+            validator = TokenValidator(issuer.url, AUDIENCE, cache_size=0)
+            validator.prefetch()
+            full_check = functools.partial(validator.validate, token)
+            raw, full, ratio = paired(key.raw_verifier(token), full_check, seconds, runs)
+            validator.close()
+            cached, hit_rate = cached_stream(issuer, key, runs)
+            rows.append((key.alg, raw, full, ratio, cached, hit_rate))
+            print(
+                f"{key.alg:6} raw {raw:9,.0f}/s  validate {full:9,.0f}/s  ratio {ratio:6.1%}"
+                f"  cached {cached:10,.0f}/s  hit rate {hit_rate:.1%}",
+                flush=True,
+            )
+    finally:
+        issuer.close()
+    if not args.no_write:
+        write_results(rows, seconds, runs)
+
+
+def write_results(
+    rows: list[tuple[str, float, float, float, float, float]], seconds: float, runs: int
+) -> None:
+    lines = [
+        BEGIN,
+        "## Access-token validation (`bench/validate.py`)",
+        "",
+        f"Machine: {machine()}. One thread pinned to one core; medians of {runs} runs of"
+        f" {seconds:g} s each, raw and validate measured back to back in every run (the"
+        f" ratio is the median of the per-run ratios); {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| alg | raw `cryptography` verify/s | `validate`/s (cache off) | ratio |"
+        " cached `validate`/s | cache hit rate |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for alg, raw, full, ratio, cached, hit_rate in rows:
+        lines.append(
+            f"| {alg} | {raw:,.0f} | {full:,.0f} | {ratio:.0%} | {cached:,.0f} | {hit_rate:.0%} |"
+        )
+    lines += [
+        "",
+        "*raw*: `public_key.verify()` on a prepared signature (RS256 with a 3072-bit key, as"
+        " the IdP makes). *validate*: the whole check of one token: size, format, header,"
+        " signature, iss/aud/exp/nbf/iat, scopes. *cached*: 1,000 tokens each seen 20 times"
+        " in random order, so at best 95 % hits.",
+        END,
+    ]
+    section = "\n".join(lines)
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

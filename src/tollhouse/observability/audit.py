@@ -1,0 +1,103 @@
+"""The audit trail: one JSON line per security event on the ``tollhouse.audit`` logger.
+
+Each line names the event (``login_success``, ``login_failure``, ``consent``,
+``token_issued``, ``token_revoked``, ``family_revoked``, ``refresh_replay``,
+``code_replay``), the request id and client IP of the HTTP request it happened in (the
+same request id as the access log line and the ``X-Request-Id`` response header), and
+identifiers only. Events carry no secret by construction (see
+:mod:`tollhouse.protocol.events`), so no code, token, password or client secret can
+reach this log.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from tollhouse.observability import metrics
+from tollhouse.protocol.events import (
+    CodeReplayed,
+    ConsentDecided,
+    FamilyRevoked,
+    LoginFailed,
+    LoginSucceeded,
+    RefreshReplayed,
+    SecurityEvent,
+    TokenIssued,
+    TokenRevoked,
+)
+
+audit_log = logging.getLogger("tollhouse.audit")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    request_id: str
+    client_ip: str | None
+
+
+_current: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
+    "tollhouse_request", default=None
+)
+
+
+def bind_request(info: RequestInfo) -> contextvars.Token[RequestInfo | None]:
+    """Make ``info`` the request of the running task (and of the tasks it starts)."""
+    return _current.set(info)
+
+
+def unbind_request(token: contextvars.Token[RequestInfo | None]) -> None:
+    _current.reset(token)
+
+
+def current_request() -> RequestInfo | None:
+    return _current.get()
+
+
+_MESSAGES: dict[type[Any], str] = {
+    LoginSucceeded: "login succeeded",
+    LoginFailed: "login failed",
+    ConsentDecided: "consent decided",
+    TokenIssued: "token issued",
+    TokenRevoked: "access token revoked",
+    FamilyRevoked: "refresh token family revoked",
+    RefreshReplayed: "refresh token replayed; its family was revoked",
+    CodeReplayed: "authorization code replayed; tokens from its first use revoked",
+}
+_WARNINGS = (RefreshReplayed, CodeReplayed)
+
+
+def audit_fields(event: SecurityEvent) -> dict[str, Any]:
+    """The JSON fields of one event's line (without the request)."""
+    fields: dict[str, Any] = {"event": event.name}
+    for field in dataclasses.fields(event):
+        value = getattr(event, field.name)
+        if value is None:
+            continue
+        fields[field.name] = " ".join(value) if isinstance(value, tuple) else value
+    if isinstance(event, ConsentDecided):
+        fields["decision"] = "allow" if event.allowed else "deny"
+        del fields["allowed"]
+    return fields
+
+
+class AuditTrail:
+    """Implements :class:`~tollhouse.protocol.events.Events`: writes the audit line and
+    moves the Prometheus counters. Never raises."""
+
+    def emit(self, event: SecurityEvent) -> None:
+        try:
+            metrics.record_event(event)
+            fields = audit_fields(event)
+            request = _current.get()
+            if request is not None:
+                fields["request_id"] = request.request_id
+                if request.client_ip:
+                    fields["client_ip"] = request.client_ip
+            level = logging.WARNING if isinstance(event, _WARNINGS) else logging.INFO
+            audit_log.log(level, _MESSAGES.get(type(event), event.name), extra=fields)
+        except Exception:  # an audit failure must not fail the request it describes
+            logging.getLogger("tollhouse.error").exception("audit event not recorded")

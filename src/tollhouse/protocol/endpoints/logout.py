@@ -1,0 +1,57 @@
+"""OIDC RP-Initiated Logout 1.0 §2-§3: validating a logout request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tollhouse.errors import InvalidRequest
+from tollhouse.models import Client
+from tollhouse.protocol.id_token import IdTokenHintVerifier
+from tollhouse.storage.ports import ClientStore
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutRequest:
+    client: Client | None
+    post_logout_redirect_uri: str | None
+    state: str | None
+    hint_subject: str | None
+    """``sub`` of a valid id_token_hint (for ``client``)."""
+    ui_locales: str | None = None
+
+
+class LogoutEndpoint:
+    def __init__(self, clients: ClientStore, hints: IdTokenHintVerifier) -> None:
+        self._clients = clients
+        self._hints = hints
+
+    async def validate(self, params: Mapping[str, str]) -> LogoutRequest:
+        """Raises ``InvalidRequest`` (shown as a page, never redirected)."""
+        hint = params.get("id_token_hint")
+        client_id = params.get("client_id")
+        claims = self._hints.claims_of(hint) if hint else None
+        if hint and claims is None:
+            raise InvalidRequest("id_token_hint is not an ID Token issued by this server.")
+        if claims is not None:
+            aud = claims.get("aud")
+            audiences = [str(a) for a in (aud if isinstance(aud, list) else [aud])]
+            if client_id is None:
+                client_id = audiences[0]
+            elif client_id not in audiences:
+                # §2: "the OP ... MUST verify that it matches the aud".
+                raise InvalidRequest("client_id does not match the id_token_hint audience.")
+        client = await self._clients.get_client(client_id) if client_id else None
+        if client_id and client is None:
+            raise InvalidRequest(f"The client {client_id} is not registered.")
+        uri = params.get("post_logout_redirect_uri")
+        if uri is not None:
+            if client is None:
+                raise InvalidRequest(
+                    "post_logout_redirect_uri needs client_id or id_token_hint to be checked."
+                )
+            # §3: "The OP MUST ... verify that it exactly matches one of the ... values".
+            if uri not in client.post_logout_redirect_uris:
+                raise InvalidRequest("post_logout_redirect_uri is not registered for this client.")
+        subject = str(claims["sub"]) if claims is not None else None
+        return LogoutRequest(client, uri, params.get("state"), subject, params.get("ui_locales"))

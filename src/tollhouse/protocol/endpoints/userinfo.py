@@ -1,0 +1,94 @@
+"""OpenID Connect Core §5.3 UserInfo endpoint, protected as an RFC 6750 resource."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tollhouse.clock import Clock
+from tollhouse.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
+from tollhouse.protocol.claims import user_claims
+from tollhouse.protocol.revocation import Revoker
+from tollhouse.protocol.scopes import OPENID
+from tollhouse.protocol.subjects import Subjects
+from tollhouse.protocol.token_lookup import TokenLookup
+from tollhouse.storage.ports import ClientStore, UserStore
+
+REALM = "tollhouse"
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfoResult:
+    status: int
+    body: dict[str, Any]
+    www_authenticate: str | None = None
+
+
+def bearer_challenge(error: OAuthError | None) -> str:
+    """RFC 6750 §3: no error code when the request carried no token (§3.1)."""
+    if error is None:
+        return f'Bearer realm="{REALM}"'
+    return f'Bearer realm="{REALM}", error="{error.error}", error_description="{error.description}"'
+
+
+def bearer_token(authorization: str | None, form: dict[str, str] | None) -> str | None:
+    """RFC 6750 §2.1 header or §2.2 form body; "Clients MUST NOT use more than one
+    method to transmit the token in each request"."""
+    from_header = None
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise InvalidRequest("The Authorization header must be: Bearer <token>.")
+        from_header = value.strip()
+    from_form = (form or {}).get("access_token")
+    if from_header and from_form:
+        raise InvalidRequest("Send the access token in the header or the body, not both.")
+    return from_header or from_form
+
+
+class UserInfoEndpoint:
+    def __init__(
+        self,
+        lookup: TokenLookup,
+        revoker: Revoker,
+        users: UserStore,
+        clients: ClientStore,
+        subjects: Subjects,
+        clock: Clock,
+    ) -> None:
+        self._lookup = lookup
+        self._revoker = revoker
+        self._users = users
+        self._clients = clients
+        self._subjects = subjects
+        self._clock = clock
+
+    async def handle(
+        self, authorization: str | None, form: dict[str, str] | None
+    ) -> UserInfoResult:
+        try:
+            token = bearer_token(authorization, form)
+            if token is None:
+                return UserInfoResult(401, {}, bearer_challenge(None))
+            return UserInfoResult(200, await self._claims(token))
+        except InvalidRequest as error:
+            return UserInfoResult(400, error.to_dict(), bearer_challenge(error))
+        except (InvalidToken, InsufficientScope) as error:
+            return UserInfoResult(error.status, error.to_dict(), bearer_challenge(error))
+
+    async def _claims(self, token: str) -> dict[str, Any]:
+        found = await self._lookup.find(token, "access_token")
+        if found is None or found.kind != "access_token" or not found.active:
+            raise InvalidToken("The access token is invalid or expired.")
+        if found.jti is not None and await self._revoker.is_revoked(found.jti):
+            raise InvalidToken("The access token has been revoked.")
+        scopes = str(found.claims.get("scope", "")).split()
+        if OPENID not in scopes:
+            raise InsufficientScope("The access token lacks the openid scope.")
+        user = await self._users.get_user(found.subject)
+        client = await self._clients.get_client(found.client_id)
+        if user is None or client is None:
+            raise InvalidToken("The user or client of this token no longer exists.")
+        # OIDC Core §5.3.2: "The sub Claim in the UserInfo Response MUST be verified to
+        # exactly match the sub Claim in the ID Token".
+        return {"sub": self._subjects.for_client(client, user.user_id), **user_claims(user, scopes)}

@@ -1,0 +1,126 @@
+"""Security events the protocol reports: the seam between the RFC rules and the audit
+trail / metrics (RFC 9700 §4.14.2 replay detection, RFC 6749 §4.1.2 code reuse,
+RFC 7009 revocation).
+
+The protocol only *states* what happened, through the small :class:`Events` port; what
+an event becomes (a JSON audit line, a Prometheus counter, nothing in a unit test) is
+decided outside, in :mod:`tollhouse.observability`. Events carry identifiers (client id,
+user id, ``jti``, family id), never a bearer secret: no code, token, password or
+client secret is ever a field here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Protocol
+
+TokenKind = Literal["access_token", "refresh_token", "id_token"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSucceeded:
+    user_id: str
+    client_id: str | None = None
+    name: ClassVar[str] = "login_success"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailed:
+    """No username: a password typed into the username field must not reach a log."""
+
+    client_id: str | None = None
+    name: ClassVar[str] = "login_failure"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentDecided:
+    client_id: str
+    user_id: str
+    allowed: bool
+    scopes: tuple[str, ...] = ()
+    name: ClassVar[str] = "consent"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssued:
+    kind: TokenKind
+    client_id: str
+    subject: str
+    jti: str | None = None
+    """Access and ID tokens: their ``jti``; refresh tokens: none (see ``family_id``)."""
+    family_id: str | None = None
+    audience: str | None = None
+    name: ClassVar[str] = "token_issued"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRevoked:
+    """An access token put on the revocation list."""
+
+    jti: str
+    reason: str
+    name: ClassVar[str] = "token_revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyRevoked:
+    """A refresh token family (one grant) revoked."""
+
+    family_id: str
+    reason: str
+    name: ClassVar[str] = "family_revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReplayed:
+    """RFC 9700 §4.14.2: an already-rotated refresh token was presented again."""
+
+    family_id: str
+    client_id: str
+    name: ClassVar[str] = "refresh_replay"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeReplayed:
+    """RFC 6749 §4.1.2: an authorization code was used more than once."""
+
+    client_id: str
+    name: ClassVar[str] = "code_replay"
+
+
+SecurityEvent = (
+    LoginSucceeded
+    | LoginFailed
+    | ConsentDecided
+    | TokenIssued
+    | TokenRevoked
+    | FamilyRevoked
+    | RefreshReplayed
+    | CodeReplayed
+)
+
+
+class Events(Protocol):
+    """Where security events go. ``emit`` must not raise and must not block."""
+
+    def emit(self, event: SecurityEvent) -> None: ...
+
+
+class NoEvents:
+    """Drops every event: the default for components built in isolation (unit tests)."""
+
+    def emit(self, event: SecurityEvent) -> None:
+        return None
+
+
+NO_EVENTS: Events = NoEvents()
+
+
+class RecordedEvents:
+    """Keeps every event in a list: a fake for tests."""
+
+    def __init__(self) -> None:
+        self.events: list[SecurityEvent] = []
+
+    def emit(self, event: SecurityEvent) -> None:
+        self.events.append(event)

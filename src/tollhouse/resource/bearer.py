@@ -1,0 +1,38 @@
+"""RFC 6750 §2.1: the access token in the ``Authorization: Bearer`` request header."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final
+
+from tollhouse.resource.errors import invalid_request, missing_token
+
+_TOKEN68: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+"""RFC 6750 §2.1 ``b64token``."""
+
+
+def bearer_token(authorization: Sequence[str]) -> str:
+    """The token from the ``Authorization`` header values of one request.
+
+    No header, or another scheme (e.g. Basic): the "missing" error (401, no error code,
+    RFC 6750 §3.1). Several headers or a malformed value: ``invalid_request`` (400).
+    """
+    if not authorization:
+        raise missing_token()
+    if len(authorization) > 1:
+        raise invalid_request("The request carries more than one Authorization header.")
+    scheme, _, credentials = authorization[0].strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise missing_token()
+    token = credentials.lstrip(" ")
+    if not token:
+        raise invalid_request("The Authorization header has no bearer token.")
+    if _TOKEN68.fullmatch(token) is None:
+        raise invalid_request("The bearer token in the Authorization header is malformed.")
+    return token
+
+
+def header_values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    """Every value of one header in ASGI ``scope["headers"]`` (names are lower case)."""
+    return [value.decode("latin-1") for key, value in headers if key == name]

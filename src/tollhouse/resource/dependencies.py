@@ -1,0 +1,53 @@
+"""``require_scopes(...)``: a Starlette / FastAPI dependency that returns the token's claims."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from tollhouse.resource.bearer import bearer_token
+from tollhouse.resource.errors import TokenError, insufficient_scope
+from tollhouse.resource.validator import TokenValidator
+
+
+class RequireScopes:
+    """Awaitable check of one request: ``claims = await require_scopes("a")(request)``.
+
+    Uses the claims the :class:`~tollhouse.resource.BearerAuthMiddleware` already put
+    in the request state if present, else validates the ``Authorization`` header with
+    ``request.app.state.token_validator``. Failures raise Starlette's ``HTTPException``
+    with the RFC 6750 status and ``WWW-Authenticate`` header, which both Starlette and
+    FastAPI turn into the response.
+    """
+
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        self.scopes = scopes
+
+    async def __call__(self, request: Request) -> dict[str, Any]:
+        validator = getattr(request.app.state, "token_validator", None)
+        claims = request.scope.get("state", {}).get("token_claims")
+        try:
+            if claims is not None:
+                granted = str(claims.get("scope", "")).split()
+                if not set(self.scopes).issubset(granted):
+                    raise insufficient_scope(self.scopes)
+                return dict(claims)
+            if not isinstance(validator, TokenValidator):
+                raise RuntimeError("set app.state.token_validator to a TokenValidator")
+            token = bearer_token(request.headers.getlist("authorization"))
+            return await validator.validate_async(token, self.scopes)
+        except TokenError as error:
+            if isinstance(validator, TokenValidator):
+                error.realm = validator.realm
+            raise HTTPException(
+                error.status_code,
+                detail=error.description,
+                headers={"WWW-Authenticate": error.www_authenticate, "Cache-Control": "no-store"},
+            ) from None
+
+
+def require_scopes(*scopes: str) -> RequireScopes:
+    """A dependency requiring every scope in ``scopes`` (FastAPI: ``Depends(...)``)."""
+    return RequireScopes(tuple(scopes))

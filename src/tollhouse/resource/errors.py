@@ -1,0 +1,90 @@
+"""RFC 6750 §3: the errors a resource server answers, and their ``WWW-Authenticate`` value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+INVALID_REQUEST: Final = "invalid_request"
+INVALID_TOKEN: Final = "invalid_token"
+INSUFFICIENT_SCOPE: Final = "insufficient_scope"
+
+_STATUS: Final = {INVALID_REQUEST: 400, INVALID_TOKEN: 401, INSUFFICIENT_SCOPE: 403}
+_ALLOWED: Final = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+def _quoted(text: str) -> str:
+    """RFC 6750 §3: attribute values are %x20-21 / %x23-5B / %x5D-7E (no quote, no backslash)."""
+    return "".join(ch if ch in _ALLOWED else "?" for ch in text)
+
+
+class TokenError(Exception):
+    """A bearer token was missing, malformed, invalid, or lacked a scope.
+
+    ``error`` is ``invalid_token`` (401), ``insufficient_scope`` (403) or
+    ``invalid_request`` (400); ``www_authenticate`` is the RFC 6750 §3 header value to
+    answer with. A request that carried no token at all (``missing``) gets a challenge
+    without an error code (RFC 6750 §3.1), still with status 401.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        scope: Iterable[str] = (),
+        missing: bool = False,
+        realm: str = "",
+    ) -> None:
+        if error not in _STATUS:
+            raise ValueError(f"not an RFC 6750 error code: {error!r}")
+        self.error = error
+        self.status_code: int = _STATUS[error]
+        self.description = _quoted(description)
+        self.scope = tuple(scope)
+        self.missing = missing
+        self.realm = realm
+        super().__init__(f"{error}: {self.description}")
+
+    @property
+    def www_authenticate(self) -> str:
+        """``Bearer realm="…", error="…", error_description="…"`` (plus ``scope`` if any)."""
+        parts = [f'realm="{_quoted(self.realm)}"'] if self.realm else []
+        if not self.missing:
+            parts.append(f'error="{self.error}"')
+            parts.append(f'error_description="{self.description}"')
+            if self.scope:
+                parts.append(f'scope="{_quoted(" ".join(self.scope))}"')
+        return "Bearer " + ", ".join(parts) if parts else "Bearer"
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON body for the response (empty when no token was sent)."""
+        if self.missing:
+            return {}
+        return {"error": self.error, "error_description": self.description}
+
+
+def missing_token(realm: str = "") -> TokenError:
+    """RFC 6750 §3.1: no credentials, so no error code: just the challenge."""
+    return TokenError(INVALID_TOKEN, "No access token was sent.", missing=True, realm=realm)
+
+
+def invalid_token(description: str) -> TokenError:
+    return TokenError(INVALID_TOKEN, description)
+
+
+def invalid_request(description: str) -> TokenError:
+    return TokenError(INVALID_REQUEST, description)
+
+
+def insufficient_scope(required: Iterable[str]) -> TokenError:
+    scopes = tuple(required)
+    return TokenError(
+        INSUFFICIENT_SCOPE,
+        "The access token lacks a required scope: " + " ".join(scopes) + ".",
+        scope=scopes,
+    )
+
+
+class RevocationUnavailable(Exception):
+    """A revocation backend could not answer; the validator then refuses the token."""

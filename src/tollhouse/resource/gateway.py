@@ -1,0 +1,104 @@
+"""An API-gateway check: nginx ``auth_request``, Traefik ``forwardAuth``, Envoy ``ext_authz``.
+
+``/check`` (any method; any path below it, as Envoy appends the original path) reads
+the ``Authorization`` header of the original request and the scopes to require from
+``?scope=a+b`` and/or the ``X-Required-Scopes`` header. It answers 200 with
+``X-Auth-Subject``, ``X-Auth-Scopes`` and ``X-Auth-Client-Id``, or the RFC 6750 error
+(401/403/400 with ``WWW-Authenticate``). ``/nginx/check`` is the same except that a
+malformed header gets 401 rather than 400, because nginx's ``auth_request`` turns any
+status but 2xx/401/403 into a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tollhouse.errors import ConfigError
+from tollhouse.resource.bearer import bearer_token
+from tollhouse.resource.errors import INVALID_REQUEST, TokenError
+from tollhouse.resource.validator import TokenValidator
+
+log = logging.getLogger("tollhouse.resource.gateway")
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _header_value(value: Any) -> str:
+    """Claims are signed by the IdP but may hold any text: keep header values printable."""
+    text = value if isinstance(value, str) else ""
+    if text.isascii() and text.isprintable():
+        return text
+    return quote(text, safe=" !#$&'()*+,/:;=?@[]~")
+
+
+def create_app(
+    validator: TokenValidator, *, on_startup: Callable[[], object] | None = None
+) -> Starlette:
+    """The gateway's ASGI app around one validator (its revocation check included)."""
+
+    async def check(request: Request, *, nginx: bool = False) -> Response:
+        wanted = request.query_params.get("scope", "") + " "
+        wanted += " ".join(request.headers.getlist("x-required-scopes"))
+        try:
+            token = bearer_token(request.headers.getlist("authorization"))
+            claims = await validator.validate_async(token, wanted.split())
+        except TokenError as error:
+            error.realm = validator.realm
+            status = error.status_code
+            if nginx and error.error == INVALID_REQUEST:
+                status = 401
+            headers = {"WWW-Authenticate": error.www_authenticate, **NO_STORE}
+            body = error.to_dict()
+            if not body:
+                return Response(status_code=status, headers=headers)
+            return JSONResponse(body, status_code=status, headers=headers)
+        headers = {
+            "X-Auth-Subject": _header_value(claims.get("sub")),
+            "X-Auth-Scopes": _header_value(claims.get("scope", "")),
+            "X-Auth-Client-Id": _header_value(claims.get("client_id")),
+            **NO_STORE,
+        }
+        return Response(status_code=200, headers=headers)
+
+    async def check_any(request: Request) -> Response:
+        return await check(request)
+
+    async def check_nginx(request: Request) -> Response:
+        return await check(request, nginx=True)
+
+    async def healthz(request: Request) -> Response:
+        keys = validator.jwks.current()
+        body = {"status": "ok" if keys is not None else "no_keys", "issuer": validator.issuer}
+        return JSONResponse(body, status_code=200 if keys else 503, headers=NO_STORE)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await asyncio.to_thread(validator.prefetch)
+        except ConfigError as exc:
+            log.warning("keys not loaded at start (retrying on demand): %s", exc)
+        if on_startup is not None:
+            await asyncio.to_thread(on_startup)
+        yield
+        validator.close()
+
+    routes = [
+        Route("/check", check_any, methods=METHODS),
+        Route("/check/{rest:path}", check_any, methods=METHODS),
+        Route("/nginx/check", check_nginx, methods=METHODS),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.token_validator = validator
+    return app

@@ -1,0 +1,162 @@
+"""RFC 7517 public keys parsed once into ``cryptography`` objects that verify RFC 7515 JWS.
+
+Only the three algorithms Tollhouse signs with are known: ES256 (RFC 7518 §3.4), RS256
+(RFC 7518 §3.3) and EdDSA over Ed25519 (RFC 8037 §3.1). Verification calls
+``cryptography`` directly with objects built here once per key, so a validation costs
+one signature check and no parsing of the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+SUPPORTED_ALGS: Final = ("ES256", "RS256", "EdDSA")
+MIN_RSA_BITS: Final = 2048
+
+_ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
+_PKCS1V15: Final = padding.PKCS1v15()
+_SHA256: Final = hashes.SHA256()
+_INFERRED_ALG: Final[dict[tuple[object, object], str]] = {
+    ("EC", "P-256"): "ES256",
+    ("RSA", None): "RS256",
+    ("OKP", "Ed25519"): "EdDSA",
+}
+
+
+class UnusableKey(ValueError):
+    """A JWK that cannot be used for verification here."""
+
+
+Verifier = Callable[[bytes, bytes], bool]
+"""``verify(signature, signing_input) -> bool``: never raises on a bad signature."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyKey:
+    kid: str
+    alg: str
+    verify: Verifier
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
+
+def parse_jwk(jwk: dict[str, Any]) -> VerifyKey:
+    """A verification key from one JWK; raises :class:`UnusableKey` if it is unusable.
+
+    The key's ``alg`` must be one of :data:`SUPPORTED_ALGS`; a JWK without ``alg`` gets
+    the one its type implies (EC P-256 → ES256, RSA → RS256, OKP Ed25519 → EdDSA). Keys
+    whose ``use`` is not ``sig`` or whose ``key_ops`` lack ``verify`` are refused.
+    """
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise UnusableKey("JWK without a kid")
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if jwk.get("use", "sig") != "sig":
+        raise UnusableKey(f"JWK {kid} is not for signatures")
+    ops = jwk.get("key_ops")
+    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+        raise UnusableKey(f"JWK {kid} may not verify")
+    alg = jwk.get("alg") or _INFERRED_ALG.get((kty, None if kty == "RSA" else crv))
+    if alg not in SUPPORTED_ALGS:
+        raise UnusableKey(f"JWK {kid} has unsupported alg {alg!r}")
+    if "d" in jwk or "p" in jwk:
+        raise UnusableKey(f"JWK {kid} is a private key; refusing to use it")
+    try:
+        if alg == "ES256" and kty == "EC" and crv == "P-256":
+            return _es256(kid, jwk)
+        if alg == "RS256" and kty == "RSA":
+            return _rs256(kid, jwk)
+        if alg == "EdDSA" and kty == "OKP" and crv == "Ed25519":
+            return _eddsa(kid, jwk)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise UnusableKey(f"JWK {kid} is malformed: {exc}") from None
+    raise UnusableKey(f"JWK {kid}: kty {kty!r} / crv {crv!r} do not fit alg {alg}")
+
+
+_URLSAFE: Final = bytes.maketrans(b"-_+/=", b"+/***")
+"""base64url → base64; "+", "/" and "=" become "*" so that strict decoding refuses them."""
+
+
+def b64decode(segment: str) -> bytes:
+    """RFC 7515 §2 base64url without padding, strictly: any other character (or a
+    length no encoding has) raises ``ValueError``. This is what checks the token's
+    alphabet, so a token has exactly one accepted spelling (up to unused low bits)."""
+    data = segment.encode("ascii").translate(_URLSAFE)
+    return binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
+
+
+def _member(jwk: dict[str, Any], name: str, size: int | None = None) -> bytes:
+    value = jwk.get(name)
+    if not isinstance(value, str) or not value or not value.isascii():
+        raise ValueError(f"missing or invalid {name!r}")
+    raw = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
+    if size is not None and len(raw) != size:
+        raise ValueError(f"{name!r} must be {size} bytes")
+    return raw
+
+
+def _es256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
+    x = int.from_bytes(_member(jwk, "x", 32))
+    y = int.from_bytes(_member(jwk, "y", 32))
+    # Raises ValueError unless the point is on the curve (invalid-curve attacks).
+    key = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+    verify_der = key.verify
+    from_bytes = int.from_bytes
+
+    def verify(signature: bytes, signing_input: bytes) -> bool:
+        # RFC 7518 §3.4: the JWS signature is R || S, 32 octets each.
+        if len(signature) != 64:
+            return False
+        der = encode_dss_signature(from_bytes(signature[:32]), from_bytes(signature[32:]))
+        try:
+            verify_der(der, signing_input, _ECDSA_SHA256)
+        except InvalidSignature:
+            return False
+        return True
+
+    return VerifyKey(kid, "ES256", verify, key)
+
+
+def _rs256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
+    n = int.from_bytes(_member(jwk, "n"))
+    e = int.from_bytes(_member(jwk, "e"))
+    if n.bit_length() < MIN_RSA_BITS:
+        raise ValueError(f"RSA modulus shorter than {MIN_RSA_BITS} bits")
+    key = rsa.RSAPublicNumbers(e, n).public_key()
+    size = (n.bit_length() + 7) // 8
+    verify_raw = key.verify
+
+    def verify(signature: bytes, signing_input: bytes) -> bool:
+        if len(signature) != size:  # RFC 7518 §3.3 / RFC 8017 §8.2.2 step 1
+            return False
+        try:
+            verify_raw(signature, signing_input, _PKCS1V15, _SHA256)
+        except InvalidSignature:
+            return False
+        return True
+
+    return VerifyKey(kid, "RS256", verify, key)
+
+
+def _eddsa(kid: str, jwk: dict[str, Any]) -> VerifyKey:
+    key = ed25519.Ed25519PublicKey.from_public_bytes(_member(jwk, "x", 32))
+    verify_raw = key.verify
+
+    def verify(signature: bytes, signing_input: bytes) -> bool:
+        if len(signature) != 64:
+            return False
+        try:
+            verify_raw(signature, signing_input)
+        except InvalidSignature:
+            return False
+        return True
+
+    return VerifyKey(kid, "EdDSA", verify, key)

@@ -1,0 +1,257 @@
+"""RFC 9068 §4: validating a JWT access token at the resource server, locally and strictly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Collection, Iterable
+from typing import Any, Final, Protocol
+
+import httpx
+
+from tollhouse.clock import Clock, SystemClock
+from tollhouse.errors import ConfigError
+from tollhouse.resource.at_jwt import check_claims, loads, parse_header
+from tollhouse.resource.cache import Verified, VerifiedTokenCache
+from tollhouse.resource.discovery import FetchError, check_url
+from tollhouse.resource.errors import (
+    TokenError,
+    insufficient_scope,
+    invalid_token,
+    missing_token,
+)
+from tollhouse.resource.jwk import SUPPORTED_ALGS, VerifyKey, b64decode
+from tollhouse.resource.jwks import JwksCache, KeySet
+
+log = logging.getLogger("tollhouse.resource")
+
+MAX_TOKEN_BYTES: Final = 8 * 1024
+_MAX_CACHED_HEADERS: Final = 64
+
+_BLOCK, _DEFER, _NO_IO = 0, 1, 2
+
+
+class RevocationCheck(Protocol):
+    def is_revoked(self, jti: str) -> bool: ...
+
+
+class _NeedKeys(Exception):
+    """Internal signal of validate_async (keys must be fetched); never escapes."""
+
+    def __init__(self, kid: str | None) -> None:
+        self.kid = kid
+
+
+class TokenValidator:
+    """Validates access tokens of one issuer for one API (``audience``).
+
+    ``validate(token, required_scopes)`` returns the claims or raises :class:`TokenError`.
+    Keys come from the issuer's discovery document and JWKS (see :mod:`.jwks`); a
+    verified token is remembered by its digest until it expires (``cache_size``
+    entries, 0 disables), and the revocation check runs on every call, cached or not.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Collection[str],
+        *,
+        leeway: int = 30,
+        jwks_ttl: int = 3600,
+        algorithms: Iterable[str] = SUPPORTED_ALGS,
+        revocation: RevocationCheck | None = None,
+        cache_size: int = 10_000,
+        jwks_refetch_interval: float = 5.0,
+        max_token_bytes: int = MAX_TOKEN_BYTES,
+        realm: str | None = None,
+        clock: Clock | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.issuer = check_url(issuer, "issuer")
+        audiences = (audience,) if isinstance(audience, str) else tuple(audience)
+        if not audiences or not all(isinstance(a, str) and a for a in audiences):
+            raise ConfigError("audience must be a non-empty string (or strings)")
+        self.audiences = frozenset(audiences)
+        algs = tuple(algorithms)
+        unknown = [a for a in algs if a not in SUPPORTED_ALGS]
+        if unknown or not algs:  # never "none", never HMAC: only asymmetric algs exist here
+            raise ConfigError(f"algorithms must be among {', '.join(SUPPORTED_ALGS)}: {unknown}")
+        if leeway < 0 or max_token_bytes < 64:
+            raise ConfigError("leeway must be >= 0 and max_token_bytes >= 64")
+        self.leeway = leeway
+        self.max_token_bytes = max_token_bytes
+        self.realm = realm if realm is not None else audiences[0]
+        self.revocation = revocation
+        self._token_check = getattr(revocation, "is_token_revoked", None)
+        self._revocation_blocks = bool(getattr(revocation, "blocking", True))
+        self._clock = clock or SystemClock()
+        self._cache = VerifiedTokenCache(cache_size) if cache_size > 0 else None
+        self.jwks = JwksCache(
+            self.issuer,
+            ttl=jwks_ttl,
+            refetch_interval=jwks_refetch_interval,
+            algorithms=algs,
+            http=http_client,
+        )
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        total = self.cache_hits + self.cache_misses
+        return self.cache_hits / total if total else 0.0
+
+    def prefetch(self) -> None:
+        """Fetch discovery and the JWKS now (e.g. at start-up); raises ``ConfigError``."""
+        try:
+            self.jwks.load()
+        except FetchError as exc:
+            raise ConfigError(f"cannot load the keys of {self.issuer}: {exc}") from None
+
+    def close(self) -> None:
+        self.jwks.close()
+
+    def validate(self, token: str, required_scopes: Iterable[str] = ()) -> dict[str, Any]:
+        """The token's claims if it is valid here and carries ``required_scopes``.
+
+        May block on the network only when no keys are loaded yet or for a rate-limited
+        re-fetch after an unknown ``kid``; prefer :meth:`validate_async` in async code.
+        """
+        try:
+            verified = self._verified(token, _BLOCK)
+            if self.revocation is not None:
+                self._check_revoked(token, verified)
+            return self._with_scopes(verified, required_scopes)
+        except TokenError as error:
+            error.realm = self.realm
+            raise
+
+    async def validate_async(
+        self, token: str, required_scopes: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        """:meth:`validate` for event loops: network and blocking checks run in a thread."""
+        try:
+            try:
+                verified = self._verified(token, _DEFER)
+            except _NeedKeys as need:
+                await asyncio.to_thread(self._fetch_keys, need.kid)
+                verified = self._verified(token, _NO_IO, retry=True)
+            if self.revocation is not None:
+                if self._revocation_blocks:
+                    await asyncio.to_thread(self._check_revoked, token, verified)
+                else:
+                    self._check_revoked(token, verified)
+            return self._with_scopes(verified, required_scopes)
+        except TokenError as error:
+            error.realm = self.realm
+            raise
+
+    # The steps -----------------------------------------------------------------------
+
+    def _verified(self, token: str, io: int, retry: bool = False) -> Verified:
+        if not token:
+            raise missing_token()
+        if type(token) is not str or len(token) > self.max_token_bytes:
+            raise invalid_token("The access token is too large or not text.")
+        cache = self._cache
+        digest = b""
+        if cache is not None:
+            digest = hashlib.sha256(token.encode()).digest()
+            entry = cache.get(digest)
+            if entry is not None:
+                keyset = self.jwks.current()
+                if (
+                    keyset is not None
+                    and entry.kid in keyset.keys
+                    and self._clock.now() < entry.exp + self.leeway
+                ):
+                    self.cache_hits += 1
+                    return entry
+                cache.discard(digest)
+            if not retry:
+                self.cache_misses += 1
+        # Three base64url segments: the dots are found here, and strict decoding of
+        # each segment refuses any other character (a fourth dot included).
+        first = token.find(".")
+        last = token.rfind(".")
+        if first == last:
+            raise invalid_token("The access token is not a compact JWS (header.payload.sig).")
+        keyset = self.jwks.current() or self._load_keys(io)
+        header = token[:first]
+        key = keyset.headers.get(header) or self._key_for(header, keyset, io)
+        try:
+            signature = b64decode(token[last + 1 :])
+            signing_input = token[:last].encode("ascii")
+        except ValueError:
+            raise invalid_token("The token signature is not valid base64url.") from None
+        if not key.verify(signature, signing_input):
+            raise invalid_token("The token signature is invalid.")
+        try:
+            claims = loads(b64decode(token[first + 1 : last]))
+        except (ValueError, RecursionError):
+            raise invalid_token("The token payload is not valid base64url JSON.") from None
+        now = self._clock.now()
+        entry = check_claims(claims, self.issuer, self.audiences, now, self.leeway, key.kid)
+        if cache is not None:
+            cache.put(digest, entry)
+        return entry
+
+    def _load_keys(self, io: int) -> KeySet:
+        if io == _DEFER:
+            raise _NeedKeys(None)
+        if io == _BLOCK:
+            self._fetch_keys(None)
+        keyset = self.jwks.current()
+        if keyset is None:
+            log.warning("no usable keys for %s: %s", self.issuer, self.jwks.last_error)
+            raise invalid_token("The issuer's signing keys are unavailable.")
+        return keyset
+
+    def _fetch_keys(self, kid: str | None) -> None:
+        if kid is not None:
+            self.jwks.refetch_for(kid)
+            return
+        with contextlib.suppress(FetchError):  # reported by _load_keys
+            self.jwks.load()
+
+    def _key_for(self, segment: str, keyset: KeySet, io: int) -> VerifyKey:
+        """The key a (not yet seen) JOSE header names, after checking the header."""
+        alg, kid = parse_header(segment, keyset.algorithms)
+        key = keyset.keys.get(kid)
+        if key is None:
+            if io == _DEFER:
+                raise _NeedKeys(kid)
+            if io == _BLOCK:
+                self._fetch_keys(kid)
+            keyset = self.jwks.current() or keyset
+            key = keyset.keys.get(kid)
+            if key is None:
+                raise invalid_token("The token was signed with an unknown key (kid).")
+        if key.alg != alg:
+            raise invalid_token("The token algorithm does not match its key.")
+        if len(keyset.headers) < _MAX_CACHED_HEADERS:
+            keyset.headers[segment] = key
+        return key
+
+    def _check_revoked(self, token: str, verified: Verified) -> None:
+        try:
+            if self._token_check is not None:
+                revoked = self._token_check(token, verified.claims)
+            else:
+                assert self.revocation is not None
+                revoked = self.revocation.is_revoked(verified.jti)
+        except Exception as exc:
+            log.warning("revocation check failed (token refused): %s", exc)
+            raise invalid_token("The token's revocation status could not be checked.") from None
+        if revoked:
+            raise invalid_token("The access token was revoked.")
+
+    @staticmethod
+    def _with_scopes(verified: Verified, required: Iterable[str]) -> dict[str, Any]:
+        if required:
+            wanted = required.split() if isinstance(required, str) else tuple(required)
+            if not verified.scopes.issuperset(wanted):
+                raise insufficient_scope(wanted)
+        return dict(verified.claims)

@@ -1,0 +1,127 @@
+"""``/logout`` (OIDC RP-Initiated Logout 1.0) and ``/userinfo`` (OIDC Core §5.3)."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from tollhouse.backchannel import deliver
+from tollhouse.errors import InvalidRequest, OAuthError
+from tollhouse.protocol.endpoints.logout import LogoutRequest
+from tollhouse.protocol.results import add_query
+from tollhouse.provider import Provider
+from tollhouse.randomness import equal, token
+from tollhouse.web.interaction import cookie_name, error_page, session_of, set_cookie
+from tollhouse.web.parsing import form_parameters, query_parameters
+from tollhouse.web.rendering import html
+
+log = logging.getLogger("tollhouse.web")
+
+FORWARDED = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
+
+
+def _provider(request: Request) -> Provider:
+    provider: Provider = request.app.state.provider
+    return provider
+
+
+async def logout(request: Request) -> Response:
+    """GET shows a confirmation (or logs out at once for a matching id_token_hint);
+    POST with the page's CSRF token logs out."""
+    provider = _provider(request)
+    try:
+        if request.method == "POST":
+            params = await form_parameters(request)
+        else:
+            params = query_parameters(request)
+        await provider.keyring.maybe_reload()
+        logout_request = await provider.logout.validate(params)
+    except OAuthError as error:
+        return error_page(request, error, None, None)
+    session = await session_of(request, provider)
+    if session is None:
+        return _finished(provider, logout_request)
+    confirmed = request.method == "POST" and params.get("confirm") == "yes"
+    if confirmed:
+        csrf = request.cookies.get(cookie_name(provider, "tollhouse_csrf"))
+        sent = params.get("csrf_token")
+        if not csrf or not sent or not equal(csrf, sent):
+            return error_page(
+                request, InvalidRequest("The sign-out form expired; try again."), None, None
+            )
+    elif not _hint_matches(provider, logout_request, session.user_id):
+        return _confirmation(request, provider, params)
+    notifications = await provider.sessions.end(session, "logout")
+    await deliver(notifications)
+    response = _finished(provider, logout_request)
+    response.delete_cookie(
+        cookie_name(provider, "tollhouse_session"),
+        path="/",
+        secure=not provider.settings.insecure_http,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+def _hint_matches(provider: Provider, logout_request: LogoutRequest, user_id: str) -> bool:
+    """A valid id_token_hint for the signed-in user lets the RP log out without asking."""
+    client = logout_request.client
+    if logout_request.hint_subject is None or client is None:
+        return False
+    expected = provider.subjects.for_client(client, user_id)
+    return logout_request.hint_subject == expected
+
+
+def _confirmation(request: Request, provider: Provider, params: dict[str, str]) -> Response:
+    csrf = request.cookies.get(cookie_name(provider, "tollhouse_csrf"))
+    if not csrf or len(csrf) > 128:
+        csrf = token(32)
+    response = html(
+        "logout.html",
+        {
+            "csrf_token": csrf,
+            "hidden": [(k, params[k]) for k in FORWARDED if k in params],
+        },
+    )
+    set_cookie(response, provider, "tollhouse_csrf", csrf, None)
+    return response
+
+
+def _finished(provider: Provider, logout_request: LogoutRequest) -> Response:
+    if logout_request.post_logout_redirect_uri is not None:
+        location = add_query(
+            logout_request.post_logout_redirect_uri, {"state": logout_request.state}
+        )
+        response: Response = RedirectResponse(location, status_code=303)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return html("logged_out.html", {})
+
+
+async def userinfo(request: Request) -> Response:
+    provider = _provider(request)
+    form = None
+    try:
+        if request.method == "POST":
+            form = await form_parameters(request)
+    except OAuthError as error:
+        return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
+    await provider.keyring.maybe_reload()
+    result = await provider.userinfo.handle(request.headers.get("authorization"), form)
+    headers = {"Cache-Control": "no-store"}
+    if result.www_authenticate:
+        headers["WWW-Authenticate"] = result.www_authenticate
+    if result.status == 401 and not result.body:
+        return Response(status_code=401, headers=headers)
+    return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/logout", logout, methods=["GET", "POST"]),
+        Route("/userinfo", userinfo, methods=["GET", "POST"]),
+    ]

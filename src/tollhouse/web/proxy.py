@@ -1,0 +1,99 @@
+"""Behind a reverse proxy: ``X-Forwarded-For`` / ``X-Forwarded-Proto`` from trusted peers.
+
+Pure ASGI middleware, outermost in the stack. The headers are honoured only when the
+TCP peer is one of ``TOLLHOUSE_TRUSTED_PROXIES`` (IPs or CIDR networks); from anyone else
+they are ignored, since a client can send any header it likes (RFC 7239 §8.1 warns the
+same of ``Forwarded``). The client IP is the rightmost ``X-Forwarded-For`` hop that is
+not itself a trusted proxy, so a client cannot pick its own address by prepending hops.
+
+The outcome, for everything after it:
+
+- ``scope["state"]["client_ip"]``: the effective client IP (logs, rate limits);
+- ``scope["state"]["peer_ip"]``: the TCP peer, whatever the headers say;
+- ``scope["client"]`` rewritten to the effective client IP (as uvicorn's own proxy
+  middleware does), and ``scope["scheme"]`` set from a trusted ``X-Forwarded-Proto``,
+  so HSTS and URLs follow the scheme the browser used.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_networks(text: str | None) -> tuple[Network, ...]:
+    """``"127.0.0.1, 10.0.0.0/8 ::1"`` → networks; raises ``ValueError`` on a bad entry."""
+    if not text:
+        return ()
+    networks: list[Network] = []
+    for item in text.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
+
+
+def _address(text: str) -> Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _header_values(scope: Scope, name: bytes) -> list[str]:
+    """Every comma-separated item of every ``name`` header, in order."""
+    items: list[str] = []
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            items.extend(part.strip() for part in value.decode("latin-1").split(","))
+    return [item for item in items if item]
+
+
+class TrustedProxies:
+    def __init__(self, app: ASGIApp, trusted: Iterable[Network] = ()) -> None:
+        self.app = app
+        self.trusted = tuple(trusted)
+
+    def is_trusted(self, address: Address) -> bool:
+        return any(address in network for network in self.trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        peer = client[0] if client else None
+        peer_address = _address(peer) if peer else None
+        client_ip = str(peer_address) if peer_address else peer
+        if peer_address is not None and self.trusted and self.is_trusted(peer_address):
+            client_ip = self._forwarded_client(scope, str(peer_address))
+            proto = _header_values(scope, b"x-forwarded-proto")
+            if proto and proto[-1].lower() in ("http", "https"):
+                scope["scheme"] = proto[-1].lower()  # the nearest proxy's hop
+            if client_ip != str(peer_address):
+                scope["client"] = (client_ip, 0)
+        state = scope.setdefault("state", {})
+        state["client_ip"] = client_ip
+        state["peer_ip"] = peer
+        await self.app(scope, receive, send)
+
+    def _forwarded_client(self, scope: Scope, peer: str) -> str:
+        """Walk ``X-Forwarded-For`` from the right while hops are trusted proxies."""
+        client_ip = peer
+        for hop in reversed(_header_values(scope, b"x-forwarded-for")):
+            address = _address(hop)
+            if address is None:
+                break  # garbage (``unknown``, a port): keep the last hop we could read
+            client_ip = str(address)
+            if not self.is_trusted(address):
+                break
+        return client_ip

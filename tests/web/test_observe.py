@@ -1,0 +1,122 @@
+"""HTTP metrics are labelled by route template, never by raw path; the request is bound
+for the audit trail while it runs."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tollhouse.observability import metrics
+from tollhouse.observability.audit import current_request
+from tollhouse.protocol.results import JsonResult
+from tollhouse.web.observe import HttpMetrics, observe_token_response
+
+
+def value(name: str, **labels: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def show(request: Request) -> Response:
+    bound = current_request()
+    assert bound is not None
+    return JSONResponse({"request_id": bound.request_id, "client_ip": bound.client_ip})
+
+
+async def boom(request: Request) -> Response:
+    raise RuntimeError("boom")
+
+
+def with_state(app: ASGIApp) -> ASGIApp:
+    """What RequestContext and TrustedProxies put in the scope before HttpMetrics runs."""
+
+    async def outer(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"] = {"request_id": "req-123", "client_ip": "203.0.113.7"}
+        await app(scope, receive, send)
+
+    return outer
+
+
+APP = with_state(
+    HttpMetrics(
+        Starlette(
+            routes=[
+                Route("/items/{item_id}", show),
+                Route("/boom", boom),
+                Route("/plain", lambda r: PlainTextResponse("ok")),
+            ]
+        )
+    )
+)
+
+
+async def get(path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=APP, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
+        return await http.get(path)
+
+
+async def test_requests_are_counted_by_route_template_not_raw_path() -> None:
+    before = value("tollhouse_http_requests_total", endpoint="/items/{item_id}", status="200")
+    for item in ("a1", "b2", "c3"):
+        assert (await get(f"/items/{item}")).status_code == 200
+    after = value("tollhouse_http_requests_total", endpoint="/items/{item_id}", status="200")
+    assert after - before == 3
+    assert value("tollhouse_http_requests_total", endpoint="/items/a1", status="200") == 0
+    count = value("tollhouse_http_request_duration_seconds_count", endpoint="/items/{item_id}")
+    assert count >= 3
+
+
+async def test_unrouted_paths_share_one_label() -> None:
+    before = value("tollhouse_http_requests_total", endpoint="unmatched", status="404")
+    await get("/no/such/path/12345")
+    await get("/another/one")
+    assert value("tollhouse_http_requests_total", endpoint="unmatched", status="404") == before + 2
+
+
+async def test_an_unhandled_error_is_counted_as_500() -> None:
+    before = value("tollhouse_http_requests_total", endpoint="/boom", status="500")
+    assert (await get("/boom")).status_code == 500
+    assert value("tollhouse_http_requests_total", endpoint="/boom", status="500") == before + 1
+
+
+async def test_request_id_and_client_ip_are_bound_while_the_request_runs() -> None:
+    body = (await get("/items/x")).json()
+    assert body == {"request_id": "req-123", "client_ip": "203.0.113.7"}
+    assert current_request() is None
+
+
+@pytest.mark.parametrize(
+    ("grant_type", "outcome", "labels"),
+    [
+        (
+            "client_credentials",
+            JsonResult(200, {"access_token": "t"}),
+            ("client_credentials", "ok"),
+        ),
+        (
+            "authorization_code",
+            JsonResult(400, {"error": "invalid_grant"}),
+            ("authorization_code", "invalid_grant"),
+        ),
+        (
+            "urn:made:up",
+            JsonResult(400, {"error": "unsupported_grant_type"}),
+            ("unsupported", "unsupported_grant_type"),
+        ),
+        (None, Response(b'{"error":"invalid_client"}', 401), ("none", "invalid_client")),
+        (None, Response(b"not json", 400), ("none", "error")),
+    ],
+)
+def test_token_requests_are_counted_by_known_grant_type_and_error_code(
+    grant_type: str | None, outcome: JsonResult | Response, labels: tuple[str, str]
+) -> None:
+    supported = ("authorization_code", "client_credentials", "refresh_token")
+    name = "tollhouse_token_requests_total"
+    before = value(name, grant_type=labels[0], status=labels[1])
+    observe_token_response(grant_type, supported, outcome)
+    assert value(name, grant_type=labels[0], status=labels[1]) == before + 1

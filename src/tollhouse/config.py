@@ -7,7 +7,6 @@ A failure stops start-up with :class:`~tollhouse.errors.ConfigError` carrying on
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -16,10 +15,19 @@ from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tollhouse.errors import ConfigError
+from tollhouse.security.ratelimit import parse_rate
 
 MAX_ACCESS_TOKEN_TTL = 3600
 MAX_CODE_TTL = 60
-_RATE = re.compile(r"^(off|\d+/(s|sec|second|min|minute|h|hour))$")
+MAX_LOGO_BYTES = 512 * 1024
+RATE_LIMITS = (
+    "rate_limit_token",
+    "rate_limit_introspect",
+    "rate_limit_revoke",
+    "rate_limit_register",
+    "rate_limit_login",
+    "rate_limit_login_ip",
+)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -69,8 +77,15 @@ class Settings(BaseSettings):
     interaction_ttl: int = 600
     registration: Literal["token", "open", "off"] = "token"
     default_client_scopes: str | None = None
-    rate_limit_token: str = "10/s"
+    rate_limit_token: str = "10/s,burst=20"
+    """Requests per client IP: ``N/PERIOD[,burst=B]`` or ``off`` (security/ratelimit.py)."""
+    rate_limit_introspect: str = "100/s,burst=200"
+    rate_limit_revoke: str = "10/s,burst=20"
+    rate_limit_register: str = "10/min"
     rate_limit_login: str = "10/15min"
+    """Sign-in attempts per account (failures add up; a success clears them)."""
+    rate_limit_login_ip: str = "30/15min"
+    """Failed sign-in attempts per client IP."""
     seed_demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     key_reload_interval: int = 10
@@ -82,6 +97,48 @@ class Settings(BaseSettings):
     trusted_proxies: str | None = None
     """IPs / CIDR networks (comma or space separated) whose X-Forwarded-For and
     X-Forwarded-Proto are honoured (web/proxy.py); from other peers they are ignored."""
+    operator_name: str = "Tollhouse"
+    """Shown on every page (docs/oidc.md, page customisation)."""
+    operator_logo: Path | None = None
+    """A PNG or SVG file served at ``/branding/logo`` and shown on every page."""
+    login_url: str | None = None
+    """The operator's own login page (interaction API); unset: the built-in one."""
+    consent_url: str | None = None
+    """The operator's own consent page (interaction API); unset: the built-in one."""
+
+    @field_validator("operator_name")
+    @classmethod
+    def _operator_name(cls, v: str) -> str:
+        if not v.strip() or len(v) > 100:
+            raise ValueError("must be 1-100 characters")
+        return v.strip()
+
+    @field_validator("operator_logo")
+    @classmethod
+    def _operator_logo(cls, v: Path | None) -> Path | None:
+        if v is None:
+            return None
+        if v.suffix.lower() not in (".png", ".svg"):
+            raise ValueError(f"must be a .png or .svg file, got {str(v)!r}")
+        if not v.is_file():
+            raise ValueError(f"no such file: {str(v)!r}")
+        if v.stat().st_size > MAX_LOGO_BYTES:
+            raise ValueError(f"must be at most {MAX_LOGO_BYTES // 1024} KiB: {str(v)!r}")
+        return v
+
+    @field_validator("login_url", "consent_url")
+    @classmethod
+    def _interaction_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        parts = urlsplit(v)
+        if parts.fragment or not parts.hostname:
+            raise ValueError(f"must be an absolute URL without a fragment: {v!r}")
+        if parts.scheme == "https" or (
+            parts.scheme == "http" and is_loopback_host(parts.hostname)
+        ):
+            return v
+        raise ValueError(f"must be an https URL (http only on loopback): {v!r}")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -169,9 +226,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"database must be sqlite:///PATH or postgresql://..., got {self.database!r}"
             )
-        for name in ("rate_limit_token",):
-            if not _RATE.match(getattr(self, name)):
-                raise ValueError(f"{name} must look like 10/s, 100/min or off")
+        for name in RATE_LIMITS:
+            try:
+                parse_rate(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name} (TOLLHOUSE_{name.upper()}): {exc}") from None
         return self
 
     # Derived values ---------------------------------------------------------------

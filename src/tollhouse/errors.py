@@ -129,6 +129,13 @@ class TemporarilyUnavailable(OAuthError):
     default_description = "The server is temporarily unable to handle the request."
 
 
+class StorageUnavailable(TemporarilyUnavailable):
+    """The database cannot be reached (down, restarting, network): 503 + Retry-After,
+    never a 500. Raised by the storage adapters in place of driver errors."""
+
+    default_description = "The server cannot reach its database right now; retry shortly."
+
+
 class SlowDown(OAuthError):
     """Rate limit hit: 429 with Retry-After."""
 

@@ -237,3 +237,16 @@ class RegistrationAccessToken:
     client_id: str
     token_hash: str
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdminToken:
+    """Authorizes the interaction API (``tollhouse admin-token create``); only the
+    fingerprint of the bearer value is stored."""
+
+    token_id: str
+    """Public name for listing and revoking; never the bearer value."""
+    token_hash: str
+    name: str
+    created_at: int
+    expires_at: int

@@ -17,8 +17,10 @@ from tollhouse.maintenance import Purger
 from tollhouse.observability.audit import AuditTrail
 from tollhouse.protocol.client_auth import ClientAuthenticator
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
+from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
+from tollhouse.protocol.endpoints.registration import RegistrationEndpoint
 from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
 from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
 from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
@@ -35,8 +37,11 @@ from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.subjects import Subjects
 from tollhouse.protocol.token_lookup import TokenLookup
 from tollhouse.protocol.tokens import AccessTokenIssuer
+from tollhouse.security.client_secrets import ClientSecretHasher, ClientSecretVerifier
+from tollhouse.security.login_guard import LoginGuard
 from tollhouse.security.master_key import load_master_key
 from tollhouse.security.passwords import PasswordHasher
+from tollhouse.security.ratelimit import RateLimits, open_rate_limiter
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.ports import RevocationList, Storage
 
@@ -58,6 +63,8 @@ class OffloadedVerifier:
 class Hashers:
     users: PasswordHasher
     client_secrets: PasswordHasher
+    """Verifies legacy argon2id client-secret rows only; new secrets are HMAC-SHA-256
+    (``Provider.client_secrets``, security/client_secrets.py)."""
 
     @classmethod
     def production(cls) -> Hashers:
@@ -73,6 +80,7 @@ class Provider:
     box: SecretBox
     keyring: KeyRing
     hashers: Hashers
+    client_secrets: ClientSecretVerifier
     authorize: AuthorizeEndpoint
     token: TokenEndpoint
     revocation: RevocationEndpoint
@@ -86,6 +94,10 @@ class Provider:
     login: PasswordLogin
     purger: Purger
     key_rotation: KeyRotation
+    registration: RegistrationEndpoint
+    rate_limits: RateLimits
+    login_guard: LoginGuard
+    interactions: InteractionApi
     mirrors: tuple[RevocationList, ...] = ()
     events: Events = NO_EVENTS
 
@@ -94,6 +106,7 @@ class Provider:
             close = getattr(mirror, "close", None)
             if close is not None:
                 await close()
+        await self.rate_limits.limiter.close()
         await self.storage.close()
 
 
@@ -155,7 +168,11 @@ async def build_provider(
     subjects = Subjects(box.derive("pairwise-subjects"))
     id_tokens = IdTokenIssuer(keyring, subjects, clock, issuer, settings.id_token_ttl)
     hints = IdTokenHintVerifier(keyring, subjects, issuer)
-    client_auth = ClientAuthenticator(storage, OffloadedVerifier(hashers.client_secrets))
+    # HMAC-SHA-256 under a master-key subkey; old argon2id rows still verify (ADR 0006).
+    client_secrets = ClientSecretVerifier(
+        ClientSecretHasher.from_box(box, legacy=hashers.client_secrets)
+    )
+    client_auth = ClientAuthenticator(storage, client_secrets, clock)
     default_scopes = (
         tuple(settings.default_client_scopes.split()) if settings.default_client_scopes else None
     )
@@ -192,6 +209,18 @@ async def build_provider(
         ],
     )
     login = PasswordLogin(storage, OffloadedVerifier(hashers.users))
+    limiter = open_rate_limiter(settings.redis)
+    registration = RegistrationEndpoint(
+        clients=storage,
+        tokens=storage,
+        apis=storage,
+        hasher=client_secrets,
+        revoker=revoker,
+        clock=clock,
+        issuer=issuer,
+        policy=settings.registration,
+        default_client_scopes=default_scopes,
+    )
     return Provider(
         settings=settings,
         issuer=issuer,
@@ -200,6 +229,7 @@ async def build_provider(
         box=box,
         keyring=keyring,
         hashers=hashers,
+        client_secrets=client_secrets,
         authorize=authorize,
         token=token,
         revocation=RevocationEndpoint(client_auth, lookup, revoker, clock),
@@ -215,6 +245,27 @@ async def build_provider(
         login=login,
         purger=Purger(storage, clock, interval=settings.purge_interval, batch=settings.purge_batch),
         key_rotation=KeyRotation.from_settings(settings, storage, box, clock),
+        registration=registration,
+        rate_limits=RateLimits(
+            limiter,
+            {
+                "token": settings.rate_limit_token,
+                "introspect": settings.rate_limit_introspect,
+                "revoke": settings.rate_limit_revoke,
+                "register": settings.rate_limit_register,
+            },
+        ),
+        login_guard=LoginGuard(limiter, settings.rate_limit_login, settings.rate_limit_login_ip),
+        interactions=InteractionApi(
+            interactions=storage,
+            admin_tokens=storage,
+            clients=storage,
+            users=storage,
+            apis=storage,
+            authorize=authorize,
+            clock=clock,
+            issuer=issuer,
+        ),
         mirrors=mirrors,
         events=events,
     )

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tollhouse.models import Client
+from tollhouse.security.client_secrets import ClientSecretHasher
+from tollhouse.security.master_key import load_master_key
 from tollhouse.security.passwords import PasswordHasher
+from tollhouse.security.secretbox import SecretBox
 
 from .cli_runner import Cli
 
@@ -31,6 +34,11 @@ METADATA_KEYS = {
     "refresh_token_absolute_ttl",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
+
+
+def secret_hasher(cli: Cli) -> ClientSecretHasher:
+    """The HMAC hasher the CLI and the server use, keyed by the data dir's master key."""
+    return ClientSecretHasher.from_box(SecretBox(load_master_key(None, cli.data_dir).key))
 
 
 def create(cli: Cli, *args: str) -> dict[str, Any]:
@@ -85,7 +93,8 @@ def test_create_json_is_one_object_with_secret_and_rfc7591_metadata(cli: Cli) ->
     assert len(created["client_secret"]) >= 43  # 256 bits, base64url
     secret_hash = stored_hash(cli, created["client_id"])
     assert secret_hash is not None and created["client_secret"] not in secret_hash
-    assert VERIFIER.verify(secret_hash, created["client_secret"])
+    assert secret_hash.startswith("hmac-sha256$")
+    assert secret_hasher(cli).verify(secret_hash, created["client_secret"])
 
 
 def test_secret_is_printed_only_at_create_with_a_warning(cli: Cli) -> None:
@@ -172,9 +181,10 @@ def test_rotated_secret_replaces_the_old_one(cli: Cli) -> None:
     assert len({first, second, third}) == 3
     secret_hash = stored_hash(cli, client_id)
     assert secret_hash is not None
-    assert VERIFIER.verify(secret_hash, third)
-    assert not VERIFIER.verify(secret_hash, first)
-    assert not VERIFIER.verify(secret_hash, second)
+    hasher = secret_hasher(cli)
+    assert hasher.verify(secret_hash, third)
+    assert not hasher.verify(secret_hash, first)
+    assert not hasher.verify(secret_hash, second)
 
 
 def test_deleted_client_is_gone(cli: Cli) -> None:

@@ -1,11 +1,15 @@
-"""``tollhouse keys list``: public facts only, so it needs no master key."""
+"""``tollhouse keys list|rotate|retire|rewrap`` through the real console script."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+from pathlib import Path
 
 from tollhouse import keys
+from tollhouse.models import SigningKey
+from tollhouse.security.master_key import load_master_key
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.ports import Storage
 
@@ -13,6 +17,13 @@ from .cli_runner import Cli
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 NOW = 1_800_000_000
+
+
+def stored(cli: Cli) -> dict[str, SigningKey]:
+    async def read(storage: Storage) -> list[SigningKey]:
+        return await storage.list_keys()
+
+    return {key.kid: key for key in cli.query(read)}
 
 
 def test_empty_store_lists_nothing(cli: Cli) -> None:
@@ -44,17 +55,131 @@ def test_lists_keys_and_the_current_signer_per_alg_without_the_master_key(cli: C
         "kid": new.kid,
         "alg": "ES256",
         "status": "active",
+        "phase": "signing",
+        "generation": None,
         "created_at": "2027-01-15T08:00:00Z",
+        "activates_at": None,
         "retired_at": None,
+        "published_until": None,
         "current": True,
     }
-    assert by_kid[old.kid]["current"] is False  # an older active key of the same alg
+    # An older active key of the same alg was succeeded: retired from the new one's start.
+    assert (by_kid[old.kid]["phase"], by_kid[old.kid]["current"]) == ("retired", False)
+    assert by_kid[old.kid]["retired_at"] == "2027-01-15T08:00:00Z"
     assert by_kid[retired.kid]["status"] == "retired"
     assert by_kid[retired.kid]["current"] is False
     assert ISO_UTC.match(by_kid[retired.kid]["retired_at"])
+    assert ISO_UTC.match(by_kid[retired.kid]["published_until"])
     assert all(ISO_UTC.match(entry["created_at"]) for entry in entries)
     assert "d" not in {name for entry in entries for name in entry}  # no private material
     stdout = table.assert_ok().stdout
     assert all(kid in stdout for kid in by_kid)
     assert stdout.count("signing") == 1
     assert not (cli.data_dir / "master.key").exists()
+
+
+def test_rotate_publishes_a_key_that_signs_after_the_lead_time(cli: Cli) -> None:
+    first = cli("keys", "rotate", "--json").assert_ok().json()
+    assert first["activates_at"] == first["created_at"]  # nothing signed ES256 before
+    assert (first["generation"], first["replaces"]) == (1, [])
+
+    second = cli("keys", "rotate", "--lead-time", "600", "--json").assert_ok().json()
+    assert second["generation"] == 2
+    assert [old["kid"] for old in second["replaces"]] == [first["kid"]]
+
+    listed = {entry["kid"]: entry for entry in cli("keys", "list", "--json").json()}
+    assert listed[first["kid"]]["phase"] == "signing"
+    assert listed[second["kid"]]["phase"] == "pending"
+    assert listed[second["kid"]]["activates_at"] == second["activates_at"]
+    # Sealed under the data dir's master key, the one the servers read.
+    master = SecretBox(load_master_key(None, cli.data_dir).key)
+    for key in stored(cli).values():
+        assert master.open(key.private_ciphertext, aad=key.kid.encode())
+
+
+def test_rotate_defaults_to_the_configured_alg_and_lead_time(cli: Cli) -> None:
+    cli("keys", "rotate", "--alg", "EdDSA").assert_ok()
+    cli.env["TOLLHOUSE_SIGNING_ALG"] = "EdDSA"
+    cli.env["TOLLHOUSE_KEY_LEAD_TIME"] = "0"
+    result = cli("keys", "rotate")
+    result.assert_ok()
+    assert "signs now" in result.stdout
+    phases = sorted(entry["phase"] for entry in cli("keys", "list", "--json").json())
+    assert phases == ["retired", "signing"]
+
+
+def test_rotate_refuses_a_master_key_that_does_not_open_the_stored_keys(cli: Cli) -> None:
+    cli("keys", "rotate").assert_ok()
+    cli.env["TOLLHOUSE_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    cli("keys", "rotate").assert_failure("does not decrypt the stored signing keys")
+    assert len(stored(cli)) == 1
+
+
+def test_rotate_usage_errors(cli: Cli) -> None:
+    cli("keys", "rotate", "--alg", "HS256").assert_usage_error("HS256")
+    cli("keys", "rotate", "--lead-time", "-1").assert_usage_error("lead-time")
+
+
+def test_retire_the_signing_key_needs_force(cli: Cli) -> None:
+    kid = cli("keys", "rotate", "--json").assert_ok().json()["kid"]
+    cli("keys", "retire", kid).assert_failure("rotate first")
+    retired = cli("keys", "retire", kid, "--force", "--json").assert_ok().json()
+    assert (retired["phase"], retired["status"]) == ("retired", "retired")
+    assert ISO_UTC.match(retired["published_until"])
+    again = cli("keys", "retire", kid)
+    again.assert_ok()
+    assert "already retired" in again.stdout
+    cli("keys", "retire", "no-such-kid").assert_failure("no signing key 'no-such-kid'")
+
+
+def test_retire_a_pending_key_cancels_the_rotation(cli: Cli) -> None:
+    current = cli("keys", "rotate", "--json").json()["kid"]
+    pending = cli("keys", "rotate", "--lead-time", "600", "--json").json()["kid"]
+    result = cli("keys", "retire", pending)
+    result.assert_ok()
+    assert "never sign" in result.stdout
+    listed = {entry["kid"]: entry["phase"] for entry in cli("keys", "list", "--json").json()}
+    assert listed == {current: "signing", pending: "retired"}
+
+
+def test_rewrap_reencrypts_every_key_under_the_new_master_key(cli: Cli, tmp_path: Path) -> None:
+    cli("keys", "rotate").assert_ok()
+    cli("keys", "rotate", "--lead-time", "600").assert_ok()
+    new_key = os.urandom(32)
+    new_file = tmp_path / "new.key"
+    new_file.write_text(base64.b64encode(new_key).decode())
+    new_file.chmod(0o600)
+
+    result = cli("keys", "rewrap", "--new-master-key-file", str(new_file))
+    result.assert_ok()
+    assert "Re-encrypted 2 signing keys" in result.stdout
+    assert "switch the master key" in result.stdout
+    for key in stored(cli).values():
+        assert SecretBox(new_key).open(key.private_ciphertext, aad=key.kid.encode())
+
+    # The old master key opens nothing now; with the new one in place, rotation works.
+    cli("keys", "rotate").assert_failure("does not decrypt")
+    cli.env["TOLLHOUSE_MASTER_KEY"] = base64.b64encode(new_key).decode()
+    cli("keys", "rotate").assert_ok()
+
+
+def test_rewrap_takes_the_new_key_from_the_environment(cli: Cli) -> None:
+    cli("keys", "rotate").assert_ok()
+    new_key = os.urandom(32)
+    cli.env["TOLLHOUSE_NEW_MASTER_KEY"] = base64.b64encode(new_key).decode()
+    done = cli("keys", "rewrap", "--json").assert_ok().json()
+    assert len(done["rewrapped"]) == 1 and done["already"] == [] and done["skipped"] == []
+
+
+def test_rewrap_refusals(cli: Cli, tmp_path: Path) -> None:
+    cli("keys", "rotate").assert_ok()
+    cli("keys", "rewrap").assert_failure("--new-master-key-file or TOLLHOUSE_NEW_MASTER_KEY")
+    cli("keys", "rewrap", "--new-master-key-file", str(tmp_path / "nope")).assert_failure(
+        "does not exist"
+    )
+    same = tmp_path / "same.key"
+    same.write_bytes((cli.data_dir / "master.key").read_bytes())
+    same.chmod(0o600)
+    cli("keys", "rewrap", "--new-master-key-file", str(same)).assert_failure("is the current one")
+    cli.env["TOLLHOUSE_NEW_MASTER_KEY"] = "short"
+    cli("keys", "rewrap").assert_failure("TOLLHOUSE_NEW_MASTER_KEY")

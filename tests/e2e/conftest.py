@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.backends import backend
 from tollhouse.models import Api, AuthMethod, Client, GrantType, User
 from tollhouse.randomness import identifier
 from tollhouse.security.passwords import PasswordHasher
@@ -129,6 +130,14 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+NO_REQUEST_LIMITS = {
+    f"TOLLHOUSE_RATE_LIMIT_{name}": "off" for name in ("TOKEN", "INTROSPECT", "REVOKE", "REGISTER")
+}
+"""Test servers see bursts of requests from 127.0.0.1 across a module, so the per-IP
+request limits are off unless a test passes them in ``env`` (tests/e2e/test_rate_limits.py);
+the login guard keeps its defaults."""
+
+
 def start_server(
     data_dir: Path, port: int, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], Path]:
@@ -149,7 +158,7 @@ def start_server(
             ],
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **NO_REQUEST_LIMITS, **(env or {})},
         )
     wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
     return process, log_path
@@ -183,13 +192,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """On SQLite, or on PostgreSQL + Redis with TOLLHOUSE_TEST_BACKEND=postgresql."""
     data_dir = tmp_path_factory.mktemp("idp")
-    database_url = f"sqlite:///{data_dir / 'tollhouse.db'}"
-    seed = Seed()
-    asyncio.run(seed_database(database_url, seed))
-    port = free_port()
-    process, log_path = start_server(data_dir, port)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path)
-    finally:
-        stop(process)
+    with backend(data_dir) as (database_url, backend_args):
+        seed = Seed()
+        asyncio.run(seed_database(database_url, seed))
+        port = free_port()
+        process, log_path = start_server(data_dir, port, *backend_args)
+        try:
+            yield Server(
+                f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path
+            )
+        finally:
+            stop(process)

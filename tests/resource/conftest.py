@@ -120,6 +120,8 @@ class FakeIssuer:
         self.published: list[SigningKey] = list(keys.values())
         self.advertised: list[str] | None = ["ES256", "RS256", "EdDSA"]
         self.down = False
+        self.delay = 0.0
+        """Seconds every answer waits (a slow issuer)."""
         self.requests = 0
         self.jwks_fetches = 0
         self.discovery_fetches = 0
@@ -206,6 +208,7 @@ class FakeIssuer:
 
             def do_GET(self) -> None:
                 issuer.requests += 1
+                time.sleep(issuer.delay)
                 if issuer.down:
                     self._send(503, {"error": "down"})
                 elif self.path == "/.well-known/openid-configuration":

@@ -105,7 +105,7 @@ async def test_missing_scope_is_403_insufficient_scope(
 async def test_malformed_authorization_is_400_invalid_request(
     client: httpx.AsyncClient, value: str
 ) -> None:
-    response = await client.get("/whoami", headers={"Authorization": value.encode("latin-1")})
+    response = await client.get("/whoami", headers={b"Authorization": value.encode("latin-1")})
     assert response.status_code == 400
     assert 'error="invalid_request"' in response.headers["www-authenticate"]
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
-from tests.e2e.conftest import free_port
-from tests.resource.conftest import AUDIENCE, FakeIssuer
+from tests.e2e.conftest import SENSORS, Seed, Server, free_port, seed_database, start_server, stop
+from tests.resource.conftest import AUDIENCE, FakeIssuer, issue_token
 from tollhouse.resource import (
     RedisRevocationList,
     RevocationUnavailable,
@@ -23,16 +25,25 @@ from tollhouse.resource.revocation import REDIS_PREFIX
 URL = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    client = redis.Redis.from_url(URL, socket_timeout=1, socket_connect_timeout=1)
+IDP_URL = "redis://127.0.0.1:6379/15"
+"""The IdP test below writes its own (expiring) keys; a database of their own."""
+
+
+def require_redis(url: str) -> redis.Redis:
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
     try:
         client.ping()
     except redis.RedisError as exc:
         client.close()
         if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is not reachable at {URL} in CI: {exc}")
-        pytest.skip(f"Redis is not reachable at {URL}: {exc}")
+            pytest.fail(f"Redis is not reachable at {url} in CI: {exc}")
+        pytest.skip(f"Redis is not reachable at {url}: {exc}")
+    return client
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    client = require_redis(URL)
     unique = f"tollhouse-test:{secrets.token_hex(6)}:revoked:"
     try:
         yield unique
@@ -115,3 +126,41 @@ def test_unreachable_redis_fails_closed_unless_told_otherwise(issuer: FakeIssuer
     finally:
         validator.close()
     assert RedisRevocationList(url, timeout=0.2, fail_open=True).is_revoked("j") is False
+
+
+@pytest.fixture(scope="module")
+def redis_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    require_redis(IDP_URL).close()
+    data_dir: Path = tmp_path_factory.mktemp("redis-idp")
+    database_url = f"sqlite:///{data_dir / 'tollhouse.db'}"
+    seed = Seed()
+    asyncio.run(seed_database(database_url, seed))
+    port = free_port()
+    process, log_path = start_server(data_dir, port, "--redis", IDP_URL)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path)
+    finally:
+        stop(process)
+
+
+def test_a_revocation_at_the_idp_is_seen_through_its_redis_at_once(redis_idp: Server) -> None:
+    """The IdP writes ``tollhouse:revoked:<jti>``; the resource server reads that key."""
+    revocations = RedisRevocationList(IDP_URL, cache_ttl=0)
+    validator = TokenValidator(redis_idp.base_url, SENSORS, revocation=revocations)
+    token = issue_token(redis_idp)
+    jti = validator.validate(token)["jti"]
+    try:
+        with redis_idp.client() as http:
+            response = http.post(
+                "/revoke",
+                data={"token": token},
+                auth=(redis_idp.seed.confidential_id, redis_idp.seed.confidential_secret),
+            )
+        assert response.status_code == 200, response.text
+        with pytest.raises(TokenError, match="revoked"):
+            validator.validate(token)
+    finally:
+        validator.close()
+        revocations.close()
+        with redis.Redis.from_url(IDP_URL) as client:
+            client.delete(REDIS_PREFIX + jti)

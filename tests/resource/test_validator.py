@@ -262,7 +262,7 @@ def test_a_one_megabyte_token_is_refused_quickly(
     token = issuer.mint(padding="x" * (1024 * 1024))
     started = time.perf_counter()
     assert "too large" in refused(validator, token).description
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 0.5
     assert issuer.jwks_fetches == 0  # refused before anything else
 
 

@@ -3,7 +3,8 @@
 Metadata is printed under the RFC 7591 §2 names (``client_name``, ``redirect_uris``,
 ``grant_types``, ``scope``, ``token_endpoint_auth_method``). A confidential client's
 secret is 256 bits of randomness, printed once — at ``create`` and ``rotate-secret`` —
-and stored only as an argon2id hash (never a bearer secret at rest).
+and stored only as an HMAC-SHA-256 under a master-key subkey (never a bearer secret at
+rest; security/client_secrets.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from tollhouse.storage.ports import ApiStore
 INTROSPECT_OWN_SCOPES = "*"
 CLIENT_ID_BYTES = 16
 SECRET_BYTES = 32
+MAX_SECRET_OVERLAP = 30 * 24 * 3600
+"""``rotate-secret --overlap`` keeps the old secret at most 30 days."""
 SECRET_WARNING = (
     "warning: the client secret is shown only once; store it now "
     "(`tollhouse clients rotate-secret` makes a new one)"
@@ -286,7 +289,7 @@ def create(
         grant_types=chosen,
         token_endpoint_auth_method=AuthMethod.NONE if public else AuthMethod.CLIENT_SECRET_BASIC,
         created_at=SystemClock().now(),
-        secret_hash=None if secret is None else client_secret_hasher().hash(secret),
+        secret_hash=None if secret is None else client_secret_hasher(settings).hash(secret),
         scopes=scopes,
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
@@ -430,26 +433,53 @@ async def _delete(settings: Settings, client_id: str) -> None:
 
 @clients.command("rotate-secret")
 @click.argument("client_id")
+@click.option(
+    "--overlap",
+    type=click.IntRange(0, MAX_SECRET_OVERLAP),
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Keep accepting the previous secret this long, so deployed instances can "
+    "switch over (0: it stops working at once).",
+)
 @json_option
 @state_options
 def rotate_secret(
-    client_id: str, as_json: bool, data_dir: Path | None, database: str | None
+    client_id: str, overlap: int, as_json: bool, data_dir: Path | None, database: str | None
 ) -> None:
-    """Give a confidential client a new secret; the old one stops working at once."""
+    """Give a confidential client a new secret; the old one stops working at once, or
+    after --overlap seconds."""
     settings = settings_from(data_dir, database)
     secret = randomness.token(SECRET_BYTES)
-    error = run(_rotate(settings, client_id, client_secret_hasher().hash(secret)))
+    now = SystemClock().now()
+    until = now + overlap if overlap else None
+    error = run(_rotate(settings, client_id, client_secret_hasher(settings).hash(secret), until))
     if error is not None:
         fail(error)
     if as_json:
-        echo_json({"client_id": client_id, "client_secret": secret, "client_secret_expires_at": 0})
+        output: dict[str, object] = {
+            "client_id": client_id,
+            "client_secret": secret,
+            "client_secret_expires_at": 0,
+        }
+        if until is not None:
+            output["previous_secret_expires_at"] = until
+        echo_json(output)
         return
-    echo_record([("client_id", client_id), ("client_secret", secret)])
+    fields: list[tuple[str, str | None]] = [("client_id", client_id), ("client_secret", secret)]
+    if until is not None:
+        fields.append(("previous secret valid until", iso_utc(until)))
+    echo_record(fields)
     click.echo(SECRET_WARNING)
 
 
-async def _rotate(settings: Settings, client_id: str, secret_hash: str) -> str | None:
-    """None when rotated, else why not (a public client has no secret)."""
+async def _rotate(
+    settings: Settings, client_id: str, secret_hash: str, previous_until: int | None
+) -> str | None:
+    """None when rotated, else why not (a public client has no secret).
+
+    With an overlap the replaced hash stays valid until ``previous_until``; rotating
+    again drops the older one (only one previous secret is kept)."""
     async with storage_for(settings) as storage:
         client = await storage.get_client(client_id)
         if client is None:
@@ -459,6 +489,12 @@ async def _rotate(settings: Settings, client_id: str, secret_hash: str) -> str |
                 f"client {client_id} is public (token_endpoint_auth_method none) "
                 "and has no secret to rotate"
             )
-        if not await storage.set_client_secret(client_id, secret_hash):
+        keep = previous_until is not None and client.secret_hash is not None
+        if not await storage.set_client_secret(
+            client_id,
+            secret_hash,
+            previous_secret_hash=client.secret_hash if keep else None,
+            previous_secret_expires_at=previous_until if keep else None,
+        ):
             raise NotFound(f"no client {client_id}")
     return None

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tollhouse.cli.hashing import client_secret_hasher, user_hasher
+from tollhouse.cli.hashing import user_hasher
 from tollhouse.clock import Clock
 from tollhouse.errors import Conflict
 from tollhouse.models import Api, AuthMethod, Client, GrantType, User
 from tollhouse.protocol import pkce
 from tollhouse.randomness import identifier, token
+from tollhouse.security.client_secrets import ClientSecretHasher
 from tollhouse.storage.ports import Storage
 
 DEMO_CLIENT_ID = "grid-monitor"
@@ -36,7 +37,9 @@ class DemoCredentials:
     password: str
 
 
-async def seed(storage: Storage, data_dir: Path, clock: Clock) -> DemoCredentials:
+async def seed(
+    storage: Storage, data_dir: Path, clock: Clock, client_secrets: ClientSecretHasher
+) -> DemoCredentials:
     """Create the demo records once; later starts read the saved credentials."""
     path = data_dir / "demo.json"
     if path.exists() and await storage.get_client(DEMO_CLIENT_ID) is not None:
@@ -57,8 +60,8 @@ async def seed(storage: Storage, data_dir: Path, clock: Clock) -> DemoCredential
             grant_types=(GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN),
             token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC,
             created_at=now,
-            secret_hash=client_secret_hasher().hash(creds.client_secret),
-            scopes=(DEMO_SCOPE,),
+            secret_hash=client_secrets.hash(creds.client_secret),
+            scopes=(DEMO_SCOPE, "openid", "profile", "email", "offline_access"),
         )
     )
     await storage.delete_user(DEMO_USERNAME)

@@ -1,7 +1,7 @@
-"""Which argon2id cost profile the admin commands hash with.
+"""How the admin commands hash: argon2id profiles for passwords, HMAC for client secrets.
 
 ``TOLLHOUSE_TEST_FAST_HASH=1`` exists **only to speed up test suites** that create many
-users and clients through the CLI: it switches both profiles to
+users through the CLI: it switches the user password profile to
 :meth:`~tollhouse.security.passwords.PasswordHasher.for_tests` (t=1, m=8 KiB), which is
 far too cheap to protect a real password. Never set it on a deployment. Hashes made
 with it still verify (argon2 reads the cost from the stored hash), and a login that
@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import os
 
+from tollhouse.cli.context import fail
+from tollhouse.config import Settings
+from tollhouse.errors import ConfigError
+from tollhouse.security.client_secrets import ClientSecretHasher
+from tollhouse.security.master_key import load_master_key
 from tollhouse.security.passwords import PasswordHasher
+from tollhouse.security.secretbox import SecretBox
 
 FAST_HASH_ENV = "TOLLHOUSE_TEST_FAST_HASH"
 
@@ -27,8 +33,12 @@ def user_hasher() -> PasswordHasher:
     return PasswordHasher.for_tests() if fast_hash_requested() else PasswordHasher.for_users()
 
 
-def client_secret_hasher() -> PasswordHasher:
-    """Cheap argon2id for 256-bit client secrets (test profile under the switch)."""
-    if fast_hash_requested():
-        return PasswordHasher.for_tests()
-    return PasswordHasher.for_client_secrets()
+def client_secret_hasher(settings: Settings) -> ClientSecretHasher:
+    """HMAC-SHA-256 under the master key's ``client-secrets`` subkey, exactly as ``serve``
+    verifies (security/client_secrets.py, ADR 0006): the master key is loaded (or, on
+    first use, created) the same way. Already fast: the test switch does not apply."""
+    try:
+        master = load_master_key(settings.master_key, settings.data_dir)
+    except ConfigError as exc:
+        fail(str(exc))
+    return ClientSecretHasher.from_box(SecretBox(master.key))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import click
 
 from tollhouse.cli import (
+    admin_token,
     apis,
     clients,
     doctor,
     gateway,
     keys,
     migrate,
+    registration_token,
     serve,
     sessions,
     token_inspect,
@@ -35,7 +37,9 @@ cli.add_command(tokens.tokens)
 cli.add_command(sessions.sessions)
 cli.add_command(gateway.gateway)
 cli.add_command(doctor.doctor)
+cli.add_command(registration_token.registration_token)
 cli.add_command(token_inspect.token)
+cli.add_command(admin_token.admin_token)
 
 
 def main() -> None:

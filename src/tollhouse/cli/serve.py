@@ -28,7 +28,9 @@ async def _prepare(settings: Settings) -> str | None:
     try:
         provider = await build_provider(settings, storage)
         if settings.seed_demo:
-            creds = await seed(storage, settings.data_dir, SystemClock())
+            creds = await seed(
+                storage, settings.data_dir, SystemClock(), provider.client_secrets.hasher
+            )
             return banner(provider.issuer, creds)
         return None
     finally:

@@ -64,7 +64,7 @@ def inspect(
     failure = explanation.first_failure
     if failure is not None:
         click.echo(
-            f"error: the token is not valid here: {failure.name}: {failure.detail}", err=True
+            f"error: the token is not valid here ({failure.name}): {failure.detail}", err=True
         )
         raise SystemExit(1)
 

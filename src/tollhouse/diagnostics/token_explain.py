@@ -274,7 +274,7 @@ def _issuer(claims: dict[str, Any], issuer: str) -> Check:
         return Check("iss", Status.PASS, f"{issuer}, this server")
     if not isinstance(iss, str):
         return Check("iss", Status.FAIL, "iss is missing or not a string")
-    named = differences(iss, issuer)
+    named = differences(iss, issuer, ("in the token", "here"))
     why = f" ({'; '.join(named)})" if named else ""
     return Check(
         "iss",
@@ -323,8 +323,8 @@ def _revocation(claims: dict[str, Any], facts: TokenFacts) -> Check:
         return Check(
             "revoked",
             Status.FAIL,
-            f"revoked: jti {jti} is on the revocation list (tollhouse tokens revoke, /revoke, "
-            "a refresh token replay, or a reused code)",
+            f"jti {jti} is on the revocation list (tollhouse tokens revoke, /revoke, a "
+            "refresh token replay, or a reused code)",
         )
     return Check("revoked", Status.PASS, f"jti {jti} is not on the revocation list")
 

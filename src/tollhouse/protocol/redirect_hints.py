@@ -70,8 +70,11 @@ def nearest(sent: str, registered: Sequence[str]) -> RedirectHint | None:
     return RedirectHint(uri, named)
 
 
-def differences(sent: str, registered: str) -> tuple[str, ...]:
-    """Each way ``sent`` differs from ``registered``, in URI component order."""
+def differences(
+    sent: str, registered: str, labels: tuple[str, str] = ("sent", "registered")
+) -> tuple[str, ...]:
+    """Each way ``sent`` differs from ``registered``, in URI component order; ``labels``
+    name the two sides where a difference quotes both values."""
     found: list[str] = []
     if sent != sent.strip():
         found.append("whitespace around the URI differs")
@@ -79,11 +82,11 @@ def differences(sent: str, registered: str) -> tuple[str, ...]:
     a, b = _parse(sent), _parse(registered)
     if a is None or b is None:
         return ("the sent value is not a valid URI",) if a is None else ()
-    found.extend(_scheme(a, b))
+    found.extend(_scheme(a, b, labels))
     if a.userinfo != b.userinfo:
         found.append("user info differs")
-    found.extend(_host(a, b))
-    found.extend(_port(a, b))
+    found.extend(_host(a, b, labels))
+    found.extend(_port(a, b, labels))
     found.extend(_path(a.path, b.path))
     found.extend(_query(a.query, b.query))
     if a.fragment is not None and b.fragment is None:
@@ -109,28 +112,28 @@ def _parse(uri: str) -> _Parts | None:
     return _Parts(parts.scheme, userinfo, host, port, parts.path, parts.query, fragment)
 
 
-def _scheme(a: _Parts, b: _Parts) -> list[str]:
+def _scheme(a: _Parts, b: _Parts, labels: tuple[str, str]) -> list[str]:
     if a.scheme == b.scheme:
         return []
     if a.scheme.lower() == b.scheme.lower():
         return ["scheme case differs"]
-    return [f"scheme differs ({a.scheme or 'none'} sent, {b.scheme} registered)"]
+    return [f"scheme differs ({a.scheme or 'none'} {labels[0]}, {b.scheme} {labels[1]})"]
 
 
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-def _host(a: _Parts, b: _Parts) -> list[str]:
+def _host(a: _Parts, b: _Parts, labels: tuple[str, str]) -> list[str]:
     if a.host == b.host:
         return []
     if a.host.lower() == b.host.lower():
         return ["host case differs"]
     if a.host.lower() in _LOOPBACK_NAMES and b.host.lower() in _LOOPBACK_NAMES:
-        return [f"host differs ({a.host} sent, {b.host} registered; both are loopback)"]
+        return [f"host differs ({a.host} {labels[0]}, {b.host} {labels[1]}; both are loopback)"]
     return ["host differs"]
 
 
-def _port(a: _Parts, b: _Parts) -> list[str]:
+def _port(a: _Parts, b: _Parts, labels: tuple[str, str]) -> list[str]:
     if a.port == b.port:
         return []
     default = _DEFAULT_PORTS.get(b.scheme.lower())
@@ -138,7 +141,7 @@ def _port(a: _Parts, b: _Parts) -> list[str]:
         return ["port differs (the default port is written out in one of them)"]
     sent = "none" if a.port is None else str(a.port)
     kept = "none" if b.port is None else str(b.port)
-    return [f"port differs ({sent} sent, {kept} registered)"]
+    return [f"port differs ({sent} {labels[0]}, {kept} {labels[1]})"]
 
 
 def _path(sent: str, registered: str) -> list[str]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from tollhouse.clock import Clock, SystemClock
-from tollhouse.resource.discovery import FetchError, fetch_metadata, new_http_client
+from tollhouse.resource.discovery import FetchError, check_url, fetch_metadata, new_http_client
 from tollhouse.resource.errors import RevocationUnavailable
 from tollhouse.resource.feed import RevocationFeed
 
@@ -143,7 +143,7 @@ class IntrospectionRevocation:
         http_client: httpx.Client | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self.issuer = issuer
+        self.issuer = check_url(issuer, "issuer")
         self._clock = clock or SystemClock()
         self.cache_ttl = cache_ttl
         self.fail_open = fail_open

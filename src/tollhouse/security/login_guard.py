@@ -10,7 +10,9 @@ followed by one attempt per interval, a progressive delay.
 
 No user enumeration: the account bucket is keyed by the name as typed, whether or not
 such a user exists, so unknown names lock exactly like real ones; the key is a
-fingerprint, so Redis never holds usernames. A lock is logged as ``login_locked``.
+fingerprint, so Redis never holds usernames. A lock is an audit line ``login_locked``
+(with the first 16 characters of that fingerprint as ``account``, never the name: a
+password typed into the username field must not reach a log).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from tollhouse.randomness import fingerprint
 from tollhouse.security.ratelimit import RateLimiter, parse_rate
 
-log = logging.getLogger("tollhouse.security")
+audit_log = logging.getLogger("tollhouse.audit")
+"""The audit trail's logger (observability/audit.py): one JSON line per lock."""
 
 MESSAGE = "Too many sign-in attempts. Wait {wait} and try again."
 
@@ -74,13 +77,13 @@ class LoginGuard:
             if not decision.allowed:
                 lockout = Lockout("account", decision.retry_after)
         if lockout is not None:
-            log.warning(
+            audit_log.warning(
                 "sign-in refused: too many attempts",
                 extra={
                     "event": "login_locked",
                     "scope": lockout.scope,
                     "retry_after": lockout.retry_after,
-                    "client": client_ip,
+                    "client_ip": client_ip,
                     "account": fingerprint(username)[:16],
                     "request_id": request_id,
                 },

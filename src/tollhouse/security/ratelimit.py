@@ -24,7 +24,6 @@ import logging
 import math
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -282,21 +281,14 @@ def open_rate_limiter(redis_url: str | None) -> RateLimiter:
 
 
 class RateLimits:
-    """Per-client-IP request limits of the protocol endpoints, by endpoint name.
-
-    ``rejected`` counts refusals per endpoint (for ``/metrics``).
-    """
+    """Per-client-IP request limits of the protocol endpoints, by endpoint name."""
 
     def __init__(self, limiter: RateLimiter, rates: Mapping[str, str]) -> None:
         self.limiter = limiter
         self.rates: dict[str, Rate | None] = {name: parse_rate(v) for name, v in rates.items()}
-        self.rejected: Counter[str] = Counter()
 
     async def take(self, endpoint: str, client_ip: str) -> Decision:
         rate = self.rates.get(endpoint)
         if rate is None:
             return ALLOWED
-        decision = await self.limiter.take(f"{endpoint}:{client_ip}", rate)
-        if not decision.allowed:
-            self.rejected[endpoint] += 1
-        return decision
+        return await self.limiter.take(f"{endpoint}:{client_ip}", rate)

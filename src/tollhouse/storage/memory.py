@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 from tollhouse.errors import Conflict
 from tollhouse.models import (
     AccessTokenRecord,
+    AdminToken,
     Api,
     AuthorizationCode,
     Client,
@@ -72,6 +73,7 @@ class MemoryStorage:
         self._access_tokens: dict[str, AccessTokenRecord] = {}
         self._initial_tokens: dict[str, InitialAccessToken] = {}
         self._registration_tokens: dict[str, RegistrationAccessToken] = {}
+        self._admin_tokens: dict[str, AdminToken] = {}
 
     async def ping(self) -> None:
         return None
@@ -96,6 +98,7 @@ class MemoryStorage:
         removed += len(gone)
         removed += len(_purge(self._access_tokens, now, batch))
         removed += len(_purge(self._initial_tokens, now, batch))
+        removed += len(_purge(self._admin_tokens, now, batch))
         return removed
 
     # Clients ---------------------------------------------------------------------
@@ -179,6 +182,15 @@ class MemoryStorage:
 
     async def get_registration_access_token(self, client_id: str) -> RegistrationAccessToken | None:
         return self._registration_tokens.get(client_id)
+
+    async def replace_registration_access_token(
+        self, client_id: str, old_hash: str, token: RegistrationAccessToken
+    ) -> bool:
+        current = self._registration_tokens.get(client_id)
+        if current is None or current.token_hash != old_hash:
+            return False
+        self._registration_tokens[client_id] = token
+        return True
 
     # Users -----------------------------------------------------------------------
 
@@ -347,6 +359,28 @@ class MemoryStorage:
 
     async def delete_interaction(self, interaction_hash: str) -> None:
         self._interactions.pop(interaction_hash, None)
+
+    async def take_interaction(self, interaction_hash: str, now: int) -> Interaction | None:
+        taken = self._interactions.pop(interaction_hash, None)
+        return None if taken is None or taken.expires_at <= now else taken
+
+    # Admin tokens (interaction API) -------------------------------------------------------
+
+    async def add_admin_token(self, token: AdminToken) -> None:
+        if token.token_id in self._admin_tokens or any(
+            t.token_hash == token.token_hash for t in self._admin_tokens.values()
+        ):
+            raise Conflict("admin token already exists")
+        self._admin_tokens[token.token_id] = token
+
+    async def get_admin_token(self, token_hash: str) -> AdminToken | None:
+        return next((t for t in self._admin_tokens.values() if t.token_hash == token_hash), None)
+
+    async def list_admin_tokens(self) -> list[AdminToken]:
+        return sorted(self._admin_tokens.values(), key=lambda t: (-t.created_at, t.token_id))
+
+    async def delete_admin_token(self, token_id: str) -> bool:
+        return self._admin_tokens.pop(token_id, None) is not None
 
     # Signing keys ----------------------------------------------------------------------
 

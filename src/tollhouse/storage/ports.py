@@ -12,6 +12,7 @@ from typing import Protocol
 
 from tollhouse.models import (
     AccessTokenRecord,
+    AdminToken,
     Api,
     AuthorizationCode,
     Client,
@@ -131,6 +132,24 @@ class InteractionStore(Protocol):
 
     async def delete_interaction(self, interaction_hash: str) -> None: ...
 
+    async def take_interaction(self, interaction_hash: str, now: int) -> Interaction | None:
+        """Atomically delete the interaction and return it, only if it was unexpired:
+        of two requests completing the same interaction, one wins."""
+
+
+class AdminTokenStore(Protocol):
+    """Bearer tokens of the interaction API, stored as fingerprints."""
+
+    async def add_admin_token(self, token: AdminToken) -> None:
+        """Raises ``Conflict`` if the token_id or hash exists."""
+
+    async def get_admin_token(self, token_hash: str) -> AdminToken | None: ...
+
+    async def list_admin_tokens(self) -> list[AdminToken]:
+        """Every stored token (expired ones too, until purged), newest first."""
+
+    async def delete_admin_token(self, token_id: str) -> bool: ...
+
 
 class KeyStore(Protocol):
     async def add_key(self, key: SigningKey) -> None:
@@ -233,6 +252,11 @@ class RegistrationTokenStore(Protocol):
         self, client_id: str
     ) -> RegistrationAccessToken | None: ...
 
+    async def replace_registration_access_token(
+        self, client_id: str, old_hash: str, token: RegistrationAccessToken
+    ) -> bool:
+        """Atomically swap the token of ``client_id`` if its hash is still ``old_hash``."""
+
 
 class Storage(
     ClientStore,
@@ -248,6 +272,7 @@ class Storage(
     RefreshTokenStore,
     AccessTokenStore,
     RegistrationTokenStore,
+    AdminTokenStore,
     Protocol,
 ):
     """Everything one backend provides; the provider hands each part to its user."""

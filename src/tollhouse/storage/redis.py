@@ -23,7 +23,8 @@ class RedisRevocationList:
     """Implements :class:`~tollhouse.storage.ports.RevocationList` on ``redis.asyncio``."""
 
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
-        self._redis = Redis.from_url(url)
+        # Bounded: a Redis that hangs must fail the request (503), not hold it forever.
+        self._redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._prefix = prefix
 
     def key(self, jti: str) -> str:

@@ -303,6 +303,17 @@ initial_access_tokens = Table(
     Column("uses_left", Integer, nullable=False),
 )
 
+admin_tokens = Table(
+    "admin_tokens",
+    metadata,
+    # Bearer tokens of the interaction API (tollhouse admin-token create): fingerprints.
+    Column("token_id", ID, primary_key=True),
+    Column("token_hash", ID, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
 registration_access_tokens = Table(
     "registration_access_tokens",
     metadata,

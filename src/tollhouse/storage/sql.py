@@ -35,6 +35,7 @@ from tollhouse.storage import sql_migrate
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.schema import (
     access_tokens,
+    admin_tokens,
     api_scopes,
     apis,
     authorization_codes,
@@ -52,6 +53,7 @@ from tollhouse.storage.schema import (
 )
 from tollhouse.storage.sql_engine import async_url, create_engine
 from tollhouse.storage.sql_migrate import migrate
+from tollhouse.storage.sql_admin import SqlAdminTokens
 from tollhouse.storage.sql_registration import SqlRegistrationTokens
 from tollhouse.storage.sql_runner import expired_batch
 from tollhouse.storage.sql_tokens import SqlTokenStores
@@ -75,6 +77,7 @@ EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
     (token_families, token_families.c.family_id),
     (access_tokens, access_tokens.c.jti),
     (initial_access_tokens, initial_access_tokens.c.token_hash),
+    (admin_tokens, admin_tokens.c.token_id),
 )
 """The tables ``purge_expired`` empties of expired rows, each with its key."""
 
@@ -86,11 +89,11 @@ async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
     return SqlStorage(create_engine(url))
 
 
-class SqlStorage(SqlTokenStores, SqlRegistrationTokens):
+class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
     """Implements :class:`~tollhouse.storage.ports.Storage` on an ``AsyncEngine``."""
 
     async def ping(self) -> None:
-        async with self._engine.connect() as connection:
+        async with self._connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def close(self) -> None:
@@ -189,7 +192,7 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens):
             for position, scope in enumerate(api.scopes)
         ]
         try:
-            async with self._engine.begin() as connection:
+            async with self._begin() as connection:
                 await connection.execute(
                     insert(apis).values(
                         identifier=api.identifier, name=api.name, created_at=api.created_at
@@ -227,7 +230,7 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens):
         if where is not None:
             api_query = api_query.where(where)
             scope_query = scope_query.join(apis).where(where)
-        async with self._engine.connect() as connection:
+        async with self._connect() as connection:
             api_rows = (await connection.execute(api_query)).mappings().all()
             scope_rows = (await connection.execute(scope_query)).mappings().all()
         scopes: dict[str, list[str]] = {}
@@ -374,6 +377,17 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens):
             delete(interactions).where(interactions.c.interaction_hash == interaction_hash)
         )
 
+    async def take_interaction(self, interaction_hash: str, now: int) -> Interaction | None:
+        # One DELETE … RETURNING: two requests completing one interaction, one wins.
+        row = await self._write_one(
+            delete(interactions)
+            .where(interactions.c.interaction_hash == interaction_hash)
+            .returning(*interactions.c)
+        )
+        if row is None or row["expires_at"] <= now:
+            return None
+        return rows.to_interaction(row)
+
     # Signing keys ----------------------------------------------------------------------
 
     async def add_key(self, key: SigningKey) -> None:
@@ -407,7 +421,7 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens):
         self, replacements: Mapping[str, tuple[bytes, bytes]]
     ) -> None:
         """One transaction; each row changes only if it still holds the old ciphertext."""
-        async with self._engine.begin() as connection:
+        async with self._begin() as connection:
             for kid, (old, new) in replacements.items():
                 result = await connection.execute(
                     update(signing_keys)

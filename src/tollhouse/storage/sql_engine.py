@@ -8,15 +8,21 @@ that checks connections before use (they die across database restarts).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from asyncpg import exceptions as pg  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from tollhouse.errors import StorageUnavailable
 
 _SYNC_TO_ASYNC = {
     "sqlite": "sqlite+aiosqlite",
@@ -121,3 +127,41 @@ def execute_pragma(cursor: Any, pragma: str) -> None:
             # Blocks the event loop briefly: only on the first connections to a new
             # file, at start-up, while another process switches it to WAL.
             time.sleep(WAL_SWITCH_PAUSE)
+
+
+_UNREACHABLE = (
+    OSError,  # refused, reset, unreachable: connecting to a server that is down
+    TimeoutError,
+    pg.PostgresConnectionError,  # SQLSTATE class 08
+    pg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    pg.AdminShutdownError,  # 57P01: terminated by a fast shutdown (a restart)
+    pg.CrashShutdownError,
+    pg.TooManyConnectionsError,
+)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Did ``exc`` come from a database that cannot be reached right now (down,
+    restarting, network, SQLite's lock held past the busy timeout), not from a bug?"""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:  # SQLAlchemy saw the connection die
+            return True
+        if isinstance(exc.orig, sqlite3.OperationalError):
+            return "database is locked" in str(exc.orig)
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        return cause is not None and isinstance(cause, _UNREACHABLE)
+    return isinstance(exc, _UNREACHABLE)
+
+
+@contextlib.asynccontextmanager
+async def reachable() -> AsyncIterator[None]:
+    """Raise :class:`~tollhouse.errors.StorageUnavailable` (503 + Retry-After for the
+    client) instead of the driver's error when the database cannot be reached."""
+    try:
+        yield
+    except StorageUnavailable:
+        raise
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise StorageUnavailable(debug=f"{type(exc).__name__}: {exc}"[:300]) from exc
+        raise

@@ -85,3 +85,15 @@ class SqlRegistrationTokens(SqlRunner):
         if row is None:
             return None
         return RegistrationAccessToken(row["client_id"], row["token_hash"], row["created_at"])
+
+    async def replace_registration_access_token(
+        self, client_id: str, old_hash: str, token: RegistrationAccessToken
+    ) -> bool:
+        # Compare and swap in one statement: of two requests presenting the same token,
+        # exactly one rotates it.
+        statement = (
+            update(registration)
+            .where(registration.c.client_id == client_id, registration.c.token_hash == old_hash)
+            .values(token_hash=token.token_hash, created_at=token.created_at)
+        )
+        return await self._count(statement) > 0

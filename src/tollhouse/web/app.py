@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,11 +16,22 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tollhouse.config import Settings
+from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.provider import Provider
 from tollhouse.randomness import identifier
-from tollhouse.web import health, interaction, logout, routes
+from tollhouse.web import (
+    branding,
+    health,
+    interaction,
+    interaction_api,
+    logout,
+    registration,
+    routes,
+)
 from tollhouse.web.observe import HttpMetrics
 from tollhouse.web.proxy import TrustedProxies, parse_networks
+from tollhouse.web.rendering import RETRY_AFTER
+from tollhouse.web.throttle import RateLimitMiddleware
 
 access_log = logging.getLogger("tollhouse.access")
 error_log = logging.getLogger("tollhouse.error")
@@ -65,6 +77,27 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except TemporarilyUnavailable as error:
+            # The database (or Redis) cannot be reached: a retry will do, not a bug.
+            error_log.warning(
+                "temporarily unavailable",
+                extra={"request_id": request_id, "path": scope.get("path"), "reason": error.debug},
+            )
+            if not response_started:
+                scope["state"]["oauth_error"] = error.error
+                await send_wrapper(
+                    {
+                        "type": "http.response.start",
+                        "status": error.status,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"cache-control", b"no-store"),
+                            (b"retry-after", RETRY_AFTER.encode()),
+                        ],
+                    }
+                )
+                body = json.dumps(error.to_dict()).encode()
+                await send({"type": "http.response.body", "body": body})
         except Exception:
             error_log.exception(
                 "unhandled error", extra={"request_id": request_id, "path": scope.get("path")}
@@ -125,14 +158,17 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         routes=[
             *routes.routes(),
             *interaction.routes(),
+            *interaction_api.routes(),
+            *branding.routes(),
             *logout.routes(),
             *health.routes(),
+            *registration.routes(),
             Mount("/static", app=static, name="static"),
         ],
         lifespan=lifespan,
     )
     # Outermost first: client IP and scheme, request id + access log, metrics.
     return TrustedProxies(
-        RequestContext(HttpMetrics(app), hsts=not settings.insecure_http),
+        RequestContext(HttpMetrics(RateLimitMiddleware(app)), hsts=not settings.insecure_http),
         parse_networks(settings.trusted_proxies),
     )

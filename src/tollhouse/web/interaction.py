@@ -1,9 +1,14 @@
 """Login and consent pages: the user-facing half of the authorization endpoint.
 
 A pending authorization request is kept server-side as an *interaction* whose id
-travels in the hidden ``interaction`` input. A per-browser CSRF token travels in a
-cookie and in the hidden ``csrf_token`` input; the interaction stores its hash, so a
-form is only accepted from the browser that started the request.
+travels in the hidden ``interaction`` input (or, with ``TOLLHOUSE_LOGIN_URL`` /
+``TOLLHOUSE_CONSENT_URL``, in the query to the operator's own pages: see
+protocol/endpoints/interaction.py). A per-browser CSRF token travels in a cookie and
+in the hidden ``csrf_token`` input; the interaction stores its hash, so a form is
+only accepted from the browser that started the request.
+
+Pages speak the language of ``ui_locales`` or ``Accept-Language`` (web/messages.py)
+and carry the operator's name and logo (web/branding.py).
 """
 
 from __future__ import annotations
@@ -18,21 +23,27 @@ from starlette.routing import Route
 from tollhouse.backchannel import deliver
 from tollhouse.errors import InvalidRequest, OAuthError
 from tollhouse.models import Client, Interaction, Session
-from tollhouse.protocol.claims import SCOPE_DESCRIPTIONS
 from tollhouse.protocol.endpoints.authorize import (
     AuthorizeOutcome,
     ErrorPage,
-    NeedsConsent,
     NeedsLogin,
     SignedIn,
 )
+from tollhouse.protocol.endpoints.interaction import (
+    AnswerExpired,
+    PendingState,
+    Stage,
+    WrongBrowser,
+)
 from tollhouse.protocol.events import ConsentDecided, LoginFailed, LoginSucceeded
-from tollhouse.protocol.requests import AuthorizationRequest
-from tollhouse.protocol.results import Redirect
+from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.provider import Provider
 from tollhouse.randomness import equal, fingerprint, identifier, token
+from tollhouse.web import throttle
+from tollhouse.web.branding import branding_of
+from tollhouse.web.messages import EN, Messages, messages_for
 from tollhouse.web.parsing import form_parameters, query_parameters
-from tollhouse.web.rendering import html, redirect
+from tollhouse.web.rendering import page, redirect
 
 log = logging.getLogger("tollhouse.interaction")
 
@@ -56,6 +67,7 @@ def cookie_name(provider: Provider, base: str) -> str:
 def set_cookie(
     response: Response, provider: Provider, base: str, value: str, max_age: int | None
 ) -> None:
+    """``max_age=None``: a browser-session cookie, gone when the browser closes."""
     response.set_cookie(
         cookie_name(provider, base),
         value,
@@ -67,8 +79,46 @@ def set_cookie(
     )
 
 
+def delete_cookie(response: Response, provider: Provider, base: str) -> None:
+    """With the attributes it was set with: a ``__Host-`` cookie is only replaced by a
+    ``Secure`` one."""
+    response.delete_cookie(
+        cookie_name(provider, base),
+        path="/",
+        secure=_secure(provider),
+        httponly=True,
+        samesite="lax",
+    )
+
+
 def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", "-"))
+
+
+def messages_of(request: Request, ui_locales: str | None = None) -> Messages:
+    """The page locale: ``ui_locales`` (request or query), then ``Accept-Language``."""
+    wanted = ui_locales or request.query_params.get("ui_locales")
+    return messages_for(wanted, request.headers.get("accept-language"))
+
+
+def render(
+    request: Request,
+    provider: Provider,
+    template: str,
+    context: dict[str, object],
+    *,
+    messages: Messages | None = None,
+    status: int = 200,
+    form_targets: tuple[str, ...] = (),
+) -> Response:
+    return page(
+        template,
+        context,
+        messages=messages or messages_of(request),
+        branding=branding_of(provider.settings),
+        status=status,
+        form_targets=form_targets,
+    )
 
 
 async def current_user(request: Request, provider: Provider) -> SignedIn | None:
@@ -99,6 +149,20 @@ async def session_of(request: Request, provider: Provider) -> Session | None:
     return session
 
 
+class PageRefused(InvalidRequest):
+    """A refusal of the pages themselves, shown in the page's language."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(EN[key])
+        self.key = key
+
+
+_MESSAGE_KEYS: dict[type[OAuthError], str] = {
+    AnswerExpired: "error.interaction_expired",
+    WrongBrowser: "error.wrong_browser",
+}
+
+
 def error_page(
     request: Request,
     error: OAuthError,
@@ -106,6 +170,8 @@ def error_page(
     redirect_uri: str | None,
     registered: tuple[str, ...] | None = None,
     hint: str | None = None,
+    *,
+    messages: Messages | None = None,
 ) -> Response:
     request_id = _request_id(request)
     # The access log line names the RFC error code of every refused request.
@@ -120,18 +186,23 @@ def error_page(
             "redirect_uri": redirect_uri,
         },
     )
+    messages = messages or messages_of(request)
+    key = error.key if isinstance(error, PageRefused) else _MESSAGE_KEYS.get(type(error))
     details = [(k, v) for k, v in (("client_id", client_id), ("redirect_uri", redirect_uri)) if v]
-    return html(
+    provider = _provider(request)
+    return render(
+        request,
+        provider,
         "error.html",
         {
-            "title": "This sign-in link cannot be used",
-            "message": error.description,
+            "message": messages(key) if key else error.description,
             "details": details,
             "registered": registered,
             "hint": hint,
             "error_code": error.error,
             "request_id": request_id,
         },
+        messages=messages,
         status=error.status if 400 <= error.status < 500 else 400,
     )
 
@@ -139,7 +210,7 @@ def error_page(
 async def respond(request: Request, provider: Provider, outcome: AuthorizeOutcome) -> Response:
     """Render an authorization outcome: redirect, error page, or a page to interact."""
     if isinstance(outcome, Redirect):
-        return redirect(outcome, status=303 if request.method == "POST" else 302)
+        return redirect(outcome, status=303 if request.method in ("POST", "PUT") else 302)
     if isinstance(outcome, ErrorPage):
         return error_page(
             request,
@@ -149,13 +220,21 @@ async def respond(request: Request, provider: Provider, outcome: AuthorizeOutcom
             outcome.registered_redirect_uris,
             outcome.hint,
         )
-    page = "/login" if isinstance(outcome, NeedsLogin) else "/consent"
-    return await _start_interaction(request, provider, outcome.request, page)
+    if isinstance(outcome, NeedsLogin):
+        return await _start_interaction(request, provider, PendingState(outcome.request, "login"))
+    state = PendingState(outcome.request, "consent", outcome.signed_in.user_id)
+    return await _start_interaction(request, provider, state)
 
 
-async def _start_interaction(
-    request: Request, provider: Provider, auth_request: AuthorizationRequest, page: str
-) -> Response:
+def _page_url(provider: Provider, stage: Stage, interaction_id: str) -> str:
+    """The operator's own page when configured (interaction API), else ours."""
+    external = provider.settings.login_url if stage == "login" else provider.settings.consent_url
+    if external:
+        return add_query(external, {"interaction": interaction_id})
+    return f"/{stage}?interaction={interaction_id}"
+
+
+async def _start_interaction(request: Request, provider: Provider, state: PendingState) -> Response:
     csrf_cookie = cookie_name(provider, "tollhouse_csrf")
     csrf = request.cookies.get(csrf_cookie)
     if not csrf or len(csrf) > 128:
@@ -166,13 +245,14 @@ async def _start_interaction(
         Interaction(
             interaction_hash=fingerprint(interaction_id),
             csrf_hash=fingerprint(csrf),
-            client_id=auth_request.client_id,
-            request=auth_request.to_dict(),
+            client_id=state.request.client_id,
+            request=state.to_dict(),
             created_at=now,
             expires_at=now + provider.settings.interaction_ttl,
         )
     )
-    response = RedirectResponse(f"{page}?interaction={interaction_id}", status_code=303)
+    location = _page_url(provider, state.stage, interaction_id)
+    response = RedirectResponse(location, status_code=303)
     response.headers["Cache-Control"] = "no-store"
     set_cookie(response, provider, "tollhouse_csrf", csrf, None)
     return response
@@ -185,22 +265,25 @@ class _Pending:
         self.interaction_id = interaction_id
         self.record = record
         self.client = client
-        self.request = AuthorizationRequest.from_dict(record.request)
+        self.state = PendingState.from_dict(record.request)
+        self.request = self.state.request
 
 
-async def _load_pending(
-    request: Request, provider: Provider, interaction_id: str | None
-) -> _Pending:
+async def _load_pending(provider: Provider, interaction_id: str | None, stage: Stage) -> _Pending:
+    external = provider.settings.login_url if stage == "login" else provider.settings.consent_url
+    if external:
+        # The operator replaced this page: it must not be a way around theirs.
+        raise PageRefused("error.no_interaction")
     if not interaction_id or len(interaction_id) > 128:
-        raise InvalidRequest("This page needs a pending sign-in request; start again from the app.")
+        raise PageRefused("error.no_interaction")
     record = await provider.storage.get_interaction(fingerprint(interaction_id))
     if record is None or record.expires_at <= provider.clock.now():
-        raise InvalidRequest(
-            "This sign-in request has expired or was already completed; start again from the app."
-        )
+        raise PageRefused("error.interaction_expired")
+    if PendingState.from_dict(record.request).decision is not None:
+        raise PageRefused("error.interaction_expired")  # answered through the API
     client = await provider.storage.get_client(record.client_id)
     if client is None:
-        raise InvalidRequest("The application of this sign-in request no longer exists.")
+        raise PageRefused("error.client_gone")
     return _Pending(interaction_id, record, client)
 
 
@@ -212,17 +295,22 @@ def _check_csrf(request: Request, provider: Provider, pending: _Pending, sent: s
         or not equal(sent, cookie)
         or not equal(fingerprint(sent), pending.record.csrf_hash)
     ):
-        raise InvalidRequest(
-            "The form expired or was not sent from this browser; start again from the app."
-        )
+        raise PageRefused("error.form_expired")
 
 
-def _form_targets(pending: _Pending) -> list[str]:
+async def _take(provider: Provider, pending: _Pending) -> None:
+    """Complete the interaction once: of two submissions of one form, one wins."""
+    now = provider.clock.now()
+    if await provider.storage.take_interaction(pending.record.interaction_hash, now) is None:
+        raise PageRefused("error.interaction_expired")
+
+
+def _form_targets(pending: _Pending) -> tuple[str, ...]:
     parts = urlsplit(pending.request.redirect_uri)
-    return [f"{parts.scheme}://{parts.netloc}"]
+    return (f"{parts.scheme}://{parts.netloc}",)
 
 
-def _login_page(
+async def _login_page(
     request: Request,
     provider: Provider,
     pending: _Pending,
@@ -231,15 +319,21 @@ def _login_page(
     username: str | None = None,
     status: int = 200,
 ) -> Response:
-    return html(
+    messages = messages_of(request, pending.request.ui_locales)
+    signed_in = await session_of(request, provider)
+    return render(
+        request,
+        provider,
         "login.html",
         {
             "client_name": pending.client.name,
             "csrf_token": request.cookies.get(cookie_name(provider, "tollhouse_csrf"), ""),
             "interaction": pending.interaction_id,
             "error": error,
+            "notice": messages("login.reauthenticate") if signed_in and not error else None,
             "username": username or pending.request.login_hint,
         },
+        messages=messages,
         status=status,
         form_targets=_form_targets(pending),
     )
@@ -249,40 +343,72 @@ async def login_get(request: Request) -> Response:
     provider = _provider(request)
     try:
         pending = await _load_pending(
-            request, provider, query_parameters(request).get("interaction")
+            provider, query_parameters(request).get("interaction"), "login"
         )
     except OAuthError as error:
         return error_page(request, error, None, None)
-    return _login_page(request, provider, pending)
+    return await _login_page(request, provider, pending)
 
 
 async def login_post(request: Request) -> Response:
     provider = _provider(request)
     try:
         form = await form_parameters(request)
-        pending = await _load_pending(request, provider, form.get("interaction"))
+        pending = await _load_pending(provider, form.get("interaction"), "login")
         _check_csrf(request, provider, pending, form.get("csrf_token"))
     except OAuthError as error:
         return error_page(request, error, None, None)
+    messages = messages_of(request, pending.request.ui_locales)
     username = form.get("username", "")
+    # Brute-force protection before the password is checked (web/throttle.py).
+    lockout = await throttle.login_attempt(request, provider, username)
+    if lockout is not None:
+        text = messages("login.locked", wait=messages.wait(lockout.retry_after))
+        page = await _login_page(
+            request, provider, pending, error=text, username=username, status=429
+        )
+        page.headers["Retry-After"] = str(lockout.retry_after)
+        return page
     user = await provider.login.authenticate(username, form.get("password", ""))
     if user is None:
         provider.events.emit(LoginFailed(pending.client.client_id))
-        return _login_page(
+        return await _login_page(
             request,
             provider,
             pending,
-            error="Incorrect username or password.",
+            error=messages("login.failed"),
             username=username,
             status=400,
         )
 
+    await throttle.login_succeeded(request, provider, username)
+    try:
+        await _take(provider, pending)
+    except OAuthError as error:
+        return error_page(request, error, None, None, messages=messages)
+    session_id, signed_in = await establish_session(request, provider, user.user_id, ("pwd",))
+    provider.events.emit(LoginSucceeded(user.user_id, pending.client.client_id))
+    outcome = await provider.authorize.resume(
+        pending.request, pending.client, signed_in, just_signed_in=True
+    )
+    response = await respond(request, provider, outcome)
+    set_session_cookie(response, provider, session_id, remember=True)
+    return response
+
+
+async def establish_session(
+    request: Request, provider: Provider, user_id: str, amr: tuple[str, ...]
+) -> tuple[str, SignedIn]:
+    """A new session cookie for ``user_id`` (the cookie value, and who is signed in).
+
+    Re-authentication of the same user keeps the SSO session (same ``sid``, same
+    participating clients) under a new cookie; another user ends the previous session
+    (with back-channel logout)."""
     now = provider.clock.now()
     previous = await session_of(request, provider)
     sid = identifier(16)
     participants: list[str] = []
-    if previous is not None and previous.user_id == user.user_id and previous.sid:
-        # Re-authentication keeps the SSO session (same sid) under a new cookie.
+    if previous is not None and previous.user_id == user_id and previous.sid:
         sid = previous.sid
         participants = await provider.storage.session_clients(sid)
         await provider.storage.delete_session(previous.session_hash)
@@ -291,51 +417,53 @@ async def login_post(request: Request) -> Response:
     session_id = token(32)
     session = Session(
         fingerprint(session_id),
-        user.user_id,
+        user_id,
         now,
         now,
         now + provider.settings.session_ttl,
         sid=sid,
         last_active_at=now,
+        amr=amr,
     )
     await provider.storage.add_session(session)
     for client_id in participants:
         await provider.storage.add_session_client(sid, client_id)
-    provider.events.emit(LoginSucceeded(user.user_id, pending.client.client_id))
-    signed_in = SignedIn(user.user_id, now, session.session_hash, sid)
-    outcome = await provider.authorize.resume(
-        pending.request, pending.client, signed_in, just_signed_in=True
-    )
-    if isinstance(outcome, NeedsConsent):
-        response: Response = RedirectResponse(
-            f"/consent?interaction={pending.interaction_id}", status_code=303
-        )
-        response.headers["Cache-Control"] = "no-store"
-    else:
-        await provider.storage.delete_interaction(pending.record.interaction_hash)
-        response = await respond(request, provider, outcome)
-    set_cookie(response, provider, "tollhouse_session", session_id, provider.settings.session_ttl)
-    return response
+    return session_id, SignedIn(user_id, now, session.session_hash, sid)
+
+
+def set_session_cookie(
+    response: Response, provider: Provider, session_id: str, *, remember: bool
+) -> None:
+    """``remember=False``: the cookie ends with the browser (the session record still
+    expires on its own timeouts)."""
+    max_age = provider.settings.session_ttl if remember else None
+    set_cookie(response, provider, "tollhouse_session", session_id, max_age)
 
 
 async def _consent_page(
     request: Request, provider: Provider, pending: _Pending, signed_in: SignedIn
 ) -> Response:
+    messages = messages_of(request, pending.request.ui_locales)
     user = await provider.storage.get_user(signed_in.user_id)
     audience = pending.request.audience if pending.request.audience != provider.issuer else None
-    return html(
+    api = await provider.storage.get_api(audience) if audience else None
+    api_name = (api.name or api.identifier) if api else audience
+    return render(
+        request,
+        provider,
         "consent.html",
         {
             "client_name": pending.client.name,
             "username": user.username if user else signed_in.user_id,
             "scopes": [
-                {"name": s, "text": SCOPE_DESCRIPTIONS.get(s)} for s in pending.request.scopes
+                {"name": s, "text": messages.scope(s, api_name)} for s in pending.request.scopes
             ],
-            "audience": audience,
+            "audience": api_name,
             "redirect_host": urlsplit(pending.request.redirect_uri).netloc,
             "csrf_token": request.cookies.get(cookie_name(provider, "tollhouse_csrf"), ""),
             "interaction": pending.interaction_id,
         },
+        messages=messages,
         form_targets=_form_targets(pending),
     )
 
@@ -344,7 +472,7 @@ async def consent_get(request: Request) -> Response:
     provider = _provider(request)
     try:
         pending = await _load_pending(
-            request, provider, query_parameters(request).get("interaction")
+            provider, query_parameters(request).get("interaction"), "consent"
         )
     except OAuthError as error:
         return error_page(request, error, None, None)
@@ -358,7 +486,7 @@ async def consent_post(request: Request) -> Response:
     provider = _provider(request)
     try:
         form = await form_parameters(request)
-        pending = await _load_pending(request, provider, form.get("interaction"))
+        pending = await _load_pending(provider, form.get("interaction"), "consent")
         _check_csrf(request, provider, pending, form.get("csrf_token"))
         decision = form.get("decision")
         if decision not in ("allow", "deny"):
@@ -368,7 +496,10 @@ async def consent_post(request: Request) -> Response:
     signed_in = await current_user(request, provider)
     if signed_in is None:
         return RedirectResponse(f"/login?interaction={pending.interaction_id}", status_code=303)
-    await provider.storage.delete_interaction(pending.record.interaction_hash)
+    try:
+        await _take(provider, pending)
+    except OAuthError as error:
+        return error_page(request, error, None, None)
     provider.events.emit(
         ConsentDecided(
             pending.client.client_id,

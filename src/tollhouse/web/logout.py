@@ -9,14 +9,23 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tollhouse.backchannel import deliver
-from tollhouse.errors import InvalidRequest, OAuthError
+from tollhouse.errors import OAuthError
 from tollhouse.protocol.endpoints.logout import LogoutRequest
 from tollhouse.protocol.results import add_query
 from tollhouse.provider import Provider
 from tollhouse.randomness import equal, token
-from tollhouse.web.interaction import cookie_name, error_page, session_of, set_cookie
+from tollhouse.web.interaction import (
+    PageRefused,
+    cookie_name,
+    delete_cookie,
+    error_page,
+    messages_of,
+    render,
+    session_of,
+    set_cookie,
+)
+from tollhouse.web.messages import Messages
 from tollhouse.web.parsing import form_parameters, query_parameters
-from tollhouse.web.rendering import html
 
 log = logging.getLogger("tollhouse.web")
 
@@ -41,29 +50,23 @@ async def logout(request: Request) -> Response:
         logout_request = await provider.logout.validate(params)
     except OAuthError as error:
         return error_page(request, error, None, None)
+    messages = messages_of(request, params.get("ui_locales"))
     session = await session_of(request, provider)
     if session is None:
-        return _finished(provider, logout_request)
+        return _finished(request, provider, logout_request, messages)
     confirmed = request.method == "POST" and params.get("confirm") == "yes"
     if confirmed:
         csrf = request.cookies.get(cookie_name(provider, "tollhouse_csrf"))
         sent = params.get("csrf_token")
         if not csrf or not sent or not equal(csrf, sent):
-            return error_page(
-                request, InvalidRequest("The sign-out form expired; try again."), None, None
-            )
+            refused = PageRefused("logout.expired")
+            return error_page(request, refused, None, None, messages=messages)
     elif not _hint_matches(provider, logout_request, session.user_id):
-        return _confirmation(request, provider, params)
+        return _confirmation(request, provider, params, messages)
     notifications = await provider.sessions.end(session, "logout")
     await deliver(notifications)
-    response = _finished(provider, logout_request)
-    response.delete_cookie(
-        cookie_name(provider, "tollhouse_session"),
-        path="/",
-        secure=not provider.settings.insecure_http,
-        httponly=True,
-        samesite="lax",
-    )
+    response = _finished(request, provider, logout_request, messages)
+    delete_cookie(response, provider, "tollhouse_session")
     return response
 
 
@@ -76,22 +79,29 @@ def _hint_matches(provider: Provider, logout_request: LogoutRequest, user_id: st
     return logout_request.hint_subject == expected
 
 
-def _confirmation(request: Request, provider: Provider, params: dict[str, str]) -> Response:
+def _confirmation(
+    request: Request, provider: Provider, params: dict[str, str], messages: Messages
+) -> Response:
     csrf = request.cookies.get(cookie_name(provider, "tollhouse_csrf"))
     if not csrf or len(csrf) > 128:
         csrf = token(32)
-    response = html(
+    response = render(
+        request,
+        provider,
         "logout.html",
         {
             "csrf_token": csrf,
             "hidden": [(k, params[k]) for k in FORWARDED if k in params],
         },
+        messages=messages,
     )
     set_cookie(response, provider, "tollhouse_csrf", csrf, None)
     return response
 
 
-def _finished(provider: Provider, logout_request: LogoutRequest) -> Response:
+def _finished(
+    request: Request, provider: Provider, logout_request: LogoutRequest, messages: Messages
+) -> Response:
     if logout_request.post_logout_redirect_uri is not None:
         location = add_query(
             logout_request.post_logout_redirect_uri, {"state": logout_request.state}
@@ -99,7 +109,7 @@ def _finished(provider: Provider, logout_request: LogoutRequest) -> Response:
         response: Response = RedirectResponse(location, status_code=303)
         response.headers["Cache-Control"] = "no-store"
         return response
-    return html("logged_out.html", {})
+    return render(request, provider, "logged_out.html", {}, messages=messages)
 
 
 async def userinfo(request: Request) -> Response:

@@ -1,4 +1,9 @@
-"""Rendering results: JSON bodies and HTML pages with strict security headers."""
+"""Rendering results: JSON bodies and HTML pages with strict security headers.
+
+Pages get their words from :mod:`tollhouse.web.messages` (``t("key", name=value)`` in
+the templates; values are escaped, ``|strong`` marks one bold) and the operator's name
+and logo from :mod:`tollhouse.web.branding`.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from tollhouse.protocol.results import JsonResult, Redirect
+from tollhouse.web.branding import Branding
+from tollhouse.web.messages import Messages
 
 _env = Environment(
     loader=PackageLoader("tollhouse.web", "templates"),
     autoescape=select_autoescape(["html"]),
     auto_reload=False,
 )
+_env.filters["strong"] = lambda value: Markup("<strong>{}</strong>").format(value)
+_env.filters["code"] = lambda value: Markup("<code>{}</code>").format(value)
 
 
 def content_security_policy(form_targets: Iterable[str] = ()) -> str:
@@ -49,6 +59,43 @@ def html(
     return response
 
 
+def page(
+    template: str,
+    context: dict[str, Any],
+    *,
+    messages: Messages,
+    branding: Branding,
+    status: int = 200,
+    form_targets: Iterable[str] = (),
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A page in the locale of ``messages``, with the operator's name and logo."""
+
+    def translate(key: str, **values: object) -> Markup:
+        # The catalogue text is escaped; Markup.format escapes every value not marked safe.
+        return escape(messages(key)).format(**values)
+
+    response = html(
+        template,
+        {
+            **context,
+            "t": translate,
+            "lang": messages.locale,
+            "operator_name": branding.name,
+            "logo_url": branding.logo_url,
+        },
+        status=status,
+        form_targets=form_targets,
+        headers=headers,
+    )
+    response.headers["Content-Language"] = messages.locale
+    return response
+
+
+RETRY_AFTER = "5"
+"""Seconds a client should wait after a 503 (``temporarily_unavailable``)."""
+
+
 class ProtocolJsonResponse(Response):
     """A JSON response that hands its RFC error code (if any) to the access log."""
 
@@ -68,6 +115,9 @@ def json_response(result: JsonResult) -> Response:
     error = result.body.get("error")
     if isinstance(error, str):
         response.oauth_error = error
+    if result.status == 503 and "retry-after" not in response.headers:
+        # RFC 9110 §10.2.3 delay-seconds: the database or Redis is back within seconds.
+        response.headers["Retry-After"] = RETRY_AFTER
     return response
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib.metadata import version
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,13 +16,14 @@ from tollhouse.protocol.endpoints.authorize import AuthorizeOutcome
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.provider import Provider
-from tollhouse.web import interaction
+from tollhouse.web import interaction, openapi
+from tollhouse.web.messages import LOCALES
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import form_parameters, query_parameters
 from tollhouse.web.rendering import json_body, json_response
 
 log = logging.getLogger("tollhouse.web")
-UI_LOCALES = ("en",)
+UI_LOCALES = LOCALES  # web/messages.py
 
 
 def provider_of(request: Request) -> Provider:
@@ -39,6 +41,7 @@ async def openid_configuration(request: Request) -> Response:
         grant_types=provider.token.grant_types,
         signing_algs=provider.keyring.algorithms,
         ui_locales=UI_LOCALES,
+        extra_endpoints=provider.registration.discovery_endpoints(),
     )
     return json_body(200, doc, {"Cache-Control": "public, max-age=300"})
 
@@ -155,6 +158,12 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
+async def openapi_json(request: Request) -> Response:
+    """OpenAPI 3.1 description of the JSON endpoints (web/openapi.py)."""
+    doc = openapi.document(provider_of(request).issuer, version("tollhouse"))
+    return json_body(200, doc, {"Cache-Control": "public, max-age=300"})
+
+
 def routes() -> list[Route]:
     return [
         Route("/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
@@ -169,4 +178,5 @@ def routes() -> list[Route]:
         Route("/introspect", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
         Route("/revocations", revocations, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
     ]

@@ -283,6 +283,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_initial_access_tokens_expires_at", "initial_access_tokens", ["expires_at"])
     op.create_table(
+        "admin_tokens",
+        sa.Column("token_id", ID, nullable=False),
+        sa.Column("token_hash", ID, nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        _epoch("created_at"),
+        _epoch("expires_at"),
+        sa.PrimaryKeyConstraint("token_id", name="pk_admin_tokens"),
+        sa.UniqueConstraint("token_hash", name="uq_admin_tokens_token_hash"),
+    )
+    op.create_index("ix_admin_tokens_expires_at", "admin_tokens", ["expires_at"])
+    op.create_table(
         "registration_access_tokens",
         sa.Column("client_id", ID, nullable=False),
         sa.Column("token_hash", ID, nullable=False),
@@ -299,6 +310,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
+        "admin_tokens",
         "registration_access_tokens",
         "initial_access_tokens",
         "access_tokens",

@@ -1,0 +1,452 @@
+"""The identity provider under load, next to a peer IdP: ``make bench`` (issue 8).
+
+Scenarios, each run by Debian's ``wrk`` (one thread, 50 connections, ``--latency``) and
+printed as req/s, p50/p90/p99 latency and error counts:
+
+* ``token_cc``    — POST /token, client_credentials (HTTP Basic), resource indicator;
+* ``code``        — POST /token, authorization_code; every request exchanges its own code,
+  minted beforehand through /authorize → login → consent;
+* ``refresh``     — POST /token, refresh_token; every request rotates its own token;
+* ``introspect``  — POST /introspect of an access token by the client it was issued to;
+* ``jwks``        — GET /jwks.json;
+* ``discovery``   — GET /.well-known/openid-configuration.
+
+Against ``tollhouse serve --insecure-http`` on 127.0.0.1 with SQLite and with
+PostgreSQL + Redis (a fresh database per run), with 1 process (server pinned to core
+0, wrk to core 1) and with ``--workers 2`` (both cores). Rate limiting is off.
+
+Then ``token_cc``, ``introspect`` and ``jwks`` against node-oidc-provider (ES256 JWT
+access tokens via resource indicators; bench/idp/peer/server.mjs) on the same core as
+Tollhouse's single process, alternating A B A B … for several rounds; the medians and
+Tollhouse/peer ratios go to bench/RESULTS.md with the machine and the date.
+
+Modes: ``full`` (by hand: 10 s per run, 3 rounds, every backend and worker count) and
+``short`` (``CI=true`` or ``BENCH_MODE=short``: 2 s per run, 1 round, SQLite and one
+process only, the peer skipped if npm is unreachable; RESULTS.md is left alone).
+
+    .venv/bin/python bench/run.py [--mode short|full] [--seconds S] [--rounds N]
+        [--backends sqlite,postgres] [--workers 1,2] [--no-peer] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from idp import ours, wrk  # noqa: E402
+from idp.peer import PEER_VERSION, Peer, PeerUnavailable, install  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- bench/run.py: begin -->", "<!-- bench/run.py: end -->"
+CONNECTIONS = 50
+CODE_TARGET_MS = 50.0
+
+
+@dataclass
+class Mode:
+    name: str
+    seconds: float
+    rounds: int
+    backends: tuple[str, ...]
+    workers: tuple[int, ...]
+    peer_required: bool
+    max_minted: int
+
+
+def mode_from(args: argparse.Namespace) -> Mode:
+    name = args.mode or (
+        "short"
+        if os.environ.get("CI", "").lower() == "true" or os.environ.get("BENCH_MODE") == "short"
+        else "full"
+    )
+    if name == "short":
+        mode = Mode("short", 2.0, 1, ("sqlite",), (1,), False, 600)
+    else:
+        mode = Mode("full", 10.0, 3, ("sqlite", "postgres"), (1, 2), True, 12000)
+    if args.seconds:
+        mode.seconds = args.seconds
+    if args.rounds:
+        mode.rounds = args.rounds
+    if args.backends:
+        mode.backends = tuple(args.backends.split(","))
+    if args.workers:
+        mode.workers = tuple(int(w) for w in args.workers.split(","))
+    return mode
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def placement(workers: int) -> tuple[str | None, str | None]:
+    """(server cpus, wrk cpus): one process on core 0 and wrk on core 1; N workers on all."""
+    if cores() < 2 or not shutil.which("taskset"):
+        return None, None
+    if workers == 1:
+        return "0", "1"
+    return f"0-{cores() - 1}", None
+
+
+def line(label: str, result: wrk.WrkResult) -> str:
+    return (
+        f"  {label:<12} {result.rps:>9,.0f} req/s   p50 {result.p50:7.2f} ms   "
+        f"p90 {result.p90:7.2f} ms   p99 {result.p99:7.2f} ms   "
+        f"errors {result.errors} (non-2xx {result.non_2xx}, socket {result.socket_errors})"
+    )
+
+
+# Tollhouse ------------------------------------------------------------------------------
+
+
+class Scenarios:
+    """The six Tollhouse scenarios against one running server."""
+
+    def __init__(self, server: ours.Server, seeded: ours.Seeded, mode: Mode, wrk_cpus: str | None):
+        self.server = server
+        self.seeded = seeded
+        self.mode = mode
+        self.wrk_cpus = wrk_cpus
+        self.workdir = server.workdir
+        self._token: str | None = None
+
+    def _run(self, path: str, script: str | None = None, args: tuple[str, ...] = ()) -> wrk.WrkResult:
+        return wrk.run(
+            self.server.base + path,
+            seconds=self.mode.seconds,
+            connections=CONNECTIONS,
+            script=script,
+            args=args,
+            cpus=self.wrk_cpus,
+        )
+
+    def token_cc(self) -> wrk.WrkResult:
+        body = f"grant_type=client_credentials&scope={ours.SCOPE}&resource={ours.API}"
+        return self._run("/token", "post_form.lua", (body, self.seeded.cc_auth))
+
+    def introspect(self) -> wrk.WrkResult:
+        if self._token is None:
+            self._token = ours.access_token(self.server.base, self.seeded.cc_auth, ours.API)
+        body = f"token={self._token}&token_type_hint=access_token"
+        return self._run("/introspect", "post_form.lua", (body, self.seeded.cc_auth))
+
+    def jwks(self) -> wrk.WrkResult:
+        return self._run("/jwks.json")
+
+    def discovery(self) -> wrk.WrkResult:
+        return self._run("/.well-known/openid-configuration")
+
+    def _single_use(self, kind: str, count: int, prefix: str) -> wrk.WrkResult:
+        if kind == "code":
+            values = ours.mint_codes(self.server.base, self.seeded, count)
+        else:
+            values = ours.mint_refresh_tokens(self.server.base, self.seeded, count)
+        path = self.workdir / f"{kind}.txt"
+        path.write_text("\n".join(values) + "\n")
+        try:
+            return self._run(
+                "/token",
+                "tokens_from_file.lua",
+                (str(path), prefix, self.seeded.web_auth, str(CONNECTIONS)),
+            )
+        finally:
+            path.unlink()
+
+    def code(self, estimate: float) -> wrk.WrkResult:
+        count = self._count(estimate)
+        return self._single_use("code", count, ours.code_exchange_prefix())
+
+    def refresh(self, estimate: float) -> wrk.WrkResult:
+        count = self._count(estimate)
+        return self._single_use("refresh", count, ours.REFRESH_PREFIX)
+
+    def _count(self, estimate: float) -> int:
+        """Enough single-use values for the whole run (at the client_credentials rate,
+        which a code exchange never beats), capped: codes live at most 60 s."""
+        wanted = int(estimate * self.mode.seconds * 1.1) + 2 * CONNECTIONS
+        return max(4 * CONNECTIONS, min(wanted, self.mode.max_minted))
+
+
+def run_matrix(mode: Mode) -> list[dict[str, object]]:
+    """Every scenario on every backend × worker count; one run each."""
+    rows: list[dict[str, object]] = []
+    for kind in mode.backends:
+        if kind == "postgres" and not ours.postgres_available():
+            message = "PostgreSQL or Redis is not reachable on 127.0.0.1"
+            if os.environ.get("CI", "").lower() == "true":
+                raise RuntimeError(message)
+            print(f"skipping PostgreSQL + Redis: {message}")
+            continue
+        for workers in mode.workers:
+            server_cpus, wrk_cpus = placement(workers)
+            with tempfile.TemporaryDirectory(prefix="tollhouse-bench-") as tmp:
+                workdir = Path(tmp)
+                with ours.backend(kind, workdir) as backend:
+                    server = ours.Server(workdir, backend, workers, server_cpus)
+                    seeded = server.seed()
+                    server.start()
+                    try:
+                        label = f"{backend.name}, {workers} process{'es' if workers > 1 else ''}"
+                        print(f"\n== Tollhouse: {label} (server cpus {server_cpus}, wrk cpus {wrk_cpus})")
+                        rows.append(_scenarios(label, Scenarios(server, seeded, mode, wrk_cpus)))
+                        rows[-1]["rss"] = server.rss_mib()
+                        print(f"  RSS per process (MiB): {rows[-1]['rss']}")
+                    finally:
+                        server.stop()
+    return rows
+
+
+def _scenarios(label: str, s: Scenarios) -> dict[str, object]:
+    results: dict[str, wrk.WrkResult] = {}
+    for name, action in (
+        ("discovery", s.discovery),
+        ("jwks", s.jwks),
+        ("token_cc", s.token_cc),
+        ("introspect", s.introspect),
+    ):
+        results[name] = action()
+        print(line(name, results[name]))
+    estimate = results["token_cc"].rps
+    results["code"] = s.code(estimate)
+    print(line("code", results["code"]))
+    verdict = "meets" if results["code"].p99 <= CODE_TARGET_MS else "MISSES"
+    print(f"  code exchange p99 at {CONNECTIONS} connections: {results['code'].p99:.1f} ms "
+          f"({verdict} the {CODE_TARGET_MS:.0f} ms target)")
+    results["refresh"] = s.refresh(estimate)
+    print(line("refresh", results["refresh"]))
+    return {"label": label, "results": results}
+
+
+# Tollhouse next to the peer ---------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    ours: list[wrk.WrkResult]
+    peer: list[wrk.WrkResult]
+
+    def ratio(self) -> float:
+        """Median of the per-round ratios (each round runs A then B back to back)."""
+        return statistics.median(a.rps / b.rps for a, b in zip(self.ours, self.peer, strict=True))
+
+
+def run_peer(mode: Mode) -> tuple[dict[str, Pair], dict[str, list[float]]] | None:
+    try:
+        folder = install()
+    except PeerUnavailable as exc:
+        if mode.peer_required:
+            raise
+        print(f"\nskipping the peer comparison: {exc}")
+        return None
+    server_cpus, wrk_cpus = placement(1)
+    try:
+        with tempfile.TemporaryDirectory(prefix="tollhouse-bench-") as tmp:
+            workdir = Path(tmp)
+            with ours.backend("sqlite", workdir) as backend:
+                server = ours.Server(workdir, backend, 1, server_cpus)
+                seeded = server.seed()
+                server.start()
+                peer = Peer(folder, server_cpus)
+                try:
+                    peer.start()
+                    return _alternate(mode, server, seeded, peer, wrk_cpus)
+                finally:
+                    peer.stop()
+                    server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alternate(
+    mode: Mode, server: ours.Server, seeded: ours.Seeded, peer: Peer, wrk_cpus: str | None
+) -> tuple[dict[str, Pair], dict[str, list[float]]]:
+    ours_token = ours.access_token(server.base, seeded.cc_auth, ours.API)
+    peer_token = ours.access_token(peer.base, peer.auth)  # opaque: the kind it can introspect
+    cc_body = f"grant_type=client_credentials&scope={ours.SCOPE}&resource={ours.API}"
+
+    def load(base: str, path: str, script: str | None = None, *args: str) -> Callable[[], wrk.WrkResult]:
+        return lambda: wrk.run(
+            base + path,
+            seconds=mode.seconds,
+            connections=CONNECTIONS,
+            script=script,
+            args=args,
+            cpus=wrk_cpus,
+        )
+
+    scenarios = {
+        "token_cc": (
+            load(server.base, "/token", "post_form.lua", cc_body, seeded.cc_auth),
+            load(peer.base, "/token", "post_form.lua", cc_body, peer.auth),
+        ),
+        "introspect": (
+            load(server.base, "/introspect", "post_form.lua", f"token={ours_token}", seeded.cc_auth),
+            load(peer.base, "/token/introspection", "post_form.lua", f"token={peer_token}", peer.auth),
+        ),
+        "jwks": (load(server.base, "/jwks.json"), load(peer.base, "/jwks")),
+    }
+    _check_peer_answers(server, seeded, peer, ours_token, peer_token)
+    pairs = {name: Pair([], []) for name in scenarios}
+    print(f"\n== Tollhouse (A) vs node-oidc-provider {PEER_VERSION} (B), both on cpus "
+          f"{server.cpus}, wrk on {wrk_cpus}; {mode.rounds} round(s), A B alternating")
+    for round_no in range(1, mode.rounds + 1):
+        for name, (a, b) in scenarios.items():
+            pairs[name].ours.append(a())
+            pairs[name].peer.append(b())
+            print(line(f"{name} A#{round_no}", pairs[name].ours[-1]))
+            print(line(f"{name} B#{round_no}", pairs[name].peer[-1]))
+    rss = {"tollhouse": server.rss_mib(), "peer": peer.rss_mib()}
+    print("\n  scenario       Tollhouse req/s   peer req/s   ratio (median of rounds)")
+    for name, pair in pairs.items():
+        print(f"  {name:<12} {statistics.median(r.rps for r in pair.ours):>15,.0f} "
+              f"{statistics.median(r.rps for r in pair.peer):>12,.0f}   {pair.ratio():.2f}x")
+    print(f"  RSS (MiB): Tollhouse {rss['tollhouse']}, peer {rss['peer']}")
+    return pairs, rss
+
+
+def _check_peer_answers(
+    server: ours.Server, seeded: ours.Seeded, peer: Peer, ours_token: str, peer_token: str
+) -> None:
+    """Both servers really do the work: a JWT from /token, active=true from introspection."""
+    import httpx
+
+    jwt = ours.access_token(peer.base, peer.auth, ours.API)
+    if jwt.count(".") != 2:
+        raise RuntimeError("the peer did not issue a JWT access token")
+    for base, path, token, auth in (
+        (server.base, "/introspect", ours_token, seeded.cc_auth),
+        (peer.base, "/token/introspection", peer_token, peer.auth),
+    ):
+        answer = httpx.post(base + path, data={"token": token}, headers={"Authorization": auth})
+        if answer.json().get("active") is not True:
+            raise RuntimeError(f"{base}{path} did not say active=true: {answer.text[:200]}")
+
+
+# Report -------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for text in Path("/proc/cpuinfo").read_text().splitlines():
+            if text.startswith("model name"):
+                model = text.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores (nproc), CPU: {model}, kernel {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def markdown(
+    mode: Mode,
+    matrix: list[dict[str, object]],
+    peer: tuple[dict[str, Pair], dict[str, list[float]]] | None,
+) -> str:
+    today = datetime.date.today().isoformat()
+    out = [
+        BEGIN,
+        "## Identity provider under load (`bench/run.py`)",
+        "",
+        f"Machine: {machine()}; {today}. wrk 1 thread, {CONNECTIONS} connections, "
+        f"{mode.seconds:g} s per run; server logging at `warning` (no access log line per "
+        "request), rate limits off. One process: server on core 0, wrk on core 1; "
+        "2 workers: server on both cores, wrk unpinned.",
+        "",
+    ]
+    if peer is not None:
+        pairs, rss = peer
+        out += [
+            f"### Tollhouse / node-oidc-provider {PEER_VERSION}",
+            "",
+            f"Both one process on core 0 (Tollhouse on SQLite, the peer on its in-memory "
+            f"adapter), {mode.rounds} alternating rounds A B A B …; medians, ratio = median "
+            "of the per-round ratios. The peer's access tokens are ES256 JWTs (resource "
+            "indicator); it cannot introspect its JWTs, so its introspection is of its "
+            "opaque token (an in-memory lookup), Tollhouse's of its ES256 JWT.",
+            "",
+            "| scenario | Tollhouse req/s | peer req/s | ratio | Tollhouse p99 ms | peer p99 ms | target |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        targets = {"token_cc": 1.5, "introspect": 1.5}
+        for name, pair in pairs.items():
+            target = targets.get(name)
+            ratio = pair.ratio()
+            verdict = "" if target is None else (f"≥ {target}× " + ("met" if ratio >= target else "**missed**"))
+            out.append(
+                f"| {name} | {statistics.median(r.rps for r in pair.ours):,.0f} "
+                f"| {statistics.median(r.rps for r in pair.peer):,.0f} | {ratio:.2f}× "
+                f"| {statistics.median(r.p99 for r in pair.ours):.1f} "
+                f"| {statistics.median(r.p99 for r in pair.peer):.1f} | {verdict} |"
+            )
+        out += ["", f"RSS after the runs (MiB): Tollhouse {rss['tollhouse']}, peer {rss['peer']}.", ""]
+    out += [
+        "### Every scenario, every backend",
+        "",
+        "| setup | scenario | req/s | p50 ms | p90 ms | p99 ms | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in matrix:
+        results = row["results"]
+        assert isinstance(results, dict)
+        for name, r in results.items():
+            out.append(
+                f"| {row['label']} | {name} | {r.rps:,.0f} | {r.p50:.2f} | {r.p90:.2f} "
+                f"| {r.p99:.2f} | {r.errors} |"
+            )
+    out.append("")
+    out += [f"RSS per serving process after the runs (MiB): " + "; ".join(
+        f"{row['label']}: {row['rss']}" for row in matrix
+    ) + ".", "", END]
+    return "\n".join(out)
+
+
+def write_results(section: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("short", "full"))
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--backends", help="comma-separated: sqlite,postgres")
+    parser.add_argument("--workers", help="comma-separated worker counts, e.g. 1,2")
+    parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--write", action="store_true", help="write RESULTS.md (full: always)")
+    args = parser.parse_args(argv)
+    mode = mode_from(args)
+    started = time.monotonic()
+    print(f"bench/run.py: {mode.name} mode on {machine()}")
+    wrk.ensure_wrk()
+    matrix = run_matrix(mode)
+    peer = None if args.no_peer else run_peer(mode)
+    if mode.name == "full" or args.write:
+        write_results(markdown(mode, matrix, peer))
+        print(f"\nwrote {RESULTS}")
+    print(f"done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""Client secrets at rest: HMAC-SHA-256 under a server key (RFC 2104), compared in
+constant time.
+
+Tollhouse generates every client secret itself (``secrets.token_urlsafe(32)``: 256
+bits of entropy). A slow password hash (argon2id, bcrypt) only helps a secret an
+attacker can guess; nobody guesses 2**256, so a KDF would buy nothing and cost the
+token endpoint its throughput (argon2id takes tens of milliseconds a check; Hydra's
+bcrypt on client secrets is what caps it at ~500 grants/s). See
+docs/adr/0006-client-secret-hmac.md.
+
+Stored form: ``hmac-sha256$<base64url(HMAC-SHA-256(key, secret))>``. The key is
+derived from the master key (``SecretBox.derive("client-secrets")``), so a stolen
+database alone does not even allow an offline check of a candidate secret; rows stay
+valid as long as the master key does (``keys rewrap`` changes the master key: see the
+operator guide).
+
+Rows written before this scheme hold argon2id PHC strings (``$argon2id$…``); they keep
+verifying through :class:`~tollhouse.security.passwords.PasswordHasher` (slowly, in a
+worker thread) until the client's secret is rotated.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+import anyio.to_thread
+
+from tollhouse.security.passwords import PasswordHasher
+from tollhouse.security.secretbox import SecretBox
+
+PREFIX = "hmac-sha256$"
+PURPOSE = "client-secrets"
+"""The ``SecretBox.derive`` purpose of the HMAC key."""
+_ARGON2_PREFIX = "$argon2id$"
+_KEY_MIN = 32
+_MAX_SECRET_BYTES = 1024
+"""Longer presented secrets are refused without hashing (ours are 43 characters)."""
+
+
+class ClientSecretHasher:
+    """``hash()`` new client secrets; ``verify()`` both HMAC and legacy argon2id rows."""
+
+    __slots__ = ("_key", "_legacy")
+
+    def __init__(self, key: bytes, *, legacy: PasswordHasher | None = None) -> None:
+        if not isinstance(key, bytes) or len(key) < _KEY_MIN:
+            raise ValueError(f"the client-secret key must be at least {_KEY_MIN} bytes")
+        self._key = key
+        self._legacy = legacy or PasswordHasher.for_client_secrets()
+
+    def __repr__(self) -> str:
+        return "ClientSecretHasher(<redacted>)"
+
+    @classmethod
+    def from_box(
+        cls, box: SecretBox, *, legacy: PasswordHasher | None = None
+    ) -> ClientSecretHasher:
+        """The hasher keyed by the master key's ``client-secrets`` subkey (RFC 5869 HKDF)."""
+        return cls(box.derive(PURPOSE), legacy=legacy)
+
+    def _mac(self, secret: str) -> str:
+        digest = hmac.new(self._key, secret.encode("utf-8"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def hash(self, secret: str) -> str:
+        """``hmac-sha256$<base64url>``; deterministic (no salt is needed for a 256-bit secret)."""
+        return PREFIX + self._mac(secret)
+
+    @staticmethod
+    def is_legacy(stored_hash: str) -> bool:
+        """True for an argon2id row: :meth:`verify` is then slow (run it off the loop)."""
+        return isinstance(stored_hash, str) and stored_hash.startswith(_ARGON2_PREFIX)
+
+    def verify(self, stored_hash: str, secret: str) -> bool:
+        """True if ``secret`` matches ``stored_hash``; False otherwise, never raises."""
+        if not isinstance(stored_hash, str) or not isinstance(secret, str):
+            return False
+        if len(secret) > _MAX_SECRET_BYTES:
+            return False
+        if stored_hash.startswith(PREFIX):
+            try:
+                presented = self._mac(secret)
+            except UnicodeError:  # lone surrogates cannot be a secret we issued
+                return False
+            # Constant time: the comparison reveals nothing of how much matched.
+            return hmac.compare_digest(presented, stored_hash[len(PREFIX) :])
+        if stored_hash.startswith(_ARGON2_PREFIX):
+            return self._legacy.verify(stored_hash, secret)
+        return False
+
+    def dummy_verify(self) -> None:
+        """Spend the time of one HMAC check (unknown client: no timing difference)."""
+        self.verify(PREFIX + "A" * 43, secrets.token_urlsafe(32))
+
+
+class ClientSecretVerifier:
+    """The async face used by client authentication and registration.
+
+    HMAC rows are checked inline (about a microsecond, no reason to leave the event
+    loop); legacy argon2id rows go to a worker thread so the loop keeps serving.
+    """
+
+    __slots__ = ("_hasher",)
+
+    def __init__(self, hasher: ClientSecretHasher) -> None:
+        self._hasher = hasher
+
+    @property
+    def hasher(self) -> ClientSecretHasher:
+        return self._hasher
+
+    async def hash(self, secret: str) -> str:
+        return self._hasher.hash(secret)
+
+    async def verify(self, stored_hash: str, secret: str) -> bool:
+        if self._hasher.is_legacy(stored_hash):
+            return await anyio.to_thread.run_sync(self._hasher.verify, stored_hash, secret)
+        return self._hasher.verify(stored_hash, secret)
+
+    async def dummy_verify(self) -> None:
+        self._hasher.dummy_verify()

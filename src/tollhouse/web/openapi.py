@@ -1,0 +1,285 @@
+"""OpenAPI 3.1 description of the JSON endpoints, served at ``GET /openapi.json``.
+
+Hand-written data, not generated from the routes: it is the documented surface that the
+schemathesis run in ``tests/fuzz`` holds the server to (status codes, content types and
+response shapes). ``/authorize``, ``/login`` and ``/consent`` are browser pages and are
+not described. Error bodies are RFC 6749 §5.2; token responses RFC 6749 §5.1;
+introspection RFC 7662 §2.2; revocation RFC 7009 §2.2; the JWK Set RFC 7517 §5;
+metadata RFC 8414 §2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _error(description: str, *, challenge: bool = False, retry: bool = False) -> dict[str, Any]:
+    response = _json(description, _ref("OAuthError"))
+    headers: dict[str, Any] = {}
+    if challenge:
+        headers["WWW-Authenticate"] = {
+            "description": "RFC 6749 §5.2: the scheme the client should authenticate with.",
+            "schema": {"type": "string"},
+        }
+    if retry:
+        headers["Retry-After"] = {
+            "description": "Seconds to wait (RFC 9110 §10.2.3).",
+            "schema": {"type": "string"},
+        }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _form(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return {"required": True, "content": {FORM: {"schema": schema}}}
+
+
+_STRING = {"type": "string", "maxLength": 4096}
+_CLIENT_AUTH = {"client_id": _STRING, "client_secret": _STRING}
+_CLIENT_ERRORS = {
+    "400": _error("RFC 6749 §5.2 error (invalid_request, invalid_grant, …)."),
+    "401": _error("invalid_client: client authentication failed.", challenge=True),
+    "429": _error("Rate limit reached (slow_down).", retry=True),
+}
+_SECURITY: list[dict[str, list[str]]] = [{"clientSecretBasic": []}, {}]
+"""HTTP Basic (client_secret_basic), or credentials in the form body (client_secret_post,
+or a public client's bare client_id)."""
+
+SCHEMAS: dict[str, Any] = {
+    "OAuthError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string", "pattern": "^[\\x20-\\x21\\x23-\\x5B\\x5D-\\x7E]+$"},
+            "error_description": {"type": "string"},
+            "error_uri": {"type": "string"},
+        },
+    },
+    "TokenResponse": {
+        "type": "object",
+        "required": ["access_token", "token_type", "expires_in"],
+        "properties": {
+            "access_token": {"type": "string"},
+            "token_type": {"type": "string", "enum": ["Bearer"]},
+            "expires_in": {"type": "integer", "minimum": 1},
+            "refresh_token": {"type": "string"},
+            "scope": {"type": "string"},
+            "id_token": {"type": "string"},
+        },
+    },
+    "IntrospectionResponse": {
+        "type": "object",
+        "required": ["active"],
+        "properties": {
+            "active": {"type": "boolean"},
+            "scope": {"type": "string"},
+            "client_id": {"type": "string"},
+            "sub": {"type": "string"},
+            "aud": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+            "iss": {"type": "string"},
+            "exp": {"type": "integer"},
+            "iat": {"type": "integer"},
+            "nbf": {"type": "integer"},
+            "jti": {"type": "string"},
+            "token_type": {"type": "string"},
+        },
+    },
+    "JwkSet": {
+        "type": "object",
+        "required": ["keys"],
+        "properties": {
+            "keys": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kty", "kid", "alg", "use"],
+                    "properties": {
+                        "kty": {"type": "string", "enum": ["EC", "RSA", "OKP"]},
+                        "kid": {"type": "string"},
+                        "alg": {"type": "string"},
+                        "use": {"type": "string", "enum": ["sig"]},
+                    },
+                    "not": {"anyOf": [{"required": [m]} for m in ("d", "p", "q", "dp", "dq")]},
+                },
+            }
+        },
+    },
+    "Metadata": {
+        "type": "object",
+        "required": [
+            "issuer",
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "response_types_supported",
+        ],
+        "properties": {
+            "issuer": {"type": "string"},
+            "authorization_endpoint": {"type": "string"},
+            "token_endpoint": {"type": "string"},
+            "jwks_uri": {"type": "string"},
+            "response_types_supported": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
+
+_TOKEN_FORM = _form(
+    {
+        "grant_type": {
+            "type": "string",
+            "examples": ["authorization_code", "refresh_token", "client_credentials"],
+        },
+        "code": _STRING,
+        "redirect_uri": _STRING,
+        "code_verifier": _STRING,
+        "refresh_token": _STRING,
+        "scope": _STRING,
+        "resource": _STRING,
+        **_CLIENT_AUTH,
+    },
+    ["grant_type"],
+)
+
+_TOKEN_HINT = {"type": "string", "examples": ["access_token", "refresh_token"]}
+
+PATHS: dict[str, Any] = {
+    "/token": {
+        "post": {
+            "operationId": "token",
+            "summary": "RFC 6749 §3.2 token endpoint",
+            "security": _SECURITY,
+            "requestBody": _TOKEN_FORM,
+            "responses": {"200": _json("Tokens (RFC 6749 §5.1).", _ref("TokenResponse"))}
+            | _CLIENT_ERRORS,
+        }
+    },
+    "/revoke": {
+        "post": {
+            "operationId": "revoke",
+            "summary": "RFC 7009 token revocation",
+            "security": _SECURITY,
+            "requestBody": _form(
+                {"token": _STRING, "token_type_hint": _TOKEN_HINT, **_CLIENT_AUTH}, ["token"]
+            ),
+            "responses": {
+                "200": _json(
+                    "Revoked, or the token was invalid (RFC 7009 §2.2).",
+                    {"type": "object", "maxProperties": 0},
+                )
+            }
+            | _CLIENT_ERRORS,
+        }
+    },
+    "/introspect": {
+        "post": {
+            "operationId": "introspect",
+            "summary": "RFC 7662 token introspection",
+            "security": [{"clientSecretBasic": []}, {}],
+            "requestBody": _form(
+                {"token": _STRING, "token_type_hint": _TOKEN_HINT, **_CLIENT_AUTH}, ["token"]
+            ),
+            "responses": {"200": _json("RFC 7662 §2.2.", _ref("IntrospectionResponse"))}
+            | _CLIENT_ERRORS,
+        }
+    },
+    "/revocations": {
+        "get": {
+            "operationId": "revocations",
+            "summary": "Signed feed of revoked access token jtis",
+            "security": [{"clientSecretBasic": []}],
+            "parameters": [{"name": "since", "in": "query", "required": False, "schema": _STRING}],
+            "responses": {
+                "200": {
+                    "description": "A compact JWS, typ revocations+jwt.",
+                    "content": {"application/jwt": {"schema": {"type": "string"}}},
+                },
+                "400": _CLIENT_ERRORS["400"],
+                "401": _CLIENT_ERRORS["401"],
+            },
+        }
+    },
+    "/jwks.json": {
+        "get": {
+            "operationId": "jwks",
+            "summary": "RFC 7517 JWK Set of the signing keys",
+            "responses": {"200": _json("Public keys only.", _ref("JwkSet"))},
+        }
+    },
+    "/.well-known/openid-configuration": {
+        "get": {
+            "operationId": "openidConfiguration",
+            "summary": "OpenID Connect Discovery 1.0 §4",
+            "responses": {"200": _json("Provider metadata.", _ref("Metadata"))},
+        }
+    },
+    "/.well-known/oauth-authorization-server": {
+        "get": {
+            "operationId": "authorizationServerMetadata",
+            "summary": "RFC 8414 §3",
+            "responses": {"200": _json("Authorization server metadata.", _ref("Metadata"))},
+        }
+    },
+    "/healthz": {
+        "get": {
+            "operationId": "healthz",
+            "summary": "The process is up",
+            "responses": {
+                "200": _json(
+                    "Up.",
+                    {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {"status": {"const": "ok"}},
+                    },
+                )
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "responses": {"200": _json("OpenAPI 3.1.", {"type": "object"})},
+        }
+    },
+}
+
+
+def document(issuer: str, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for a server at ``issuer``."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Tollhouse",
+            "version": version,
+            "description": "The JSON endpoints of a Tollhouse OAuth 2.0 / OpenID Connect "
+            "provider. Browser pages (/authorize, /login, /consent) are not described.",
+        },
+        "servers": [{"url": issuer}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "clientSecretBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "RFC 6749 §2.3.1: form-urlencoded client_id:client_secret.",
+                }
+            },
+        },
+    }

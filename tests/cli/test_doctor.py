@@ -1,0 +1,150 @@
+"""``tollhouse doctor`` (and the start-up warnings of ``serve``) against real state:
+a real SQLite file, a real master key file and a real running server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.cli.cli_runner import Cli
+from tests.e2e.conftest import Seed, free_port, seed_database, start_server, stop
+from tollhouse.models import AuthMethod, Client, GrantType
+from tollhouse.security.master_key import load_master_key
+from tollhouse.storage.ports import Storage
+
+
+@dataclass
+class Running:
+    base_url: str
+    port: int
+    data_dir: Path
+    log_path: Path
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    data_dir = tmp_path_factory.mktemp("doctor")
+    asyncio.run(seed_database(f"sqlite:///{data_dir / 'tollhouse.db'}", Seed()))
+    port = free_port()
+    process, log_path = start_server(data_dir, port, env={"TOLLHOUSE_REFRESH_GRACE_PERIOD": "5"})
+    try:
+        yield Running(f"http://127.0.0.1:{port}", port, data_dir, log_path)
+    finally:
+        stop(process)
+
+
+def findings(result_json: dict[str, object], level: str) -> list[dict[str, str]]:
+    found = result_json["findings"]
+    assert isinstance(found, list)
+    return [f for f in found if f["level"] == level]
+
+
+def test_serve_prints_one_warning_line_per_unsafe_setting_at_start(running: Running) -> None:
+    log = running.log_path.read_text()
+    lines = [line for line in log.splitlines() if line.startswith("warning [config]")]
+    assert any("grace period is 5 s" in line for line in lines), log
+    assert any("plain HTTP development mode" in line for line in lines), log
+    assert all(" — " in line for line in lines)  # each carries its fix
+
+
+def test_doctor_on_a_running_installation_checks_it_against_the_server(running: Running) -> None:
+    cli = Cli(running.data_dir)
+    result = cli(
+        "doctor",
+        "--json",
+        "--insecure-http",
+        "--port",
+        str(running.port),
+        "--url",
+        running.base_url,
+    )
+    assert result.code == 0, result
+    report = result.json()
+    assert findings(report, "error") == []
+    oks = [f["what"] for f in findings(report, "ok")]
+    assert any("migrated to head" in w for w in oks)
+    assert any("opens with the master key" in w for w in oks)
+    assert any("publishes exactly the keys table" in w for w in oks)
+    assert any(f"discovery names issuer {running.base_url}" in w for w in oks)
+    checks = {f["check"] for f in report["findings"]}
+    assert {"config", "database", "clock", "master_key", "keys", "tls", "redirect_uris"} <= checks
+    warned = [f["what"] for f in findings(report, "warning")]
+    assert any("demo data present" in w for w in warned)  # the seed reuses grid-monitor
+    assert report["exit_code"] == 0
+
+
+def test_doctor_finds_a_server_running_under_another_issuer(running: Running) -> None:
+    result = Cli(running.data_dir)("doctor", "--json", "--url", running.base_url)
+    assert result.code == 1
+    errors = [f["what"] for f in findings(result.json(), "error")]
+    assert any("discovery names issuer" in e and "https://localhost:8443" in e for e in errors)
+    result.assert_failure("doctor found 1 error")
+
+
+def test_doctor_finds_keys_sealed_under_another_master_key(running: Running) -> None:
+    cli = Cli(running.data_dir)
+    cli.env["TOLLHOUSE_MASTER_KEY"] = base64.b64encode(b"w" * 32).decode()
+    result = cli("doctor", "--json", "--insecure-http", "--port", str(running.port))
+    assert result.code == 1
+    report = result.json()
+    assert any(
+        "cannot be decrypted with this master key" in f["what"] for f in findings(report, "error")
+    )
+    assert any("the file is unused" in f["what"] for f in findings(report, "warning"))
+
+
+def test_doctor_on_an_empty_data_dir_names_the_missing_database(cli: Cli) -> None:
+    result = cli("doctor")
+    result.assert_failure("doctor found 1 error")
+    assert "✗ database" in result.stdout
+    assert "fix: run `tollhouse migrate`" in result.stdout
+    assert not cli.data_dir.exists() or not any(cli.data_dir.iterdir())  # read-only
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_doctor_refuses_a_master_key_file_readable_by_others(cli: Cli) -> None:
+    cli("migrate").assert_ok()
+    load_master_key(None, cli.data_dir)
+    (cli.data_dir / "master.key").chmod(0o644)
+    result = cli("doctor", "--json")
+    assert result.code == 1
+    (error,) = findings(result.json(), "error")
+    assert error["check"] == "master_key"
+    assert error["fix"] == f"chmod 600 {cli.data_dir / 'master.key'}"
+
+
+def test_doctor_flags_a_plain_http_redirect_uri_off_loopback(cli: Cli) -> None:
+    cli("migrate").assert_ok()
+
+    async def add(storage: Storage) -> None:
+        await storage.add_client(
+            Client(
+                "legacy",
+                "Legacy",
+                ("http://app.example.test/cb",),
+                (GrantType.AUTHORIZATION_CODE,),
+                AuthMethod.NONE,
+                1_800_000_000,
+            )
+        )
+
+    cli.query(add)
+    result = cli("doctor", "--json")
+    assert result.code == 1
+    (error,) = findings(result.json(), "error")
+    assert error["check"] == "redirect_uris"
+    assert "client legacy: http://app.example.test/cb is plain http" in error["what"]
+
+
+def test_doctor_reports_settings_that_cannot_start_as_an_error(cli: Cli) -> None:
+    cli.env["TOLLHOUSE_ACCESS_TOKEN_TTL"] = "7200"
+    result = cli("doctor", "--json")
+    assert result.code == 1
+    (error,) = findings(result.json(), "error")
+    assert "the server cannot start: invalid access_token_ttl" in error["what"]

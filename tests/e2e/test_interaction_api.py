@@ -1,0 +1,363 @@
+"""The interaction API end to end: an operator's own login and consent app (a tiny
+Starlette app under uvicorn on 127.0.0.1) replaces the built-in pages, and drives the
+flow through ``/admin/interactions/…`` with an admin token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from tests.e2e.conftest import (
+    CALLBACK,
+    TOLLHOUSE,
+    Seed,
+    free_port,
+    seed_database,
+    start_server,
+    stop,
+)
+from tests.e2e.flows import exchange, pkce_pair
+from tests.e2e.forms import parse
+
+ONE_TIME_CODE = "246810"
+"""The login app's own way to authenticate (not a Tollhouse password)."""
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+
+
+def login_app(idp: str, admin_token: str) -> Starlette:
+    """What an operator writes: their pages, calling the admin API server to server."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+
+    async def admin(
+        method: str, path: str, body: dict[str, object] | None = None
+    ) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=idp, timeout=10) as http:
+            return await http.request(method, path, json=body, headers=headers)
+
+    async def login_page(request: Request) -> Response:
+        interaction = request.query_params["interaction"]
+        pending = (await admin("GET", f"/admin/interactions/{interaction}")).json()
+        return HTMLResponse(
+            f"<p>Sign in to {pending['client']['name']} ({pending['stage']})</p>"
+            f'<form method="post" action="/login"><input name="interaction" value="{interaction}">'
+            '<input name="username"><input name="code"></form>'
+        )
+
+    async def login_submit(request: Request) -> Response:
+        form = await form_of(request)
+        interaction = str(form["interaction"])
+        if form.get("code") != ONE_TIME_CODE:
+            answer = await admin(
+                "PUT", f"/admin/interactions/{interaction}/reject", {"error": "access_denied"}
+            )
+        else:
+            answer = await admin(
+                "PUT",
+                f"/admin/interactions/{interaction}/accept-login",
+                {"username": str(form["username"]), "remember": False, "amr": ["otp"]},
+            )
+        return RedirectResponse(answer.json()["redirect_to"], status_code=303)
+
+    async def consent_page(request: Request) -> Response:
+        interaction = request.query_params["interaction"]
+        pending = (await admin("GET", f"/admin/interactions/{interaction}")).json()
+        scopes = " ".join(s["scope"] for s in pending["scopes"])
+        return HTMLResponse(
+            f"<p>{pending['user']['username']}: allow {scopes}?</p>"
+            '<form method="post" action="/consent">'
+            f'<input name="interaction" value="{interaction}"><input name="grant"></form>'
+        )
+
+    async def consent_submit(request: Request) -> Response:
+        form = await form_of(request)
+        interaction = str(form["interaction"])
+        answer = await admin(
+            "PUT",
+            f"/admin/interactions/{interaction}/accept-consent",
+            {"grant_scopes": str(form["grant"]).split(), "remember": False},
+        )
+        return RedirectResponse(answer.json()["redirect_to"], status_code=303)
+
+    return Starlette(
+        routes=[
+            Route("/login", login_page, methods=["GET"]),
+            Route("/login", login_submit, methods=["POST"]),
+            Route("/consent", consent_page, methods=["GET"]),
+            Route("/consent", consent_submit, methods=["POST"]),
+        ]
+    )
+
+
+@dataclass
+class Setup:
+    idp: str
+    app: str
+    token: str
+    seed: Seed
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    data_dir = tmp_path_factory.mktemp("interaction-api")
+    seed = Seed()
+    asyncio.run(seed_database(f"sqlite:///{data_dir / 'tollhouse.db'}", seed))
+    created = subprocess.run(
+        [str(TOLLHOUSE), "admin-token", "create", "--name", "test app", "--json",
+         "--data-dir", str(data_dir)],
+        capture_output=True, check=True, text=True,
+    )  # fmt: skip
+    token = json.loads(created.stdout)["token"]
+    idp_port, app_port = free_port(), free_port()
+    idp, app_url = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{app_port}"
+    config = uvicorn.Config(
+        login_app(idp, token), host="127.0.0.1", port=app_port, log_level="warning",
+        lifespan="off", ws="none",
+    )  # fmt: skip
+    app_server = uvicorn.Server(config)
+    thread = threading.Thread(target=app_server.run, daemon=True)
+    thread.start()
+    process, _ = start_server(
+        data_dir,
+        idp_port,
+        env={
+            "TOLLHOUSE_LOGIN_URL": f"{app_url}/login",
+            "TOLLHOUSE_CONSENT_URL": f"{app_url}/consent",
+        },
+    )
+    deadline = time.monotonic() + 10
+    while not app_server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield Setup(idp, app_url, token, seed, data_dir)
+    finally:
+        stop(process)
+        app_server.should_exit = True
+        thread.join(10)
+
+
+def authorize_params(
+    setup: Setup, scope: str = "openid read_sensors write_sensors"
+) -> tuple[dict[str, str], str]:
+    verifier, challenge = pkce_pair()
+    return {
+        "response_type": "code", "client_id": setup.seed.other_id, "redirect_uri": CALLBACK,
+        "scope": scope, "state": "s-1", "nonce": "n-1",
+        "code_challenge": challenge, "code_challenge_method": "S256",
+    }, verifier  # fmt: skip
+
+
+def walk(
+    http: httpx.Client, url: str, fill: dict[str, dict[str, str]], max_steps: int = 12
+) -> tuple[str, list[str]]:
+    """A browser: follow redirects across both hosts and submit the app's forms with
+    ``fill[path]``; stops at the client's callback. Returns it and the URLs visited."""
+    visited: list[str] = []
+    response = http.get(url)
+    for _ in range(max_steps):
+        visited.append(str(response.url))
+        if response.is_redirect:
+            location = urljoin(str(response.url), response.headers["location"])
+            if location.startswith(CALLBACK):
+                return location, visited
+            response = http.get(location)
+            continue
+        path = urlsplit(str(response.url)).path
+        if response.status_code != 200 or path not in fill:
+            raise AssertionError(
+                f"stopped at {response.url}: {response.status_code} {response.text[:300]}"
+            )
+        form = parse(response.text).forms[0]
+        response = http.post(
+            urljoin(str(response.url), form.action or ""), data={**form.inputs, **fill[path]}
+        )
+    raise AssertionError("the flow did not finish")
+
+
+def query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def test_external_login_and_consent_pages_complete_the_code_flow(setup: Setup) -> None:
+    params, verifier = authorize_params(setup)
+    with httpx.Client(timeout=10) as browser:
+        start = str(httpx.URL(f"{setup.idp}/authorize", params=params))
+        callback, visited = walk(
+            browser,
+            start,
+            {
+                "/login": {"username": setup.seed.username, "code": ONE_TIME_CODE},
+                "/consent": {"grant": "openid read_sensors"},
+            },
+        )
+        assert any(url.startswith(f"{setup.app}/login?interaction=") for url in visited), visited
+        assert any(url.startswith(f"{setup.app}/consent?interaction=") for url in visited)
+        assert any("/interaction/callback?verifier=" in url for url in visited)
+        result = query(callback)
+        assert result["state"] == "s-1" and result["iss"] == setup.idp
+        # remember=false: the session cookie lives only as long as the browser.
+        session = next(c for c in browser.cookies.jar if c.name == "tollhouse_session")
+        assert session.expires is None
+    with httpx.Client(base_url=setup.idp, timeout=10) as http:
+        tokens = exchange(
+            http, result["code"], verifier=verifier, redirect_uri=CALLBACK,
+            auth=(setup.seed.other_id, setup.seed.confidential_secret),
+        )  # fmt: skip
+    assert tokens.status_code == 200, tokens.text
+    # The app granted a subset: write_sensors was left out.
+    assert set(tokens.json()["scope"].split()) == {"openid", "read_sensors"}
+    assert "id_token" in tokens.json()
+
+
+def test_admin_api_refuses_requests_without_a_valid_admin_token(setup: Setup) -> None:
+    with httpx.Client(base_url=setup.idp, timeout=10) as http:
+        bare = http.get("/admin/interactions/whatever")
+        wrong = http.get(
+            "/admin/interactions/whatever", headers={"Authorization": "Bearer tha_not-a-token"}
+        )
+        right = http.get(
+            "/admin/interactions/whatever", headers={"Authorization": f"Bearer {setup.token}"}
+        )
+    assert bare.status_code == 401 and bare.headers["www-authenticate"].startswith("Bearer")
+    assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
+    assert right.status_code == 404 and right.json()["error"] == "not_found"
+
+
+def start_interaction(setup: Setup, browser: httpx.Client, scope: str = "openid") -> str:
+    params, _ = authorize_params(setup, scope)
+    response = browser.get(f"{setup.idp}/authorize", params=params)
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert location.startswith(f"{setup.app}/login?interaction=")
+    return query(location)["interaction"]
+
+
+def admin(setup: Setup) -> httpx.Client:
+    return httpx.Client(
+        base_url=setup.idp, timeout=10, headers={"Authorization": f"Bearer {setup.token}"}
+    )
+
+
+def test_interaction_describes_the_pending_request(setup: Setup) -> None:
+    with httpx.Client(timeout=10) as browser, admin(setup) as api:
+        interaction = start_interaction(setup, browser, "openid profile")
+        pending = api.get(f"/admin/interactions/{interaction}")
+    assert pending.status_code == 200 and pending.headers["cache-control"] == "no-store"
+    body = pending.json()
+    assert body["stage"] == "login" and body["user"] is None
+    assert body["client"] == {"client_id": setup.seed.other_id, "name": "Other App"}
+    assert [s["scope"] for s in body["scopes"]] == ["openid", "profile"]
+    assert body["scopes"][1]["description"] == "See your name and username"
+    assert body["redirect_uri"] == CALLBACK
+
+
+def test_an_interaction_is_answered_only_once(setup: Setup) -> None:
+    with httpx.Client(timeout=10) as browser, admin(setup) as api:
+        interaction = start_interaction(setup, browser)
+        path = f"/admin/interactions/{interaction}/accept-login"
+        first = api.put(path, json={"username": setup.seed.username})
+        second = api.put(path, json={"username": setup.seed.username})
+    assert (
+        first.status_code == 200
+        and "/interaction/callback?verifier=" in first.json()["redirect_to"]
+    )
+    assert second.status_code == 404
+
+
+def test_accept_consent_is_refused_while_login_is_pending(setup: Setup) -> None:
+    with httpx.Client(timeout=10) as browser, admin(setup) as api:
+        interaction = start_interaction(setup, browser)
+        wrong = api.put(f"/admin/interactions/{interaction}/accept-consent", json={})
+        unknown_user = api.put(
+            f"/admin/interactions/{interaction}/accept-login", json={"username": "nobody"}
+        )
+        not_json = api.put(f"/admin/interactions/{interaction}/accept-login", content=b"x")
+    assert wrong.status_code == 409
+    assert unknown_user.status_code == 400 and unknown_user.json()["error"] == "invalid_request"
+    assert not_json.status_code == 400
+
+
+def test_redirect_to_works_only_in_the_browser_that_started_the_request(setup: Setup) -> None:
+    with httpx.Client(timeout=10) as browser, admin(setup) as api:
+        interaction = start_interaction(setup, browser)
+        answer = api.put(
+            f"/admin/interactions/{interaction}/accept-login",
+            json={"username": setup.seed.username},
+        )
+        with httpx.Client(timeout=10) as attacker:
+            stolen = attacker.get(answer.json()["redirect_to"])
+        assert stolen.status_code == 400 and "location" not in stolen.headers
+        assert "tollhouse_session" not in stolen.headers.get("set-cookie", "")
+        # Single use: the victim's own browser cannot replay it either.
+        replay = browser.get(answer.json()["redirect_to"])
+        assert replay.status_code == 400
+
+
+def test_reject_sends_the_chosen_error_to_the_client(setup: Setup) -> None:
+    with httpx.Client(timeout=10) as browser, admin(setup) as api:
+        interaction = start_interaction(setup, browser)
+        answer = api.put(
+            f"/admin/interactions/{interaction}/reject",
+            json={"error": "login_required", "error_description": "MFA device not enrolled"},
+        )
+        bad = api.put(f"/admin/interactions/{interaction}/reject", json={"error": "server_error"})
+        back = browser.get(answer.json()["redirect_to"])
+    assert bad.status_code in (400, 404)
+    assert back.status_code == 303
+    result = query(back.headers["location"])
+    assert back.headers["location"].startswith(CALLBACK)
+    assert result["error"] == "login_required" and result["state"] == "s-1"
+    assert result["error_description"] == "MFA device not enrolled"
+
+
+def test_built_in_pages_are_closed_when_an_external_app_replaces_them(setup: Setup) -> None:
+    with httpx.Client(timeout=10) as browser:
+        interaction = start_interaction(setup, browser)
+        built_in = browser.get(f"{setup.idp}/login", params={"interaction": interaction})
+        posted = browser.post(
+            f"{setup.idp}/login",
+            data={"interaction": interaction, "username": setup.seed.username,
+                  "password": setup.seed.password},
+        )  # fmt: skip
+    assert built_in.status_code == 400 and "password" not in built_in.text
+    assert posted.status_code == 400
+    assert "tollhouse_session" not in posted.headers.get("set-cookie", "")
+
+
+def test_revoked_admin_token_is_refused(setup: Setup) -> None:
+    created = subprocess.run(
+        [str(TOLLHOUSE), "admin-token", "create", "--json", "--data-dir", str(setup.data_dir)],
+        capture_output=True, check=True, text=True,
+    )  # fmt: skip
+    made = json.loads(created.stdout)
+    listed = subprocess.run(
+        [str(TOLLHOUSE), "admin-token", "list", "--json", "--data-dir", str(setup.data_dir)],
+        capture_output=True, check=True, text=True,
+    )  # fmt: skip
+    assert made["id"] in {t["id"] for t in json.loads(listed.stdout)}
+    assert made["token"] not in listed.stdout
+    headers = {"Authorization": f"Bearer {made['token']}"}
+    assert httpx.get(f"{setup.idp}/admin/interactions/x", headers=headers).status_code == 404
+    subprocess.run(
+        [str(TOLLHOUSE), "admin-token", "revoke", made["id"], "--data-dir", str(setup.data_dir)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert httpx.get(f"{setup.idp}/admin/interactions/x", headers=headers).status_code == 401

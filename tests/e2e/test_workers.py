@@ -1,0 +1,109 @@
+"""``tollhouse serve --workers 2``: both processes serve the code flow, and /metrics from
+either one reports the sum over both (prometheus multiprocess mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import CALLBACK, Seed, Server, free_port, seed_database, start_server, stop
+from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("workers")
+    database_url = f"sqlite:///{data_dir / 'tollhouse.db'}"
+    seed = Seed()
+    asyncio.run(seed_database(database_url, seed))
+    # A leftover from an earlier run must not be counted.
+    stale = data_dir / "metrics"
+    stale.mkdir()
+    (stale / "counter_999999.db").write_bytes(b"\0" * 16)
+    port = free_port()
+    process, log_path = start_server(data_dir, port, "--workers", "2")
+    try:
+        yield Server(f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path)
+    finally:
+        stop(process)
+
+
+def worker_pids(metrics_dir: Path) -> set[str]:
+    """Processes that have counted something: prometheus keeps one file per pid."""
+    return {
+        match.group(1)
+        for path in metrics_dir.glob("counter_*.db")
+        if (match := re.match(r"counter_(\d+)\.db", path.name))
+    }
+
+
+def healthz_total(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    match = re.search(
+        r'^tollhouse_http_requests_total\{endpoint="/healthz",status="200"\} (\S+)$', text, re.M
+    )
+    return float(match.group(1)) if match else 0.0
+
+
+def test_two_workers_serve_the_code_flow(two_workers: Server) -> None:
+    seed = two_workers.seed
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": seed.confidential_id,
+        "redirect_uri": CALLBACK,
+        "scope": "read_sensors",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    # New connection per request, so the two processes share the work.
+    with httpx.Client(
+        base_url=two_workers.base_url,
+        timeout=10,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    ) as http:
+        result = browse(http, params, username=seed.username, password=seed.password)
+        assert isinstance(result, Callback), result
+        response = exchange(
+            http,
+            result.code,
+            verifier=verifier,
+            redirect_uri=CALLBACK,
+            auth=(seed.confidential_id, seed.confidential_secret),
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "Bearer"
+
+
+def test_metrics_aggregate_both_workers(two_workers: Server) -> None:
+    metrics_dir = two_workers.data_dir / "metrics"
+    assert "999999" not in worker_pids(metrics_dir), "the directory is emptied at start"
+    before = healthz_total(two_workers.base_url)
+    sent = 0
+    deadline = time.monotonic() + 20
+    with ThreadPoolExecutor(8) as pool:
+        while time.monotonic() < deadline:
+            statuses = list(
+                pool.map(
+                    lambda _: httpx.get(f"{two_workers.base_url}/healthz").status_code, range(16)
+                )
+            )
+            assert statuses == [200] * 16
+            sent += 16
+            if len(worker_pids(metrics_dir)) >= 2:
+                break
+    assert len(worker_pids(metrics_dir)) == 2, "both workers should have served requests"
+    # Counted just after each response is sent: allow the last ones to land.
+    settle = time.monotonic() + 5
+    while healthz_total(two_workers.base_url) - before != sent and time.monotonic() < settle:
+        time.sleep(0.05)
+    # Whichever worker answers /metrics, it reports the requests of both.
+    totals = {healthz_total(two_workers.base_url) - before for _ in range(6)}
+    assert totals == {sent}

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format clean bench
+.PHONY: run test lint format clean bench demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/tollhouse serve --seed-demo $(ARGS)
+
+# The IdP, the Grid-Monitor web client and the sensors API on 127.0.0.1 (docs/demo.md).
+demo: $(STAMP)
+	$(BIN)/python -m demo.run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

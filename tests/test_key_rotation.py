@@ -406,3 +406,25 @@ async def test_rewrap_picks_up_a_key_stored_by_a_rotation_meanwhile() -> None:
     assert late.kid in done.rewrapped and len(done.rewrapped) == 2
     for stored in await store.list_keys():
         assert NEW_BOX.open(stored.private_ciphertext, aad=stored.kid.encode())
+
+
+def test_a_succeeded_key_never_signs_again_when_its_successor_is_retired() -> None:
+    """Rotate at once, then retire the new key too (compromised): the old key stays
+    retired; nothing signs until a new key is made."""
+    old = key("old", generation=1)
+    new = key("new", generation=2, activates_at=NOW + 5, status="retired", retired_at=NOW + 60)
+    assert phase_of([old, new], NOW + 61) == {"old": RETIRED, "new": RETIRED}
+    views = {v.key.kid: v for v in phases([old, new], NOW + 61, RETENTION)}
+    assert views["old"].retired_at == NOW + 5
+
+
+async def test_retiring_a_succeeded_key_writes_its_retirement_down() -> None:
+    store, clock = MemoryStorage(), FrozenClock(NOW)
+    old = await KeyRing(store, BOX, clock).ensure_key()
+    rotation = rotation_for(store, clock)
+    await rotation.rotate("ES256", 0)
+    clock.advance(5)
+    view = await rotation.retire(old.kid)
+    assert (view.phase, view.retired_at) == (RETIRED, NOW)
+    [stored] = [k for k in await store.list_keys() if k.kid == old.kid]
+    assert (stored.status, stored.retired_at) == ("retired", NOW)

@@ -183,15 +183,32 @@ class Server:
         self.cli("apis", "create", "--identifier", API, "--scope", SCOPE)
         cc = json.loads(
             self.cli(
-                "clients", "create", "--name", "bench-cc", "--grant-type", "client_credentials",
-                "--scope", SCOPE, "--json",
+                "clients",
+                "create",
+                "--name",
+                "bench-cc",
+                "--grant-type",
+                "client_credentials",
+                "--scope",
+                SCOPE,
+                "--json",
             )
         )
         web = json.loads(
             self.cli(
-                "clients", "create", "--name", "bench-web", "--redirect-uri", CALLBACK,
-                "--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                "--scope", f"openid {SCOPE} offline_access", "--json",
+                "clients",
+                "create",
+                "--name",
+                "bench-web",
+                "--redirect-uri",
+                CALLBACK,
+                "--grant-type",
+                "authorization_code",
+                "--grant-type",
+                "refresh_token",
+                "--scope",
+                f"openid {SCOPE} offline_access",
+                "--json",
             )
         )
         self.cli("users", "create", "--username", USERNAME, "--password-stdin", stdin=PASSWORD)
@@ -199,8 +216,15 @@ class Server:
 
     def start(self) -> None:
         command = [
-            tollhouse_bin(), "serve", "--insecure-http", "--host", "127.0.0.1",
-            "--port", str(self.port), "--workers", str(self.workers),
+            tollhouse_bin(),
+            "serve",
+            "--insecure-http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
         ]
         if self.cpus is not None and shutil.which("taskset"):
             command = ["taskset", "-c", self.cpus, *command]
@@ -388,10 +412,7 @@ def access_token(base: str, auth: str, resource: str | None = None) -> str:
 
 
 def code_exchange_prefix() -> str:
-    return (
-        f"grant_type=authorization_code&redirect_uri={CALLBACK}"
-        f"&code_verifier={VERIFIER}&code="
-    )
+    return f"grant_type=authorization_code&redirect_uri={CALLBACK}&code_verifier={VERIFIER}&code="
 
 
 REFRESH_PREFIX = "grant_type=refresh_token&refresh_token="

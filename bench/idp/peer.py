@@ -34,7 +34,12 @@ def install(timeout: float = 240.0) -> Path:
     try:
         done = subprocess.run(
             [
-                "npm", "install", "--no-audit", "--no-fund", "--no-save", "--loglevel=error",
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                "--loglevel=error",
                 f"oidc-provider@{PEER_VERSION}",
             ],
             cwd=folder,

@@ -21,9 +21,7 @@ _LATENCY = re.compile(r"^\s*(50|75|90|99)(?:\.\d+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$
 _REQUESTS = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h)", re.M)
 _RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
 _NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
-_SOCKET = re.compile(
-    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
-)
+_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
 @dataclass

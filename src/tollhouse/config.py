@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     servers cache the JWKS. 0: it signs at once."""
     key_rotation_days: int = 90
     """Automatic rotation of each signing alg's key at this age; 0 turns it off."""
+    client_cache_ttl: float = 5.0
+    """Seconds a server process keeps a looked-up client and the API list
+    (storage/hot_cache.py): a client deleted or rotated from another process works here
+    for at most this long. 0 turns the caches off; at most 60."""
     trusted_proxies: str | None = None
     """IPs / CIDR networks (comma or space separated) whose X-Forwarded-For and
     X-Forwarded-Proto are honoured (web/proxy.py); from other peers they are ignored."""
@@ -105,6 +109,13 @@ class Settings(BaseSettings):
     """The operator's own login page (interaction API); unset: the built-in one."""
     consent_url: str | None = None
     """The operator's own consent page (interaction API); unset: the built-in one."""
+
+    @field_validator("client_cache_ttl")
+    @classmethod
+    def _client_cache_ttl(cls, v: float) -> float:
+        if not 0 <= v <= 60:
+            raise ValueError("must be between 0 and 60 seconds")
+        return v
 
     @field_validator("operator_name")
     @classmethod

@@ -79,8 +79,9 @@ def phases(keys: Iterable[SigningKey], now: int, retention: int) -> list[KeyPhas
     """The phase of every key at ``now``, in the order given.
 
     Per alg, the signer is the highest-ranked active key that has activated. An active
-    key ranked below an activated one is retired from that one's activation (it was
-    succeeded), even while its stored status still says ``active``.
+    key ranked below one that has ever signed is retired from that one's activation (it
+    was succeeded), even while its stored status still says ``active``, and even if
+    that successor was retired since: a succeeded key never signs again.
     """
     given = list(keys)
     found: dict[str, KeyPhase] = {}
@@ -91,23 +92,30 @@ def phases(keys: Iterable[SigningKey], now: int, retention: int) -> list[KeyPhas
             if key.status == STORED_RETIRED:
                 retired_at = key.created_at if key.retired_at is None else key.retired_at
                 found[key.kid] = _retired(key, retired_at, now, retention)
-                continue
-            if key.status != STORED_ACTIVE:
+            elif key.status != STORED_ACTIVE:
                 found[key.kid] = KeyPhase(key, INACTIVE)
-                continue
-            is_live = activated(key, now)
-            if succeeded_at is not None:
+            elif succeeded_at is not None:
                 # Stable over time: later activations only happen later, so the
                 # minimum is fixed once a successor is live.
                 found[key.kid] = _retired(key, succeeded_at, now, retention)
-            elif is_live:
+            elif activated(key, now):
                 found[key.kid] = KeyPhase(key, SIGNING)
             else:
                 found[key.kid] = KeyPhase(key, PENDING)
-            if is_live:
+            if _has_signed(key, now):
                 start = activation_time(key)
                 succeeded_at = start if succeeded_at is None else min(succeeded_at, start)
     return [found[key.kid] for key in given]
+
+
+def _has_signed(key: SigningKey, now: int) -> bool:
+    """Has ``key`` reached its activation (a retired one: before it was retired)?"""
+    if key.status == STORED_ACTIVE:
+        return activated(key, now)
+    if key.status == STORED_RETIRED:
+        retired_at = key.created_at if key.retired_at is None else key.retired_at
+        return activation_time(key) <= min(retired_at, now)
+    return False
 
 
 def _retired(key: SigningKey, retired_at: int, now: int, retention: int) -> KeyPhase:

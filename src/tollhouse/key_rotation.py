@@ -159,6 +159,8 @@ class KeyRotation:
         if view is None:
             raise NotFound(f"no signing key {kid!r}")
         if view.phase in (RETIRED, EXPIRED):
+            if view.key.status == STORED_ACTIVE:  # succeeded: write it down now
+                await self._store.set_key_status(kid, STORED_RETIRED, view.retired_at or now)
             return view
         alg = view.key.alg
         if view.phase == SIGNING and not force:

@@ -43,6 +43,8 @@ from tollhouse.security.master_key import load_master_key
 from tollhouse.security.passwords import PasswordHasher
 from tollhouse.security.ratelimit import RateLimits, open_rate_limiter
 from tollhouse.security.secretbox import SecretBox
+from tollhouse.storage.group_commit import GroupCommitRecords
+from tollhouse.storage.hot_cache import CachedApis, CachedClients
 from tollhouse.storage.ports import RevocationList, Storage
 
 
@@ -153,8 +155,9 @@ async def build_provider(
 
     if mirrors is None:
         mirrors = await revocation_mirrors(settings)
+    # Records of issued access tokens: concurrent grants share one commit (group_commit.py).
     access_tokens = AccessTokenIssuer(
-        keyring, storage, clock, issuer, settings.access_token_ttl, events=events
+        keyring, GroupCommitRecords(storage), clock, issuer, settings.access_token_ttl, events=events
     )
     refresh_tokens = RefreshTokenIssuer(
         storage,
@@ -166,13 +169,18 @@ async def build_provider(
     revoker = Revoker(storage, storage, storage, clock, mirrors, events=events)
     lookup = TokenLookup(keyring, storage, clock, issuer)
     subjects = Subjects(box.derive("pairwise-subjects"))
-    id_tokens = IdTokenIssuer(keyring, subjects, clock, issuer, settings.id_token_ttl)
+    id_tokens = IdTokenIssuer(
+        keyring, subjects, clock, issuer, settings.id_token_ttl, events=events
+    )
     hints = IdTokenHintVerifier(keyring, subjects, issuer)
     # HMAC-SHA-256 under a master-key subkey; old argon2id rows still verify (ADR 0006).
     client_secrets = ClientSecretVerifier(
         ClientSecretHasher.from_box(box, legacy=hashers.client_secrets)
     )
-    client_auth = ClientAuthenticator(storage, client_secrets, clock)
+    # Clients and APIs are read on every grant: kept briefly in process (hot_cache.py).
+    clients = CachedClients(storage, ttl=settings.client_cache_ttl)
+    apis = CachedApis(storage, ttl=settings.client_cache_ttl)
+    client_auth = ClientAuthenticator(clients, client_secrets, clock)
     default_scopes = (
         tuple(settings.default_client_scopes.split()) if settings.default_client_scopes else None
     )
@@ -205,15 +213,15 @@ async def build_provider(
                 settings.refresh_grace_period,
                 events=events,
             ),
-            ClientCredentialsGrant(storage, access_tokens, issuer, default_scopes),
+            ClientCredentialsGrant(apis, access_tokens, issuer, default_scopes),
         ],
     )
     login = PasswordLogin(storage, OffloadedVerifier(hashers.users))
     limiter = open_rate_limiter(settings.redis)
     registration = RegistrationEndpoint(
-        clients=storage,
+        clients=clients,
         tokens=storage,
-        apis=storage,
+        apis=apis,
         hasher=client_secrets,
         revoker=revoker,
         clock=clock,

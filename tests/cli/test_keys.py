@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tollhouse import keys
@@ -79,67 +80,56 @@ def test_lists_keys_and_the_current_signer_per_alg_without_the_master_key(cli: C
 
 
 def test_rotate_publishes_a_key_that_signs_after_the_lead_time(cli: Cli) -> None:
+    """Defaults from TOLLHOUSE_SIGNING_ALG and TOLLHOUSE_KEY_LEAD_TIME."""
+    cli.env["TOLLHOUSE_SIGNING_ALG"] = "EdDSA"
+    cli.env["TOLLHOUSE_KEY_LEAD_TIME"] = "600"
     first = cli("keys", "rotate", "--json").assert_ok().json()
-    assert first["activates_at"] == first["created_at"]  # nothing signed ES256 before
-    assert (first["generation"], first["replaces"]) == (1, [])
+    assert first["activates_at"] == first["created_at"]  # nothing signed EdDSA before
+    assert (first["alg"], first["generation"], first["replaces"]) == ("EdDSA", 1, [])
 
-    second = cli("keys", "rotate", "--lead-time", "600", "--json").assert_ok().json()
+    second = cli("keys", "rotate", "--json").assert_ok().json()
     assert second["generation"] == 2
     assert [old["kid"] for old in second["replaces"]] == [first["kid"]]
+    listed, usage_alg, usage_lead = cli.many(
+        ["keys", "list", "--json"],
+        ["keys", "rotate", "--alg", "HS256"],
+        ["keys", "rotate", "--lead-time", "-1"],
+    )
+    usage_alg.assert_usage_error("HS256")
+    usage_lead.assert_usage_error("lead-time")
 
-    listed = {entry["kid"]: entry for entry in cli("keys", "list", "--json").json()}
-    assert listed[first["kid"]]["phase"] == "signing"
-    assert listed[second["kid"]]["phase"] == "pending"
-    assert listed[second["kid"]]["activates_at"] == second["activates_at"]
+    by_kid = {entry["kid"]: entry for entry in listed.assert_ok().json()}
+    assert by_kid[first["kid"]]["phase"] == "signing"
+    assert by_kid[second["kid"]]["phase"] == "pending"
+    assert by_kid[second["kid"]]["activates_at"] == second["activates_at"]
+    assert _seconds(second["activates_at"]) - _seconds(second["created_at"]) == 600
     # Sealed under the data dir's master key, the one the servers read.
     master = SecretBox(load_master_key(None, cli.data_dir).key)
     for key in stored(cli).values():
         assert master.open(key.private_ciphertext, aad=key.kid.encode())
 
 
-def test_rotate_defaults_to_the_configured_alg_and_lead_time(cli: Cli) -> None:
-    cli("keys", "rotate", "--alg", "EdDSA").assert_ok()
-    cli.env["TOLLHOUSE_SIGNING_ALG"] = "EdDSA"
-    cli.env["TOLLHOUSE_KEY_LEAD_TIME"] = "0"
-    result = cli("keys", "rotate")
-    result.assert_ok()
-    assert "signs now" in result.stdout
-    phases = sorted(entry["phase"] for entry in cli("keys", "list", "--json").json())
-    assert phases == ["retired", "signing"]
+def _seconds(iso: str) -> int:
+    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
 
 
-def test_rotate_refuses_a_master_key_that_does_not_open_the_stored_keys(cli: Cli) -> None:
-    cli("keys", "rotate").assert_ok()
-    cli.env["TOLLHOUSE_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    cli("keys", "rotate").assert_failure("does not decrypt the stored signing keys")
-    assert len(stored(cli)) == 1
+def test_retire_cancels_a_pending_key_and_needs_force_for_the_signing_one(cli: Cli) -> None:
+    current = cli("keys", "rotate", "--json").assert_ok().json()["kid"]
+    pending = cli("keys", "rotate", "--lead-time", "600", "--json").assert_ok().json()["kid"]
+    cancelled, refused, unknown = cli.many(
+        ["keys", "retire", pending], ["keys", "retire", current], ["keys", "retire", "nope"]
+    )
+    assert "never sign" in cancelled.assert_ok().stdout
+    refused.assert_failure("rotate first")
+    unknown.assert_failure("no signing key 'nope'")
 
-
-def test_rotate_usage_errors(cli: Cli) -> None:
-    cli("keys", "rotate", "--alg", "HS256").assert_usage_error("HS256")
-    cli("keys", "rotate", "--lead-time", "-1").assert_usage_error("lead-time")
-
-
-def test_retire_the_signing_key_needs_force(cli: Cli) -> None:
-    kid = cli("keys", "rotate", "--json").assert_ok().json()["kid"]
-    cli("keys", "retire", kid).assert_failure("rotate first")
-    retired = cli("keys", "retire", kid, "--force", "--json").assert_ok().json()
-    assert (retired["phase"], retired["status"]) == ("retired", "retired")
-    assert ISO_UTC.match(retired["published_until"])
-    again = cli("keys", "retire", kid)
-    again.assert_ok()
-    assert "already retired" in again.stdout
-    cli("keys", "retire", "no-such-kid").assert_failure("no signing key 'no-such-kid'")
-
-
-def test_retire_a_pending_key_cancels_the_rotation(cli: Cli) -> None:
-    current = cli("keys", "rotate", "--json").json()["kid"]
-    pending = cli("keys", "rotate", "--lead-time", "600", "--json").json()["kid"]
-    result = cli("keys", "retire", pending)
-    result.assert_ok()
-    assert "never sign" in result.stdout
-    listed = {entry["kid"]: entry["phase"] for entry in cli("keys", "list", "--json").json()}
-    assert listed == {current: "signing", pending: "retired"}
+    forced = cli("keys", "retire", current, "--force", "--json").assert_ok().json()
+    assert (forced["phase"], forced["status"]) == ("retired", "retired")
+    assert ISO_UTC.match(forced["published_until"])
+    again, listed = cli.many(["keys", "retire", current], ["keys", "list", "--json"])
+    assert "already retired" in again.assert_ok().stdout
+    phases = {entry["kid"]: entry["phase"] for entry in listed.assert_ok().json()}
+    assert phases == {current: "retired", pending: "retired"}
 
 
 def test_rewrap_reencrypts_every_key_under_the_new_master_key(cli: Cli, tmp_path: Path) -> None:
@@ -157,29 +147,27 @@ def test_rewrap_reencrypts_every_key_under_the_new_master_key(cli: Cli, tmp_path
     for key in stored(cli).values():
         assert SecretBox(new_key).open(key.private_ciphertext, aad=key.kid.encode())
 
-    # The old master key opens nothing now; with the new one in place, rotation works.
-    cli("keys", "rotate").assert_failure("does not decrypt")
+    # The old master key opens nothing now (rotating with it is refused: the servers
+    # could not read what it seals); with the new one in place, rotation works.
+    cli("keys", "rotate").assert_failure("does not decrypt the stored signing keys")
     cli.env["TOLLHOUSE_MASTER_KEY"] = base64.b64encode(new_key).decode()
     cli("keys", "rotate").assert_ok()
 
 
-def test_rewrap_takes_the_new_key_from_the_environment(cli: Cli) -> None:
+def test_rewrap_refusals_and_the_key_from_the_environment(cli: Cli, tmp_path: Path) -> None:
     cli("keys", "rotate").assert_ok()
-    new_key = os.urandom(32)
-    cli.env["TOLLHOUSE_NEW_MASTER_KEY"] = base64.b64encode(new_key).decode()
-    done = cli("keys", "rewrap", "--json").assert_ok().json()
-    assert len(done["rewrapped"]) == 1 and done["already"] == [] and done["skipped"] == []
-
-
-def test_rewrap_refusals(cli: Cli, tmp_path: Path) -> None:
-    cli("keys", "rotate").assert_ok()
-    cli("keys", "rewrap").assert_failure("--new-master-key-file or TOLLHOUSE_NEW_MASTER_KEY")
-    cli("keys", "rewrap", "--new-master-key-file", str(tmp_path / "nope")).assert_failure(
-        "does not exist"
-    )
     same = tmp_path / "same.key"
     same.write_bytes((cli.data_dir / "master.key").read_bytes())
     same.chmod(0o600)
-    cli("keys", "rewrap", "--new-master-key-file", str(same)).assert_failure("is the current one")
-    cli.env["TOLLHOUSE_NEW_MASTER_KEY"] = "short"
-    cli("keys", "rewrap").assert_failure("TOLLHOUSE_NEW_MASTER_KEY")
+    no_key, missing, unchanged = cli.many(
+        ["keys", "rewrap"],
+        ["keys", "rewrap", "--new-master-key-file", str(tmp_path / "nope")],
+        ["keys", "rewrap", "--new-master-key-file", str(same)],
+    )
+    no_key.assert_failure("--new-master-key-file or TOLLHOUSE_NEW_MASTER_KEY")
+    missing.assert_failure("does not exist")
+    unchanged.assert_failure("is the current one")
+
+    cli.env["TOLLHOUSE_NEW_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    done = cli("keys", "rewrap", "--json").assert_ok().json()
+    assert len(done["rewrapped"]) == 1 and done["already"] == [] and done["skipped"] == []

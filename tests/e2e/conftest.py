@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.backends import backend
+from tests.e2e.backends import BACKEND, backend
 from tollhouse.models import Api, AuthMethod, Client, GrantType, User
 from tollhouse.randomness import identifier
 from tollhouse.security.passwords import PasswordHasher
@@ -188,6 +188,27 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+BACKEND_FIXTURES = {"server", "proxied", "two_workers"}
+"""Fixtures whose servers take their database from ``backends.backend()``. With
+TOLLHOUSE_TEST_BACKEND=postgresql only the e2e tests using one of them run: the others
+would only repeat their SQLite run. Add a fixture here when it uses ``backend()``."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "sqlite":
+        return
+    here = Path(__file__).parent
+    keep, drop = [], []
+    for item in items:
+        repeats = item.path.is_relative_to(here) and not BACKEND_FIXTURES & set(
+            getattr(item, "fixturenames", ())
+        )
+        (drop if repeats else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.backends import BACKEND, backend
 from tests.e2e.conftest import (
     CALLBACK,
     Seed,
@@ -50,18 +51,22 @@ def code_params(server: Server, challenge: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server that trusts 127.0.0.1 as its reverse proxy."""
+    """A server that trusts 127.0.0.1 as its reverse proxy (SQLite, or PostgreSQL +
+    Redis with TOLLHOUSE_TEST_BACKEND=postgresql)."""
     data_dir = tmp_path_factory.mktemp("obs")
-    database_url = f"sqlite:///{data_dir / 'tollhouse.db'}"
-    seed = Seed()
-    seed.confidential_id = "grid-monitor"
-    asyncio.run(seed_database(database_url, seed))
-    port = free_port()
-    process, log_path = start_server(data_dir, port, "--trusted-proxies", "127.0.0.1")
-    try:
-        yield Server(f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path)
-    finally:
-        stop(process)
+    with backend(data_dir) as (database_url, backend_args):
+        seed = Seed()
+        asyncio.run(seed_database(database_url, seed))
+        port = free_port()
+        process, log_path = start_server(
+            data_dir, port, "--trusted-proxies", "127.0.0.1", *backend_args
+        )
+        try:
+            yield Server(
+                f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path
+            )
+        finally:
+            stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +238,10 @@ def test_metrics_count_requests_grants_tokens_revocations_replays_and_logins(
 def test_readyz_reports_database_and_keys(proxied: Server) -> None:
     response = httpx.get(f"{proxied.base_url}/readyz")
     assert response.status_code == 200, response.text
-    assert response.json()["checks"] == {"database": "ok", "signing_keys": "ok"}
+    checks = response.json()["checks"]
+    assert checks == {"database": "ok", "signing_keys": "ok"} | (
+        {"redis": "ok"} if BACKEND == "postgresql" else {}
+    )
 
 
 def test_hsts_follows_a_trusted_forwarded_proto(proxied: Server) -> None:
@@ -243,33 +251,37 @@ def test_hsts_follows_a_trusted_forwarded_proto(proxied: Server) -> None:
     assert "strict-transport-security" not in plain.headers
 
 
-def test_forwarded_headers_are_ignored_without_trusted_proxies(server: Server) -> None:
+@pytest.fixture(scope="module")
+def unproxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """No --trusted-proxies, and --redis pointing at a port where nothing listens."""
+    data_dir = tmp_path_factory.mktemp("noredis")
+    port = free_port()
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    process, log_path = start_server(data_dir, port, "--redis", dead_redis)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", data_dir, "", Seed(), process, log_path)
+    finally:
+        stop(process)
+
+
+def test_forwarded_headers_are_ignored_without_trusted_proxies(unproxied: Server) -> None:
     response = httpx.get(
-        f"{server.base_url}/healthz",
+        f"{unproxied.base_url}/healthz",
         headers={"X-Forwarded-For": "198.51.100.77", "X-Forwarded-Proto": "https"},
     )
     assert "strict-transport-security" not in response.headers
     request_id = response.headers["x-request-id"]
     line = next(
         json.loads(raw)
-        for raw in server.logs().splitlines()
+        for raw in unproxied.logs().splitlines()
         if raw.startswith("{") and request_id in raw and '"tollhouse.access"' in raw
     )
     assert line["client"] == "127.0.0.1"
 
 
-def test_readyz_is_503_naming_redis_when_redis_is_down(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    data_dir = tmp_path_factory.mktemp("noredis")
-    port = free_port()
-    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    process, _ = start_server(data_dir, port, "--redis", dead_redis)
-    try:
-        response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
-        assert response.status_code == 503, response.text
-        assert response.json()["failed"] == ["redis"]
-        assert response.headers["retry-after"]
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-    finally:
-        stop(process)
+def test_readyz_is_503_naming_redis_when_redis_is_down(unproxied: Server) -> None:
+    response = httpx.get(f"{unproxied.base_url}/readyz", timeout=10)
+    assert response.status_code == 503, response.text
+    assert response.json()["failed"] == ["redis"]
+    assert response.headers["retry-after"]
+    assert httpx.get(f"{unproxied.base_url}/healthz").status_code == 200

@@ -50,7 +50,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 async def burst(base_url: str, path: str, n: int) -> list[httpx.Response]:
-    """``n`` POSTs at once (cheap ones: no client authentication to check)."""
+    """``n`` POSTs at once (cheap ones: refused at once for want of client credentials)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=20) as client:
         return list(
             await asyncio.gather(*(client.post(path, data={"grant_type": "x"}) for _ in range(n)))
@@ -79,7 +79,7 @@ def test_token_endpoint_allows_a_burst_of_20_then_answers_429(limited: Server) -
         # Another endpoint has its own bucket.
         assert http.post("/introspect", data={"token": "x"}).status_code != 429
         time.sleep(retry_after + 0.1)
-        assert http.post("/token", data={"grant_type": "x"}).status_code == 400
+        assert http.post("/token", data={"grant_type": "x"}).status_code == 401
     assert '"event":"rate_limited"' in limited.logs()
 
 
@@ -150,7 +150,9 @@ def test_sign_in_is_locked_per_account_and_per_ip_without_user_enumeration(
         assert parse(response.text).forms, "the page keeps the sign-in form"
     # Known and unknown accounts are locked alike (no enumeration).
     assert error_text(locked) == error_text(unknown_locked)
-    assert locked.headers["retry-after"] == unknown_locked.headers["retry-after"] == "90"
+    # 15 min / 10 = 90 s until the next attempt, less what refilled during the attempts.
+    for response in (locked, unknown_locked):
+        assert 75 <= int(response.headers["retry-after"]) <= 90
     assert [r.status_code for r in others] == [400] * 8
 
     lines = [json.loads(line) for line in limited.logs().splitlines() if "login_locked" in line]
@@ -186,11 +188,9 @@ def test_token_limit_is_shared_by_two_instances_through_redis(
     env = {"TOLLHOUSE_RATE_LIMIT_TOKEN": "6/min"}
     servers = []
     try:
-        for name in ("a", "b"):
-            data_dir = tmp_path / name
-            data_dir.mkdir()
+        for _ in range(2):  # two instances on one database and master key
             port = free_port()
-            process, _ = start_server(data_dir, port, "--redis", redis_url, env=env)
+            process, _ = start_server(tmp_path, port, "--redis", redis_url, env=env)
             servers.append((process, f"http://127.0.0.1:{port}"))
         statuses = []
         for i in range(10):
@@ -200,4 +200,4 @@ def test_token_limit_is_shared_by_two_instances_through_redis(
         for process, _ in servers:
             stop(process)
     # Six in all, alternating between the instances, then both refuse.
-    assert statuses == [400] * 6 + [429] * 4
+    assert statuses == [401] * 6 + [429] * 4

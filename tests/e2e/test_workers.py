@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.backends import backend
 from tests.e2e.conftest import CALLBACK, Seed, Server, free_port, seed_database, start_server, stop
 from tests.e2e.flows import Callback, browse, exchange, pkce_pair
 
@@ -20,19 +21,21 @@ from tests.e2e.flows import Callback, browse, exchange, pkce_pair
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("workers")
-    database_url = f"sqlite:///{data_dir / 'tollhouse.db'}"
-    seed = Seed()
-    asyncio.run(seed_database(database_url, seed))
-    # A leftover from an earlier run must not be counted.
-    stale = data_dir / "metrics"
-    stale.mkdir()
-    (stale / "counter_999999.db").write_bytes(b"\0" * 16)
-    port = free_port()
-    process, log_path = start_server(data_dir, port, "--workers", "2")
-    try:
-        yield Server(f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path)
-    finally:
-        stop(process)
+    with backend(data_dir) as (database_url, backend_args):
+        seed = Seed()
+        asyncio.run(seed_database(database_url, seed))
+        # A leftover from an earlier run must not be counted.
+        stale = data_dir / "metrics"
+        stale.mkdir()
+        (stale / "counter_999999.db").write_bytes(b"\0" * 16)
+        port = free_port()
+        process, log_path = start_server(data_dir, port, "--workers", "2", *backend_args)
+        try:
+            yield Server(
+                f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path
+            )
+        finally:
+            stop(process)
 
 
 def worker_pids(metrics_dir: Path) -> set[str]:

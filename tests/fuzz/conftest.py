@@ -23,6 +23,8 @@ FUZZ_ENV = {
     "TOLLHOUSE_RATE_LIMIT_TOKEN": "off",
     "TOLLHOUSE_RATE_LIMIT_LOGIN": "off",
     "TOLLHOUSE_PURGE_INTERVAL": "86400",
+    # Open registration: metadata validation is reached without an initial access token.
+    "TOLLHOUSE_REGISTRATION": "open",
 }
 
 SNAPSHOT_TABLES = (

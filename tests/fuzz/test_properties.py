@@ -17,10 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-from hypothesis import HealthCheck, given, settings
-def event(x):
-    open('/tmp/fuzz_events.txt','a').write(str(x)[:70].replace('\n',' ')+'\n')
-
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.e2e.conftest import CALLBACK
@@ -67,22 +64,27 @@ _valid = st.sampled_from(
 _values = st.one_of(_text, _edge, _valid)
 
 
-def _pairs(
-    names: list[str], base: list[tuple[str, str]] | None = None
-) -> st.SearchStrategy[list[tuple[str, str]]]:
-    """Random parameters; with ``base``, often a valid request with some parameters
-    dropped and random ones added, so the fuzzing reaches past the first checks."""
+Pairs = list[tuple[str, str]]
+
+
+def _pairs(names: list[str], bases: list[Pairs] | None = None) -> st.SearchStrategy[Pairs]:
+    """Random parameters; with ``bases`` (valid requests), often one of them as is, or
+    with parameters dropped and random ones added, so the fuzzing gets past the first
+    checks."""
     keys = st.one_of(st.sampled_from(names), st.text(max_size=8))
     extra = st.lists(st.tuples(keys, _values), max_size=8)
-    if base is None:
+    if not bases:
         return extra
-    kept = st.lists(st.booleans(), min_size=len(base), max_size=len(base))
-    mutated = st.builds(
-        lambda keep, more: [p for p, k in zip(base, keep, strict=True) if k] + more,
-        kept,
-        st.lists(st.tuples(keys, _values), max_size=3),
-    )
-    return st.one_of(extra, mutated)
+
+    @st.composite
+    def near_valid(draw: st.DrawFn) -> Pairs:
+        base = draw(st.sampled_from(bases))
+        mostly = st.sampled_from([True, True, True, False])
+        keep = draw(st.lists(mostly, min_size=len(base), max_size=len(base)))
+        more = draw(st.lists(st.tuples(keys, _values), max_size=1))
+        return [pair for pair, kept in zip(base, keep, strict=True) if kept] + more
+
+    return st.one_of(extra, st.sampled_from(bases), near_valid(), near_valid())
 
 
 TOKEN_NAMES = [
@@ -97,21 +99,37 @@ TOKEN_NAMES = [
     "client_secret",
 ]
 TOKEN_USE_NAMES = ["token", "token_type_hint", "client_id", "client_secret"]
-AUTHORIZE_BASE = [
-    ("response_type", "code"),
-    ("client_id", "native-app"),
-    ("redirect_uri", "http://127.0.0.1:7000/cb"),
-    ("code_challenge", CHALLENGE),
-    ("code_challenge_method", "S256"),
-    ("scope", "read_sensors"),
-    ("state", "xyz"),
+AUTHORIZE_BASES = [
+    [
+        ("response_type", "code"),
+        ("client_id", "native-app"),
+        ("redirect_uri", "http://127.0.0.1:7000/cb"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("scope", "read_sensors"),
+        ("state", "xyz"),
+    ],
+    [
+        ("response_type", "code"),
+        ("client_id", "grid-monitor"),
+        ("redirect_uri", CALLBACK),
+        ("scope", "read_sensors"),
+        ("prompt", "none"),
+    ],
 ]
-TOKEN_BASE = [
-    ("grant_type", "client_credentials"),
-    ("scope", "read_sensors"),
-    ("code", "not-a-code"),
-    ("code_verifier", "v" * 43),
-    ("redirect_uri", CALLBACK),
+TOKEN_BASES = [
+    [("grant_type", "client_credentials"), ("scope", "read_sensors")],
+    [
+        ("grant_type", "authorization_code"),
+        ("code", "not-a-code"),
+        ("code_verifier", "v" * 43),
+        ("redirect_uri", CALLBACK),
+    ],
+    [("grant_type", "refresh_token"), ("refresh_token", "not-a-refresh-token")],
+]
+TOKEN_USE_BASES = [
+    [("token", "not-a-token")],
+    [("token", "a.b.c"), ("token_type_hint", "access_token")],
 ]
 AUTHORIZE_NAMES = [
     "response_type",
@@ -137,10 +155,16 @@ def _authorizations(server: FuzzServer) -> st.SearchStrategy[str | None]:
     # no surrounding whitespace); obs-text (0x80-0xFF) included.
     visible = [chr(c) for c in (*range(0x21, 0x7F), *range(0x80, 0x100))]
     latin1 = st.text(st.sampled_from([*visible, " "]), max_size=40).map(str.strip)
+    valid = st.sampled_from(
+        [
+            server.basic(seed.confidential_id, seed.confidential_secret),
+            server.basic(seed.machine_id, seed.confidential_secret),
+            server.basic(seed.resource_server_id, seed.confidential_secret),
+        ]
+    )
     return st.one_of(
         st.none(),
-        st.just(server.basic(seed.confidential_id, seed.confidential_secret)),
-        st.just(server.basic(seed.machine_id, seed.confidential_secret)),
+        valid,
         st.just(server.basic(seed.confidential_id, "wrong")),
         st.just(server.basic(seed.public_id, "")),
         st.builds(lambda t: "Basic " + t, latin1),
@@ -179,25 +203,45 @@ def assert_json_protocol_response(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+def _client_requests(
+    server: FuzzServer, names: list[str], bases: list[Pairs] | None
+) -> st.SearchStrategy[tuple[Pairs, bytes | None, str | None, str | None]]:
+    """(parameters, raw body, Authorization, Content-Type): half anything at all, half
+    well-formed (a confidential client's credentials, a form body) with near-valid
+    parameters, so the grant and token rules are reached, not only the parsing."""
+    anything = st.tuples(
+        _pairs(names, bases),
+        st.one_of(st.none(), st.binary(max_size=300)),
+        _authorizations(server),
+        _content_types,
+    )
+    seed = server.seed
+    well_formed = st.tuples(
+        _pairs(names, bases),
+        st.none(),
+        st.sampled_from(
+            [
+                server.basic(seed.confidential_id, seed.confidential_secret),
+                server.basic(seed.machine_id, seed.confidential_secret),
+                server.basic(seed.resource_server_id, seed.confidential_secret),
+                None,  # credentials in the body, or none (public client)
+            ]
+        ),
+        st.just("application/x-www-form-urlencoded"),
+    )
+    return st.one_of(anything, well_formed)
+
+
 def _client_endpoint_property(
     server: FuzzServer,
     path: str,
     names: list[str],
-    base: list[tuple[str, str]] | None = None,
+    bases: list[Pairs] | None = None,
 ) -> Any:
     @FUZZ
-    @given(
-        pairs=_pairs(names, base),
-        raw=st.one_of(st.none(), st.binary(max_size=300)),
-        authorization=_authorizations(server),
-        content_type=_content_types,
-    )
-    def check(
-        pairs: list[tuple[str, str]],
-        raw: bytes | None,
-        authorization: str | None,
-        content_type: str | None,
-    ) -> None:
+    @given(request=_client_requests(server, names, bases))
+    def check(request: tuple[Pairs, bytes | None, str | None, str | None]) -> None:
+        pairs, raw, authorization, content_type = request
         headers: dict[str, str | bytes] = {}
         if authorization:
             headers["Authorization"] = authorization.strip().encode("latin-1")
@@ -217,19 +261,19 @@ def _client_endpoint_property(
 def test_token_endpoint_answers_any_input_with_a_protocol_response(
     fuzz_server: FuzzServer,
 ) -> None:
-    _client_endpoint_property(fuzz_server, "/token", TOKEN_NAMES, TOKEN_BASE)()
+    _client_endpoint_property(fuzz_server, "/token", TOKEN_NAMES, TOKEN_BASES)()
 
 
 def test_revocation_endpoint_answers_any_input_with_a_protocol_response(
     fuzz_server: FuzzServer,
 ) -> None:
-    _client_endpoint_property(fuzz_server, "/revoke", TOKEN_USE_NAMES)()
+    _client_endpoint_property(fuzz_server, "/revoke", TOKEN_USE_NAMES, TOKEN_USE_BASES)()
 
 
 def test_introspection_endpoint_answers_any_input_with_a_protocol_response(
     fuzz_server: FuzzServer,
 ) -> None:
-    _client_endpoint_property(fuzz_server, "/introspect", TOKEN_USE_NAMES)()
+    _client_endpoint_property(fuzz_server, "/introspect", TOKEN_USE_NAMES, TOKEN_USE_BASES)()
 
 
 def test_authorization_endpoint_answers_any_input_with_a_page_or_a_safe_redirect(
@@ -238,7 +282,7 @@ def test_authorization_endpoint_answers_any_input_with_a_page_or_a_safe_redirect
     registered = {CALLBACK, "http://127.0.0.1:9000/other", "http://127.0.0.1:7000/cb"}
 
     @FUZZ
-    @given(pairs=_pairs(AUTHORIZE_NAMES, AUTHORIZE_BASE), post=st.booleans())
+    @given(pairs=_pairs(AUTHORIZE_NAMES, AUTHORIZE_BASES), post=st.booleans())
     def check(pairs: list[tuple[str, str]], post: bool) -> None:
         # Creating a pending sign-in (a redirect to /login) is what a valid request does.
         before = fuzz_server.snapshot(skip=("interactions",))

@@ -106,3 +106,18 @@ async def test_revocation_by_the_client_is_reported_with_its_reason(
     assert result.status == 200
     revoked = [e for e in recorded.events if isinstance(e, TokenRevoked)]
     assert [e.reason for e in revoked] == ["revoked_by_client"]
+
+
+async def test_an_id_token_is_reported_as_issued(world: World, recorded: RecordedEvents) -> None:
+    code = await get_code(world, scope="openid read_sensors")
+    result = await token(
+        world,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=CALLBACK,
+        code_verifier=VERIFIER,
+    )
+    assert result.status == 200 and "id_token" in result.body
+    kinds = [e.kind for e in recorded.events if isinstance(e, TokenIssued)]
+    assert "id_token" in kinds
+    assert secrets_in(recorded, str(result.body["id_token"])) == []

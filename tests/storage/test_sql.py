@@ -17,6 +17,7 @@ from sqlalchemy import Connection, text
 from tests.storage import records as make
 from tests.storage.conftest import PostgresServer
 from tests.storage.records import NOW
+from tollhouse.errors import StorageUnavailable
 from tollhouse.storage import sql_engine
 from tollhouse.storage.schema import metadata
 from tollhouse.storage.sql import SqlStorage, async_url, migrate, open_storage
@@ -240,7 +241,9 @@ def test_other_pragmas_are_not_retried() -> None:
 async def test_ping_fails_when_the_database_is_unreachable(tmp_path: Path) -> None:
     storage = SqlStorage(create_engine("postgresql://nobody@127.0.0.1:1/none"))
     try:
-        with pytest.raises(OSError):
+        # Unreachable is a 503 for clients (StorageUnavailable), the cause kept.
+        with pytest.raises(StorageUnavailable) as caught:
             await storage.ping()
+        assert isinstance(caught.value.__cause__, OSError)
     finally:
         await storage.close()

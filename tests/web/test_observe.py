@@ -120,3 +120,19 @@ def test_token_requests_are_counted_by_known_grant_type_and_error_code(
     before = value(name, grant_type=labels[0], status=labels[1])
     observe_token_response(grant_type, supported, outcome)
     assert value(name, grant_type=labels[0], status=labels[1]) == before + 1
+
+
+async def test_a_request_answered_before_routing_is_counted_under_its_route() -> None:
+    inner = Starlette(routes=[Route("/token", show, methods=["POST"])])
+
+    async def too_many(scope: Scope, receive: Receive, send: Send) -> None:
+        # What a rate limit in front of the router does: answer without routing.
+        await PlainTextResponse("slow down", status_code=429)(scope, receive, send)
+
+    app = with_state(HttpMetrics(too_many, inner.routes))
+    before = value("tollhouse_http_requests_total", endpoint="/token", status="429")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
+        assert (await http.post("/token")).status_code == 429
+        assert (await http.post("/nowhere")).status_code == 429
+    assert value("tollhouse_http_requests_total", endpoint="/token", status="429") == before + 1

@@ -14,7 +14,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 
 from tollhouse.config import Settings, load_settings
-from tollhouse.errors import ConfigError, Conflict, NotFound
+from tollhouse.errors import ConfigError, Conflict, NotFound, StorageUnavailable
 from tollhouse.storage.sql import SqlStorage, open_storage
 
 P = ParamSpec("P")
@@ -65,6 +65,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "))
+    except StorageUnavailable as exc:
+        fail(f"the database cannot be reached: {exc.debug or exc.description}")
 
 
 def echo_json(value: Any) -> None:

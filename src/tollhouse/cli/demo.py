@@ -1,5 +1,8 @@
 """The demo seeded by ``make run``: the Grid-Monitor client, its sensors API and a user.
 
+``make demo`` (demo/run.py) runs the Grid-Monitor web client on 127.0.0.1:9000 and the
+sensors API on 127.0.0.1:9001 against these records (docs/demo.md).
+
 The demo credentials are kept in ``<data-dir>/demo.json`` (mode 0600) so every start
 can print them; nothing else in Tollhouse keeps a secret in clear.
 """
@@ -24,6 +27,8 @@ from tollhouse.storage.ports import Storage
 
 DEMO_CLIENT_ID = "grid-monitor"
 DEMO_REDIRECT_URI = "http://127.0.0.1:9000/callback"
+DEMO_POST_LOGOUT_URI = "http://127.0.0.1:9000/"
+DEMO_API_CLIENT_ID = "sensors-api"
 DEMO_API = "https://sensors.grid-monitor.test"
 DEMO_SCOPE = "read_sensors"
 DEMO_USERNAME = "operator"
@@ -35,6 +40,9 @@ class DemoCredentials:
     client_secret: str
     username: str
     password: str
+    api_client_id: str = DEMO_API_CLIENT_ID
+    """The sensors API's own confidential client: it reads the revocation feed."""
+    api_client_secret: str = ""
 
 
 async def seed(
@@ -43,10 +51,14 @@ async def seed(
     """Create the demo records once; later starts read the saved credentials."""
     path = data_dir / "demo.json"
     if path.exists() and await storage.get_client(DEMO_CLIENT_ID) is not None:
-        saved = json.loads(path.read_text())
-        return DemoCredentials(**saved)
+        saved = DemoCredentials(**json.loads(path.read_text()))
+        # A demo.json from before the sensors API client existed is seeded afresh.
+        if saved.api_client_secret and await storage.get_client(saved.api_client_id):
+            return saved
     now = clock.now()
-    creds = DemoCredentials(DEMO_CLIENT_ID, token(32), DEMO_USERNAME, token(12))
+    creds = DemoCredentials(
+        DEMO_CLIENT_ID, token(32), DEMO_USERNAME, token(12), DEMO_API_CLIENT_ID, token(32)
+    )
     if await storage.get_api(DEMO_API) is None:
         # Conflict: an operator already defined read_sensors on another API.
         with contextlib.suppress(Conflict):
@@ -62,11 +74,34 @@ async def seed(
             created_at=now,
             secret_hash=client_secrets.hash(creds.client_secret),
             scopes=(DEMO_SCOPE, "openid", "profile", "email", "offline_access"),
+            post_logout_redirect_uris=(DEMO_POST_LOGOUT_URI,),
+        )
+    )
+    await storage.delete_client(DEMO_API_CLIENT_ID)
+    await storage.add_client(
+        Client(
+            client_id=DEMO_API_CLIENT_ID,
+            name="Sensors API (demo)",
+            redirect_uris=(),
+            grant_types=(GrantType.CLIENT_CREDENTIALS,),
+            token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+            created_at=now,
+            secret_hash=client_secrets.hash(creds.api_client_secret),
+            scopes=(),
+            introspect_audiences=(DEMO_API,),
         )
     )
     await storage.delete_user(DEMO_USERNAME)
     await storage.add_user(
-        User(identifier(16), DEMO_USERNAME, user_hasher().hash(creds.password), now)
+        User(
+            identifier(16),
+            DEMO_USERNAME,
+            user_hasher().hash(creds.password),
+            now,
+            email="operator@grid-monitor.test",
+            name="Grid Operator",
+            email_verified=True,
+        )
     )
     _save(path, creds)
     return creds
@@ -85,6 +120,8 @@ def _as_dict(creds: DemoCredentials) -> dict[str, str]:
         "client_secret": creds.client_secret,
         "username": creds.username,
         "password": creds.password,
+        "api_client_id": creds.api_client_id,
+        "api_client_secret": creds.api_client_secret,
     }
 
 

@@ -121,7 +121,10 @@ def serve(
     _export(settings)
     if settings.workers > 1:
         # Workers are separate processes: /metrics sums their files (observability/metrics).
-        prepare_multiprocess(settings.data_dir / "metrics")
+        try:
+            prepare_multiprocess(settings.data_dir / "metrics")
+        except OSError as exc:
+            fail(f"cannot prepare {settings.data_dir / 'metrics'} for --workers: {exc.strerror}")
     uvicorn.run(
         "tollhouse.web.asgi:from_environment",
         factory=True,
@@ -133,6 +136,11 @@ def serve(
         server_header=False,
         proxy_headers=False,
         lifespan="on",
+        # uvloop's event loop and httptools' HTTP/1.1 parser (uvicorn[standard]); keep-alive
+        # connections stay open 5 s idle (uvicorn's default), so clients reuse them.
+        loop="uvloop",
+        http="httptools",
+        timeout_keep_alive=5,
         timeout_graceful_shutdown=5,
         **ssl_options,  # type: ignore[arg-type]
     )

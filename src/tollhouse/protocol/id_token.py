@@ -9,6 +9,7 @@ from typing import Any
 
 from tollhouse.clock import Clock
 from tollhouse.models import Client
+from tollhouse.protocol.events import NO_EVENTS, Events, TokenIssued
 from tollhouse.protocol.subjects import Subjects
 from tollhouse.protocol.token_lookup import TokenVerifier
 from tollhouse.protocol.tokens import TokenSigner
@@ -38,8 +39,16 @@ class Authentication:
 
 class IdTokenIssuer:
     def __init__(
-        self, signer: TokenSigner, subjects: Subjects, clock: Clock, issuer: str, ttl: int
+        self,
+        signer: TokenSigner,
+        subjects: Subjects,
+        clock: Clock,
+        issuer: str,
+        ttl: int,
+        *,
+        events: Events = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._signer = signer
         self._subjects = subjects
         self._clock = clock
@@ -74,7 +83,9 @@ class IdTokenIssuer:
             claims["sid"] = auth.sid
         if auth.amr:
             claims["amr"] = list(auth.amr)
-        return self._signer.sign_jwt(claims, typ="JWT", alg=alg)
+        signed = self._signer.sign_jwt(claims, typ="JWT", alg=alg)
+        self._events.emit(TokenIssued("id_token", client.client_id, auth.user_id))
+        return signed
 
 
 class IdTokenHintVerifier:

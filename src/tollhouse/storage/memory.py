@@ -523,6 +523,14 @@ class MemoryStorage:
             raise Conflict(f"access token {record.jti!r} is already recorded")
         self._access_tokens[record.jti] = record
 
+    async def record_access_tokens(self, records: Iterable[AccessTokenRecord]) -> None:
+        batch = list(records)
+        jtis = [r.jti for r in batch]
+        if len(set(jtis)) != len(jtis) or any(j in self._access_tokens for j in jtis):
+            raise Conflict("an access token in the batch is already recorded")
+        for record in batch:
+            self._access_tokens[record.jti] = record
+
     async def get_access_token(self, jti: str) -> AccessTokenRecord | None:
         return self._access_tokens.get(jti)
 

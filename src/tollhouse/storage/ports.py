@@ -7,7 +7,7 @@ carries its expiry; single-use things are consumed atomically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from tollhouse.models import (
@@ -218,6 +218,9 @@ class RefreshTokenStore(Protocol):
 
 class AccessTokenStore(Protocol):
     async def record_access_token(self, record: AccessTokenRecord) -> None: ...
+
+    async def record_access_tokens(self, records: Sequence[AccessTokenRecord]) -> None:
+        """Several records in one transaction (storage/group_commit.py); all or none."""
 
     async def get_access_token(self, jti: str) -> AccessTokenRecord | None: ...
 

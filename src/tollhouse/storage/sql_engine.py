@@ -40,6 +40,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 
+CONNECT_TIMEOUT = 5
+QUERY_TIMEOUT = 30
+"""Seconds (PostgreSQL) before a connection attempt or a statement gives up."""
+
 WAL_SWITCH_ATTEMPTS = 100
 WAL_SWITCH_PAUSE = 0.05
 """Switching a new file to WAL takes an exclusive lock that SQLite does not wait for
@@ -80,6 +84,8 @@ def create_engine(url: str, *, for_migration: bool = False) -> AsyncEngine:
         kwargs["poolclass"] = NullPool
     elif backend == "postgresql":
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # Bounded waits: an unreachable server fails the request (503), never hangs it.
+        kwargs["connect_args"] = {"timeout": CONNECT_TIMEOUT, "command_timeout": QUERY_TIMEOUT}
     if backend == "sqlite":
         _create_parent_dir(parsed.database)
     engine = create_async_engine(url, **kwargs)

@@ -8,8 +8,12 @@ by the database (``seq``), which is the cursor of the feed resource servers foll
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ColumnElement, select, update
+from collections.abc import Sequence
 
+from sqlalchemy import Column, ColumnElement, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tollhouse.errors import Conflict
 from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenFamily
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.schema import access_tokens, refresh_tokens, revocations, token_families
@@ -146,6 +150,18 @@ class SqlTokenStores(SqlRunner):
             rows.access_token_row(record),
             f"access token {record.jti!r} is already recorded",
         )
+
+    async def record_access_tokens(self, records: Sequence[AccessTokenRecord]) -> None:
+        """One transaction, one executemany (the group commit of storage/group_commit.py)."""
+        if not records:
+            return
+        try:
+            async with self._begin() as connection:
+                await connection.execute(
+                    insert(access_tokens), [rows.access_token_row(r) for r in records]
+                )
+        except IntegrityError as exc:
+            raise Conflict("an access token in the batch is already recorded") from exc
 
     async def get_access_token(self, jti: str) -> AccessTokenRecord | None:
         row = await self._one(select(access_tokens).where(access_tokens.c.jti == jti))

@@ -169,6 +169,8 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
     )
     # Outermost first: client IP and scheme, request id + access log, metrics.
     return TrustedProxies(
-        RequestContext(HttpMetrics(RateLimitMiddleware(app)), hsts=not settings.insecure_http),
+        RequestContext(
+            HttpMetrics(RateLimitMiddleware(app), app.routes), hsts=not settings.insecure_http
+        ),
         parse_networks(settings.trusted_proxies),
     )

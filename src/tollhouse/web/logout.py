@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -62,7 +63,7 @@ async def logout(request: Request) -> Response:
             refused = PageRefused("logout.expired")
             return error_page(request, refused, None, None, messages=messages)
     elif not _hint_matches(provider, logout_request, session.user_id):
-        return _confirmation(request, provider, params, messages)
+        return _confirmation(request, provider, params, logout_request, messages)
     notifications = await provider.sessions.end(session, "logout")
     await deliver(notifications)
     response = _finished(request, provider, logout_request, messages)
@@ -80,7 +81,11 @@ def _hint_matches(provider: Provider, logout_request: LogoutRequest, user_id: st
 
 
 def _confirmation(
-    request: Request, provider: Provider, params: dict[str, str], messages: Messages
+    request: Request,
+    provider: Provider,
+    params: dict[str, str],
+    logout_request: LogoutRequest,
+    messages: Messages,
 ) -> Response:
     csrf = request.cookies.get(cookie_name(provider, "tollhouse_csrf"))
     if not csrf or len(csrf) > 128:
@@ -94,9 +99,19 @@ def _confirmation(
             "hidden": [(k, params[k]) for k in FORWARDED if k in params],
         },
         messages=messages,
+        form_targets=_origin(logout_request.post_logout_redirect_uri),
     )
     set_cookie(response, provider, "tollhouse_csrf", csrf, None)
     return response
+
+
+def _origin(uri: str | None) -> tuple[str, ...]:
+    """Browsers apply ``form-action`` to the redirect after the post: the confirmed
+    sign-out goes on to the (registered, exact-matched) post_logout_redirect_uri."""
+    if uri is None:
+        return ()
+    parts = urlsplit(uri)
+    return (f"{parts.scheme}://{parts.netloc}",)
 
 
 def _finished(

@@ -4,16 +4,18 @@ Pure ASGI middleware placed inside :class:`~tollhouse.web.app.RequestContext` (w
 assigns the request id) and inside :class:`~tollhouse.web.proxy.TrustedProxies` (which
 finds the client IP). The ``endpoint`` label is the template of the route that served
 the request (``/token``, ``/static``), read from Starlette's ``scope["route"]`` after
-routing, or ``unmatched``: a raw path would let any client mint label values.
+routing (or found among ``routes`` for a request answered before routing), or
+``unmatched``: a raw path would let any client mint label values.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tollhouse.observability import metrics
@@ -21,15 +23,20 @@ from tollhouse.observability.audit import RequestInfo, bind_request, unbind_requ
 from tollhouse.protocol.results import JsonResult
 
 
-def route_template(scope: Scope) -> str:
+def route_template(scope: Scope, routes: Sequence[BaseRoute] = ()) -> str:
+    """The template of the route that served the request; for a request answered before
+    routing (a rate limit's 429), the template of the route it would have reached."""
     route = scope.get("route")
+    if route is None:
+        route = next((r for r in routes if r.matches(scope)[0] is not Match.NONE), None)
     path = getattr(route, "path", None)
     return path if isinstance(path, str) and path else metrics.UNMATCHED
 
 
 class HttpMetrics:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
+        self.routes = tuple(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +56,8 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            metrics.observe_request(route_template(scope), status, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            metrics.observe_request(route_template(scope, self.routes), status, elapsed)
             unbind_request(token)
 
 

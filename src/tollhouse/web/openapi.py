@@ -119,6 +119,31 @@ SCHEMAS: dict[str, Any] = {
             }
         },
     },
+    "ClientMetadata": {
+        "type": "object",
+        "properties": {
+            "redirect_uris": {"type": "array", "items": {"type": "string"}},
+            "client_name": {"type": "string"},
+            "grant_types": {"type": "array", "items": {"type": "string"}},
+            "response_types": {"type": "array", "items": {"type": "string"}},
+            "token_endpoint_auth_method": {"type": "string"},
+            "scope": {"type": "string"},
+        },
+    },
+    "ClientInformation": {
+        "type": "object",
+        "required": ["client_id", "registration_access_token", "registration_client_uri"],
+        "properties": {
+            "client_id": {"type": "string"},
+            "client_secret": {"type": "string"},
+            "client_id_issued_at": {"type": "integer"},
+            "client_secret_expires_at": {"type": "integer"},
+            "registration_access_token": {"type": "string"},
+            "registration_client_uri": {"type": "string"},
+            "redirect_uris": {"type": "array", "items": {"type": "string"}},
+            "grant_types": {"type": "array", "items": {"type": "string"}},
+        },
+    },
     "Metadata": {
         "type": "object",
         "required": [
@@ -197,6 +222,27 @@ PATHS: dict[str, Any] = {
             | _CLIENT_ERRORS,
         }
     },
+    "/register": {
+        "post": {
+            "operationId": "register",
+            "summary": "RFC 7591 dynamic client registration",
+            "security": [{"initialAccessToken": []}, {}],
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": _ref("ClientMetadata")}},
+            },
+            "responses": {
+                "201": _json("Registered (RFC 7591 §3.2.1).", _ref("ClientInformation")),
+                "400": _error("invalid_client_metadata, invalid_redirect_uri, invalid_request."),
+                "401": _error(
+                    "invalid_token: the initial access token is missing or used up.",
+                    challenge=True,
+                ),
+                "403": _error("access_denied: registration is turned off."),
+                "429": _CLIENT_ERRORS["429"],
+            },
+        }
+    },
     "/revocations": {
         "get": {
             "operationId": "revocations",
@@ -206,7 +252,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "A compact JWS, typ revocations+jwt.",
-                    "content": {"application/jwt": {"schema": {"type": "string"}}},
+                    "content": {"application/jwt": {}},
                 },
                 "400": _CLIENT_ERRORS["400"],
                 "401": _CLIENT_ERRORS["401"],
@@ -279,7 +325,12 @@ def document(issuer: str, version: str) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "basic",
                     "description": "RFC 6749 §2.3.1: form-urlencoded client_id:client_secret.",
-                }
+                },
+                "initialAccessToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "RFC 7591 §3: from `tollhouse registration-token create`.",
+                },
             },
         },
     }

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -107,8 +108,18 @@ class ProtocolJsonResponse(Response):
         await super().__call__(scope, receive, send)
 
 
+def _dumps(body: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON with orjson (several times faster than ``json`` on the token
+    endpoint's small bodies); anything orjson refuses (non-str keys, huge ints) falls
+    back to the standard library."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
 def json_response(result: JsonResult) -> Response:
-    body = json.dumps(result.body, separators=(",", ":")).encode("utf-8")
+    body = _dumps(result.body)
     response = ProtocolJsonResponse(
         body, result.status, result.headers, media_type="application/json"
     )

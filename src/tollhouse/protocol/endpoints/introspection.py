@@ -53,6 +53,8 @@ class IntrospectionEndpoint:
             return dict(INACTIVE)
         body: dict[str, Any] = {"active": True, **found.claims}
         body["token_type"] = "Bearer" if found.kind == "access_token" else "refresh_token"
+        if found.subject == found.client_id:
+            return body  # RFC 6749 §4.4: a client acting for itself has no username
         user = await self._users.get_user(found.subject)
         if user is not None:
             body["username"] = user.username

@@ -1,0 +1,85 @@
+"""Where the three demo processes listen, from ``DEMO_*`` environment variables."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+"""Everything binds to loopback: the IdP runs with --insecure-http, allowed only there."""
+
+API_IDENTIFIER = "https://sensors.grid-monitor.test"
+"""The sensors API's identifier at the IdP (``aud`` of its tokens); cli/demo.py seeds it."""
+
+SCOPES = "openid profile email offline_access read_sensors"
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a port number, got {raw!r}") from None
+    if not 1 <= value <= 65535:
+        raise SystemExit(f"{name} must be a port number, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    idp_port: int = 8080
+    client_port: int = 9000
+    api_port: int = 9001
+    data_dir: Path = Path(".tollhouse-demo")
+
+    @classmethod
+    def from_env(cls) -> DemoSettings:
+        """``DEMO_IDP_PORT``, ``DEMO_CLIENT_PORT``, ``DEMO_API_PORT``, ``DEMO_DATA_DIR``."""
+        default = cls()
+        return cls(
+            idp_port=_port("DEMO_IDP_PORT", default.idp_port),
+            client_port=_port("DEMO_CLIENT_PORT", default.client_port),
+            api_port=_port("DEMO_API_PORT", default.api_port),
+            data_dir=Path(os.environ.get("DEMO_DATA_DIR") or default.data_dir),
+        )
+
+    @property
+    def issuer(self) -> str:
+        return f"http://{HOST}:{self.idp_port}"
+
+    @property
+    def client_url(self) -> str:
+        return f"http://{HOST}:{self.client_port}"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.client_url}/callback"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        return f"{self.client_url}/"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What ``tollhouse serve --seed-demo`` saved in ``<data-dir>/demo.json``."""
+
+    client_id: str
+    client_secret: str
+    username: str
+    password: str
+    api_client_id: str
+    api_client_secret: str
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Credentials:
+        saved = json.loads((data_dir / "demo.json").read_text())
+        return cls(**{name: str(saved[name]) for name in cls.__dataclass_fields__})

@@ -1,0 +1,66 @@
+// Grid-Monitor: poll /readings.json and update the table in place (no inline script:
+// the page's CSP allows scripts from 'self' only).
+"use strict";
+
+(function () {
+  const section = document.getElementById("readings");
+  if (!section) return;
+  const seconds = Number(section.dataset.pollSeconds) || 2;
+  const errorBox = document.getElementById("api-error");
+
+  function setText(id, value) {
+    const element = document.getElementById(id);
+    if (element) element.textContent = String(value);
+  }
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  function render(data) {
+    for (const reading of data.readings || []) {
+      const row = section.querySelector('tr[data-sensor="' + CSS.escape(reading.id) + '"]');
+      if (!row) continue;
+      row.querySelector(".value").textContent = String(reading.value);
+      const status = row.querySelector(".status");
+      status.textContent = reading.status;
+      status.className = "status status-" + (reading.status === "ok" ? "ok" : "warning");
+    }
+    const time = document.getElementById("generated-at");
+    if (time && data.generated_at) {
+      time.dateTime = data.generated_at;
+      time.textContent = data.generated_at.slice(11, 19) + " UTC";
+    }
+    if (data.token) {
+      setText("token-expires-in", data.token.expires_in);
+      setText("token-refreshes", data.token.refreshes);
+    }
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch("/readings.json", {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { Accept: "application/json" },
+      });
+      if (response.status === 401) {
+        window.location.assign("/?expired=1");
+        return;
+      }
+      const data = await response.json();
+      if (!response.ok) {
+        showError(data.detail || "The sensors API is not answering.");
+      } else {
+        showError("");
+        render(data);
+      }
+    } catch (error) {
+      showError("Grid-Monitor cannot be reached.");
+    }
+    window.setTimeout(poll, seconds * 1000);
+  }
+
+  window.setTimeout(poll, seconds * 1000);
+})();

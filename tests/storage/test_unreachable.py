@@ -1,0 +1,60 @@
+"""A database that cannot be reached is ``StorageUnavailable`` (503 + Retry-After for
+the client, RFC 6749 §5.2 ``temporarily_unavailable``); a bug stays a bug (500)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from tests.storage import records as make
+from tollhouse.errors import StorageUnavailable, TemporarilyUnavailable
+from tollhouse.storage.sql import SqlStorage, open_storage
+from tollhouse.storage.sql_engine import create_engine, is_unreachable, reachable
+
+
+async def test_every_store_call_on_an_unreachable_server_is_storage_unavailable() -> None:
+    storage = SqlStorage(create_engine("postgresql://nobody@127.0.0.1:1/none"))
+    try:
+        with pytest.raises(StorageUnavailable) as caught:
+            await storage.get_client("x")
+        assert isinstance(caught.value, TemporarilyUnavailable)
+        assert caught.value.status == 503 and caught.value.error == "temporarily_unavailable"
+        assert caught.value.debug and "refused" in caught.value.debug.lower()
+        with pytest.raises(StorageUnavailable):
+            await storage.add_key(make.key())
+    finally:
+        await storage.close()
+
+
+async def test_an_sql_error_that_is_a_bug_is_not_hidden_as_unavailable(tmp_path: Path) -> None:
+    storage = await open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        with pytest.raises(OperationalError, match="no such table"):
+            async with storage._connect() as connection:
+                await connection.execute(text("SELECT * FROM no_such_table"))
+    finally:
+        await storage.close()
+
+
+def test_sqlite_locked_past_the_busy_timeout_is_unreachable() -> None:
+    locked = OperationalError("UPDATE …", {}, sqlite3.OperationalError("database is locked"))
+    assert is_unreachable(locked)
+    syntax = OperationalError("SELEC", {}, sqlite3.OperationalError('near "SELEC": syntax'))
+    assert not is_unreachable(syntax)
+    assert is_unreachable(ConnectionResetError()) and is_unreachable(TimeoutError())
+    assert not is_unreachable(ValueError("bug"))
+
+
+async def test_reachable_translates_and_keeps_the_cause() -> None:
+    refused = ConnectionRefusedError(111, "Connect call failed")
+    with pytest.raises(StorageUnavailable) as caught:
+        async with reachable():
+            raise refused
+    assert caught.value.__cause__ is refused
+    with pytest.raises(KeyError):
+        async with reachable():
+            raise KeyError("a bug")

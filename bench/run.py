@@ -35,6 +35,7 @@ import datetime
 import os
 import platform
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -496,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minted", type=int, help="cap on codes/refresh tokens minted")
     parser.add_argument("--write", action="store_true", help="write RESULTS.md (full: always)")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every server this script started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     mode = mode_from(args)
     started = time.monotonic()
     print(f"bench/run.py: {mode.name} mode on {machine()}")

@@ -243,7 +243,7 @@ async def callback(request: Request) -> Response:
             user.update(await monitor.rp.userinfo(tokens))
     except LoginError as exc:
         return monitor.render("error.html", 400, message=str(exc))
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, ValueError, KeyError) as exc:  # unreachable, or not JSON
         log.warning("sign-in failed: %s", exc)
         return monitor.render("error.html", 502, message="The identity provider failed.")
     # A new session id after sign-in, so an id planted before it is worth nothing.

@@ -145,9 +145,8 @@ class Settings(BaseSettings):
         parts = urlsplit(v)
         if parts.fragment or not parts.hostname:
             raise ValueError(f"must be an absolute URL without a fragment: {v!r}")
-        if parts.scheme == "https" or (
-            parts.scheme == "http" and is_loopback_host(parts.hostname)
-        ):
+        loopback_http = parts.scheme == "http" and is_loopback_host(parts.hostname)
+        if parts.scheme == "https" or loopback_http:
             return v
         raise ValueError(f"must be an https URL (http only on loopback): {v!r}")
 
@@ -269,8 +268,13 @@ class Settings(BaseSettings):
 
     @property
     def development_mode(self) -> bool:
-        """Loopback plain-HTTP serving: error pages may show registered redirect URIs."""
-        return self.insecure_http and is_loopback_host(self.host)
+        """Loopback plain-HTTP serving with a loopback issuer: error pages may show
+        registered redirect URIs. Behind a TLS proxy (an https issuer) they never do."""
+        return (
+            self.insecure_http
+            and is_loopback_host(self.host)
+            and self.issuer_url.startswith("http://")
+        )
 
 
 def _check_issuer(issuer: str, insecure_http: bool) -> None:

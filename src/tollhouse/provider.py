@@ -156,8 +156,9 @@ async def build_provider(
     if mirrors is None:
         mirrors = await revocation_mirrors(settings)
     # Records of issued access tokens: concurrent grants share one commit (group_commit.py).
+    records = GroupCommitRecords(storage)
     access_tokens = AccessTokenIssuer(
-        keyring, GroupCommitRecords(storage), clock, issuer, settings.access_token_ttl, events=events
+        keyring, records, clock, issuer, settings.access_token_ttl, events=events
     )
     refresh_tokens = RefreshTokenIssuer(
         storage,

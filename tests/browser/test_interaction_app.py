@@ -10,21 +10,20 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
-from tests.browser.conftest import LOGO_SVG, Callbacks, Idp, _recorder, _seed
+from tests.browser.conftest import Callbacks, Idp, _recorder, _seed
 from tests.e2e.conftest import TOLLHOUSE, free_port, start_server, stop
 from tests.e2e.test_interaction_api import ONE_TIME_CODE, login_app
 
 
 @pytest.fixture(scope="module")
 def idp_with_login_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
-    from http.server import ThreadingHTTPServer
-
     callbacks = Callbacks("")
     recorder = ThreadingHTTPServer(("127.0.0.1", 0), _recorder(callbacks))
     callbacks.base = f"http://127.0.0.1:{recorder.server_address[1]}"
@@ -44,7 +43,6 @@ def idp_with_login_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp
     )  # fmt: skip
     thread = threading.Thread(target=app_server.run, daemon=True)
     thread.start()
-    (data_dir / "logo.svg").write_text(LOGO_SVG)
     process, _ = start_server(
         data_dir, idp_port, env={"TOLLHOUSE_LOGIN_URL": f"http://localhost:{app_port}/login"}
     )

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from tollhouse.diagnostics.findings import Finding, Level
-from tollhouse.diagnostics.key_checks import check_keys, check_published
+from tollhouse.diagnostics.key_checks import check_keys, check_published, published_keys
+from tollhouse.key_lifecycle import DEFAULT_RETENTION
 from tollhouse.keys import generate
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import SecretBox
@@ -26,7 +27,8 @@ def key() -> SigningKey:
 
 @pytest.fixture(scope="module")
 def other() -> SigningKey:
-    return generate("ES256", BOX, NOW)
+    """An older key: the one ``key`` replaced."""
+    return generate("ES256", BOX, NOW - 1000)
 
 
 def errors(found: list[Finding]) -> list[str]:
@@ -37,7 +39,8 @@ def test_healthy_active_and_retired_keys_are_ok(key: SigningKey, other: SigningK
     retired = dataclasses.replace(other, status="retired", retired_at=NOW)
     found = check_keys([key, retired], BOX, "ES256", NOW)
     assert [f.level for f in found] == [Level.OK, Level.OK]
-    assert "opens with the master key" in found[0].what
+    assert found[0].what.startswith(f"signing ES256 key {key.kid} opens with the master key")
+    assert found[1].what.startswith(f"retired ES256 key {other.kid} kid is")
 
 
 def test_active_key_sealed_under_another_master_key_is_an_error(key: SigningKey) -> None:
@@ -83,10 +86,18 @@ def test_missing_key_of_the_configured_alg_is_a_warning(key: SigningKey) -> None
     assert "no active RS256 key" in found[0].what
 
 
-def test_year_old_active_key_should_be_rotated(key: SigningKey) -> None:
+def test_key_signing_for_over_a_year_should_be_rotated(key: SigningKey) -> None:
     found = check_keys([key], BOX, "ES256", NOW + 400 * 86400)
     assert found[0].level is Level.WARNING
-    assert "over a year old" in found[0].what
+    assert "has signed for over a year" in found[0].what
+
+
+def test_retired_key_past_its_retention_is_no_longer_published(
+    key: SigningKey, other: SigningKey
+) -> None:
+    gone = dataclasses.replace(other, status="retired", retired_at=NOW - DEFAULT_RETENTION - 1)
+    assert published_keys([key, gone], NOW) == [key]
+    assert len(check_keys([key, gone], BOX, "ES256", NOW)) == 1
 
 
 def test_served_jwks_must_equal_the_keys_table(key: SigningKey, other: SigningKey) -> None:

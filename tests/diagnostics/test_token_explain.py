@@ -14,6 +14,7 @@ import pytest
 from tollhouse.clock import FrozenClock
 from tollhouse.diagnostics.inspect import inspect_token
 from tollhouse.diagnostics.token_explain import Explanation, Status, decode
+from tollhouse.key_lifecycle import DEFAULT_RETENTION
 from tollhouse.keys import KeyRing, generate
 from tollhouse.models import AccessTokenRecord, Api, AuthMethod, Client, GrantType, Revocation, User
 from tollhouse.security.secretbox import SecretBox
@@ -158,7 +159,20 @@ async def test_token_signed_by_a_retired_key_still_verifies(setup: Setup) -> Non
     )
     explanation = await setup.inspect(token)
     assert explanation.valid, explanation.checks
-    assert "retired: verifies, signs no more" in check(explanation, "kid")[1]
+    assert "retired: it signs no more, and verifies until" in check(explanation, "kid")[1]
+
+
+async def test_token_of_a_key_no_longer_published_is_refused(setup: Setup) -> None:
+    retired_ring = KeyRing(_Only([RETIRED]), BOX, setup.clock)
+    await retired_ring.load()
+    token = retired_ring.sign_jwt({"iss": ISSUER, "exp": NOW + 60, "iat": NOW}, typ="at+jwt")
+    setup.clock.advance(DEFAULT_RETENTION)  # retired at NOW - 50: dropped 50 s ago
+    explanation = await setup.inspect(token)
+    assert "is no longer published" in check(explanation, "kid")[1]
+    assert check(explanation, "signature") == (
+        Status.FAIL,
+        "not verified: the key is not published",
+    )
 
 
 async def test_unknown_kid_is_named(setup: Setup) -> None:

@@ -400,4 +400,4 @@ def test_killed_instance_mid_load_the_other_keeps_serving(faulty: Faulty) -> Non
     after = [answer for answer in answers if answer.started > killed]
     assert after and all(answer.instance == "b" for answer in after)
     assert any(answer.retried for answer in after), "no request failed over from A to B"
-    assert len(after) >= 10
+    assert len(after) >= 5

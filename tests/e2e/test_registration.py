@@ -37,7 +37,8 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     seed = Seed()
     asyncio.run(seed_database(database_url, seed))
     port = free_port()
-    process, log_path = start_server(data_dir, port)
+    # No client cache: the overlap test rotates secrets from the CLI (another process).
+    process, log_path = start_server(data_dir, port, env={"TOLLHOUSE_CLIENT_CACHE_TTL": "0"})
     try:
         yield Server(f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path)
     finally:
@@ -195,6 +196,7 @@ def test_registration_is_managed_with_its_registration_access_token(idp: Server)
         assert updated.json()["scope"] == "read_sensors"
         bearer = {"Authorization": f"Bearer {updated.json()['registration_access_token']}"}
         assert http.post(uri, headers=bearer).status_code == 405
+        assert http.head(uri, headers=bearer).status_code == 405  # would lose a rotation
 
         deleted = http.delete(uri, headers=bearer)
         assert deleted.status_code == 204 and deleted.content == b""

@@ -90,23 +90,28 @@ def test_metrics_aggregate_both_workers(two_workers: Server) -> None:
     assert "999999" not in worker_pids(metrics_dir), "the directory is emptied at start"
     before = healthz_total(two_workers.base_url)
     sent = 0
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 45  # the second worker may still be starting
     with ThreadPoolExecutor(8) as pool:
         while time.monotonic() < deadline:
             statuses = list(
                 pool.map(
-                    lambda _: httpx.get(f"{two_workers.base_url}/healthz").status_code, range(16)
+                    lambda _: httpx.get(f"{two_workers.base_url}/healthz", timeout=30).status_code,
+                    range(16),
                 )
             )
             assert statuses == [200] * 16
             sent += 16
             if len(worker_pids(metrics_dir)) >= 2:
                 break
-    assert len(worker_pids(metrics_dir)) == 2, "both workers should have served requests"
+    # (>= 2: the supervisor may have replaced a worker it found unresponsive.)
+    assert len(worker_pids(metrics_dir)) >= 2, (
+        f"both workers should have served some of {sent} requests",
+        two_workers.logs()[-3000:],
+    )
     # Counted just after each response is sent: allow the last ones to land.
-    settle = time.monotonic() + 5
+    settle = time.monotonic() + 15
     while healthz_total(two_workers.base_url) - before != sent and time.monotonic() < settle:
         time.sleep(0.05)
     # Whichever worker answers /metrics, it reports the requests of both.
     totals = {healthz_total(two_workers.base_url) - before for _ in range(6)}
-    assert totals == {sent}
+    assert totals == {sent}, (totals, sent, two_workers.logs()[-3000:])

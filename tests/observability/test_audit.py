@@ -140,3 +140,16 @@ def test_an_audit_failure_never_reaches_the_caller() -> None:
     with captured("tollhouse.error") as stream:
         AuditTrail().emit(Broken())  # type: ignore[arg-type]
     assert "audit event not recorded" in stream.getvalue()
+
+
+def test_lines_logged_directly_on_the_audit_logger_get_the_request_too() -> None:
+    token = bind_request(RequestInfo("req-7", "198.51.100.1"))
+    try:
+        with captured("tollhouse.audit") as stream:
+            logging.getLogger("tollhouse.audit").info("session ended", extra={"event": "x"})
+            logging.getLogger("tollhouse.audit").info("own id", extra={"request_id": "mine"})
+    finally:
+        unbind_request(token)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (first["request_id"], first["client_ip"]) == ("req-7", "198.51.100.1")
+    assert second["request_id"] == "mine"

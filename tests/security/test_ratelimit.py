@@ -167,6 +167,9 @@ async def redis_limiters() -> AsyncIterator[tuple[RedisRateLimiter, RedisRateLim
     try:
         yield first, second
     finally:
+        keys = [key async for key in first._redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await first._redis.delete(*keys)
         await first.close()
         await second.close()
 

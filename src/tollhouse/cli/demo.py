@@ -83,7 +83,7 @@ async def seed(
             client_id=DEMO_API_CLIENT_ID,
             name="Sensors API (demo)",
             redirect_uris=(),
-            grant_types=(GrantType.CLIENT_CREDENTIALS,),
+            grant_types=(),  # it only authenticates: to the feed and to /introspect
             token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC,
             created_at=now,
             secret_hash=client_secrets.hash(creds.api_client_secret),

@@ -34,6 +34,7 @@ from tollhouse.diagnostics import (
     tls_checks,
 )
 from tollhouse.diagnostics.findings import Finding, error, ok
+from tollhouse.key_rotation import retention_for
 from tollhouse.models import Client, SigningKey, User
 from tollhouse.storage.sql import SqlStorage
 from tollhouse.storage.sql_engine import async_url, create_engine, is_sqlite
@@ -70,9 +71,12 @@ async def diagnose(
     stored = len(facts.keys or [])
     report = master_key_checks.check_master_key(settings.master_key, settings.data_dir, stored)
     found.extend(report.findings)
+    retention = retention_for(settings)
     if facts.keys is not None:
         found.extend(
-            key_checks.check_keys(facts.keys, report.box, settings.signing_alg, clock.now())
+            key_checks.check_keys(
+                facts.keys, report.box, settings.signing_alg, clock.now(), retention
+            )
         )
     issuer_host = urlsplit(settings.issuer_url).hostname or ""
     now = datetime.datetime.fromtimestamp(clock.now(), datetime.UTC)
@@ -81,7 +85,12 @@ async def diagnose(
         found.extend(client_checks.check_redirect_uris(facts.clients))
     if url is not None:
         context = remote.tls_context(_certificates(settings))
-        found.extend(await remote.probe(url, settings.issuer_url, facts.keys, verify=context))
+        published = (
+            None
+            if facts.keys is None
+            else key_checks.published_keys(facts.keys, clock.now(), retention)
+        )
+        found.extend(await remote.probe(url, settings.issuer_url, published, verify=context))
     return found
 
 

@@ -11,6 +11,7 @@ import dataclasses
 from typing import cast
 
 from tollhouse.clock import Clock
+from tollhouse.diagnostics.key_checks import published_keys
 from tollhouse.diagnostics.token_explain import (
     DEFAULT_LEEWAY,
     Decoded,
@@ -20,20 +21,23 @@ from tollhouse.diagnostics.token_explain import (
     explain,
     undecodable,
 )
-from tollhouse.keys import ACTIVE, RETIRED, KeyRing
+from tollhouse.key_lifecycle import DEFAULT_RETENTION, phases
+from tollhouse.keys import RETIRED, KeyRing
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import KEY_SIZE, SecretBox
 from tollhouse.storage.ports import KeyStore, Storage
 
 
 class PublishedKeys:
-    """A read-only view of the keys a server publishes, every one presented as retired:
-    a :class:`KeyRing` loading from it parses their public JWKs to verify with and never
-    opens a private key. ``KeyRing.load`` calls only ``list_keys``."""
+    """A read-only view of the keys a server publishes now, every one presented as
+    retired at ``now``: a :class:`KeyRing` loading from it parses their public JWKs to
+    verify with and never opens a private key. ``KeyRing.load`` calls only
+    ``list_keys``."""
 
-    def __init__(self, keys: list[SigningKey]) -> None:
+    def __init__(self, keys: list[SigningKey], now: int, retention: int) -> None:
         self._keys = [
-            dataclasses.replace(k, status=RETIRED) for k in keys if k.status in (ACTIVE, RETIRED)
+            dataclasses.replace(k, status=RETIRED, retired_at=now)
+            for k in published_keys(keys, now, retention)
         ]
 
     async def list_keys(self) -> list[SigningKey]:
@@ -48,22 +52,26 @@ async def inspect_token(
     clock: Clock,
     leeway: int = DEFAULT_LEEWAY,
     audience: str | None = None,
+    retention: int = DEFAULT_RETENTION,
 ) -> Explanation:
+    """``retention``: how long retired keys stay published (the server's setting)."""
     decoded = decode(token)
     if not isinstance(decoded, Decoded):
         return undecodable(decoded)
     keys = await storage.list_keys()
+    now = clock.now()
+    view = PublishedKeys(keys, now, retention)
     # Never used to open anything: every key in the view is "retired" (public only).
-    ring = KeyRing(cast(KeyStore, PublishedKeys(keys)), SecretBox(bytes(KEY_SIZE)), clock)
+    ring = KeyRing(cast(KeyStore, view), SecretBox(bytes(KEY_SIZE)), clock, retention=retention)
     await ring.load()
     verified = ring.verify_jwt(token.strip()) is not None
     claims = decoded.claims
-    now = clock.now()
     jti, client_id, sub = claims.get("jti"), claims.get("client_id"), claims.get("sub")
     facts = TokenFacts(
         issuer=issuer,
         now=now,
         keys=keys,
+        phases={v.key.kid: v for v in phases(keys, now, retention)},
         signature_verifies=verified,
         apis=await storage.list_apis(),
         revoked=await storage.is_revoked(jti, now) if isinstance(jti, str) else False,

@@ -16,26 +16,38 @@ from typing import Any
 from joserfc import jwk
 
 from tollhouse.diagnostics.findings import Finding, error, ok, warning
-from tollhouse.keys import ACTIVE, RETIRED, SUPPORTED_ALGS
+from tollhouse.key_lifecycle import (
+    DEFAULT_RETENTION,
+    PENDING,
+    SIGNING,
+    activation_time,
+    phases,
+)
+from tollhouse.keys import SUPPORTED_ALGS
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import DecryptionError, SecretBox
 
 CHECK = "keys"
 KEY_MAX_AGE = 365 * 24 * 3600
-"""An active key older than this should be rotated."""
+"""A key that has signed for longer than this should be rotated."""
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 """RFC 7518 §6.2.2, §6.3.2, §6.4 and RFC 8037 §2: members that must never be published."""
 _META = frozenset({"kid", "alg", "use", "key_ops"})
 
 
 def check_keys(
-    records: Sequence[SigningKey], box: SecretBox | None, signing_alg: str, now: int
+    records: Sequence[SigningKey],
+    box: SecretBox | None,
+    signing_alg: str,
+    now: int,
+    retention: int = DEFAULT_RETENTION,
 ) -> list[Finding]:
-    """One finding per problem (or per healthy key); ``box`` None skips decryption."""
+    """One finding per problem (or per healthy published key); ``box`` None skips
+    decryption. Phases (pending, signing, retired, expired) are those every server
+    computes (:mod:`tollhouse.key_lifecycle`)."""
     found: list[Finding] = []
-    published = [r for r in records if r.status in (ACTIVE, RETIRED)]
-    active = [r for r in records if r.status == ACTIVE]
-    if not any(r.alg == signing_alg for r in active):
+    views = phases(records, now, retention)
+    if not any(v.phase in (SIGNING, PENDING) and v.key.alg == signing_alg for v in views):
         what = "no signing keys yet" if not records else f"no active {signing_alg} key"
         found.append(
             warning(
@@ -45,35 +57,47 @@ def check_keys(
                 "start the server once, or run `tollhouse keys rotate`",
             )
         )
-    for record in published:
+    for view in views:
+        record = view.key
+        if not view.published:
+            continue
+        opens = view.phase in (SIGNING, PENDING)
         problems = _public_problems(record)
-        if record.status == ACTIVE and box is not None and not problems:
+        if opens and box is not None and not problems:
             problems = _private_problems(record, box)
         if problems:
             found.extend(problems)
             continue
-        if record.status == ACTIVE and now - record.created_at > KEY_MAX_AGE:
+        if view.phase == SIGNING and now - activation_time(record) > KEY_MAX_AGE:
             found.append(
                 warning(
                     CHECK,
-                    f"active {record.alg} key {record.kid} is over a year old",
-                    "rotate it: `tollhouse keys rotate`, then retire the old one",
+                    f"signing {record.alg} key {record.kid} has signed for over a year",
+                    "rotate it: `tollhouse keys rotate`",
                 )
             )
             continue
-        opened = " opens with the master key," if record.status == ACTIVE and box else ""
+        opened = " opens with the master key," if opens and box is not None else ""
         found.append(
             ok(
                 CHECK,
-                f"{record.status} {record.alg} key {record.kid}{opened} kid is its "
+                f"{view.phase} {record.alg} key {record.kid}{opened} kid is its "
                 "RFC 7638 thumbprint, public JWK consistent",
             )
         )
     return found
 
 
+def published_keys(
+    records: Sequence[SigningKey], now: int, retention: int = DEFAULT_RETENTION
+) -> list[SigningKey]:
+    """The keys a server publishes at ``now`` (pending, signing and retired ones)."""
+    return [v.key for v in phases(records, now, retention) if v.published]
+
+
 def check_published(records: Sequence[SigningKey], jwks: Any, where: str) -> list[Finding]:
-    """A server's JWKS (fetched from ``where``) equals the keys table's active+retired rows."""
+    """A server's JWKS (fetched from ``where``) equals ``records``, the keys the table
+    says it publishes (:func:`published_keys`)."""
     keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
     if not isinstance(keys, list) or not all(isinstance(k, Mapping) for k in keys):
         return [
@@ -84,7 +108,7 @@ def check_published(records: Sequence[SigningKey], jwks: Any, where: str) -> lis
             )
         ]
     served = {str(k.get("kid")): dict(k) for k in keys}
-    expected = {r.kid: r.public_jwk for r in records if r.status in (ACTIVE, RETIRED)}
+    expected = {r.kid: r.public_jwk for r in records}
     found: list[Finding] = []
     missing = sorted(set(expected) - set(served))
     extra = sorted(set(served) - set(expected))

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypedDict, TypeGuard
 
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL
+from tollhouse.key_lifecycle import EXPIRED, PENDING, RETIRED, SIGNING, KeyPhase
 from tollhouse.keys import MAX_TOKEN_BYTES
 from tollhouse.models import AccessTokenRecord, Api, Client, SigningKey, User
 from tollhouse.protocol.redirect_hints import differences
@@ -76,6 +77,8 @@ class TokenFacts:
     leeway: int = DEFAULT_LEEWAY
     audience: str | None = None
     """Check against this audience instead of "any API of this server"."""
+    phases: Mapping[str, KeyPhase] = field(default_factory=dict)
+    """Each key's phase now (:func:`tollhouse.key_lifecycle.phases`), by kid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +160,7 @@ def _signature(header: dict[str, Any], facts: TokenFacts) -> list[Check]:
             Check("kid", Status.FAIL, "the header has no kid; this server always sets one")
         )
     elif key is None:
-        known = ", ".join(k.kid for k in facts.keys if k.status in ("active", "retired"))
+        known = ", ".join(kid for kid, v in facts.phases.items() if v.published)
         checks.append(
             Check(
                 "kid",
@@ -166,13 +169,8 @@ def _signature(header: dict[str, Any], facts: TokenFacts) -> list[Check]:
                 "the token comes from another issuer, another database, or a deleted key",
             )
         )
-    elif key.status not in ("active", "retired"):
-        checks.append(
-            Check("kid", Status.FAIL, f"key {kid} is {key.status} and no longer published")
-        )
     else:
-        role = "signs new tokens" if key.status == "active" else "retired: verifies, signs no more"
-        checks.append(Check("kid", Status.PASS, f"key {kid} is {key.status} ({role})"))
+        checks.append(_key_phase(key, facts.phases.get(key.kid)))
     if not isinstance(alg, str) or alg.lower() == "none":
         checks.append(Check("alg", Status.FAIL, f"alg {alg!r} is never accepted (RFC 8725 §3.1)"))
     elif key is not None and alg != key.alg:
@@ -187,6 +185,8 @@ def _signature(header: dict[str, Any], facts: TokenFacts) -> list[Check]:
         checks.append(Check("signature", Status.PASS, f"verifies with key {kid}"))
     elif key is None or (isinstance(alg, str) and alg != key.alg):
         checks.append(Check("signature", Status.FAIL, "not verified: no matching key"))
+    elif (view := facts.phases.get(key.kid)) is None or not view.published:
+        checks.append(Check("signature", Status.FAIL, "not verified: the key is not published"))
     else:
         checks.append(
             Check(
@@ -197,6 +197,29 @@ def _signature(header: dict[str, Any], facts: TokenFacts) -> list[Check]:
             )
         )
     return checks
+
+
+def _key_phase(key: SigningKey, view: KeyPhase | None) -> Check:
+    phase = view.phase if view is not None else "unknown"
+    if phase == SIGNING:
+        return Check("kid", Status.PASS, f"key {key.kid} is signing (signs new tokens)")
+    if phase == PENDING:
+        return Check("kid", Status.PASS, f"key {key.kid} is pending (published, not signing yet)")
+    if phase == RETIRED and view is not None:
+        until = f" until {_iso(view.published_until)}" if view.published_until else ""
+        return Check(
+            "kid",
+            Status.PASS,
+            f"key {key.kid} is retired: it signs no more, and verifies{until}",
+        )
+    if phase == EXPIRED:
+        return Check(
+            "kid",
+            Status.FAIL,
+            f"key {key.kid} was retired and is no longer published: every token it signed "
+            "has expired",
+        )
+    return Check("kid", Status.FAIL, f"key {key.kid} is {phase} and not published")
 
 
 def _typ(header: dict[str, Any]) -> Check:

@@ -57,6 +57,24 @@ def current_request() -> RequestInfo | None:
     return _current.get()
 
 
+class RequestFields(logging.Filter):
+    """Adds ``request_id`` and ``client_ip`` of the running request to every record of
+    the logger it is attached to, unless the record has them already: audit lines that
+    other modules log directly on ``tollhouse.audit`` carry them too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = _current.get()
+        if request is not None:
+            if not hasattr(record, "request_id"):
+                record.request_id = request.request_id
+            if request.client_ip and not hasattr(record, "client_ip"):
+                record.client_ip = request.client_ip
+        return True
+
+
+audit_log.addFilter(RequestFields())
+
+
 _MESSAGES: dict[type[Any], str] = {
     LoginSucceeded: "login succeeded",
     LoginFailed: "login failed",
@@ -91,12 +109,7 @@ class AuditTrail:
     def emit(self, event: SecurityEvent) -> None:
         try:
             metrics.record_event(event)
-            fields = audit_fields(event)
-            request = _current.get()
-            if request is not None:
-                fields["request_id"] = request.request_id
-                if request.client_ip:
-                    fields["client_ip"] = request.client_ip
+            fields = audit_fields(event)  # the request is added by RequestFields
             level = logging.WARNING if isinstance(event, _WARNINGS) else logging.INFO
             audit_log.log(level, _MESSAGES.get(type(event), event.name), extra=fields)
         except Exception:  # an audit failure must not fail the request it describes

@@ -1,5 +1,4 @@
-"""Client secrets at rest: HMAC-SHA-256 under a server key (RFC 2104), compared in
-constant time.
+"""Client secrets at rest: SHA-256, compared in constant time.
 
 Tollhouse generates every client secret itself (``secrets.token_urlsafe(32)``: 256
 bits of entropy). A slow password hash (argon2id, bcrypt) only helps a secret an
@@ -8,11 +7,11 @@ token endpoint its throughput (argon2id takes tens of milliseconds a check; Hydr
 bcrypt on client secrets is what caps it at ~500 grants/s). See
 docs/adr/0006-client-secret-hmac.md.
 
-Stored form: ``hmac-sha256$<base64url(HMAC-SHA-256(key, secret))>``. The key is
-derived from the master key (``SecretBox.derive("client-secrets")``), so a stolen
-database alone does not even allow an offline check of a candidate secret; rows stay
-valid as long as the master key does (``keys rewrap`` changes the master key: see the
-operator guide).
+Stored form: ``sha256$<base64url(SHA-256(secret))>``. For a 256-bit random secret a
+plain digest is as strong as any keyed one (preimage resistance is all that matters),
+and unlike a digest keyed by the master key it survives ``tollhouse keys rewrap``.
+Rows of the form ``hmac-sha256$…`` (HMAC under the master key's ``client-secrets``
+subkey, written by an earlier development build) still verify.
 
 Rows written before this scheme hold argon2id PHC strings (``$argon2id$…``); they keep
 verifying through :class:`~tollhouse.security.passwords.PasswordHasher` (slowly, in a
@@ -31,7 +30,8 @@ import anyio.to_thread
 from tollhouse.security.passwords import PasswordHasher
 from tollhouse.security.secretbox import SecretBox
 
-PREFIX = "hmac-sha256$"
+PREFIX = "sha256$"
+HMAC_PREFIX = "hmac-sha256$"
 PURPOSE = "client-secrets"
 """The ``SecretBox.derive`` purpose of the HMAC key."""
 _ARGON2_PREFIX = "$argon2id$"
@@ -65,9 +65,14 @@ class ClientSecretHasher:
         digest = hmac.new(self._key, secret.encode("utf-8"), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
+    @staticmethod
+    def _digest(secret: str) -> str:
+        digest = hashlib.sha256(secret.encode("utf-8")).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
     def hash(self, secret: str) -> str:
-        """``hmac-sha256$<base64url>``; deterministic (no salt is needed for a 256-bit secret)."""
-        return PREFIX + self._mac(secret)
+        """``sha256$<base64url>``; deterministic (no salt is needed for a 256-bit secret)."""
+        return PREFIX + self._digest(secret)
 
     @staticmethod
     def is_legacy(stored_hash: str) -> bool:
@@ -80,13 +85,14 @@ class ClientSecretHasher:
             return False
         if len(secret) > _MAX_SECRET_BYTES:
             return False
-        if stored_hash.startswith(PREFIX):
-            try:
-                presented = self._mac(secret)
-            except UnicodeError:  # lone surrogates cannot be a secret we issued
-                return False
-            # Constant time: the comparison reveals nothing of how much matched.
-            return hmac.compare_digest(presented, stored_hash[len(PREFIX) :])
+        for prefix, digest in ((PREFIX, self._digest), (HMAC_PREFIX, self._mac)):
+            if stored_hash.startswith(prefix):
+                try:
+                    presented = digest(secret)
+                except UnicodeError:  # lone surrogates cannot be a secret we issued
+                    return False
+                # Constant time: the comparison reveals nothing of how much matched.
+                return hmac.compare_digest(presented, stored_hash[len(prefix) :])
         if stored_hash.startswith(_ARGON2_PREFIX):
             return self._legacy.verify(stored_hash, secret)
         return False

@@ -51,9 +51,9 @@ from tollhouse.storage.schema import (
     token_families,
     users,
 )
+from tollhouse.storage.sql_admin import SqlAdminTokens
 from tollhouse.storage.sql_engine import async_url, create_engine
 from tollhouse.storage.sql_migrate import migrate
-from tollhouse.storage.sql_admin import SqlAdminTokens
 from tollhouse.storage.sql_registration import SqlRegistrationTokens
 from tollhouse.storage.sql_runner import expired_batch
 from tollhouse.storage.sql_tokens import SqlTokenStores

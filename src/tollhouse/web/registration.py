@@ -54,6 +54,8 @@ async def configuration(request: Request) -> Response:
         return _render(await endpoint.read(client_id, authorization))
     if request.method == "DELETE":
         return _render(await endpoint.delete(client_id, authorization))
+    if request.method != "PUT":  # HEAD: a read would rotate a token nobody receives
+        return await not_allowed(request)
     body = await _body(request)
     if isinstance(body, Response):
         return body

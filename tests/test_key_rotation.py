@@ -428,3 +428,12 @@ async def test_retiring_a_succeeded_key_writes_its_retirement_down() -> None:
     assert (view.phase, view.retired_at) == (RETIRED, NOW)
     [stored] = [k for k in await store.list_keys() if k.kid == old.kid]
     assert (stored.status, stored.retired_at) == ("retired", NOW)
+
+
+def test_a_key_stored_without_a_generation_ranks_after_those_made_before_it() -> None:
+    """Keys written by hand (or by older code) still take over from the one before."""
+    first = key("first", generation=1, created_at=NOW)
+    later = key("later", created_at=NOW + 1)
+    assert phase_of([first, later], NOW + 2) == {"first": RETIRED, "later": SIGNING}
+    retired_first = dataclasses.replace(first, status="retired", retired_at=NOW + 1)
+    assert phase_of([retired_first, later], NOW + 2) == {"first": RETIRED, "later": SIGNING}

@@ -65,10 +65,18 @@ def activation_time(key: SigningKey) -> int:
     return key.created_at if key.activates_at is None else key.activates_at
 
 
-def rank(key: SigningKey) -> tuple[int, int, str]:
-    """The order rotations happened in: generation, then creation (older keys have
-    none), then kid so that every instance breaks ties alike."""
-    return (key.generation or 0, key.created_at, key.kid)
+def newest_first(keys: Iterable[SigningKey]) -> list[SigningKey]:
+    """Keys of one alg in the reverse order of their rotations: by generation (the
+    clocks of the instances that made them may disagree, the generation does not), then
+    creation, then kid so that every instance breaks ties alike. A key stored without a
+    generation counts as the latest generation made before it."""
+    ranked: list[tuple[tuple[int, int, str], SigningKey]] = []
+    latest = 0
+    for key in sorted(keys, key=lambda k: (k.created_at, k.generation or 0, k.kid)):
+        generation = latest if key.generation is None else key.generation
+        latest = max(latest, generation)
+        ranked.append(((generation, key.created_at, key.kid), key))
+    return [key for _, key in sorted(ranked, key=lambda item: item[0], reverse=True)]
 
 
 def next_generation(keys: Iterable[SigningKey], alg: str) -> int:
@@ -88,7 +96,7 @@ def phases(keys: Iterable[SigningKey], now: int, retention: int) -> list[KeyPhas
     for alg in {key.alg for key in given}:
         succeeded_at: int | None = None
         """Earliest activation among the higher-ranked activated keys seen so far."""
-        for key in sorted((k for k in given if k.alg == alg), key=rank, reverse=True):
+        for key in newest_first(k for k in given if k.alg == alg):
             if key.status == STORED_RETIRED:
                 retired_at = key.created_at if key.retired_at is None else key.retired_at
                 found[key.kid] = _retired(key, retired_at, now, retention)

@@ -23,8 +23,9 @@ from demo.run import Stack, running
 from demo.settings import DemoSettings
 
 from tests.e2e.conftest import HASHER, free_port
+from tests.e2e.flows import Callback, browse, exchange, pkce_pair
 from tests.e2e.forms import parse
-from tollhouse.models import User
+from tollhouse.models import AuthMethod, Client, GrantType, User
 from tollhouse.storage.sql import open_storage
 
 ACCESS_TOKEN_TTL = 2
@@ -51,6 +52,8 @@ class Person:
 
 PLANNER = Person("planner", "planner's long passphrase", "Pat Planner")
 DISPATCHER = Person("dispatcher", "dispatcher's long passphrase", "Dana Dispatcher")
+PROBE_ID = "revocation-probe"
+PROBE_SECRET = "probe-secret-" + "p" * 30
 
 
 def distinct_ports(count: int) -> list[int]:
@@ -62,9 +65,24 @@ def distinct_ports(count: int) -> list[int]:
     raise AssertionError("no free ports")
 
 
-async def add_people(data_dir: Path) -> None:
-    storage = await open_storage(f"sqlite:///{data_dir / 'tollhouse.db'}")
+async def add_people(settings: DemoSettings) -> None:
+    """Two more users, and a client whose tokens outlive the 2-second default (tokens
+    revoked after their exp are not in the feed; see the revocation test)."""
+    storage = await open_storage(f"sqlite:///{settings.data_dir / 'tollhouse.db'}")
     try:
+        await storage.add_client(
+            Client(
+                PROBE_ID,
+                "Revocation probe",
+                (settings.redirect_uri,),
+                (GrantType.AUTHORIZATION_CODE,),
+                AuthMethod.CLIENT_SECRET_BASIC,
+                int(time.time()),
+                HASHER.hash(PROBE_SECRET),
+                scopes=("read_sensors",),
+                access_token_ttl=120,
+            )
+        )
         for person in (PLANNER, DISPATCHER):
             await storage.add_user(
                 User(
@@ -90,7 +108,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "TOLLHOUSE_LOG_LEVEL": "warning",
     }
     with running(settings, env) as started:
-        asyncio.run(add_people(started.settings.data_dir))
+        asyncio.run(add_people(started.settings))
         yield started
 
 
@@ -327,3 +345,50 @@ def test_browser_round_trip_shows_live_readings(stack: Stack, browser: Any, tmp_
         assert problems == []
     finally:
         context.close()
+
+
+def test_sensors_api_refuses_a_token_revoked_at_the_idp_within_seconds(stack: Stack) -> None:
+    """The API learns revocations from the IdP's signed feed (polled every 2 s), with no
+    call to the IdP per request.
+
+    The token comes from a client with 120-second tokens: the IdP neither records nor
+    lists revocations of tokens already past ``exp``, which a 2-second token would be by
+    the next poll (while resource servers accept it for ``leeway`` seconds more)."""
+    settings = stack.settings
+    verifier, challenge = pkce_pair()
+    with httpx.Client(base_url=settings.issuer, timeout=15) as idp:
+        callback = browse(
+            idp,
+            {
+                "response_type": "code",
+                "client_id": PROBE_ID,
+                "redirect_uri": settings.redirect_uri,
+                "scope": "read_sensors",
+                "state": "s" * 20,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+            username=PLANNER.username,
+            password=PLANNER.password,
+        )
+        assert isinstance(callback, Callback), callback
+        token = exchange(
+            idp,
+            callback.code,
+            verifier=verifier,
+            redirect_uri=settings.redirect_uri,
+            auth=(PROBE_ID, PROBE_SECRET),
+        ).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{settings.api_url}/readings", headers=bearer).status_code == 200
+        revoked = idp.post("/revoke", data={"token": token}, auth=(PROBE_ID, PROBE_SECRET))
+        assert revoked.status_code == 200
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        refused = httpx.get(f"{settings.api_url}/readings", headers=bearer)
+        if refused.status_code == 401:
+            break
+        time.sleep(0.2)
+    assert refused.status_code == 401, "the revoked token was still accepted after 8 s"
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+    assert refused.json()["error_description"] == "The access token was revoked."

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import TOLLHOUSE, Seed, free_port, seed_database, start_server, stop
+from tests.e2e.conftest import TOLLHOUSE, Seed, free_port, seed_database, start_server
 
 
 @dataclass
@@ -86,9 +87,16 @@ class Cluster:
         )
 
     def stop(self) -> None:
-        for instance in self.instances:
-            if instance.process is not None:
-                stop(instance.process)
+        """All at once: each may take seconds to shut down gracefully."""
+        running = [i.process for i in self.instances if i.process and i.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
 
 
 def start_cluster(

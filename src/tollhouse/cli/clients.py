@@ -440,15 +440,17 @@ async def _delete(settings: Settings, client_id: str) -> None:
     show_default=True,
     metavar="SECONDS",
     help="Keep accepting the previous secret this long, so deployed instances can "
-    "switch over (0: it stops working at once).",
+    "switch over (0: running servers stop accepting it within "
+    "TOLLHOUSE_CLIENT_CACHE_TTL, 5 s by default).",
 )
 @json_option
 @state_options
 def rotate_secret(
     client_id: str, overlap: int, as_json: bool, data_dir: Path | None, database: str | None
 ) -> None:
-    """Give a confidential client a new secret; the old one stops working at once, or
-    after --overlap seconds."""
+    """Give a confidential client a new secret; running servers stop accepting the old
+    one within their client cache lifetime (TOLLHOUSE_CLIENT_CACHE_TTL, 5 s), or after
+    --overlap seconds."""
     settings = settings_from(data_dir, database)
     secret = randomness.token(SECRET_BYTES)
     now = SystemClock().now()

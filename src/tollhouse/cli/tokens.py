@@ -43,7 +43,8 @@ def revoke(
         usage_error("give exactly one of --jti, --client, --user")
     settings = settings_from(data_dir, database, redis=redis)
     count = run(_revoke(settings, jti=jti, client_id=client_id, username=username))
-    click.echo(f"revoked {count} access token{'s' if count != 1 else ''}")
+    families = "" if jti is not None else " and every refresh token family"
+    click.echo(f"revoked {count} access token{'s' if count != 1 else ''}{families}")
 
 
 async def revoke_all_of(

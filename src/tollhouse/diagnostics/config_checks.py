@@ -200,7 +200,7 @@ def _abuse(s: Settings) -> list[Finding]:
                 warning(
                     CHECK,
                     f"rate limiting of {what} is off (TOLLHOUSE_{name.upper()}=off): "
-                    "brute force is not slowed down (RFC 9700 §4.15)",
+                    "brute force is not slowed down (RFC 6749 §10.10)",
                     f"remove TOLLHOUSE_{name.upper()} to get the default limit",
                 )
             )

@@ -68,6 +68,8 @@ async def diagnose(
     found.extend(facts.findings)
     if facts.reachable:
         found.extend(client_checks.check_demo_data(facts.clients, facts.users))
+    if settings.redis:
+        found.append(await check_redis(settings.redis))
     stored = len(facts.keys or [])
     report = master_key_checks.check_master_key(settings.master_key, settings.data_dir, stored)
     found.extend(report.findings)
@@ -148,6 +150,25 @@ async def read_database(database_url: str) -> DatabaseFacts:
     finally:
         await engine.dispose()
     return facts
+
+
+async def check_redis(url: str) -> Finding:
+    """Redis answers PING (revocations, rate limits and caches are shared through it)."""
+    from redis.asyncio import Redis
+
+    shown = _display(url)
+    client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await _bounded(client.ping())
+    except Exception as exc:
+        return error(
+            "redis",
+            f"{shown} cannot be reached: {_reason(exc)}",
+            "start Redis, or check --redis / TOLLHOUSE_REDIS",
+        )
+    finally:
+        await client.aclose()
+    return ok("redis", f"{shown} answers")
 
 
 async def _status(engine: AsyncEngine) -> tuple[str | None, float | None]:

@@ -19,6 +19,10 @@ from tollhouse.storage.ports import AccessTokenStore, RefreshTokenStore, Revocat
 
 log = logging.getLogger("tollhouse.security")
 
+RETENTION_AFTER_EXP = 60
+"""Seconds a revocation is kept past the token's exp: at least any resource server's
+leeway (``tollhouse.resource`` defaults to 30 s)."""
+
 
 class Revoker:
     def __init__(
@@ -44,9 +48,12 @@ class Revoker:
     async def _record(self, jti: str, expires_at: int, reason: str) -> bool:
         """Write one revocation everywhere; False if a mirror could not be reached."""
         now = self._clock.now()
-        if expires_at <= now:
-            return True  # already dead: nothing to remember
-        revocation = Revocation(jti, expires_at, now, reason)
+        # Resource servers accept a token for their clock-skew leeway after its exp, so
+        # the entry outlives the token by that much (RETENTION_AFTER_EXP).
+        keep_until = expires_at + RETENTION_AFTER_EXP
+        if keep_until <= now:
+            return True  # dead everywhere: nothing to remember
+        revocation = Revocation(jti, keep_until, now, reason)
         await self._revocations.revoke(revocation)
         self._events.emit(TokenRevoked(jti, reason))
         shared = True

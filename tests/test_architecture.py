@@ -81,6 +81,7 @@ RULES = [
     ("tollhouse.web", ("sqlalchemy", "redis", "tollhouse.cli")),
     ("tollhouse.provider", ("starlette", "tollhouse.web", "tollhouse.cli")),
     ("tollhouse.errors", ("tollhouse.",)),
+    ("tollhouse.diagnostics", ("starlette", "tollhouse.web", "tollhouse.cli")),
     ("tollhouse.models", ("tollhouse.protocol", "tollhouse.storage", "tollhouse.web")),
     (
         "tollhouse.resource",

@@ -21,10 +21,10 @@ from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
 from tollhouse.protocol.endpoints.registration import RegistrationEndpoint
-from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
 from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
 from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
 from tollhouse.protocol.endpoints.token import TokenEndpoint
+from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
 from tollhouse.protocol.events import NO_EVENTS, Events
 from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
 from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant

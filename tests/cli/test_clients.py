@@ -93,7 +93,7 @@ def test_create_json_is_one_object_with_secret_and_rfc7591_metadata(cli: Cli) ->
     assert len(created["client_secret"]) >= 43  # 256 bits, base64url
     secret_hash = stored_hash(cli, created["client_id"])
     assert secret_hash is not None and created["client_secret"] not in secret_hash
-    assert secret_hash.startswith("hmac-sha256$")
+    assert secret_hash.startswith("sha256$")
     assert secret_hasher(cli).verify(secret_hash, created["client_secret"])
 
 

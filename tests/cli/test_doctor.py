@@ -6,17 +6,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import secrets
+import ssl
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.cli.cli_runner import Cli
+from tests.cli.cli_runner import TOLLHOUSE, Cli
 from tests.e2e.conftest import Seed, free_port, seed_database, start_server, stop
 from tollhouse.models import AuthMethod, Client, GrantType
 from tollhouse.security.master_key import load_master_key
 from tollhouse.storage.ports import Storage
+from tollhouse.storage.sql_engine import async_url
 
 
 @dataclass
@@ -99,6 +109,42 @@ def test_doctor_finds_keys_sealed_under_another_master_key(running: Running) -> 
     assert any("the file is unused" in f["what"] for f in findings(report, "warning"))
 
 
+def test_doctor_probes_an_https_server_through_its_self_signed_certificate(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "https"
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [TOLLHOUSE, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**Cli(data_dir).env},
+        )
+    try:
+        certificate = data_dir / "tls" / "localhost.crt"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                trust = ssl.create_default_context(cafile=str(certificate))
+                if httpx.get(f"https://localhost:{port}/healthz", verify=trust).is_success:
+                    break
+            except (httpx.HTTPError, OSError, ssl.SSLError):
+                time.sleep(0.1)
+        result = Cli(data_dir)(
+            "doctor", "--json", "--port", str(port), "--url", f"https://localhost:{port}"
+        )
+    finally:
+        stop(process)
+    assert result.code == 0, result
+    oks = [f["what"] for f in findings(result.json(), "ok")]
+    assert any("self-signed: fine on this machine" in w for w in oks), oks
+    assert any(f"discovery names issuer https://localhost:{port}" in w for w in oks), oks
+    assert any("publishes exactly the keys table" in w for w in oks), oks
+
+
 def test_doctor_on_an_empty_data_dir_names_the_missing_database(cli: Cli) -> None:
     result = cli("doctor")
     result.assert_failure("doctor found 1 error")
@@ -140,6 +186,57 @@ def test_doctor_flags_a_plain_http_redirect_uri_off_loopback(cli: Cli) -> None:
     (error,) = findings(result.json(), "error")
     assert error["check"] == "redirect_uris"
     assert "client legacy: http://app.example.test/cb is plain http" in error["what"]
+
+
+def test_doctor_reports_an_unreachable_redis(cli: Cli) -> None:
+    cli("migrate").assert_ok()
+    result = cli("doctor", "--json", "--redis", "redis://127.0.0.1:1/0")
+    assert result.code == 1
+    (error,) = findings(result.json(), "error")
+    assert error["check"] == "redis" and "cannot be reached" in error["what"]
+
+
+POSTGRES = os.environ.get("TOLLHOUSE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database (skipped if the server is absent, unless CI)."""
+    name = f"doctor_{secrets.token_hex(4)}"
+
+    async def execute(statement: str) -> None:
+        engine = create_async_engine(async_url(POSTGRES), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    except (OSError, SQLAlchemyError) as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES}: {type(exc).__name__}")
+    url = make_url(async_url(POSTGRES)).set(database=name)
+    try:
+        yield url.set(drivername="postgresql").render_as_string(hide_password=False)
+    finally:
+        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_doctor_compares_the_clock_with_the_postgresql_server(
+    cli: Cli, postgres_database: str
+) -> None:
+    before = cli("doctor", "--json", "--database", postgres_database)
+    assert "the database has no schema" in before.stdout
+    cli("migrate", "--database", postgres_database).assert_ok()
+    result = cli("doctor", "--json", "--database", postgres_database)
+    report = result.json()
+    (clock,) = [f for f in report["findings"] if f["check"] == "clock"]
+    assert clock["level"] == "ok"
+    assert "the database server agree within" in clock["what"]
+    assert any("migrated to head" in f["what"] for f in findings(report, "ok"))
 
 
 def test_doctor_reports_settings_that_cannot_start_as_an_error(cli: Cli) -> None:

@@ -136,9 +136,12 @@ def test_host_coverage_follows_rfc_6125(
 def test_self_signed_localhost_pair_made_by_serve_is_recognised(tmp_path: Path) -> None:
     ensure_self_signed(tmp_path)
     settings = load_settings(data_dir=tmp_path)
-    found = check_tls(settings, datetime.datetime.now(datetime.UTC), "localhost")
-    assert levels(found) == [Level.WARNING]
-    assert "self-signed" in found[0].what
+    now = datetime.datetime.now(datetime.UTC)
+    found = check_tls(settings, now, "localhost")
+    assert levels(found) == [Level.OK]
+    assert "self-signed: fine on this machine" in found[0].what
+    public = check_tls(load_settings(data_dir=settings.data_dir), now, "idp.example.test")
+    assert any("self-signed: every client must be told" in f.what for f in public)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")

@@ -45,11 +45,15 @@ def test_access_log_names_the_rfc_error_code_of_every_4xx(server: Server) -> Non
             http.post("/revoke", data={"token": "x"}, auth=(seed.confidential_id, "wrong")),
             http.post("/introspect", data={}, auth=good),
             http.get("/login"),
+            http.get("/userinfo", headers={"Authorization": "Bearer not-a-token"}),
         ]
     expected = []
     for response in responses:
         assert 400 <= response.status_code < 500, (response.request.url, response.status_code)
-        if response.headers["content-type"].startswith("application/json"):
+        challenge = response.headers.get("www-authenticate", "")
+        if 'error="' in challenge:  # RFC 6750 §3: the code is in the challenge
+            code = challenge.split('error="')[1].split('"')[0]
+        elif response.headers["content-type"].startswith("application/json"):
             code = response.json()["error"]
         else:
             code = html.unescape(response.text).split("Error <code>")[1].split("</code>")[0]
@@ -63,6 +67,7 @@ def test_access_log_names_the_rfc_error_code_of_every_4xx(server: Server) -> Non
         "invalid_request",
         "unsupported_grant_type",
         "invalid_grant",
+        "invalid_token",
     }
 
 

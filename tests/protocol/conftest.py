@@ -12,11 +12,11 @@ import pytest
 from tollhouse.clock import FrozenClock
 from tollhouse.config import load_settings
 from tollhouse.keys import generate
-from tollhouse.security.secretbox import SecretBox
 from tollhouse.models import Api, AuthMethod, Client, GrantType, SigningKey, User
 from tollhouse.protocol.endpoints.authorize import SignedIn
 from tollhouse.provider import Hashers, Provider, build_provider
 from tollhouse.security.passwords import PasswordHasher
+from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.memory import MemoryStorage
 
 ISSUER = "https://idp.test"

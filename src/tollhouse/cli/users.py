@@ -108,9 +108,7 @@ def _check_email(email: str | None) -> str | None:
 @click.option("--username", required=True, help="The name the user signs in with.")
 @click.option("--email", default=None, help="The user's email address.")
 @click.option("--name", default=None, help="Full name (the OIDC profile scope's name claim).")
-@click.option(
-    "--email-verified", is_flag=True, help="The email address is known to be the user's."
-)
+@click.option("--email-verified", is_flag=True, help="The email address is known to be the user's.")
 @password_option
 @json_option
 @state_options

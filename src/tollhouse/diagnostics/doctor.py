@@ -66,7 +66,7 @@ async def diagnose(
     found = config_checks.check_settings(settings)
     facts = await read_database(settings.database_url)
     found.extend(facts.findings)
-    if facts.reachable:
+    if facts.keys is not None:  # the tables could be read
         found.extend(client_checks.check_demo_data(facts.clients, facts.users))
     if settings.redis:
         found.append(await check_redis(settings.redis))
@@ -83,7 +83,7 @@ async def diagnose(
     issuer_host = urlsplit(settings.issuer_url).hostname or ""
     now = datetime.datetime.fromtimestamp(clock.now(), datetime.UTC)
     found.extend(tls_checks.check_tls(settings, now, issuer_host))
-    if facts.reachable:
+    if facts.keys is not None:
         found.extend(client_checks.check_redirect_uris(facts.clients))
     if url is not None:
         context = remote.tls_context(_certificates(settings))

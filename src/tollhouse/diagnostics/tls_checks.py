@@ -14,8 +14,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tollhouse.config import Settings
-from tollhouse.diagnostics.findings import Finding, error, ok, warning
+from tollhouse.config import Settings, is_loopback_host
+from tollhouse.diagnostics.findings import Finding, Level, error, ok, warning
 
 CHECK = "tls"
 EXPIRY_WARNING = datetime.timedelta(days=30)
@@ -89,7 +89,8 @@ def check_certificate(
     if key_pem is not None:
         found.extend(_key_match(leaf, key_pem, label))
     found.extend(_coverage(leaf, issuer_host, label))
-    if len(chain) == 1 and leaf.issuer == leaf.subject:
+    self_signed = len(chain) == 1 and leaf.issuer == leaf.subject
+    if self_signed and not is_loopback_host(issuer_host):
         found.append(
             warning(
                 CHECK,
@@ -97,9 +98,10 @@ def check_certificate(
                 "use a certificate from a CA your clients trust (e.g. ACME) in production",
             )
         )
-    if not any(f.level != "ok" for f in found):
+    if not any(f.level is not Level.OK for f in found):
         until = leaf.not_valid_after_utc.strftime("%Y-%m-%d")
-        found.append(ok(CHECK, f"{label} is valid until {until} and covers {issuer_host}"))
+        note = " (self-signed: fine on this machine)" if self_signed else ""
+        found.append(ok(CHECK, f"{label} is valid until {until} and covers {issuer_host}{note}"))
     return found
 
 

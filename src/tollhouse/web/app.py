@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ from tollhouse.web.throttle import RateLimitMiddleware
 access_log = logging.getLogger("tollhouse.access")
 error_log = logging.getLogger("tollhouse.error")
 
+_CHALLENGE_ERROR = re.compile(rb'error="([\x20\x21\x23-\x5b\x5d-\x7e]+)"')
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -73,6 +75,12 @@ class RequestContext:
                 if self.hsts or scope.get("scheme") == "https":
                     headers.append((b"strict-transport-security", b"max-age=31536000"))
                 message["headers"] = headers
+                if status >= 400 and "oauth_error" not in scope["state"]:
+                    # RFC 6750 §3: a bearer refusal names its code in the challenge.
+                    challenge = dict(headers).get(b"www-authenticate", b"")
+                    found = _CHALLENGE_ERROR.search(challenge)
+                    if found:
+                        scope["state"]["oauth_error"] = found.group(1).decode("ascii")
             await send(message)
 
         try:

@@ -262,6 +262,7 @@ async def build_provider(
                 "introspect": settings.rate_limit_introspect,
                 "revoke": settings.rate_limit_revoke,
                 "register": settings.rate_limit_register,
+                "token_client": settings.rate_limit_token_client,
             },
         ),
         login_guard=LoginGuard(limiter, settings.rate_limit_login, settings.rate_limit_login_ip),

@@ -205,3 +205,42 @@ def test_token_limit_is_shared_by_two_instances_through_redis(
             stop(process)
     # Six in all, alternating between the instances, then both refuse.
     assert statuses == [401] * 6 + [429] * 4
+
+
+def test_token_endpoint_is_limited_per_client_id_too(tmp_path: Path) -> None:
+    """Guessing one client's secret from many addresses is slowed down as well: the
+    per-client bucket applies whatever the IP (here the per-IP limit is off)."""
+    seed = Seed()
+    asyncio.run(seed_database(f"sqlite:///{tmp_path / 'tollhouse.db'}", seed))
+    port = free_port()
+    env = {"TOLLHOUSE_RATE_LIMIT_TOKEN": "off", "TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT": "5/s,burst=5"}
+    process, _ = start_server(tmp_path, port, env=env)
+    try:
+
+        async def attempts() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+                return list(
+                    await asyncio.gather(
+                        *(
+                            client.post(
+                                "/token",
+                                data={"grant_type": "client_credentials"},
+                                auth=(seed.machine_id, f"guess-{i}"),
+                            )
+                            for i in range(12)
+                        )
+                    )
+                )
+
+        responses = asyncio.run(attempts())
+        limited = [r for r in responses if r.status_code == 429]
+        assert 1 <= len(limited) <= 7
+        assert all(r.json()["error"] == "slow_down" and "retry-after" in r.headers for r in limited)
+        other = httpx.post(
+            f"http://127.0.0.1:{port}/token",
+            data={"grant_type": "client_credentials"},
+            auth=(seed.resource_server_id, seed.confidential_secret),
+        )
+        assert other.status_code == 200  # another client has its own bucket
+    finally:
+        stop(process)

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tollhouse.errors import InvalidClient, InvalidRequest, OAuthError
+from tollhouse.errors import InvalidClient, InvalidRequest, OAuthError, SlowDown
+from tollhouse.observability import metrics
 from tollhouse.protocol.client_auth import BASIC_CHALLENGE, credentials_from
 from tollhouse.protocol.endpoints import discovery
 from tollhouse.protocol.endpoints.authorize import AuthorizeOutcome
@@ -94,6 +95,20 @@ def _log_refusal(request: Request, what: str, parsed: TokenRequest, result: Json
     )
 
 
+async def _client_rate_limit(provider: Provider, parsed: TokenRequest) -> Response | None:
+    """Per client_id limit on /token (the per-IP one runs before parsing), so guessing a
+    client's secret from many addresses is slowed down too."""
+    client_id = parsed.credentials.client_id
+    if not client_id:
+        return None
+    decision = await provider.rate_limits.take("token_client", client_id[:256])
+    if decision.allowed:
+        return None
+    metrics.rate_limited("/token")
+    error = SlowDown(f"Too many requests for this client; retry after {decision.retry_after} s.")
+    return json_response(error_json(error, headers={"Retry-After": str(decision.retry_after)}))
+
+
 async def token(request: Request) -> Response:
     """RFC 6749 §3.2: POST only, form-encoded; responses are never cached."""
     provider = provider_of(request)
@@ -101,6 +116,10 @@ async def token(request: Request) -> Response:
     if isinstance(parsed, Response):
         observe_token_response(None, provider.token.grant_types, parsed)
         return parsed
+    limited = await _client_rate_limit(provider, parsed)
+    if limited is not None:
+        observe_token_response(None, provider.token.grant_types, limited)
+        return limited
     await provider.keyring.maybe_reload()
     result = await provider.token.handle(parsed)
     _log_refusal(request, "token request", parsed, result)

@@ -109,6 +109,7 @@ def start(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "TOLLHOUSE_RATE_LIMIT_TOKEN": "off",
+        "TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT": "off",
         "TOLLHOUSE_LOG_LEVEL": "warning",
     }
     process = subprocess.Popen(  # noqa: S603 - our own console script

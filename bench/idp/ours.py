@@ -152,6 +152,7 @@ class Server:
             TOLLHOUSE_LOG_LEVEL="warning",
             # Benchmarks measure the endpoints, not the limiter that would refuse them.
             TOLLHOUSE_RATE_LIMIT_TOKEN="off",
+            TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT="off",
             TOLLHOUSE_RATE_LIMIT_INTROSPECT="off",
             TOLLHOUSE_RATE_LIMIT_REVOKE="off",
             TOLLHOUSE_RATE_LIMIT_REGISTER="off",

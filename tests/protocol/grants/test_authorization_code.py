@@ -187,3 +187,25 @@ def test_basic_credentials_are_form_urldecoded() -> None:
     header = "Basic " + base64.b64encode(b"my%3Aclient:p%40ss+word").decode()
     creds = credentials_from(header, {})
     assert creds.client_id == "my:client" and creds.client_secret == "p@ss word"
+
+
+async def test_replay_racing_the_first_redemption_still_revokes_its_tokens(world: World) -> None:
+    """The loser of a race may look before the winner has recorded what it issued: it
+    waits (bounded) for that record so the replay still revokes the winner's token."""
+    import asyncio
+
+    from tollhouse.randomness import fingerprint
+
+    code = await get_code(world)
+    code_hash = fingerprint(code)
+    assert await world.storage.consume_code(code_hash, world.clock.now()) is not None
+
+    async def winner_records_late() -> None:
+        await asyncio.sleep(0.15)
+        await world.storage.record_issued(code_hash, "winner-jti", world.clock.now() + 900)
+
+    recorder = asyncio.create_task(winner_records_late())
+    result = await redeem(world, code)
+    await recorder
+    assert result.body["error"] == "invalid_grant"
+    assert await world.storage.is_revoked("winner-jti", world.clock.now())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import NoReturn
 
@@ -21,6 +22,9 @@ from tollhouse.randomness import fingerprint
 from tollhouse.storage.ports import CodeStore
 
 log = logging.getLogger("tollhouse.security")
+
+FIRST_USE_POLLS = 20
+FIRST_USE_POLL_SECONDS = 0.05
 
 
 class AuthorizationCodeGrant:
@@ -115,6 +119,21 @@ class AuthorizationCodeGrant:
         }
         return JsonResult(200, body, dict(NO_STORE))
 
+    async def _await_first_use(
+        self, code_hash: str, stored: AuthorizationCode
+    ) -> AuthorizationCode:
+        """A concurrent first redemption may still be minting its tokens: wait briefly
+        (bounded) for its record, so the replay can revoke them too."""
+        for _ in range(FIRST_USE_POLLS):
+            await asyncio.sleep(FIRST_USE_POLL_SECONDS)
+            again = await self._codes.get_code(code_hash)
+            if again is None:
+                break
+            stored = again
+            if stored.issued_jti is not None:
+                break
+        return stored
+
     async def _refuse_unusable_code(self, code_hash: str) -> NoReturn:
         """Explain why a code cannot be used; on reuse, revoke what it issued.
 
@@ -125,6 +144,8 @@ class AuthorizationCodeGrant:
         stored = await self._codes.get_code(code_hash)
         if stored is None:
             raise InvalidGrant("The authorization code is unknown.")
+        if stored.used_at is not None and stored.issued_jti is None:
+            stored = await self._await_first_use(code_hash, stored)
         if stored.used_at is not None:
             # Reported first: the replay happened even if sharing the revocation fails.
             self._events.emit(CodeReplayed(stored.client_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 
 from starlette.requests import Request
@@ -127,28 +128,32 @@ async def token(request: Request) -> Response:
     return json_response(result)
 
 
-async def revoke(request: Request) -> Response:
-    """RFC 7009 §2.1."""
+async def _client_endpoint(
+    request: Request,
+    what: str,
+    handle: Callable[[Provider], Callable[[TokenRequest], Awaitable[JsonResult]]],
+) -> Response:
+    """Parse a client-authenticated form POST, call the endpoint, log a refusal."""
     provider = provider_of(request)
     parsed = await _client_request(request)
     if isinstance(parsed, Response):
         return parsed
     await provider.keyring.maybe_reload()
-    result = await provider.revocation.handle(parsed)
-    _log_refusal(request, "revocation request", parsed, result)
+    result = await handle(provider)(parsed)
+    _log_refusal(request, what, parsed, result)
     return json_response(result)
+
+
+async def revoke(request: Request) -> Response:
+    """RFC 7009 §2.1."""
+    return await _client_endpoint(request, "revocation request", lambda p: p.revocation.handle)
 
 
 async def introspect(request: Request) -> Response:
     """RFC 7662 §2.1."""
-    provider = provider_of(request)
-    parsed = await _client_request(request)
-    if isinstance(parsed, Response):
-        return parsed
-    await provider.keyring.maybe_reload()
-    result = await provider.introspection.handle(parsed)
-    _log_refusal(request, "introspection request", parsed, result)
-    return json_response(result)
+    return await _client_endpoint(
+        request, "introspection request", lambda p: p.introspection.handle
+    )
 
 
 async def revocations(request: Request) -> Response:

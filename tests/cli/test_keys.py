@@ -185,3 +185,19 @@ def test_rewrap_refusals_and_the_key_from_the_environment(cli: Cli, tmp_path: Pa
     cli.env["TOLLHOUSE_NEW_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
     done = cli("keys", "rewrap", "--json").assert_ok().json()
     assert len(done["rewrapped"]) == 1 and done["already"] == [] and done["skipped"] == []
+
+
+def test_rewrap_refuses_while_pairwise_clients_exist(cli: Cli, tmp_path: Path) -> None:
+    """Pairwise subjects are derived from the master key: a rewrap would change them."""
+    seed_keys(cli)
+    cli(
+        "clients", "create", "--name", "pw", "--redirect-uri", "https://pw.test/cb",
+        "--subject-type", "pairwise",
+    ).assert_ok()  # fmt: skip
+    new_file = tmp_path / "new.key"
+    new_file.write_text(base64.b64encode(os.urandom(32)).decode())
+    new_file.chmod(0o600)
+    cli("keys", "rewrap", "--new-master-key-file", str(new_file)).assert_failure("pairwise")
+    cli(
+        "keys", "rewrap", "--new-master-key-file", str(new_file), "--allow-pairwise-change"
+    ).assert_ok()  # fmt: skip

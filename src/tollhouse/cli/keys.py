@@ -229,10 +229,16 @@ async def _retire(settings: Settings, kid: str, force: bool) -> tuple[KeyPhase, 
     default=None,
     help=f"File holding the new master key (base64, mode 0600); else env {NEW_ENV_VAR}.",
 )
+@click.option(
+    "--allow-pairwise-change",
+    is_flag=True,
+    help="Proceed although pairwise subjects (derived from the master key) will change.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @state_options
 def rewrap_(
     new_master_key_file: Path | None,
+    allow_pairwise_change: bool,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -247,7 +253,7 @@ def rewrap_(
         new_key = load_new_master_key(new_master_key_file, os.environ.get(NEW_ENV_VAR))
     except ConfigError as exc:
         fail(str(exc))
-    done = run(_rewrap(settings, new_key))
+    done = run(_rewrap(settings, new_key, allow_pairwise_change))
     if as_json:
         echo_json(
             {
@@ -270,8 +276,19 @@ def rewrap_(
     )
 
 
-async def _rewrap(settings: Settings, new_key: bytes) -> Rewrap:
+async def _rewrap(settings: Settings, new_key: bytes, allow_pairwise_change: bool) -> Rewrap:
     async with storage_for(settings) as storage:
+        pairwise = [
+            c.client_id for c in await storage.list_clients() if c.subject_type == "pairwise"
+        ]
+        if pairwise and not allow_pairwise_change:
+            # The pairwise-subject key is derived from the master key: a new master key
+            # gives those clients new `sub` values for every user.
+            raise ConfigError(
+                f"{len(pairwise)} client(s) use pairwise subjects ({', '.join(pairwise[:3])}); "
+                "a new master key changes their users' sub values. Re-run with "
+                "--allow-pairwise-change if those clients can re-link their users"
+            )
         current = await _master_box(settings, storage)
         new = SecretBox(new_key)
         if new_key == load_master_key(settings.master_key, settings.data_dir).key:

@@ -45,7 +45,7 @@ from tollhouse.security.ratelimit import RateLimits, open_rate_limiter
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.group_commit import GroupCommitRecords
 from tollhouse.storage.hot_cache import CachedApis, CachedClients
-from tollhouse.storage.ports import RevocationList, Storage
+from tollhouse.storage.ports import ApiStore, RevocationList, Storage
 
 
 class OffloadedVerifier:
@@ -65,7 +65,7 @@ class OffloadedVerifier:
 class Hashers:
     users: PasswordHasher
     client_secrets: PasswordHasher
-    """Verifies legacy argon2id client-secret rows only; new secrets are HMAC-SHA-256
+    """Verifies legacy argon2id client-secret rows only; new secrets are SHA-256 digests
     (``Provider.client_secrets``, security/client_secrets.py)."""
 
     @classmethod
@@ -83,6 +83,8 @@ class Provider:
     keyring: KeyRing
     hashers: Hashers
     client_secrets: ClientSecretVerifier
+    apis: ApiStore
+    """The API list, cached briefly in process (discovery and grants read it often)."""
     authorize: AuthorizeEndpoint
     token: TokenEndpoint
     revocation: RevocationEndpoint
@@ -104,12 +106,17 @@ class Provider:
     events: Events = NO_EVENTS
 
     async def close(self) -> None:
-        for mirror in self.mirrors:
-            close = getattr(mirror, "close", None)
-            if close is not None:
-                await close()
+        await close_mirrors(self.mirrors)
         await self.rate_limits.limiter.close()
         await self.storage.close()
+
+
+async def close_mirrors(mirrors: tuple[RevocationList, ...]) -> None:
+    """Release the connections of the revocation mirrors (those that hold any)."""
+    for mirror in mirrors:
+        close = getattr(mirror, "close", None)
+        if close is not None:
+            await close()
 
 
 async def revocation_mirrors(settings: Settings) -> tuple[RevocationList, ...]:
@@ -186,8 +193,8 @@ async def build_provider(
         tuple(settings.default_client_scopes.split()) if settings.default_client_scopes else None
     )
     authorize = AuthorizeEndpoint(
-        clients=storage,
-        apis=storage,
+        clients=clients,
+        apis=apis,
         codes=storage,
         consents=storage,
         clock=clock,
@@ -239,6 +246,7 @@ async def build_provider(
         keyring=keyring,
         hashers=hashers,
         client_secrets=client_secrets,
+        apis=apis,
         authorize=authorize,
         token=token,
         revocation=RevocationEndpoint(client_auth, lookup, revoker, clock),

@@ -22,6 +22,7 @@ import pytest
 from demo.run import Stack, running
 from demo.settings import DemoSettings
 
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.conftest import HASHER, free_port
 from tests.e2e.flows import Callback, browse, exchange, pkce_pair
 from tests.e2e.forms import parse
@@ -30,17 +31,6 @@ from tollhouse.storage.sql import open_storage
 
 ACCESS_TOKEN_TTL = 2
 TOKEN_REQUESTS = "tollhouse_token_requests_total"
-CHROMIUM = Path(os.environ.get("TOLLHOUSE_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass(frozen=True)

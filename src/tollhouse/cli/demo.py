@@ -10,6 +10,7 @@ can print them; nothing else in Tollhouse keeps a secret in clear.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -111,18 +112,7 @@ def _save(path: Path, creds: DemoCredentials) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump(_as_dict(creds), handle)
-
-
-def _as_dict(creds: DemoCredentials) -> dict[str, str]:
-    return {
-        "client_id": creds.client_id,
-        "client_secret": creds.client_secret,
-        "username": creds.username,
-        "password": creds.password,
-        "api_client_id": creds.api_client_id,
-        "api_client_secret": creds.api_client_secret,
-    }
+        json.dump(dataclasses.asdict(creds), handle)
 
 
 def banner(issuer: str, creds: DemoCredentials) -> str:

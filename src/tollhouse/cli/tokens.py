@@ -11,8 +11,8 @@ from tollhouse.cli.output import usage_error
 from tollhouse.clock import SystemClock
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
 from tollhouse.protocol.revocation import Revoker
-from tollhouse.provider import revocation_mirrors
-from tollhouse.storage.ports import RevocationList, Storage
+from tollhouse.provider import close_mirrors, revocation_mirrors
+from tollhouse.storage.ports import Storage
 
 
 @click.group()
@@ -64,14 +64,7 @@ async def revoke_all_of(
         assert subject is not None
         return await revoker.revoke_subject(subject, reason)
     finally:
-        await _close(mirrors)
-
-
-async def _close(mirrors: tuple[RevocationList, ...]) -> None:
-    for mirror in mirrors:
-        close = getattr(mirror, "close", None)
-        if close is not None:
-            await close()
+        await close_mirrors(mirrors)
 
 
 async def _revoke(
@@ -99,4 +92,4 @@ async def _revoke(
                 fail(f"no user {username}")
             return await revoker.revoke_subject(user.user_id, "revoked_by_admin")
         finally:
-            await _close(mirrors)
+            await close_mirrors(mirrors)

@@ -36,7 +36,7 @@ def provider_of(request: Request) -> Provider:
 async def openid_configuration(request: Request) -> Response:
     provider = provider_of(request)
     await provider.keyring.maybe_reload()
-    apis = await provider.storage.list_apis()
+    apis = await provider.apis.list_apis()
     doc = discovery.metadata(
         issuer=provider.issuer,
         scopes=[scope for api in apis for scope in api.scopes],

@@ -29,6 +29,7 @@ from tollhouse.web import (
     registration,
     routes,
 )
+from tollhouse.web.fast_lane import FastLane
 from tollhouse.web.observe import HttpMetrics
 from tollhouse.web.proxy import TrustedProxies, parse_networks
 from tollhouse.web.rendering import RETRY_AFTER
@@ -175,10 +176,12 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         ],
         lifespan=lifespan,
     )
-    # Outermost first: client IP and scheme, request id + access log, metrics.
+    # Outermost first: client IP and scheme, request id + access log, metrics, rate
+    # limits, the hot endpoints (web/fast_lane.py), then Starlette for the rest.
     return TrustedProxies(
         RequestContext(
-            HttpMetrics(RateLimitMiddleware(app), app.routes), hsts=not settings.insecure_http
+            HttpMetrics(RateLimitMiddleware(FastLane(app)), app.routes),
+            hsts=not settings.insecure_http,
         ),
         parse_networks(settings.trusted_proxies),
     )

@@ -1,10 +1,16 @@
-"""Turning HTTP requests into protocol parameters."""
+"""Turning HTTP requests into protocol parameters.
+
+Two doors onto the same rules: Starlette ``Request`` objects (pages, registration) and
+raw ASGI ``scope``/``receive`` (the machine-to-machine endpoints in ``web/fast_lane.py``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+from starlette.types import Receive, Scope
 
 from tollhouse.errors import InvalidRequest
 from tollhouse.protocol.requests import single_valued
@@ -14,33 +20,66 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def query_parameters(request: Request) -> dict[str, str]:
-    return _parse(request.scope.get("query_string", b""))
+    return parse_form(request.scope.get("query_string", b""))
 
 
 async def form_parameters(request: Request, *, require_form_type: bool = True) -> dict[str, str]:
     """Parse an ``application/x-www-form-urlencoded`` body (RFC 6749 §3.2, Appendix B)."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if require_form_type and media_type != FORM_TYPE:
-        raise InvalidRequest(f"The request body must be {FORM_TYPE}.")
-    body = await read_body(request)
-    return _parse(body)
+    if require_form_type:
+        check_form_type(request.headers.get("content-type"))
+    return parse_form(await read_body(request))
 
 
 async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
+    return await _bounded_body(request.headers.get("content-length"), request.stream())
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first ``name`` header (lower-case bytes) of a raw ASGI request."""
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+async def scope_form(scope: Scope, receive: Receive) -> dict[str, str]:
+    """:func:`form_parameters` for a raw ASGI request."""
+    check_form_type(header(scope, b"content-type"))
+    body = await _bounded_body(header(scope, b"content-length"), _chunks(receive))
+    return parse_form(body)
+
+
+def check_form_type(content_type: str | None) -> None:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != FORM_TYPE:
+        raise InvalidRequest(f"The request body must be {FORM_TYPE}.")
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise InvalidRequest("The client went away before sending the whole body.")
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def _bounded_body(declared: str | None, chunks: AsyncIterator[bytes]) -> bytes:
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise InvalidRequest("The request body is too large.")
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise InvalidRequest("The request body is too large.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
-def _parse(raw: bytes) -> dict[str, str]:
+def parse_form(raw: bytes) -> dict[str, str]:
     try:
         text = raw.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=100)

@@ -118,18 +118,43 @@ def _dumps(body: dict[str, Any]) -> bytes:
         return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
-def json_response(result: JsonResult) -> Response:
-    body = _dumps(result.body)
-    response = ProtocolJsonResponse(
-        body, result.status, result.headers, media_type="application/json"
-    )
-    error = result.body.get("error")
-    if isinstance(error, str):
-        response.oauth_error = error
-    if result.status == 503 and "retry-after" not in response.headers:
+def _result_headers(result: JsonResult) -> dict[str, str]:
+    headers = result.headers
+    if result.status == 503 and not any(k.lower() == "retry-after" for k in headers):
         # RFC 9110 §10.2.3 delay-seconds: the database or Redis is back within seconds.
-        response.headers["Retry-After"] = RETRY_AFTER
+        headers = {**headers, "Retry-After": RETRY_AFTER}
+    return headers
+
+
+def _oauth_error(result: JsonResult) -> str | None:
+    error = result.body.get("error")
+    return error if isinstance(error, str) else None
+
+
+def json_response(result: JsonResult) -> Response:
+    response = ProtocolJsonResponse(
+        _dumps(result.body), result.status, _result_headers(result), media_type="application/json"
+    )
+    response.oauth_error = _oauth_error(result)
     return response
+
+
+async def send_json(scope: Scope, send: Send, result: JsonResult) -> None:
+    """:func:`json_response` written straight to a raw ASGI ``send`` (web/fast_lane.py)."""
+    body = _dumps(result.body)
+    error = _oauth_error(result)
+    if error is not None:
+        scope.setdefault("state", {})["oauth_error"] = error
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode("latin-1")),
+    ]
+    headers.extend(
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in _result_headers(result).items()
+    )
+    await send({"type": "http.response.start", "status": result.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def json_body(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
@@ -25,6 +24,7 @@ from tollhouse.observability import metrics
 from tollhouse.protocol.results import error_json
 from tollhouse.provider import Provider
 from tollhouse.security.login_guard import Lockout
+from tollhouse.web.fast_lane import FastLane
 from tollhouse.web.rendering import json_response
 
 log = logging.getLogger("tollhouse.security")
@@ -69,7 +69,7 @@ async def login_succeeded(request: Request, provider: Provider, username: str) -
 class RateLimitMiddleware:
     """Pure ASGI middleware; reads the limits from the provider built at start-up."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: FastLane) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
 from tollhouse.errors import Conflict
@@ -33,6 +34,7 @@ from tollhouse.models import (
 )
 from tollhouse.storage import sql_migrate
 from tollhouse.storage import sql_rows as rows
+from tollhouse.storage.revocation_mirror import DataVersion, RevocationMirror
 from tollhouse.storage.schema import (
     access_tokens,
     admin_tokens,
@@ -52,7 +54,7 @@ from tollhouse.storage.schema import (
     users,
 )
 from tollhouse.storage.sql_admin import SqlAdminTokens
-from tollhouse.storage.sql_engine import async_url, create_engine
+from tollhouse.storage.sql_engine import async_url, create_engine, sqlite_file
 from tollhouse.storage.sql_migrate import migrate
 from tollhouse.storage.sql_registration import SqlRegistrationTokens
 from tollhouse.storage.sql_runner import expired_batch
@@ -92,11 +94,29 @@ async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
 class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
     """Implements :class:`~tollhouse.storage.ports.Storage` on an ``AsyncEngine``."""
 
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        path = sqlite_file(engine)
+        self._revocation_mirror = (
+            None
+            if path is None
+            else RevocationMirror(DataVersion(path), self.revocations_since, super().is_revoked)
+        )
+
+    async def is_revoked(self, jti: str, now: int) -> bool:
+        """On a SQLite file, from memory while nothing new was committed
+        (revocation_mirror.py); otherwise one query."""
+        if self._revocation_mirror is not None:
+            return await self._revocation_mirror.is_revoked(jti, now)
+        return await super().is_revoked(jti, now)
+
     async def ping(self) -> None:
         async with self._connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._revocation_mirror is not None:
+            self._revocation_mirror.close()
         await self._engine.dispose()
 
     async def purge_expired(self, now: int, batch: int = 1000) -> int:

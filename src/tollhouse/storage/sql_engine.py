@@ -69,6 +69,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(async_url(url)).get_backend_name() == "sqlite"
 
 
+def sqlite_file(engine: AsyncEngine) -> Path | None:
+    """The database file of a SQLite engine (None for PostgreSQL or in-memory SQLite)."""
+    url = engine.url
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
 def create_engine(url: str, *, for_migration: bool = False) -> AsyncEngine:
     """An ``AsyncEngine`` for ``url`` (sync or async form), configured per backend.
 

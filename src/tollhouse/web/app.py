@@ -128,20 +128,25 @@ class RequestContext:
                 )
                 await send({"type": "http.response.body", "body": body})
         finally:
-            line = {
-                "request_id": request_id,
-                "method": scope.get("method"),
-                "path": scope.get("path"),
-                "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-                "client": (scope.get("client") or ("", 0))[0],
-            }
-            if status >= 400:
-                # The RFC error code (set by rendering.json_response / error_page).
-                line["error"] = scope["state"].get("oauth_error") or (
-                    "server_error" if status >= 500 else None
-                )
-            access_log.info("request", extra=line)
+            if access_log.isEnabledFor(logging.INFO):
+                self._log(scope, request_id, status, started)
+
+    @staticmethod
+    def _log(scope: Scope, request_id: str, status: int, started: float) -> None:
+        line = {
+            "request_id": request_id,
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "client": (scope.get("client") or ("", 0))[0],
+        }
+        if status >= 400:
+            # The RFC error code (set by rendering.json_response / error_page).
+            line["error"] = scope["state"].get("oauth_error") or (
+                "server_error" if status >= 500 else None
+            )
+        access_log.info("request", extra=line)
 
 
 def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> ASGIApp:

@@ -39,6 +39,9 @@ def parse_networks(text: str | None) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+PEER_CACHE_SIZE = 4096
+
+
 def _address(text: str) -> Address | None:
     try:
         address = ipaddress.ip_address(text.strip().strip("[]"))
@@ -62,6 +65,7 @@ class TrustedProxies:
     def __init__(self, app: ASGIApp, trusted: Iterable[Network] = ()) -> None:
         self.app = app
         self.trusted = tuple(trusted)
+        self._peers: dict[str, Address | None] = {}
 
     def is_trusted(self, address: Address) -> bool:
         return any(address in network for network in self.trusted)
@@ -72,7 +76,7 @@ class TrustedProxies:
             return
         client = scope.get("client")
         peer = client[0] if client else None
-        peer_address = _address(peer) if peer else None
+        peer_address = self._peer_address(peer) if peer else None
         client_ip = str(peer_address) if peer_address else peer
         if peer_address is not None and self.trusted and self.is_trusted(peer_address):
             client_ip = self._forwarded_client(scope, str(peer_address))
@@ -85,6 +89,18 @@ class TrustedProxies:
         state["client_ip"] = client_ip
         state["peer_ip"] = peer
         await self.app(scope, receive, send)
+
+    def _peer_address(self, peer: str) -> Address | None:
+        """:func:`_address`, remembered: the same few peers (clients, the proxy) connect
+        again and again. Bounded: cleared when it holds ``PEER_CACHE_SIZE`` entries."""
+        try:
+            return self._peers[peer]
+        except KeyError:
+            pass
+        if len(self._peers) >= PEER_CACHE_SIZE:
+            self._peers.clear()
+        address = self._peers[peer] = _address(peer)
+        return address
 
     def _forwarded_client(self, scope: Scope, peer: str) -> str:
         """Walk ``X-Forwarded-For`` from the right while hops are trusted proxies."""

@@ -40,7 +40,9 @@ class GroupCommitRecords:
         self._pending.append((record, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all(), name="tollhouse-group-commit")
-        await asyncio.shield(future)
+        # Each grant waits on its own future: a cancelled request cancels only that one,
+        # and the writer skips futures already done.
+        await future
 
     async def record_access_tokens(self, records: Sequence[AccessTokenRecord]) -> None:
         await self._inner.record_access_tokens(records)

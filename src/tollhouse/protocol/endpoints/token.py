@@ -15,10 +15,11 @@ class TokenEndpoint:
     def __init__(self, authenticator: ClientAuthenticator, grants: Iterable[Grant]) -> None:
         self._authenticator = authenticator
         self._grants = {grant.grant_type: grant for grant in grants}
+        self._grant_types = tuple(sorted(self._grants))
 
     @property
-    def grant_types(self) -> list[str]:
-        return sorted(self._grants)
+    def grant_types(self) -> tuple[str, ...]:
+        return self._grant_types
 
     async def handle(self, request: TokenRequest) -> JsonResult:
         """Never raises an ``OAuthError``: it becomes an RFC 6749 §5.2 JSON response."""

@@ -34,8 +34,10 @@ async def test_an_sql_error_that_is_a_bug_is_not_hidden_as_unavailable(tmp_path:
     storage = await open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
     try:
         with pytest.raises(OperationalError, match="no such table"):
-            async with storage._connect() as connection:
-                await connection.execute(text("SELECT * FROM no_such_table"))
+            await storage._unit(
+                lambda connection: connection.execute(text("SELECT * FROM no_such_table")),
+                write=False,
+            )
     finally:
         await storage.close()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, insert, select, text, update
+from sqlalchemy import Column, Connection, Table, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
@@ -111,13 +111,12 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
         return await super().is_revoked(jti, now)
 
     async def ping(self) -> None:
-        async with self._connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await self._unit(lambda connection: connection.execute(text("SELECT 1")), write=False)
 
     async def close(self) -> None:
         if self._revocation_mirror is not None:
             self._revocation_mirror.close()
-        await self._engine.dispose()
+        await self._dispose()
 
     async def purge_expired(self, now: int, batch: int = 1000) -> int:
         """Delete at most ``batch`` expired rows per table, one short transaction per
@@ -211,15 +210,17 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
             {"scope": scope, "api_identifier": api.identifier, "position": position}
             for position, scope in enumerate(api.scopes)
         ]
+        api_row = insert(apis).values(
+            identifier=api.identifier, name=api.name, created_at=api.created_at
+        )
+
+        def add(connection: Connection) -> None:
+            connection.execute(api_row)
+            if scope_rows:
+                connection.execute(insert(api_scopes), scope_rows)
+
         try:
-            async with self._begin() as connection:
-                await connection.execute(
-                    insert(apis).values(
-                        identifier=api.identifier, name=api.name, created_at=api.created_at
-                    )
-                )
-                if scope_rows:
-                    await connection.execute(insert(api_scopes), scope_rows)
+            await self._unit(add, write=True)
         except IntegrityError as exc:
             raise await self._api_conflict(api) from exc
 
@@ -250,9 +251,14 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
         if where is not None:
             api_query = api_query.where(where)
             scope_query = scope_query.join(apis).where(where)
-        async with self._connect() as connection:
-            api_rows = (await connection.execute(api_query)).mappings().all()
-            scope_rows = (await connection.execute(scope_query)).mappings().all()
+
+        def read(connection: Connection) -> tuple[list[rows.Row], list[rows.Row]]:
+            return (
+                list(connection.execute(api_query).mappings().all()),
+                list(connection.execute(scope_query).mappings().all()),
+            )
+
+        api_rows, scope_rows = await self._unit(read, write=False)
         scopes: dict[str, list[str]] = {}
         for row in scope_rows:
             scopes.setdefault(row["api_identifier"], []).append(row["scope"])
@@ -441,16 +447,19 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
         self, replacements: Mapping[str, tuple[bytes, bytes]]
     ) -> None:
         """One transaction; each row changes only if it still holds the old ciphertext."""
-        async with self._begin() as connection:
+
+        def replace(connection: Connection) -> None:
             for kid, (old, new) in replacements.items():
-                result = await connection.execute(
+                result = connection.execute(
                     update(signing_keys)
                     .where(signing_keys.c.kid == kid, signing_keys.c.private_ciphertext == old)
                     .values(private_ciphertext=new)
                 )
                 if result.rowcount != 1:
-                    # Leaving the block with an exception rolls every update back.
+                    # Leaving the transaction with an exception rolls every update back.
                     raise Conflict(f"key {kid!r} is gone or was changed meanwhile")
+
+        await self._unit(replace, write=True)
 
 
 def _key_conflict(key: SigningKey) -> str:

@@ -117,18 +117,23 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
             # Take transaction control from the sqlite3 module (which would not
             # begin a transaction before DDL); the "begin" listener emits it.
             dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            for pragma in SQLITE_PRAGMAS:
-                execute_pragma(cursor, pragma)
-        finally:
-            cursor.close()
+        apply_sqlite_pragmas(dbapi_connection)
 
     if immediate:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def apply_sqlite_pragmas(dbapi_connection: Any) -> None:
+    """:data:`SQLITE_PRAGMAS` on a new DB-API connection."""
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            execute_pragma(cursor, pragma)
+    finally:
+        cursor.close()
 
 
 def execute_pragma(cursor: Any, pragma: str) -> None:

@@ -8,19 +8,22 @@ The stores in ``sql`` and ``sql_tokens`` build on it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import Column, Delete, Table, delete, insert, select
+from sqlalchemy import Column, Connection, Delete, Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from tollhouse.errors import Conflict
 from tollhouse.storage import sql_rows as rows
-from tollhouse.storage.sql_engine import reachable
+from tollhouse.storage.sql_engine import reachable, sqlite_file
+from tollhouse.storage.sqlite_worker import SqliteWorker
+
+T = TypeVar("T")
 
 
 def expired_batch(table: Table, key: Column[Any], now: int, batch: int) -> Delete:
@@ -34,30 +37,39 @@ def expired_batch(table: Table, key: Column[Any], now: int, batch: int) -> Delet
 
 
 class SqlRunner:
-    """Runs statements on an ``AsyncEngine``, each in its own transaction.
+    """Runs each store call as one unit of work: a function of a synchronous
+    ``Connection``, in one transaction.
 
-    Store methods open connections with :meth:`_begin` / :meth:`_connect`, never the
-    engine's own: then a database that cannot be reached raises
+    On SQLite the unit runs on a worker thread (sqlite_worker.py: one hand-off per
+    call); on PostgreSQL through the ``AsyncEngine``'s ``run_sync`` (asyncpg does the
+    I/O on the event loop). Either way a database that cannot be reached raises
     :class:`~tollhouse.errors.StorageUnavailable` (503 + Retry-After), not a 500.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        path = sqlite_file(engine)
+        self._worker = SqliteWorker(path) if path is not None else None
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
 
-    @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction, committed at the end of the block."""
-        async with reachable(), self._engine.begin() as connection:
-            yield connection
+    async def _unit(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        """``work(connection)`` in one transaction, committed when ``write``."""
+        if self._worker is not None:
+            return await self._worker.run(work, write=write)
+        async with reachable():
+            if write:
+                async with self._engine.begin() as connection:
+                    return await connection.run_sync(work)
+            async with self._engine.connect() as connection:
+                return await connection.run_sync(work)
 
-    @asynccontextmanager
-    async def _connect(self) -> AsyncIterator[AsyncConnection]:
-        async with reachable(), self._engine.connect() as connection:
-            yield connection
+    async def _dispose(self) -> None:
+        if self._worker is not None:
+            await asyncio.to_thread(self._worker.close)
+        await self._engine.dispose()
 
     def _upsert(self, table: Table, values: dict[str, Any]) -> postgresql.Insert | sqlite.Insert:
         if self._engine.dialect.name == "postgresql":
@@ -65,27 +77,27 @@ class SqlRunner:
         return sqlite.insert(table).values(values)
 
     async def _insert(self, table: Table, values: dict[str, Any], conflict: str) -> None:
+        statement = insert(table).values(values)
         try:
-            async with self._begin() as connection:
-                await connection.execute(insert(table).values(values))
+            await self._unit(lambda connection: connection.execute(statement), write=True)
         except IntegrityError as exc:
             raise Conflict(conflict) from exc
 
     async def _count(self, statement: Executable) -> int:
         """Run a write in its own transaction; the number of rows it touched."""
-        async with self._begin() as connection:
-            result = await connection.execute(statement)
-        return result.rowcount
+        return await self._unit(lambda c: _rowcount(c.execute(statement)), write=True)
 
     async def _write_one(self, statement: Executable) -> rows.Row | None:
         """Run a write ``… RETURNING`` in its own transaction; the row it returned."""
-        async with self._begin() as connection:
-            return (await connection.execute(statement)).mappings().first()
+        return await self._unit(lambda c: c.execute(statement).mappings().first(), write=True)
 
     async def _one(self, statement: Executable) -> rows.Row | None:
-        async with self._connect() as connection:
-            return (await connection.execute(statement)).mappings().first()
+        return await self._unit(lambda c: c.execute(statement).mappings().first(), write=False)
 
     async def _all(self, statement: Executable) -> list[rows.Row]:
-        async with self._connect() as connection:
-            return list((await connection.execute(statement)).mappings().all())
+        return await self._unit(lambda c: list(c.execute(statement).mappings().all()), write=False)
+
+
+def _rowcount(result: Any) -> int:
+    count: int = result.rowcount
+    return count

@@ -155,11 +155,9 @@ class SqlTokenStores(SqlRunner):
         """One transaction, one executemany (the group commit of storage/group_commit.py)."""
         if not records:
             return
+        values = [rows.access_token_row(r) for r in records]
         try:
-            async with self._begin() as connection:
-                await connection.execute(
-                    insert(access_tokens), [rows.access_token_row(r) for r in records]
-                )
+            await self._unit(lambda c: c.execute(insert(access_tokens), values), write=True)
         except IntegrityError as exc:
             raise Conflict("an access token in the batch is already recorded") from exc
 

@@ -229,13 +229,26 @@ async def test_used_refresh_token_stays_readable_to_detect_reuse(storage: Storag
     await with_family(storage)
     await storage.add_refresh_token(make.refresh_token("old"))
     await storage.consume_refresh_token("old", NOW + 1)
-    await storage.add_refresh_token(make.refresh_token("new", created_at=NOW + 1))
-    await storage.set_replaced_by("old", "new")
+    await storage.add_refresh_token(make.refresh_token("new", created_at=NOW + 1), replaces="old")
     assert await storage.consume_refresh_token("old", NOW + 2) is None
     reused = await storage.get_refresh_token("old")
     assert reused is not None
     assert (reused.used_at, reused.replaced_by) == (NOW + 1, "new")
-    await storage.set_replaced_by("nope", "new")
+
+
+async def test_a_family_and_its_first_token_are_added_together(storage: Storage) -> None:
+    await with_family(storage)
+    family = make.family("f-new")
+    first = dataclasses.replace(make.refresh_token("first"), family_id="f-new")
+    await storage.add_refresh_token(first, family=family)
+    assert await storage.get_family("f-new") == family
+    stored = await storage.get_refresh_token("first")
+    assert stored is not None and stored.family_id == "f-new"
+    # Neither is stored when one of them cannot be: the same family again.
+    with pytest.raises(Conflict):
+        again = dataclasses.replace(make.refresh_token("second"), family_id="f-new")
+        await storage.add_refresh_token(again, family=family)
+    assert await storage.get_refresh_token("second") is None
 
 
 # Access token records ------------------------------------------------------------------

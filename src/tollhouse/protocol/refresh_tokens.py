@@ -60,9 +60,8 @@ class RefreshTokenIssuer:
             sid=sid,
             offline=offline,
         )
-        await self._store.add_family(family)
         return await self.issue(
-            client, family, scopes=scopes, audience=audience, auth_time=auth_time
+            client, family, scopes=scopes, audience=audience, auth_time=auth_time, new=True
         )
 
     async def issue(
@@ -73,7 +72,11 @@ class RefreshTokenIssuer:
         scopes: tuple[str, ...],
         audience: str,
         auth_time: int | None,
+        new: bool = False,
+        replaces: str | None = None,
     ) -> IssuedRefreshToken:
+        """A refresh token of ``family``: the family's first (``new``: the family is
+        stored with it) or the successor of the token whose hash is ``replaces``."""
         now = self._clock.now()
         idle = client.refresh_token_ttl or self._idle_ttl
         value = token(32)
@@ -88,7 +91,9 @@ class RefreshTokenIssuer:
             created_at=now,
             expires_at=min(now + idle, family.expires_at),
         )
-        await self._store.add_refresh_token(record)
+        await self._store.add_refresh_token(
+            record, family=family if new else None, replaces=replaces
+        )
         self._events.emit(
             TokenIssued(
                 "refresh_token",

@@ -495,10 +495,30 @@ class MemoryStorage:
 
     # Refresh tokens ------------------------------------------------------------------------
 
-    async def add_refresh_token(self, token: RefreshToken) -> None:
-        if token.token_hash in self._refresh_tokens or token.family_id not in self._families:
-            raise Conflict("refresh token exists, or its family does not")
+    async def add_refresh_token(
+        self,
+        token: RefreshToken,
+        *,
+        family: TokenFamily | None = None,
+        replaces: str | None = None,
+    ) -> None:
+        known_family = family is None and token.family_id in self._families
+        new_family = (
+            family is not None
+            and family.family_id == token.family_id
+            and family.family_id not in self._families
+            and family.client_id in self._clients
+        )
+        if token.token_hash in self._refresh_tokens or not (known_family or new_family):
+            raise Conflict("refresh token or family exists, or the family or its client does not")
+        if family is not None:
+            self._families[family.family_id] = family
         self._refresh_tokens[token.token_hash] = token
+        replaced = self._refresh_tokens.get(replaces) if replaces is not None else None
+        if replaced is not None:
+            self._refresh_tokens[replaced.token_hash] = dataclasses.replace(
+                replaced, replaced_by=token.token_hash
+            )
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         return self._refresh_tokens.get(token_hash)
@@ -510,11 +530,6 @@ class MemoryStorage:
         used = dataclasses.replace(token, used_at=now)
         self._refresh_tokens[token_hash] = used
         return used
-
-    async def set_replaced_by(self, token_hash: str, replaced_by: str) -> None:
-        token = self._refresh_tokens.get(token_hash)
-        if token is not None:
-            self._refresh_tokens[token_hash] = dataclasses.replace(token, replaced_by=replaced_by)
 
     # Access token records --------------------------------------------------------------------
 

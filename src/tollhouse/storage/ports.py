@@ -206,14 +206,20 @@ class RefreshTokenStore(Protocol):
     ) -> list[TokenFamily]:
         """Unrevoked families matching every given filter (at least one)."""
 
-    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+    async def add_refresh_token(
+        self,
+        token: RefreshToken,
+        *,
+        family: TokenFamily | None = None,
+        replaces: str | None = None,
+    ) -> None:
+        """Store ``token``; in the same transaction (one round trip per grant) first add
+        its new ``family``, and mark the token it ``replaces`` (a hash) as replaced by it."""
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None: ...
 
     async def consume_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
         """Atomically mark the token used; return it only if it was unused and unexpired."""
-
-    async def set_replaced_by(self, token_hash: str, replaced_by: str) -> None: ...
 
 
 class AccessTokenStore(Protocol):

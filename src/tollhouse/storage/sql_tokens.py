@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Column, ColumnElement, insert, select, update
+from sqlalchemy import Column, ColumnElement, Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Executable
 
 from tollhouse.errors import Conflict
 from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenFamily
@@ -107,12 +108,34 @@ class SqlTokenStores(SqlRunner):
 
     # Refresh tokens ------------------------------------------------------------------------
 
-    async def add_refresh_token(self, token: RefreshToken) -> None:
-        await self._insert(
-            refresh_tokens,
-            rows.refresh_token_row(token),
-            "refresh token exists, or its family does not",
-        )
+    async def add_refresh_token(
+        self,
+        token: RefreshToken,
+        *,
+        family: TokenFamily | None = None,
+        replaces: str | None = None,
+    ) -> None:
+        statements: list[Executable] = []
+        if family is not None:
+            statements.append(insert(families).values(rows.family_row(family)))
+        statements.append(insert(refresh_tokens).values(rows.refresh_token_row(token)))
+        if replaces is not None:
+            statements.append(
+                update(refresh_tokens)
+                .where(refresh_tokens.c.token_hash == replaces)
+                .values(replaced_by=token.token_hash)
+            )
+
+        def add(connection: Connection) -> None:
+            for statement in statements:
+                connection.execute(statement)
+
+        try:
+            await self._unit(add, write=True)
+        except IntegrityError as exc:
+            raise Conflict(
+                "refresh token or family exists, or the family or its client does not"
+            ) from exc
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         row = await self._one(
@@ -134,13 +157,6 @@ class SqlTokenStores(SqlRunner):
         )
         row = await self._write_one(statement)
         return None if row is None else rows.to_refresh_token(row)
-
-    async def set_replaced_by(self, token_hash: str, replaced_by: str) -> None:
-        await self._count(
-            update(refresh_tokens)
-            .where(refresh_tokens.c.token_hash == token_hash)
-            .values(replaced_by=replaced_by)
-        )
 
     # Access token records --------------------------------------------------------------------
 

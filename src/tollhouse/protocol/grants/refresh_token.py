@@ -88,8 +88,8 @@ class RefreshTokenGrant:
             scopes=current.scopes,
             audience=current.audience,
             auth_time=current.auth_time,
+            replaces=token_hash,
         )
-        await self._store.set_replaced_by(token_hash, successor.record.token_hash)
         access = await self._access_tokens.issue(
             subject=current.subject,
             client_id=client.client_id,

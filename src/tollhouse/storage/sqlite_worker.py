@@ -28,24 +28,33 @@ from tollhouse.storage.sql_engine import apply_sqlite_pragmas, reachable
 
 T = TypeVar("T")
 
-THREADS = 4
-"""Connections (and threads) per process. Writers take turns on SQLite's lock anyway;
-a few threads let reads go on while one writer waits for it."""
+READERS = 3
+"""Reading threads (and connections) per process: reads go on while a write waits."""
 
 
 class SqliteWorker:
-    def __init__(self, path: Path, threads: int = THREADS) -> None:
+    """Writes on one thread, reads on :data:`READERS` others.
+
+    SQLite lets one writer in at a time, and a second writer in the same process would
+    not queue for the lock: it would sleep in SQLite's busy handler (1, 2, 5, 10 … ms),
+    which is where the long tails of concurrent grants came from. One writing thread per
+    process makes this process's writes a queue; only other processes can make it wait.
+    """
+
+    def __init__(self, path: Path, readers: int = READERS) -> None:
         self._engine = create_engine(
-            f"sqlite:///{path}", pool_size=threads, max_overflow=0, pool_timeout=30
+            f"sqlite:///{path}", pool_size=readers + 1, max_overflow=0, pool_timeout=30
         )
         event.listen(self._engine, "connect", _on_connect)
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="tollhouse-sqlite")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tollhouse-sqlite-write")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="tollhouse-sqlite-read")
 
     async def run(self, work: Callable[[Connection], T], *, write: bool) -> T:
         """``work(connection)`` in one transaction, committed when ``write``."""
         loop = asyncio.get_running_loop()
+        executor = self._writer if write else self._readers
         async with reachable():
-            return await loop.run_in_executor(self._executor, self._call, work, write)
+            return await loop.run_in_executor(executor, self._call, work, write)
 
     def _call(self, work: Callable[[Connection], T], write: bool) -> T:
         if write:
@@ -55,7 +64,8 @@ class SqliteWorker:
             return work(connection)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
         self._engine.dispose()
 
 

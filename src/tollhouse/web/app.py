@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import re
@@ -149,6 +150,24 @@ class RequestContext:
         access_log.info("request", extra=line)
 
 
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def settle_heap() -> None:
+    """Move everything built at start-up out of the garbage collector's sight.
+
+    A full collection walks every object the process holds (SQLAlchemy's tables and
+    compiled statements, the routes, the templates): under load that stalled requests
+    for tens of milliseconds and set the p99 of ``/token`` (71 ms → 15 ms at 50
+    connections, bench/RESULTS.md). Request garbage is freed by reference counting;
+    the collector only has to find cycles among objects made since start-up, and less
+    often (``GC_THRESHOLDS``, gen 0 at 10,000 allocations instead of 700).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> ASGIApp:
     """The ASGI app; the provider is built inside the server's event loop at start-up."""
 
@@ -156,6 +175,7 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         provider = await build()
         app.state.provider = provider
+        settle_heap()
         purger = asyncio.create_task(provider.purger.run_forever(), name="tollhouse-purge")
         keys = asyncio.create_task(provider.key_rotation.run_forever(), name="tollhouse-keys")
         try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, delete, insert, select, text, update
+from sqlalchemy import Column, Connection, Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
@@ -91,6 +91,30 @@ async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
     return SqlStorage(create_engine(url))
 
 
+# The statements of every grant, built once (values come as bind parameters).
+GET_CLIENT = select(clients).where(clients.c.client_id == bindparam("client_id"))
+GET_CODE = select(codes).where(codes.c.code_hash == bindparam("code_hash"))
+CONSUME_CODE = (
+    update(codes)
+    .where(
+        codes.c.code_hash == bindparam("hash"),
+        codes.c.used_at.is_(None),
+        codes.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("now"))
+    .returning(*codes.c)
+)
+RECORD_ISSUED = (
+    update(codes)
+    .where(codes.c.code_hash == bindparam("hash"))
+    .values(
+        issued_jti=bindparam("jti"),
+        issued_exp=bindparam("exp"),
+        family_id=bindparam("family"),
+    )
+)
+
+
 class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
     """Implements :class:`~tollhouse.storage.ports.Storage` on an ``AsyncEngine``."""
 
@@ -138,7 +162,7 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
         )
 
     async def get_client(self, client_id: str) -> Client | None:
-        row = await self._one(select(clients).where(clients.c.client_id == client_id))
+        row = await self._one(GET_CLIENT, {"client_id": client_id})
         return None if row is None else rows.to_client(row)
 
     async def list_clients(self) -> list[Client]:
@@ -286,31 +310,18 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
 
     async def consume_code(self, code_hash: str, now: int) -> AuthorizationCode | None:
         # One statement, so two processes redeeming the same code cannot both win.
-        statement = (
-            update(codes)
-            .where(
-                codes.c.code_hash == code_hash,
-                codes.c.used_at.is_(None),
-                codes.c.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(*codes.c)
-        )
-        row = await self._write_one(statement)
+        row = await self._write_one(CONSUME_CODE, {"hash": code_hash, "now": now})
         return None if row is None else rows.to_code(row)
 
     async def get_code(self, code_hash: str) -> AuthorizationCode | None:
-        row = await self._one(select(codes).where(codes.c.code_hash == code_hash))
+        row = await self._one(GET_CODE, {"code_hash": code_hash})
         return None if row is None else rows.to_code(row)
 
     async def record_issued(
         self, code_hash: str, jti: str, exp: int, family_id: str | None = None
     ) -> None:
-        await self._count(
-            update(codes)
-            .where(codes.c.code_hash == code_hash)
-            .values(issued_jti=jti, issued_exp=exp, family_id=family_id)
-        )
+        params = {"hash": code_hash, "jti": jti, "exp": exp, "family": family_id}
+        await self._count(RECORD_ISSUED, params)
 
     async def purge_codes(self, now: int) -> int:
         return await self._count(delete(codes).where(codes.c.expires_at <= now))

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Column, ColumnElement, Connection, insert, select, update
+from sqlalchemy import Column, ColumnElement, Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import Executable
 
 from tollhouse.errors import Conflict
 from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenFamily
@@ -26,6 +25,31 @@ families = token_families
 def matching(*filters: tuple[Column[str], str | None]) -> list[ColumnElement[bool]]:
     """``column == value`` for each filter that was given (not None)."""
     return [column == value for column, value in filters if value is not None]
+
+
+# The statements of every grant, built once (values come as bind parameters).
+INSERT_FAMILY = insert(families)
+INSERT_REFRESH_TOKEN = insert(refresh_tokens)
+INSERT_ACCESS_TOKENS = insert(access_tokens)
+MARK_REPLACED = (
+    update(refresh_tokens)
+    .where(refresh_tokens.c.token_hash == bindparam("replaced"))
+    .values(replaced_by=bindparam("successor"))
+)
+GET_REFRESH_TOKEN = select(refresh_tokens).where(
+    refresh_tokens.c.token_hash == bindparam("token_hash")
+)
+CONSUME_REFRESH_TOKEN = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.token_hash == bindparam("hash"),
+        refresh_tokens.c.used_at.is_(None),
+        refresh_tokens.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("now"))
+    .returning(*refresh_tokens.c)
+)
+GET_FAMILY = select(families).where(families.c.family_id == bindparam("family_id"))
 
 
 class SqlTokenStores(SqlRunner):
@@ -74,7 +98,7 @@ class SqlTokenStores(SqlRunner):
         )
 
     async def get_family(self, family_id: str) -> TokenFamily | None:
-        row = await self._one(select(families).where(families.c.family_id == family_id))
+        row = await self._one(GET_FAMILY, {"family_id": family_id})
         return None if row is None else rows.to_family(row)
 
     async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
@@ -115,20 +139,17 @@ class SqlTokenStores(SqlRunner):
         family: TokenFamily | None = None,
         replaces: str | None = None,
     ) -> None:
-        statements: list[Executable] = []
-        if family is not None:
-            statements.append(insert(families).values(rows.family_row(family)))
-        statements.append(insert(refresh_tokens).values(rows.refresh_token_row(token)))
-        if replaces is not None:
-            statements.append(
-                update(refresh_tokens)
-                .where(refresh_tokens.c.token_hash == replaces)
-                .values(replaced_by=token.token_hash)
-            )
+        token_row = rows.refresh_token_row(token)
+        family_row = rows.family_row(family) if family is not None else None
 
         def add(connection: Connection) -> None:
-            for statement in statements:
-                connection.execute(statement)
+            if family_row is not None:
+                connection.execute(INSERT_FAMILY, family_row)
+            connection.execute(INSERT_REFRESH_TOKEN, token_row)
+            if replaces is not None:
+                connection.execute(
+                    MARK_REPLACED, {"replaced": replaces, "successor": token.token_hash}
+                )
 
         try:
             await self._unit(add, write=True)
@@ -138,24 +159,12 @@ class SqlTokenStores(SqlRunner):
             ) from exc
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
-        row = await self._one(
-            select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
-        )
+        row = await self._one(GET_REFRESH_TOKEN, {"token_hash": token_hash})
         return None if row is None else rows.to_refresh_token(row)
 
     async def consume_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
         # One statement, so two processes rotating the same token cannot both win.
-        statement = (
-            update(refresh_tokens)
-            .where(
-                refresh_tokens.c.token_hash == token_hash,
-                refresh_tokens.c.used_at.is_(None),
-                refresh_tokens.c.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(*refresh_tokens.c)
-        )
-        row = await self._write_one(statement)
+        row = await self._write_one(CONSUME_REFRESH_TOKEN, {"hash": token_hash, "now": now})
         return None if row is None else rows.to_refresh_token(row)
 
     # Access token records --------------------------------------------------------------------
@@ -173,7 +182,7 @@ class SqlTokenStores(SqlRunner):
             return
         values = [rows.access_token_row(r) for r in records]
         try:
-            await self._unit(lambda c: c.execute(insert(access_tokens), values), write=True)
+            await self._unit(lambda c: c.execute(INSERT_ACCESS_TOKENS, values), write=True)
         except IntegrityError as exc:
             raise Conflict("an access token in the batch is already recorded") from exc
 

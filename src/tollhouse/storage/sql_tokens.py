@@ -49,6 +49,9 @@ CONSUME_REFRESH_TOKEN = (
     .values(used_at=bindparam("now"))
     .returning(*refresh_tokens.c)
 )
+IS_REVOKED = select(revocations.c.jti).where(
+    revocations.c.jti == bindparam("jti"), revocations.c.expires_at > bindparam("now")
+)
 GET_FAMILY = select(families).where(families.c.family_id == bindparam("family_id"))
 
 
@@ -64,12 +67,7 @@ class SqlTokenStores(SqlRunner):
         await self._count(statement.on_conflict_do_nothing(index_elements=[revocations.c.jti]))
 
     async def is_revoked(self, jti: str, now: int) -> bool:
-        row = await self._one(
-            select(revocations.c.jti).where(
-                revocations.c.jti == jti, revocations.c.expires_at > now
-            )
-        )
-        return row is not None
+        return await self._one(IS_REVOKED, {"jti": jti, "now": now}) is not None
 
     async def revocations_since(self, cursor: int, now: int, limit: int) -> list[Revocation]:
         return await self._revocations(revocations.c.seq > cursor, now, limit)

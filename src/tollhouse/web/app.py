@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,6 +49,26 @@ SECURITY_HEADERS = [
 ]
 
 
+class RequestIds:
+    """Request ids unique across processes and restarts: a random prefix drawn once per
+    process, then a counter. An id correlates log lines and error pages; it is no
+    secret, so it needs no fresh randomness (a system call) per request."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._prefix = identifier(6)
+        self._numbers = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}.{next(self._numbers):x}"
+
+
+REQUEST_IDS = RequestIds()
+os.register_at_fork(after_in_child=REQUEST_IDS.reset)  # a forked worker gets its own prefix
+
+
 class RequestContext:
     """Pure ASGI middleware: request id, security headers, access log, and a generic
     ``server_error`` instead of a stack trace for anything unexpected."""
@@ -59,7 +81,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = identifier(9)
+        request_id = REQUEST_IDS.next()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500

@@ -388,3 +388,48 @@ async def test_retired_keys_are_not_decrypted(generated: dict[str, SigningKey]) 
     retired = dataclasses.replace(old, status="retired", retired_at=NOW - 10)
     ring = await ring_with(generated["ES256"], retired)
     assert retired.kid in {k["kid"] for k in ring.jwks()["keys"]}
+
+
+# --- verified-token cache ----------------------------------------------------------------
+
+
+def _never(signature: bytes, signing_input: bytes) -> bool:
+    raise AssertionError("the signature was checked again")
+
+
+async def test_a_verified_token_is_not_verified_again(generated: dict[str, SigningKey]) -> None:
+    ring = await ring_with(generated["ES256"])
+    token = ring.sign_jwt({"sub": "s", "aud": "api"}, typ="at+jwt")
+    header, claims = ring.verify_jwt(token) or ({}, {})
+    assert claims["sub"] == "s" and header["kid"] == generated["ES256"].kid
+    kid = generated["ES256"].kid
+    ring._state.verifiers[kid] = dataclasses.replace(ring._state.verifiers[kid], verify=_never)
+    again = ring.verify_jwt(token)
+    assert again is not None and again[1] == claims
+    again[1]["sub"] = "changed by a caller"
+    assert (ring.verify_jwt(token) or ({}, {}))[1]["sub"] == "s"  # callers get copies
+
+
+async def test_a_forged_token_is_never_remembered(generated: dict[str, SigningKey]) -> None:
+    ring = await ring_with(generated["ES256"])
+    head, payload, signature = ring.sign_jwt({"sub": "s"}, typ="at+jwt").split(".")
+    forged = f"{head}.{payload}.{'A' * len(signature)}"
+    assert ring.verify_jwt(forged) is None
+    assert forged not in ring._verified
+    assert ring.verify_jwt(forged) is None
+
+
+async def test_tokens_of_a_key_no_longer_published_stop_verifying(
+    generated: dict[str, SigningKey],
+) -> None:
+    clock = FrozenClock(NOW)
+    store = FakeKeyStore(generated["ES256"])
+    ring = KeyRing(store, BOX, clock, reload_interval=10)
+    await ring.load()
+    token = ring.sign_jwt({"sub": "s"}, typ="at+jwt")
+    assert ring.verify_jwt(token) is not None
+    replacement = generate("ES256", BOX, NOW + 1)
+    store.keys = [replacement]  # the old key's publication ended and it was deleted
+    clock.advance(10)
+    assert await ring.maybe_reload() is True
+    assert ring.verify_jwt(token) is None

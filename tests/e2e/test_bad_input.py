@@ -184,6 +184,27 @@ def test_get_on_token_endpoint_is_405(server: Server) -> None:
     assert response.json()["error"] == "invalid_request"
 
 
+def test_fast_lane_answers_carry_the_same_headers_as_the_others(server: Server) -> None:
+    """/token and /jwks.json are served outside Starlette (web/fast_lane.py); the
+    request id, security headers and a HEAD on the same path stay as everywhere."""
+    with server.client() as http:
+        token = http.post("/token", data={"grant_type": "password"}, auth=auth(server))
+        page = http.get("/healthz")
+        head = http.head("/jwks.json")
+        jwks = http.get("/jwks.json")
+    for response in (token, page, head, jwks):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["x-request-id"]
+    assert token.headers["cache-control"] == "no-store"
+    assert token.headers["pragma"] == "no-cache"
+    assert token.headers["content-type"] == "application/json"
+    assert head.status_code == 200 and head.content == b""
+    assert jwks.json()["keys"] and jwks.headers["content-length"] == str(len(jwks.content))
+    assert token.headers["x-request-id"] != jwks.headers["x-request-id"]
+
+
 def test_unsupported_grant_type(server: Server) -> None:
     with server.client() as http:
         response = http.post("/token", data={"grant_type": "password"}, auth=auth(server))

@@ -1,0 +1,79 @@
+"""SQLite store calls on worker threads (storage/sqlite_worker.py): a write waits for
+another process's lock and goes through once it is free; past the wait it is
+``StorageUnavailable`` (503), and nothing half-written stays."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.storage import records as make
+from tollhouse.errors import StorageUnavailable
+from tollhouse.storage import sqlite_worker
+from tollhouse.storage.sql import SqlStorage, open_storage
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[SqlStorage]:
+    storage = await open_storage(f"sqlite:///{tmp_path / 'idp.db'}")
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+def hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    """Another process's writer: takes the lock, keeps it ``seconds``, rolls back."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        with sqlite3.connect(path, isolation_level=None) as other:
+            other.execute("BEGIN IMMEDIATE")
+            taken.set()
+            threading.Event().wait(seconds)
+            other.execute("ROLLBACK")
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert taken.wait(5)
+    return thread
+
+
+async def test_a_write_waits_for_another_writer_then_lands(
+    storage: SqlStorage, tmp_path: Path
+) -> None:
+    holder = hold_write_lock(tmp_path / "idp.db", 0.3)
+    await storage.add_client(make.client())  # waits out the 0.3 s, then commits
+    holder.join()
+    assert await storage.get_client(make.client().client_id) == make.client()
+
+
+async def test_reads_go_on_while_another_process_holds_the_write_lock(
+    storage: SqlStorage, tmp_path: Path
+) -> None:
+    await storage.add_client(make.client())
+    holder = hold_write_lock(tmp_path / "idp.db", 1.0)
+    try:
+        found = await asyncio.wait_for(storage.get_client(make.client().client_id), 0.5)
+        assert found == make.client()
+    finally:
+        holder.join()
+
+
+async def test_a_lock_held_past_the_wait_is_storage_unavailable(
+    storage: SqlStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_worker, "LOCK_WAIT", 0.2)
+    holder = hold_write_lock(tmp_path / "idp.db", 0.8)
+    try:
+        with pytest.raises(StorageUnavailable):
+            await storage.add_client(make.client())
+    finally:
+        holder.join()
+    assert await storage.get_client(make.client().client_id) is None
+    await storage.add_client(make.client())  # the lock is free again: it works

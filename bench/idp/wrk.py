@@ -37,6 +37,8 @@ class WrkResult:
     non_2xx: int = 0
     socket_errors: int = 0
     raw: str = field(default="", repr=False)
+    exhausted: bool = False
+    """The single-use values ran out before the end: ``rps`` is a lower bound."""
 
     @property
     def errors(self) -> int:

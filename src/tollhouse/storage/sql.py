@@ -57,7 +57,7 @@ from tollhouse.storage.sql_admin import SqlAdminTokens
 from tollhouse.storage.sql_engine import async_url, create_engine, sqlite_file
 from tollhouse.storage.sql_migrate import migrate
 from tollhouse.storage.sql_registration import SqlRegistrationTokens
-from tollhouse.storage.sql_runner import expired_batch
+from tollhouse.storage.sql_runner import consume_once, expired_batch
 from tollhouse.storage.sql_tokens import SqlTokenStores
 
 __all__ = ["SqlStorage", "async_url", "migrate", "open_storage"]
@@ -94,16 +94,7 @@ async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
 # The statements of every grant, built once (values come as bind parameters).
 GET_CLIENT = select(clients).where(clients.c.client_id == bindparam("client_id"))
 GET_CODE = select(codes).where(codes.c.code_hash == bindparam("code_hash"))
-CONSUME_CODE = (
-    update(codes)
-    .where(
-        codes.c.code_hash == bindparam("hash"),
-        codes.c.used_at.is_(None),
-        codes.c.expires_at > bindparam("now"),
-    )
-    .values(used_at=bindparam("now"))
-    .returning(*codes.c)
-)
+CONSUME_CODE = consume_once(codes, codes.c.code_hash)
 RECORD_ISSUED = (
     update(codes)
     .where(codes.c.code_hash == bindparam("hash"))

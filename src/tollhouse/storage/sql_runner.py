@@ -12,7 +12,18 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Connection, Delete, Table, delete, insert, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Delete,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +46,22 @@ def expired_batch(table: Table, key: Column[Any], now: int, batch: int) -> Delet
     """
     expired = select(key).where(table.c.expires_at <= now).limit(batch)
     return delete(table).where(key.in_(expired.scalar_subquery()))
+
+
+def consume_once(table: Table, key: Column[Any]) -> Update:
+    """``UPDATE … SET used_at = :now WHERE key = :hash AND used_at IS NULL AND expires_at
+    > :now RETURNING *``: one statement, so of two processes redeeming the same
+    single-use value (a code, a refresh token) only one gets the row back."""
+    return (
+        update(table)
+        .where(
+            key == bindparam("hash"),
+            table.c.used_at.is_(None),
+            table.c.expires_at > bindparam("now"),
+        )
+        .values(used_at=bindparam("now"))
+        .returning(*table.c)
+    )
 
 
 class SqlRunner:

@@ -17,7 +17,7 @@ from tollhouse.errors import Conflict
 from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenFamily
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.schema import access_tokens, refresh_tokens, revocations, token_families
-from tollhouse.storage.sql_runner import SqlRunner
+from tollhouse.storage.sql_runner import SqlRunner, consume_once
 
 families = token_families
 
@@ -39,16 +39,7 @@ MARK_REPLACED = (
 GET_REFRESH_TOKEN = select(refresh_tokens).where(
     refresh_tokens.c.token_hash == bindparam("token_hash")
 )
-CONSUME_REFRESH_TOKEN = (
-    update(refresh_tokens)
-    .where(
-        refresh_tokens.c.token_hash == bindparam("hash"),
-        refresh_tokens.c.used_at.is_(None),
-        refresh_tokens.c.expires_at > bindparam("now"),
-    )
-    .values(used_at=bindparam("now"))
-    .returning(*refresh_tokens.c)
-)
+CONSUME_REFRESH_TOKEN = consume_once(refresh_tokens, refresh_tokens.c.token_hash)
 IS_REVOKED = select(revocations.c.jti).where(
     revocations.c.jti == bindparam("jti"), revocations.c.expires_at > bindparam("now")
 )

@@ -15,6 +15,7 @@ from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tollhouse.errors import ConfigError
+from tollhouse.hosts import is_loopback
 from tollhouse.security.ratelimit import parse_rate
 
 MAX_ACCESS_TOKEN_TTL = 3600
@@ -29,17 +30,6 @@ RATE_LIMITS = (
     "rate_limit_login",
     "rate_limit_login_ip",
 )
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Settings(BaseSettings):
@@ -148,7 +138,7 @@ class Settings(BaseSettings):
         parts = urlsplit(v)
         if parts.fragment or not parts.hostname:
             raise ValueError(f"must be an absolute URL without a fragment: {v!r}")
-        loopback_http = parts.scheme == "http" and is_loopback_host(parts.hostname)
+        loopback_http = parts.scheme == "http" and is_loopback(parts.hostname)
         if parts.scheme == "https" or loopback_http:
             return v
         raise ValueError(f"must be an https URL (http only on loopback): {v!r}")
@@ -224,7 +214,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.insecure_http and not is_loopback_host(self.host):
+        if self.insecure_http and not is_loopback(self.host):
             raise ValueError(
                 f"--insecure-http is refused on the non-loopback address {self.host}; "
                 "bind to 127.0.0.1 or ::1, or serve HTTPS"
@@ -274,9 +264,7 @@ class Settings(BaseSettings):
         """Loopback plain-HTTP serving with a loopback issuer: error pages may show
         registered redirect URIs. Behind a TLS proxy (an https issuer) they never do."""
         return (
-            self.insecure_http
-            and is_loopback_host(self.host)
-            and self.issuer_url.startswith("http://")
+            self.insecure_http and is_loopback(self.host) and self.issuer_url.startswith("http://")
         )
 
 
@@ -289,7 +277,7 @@ def _check_issuer(issuer: str, insecure_http: bool) -> None:
         raise ValueError(f"issuer must be an absolute URL: {issuer!r}")
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and insecure_http and is_loopback_host(parts.hostname):
+    if parts.scheme == "http" and insecure_http and is_loopback(parts.hostname):
         return
     raise ValueError(
         f"issuer must be an https URL (http only on loopback with --insecure-http): {issuer!r}"

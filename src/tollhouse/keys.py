@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from tollhouse.key_lifecycle import (
     phases,
 )
 from tollhouse.models import SigningKey
+from tollhouse.resource.cache import VerifiedTokenCache
 from tollhouse.resource.jwk import UnusableKey, VerifyKey, parse_jwk
 from tollhouse.security.secretbox import DecryptionError, SecretBox
 from tollhouse.storage.ports import KeyStore
@@ -138,11 +140,13 @@ class _State:
 
 _EMPTY = _State(signers={}, by_alg={}, published=())
 MAX_TOKEN_BYTES = 16 * 1024
+_HeaderAndClaims = tuple[dict[str, Any], dict[str, Any]]
 VERIFIED_CACHE_SIZE = 4096
 """Tokens whose signature :meth:`KeyRing.verify_jwt` remembers having checked (the
-same token is introspected again and again); oldest out first. Only tokens with a
-valid signature enter it: forged ones cost a verification each, as before. Expiry and
-revocation are the callers' checks and are made on every call."""
+same token is introspected again and again), by SHA-256 digest so no bearer token is
+held; least recently used out first. Only tokens with a valid signature enter it:
+forged ones cost a verification each, as before. Expiry and revocation are the
+callers' checks and are made on every call."""
 
 
 class KeyRing:
@@ -168,7 +172,7 @@ class KeyRing:
         self._retention = retention
         self._state = _EMPTY
         self._loaded = False
-        self._verified: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._verified = VerifiedTokenCache[_HeaderAndClaims](VERIFIED_CACHE_SIZE)
         self._next_reload = 0
 
     @property
@@ -303,11 +307,12 @@ class KeyRing:
         """(header, claims) of a compact JWS signed by one of our published keys, else
         None. Only the signature is checked here: expiry, audience and revocation are the
         caller's rules (RFC 7662 introspection, OIDC userinfo)."""
-        seen = self._verified.get(token)
-        if seen is not None:
-            return dict(seen[0]), dict(seen[1])
         if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
             return None
+        digest = hashlib.sha256(token.encode()).digest()
+        seen = self._verified.get(digest)
+        if seen is not None:
+            return dict(seen[0]), dict(seen[1])
         header_b64, payload_b64, signature_b64 = token.split(".")
         try:
             header = json.loads(_unb64(header_b64))
@@ -324,9 +329,7 @@ class KeyRing:
             return None
         if not isinstance(claims, dict):
             return None
-        if len(self._verified) >= VERIFIED_CACHE_SIZE:
-            del self._verified[next(iter(self._verified))]  # the oldest
-        self._verified[token] = (header, claims)
+        self._verified.put(digest, (header, claims))
         return dict(header), dict(claims)
 
     def _signer(self, alg: str | None) -> _Signer:

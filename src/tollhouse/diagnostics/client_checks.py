@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from tollhouse.config import is_loopback_host
 from tollhouse.diagnostics.findings import Finding, error, ok, warning
 from tollhouse.errors import InvalidRedirectUriMetadata
+from tollhouse.hosts import is_loopback
 from tollhouse.models import Client, GrantType, User
 from tollhouse.protocol.redirect_uris import check_registrable
 
@@ -55,7 +55,7 @@ def _problem(client_id: str, uri: str) -> Finding | None:
         host = parts.hostname or ""
     except ValueError:
         parts, host = None, ""
-    if parts is not None and parts.scheme == "http" and not is_loopback_host(host):
+    if parts is not None and parts.scheme == "http" and not is_loopback(host):
         return error(
             CHECK,
             f"client {client_id}: {uri} is plain http on a non-loopback host; codes and "

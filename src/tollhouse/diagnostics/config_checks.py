@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from tollhouse.config import Settings, is_loopback_host
+from tollhouse.config import Settings
 from tollhouse.diagnostics.findings import Finding, Level, error, ok, warning
+from tollhouse.hosts import is_loopback
 
 CHECK = "config"
 LONG_ACCESS_TOKEN_TTL = 900
@@ -129,7 +130,7 @@ def _transport(s: Settings) -> list[Finding]:
                 "serve HTTPS (drop --insecure-http) for anything but local development",
             )
         )
-    elif s.tls_cert is None and not is_loopback_host(issuer_host):
+    elif s.tls_cert is None and not is_loopback(issuer_host):
         found.append(
             warning(
                 CHECK,
@@ -138,7 +139,7 @@ def _transport(s: Settings) -> list[Finding]:
                 "pass --tls-cert/--tls-key (TOLLHOUSE_TLS_CERT/KEY) with a certificate for it",
             )
         )
-    if s.issuer is None and not is_loopback_host(s.host):
+    if s.issuer is None and not is_loopback(s.host):
         found.append(
             warning(
                 CHECK,
@@ -149,7 +150,7 @@ def _transport(s: Settings) -> list[Finding]:
         )
     if s.redis:
         parts = urlsplit(s.redis)
-        if parts.scheme == "redis" and not is_loopback_host(parts.hostname or ""):
+        if parts.scheme == "redis" and not is_loopback(parts.hostname or ""):
             found.append(
                 warning(
                     CHECK,

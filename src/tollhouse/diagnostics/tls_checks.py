@@ -14,8 +14,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tollhouse.config import Settings, is_loopback_host
+from tollhouse.config import Settings
 from tollhouse.diagnostics.findings import Finding, Level, error, ok, warning
+from tollhouse.hosts import is_loopback
 
 CHECK = "tls"
 EXPIRY_WARNING = datetime.timedelta(days=30)
@@ -90,7 +91,7 @@ def check_certificate(
         found.extend(_key_match(leaf, key_pem, label))
     found.extend(_coverage(leaf, issuer_host, label))
     self_signed = len(chain) == 1 and leaf.issuer == leaf.subject
-    if self_signed and not is_loopback_host(issuer_host):
+    if self_signed and not is_loopback(issuer_host):
         found.append(
             warning(
                 CHECK,

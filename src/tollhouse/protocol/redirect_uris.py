@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from tollhouse.config import is_loopback_host
 from tollhouse.errors import InvalidRedirectUri, InvalidRedirectUriMetadata
+from tollhouse.hosts import is_loopback
 
 MAX_URI_LENGTH = 2000
 
@@ -43,7 +43,7 @@ def check_registrable(uri: str) -> str:
             raise InvalidRedirectUriMetadata(
                 f"Use http://127.0.0.1 or http://[::1] instead of localhost: {uri!r}"
             )
-        if is_loopback_host(parts.hostname):
+        if is_loopback(parts.hostname):
             return uri
         raise InvalidRedirectUriMetadata(
             f"Plain http redirect URIs are allowed only on loopback addresses: {uri!r}"

@@ -1,10 +1,13 @@
-"""Verified tokens, remembered by the SHA-256 of the token until they expire (bounded LRU)."""
+"""Verified tokens, remembered by the SHA-256 of the token until they expire (bounded LRU).
+
+Used by the resource library's validator and by the IdP's own ``KeyRing.verify_jwt``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 
 class Verified(NamedTuple):
@@ -17,7 +20,10 @@ class Verified(NamedTuple):
     scopes: frozenset[str]
 
 
-class VerifiedTokenCache:
+EntryT = TypeVar("EntryT")
+
+
+class VerifiedTokenCache(Generic[EntryT]):
     """At most ``size`` entries; the least recently used goes first.
 
     Keys are token digests, so the cache holds no bearer token. An entry is only ever
@@ -29,19 +35,19 @@ class VerifiedTokenCache:
         if size < 1:
             raise ValueError("cache size must be at least 1")
         self.size = size
-        self._entries: OrderedDict[bytes, Verified] = OrderedDict()
+        self._entries: OrderedDict[bytes, EntryT] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, digest: bytes) -> Verified | None:
+    def get(self, digest: bytes) -> EntryT | None:
         entry = self._entries.get(digest)
         if entry is not None:
             with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
                 self._entries.move_to_end(digest)
         return entry
 
-    def put(self, digest: bytes, entry: Verified) -> None:
+    def put(self, digest: bytes, entry: EntryT) -> None:
         entries = self._entries
         entries[digest] = entry
         while len(entries) > self.size:

@@ -7,7 +7,6 @@ travels in the clear.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any, Final
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tollhouse.errors import ConfigError
+from tollhouse.hosts import is_loopback
 
 MAX_DOCUMENT_BYTES: Final = 256 * 1024
 DEFAULT_TIMEOUT: Final = 5.0
@@ -24,17 +24,6 @@ _WELL_KNOWN: Final = ("openid-configuration", "oauth-authorization-server")
 
 class FetchError(Exception):
     """The issuer could not be reached or answered something unusable."""
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: str, what: str) -> str:
@@ -52,6 +41,25 @@ def check_url(url: str, what: str) -> str:
 def new_http_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
     """The client used when none is given: short timeouts, no redirects, no env proxies."""
     return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+
+
+class LazyHttpClient:
+    """The client the caller gave, or one made on first use (:func:`new_http_client`)
+    that :meth:`close` closes; a given client is the caller's to close."""
+
+    def __init__(self, given: httpx.Client | None = None) -> None:
+        self._client = given
+        self._own = given is None
+
+    def get(self) -> httpx.Client:
+        if self._client is None:
+            self._client = new_http_client()
+        return self._client
+
+    def close(self) -> None:
+        if self._own and self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 def get_json(http: httpx.Client, url: str, **kwargs: Any) -> Any:

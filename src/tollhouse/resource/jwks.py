@@ -25,10 +25,10 @@ import httpx
 from tollhouse.resource.discovery import (
     FetchError,
     IssuerMetadata,
+    LazyHttpClient,
     check_url,
     fetch_metadata,
     get_json,
-    new_http_client,
 )
 from tollhouse.resource.jwk import SUPPORTED_ALGS, UnusableKey, VerifyKey, parse_jwk
 
@@ -73,8 +73,7 @@ class JwksCache:
         self.refetch_interval = float(refetch_interval)
         self.max_stale = self.ttl if max_stale is None else float(max_stale)
         self.algorithms = frozenset(algorithms)
-        self._http = http
-        self._own_http = http is None
+        self._http = LazyHttpClient(http)
         self._lock = threading.Lock()
         self._schedule_lock = threading.Lock()
         self._keyset: KeySet | None = None
@@ -153,19 +152,12 @@ class JwksCache:
 
     def close(self) -> None:
         """Close the HTTP client if this cache made it (not one passed in)."""
-        if self._http is not None and self._own_http:
-            self._http.close()
-            self._http = None
+        self._http.close()
 
     # Internals -----------------------------------------------------------------------
 
-    def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = new_http_client()
-        return self._http
-
     def _fetch(self, *, discover: bool) -> KeySet:
-        http = self._client()
+        http = self._http.get()
         if discover or self._metadata is None:
             self._metadata = fetch_metadata(http, self.issuer)
         metadata = self._metadata

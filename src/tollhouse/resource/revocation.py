@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from tollhouse.clock import Clock, SystemClock
-from tollhouse.resource.discovery import FetchError, check_url, fetch_metadata, new_http_client
+from tollhouse.resource.discovery import FetchError, LazyHttpClient, check_url, fetch_metadata
 from tollhouse.resource.errors import RevocationUnavailable
 from tollhouse.resource.feed import RevocationFeed
 
@@ -148,8 +148,7 @@ class IntrospectionRevocation:
         self.cache_ttl = cache_ttl
         self.fail_open = fail_open
         self._auth = (client_id, client_secret)
-        self._http = http_client
-        self._own_http = http_client is None
+        self._http = LazyHttpClient(http_client)
         self._endpoint: str | None = None
         self._answers = _Answers()
         self.calls = 0
@@ -178,25 +177,18 @@ class IntrospectionRevocation:
         return not active
 
     def close(self) -> None:
-        if self._http is not None and self._own_http:
-            self._http.close()
-            self._http = None
-
-    def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = new_http_client()
-        return self._http
+        self._http.close()
 
     def _introspect(self, token: str, jti: str) -> bool:
         if self._endpoint is None:
-            endpoint = fetch_metadata(self._client(), self.issuer).endpoint(
+            endpoint = fetch_metadata(self._http.get(), self.issuer).endpoint(
                 "introspection_endpoint"
             )
             if endpoint is None:
                 raise FetchError(f"{self.issuer} does not advertise introspection_endpoint")
             self._endpoint = endpoint
         self.calls += 1
-        response = self._client().post(
+        response = self._http.get().post(
             self._endpoint,
             data={"token": token, "token_type_hint": "access_token"},
             auth=self._auth,

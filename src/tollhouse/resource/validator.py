@@ -87,7 +87,7 @@ class TokenValidator:
         self._token_check = getattr(revocation, "is_token_revoked", None)
         self._revocation_blocks = bool(getattr(revocation, "blocking", True))
         self._clock = clock or SystemClock()
-        self._cache = VerifiedTokenCache(cache_size) if cache_size > 0 else None
+        self._cache = VerifiedTokenCache[Verified](cache_size) if cache_size > 0 else None
         self.jwks = JwksCache(
             self.issuer,
             ttl=jwks_ttl,

@@ -502,17 +502,15 @@ class MemoryStorage:
         family: TokenFamily | None = None,
         replaces: str | None = None,
     ) -> None:
-        known_family = family is None and token.family_id in self._families
-        new_family = (
-            family is not None
-            and family.family_id == token.family_id
-            and family.family_id not in self._families
-            and family.client_id in self._clients
-        )
-        if token.token_hash in self._refresh_tokens or not (known_family or new_family):
-            raise Conflict("refresh token or family exists, or the family or its client does not")
-        if family is not None:
-            self._families[family.family_id] = family
+        if token.token_hash in self._refresh_tokens:
+            raise Conflict("refresh token exists")
+        if family is None:
+            if token.family_id not in self._families:
+                raise Conflict("the refresh token's family does not exist")
+        elif family.family_id != token.family_id:
+            raise Conflict("the refresh token belongs to another family")
+        else:
+            await self.add_family(family)  # checked first: nothing is stored on a conflict
         self._refresh_tokens[token.token_hash] = token
         replaced = self._refresh_tokens.get(replaces) if replaces is not None else None
         if replaced is not None:

@@ -54,7 +54,7 @@ from tollhouse.storage.schema import (
     users,
 )
 from tollhouse.storage.sql_admin import SqlAdminTokens
-from tollhouse.storage.sql_engine import async_url, create_engine, sqlite_file
+from tollhouse.storage.sql_engine import async_url, create_engine
 from tollhouse.storage.sql_migrate import migrate
 from tollhouse.storage.sql_registration import SqlRegistrationTokens
 from tollhouse.storage.sql_runner import consume_once, expired_batch
@@ -111,7 +111,7 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
-        path = sqlite_file(engine)
+        path = self._sqlite_path
         self._revocation_mirror = (
             None
             if path is None

@@ -76,8 +76,9 @@ class SqlRunner:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        path = sqlite_file(engine)
-        self._worker = SqliteWorker(path) if path is not None else None
+        self._sqlite_path = sqlite_file(engine)
+        """The database file on SQLite (None on PostgreSQL or in-memory SQLite)."""
+        self._worker = SqliteWorker(self._sqlite_path) if self._sqlite_path else None
 
     @property
     def engine(self) -> AsyncEngine:

@@ -31,20 +31,23 @@ _discovery_cache: dict[tuple[object, ...], JsonResult] = {}
 
 
 async def discovery_result(provider: Provider) -> JsonResult:
-    """The discovery document; rebuilt only when the scopes or signing algorithms change."""
+    """The discovery document; rebuilt only when something it lists changes (the key
+    holds every input, so providers of different settings never share an entry)."""
     await provider.keyring.maybe_reload()
     apis = await provider.apis.list_apis()
     scopes = tuple(scope for api in apis for scope in api.scopes)
-    key = (provider.issuer, scopes, tuple(provider.keyring.algorithms))
+    extra = provider.registration.discovery_endpoints()
+    grant_types, algs = provider.token.grant_types, tuple(provider.keyring.algorithms)
+    key = (provider.issuer, scopes, algs, grant_types, tuple(sorted(extra.items())))
     cached = _discovery_cache.get(key)
     if cached is None:
         doc = discovery.metadata(
             issuer=provider.issuer,
             scopes=list(scopes),
-            grant_types=provider.token.grant_types,
-            signing_algs=provider.keyring.algorithms,
+            grant_types=grant_types,
+            signing_algs=algs,
             ui_locales=UI_LOCALES,
-            extra_endpoints=provider.registration.discovery_endpoints(),
+            extra_endpoints=extra,
         )
         _discovery_cache.clear()
         cached = _discovery_cache[key] = JsonResult(

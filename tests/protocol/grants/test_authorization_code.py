@@ -1,40 +1,21 @@
 from __future__ import annotations
 
 import base64
-from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
 
+from tests.protocol import tokens_helpers as helpers
 from tests.protocol.conftest import CALLBACK, ISSUER, SECRET, World
-from tollhouse.protocol import pkce
+from tests.protocol.tokens_helpers import VERIFIER, basic
 from tollhouse.protocol.client_auth import credentials_from
-from tollhouse.protocol.endpoints.authorize import NeedsConsent
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import JsonResult
 
-VERIFIER = "v" * 43
-
 
 async def get_code(world: World, **overrides: str) -> str:
-    params = {
-        "response_type": "code",
-        "client_id": "web",
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "code_challenge": pkce.challenge_for(VERIFIER),
-        "code_challenge_method": "S256",
-        **overrides,
-    }
-    params = {k: v for k, v in params.items() if v}
-    outcome = await world.provider.authorize.handle(params, world.alice)
-    if isinstance(outcome, NeedsConsent):
-        outcome = await world.provider.authorize.consent(outcome.request, world.alice, allowed=True)
-    return parse_qs(urlsplit(outcome.location).query)["code"][0]  # type: ignore[union-attr]
-
-
-def basic(client_id: str = "web", secret: str = SECRET) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    """A code for the ``read_sensors`` scope (tokens_helpers.get_code asks for two)."""
+    return await helpers.get_code(world, **{"scope": "read_sensors", **overrides})
 
 
 async def redeem(

@@ -136,10 +136,11 @@ def serve(
         server_header=False,
         proxy_headers=False,
         lifespan="on",
-        # uvloop's event loop and httptools' HTTP/1.1 parser (uvicorn[standard]); keep-alive
+        # uvloop's event loop and httptools' HTTP/1.1 parser (uvicorn[standard]), in
+        # uvicorn's protocol with one write per response (web/http_protocol.py); keep-alive
         # connections stay open 5 s idle (uvicorn's default), so clients reuse them.
         loop="uvloop",
-        http="httptools",
+        http="tollhouse.web.http_protocol:HttpProtocol",
         timeout_keep_alive=5,
         timeout_graceful_shutdown=5,
         **ssl_options,  # type: ignore[arg-type]

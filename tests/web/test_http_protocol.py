@@ -1,0 +1,194 @@
+"""web/http_protocol.py: uvicorn on 127.0.0.1 with our protocol, spoken to over raw TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from tollhouse.web.http_protocol import HttpProtocol
+
+WRITES: list[bytes] = []
+
+
+class _RecordingTransport:
+    """The real transport, with every ``write`` also kept in :data:`WRITES`."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        WRITES.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class RecordingProtocol(HttpProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_RecordingTransport(transport))  # type: ignore[arg-type]
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    if scope["path"] == "/stream":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for part in (b"one,", b"two,", b"three"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if scope["path"] == "/inject":
+        headers = [(b"x-evil", b"a\r\nset-cookie: stolen=1")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"never"})
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(0.6)
+    answer = b'{"path":"' + scope["path"].encode() + b'","got":' + str(len(body)).encode() + b"}"
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+@pytest.fixture
+async def port() -> AsyncIterator[int]:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app,
+        http=RecordingProtocol,
+        lifespan="off",
+        log_config=None,
+        timeout_keep_alive=0.3,  # type: ignore[arg-type]
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    for _ in range(500):  # bounded: 5 s
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started
+    WRITES.clear()
+    yield listener.getsockname()[1]
+    server.should_exit = True
+    await asyncio.wait_for(task, 5)
+    listener.close()
+
+
+@contextlib.asynccontextmanager
+async def connection(port: int) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+def get(path: str, method: str = "GET") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n".encode()
+
+
+async def response(reader: asyncio.StreamReader) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    status, *lines = head[:-4].split(b"\r\n")
+    headers = dict(line.split(b": ", 1) for line in lines)
+    length = int(headers.get(b"content-length", b"0"))
+    body = await asyncio.wait_for(reader.readexactly(length), 5) if length else b""
+    return status, headers, body
+
+
+async def test_a_whole_response_is_one_write(port: int) -> None:
+    async with connection(port) as (reader, writer):
+        writer.write(get("/a"))
+        status, headers, body = await response(reader)
+    assert status == b"HTTP/1.1 200 OK"
+    assert headers[b"content-type"] == b"application/json"
+    assert body == b'{"path":"/a","got":0}'
+    assert len(WRITES) == 1
+    assert WRITES[0].startswith(b"HTTP/1.1 200 OK\r\n") and WRITES[0].endswith(body)
+
+
+async def test_keep_alive_and_pipelined_requests_are_answered_in_order(port: int) -> None:
+    async with connection(port) as (reader, writer):
+        writer.write(get("/first"))
+        assert (await response(reader))[2] == b'{"path":"/first","got":0}'
+        body = b"x" * 10
+        post = b"POST /second HTTP/1.1\r\nhost: a\r\ncontent-length: 10\r\n\r\n" + body
+        writer.write(get("/slow") + post + get("/third"))
+        assert (await response(reader))[2] == b'{"path":"/slow","got":0}'
+        assert (await response(reader))[2] == b'{"path":"/second","got":10}'
+        assert (await response(reader))[2] == b'{"path":"/third","got":0}'
+
+
+async def test_head_sends_the_headers_without_the_body(port: int) -> None:
+    async with connection(port) as (reader, writer):
+        writer.write(get("/h", "HEAD") + get("/after"))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert b"content-length: 21" in head  # {"path":"/h","got":0}
+        # The next bytes are the next response, not a HEAD body.
+        assert (await response(reader))[2] == b'{"path":"/after","got":0}'
+
+
+async def test_a_streamed_response_is_chunked(port: int) -> None:
+    async with connection(port) as (reader, writer):
+        writer.write(get("/stream"))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert b"transfer-encoding: chunked" in head
+        rest = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
+    assert rest == b"4\r\none,\r\n4\r\ntwo,\r\n5\r\nthree\r\n0\r\n\r\n"
+
+
+async def test_expect_100_continue_is_answered_before_the_body(port: int) -> None:
+    async with connection(port) as (reader, writer):
+        writer.write(
+            b"POST /e HTTP/1.1\r\nhost: a\r\nexpect: 100-continue\r\ncontent-length: 3\r\n\r\n"
+        )
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"abc")
+        assert (await response(reader))[2] == b'{"path":"/e","got":3}'
+
+
+async def test_a_header_with_a_line_break_never_reaches_the_wire(port: int) -> None:
+    async with connection(port) as (reader, writer):
+        writer.write(get("/inject"))
+        received = await asyncio.wait_for(reader.read(), 5)  # the server closes
+    assert b"stolen" not in received and b"never" not in received
+
+
+async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(port: int) -> None:
+    loop = asyncio.get_running_loop()
+    async with connection(port) as (reader, writer):
+        writer.write(get("/a"))
+        await response(reader)
+        answered = loop.time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert 0.25 < loop.time() - answered < 2.0
+
+
+async def test_a_busy_connection_is_not_closed_while_it_keeps_asking(port: int) -> None:
+    async with connection(port) as (reader, writer):
+        for number in range(6):  # 6 x 0.15 s: well past one 0.3 s timeout
+            writer.write(get(f"/{number}"))
+            assert (await response(reader))[2] == b'{"path":"/%d","got":0}' % number
+            await asyncio.sleep(0.15)
+        # A request still running when the timer fires is not cut off either.
+        writer.write(get("/slow"))
+        assert (await response(reader))[2] == b'{"path":"/slow","got":0}'

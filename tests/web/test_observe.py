@@ -1,5 +1,5 @@
-"""HTTP metrics are labelled by route template, never by raw path; the request is bound
-for the audit trail while it runs."""
+"""HTTP metrics (web/app.py RequestContext) are labelled by route template, never by raw
+path; the request is bound for the audit trail while it runs."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.observability import metrics
 from tollhouse.observability.audit import current_request
 from tollhouse.protocol.results import JsonResult
-from tollhouse.web.observe import HttpMetrics, observe_token_response
+from tollhouse.web.app import RequestContext
+from tollhouse.web.observe import observe_token_response
 
 
 def value(name: str, **labels: str) -> float:
@@ -32,26 +34,23 @@ async def boom(request: Request) -> Response:
 
 
 def with_state(app: ASGIApp) -> ASGIApp:
-    """What RequestContext and TrustedProxies put in the scope before HttpMetrics runs."""
+    """What TrustedProxies puts in the scope before RequestContext runs."""
 
     async def outer(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["state"] = {"request_id": "req-123", "client_ip": "203.0.113.7"}
+        scope["state"] = {"client_ip": "203.0.113.7"}
         await app(scope, receive, send)
 
     return outer
 
 
-APP = with_state(
-    HttpMetrics(
-        Starlette(
-            routes=[
-                Route("/items/{item_id}", show),
-                Route("/boom", boom),
-                Route("/plain", lambda r: PlainTextResponse("ok")),
-            ]
-        )
-    )
+INNER = Starlette(
+    routes=[
+        Route("/items/{item_id}", show),
+        Route("/boom", boom),
+        Route("/plain", lambda r: PlainTextResponse("ok")),
+    ]
 )
+APP = with_state(RequestContext(INNER, hsts=False, routes=INNER.routes))
 
 
 async def get(path: str) -> httpx.Response:
@@ -85,8 +84,11 @@ async def test_an_unhandled_error_is_counted_as_500() -> None:
 
 
 async def test_request_id_and_client_ip_are_bound_while_the_request_runs() -> None:
-    body = (await get("/items/x")).json()
-    assert body == {"request_id": "req-123", "client_ip": "203.0.113.7"}
+    response = await get("/items/x")
+    assert response.json() == {
+        "request_id": response.headers["x-request-id"],
+        "client_ip": "203.0.113.7",
+    }
     assert current_request() is None
 
 
@@ -129,10 +131,25 @@ async def test_a_request_answered_before_routing_is_counted_under_its_route() ->
         # What a rate limit in front of the router does: answer without routing.
         await PlainTextResponse("slow down", status_code=429)(scope, receive, send)
 
-    app = with_state(HttpMetrics(too_many, inner.routes))
+    app = with_state(RequestContext(too_many, hsts=False, routes=inner.routes))
     before = value("tollhouse_http_requests_total", endpoint="/token", status="429")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
         assert (await http.post("/token")).status_code == 429
         assert (await http.post("/nowhere")).status_code == 429
     assert value("tollhouse_http_requests_total", endpoint="/token", status="429") == before + 1
+
+
+async def test_an_unavailable_database_is_counted_under_the_status_the_client_got() -> None:
+    async def down(scope: Scope, receive: Receive, send: Send) -> None:
+        raise TemporarilyUnavailable("the database cannot be reached")
+
+    routes = Starlette(routes=[Route("/token", show, methods=["POST"])]).routes
+    app = with_state(RequestContext(down, hsts=False, routes=routes))
+    before = value("tollhouse_http_requests_total", endpoint="/token", status="503")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
+        answer = await http.post("/token")
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "temporarily_unavailable"
+    assert value("tollhouse_http_requests_total", endpoint="/token", status="503") == before + 1

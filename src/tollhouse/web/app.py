@@ -11,16 +11,18 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tollhouse.config import Settings
 from tollhouse.errors import TemporarilyUnavailable
+from tollhouse.observability import metrics
+from tollhouse.observability.audit import RequestInfo, bind_request, unbind_request
 from tollhouse.provider import Provider
 from tollhouse.randomness import identifier
 from tollhouse.web import (
@@ -33,7 +35,7 @@ from tollhouse.web import (
     routes,
 )
 from tollhouse.web.fast_lane import FastLane
-from tollhouse.web.observe import HttpMetrics
+from tollhouse.web.observe import route_template
 from tollhouse.web.proxy import TrustedProxies, parse_networks
 from tollhouse.web.rendering import RETRY_AFTER
 from tollhouse.web.throttle import RateLimitMiddleware
@@ -70,19 +72,29 @@ os.register_at_fork(after_in_child=REQUEST_IDS.reset)  # a forked worker gets it
 
 
 class RequestContext:
-    """Pure ASGI middleware: request id, security headers, access log, and a generic
-    ``server_error`` instead of a stack trace for anything unexpected."""
+    """Pure ASGI middleware around every request: request id, security headers, the HTTP
+    metrics, the request bound for the audit trail, the access log, and a generic
+    ``server_error`` instead of a stack trace for anything unexpected.
 
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    One layer for all of them: each ASGI layer costs a coroutine and a ``send`` wrapper
+    per request, and a metrics layer of its own was a fifth of an introspection's CPU
+    (bench/RESULTS.md). The ``endpoint`` label of the metrics is the template of the
+    route that served the request (web/observe.py), or of the route it would have
+    reached when it was answered before routing (a rate limit's 429): ``routes``."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.hsts = hsts
+        self.routes = tuple(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = REQUEST_IDS.next()
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        bound = bind_request(RequestInfo(request_id, state.get("client_ip")))
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -99,12 +111,12 @@ class RequestContext:
                 if self.hsts or scope.get("scheme") == "https":
                     headers.append((b"strict-transport-security", b"max-age=31536000"))
                 message["headers"] = headers
-                if status >= 400 and "oauth_error" not in scope["state"]:
+                if status >= 400 and "oauth_error" not in state:
                     # RFC 6750 §3: a bearer refusal names its code in the challenge.
                     challenge = dict(headers).get(b"www-authenticate", b"")
                     found = _CHALLENGE_ERROR.search(challenge)
                     if found:
-                        scope["state"]["oauth_error"] = found.group(1).decode("ascii")
+                        state["oauth_error"] = found.group(1).decode("ascii")
             await send(message)
 
         try:
@@ -116,7 +128,7 @@ class RequestContext:
                 extra={"request_id": request_id, "path": scope.get("path"), "reason": error.debug},
             )
             if not response_started:
-                scope["state"]["oauth_error"] = error.error
+                state["oauth_error"] = error.error
                 await send_wrapper(
                     {
                         "type": "http.response.start",
@@ -151,17 +163,20 @@ class RequestContext:
                 )
                 await send({"type": "http.response.body", "body": body})
         finally:
+            elapsed = time.perf_counter() - started
+            metrics.observe_request(route_template(scope, self.routes), status, elapsed)
+            unbind_request(bound)
             if access_log.isEnabledFor(logging.INFO):
-                self._log(scope, request_id, status, started)
+                self._log(scope, request_id, status, elapsed)
 
     @staticmethod
-    def _log(scope: Scope, request_id: str, status: int, started: float) -> None:
+    def _log(scope: Scope, request_id: str, status: int, elapsed: float) -> None:
         line = {
             "request_id": request_id,
             "method": scope.get("method"),
             "path": scope.get("path"),
             "status": status,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "ms": round(elapsed * 1000, 2),
             "client": (scope.get("client") or ("", 0))[0],
         }
         if status >= 400:
@@ -223,12 +238,11 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         ],
         lifespan=lifespan,
     )
-    # Outermost first: client IP and scheme, request id + access log, metrics, rate
-    # limits, the hot endpoints (web/fast_lane.py), then Starlette for the rest.
+    # Outermost first: client IP and scheme; request id, headers, metrics, access log;
+    # rate limits; the hot endpoints (web/fast_lane.py), then Starlette for the rest.
     return TrustedProxies(
         RequestContext(
-            HttpMetrics(RateLimitMiddleware(FastLane(app)), app.routes),
-            hsts=not settings.insecure_http,
+            RateLimitMiddleware(FastLane(app)), hsts=not settings.insecure_http, routes=app.routes
         ),
         parse_networks(settings.trusted_proxies),
     )

@@ -118,6 +118,9 @@ class Seeded:
     cc_secret: str
     web_id: str
     web_secret: str
+    web_es_id: str
+    """A web client registered with ``--id-token-alg ES256`` (its ID Tokens are ES256)."""
+    web_es_secret: str
 
     @property
     def cc_auth(self) -> str:
@@ -126,6 +129,16 @@ class Seeded:
     @property
     def web_auth(self) -> str:
         return basic(self.web_id, self.web_secret)
+
+    @property
+    def web_es_auth(self) -> str:
+        return basic(self.web_es_id, self.web_es_secret)
+
+    def web_client(self, id_token_alg: str) -> tuple[str, str]:
+        """(client_id, Basic authorization) of the web client with that ID Token alg."""
+        if id_token_alg == "ES256":
+            return self.web_es_id, self.web_es_auth
+        return self.web_id, self.web_auth
 
 
 @dataclass
@@ -195,25 +208,37 @@ class Server:
                 "--json",
             )
         )
-        web = json.loads(
-            self.cli(
-                "clients",
-                "create",
-                "--name",
-                "bench-web",
-                "--redirect-uri",
-                CALLBACK,
-                "--grant-type",
-                "authorization_code",
-                "--grant-type",
-                "refresh_token",
-                "--scope",
-                f"openid {SCOPE} offline_access",
-                "--json",
+        web, web_es = (
+            json.loads(
+                self.cli(
+                    "clients",
+                    "create",
+                    "--name",
+                    name,
+                    "--redirect-uri",
+                    CALLBACK,
+                    "--grant-type",
+                    "authorization_code",
+                    "--grant-type",
+                    "refresh_token",
+                    "--scope",
+                    f"openid {SCOPE} offline_access",
+                    "--id-token-alg",
+                    alg,
+                    "--json",
+                )
             )
+            for name, alg in (("bench-web", "RS256"), ("bench-web-es256", "ES256"))
         )
         self.cli("users", "create", "--username", USERNAME, "--password-stdin", stdin=PASSWORD)
-        return Seeded(cc["client_id"], cc["client_secret"], web["client_id"], web["client_secret"])
+        return Seeded(
+            cc["client_id"],
+            cc["client_secret"],
+            web["client_id"],
+            web["client_secret"],
+            web_es["client_id"],
+            web_es["client_secret"],
+        )
 
     def start(self) -> None:
         command = [
@@ -362,10 +387,11 @@ async def _code(http: httpx.AsyncClient, client_id: str) -> str:
     raise RuntimeError("the /authorize walk did not reach the callback")
 
 
-async def _mint(base: str, seeded: Seeded, count: int, refresh: bool) -> list[str]:
+async def _mint(base: str, client: tuple[str, str], count: int, refresh: bool) -> list[str]:
+    client_id, auth = client
     limits = httpx.Limits(max_connections=8)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-        await _code(http, seeded.web_id)  # sign in and consent once; the session remembers
+        await _code(http, client_id)  # sign in and consent once; the session remembers
         results: list[str] = []
         remaining = count
 
@@ -373,7 +399,7 @@ async def _mint(base: str, seeded: Seeded, count: int, refresh: bool) -> list[st
             nonlocal remaining
             while remaining > 0:
                 remaining -= 1
-                code = await _code(http, seeded.web_id)
+                code = await _code(http, client_id)
                 if not refresh:
                     results.append(code)
                     continue
@@ -385,7 +411,7 @@ async def _mint(base: str, seeded: Seeded, count: int, refresh: bool) -> list[st
                         "redirect_uri": CALLBACK,
                         "code_verifier": VERIFIER,
                     },
-                    headers={"Authorization": seeded.web_auth},
+                    headers={"Authorization": auth},
                 )
                 answer.raise_for_status()
                 results.append(answer.json()["refresh_token"])
@@ -394,12 +420,13 @@ async def _mint(base: str, seeded: Seeded, count: int, refresh: bool) -> list[st
         return results
 
 
-def mint_codes(base: str, seeded: Seeded, count: int) -> list[str]:
-    return asyncio.run(_mint(base, seeded, count, refresh=False))
+def mint_codes(base: str, seeded: Seeded, count: int, id_token_alg: str = "RS256") -> list[str]:
+    """Codes for the web client whose ID Tokens are signed with ``id_token_alg``."""
+    return asyncio.run(_mint(base, seeded.web_client(id_token_alg), count, refresh=False))
 
 
 def mint_refresh_tokens(base: str, seeded: Seeded, count: int) -> list[str]:
-    return asyncio.run(_mint(base, seeded, count, refresh=True))
+    return asyncio.run(_mint(base, seeded.web_client("RS256"), count, refresh=True))
 
 
 def access_token(base: str, auth: str, resource: str | None = None) -> str:

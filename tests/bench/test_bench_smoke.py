@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("discovery", "jwks", "token_cc", "introspect", "code", "refresh")
+SCENARIOS = ("discovery", "jwks", "token_cc", "introspect", "code", "code_es256", "refresh")
 
 
 def test_short_mode_prints_every_scenario_with_latency_and_errors() -> None:

@@ -262,7 +262,13 @@ async def test_used_code_stays_readable_to_detect_reuse(storage: Storage) -> Non
     await with_client_and_user(storage)
     await storage.add_code(make.code())
     await storage.consume_code("code-hash-1", NOW + 1)
-    await storage.record_issued("code-hash-1", "jti-first", NOW + 901, "family-1")
+    await storage.record_issued(
+        "code-hash-1",
+        "jti-first",
+        NOW + 901,
+        family=make.family(),
+        first_token=make.refresh_token(),
+    )
     assert await storage.consume_code("code-hash-1", NOW + 2) is None
     reused = await storage.get_code("code-hash-1")
     assert reused is not None
@@ -272,6 +278,28 @@ async def test_used_code_stays_readable_to_detect_reuse(storage: Storage) -> Non
         NOW + 901,
         "family-1",
     )
+    # The family and its first token were stored with the record.
+    assert await storage.get_family("family-1") == make.family()
+    assert await storage.get_refresh_token("refresh-hash-1") == make.refresh_token()
+
+
+async def test_a_refused_family_leaves_the_code_record_untouched(storage: Storage) -> None:
+    """One transaction: when the family cannot be stored, nothing of it is."""
+    await with_client_and_user(storage)
+    await storage.add_code(make.code())
+    await storage.consume_code("code-hash-1", NOW + 1)
+    await storage.add_family(make.family())  # already there: the insert conflicts
+    with pytest.raises(Conflict):
+        await storage.record_issued(
+            "code-hash-1",
+            "jti-first",
+            NOW + 901,
+            family=make.family(),
+            first_token=make.refresh_token(),
+        )
+    code = await storage.get_code("code-hash-1")
+    assert code is not None and code.issued_jti is None and code.family_id is None
+    assert await storage.get_refresh_token("refresh-hash-1") is None
 
 
 async def test_code_redeemed_without_a_refresh_token_records_no_family(

@@ -38,20 +38,14 @@ class RefreshTokenIssuer:
         self._idle_ttl = idle_ttl
         self._absolute_ttl = absolute_ttl
 
-    async def start_family(
-        self,
-        client: Client,
-        *,
-        subject: str,
-        scopes: tuple[str, ...],
-        audience: str,
-        auth_time: int | None,
-        sid: str | None = None,
-        offline: bool = False,
-    ) -> IssuedRefreshToken:
+    def new_family(
+        self, client: Client, *, subject: str, sid: str | None = None, offline: bool = False
+    ) -> TokenFamily:
+        """A family for a new authorization (not stored yet: the code grant stores it with
+        what the code issued, ``CodeStore.record_issued``)."""
         now = self._clock.now()
         absolute = client.refresh_token_absolute_ttl or self._absolute_ttl
-        family = TokenFamily(
+        return TokenFamily(
             identifier(16),
             client.client_id,
             subject,
@@ -60,11 +54,8 @@ class RefreshTokenIssuer:
             sid=sid,
             offline=offline,
         )
-        return await self.issue(
-            client, family, scopes=scopes, audience=audience, auth_time=auth_time, new=True
-        )
 
-    async def issue(
+    def build(
         self,
         client: Client,
         family: TokenFamily,
@@ -72,11 +63,8 @@ class RefreshTokenIssuer:
         scopes: tuple[str, ...],
         audience: str,
         auth_time: int | None,
-        new: bool = False,
-        replaces: str | None = None,
     ) -> IssuedRefreshToken:
-        """A refresh token of ``family``: the family's first (``new``: the family is
-        stored with it) or the successor of the token whose hash is ``replaces``."""
+        """A refresh token of ``family``, not stored yet; :meth:`announce` it once it is."""
         now = self._clock.now()
         idle = client.refresh_token_ttl or self._idle_ttl
         value = token(32)
@@ -91,16 +79,33 @@ class RefreshTokenIssuer:
             created_at=now,
             expires_at=min(now + idle, family.expires_at),
         )
-        await self._store.add_refresh_token(
-            record, family=family if new else None, replaces=replaces
-        )
+        return IssuedRefreshToken(value, record)
+
+    def announce(self, issued: IssuedRefreshToken) -> None:
+        """The security event of a stored refresh token."""
+        record = issued.record
         self._events.emit(
             TokenIssued(
                 "refresh_token",
-                client.client_id,
-                family.subject,
-                family_id=family.family_id,
-                audience=audience,
+                record.client_id,
+                record.subject,
+                family_id=record.family_id,
+                audience=record.audience,
             )
         )
-        return IssuedRefreshToken(value, record)
+
+    async def issue(
+        self,
+        client: Client,
+        family: TokenFamily,
+        *,
+        scopes: tuple[str, ...],
+        audience: str,
+        auth_time: int | None,
+        replaces: str | None = None,
+    ) -> IssuedRefreshToken:
+        """The successor in ``family`` of the token whose hash is ``replaces``, stored."""
+        issued = self.build(client, family, scopes=scopes, audience=audience, auth_time=auth_time)
+        await self._store.add_refresh_token(issued.record, replaces=replaces)
+        self.announce(issued)
+        return issued

@@ -281,10 +281,19 @@ class MemoryStorage:
         return self._codes.get(code_hash)
 
     async def record_issued(
-        self, code_hash: str, jti: str, exp: int, family_id: str | None = None
+        self,
+        code_hash: str,
+        jti: str,
+        exp: int,
+        *,
+        family: TokenFamily | None = None,
+        first_token: RefreshToken | None = None,
     ) -> None:
+        if family is not None and first_token is not None:
+            await self.add_refresh_token(first_token, family=family)
         code = self._codes.get(code_hash)
         if code is not None:
+            family_id = None if family is None else family.family_id
             self._codes[code_hash] = dataclasses.replace(
                 code, issued_jti=jti, issued_exp=exp, family_id=family_id
             )

@@ -89,9 +89,17 @@ class CodeStore(Protocol):
         """The stored code whatever its state (to detect reuse)."""
 
     async def record_issued(
-        self, code_hash: str, jti: str, exp: int, family_id: str | None = None
+        self,
+        code_hash: str,
+        jti: str,
+        exp: int,
+        *,
+        family: TokenFamily | None = None,
+        first_token: RefreshToken | None = None,
     ) -> None:
-        """Remember what the first redemption issued, so a reuse can revoke it."""
+        """Remember what the first redemption issued, so a reuse can revoke it: the access
+        token ``jti`` (expiring at ``exp``) and the refresh token ``family``, which is
+        stored here with its ``first_token``, in the same transaction (one write)."""
 
     async def purge_codes(self, now: int) -> int:
         """Delete codes that expired; returns how many."""

@@ -28,8 +28,10 @@ from tollhouse.models import (
     Client,
     Consent,
     Interaction,
+    RefreshToken,
     Session,
     SigningKey,
+    TokenFamily,
     User,
 )
 from tollhouse.storage import sql_migrate
@@ -309,10 +311,26 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
         return None if row is None else rows.to_code(row)
 
     async def record_issued(
-        self, code_hash: str, jti: str, exp: int, family_id: str | None = None
+        self,
+        code_hash: str,
+        jti: str,
+        exp: int,
+        *,
+        family: TokenFamily | None = None,
+        first_token: RefreshToken | None = None,
     ) -> None:
+        family_id = None if family is None else family.family_id
         params = {"hash": code_hash, "jti": jti, "exp": exp, "family": family_id}
-        await self._count(RECORD_ISSUED, params)
+        if family is None or first_token is None:
+            await self._count(RECORD_ISSUED, params)
+            return
+        add_tokens = self.refresh_token_statements(first_token, family=family)
+
+        def record(connection: Connection) -> None:
+            add_tokens(connection)
+            connection.execute(RECORD_ISSUED, params)
+
+        await self._write_refresh_tokens(record)
 
     async def purge_codes(self, now: int) -> int:
         return await self._count(delete(codes).where(codes.c.expires_at <= now))

@@ -8,7 +8,7 @@ by the database (``seq``), which is the cursor of the feed resource servers foll
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Column, ColumnElement, Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -128,6 +128,15 @@ class SqlTokenStores(SqlRunner):
         family: TokenFamily | None = None,
         replaces: str | None = None,
     ) -> None:
+        await self._write_refresh_tokens(
+            self.refresh_token_statements(token, family=family, replaces=replaces)
+        )
+
+    @staticmethod
+    def refresh_token_statements(
+        token: RefreshToken, *, family: TokenFamily | None = None, replaces: str | None = None
+    ) -> Callable[[Connection], None]:
+        """The statements of :meth:`add_refresh_token`, for a unit of work to run."""
         token_row = rows.refresh_token_row(token)
         family_row = rows.family_row(family) if family is not None else None
 
@@ -140,8 +149,11 @@ class SqlTokenStores(SqlRunner):
                     MARK_REPLACED, {"replaced": replaces, "successor": token.token_hash}
                 )
 
+        return add
+
+    async def _write_refresh_tokens(self, work: Callable[[Connection], None]) -> None:
         try:
-            await self._unit(add, write=True)
+            await self._unit(work, write=True)
         except IntegrityError as exc:
             raise Conflict(
                 "refresh token or family exists, or the family or its client does not"

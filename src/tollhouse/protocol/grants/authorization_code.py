@@ -73,19 +73,22 @@ class AuthorizationCodeGrant:
             raise InvalidTarget("The resource differs from the one that was authorized.")
 
         body: dict[str, object] = {}
-        family_id = None
+        family = refresh = None
         if GrantType.REFRESH_TOKEN in client.grant_types:
-            refresh = await self._refresh_tokens.start_family(
+            family = self._refresh_tokens.new_family(
                 client,
                 subject=code.user_id,
-                scopes=code.scopes,
-                audience=code.audience,
-                auth_time=code.auth_time,
                 sid=code.session_id,
                 # OIDC Core §11: offline_access asks for access that outlives the session.
                 offline=OFFLINE_ACCESS in code.scopes,
             )
-            family_id = refresh.record.family_id
+            refresh = self._refresh_tokens.build(
+                client,
+                family,
+                scopes=code.scopes,
+                audience=code.audience,
+                auth_time=code.auth_time,
+            )
             body["refresh_token"] = refresh.value
         access = await self._access_tokens.issue(
             subject=code.user_id,
@@ -94,9 +97,19 @@ class AuthorizationCodeGrant:
             scopes=code.scopes,
             auth_time=code.auth_time,
             ttl=client.access_token_ttl,
-            family_id=family_id,
+            family_id=None if family is None else family.family_id,
         )
-        await self._codes.record_issued(code_hash, access.jti, access.expires_at, family_id)
+        # The family, its first token and the code's record of both land in one
+        # transaction: a replay sees all of them or none (_await_first_use).
+        await self._codes.record_issued(
+            code_hash,
+            access.jti,
+            access.expires_at,
+            family=family,
+            first_token=None if refresh is None else refresh.record,
+        )
+        if refresh is not None:
+            self._refresh_tokens.announce(refresh)
         if OPENID in code.scopes:
             # OIDC Core §3.1.3.3: the token response carries the ID Token.
             body["id_token"] = self._id_tokens.issue(

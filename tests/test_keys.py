@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import hashlib
 import json
 import logging
+import threading
 from typing import Any
 
 import jwt
@@ -200,6 +202,67 @@ async def test_sign_jwt_with_an_explicit_alg_and_typ(generated: dict[str, Signin
     assert verify_with_pyjwt(token, ring.jwks(), "RS256") == {"aud": "api"}
     second = ring.sign_jwt({"aud": "api"}, typ="logout+jwt", alg="RS256")
     assert jwt.get_unverified_header(second)["typ"] == "logout+jwt"
+
+
+def signing_threads() -> set[str]:
+    return {t.name for t in threading.enumerate() if t.name.startswith("tollhouse-sign")}
+
+
+@pytest.mark.parametrize("alg", SUPPORTED_ALGS)
+async def test_sign_jwt_async_signs_what_sign_jwt_signs(
+    generated: dict[str, SigningKey], alg: str
+) -> None:
+    ring = KeyRing(FakeKeyStore(*generated.values()), BOX, FrozenClock(NOW), signing_threads=1)
+    await ring.load()
+    try:
+        token = await ring.sign_jwt_async({"aud": "api", "sub": "u"}, typ="JWT", alg=alg)
+    finally:
+        ring.close()
+    assert jwt.get_unverified_header(token) == {"alg": alg, "typ": "JWT", "kid": generated[alg].kid}
+    assert verify_with_pyjwt(token, ring.jwks(), alg) == {"aud": "api", "sub": "u"}
+
+
+async def test_rsa_signatures_are_made_off_the_event_loop(
+    generated: dict[str, SigningKey],
+) -> None:
+    """An RSA-3072 signature takes ~0.6 ms: with a signing thread, the loop keeps serving."""
+    ring = KeyRing(FakeKeyStore(*generated.values()), BOX, FrozenClock(NOW), signing_threads=1)
+    await ring.load()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        for _ in range(10_000):  # bounded
+            ticks += 1
+            await asyncio.sleep(0)
+
+    try:
+        before = signing_threads()
+        await ring.sign_jwt_async({"aud": "api"}, typ="JWT", alg="ES256")
+        assert signing_threads() == before  # fast algs stay on the loop: no hand-off
+        running = asyncio.create_task(ticker())
+        await asyncio.gather(
+            *(ring.sign_jwt_async({"aud": "api", "n": n}, typ="JWT", alg="RS256") for n in range(8))
+        )
+        running.cancel()
+        assert len(signing_threads() - before) == 1
+        assert ticks > 8  # the loop ran while the signatures were being made
+    finally:
+        ring.close()
+
+
+def test_without_signing_threads_every_signature_is_made_on_the_loop(
+    generated: dict[str, SigningKey],
+) -> None:
+    async def sign() -> str:
+        ring = KeyRing(FakeKeyStore(*generated.values()), BOX, FrozenClock(NOW), signing_threads=0)
+        await ring.load()
+        return await ring.sign_jwt_async({"aud": "api"}, typ="JWT", alg="RS256")
+
+    before = signing_threads()
+    token = asyncio.run(sign())
+    assert signing_threads() == before
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
 
 
 async def test_signing_does_not_reparse_keys_or_touch_the_store(

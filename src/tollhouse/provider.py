@@ -106,6 +106,7 @@ class Provider:
     events: Events = NO_EVENTS
 
     async def close(self) -> None:
+        self.keyring.close()
         await close_mirrors(self.mirrors)
         await self.rate_limits.limiter.close()
         await self.storage.close()

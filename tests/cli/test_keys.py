@@ -133,12 +133,17 @@ def _seconds(iso: str) -> int:
 
 def test_retire_cancels_a_pending_key_and_needs_force_for_the_signing_one(cli: Cli) -> None:
     current, pending = seed_keys(cli, pending=True)
-    cancelled, refused, unknown = cli.many(
-        ["keys", "retire", pending], ["keys", "retire", current], ["keys", "retire", "nope"]
+    cancelled, refused, unknown, dashed = cli.many(
+        ["keys", "retire", pending],
+        ["keys", "retire", current],
+        ["keys", "retire", "nope"],
+        # One kid in 64 starts with "-" (base64url): it is a kid, not an option.
+        ["keys", "retire", "-9nope"],
     )
     assert "never sign" in cancelled.assert_ok().stdout
     refused.assert_failure("rotate first")
     unknown.assert_failure("no signing key 'nope'")
+    dashed.assert_failure("no signing key '-9nope'")
 
     forced = cli("keys", "retire", current, "--force", "--json").assert_ok().json()
     assert (forced["phase"], forced["status"]) == ("retired", "retired")

@@ -185,7 +185,8 @@ async def _rotate(settings: Settings, alg: str, lead_time: int | None) -> tuple[
             ) from None
 
 
-@keys.command()
+# A kid is a base64url thumbprint: one in 64 starts with "-", which is no option.
+@keys.command(context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 @click.option("--force", is_flag=True, help="Retire even the key that signs now.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

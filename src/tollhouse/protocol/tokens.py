@@ -17,6 +17,10 @@ ACCESS_TOKEN_TYP = "at+jwt"
 class TokenSigner(Protocol):
     def sign_jwt(self, claims: dict[str, Any], *, typ: str, alg: str | None = None) -> str: ...
 
+    async def sign_jwt_async(
+        self, claims: dict[str, Any], *, typ: str, alg: str | None = None
+    ) -> str: ...
+
 
 @dataclass(frozen=True, slots=True)
 class IssuedAccessToken:

@@ -112,7 +112,7 @@ class AuthorizationCodeGrant:
             self._refresh_tokens.announce(refresh)
         if OPENID in code.scopes:
             # OIDC Core §3.1.3.3: the token response carries the ID Token.
-            body["id_token"] = self._id_tokens.issue(
+            body["id_token"] = await self._id_tokens.issue(
                 client,
                 Authentication(
                     user_id=code.user_id,

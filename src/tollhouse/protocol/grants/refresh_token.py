@@ -108,7 +108,7 @@ class RefreshTokenGrant:
         }
         if scopes.OPENID in requested:
             # OIDC Core §12.2: a refreshed ID Token keeps iss, sub, aud and auth_time.
-            body["id_token"] = self._id_tokens.issue(
+            body["id_token"] = await self._id_tokens.issue(
                 client,
                 Authentication(current.subject, current.auth_time, sid=family.sid),
                 access_token=access.token,

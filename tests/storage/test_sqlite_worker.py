@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 
 from tests.storage import records as make
 from tollhouse.errors import StorageUnavailable
@@ -77,3 +78,44 @@ async def test_a_lock_held_past_the_wait_is_storage_unavailable(
         holder.join()
     assert await storage.get_client(make.client().client_id) is None
     await storage.add_client(make.client())  # the lock is free again: it works
+
+
+async def test_writes_queued_together_share_one_commit(storage: SqlStorage, tmp_path: Path) -> None:
+    """Group commit: the writes waiting for the writer go into one transaction, and each
+    caller gets its answer once that transaction is committed."""
+    commits: list[int] = []
+    engine = storage._worker._engine  # type: ignore[union-attr]  # the writer's engine
+    sqlalchemy_event.listen(engine, "commit", lambda _connection: commits.append(1))
+    holder = hold_write_lock(tmp_path / "idp.db", 0.3)  # the writes queue up meanwhile
+    try:
+        await asyncio.gather(*(storage.add_client(make.client(f"c-{n}")) for n in range(10)))
+    finally:
+        holder.join()
+    assert len(commits) <= 3  # the first write alone, then the rest together
+    listed = {client.client_id for client in await storage.list_clients()}
+    assert listed == {f"c-{n}" for n in range(10)}
+
+
+async def test_a_failing_write_in_a_batch_gets_its_error_and_the_others_land(
+    storage: SqlStorage, tmp_path: Path
+) -> None:
+    holder = hold_write_lock(tmp_path / "idp.db", 0.3)
+    try:
+        outcomes = await asyncio.gather(
+            storage.add_client(make.client("first")),
+            storage.add_client(make.client("twice", name="A")),
+            storage.add_client(make.client("twice", name="B")),  # a conflict: A came first
+            storage.add_client(make.client("last")),
+            return_exceptions=True,
+        )
+    finally:
+        holder.join()
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "NoneType",
+        "NoneType",
+        "Conflict",
+        "NoneType",
+    ]
+    twice = await storage.get_client("twice")
+    assert twice is not None and twice.name == "A"
+    assert {c.client_id for c in await storage.list_clients()} == {"first", "twice", "last"}

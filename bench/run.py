@@ -252,9 +252,9 @@ def _scenarios(label: str, s: Scenarios) -> dict[str, object]:
     ):
         results[name] = action()
         print(line(name, results[name]))
-    # A code exchange or a rotation does several writes: a quarter of the
+    # A code exchange or a rotation does several writes and signs an ID Token: half the
     # client_credentials rate is plenty of values (codes expire 60 s after minting).
-    estimate = results["token_cc"].rps / 4
+    estimate = results["token_cc"].rps / 2
     for name, alg in (("code", "RS256"), ("code_es256", "ES256")):
         results[name] = s.code(estimate, alg)
         print(line(name, results[name]))

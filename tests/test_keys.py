@@ -79,9 +79,18 @@ def rfc7638(jwk: dict[str, Any]) -> str:
 
 
 async def ring_with(
-    *records: SigningKey, alg: str = "ES256", clock: FrozenClock | None = None
+    *records: SigningKey,
+    alg: str = "ES256",
+    clock: FrozenClock | None = None,
+    signing_threads: int | None = None,
 ) -> KeyRing:
-    ring = KeyRing(FakeKeyStore(*records), BOX, clock or FrozenClock(NOW), alg=alg)
+    ring = KeyRing(
+        FakeKeyStore(*records),
+        BOX,
+        clock or FrozenClock(NOW),
+        alg=alg,
+        signing_threads=signing_threads,
+    )
     await ring.load()
     return ring
 
@@ -212,8 +221,7 @@ def signing_threads() -> set[str]:
 async def test_sign_jwt_async_signs_what_sign_jwt_signs(
     generated: dict[str, SigningKey], alg: str
 ) -> None:
-    ring = KeyRing(FakeKeyStore(*generated.values()), BOX, FrozenClock(NOW), signing_threads=1)
-    await ring.load()
+    ring = await ring_with(*generated.values(), signing_threads=1)
     try:
         token = await ring.sign_jwt_async({"aud": "api", "sub": "u"}, typ="JWT", alg=alg)
     finally:
@@ -226,8 +234,7 @@ async def test_rsa_signatures_are_made_off_the_event_loop(
     generated: dict[str, SigningKey],
 ) -> None:
     """An RSA-3072 signature takes ~0.6 ms: with a signing thread, the loop keeps serving."""
-    ring = KeyRing(FakeKeyStore(*generated.values()), BOX, FrozenClock(NOW), signing_threads=1)
-    await ring.load()
+    ring = await ring_with(*generated.values(), signing_threads=1)
     ticks = 0
 
     async def ticker() -> None:
@@ -255,8 +262,7 @@ def test_without_signing_threads_every_signature_is_made_on_the_loop(
     generated: dict[str, SigningKey],
 ) -> None:
     async def sign() -> str:
-        ring = KeyRing(FakeKeyStore(*generated.values()), BOX, FrozenClock(NOW), signing_threads=0)
-        await ring.load()
+        ring = await ring_with(*generated.values(), signing_threads=0)
         return await ring.sign_jwt_async({"aud": "api"}, typ="JWT", alg="RS256")
 
     before = signing_threads()

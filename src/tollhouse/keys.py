@@ -56,6 +56,11 @@ OFF_LOOP_ALGS = frozenset({"RS256"})
 costs less than the hand-off)."""
 
 
+def _compact(signing_input: bytes, signature: bytes) -> str:
+    """RFC 7515 §7.1 compact serialization."""
+    return (signing_input + b"." + _b64(signature)).decode("ascii")
+
+
 def spare_cores() -> int:
     """Cores this process may run on besides the one its event loop uses."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -320,10 +325,8 @@ class KeyRing:
 
     def sign_jwt(self, claims: dict[str, Any], *, typ: str, alg: str | None = None) -> str:
         """RFC 7515 §7.1 compact JWS of ``claims``, header ``{"alg", "typ", "kid"}``."""
-        signer = self._signer(alg)
-        signing_input = signer.header(typ) + _b64(_json(claims))
-        signature = signer.sign(signing_input)
-        return (signing_input + b"." + _b64(signature)).decode("ascii")
+        signer, signing_input = self._signing_input(claims, typ, alg)
+        return _compact(signing_input, signer.sign(signing_input))
 
     async def sign_jwt_async(
         self, claims: dict[str, Any], *, typ: str, alg: str | None = None
@@ -331,14 +334,19 @@ class KeyRing:
         """:meth:`sign_jwt`; an :data:`OFF_LOOP_ALGS` signature is made on a signing
         thread when there is one, so the event loop serves other requests meanwhile (an
         RS256 ID Token was half the CPU of a code exchange, bench/RESULTS.md)."""
-        signer = self._signer(alg)
-        signing_input = signer.header(typ) + _b64(_json(claims))
+        signer, signing_input = self._signing_input(claims, typ, alg)
         if self._signing_pool is None or signer.record.alg not in OFF_LOOP_ALGS:
-            signature = signer.sign(signing_input)
-        else:
-            loop = asyncio.get_running_loop()
-            signature = await loop.run_in_executor(self._signing_pool, signer.sign, signing_input)
-        return (signing_input + b"." + _b64(signature)).decode("ascii")
+            return _compact(signing_input, signer.sign(signing_input))
+        loop = asyncio.get_running_loop()
+        signature = await loop.run_in_executor(self._signing_pool, signer.sign, signing_input)
+        return _compact(signing_input, signature)
+
+    def _signing_input(
+        self, claims: dict[str, Any], typ: str, alg: str | None
+    ) -> tuple[_Signer, bytes]:
+        """The key for ``alg`` and RFC 7515 §5.1's ``header.payload`` it signs."""
+        signer = self._signer(alg)
+        return signer, signer.header(typ) + _b64(_json(claims))
 
     def close(self) -> None:
         """Stop the signing threads (a signature in progress finishes)."""

@@ -321,13 +321,15 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
     ) -> None:
         family_id = None if family is None else family.family_id
         params = {"hash": code_hash, "jti": jti, "exp": exp, "family": family_id}
-        if family is None or first_token is None:
-            await self._count(RECORD_ISSUED, params)
-            return
-        add_tokens = self.refresh_token_statements(first_token, family=family)
+        add_tokens = (
+            None
+            if family is None or first_token is None
+            else self.refresh_token_statements(first_token, family=family)
+        )
 
         def record(connection: Connection) -> None:
-            add_tokens(connection)
+            if add_tokens is not None:
+                add_tokens(connection)
             connection.execute(RECORD_ISSUED, params)
 
         await self._write_refresh_tokens(record)

@@ -108,30 +108,10 @@ class SqliteWorker:
         While another process holds the lock, the batch waits as :meth:`_call` does; when
         the wait is spent, or the commit fails, every unit gets that error."""
         while units:
-            failed: tuple[int, BaseException] | None = None
-
-            def run_all(connection: Connection) -> list[Any]:
-                nonlocal failed
-                results = []
-                for index, (work, _) in enumerate(units):
-                    try:
-                        results.append(work(connection))
-                    except OperationalError as exc:
-                        if _locked(exc):
-                            raise  # the whole batch waits for the lock
-                        failed = (index, exc)
-                        raise _UnitFailed from exc
-                    except Exception as exc:
-                        failed = (index, exc)
-                        raise _UnitFailed from exc
-                return results
-
             try:
-                results = self._call(run_all, True)
-            except _UnitFailed:
-                assert failed is not None
-                index, error = failed
-                units.pop(index)[1].set_exception(error)
+                results = self._call(lambda connection: _run_in_order(units, connection), True)
+            except _UnitFailed as failed:
+                units.pop(failed.index)[1].set_exception(failed.error)
                 continue
             except BaseException as exc:
                 for _, done in units:
@@ -174,7 +154,27 @@ _WriteUnit = tuple[Callable[[Connection], Any], "Future[Any]"]
 
 
 class _UnitFailed(Exception):
-    """One unit of a write batch raised: the batch is rolled back and run without it."""
+    """Unit ``index`` of a write batch raised ``error``: the batch is rolled back and run
+    again without it."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
+def _run_in_order(units: list[_WriteUnit], connection: Connection) -> list[Any]:
+    results = []
+    for index, (work, _) in enumerate(units):
+        try:
+            results.append(work(connection))
+        except OperationalError as exc:
+            if _locked(exc):
+                raise  # the whole batch waits for the lock
+            raise _UnitFailed(index, exc) from exc
+        except Exception as exc:
+            raise _UnitFailed(index, exc) from exc
+    return results
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -137,9 +137,29 @@ def test_an_audit_failure_never_reaches_the_caller() -> None:
     class Broken:
         name = "broken"
 
-    with captured("tollhouse.error") as stream:
+    with captured("tollhouse.error") as stream, captured("tollhouse.audit"):
         AuditTrail().emit(Broken())  # type: ignore[arg-type]
     assert "audit event not recorded" in stream.getvalue()
+
+
+def test_below_the_log_level_there_is_no_line_but_the_counter_moves() -> None:
+    """At --log-level warning an issued token writes no audit line (its fields are not
+    even built), and tollhouse_tokens_issued_total still counts it."""
+    name, labels = "tollhouse_tokens_issued_total", {"kind": "access_token"}
+    before = metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+    with captured("tollhouse.audit") as stream:
+        logging.getLogger("tollhouse.audit").setLevel(logging.WARNING)
+        AuditTrail().emit(TokenIssued("access_token", "web", "u", jti="j9"))
+    assert stream.getvalue() == ""
+    assert metrics.REGISTRY.get_sample_value(name, labels) == before + 1
+
+    class Broken:  # fails in audit_fields, as the test above shows
+        name = "broken"
+
+    with captured("tollhouse.error") as errors, captured("tollhouse.audit"):
+        logging.getLogger("tollhouse.audit").setLevel(logging.WARNING)
+        AuditTrail().emit(Broken())  # type: ignore[arg-type]
+    assert errors.getvalue() == ""
 
 
 def test_lines_logged_directly_on_the_audit_logger_get_the_request_too() -> None:

@@ -109,8 +109,10 @@ class AuditTrail:
     def emit(self, event: SecurityEvent) -> None:
         try:
             metrics.record_event(event)
-            fields = audit_fields(event)  # the request is added by RequestFields
             level = logging.WARNING if isinstance(event, _WARNINGS) else logging.INFO
+            if not audit_log.isEnabledFor(level):
+                return  # e.g. --log-level warning: no line, so no fields to build
+            fields = audit_fields(event)  # the request is added by RequestFields
             audit_log.log(level, _MESSAGES.get(type(event), event.name), extra=fields)
         except Exception:  # an audit failure must not fail the request it describes
             logging.getLogger("tollhouse.error").exception("audit event not recorded")

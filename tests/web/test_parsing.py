@@ -44,7 +44,12 @@ def test_decode_form_field_limit_is_parse_qsl(fields: int) -> None:
 
 
 def test_decode_form_unescapes_like_a_browser() -> None:
-    assert decode_form("a=x+y%2By&b=%C3%A9&c=&d") == [("a", "x y+y"), ("b", "é"), ("c", ""), ("d", "")]
+    assert decode_form("a=x+y%2By&b=%C3%A9&c=&d") == [
+        ("a", "x y+y"),
+        ("b", "é"),
+        ("c", ""),
+        ("d", ""),
+    ]
 
 
 def run_form(messages: list[dict[str, object]], length: int | None = None) -> dict[str, str]:

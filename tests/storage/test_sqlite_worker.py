@@ -119,3 +119,46 @@ async def test_a_failing_write_in_a_batch_gets_its_error_and_the_others_land(
     twice = await storage.get_client("twice")
     assert twice is not None and twice.name == "A"
     assert {c.client_id for c in await storage.list_clients()} == {"first", "twice", "last"}
+
+
+async def test_a_write_whose_request_went_away_while_it_queued_is_not_run(
+    storage: SqlStorage, tmp_path: Path
+) -> None:
+    holder = hold_write_lock(tmp_path / "idp.db", 0.3)
+    try:
+        first = asyncio.create_task(storage.add_client(make.client("first")))
+        await asyncio.sleep(0.05)  # the writer is waiting out the lock with "first"
+        gone = asyncio.create_task(storage.add_client(make.client("gone")))
+        kept = asyncio.create_task(storage.add_client(make.client("kept")))
+        await asyncio.sleep(0.05)
+        gone.cancel()
+        await asyncio.gather(first, kept)
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+    finally:
+        holder.join()
+    assert {c.client_id for c in await storage.list_clients()} == {"first", "kept"}
+
+
+async def test_reads_and_writes_from_two_event_loops_each_reach_their_own(tmp_path: Path) -> None:
+    """Outcomes go back to the loop that asked (one hand-over per loop and batch)."""
+    storage = await open_storage(f"sqlite:///{tmp_path / 'idp.db'}")
+    try:
+
+        def other_loop() -> list[str]:
+            async def work() -> list[str]:
+                await asyncio.gather(*(storage.add_client(make.client(f"o-{n}")) for n in range(5)))
+                return sorted(c.client_id for c in await storage.list_clients())
+
+            return asyncio.run(work())
+
+        mine = asyncio.gather(*(storage.add_client(make.client(f"m-{n}")) for n in range(5)))
+        theirs = asyncio.to_thread(other_loop)
+        _, listed = await asyncio.gather(mine, theirs)
+        assert {f"o-{n}" for n in range(5)} <= set(listed)
+        assert {c.client_id for c in await storage.list_clients()} == {
+            *(f"m-{n}" for n in range(5)),
+            *(f"o-{n}" for n in range(5)),
+        }
+    finally:
+        await storage.close()

@@ -17,12 +17,14 @@ past the busy timeout is ``StorageUnavailable``, 503).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
+from asyncio import AbstractEventLoop
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -73,16 +75,29 @@ class SqliteWorker:
         """``work(connection)`` in one transaction, committed when ``write``; a write's
         result is returned once it is committed."""
         async with reachable():
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[T] = loop.create_future()
             if not write:
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._readers, self._call, work, False)
-            done: Future[T] = Future()
+                self._readers.submit(self._read, work, loop, done)
+                return await done
             with self._queue_lock:
-                self._queue.append((work, done))
+                self._queue.append((work, loop, done))
                 start, self._draining = not self._draining, True
             if start:
                 self._writer.submit(self._drain)
-            return await asyncio.wrap_future(done)
+            return await done
+
+    def _read(
+        self, work: Callable[[Connection], T], loop: AbstractEventLoop, done: _Waiter
+    ) -> None:
+        """On a reading thread: run ``work`` and hand its outcome to the event loop."""
+        if done.cancelled():  # the request went away while it queued (a benign race)
+            return
+        try:
+            outcomes: list[_Outcome] = [(done, self._call(work, False), None)]
+        except BaseException as exc:
+            outcomes = [(done, None, exc)]
+        _hand_over(loop, outcomes)
 
     def _drain(self) -> None:
         """On the writing thread: commit the queued write units, a batch at a time."""
@@ -94,7 +109,9 @@ class SqliteWorker:
                     if not batch:
                         self._draining = False
                         return
-                runnable = [unit for unit in batch if unit[1].set_running_or_notify_cancel()]
+                # A unit whose request went away while it queued is not run (reading a
+                # future's state off its loop is a benign race: at worst it runs).
+                runnable = [unit for unit in batch if not unit[2].cancelled()]
                 self._write_batch(runnable)
         except BaseException:
             with self._queue_lock:
@@ -106,20 +123,31 @@ class SqliteWorker:
         committed on its own in that order: a unit that raises is answered with its
         error, and the others are run again without it (the failed attempt rolled back).
         While another process holds the lock, the batch waits as :meth:`_call` does; when
-        the wait is spent, or the commit fails, every unit gets that error."""
+        the wait is spent, or the commit fails, every unit gets that error. The outcomes
+        reach each event loop in one hand-over per batch."""
+        failed: list[tuple[_WriteUnit, BaseException]] = []
+        outcomes: list[_Outcome] = []
         while units:
             try:
                 results = self._call(lambda connection: _run_in_order(units, connection), True)
-            except _UnitFailed as failed:
-                units.pop(failed.index)[1].set_exception(failed.error)
+            except _UnitFailed as unit_failed:
+                failed.append((units.pop(unit_failed.index), unit_failed.error))
                 continue
             except BaseException as exc:
-                for _, done in units:
-                    done.set_exception(exc)
-                return
-            for (_, done), result in zip(units, results, strict=True):
-                done.set_result(result)
-            return
+                outcomes = [(done, None, exc) for _, _, done in units]
+            else:
+                outcomes = [
+                    (done, result, None)
+                    for (_, _, done), result in zip(units, results, strict=True)
+                ]
+            break
+        by_loop: dict[AbstractEventLoop, list[_Outcome]] = {}
+        for (_, loop, done), error in failed:
+            by_loop.setdefault(loop, []).append((done, None, error))
+        for (_, loop, _), outcome in zip(units, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append(outcome)
+        for loop, settled in by_loop.items():
+            _hand_over(loop, settled)
 
     def _call(self, work: Callable[[Connection], T], write: bool) -> T:
         """Run the unit; while another process holds the write lock, run it again after
@@ -150,7 +178,26 @@ class SqliteWorker:
         self._engine.dispose()
 
 
-_WriteUnit = tuple[Callable[[Connection], Any], "Future[Any]"]
+_Waiter = asyncio.Future[Any]
+_WriteUnit = tuple[Callable[[Connection], Any], AbstractEventLoop, _Waiter]
+_Outcome = tuple[_Waiter, Any, BaseException | None]
+
+
+def _hand_over(loop: AbstractEventLoop, outcomes: list[_Outcome]) -> None:
+    """Settle ``outcomes`` on their event loop: one thread-safe call for all of them
+    (instead of a concurrent Future chained to an asyncio one per unit)."""
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+        loop.call_soon_threadsafe(_settle, outcomes)
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    for done, result, error in outcomes:
+        if done.done():  # cancelled meanwhile
+            continue
+        if error is None:
+            done.set_result(result)
+        else:
+            done.set_exception(error)
 
 
 class _UnitFailed(Exception):
@@ -165,7 +212,7 @@ class _UnitFailed(Exception):
 
 def _run_in_order(units: list[_WriteUnit], connection: Connection) -> list[Any]:
     results = []
-    for index, (work, _) in enumerate(units):
+    for index, (work, _, _) in enumerate(units):
         try:
             results.append(work(connection))
         except OperationalError as exc:

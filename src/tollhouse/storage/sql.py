@@ -58,6 +58,7 @@ from tollhouse.storage.schema import (
 from tollhouse.storage.sql_admin import SqlAdminTokens
 from tollhouse.storage.sql_engine import async_url, create_engine
 from tollhouse.storage.sql_migrate import migrate
+from tollhouse.storage.sql_prepared import Prepared
 from tollhouse.storage.sql_registration import SqlRegistrationTokens
 from tollhouse.storage.sql_runner import consume_once, expired_batch
 from tollhouse.storage.sql_tokens import SqlTokenStores
@@ -95,9 +96,9 @@ async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
 
 # The statements of every grant, built once (values come as bind parameters).
 GET_CLIENT = select(clients).where(clients.c.client_id == bindparam("client_id"))
-GET_CODE = select(codes).where(codes.c.code_hash == bindparam("code_hash"))
-CONSUME_CODE = consume_once(codes, codes.c.code_hash)
-RECORD_ISSUED = (
+GET_CODE = Prepared(select(codes).where(codes.c.code_hash == bindparam("code_hash")))
+CONSUME_CODE = Prepared(consume_once(codes, codes.c.code_hash))
+RECORD_ISSUED = Prepared(
     update(codes)
     .where(codes.c.code_hash == bindparam("hash"))
     .values(
@@ -330,7 +331,7 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
         def record(connection: Connection) -> None:
             if add_tokens is not None:
                 add_tokens(connection)
-            connection.execute(RECORD_ISSUED, params)
+            RECORD_ISSUED.run(connection, params)
 
         await self._write_refresh_tokens(record)
 

@@ -11,8 +11,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping
-
 from tollhouse.models import (
     AccessTokenRecord,
     AuthorizationCode,
@@ -27,7 +25,8 @@ from tollhouse.models import (
     User,
 )
 
-Row = RowMapping
+Row = Mapping[Any, Any]
+"""A row by column name: SQLAlchemy's ``RowMapping``, or a dict from sql_prepared."""
 
 
 def dump_strings(values: Sequence[str]) -> str:

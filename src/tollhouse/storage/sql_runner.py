@@ -32,6 +32,7 @@ from sqlalchemy.sql import Executable
 from tollhouse.errors import Conflict
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.sql_engine import reachable, sqlite_file
+from tollhouse.storage.sql_prepared import Prepared
 from tollhouse.storage.sqlite_worker import SqliteWorker
 
 T = TypeVar("T")
@@ -120,22 +121,29 @@ class SqlRunner:
         return await self._unit(lambda c: _rowcount(c.execute(statement, params)), write=True)
 
     async def _write_one(
-        self, statement: Executable, params: Params | None = None
+        self, statement: Executable | Prepared, params: Params | None = None
     ) -> rows.Row | None:
         """Run a write ``… RETURNING`` in its own transaction; the row it returned."""
-        return await self._unit(
-            lambda c: c.execute(statement, params).mappings().first(), write=True
-        )
+        return await self._unit(lambda c: _first(c, statement, params), write=True)
 
-    async def _one(self, statement: Executable, params: Params | None = None) -> rows.Row | None:
-        return await self._unit(
-            lambda c: c.execute(statement, params).mappings().first(), write=False
-        )
+    async def _one(
+        self, statement: Executable | Prepared, params: Params | None = None
+    ) -> rows.Row | None:
+        return await self._unit(lambda c: _first(c, statement, params), write=False)
 
     async def _all(self, statement: Executable, params: Params | None = None) -> list[rows.Row]:
         return await self._unit(
             lambda c: list(c.execute(statement, params).mappings().all()), write=False
         )
+
+
+def _first(
+    connection: Connection, statement: Executable | Prepared, params: Params | None
+) -> rows.Row | None:
+    if isinstance(statement, Prepared):
+        return statement.first(connection, params or {})
+    row: rows.Row | None = connection.execute(statement, params).mappings().first()
+    return row
 
 
 def _rowcount(result: Any) -> int:

@@ -17,6 +17,7 @@ from tollhouse.errors import Conflict
 from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenFamily
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.schema import access_tokens, refresh_tokens, revocations, token_families
+from tollhouse.storage.sql_prepared import Prepared
 from tollhouse.storage.sql_runner import SqlRunner, consume_once
 
 families = token_families
@@ -28,20 +29,23 @@ def matching(*filters: tuple[Column[str], str | None]) -> list[ColumnElement[boo
 
 
 # The statements of every grant, built once (values come as bind parameters).
-INSERT_FAMILY = insert(families)
-INSERT_REFRESH_TOKEN = insert(refresh_tokens)
-INSERT_ACCESS_TOKENS = insert(access_tokens)
-MARK_REPLACED = (
+# Prepared: run on SQLite's cursor without SQLAlchemy's per-statement costs (sql_prepared).
+INSERT_FAMILY = Prepared(insert(families))
+INSERT_REFRESH_TOKEN = Prepared(insert(refresh_tokens))
+INSERT_ACCESS_TOKENS = Prepared(insert(access_tokens))
+MARK_REPLACED = Prepared(
     update(refresh_tokens)
     .where(refresh_tokens.c.token_hash == bindparam("replaced"))
     .values(replaced_by=bindparam("successor"))
 )
-GET_REFRESH_TOKEN = select(refresh_tokens).where(
-    refresh_tokens.c.token_hash == bindparam("token_hash")
+GET_REFRESH_TOKEN = Prepared(
+    select(refresh_tokens).where(refresh_tokens.c.token_hash == bindparam("token_hash"))
 )
-CONSUME_REFRESH_TOKEN = consume_once(refresh_tokens, refresh_tokens.c.token_hash)
-IS_REVOKED = select(revocations.c.jti).where(
-    revocations.c.jti == bindparam("jti"), revocations.c.expires_at > bindparam("now")
+CONSUME_REFRESH_TOKEN = Prepared(consume_once(refresh_tokens, refresh_tokens.c.token_hash))
+IS_REVOKED = Prepared(
+    select(revocations.c.jti).where(
+        revocations.c.jti == bindparam("jti"), revocations.c.expires_at > bindparam("now")
+    )
 )
 GET_FAMILY = select(families).where(families.c.family_id == bindparam("family_id"))
 
@@ -142,12 +146,10 @@ class SqlTokenStores(SqlRunner):
 
         def add(connection: Connection) -> None:
             if family_row is not None:
-                connection.execute(INSERT_FAMILY, family_row)
-            connection.execute(INSERT_REFRESH_TOKEN, token_row)
+                INSERT_FAMILY.run(connection, family_row)
+            INSERT_REFRESH_TOKEN.run(connection, token_row)
             if replaces is not None:
-                connection.execute(
-                    MARK_REPLACED, {"replaced": replaces, "successor": token.token_hash}
-                )
+                MARK_REPLACED.run(connection, {"replaced": replaces, "successor": token.token_hash})
 
         return add
 
@@ -183,7 +185,7 @@ class SqlTokenStores(SqlRunner):
             return
         values = [rows.access_token_row(r) for r in records]
         try:
-            await self._unit(lambda c: c.execute(INSERT_ACCESS_TOKENS, values), write=True)
+            await self._unit(lambda c: INSERT_ACCESS_TOKENS.run_many(c, values), write=True)
         except IntegrityError as exc:
             raise Conflict("an access token in the batch is already recorded") from exc
 

@@ -1,0 +1,154 @@
+"""The hot statements, compiled once and run on SQLite's DB-API cursor.
+
+Through ``Connection.execute`` a one-row insert costs about 54 µs of CPU on the
+benchmark machine, of which the statement itself is about 14 µs: the rest is
+SQLAlchemy's compiled-cache lookup, execution context and result wrapping, paid on the
+single writing thread for every statement of every grant (bench/RESULTS.md). A
+:class:`Prepared` statement is a Core statement like any other: on SQLite it is
+compiled once per set of parameter names and run on the connection's own cursor, inside
+the same SQLAlchemy transaction; on PostgreSQL it goes through SQLAlchemy as before.
+
+What SQLAlchemy would do around the statement is done here too: each parameter and
+returned column goes through its type's bind or result processor (``Boolean`` to and
+from 0/1), and DB-API errors are raised as SQLAlchemy's (``IntegrityError``,
+``OperationalError`` with ``.orig``), which the stores and the lock retry of
+``sqlite_worker`` catch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Params = Mapping[str, Any]
+
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]
+    """The bind parameter names in the order of the ``?`` placeholders."""
+    binds: tuple[Processor | None, ...]
+    """Each placeholder's bind processor (SQLAlchemy's type conversion), if it has one."""
+    results: dict[str, Processor]
+    """The result processors of the returned columns that have one, by column name."""
+
+    def values(self, params: Params) -> tuple[Any, ...]:
+        return tuple(
+            params[name] if convert is None else convert(params[name])
+            for name, convert in zip(self.names, self.binds, strict=True)
+        )
+
+    def row(self, description: Sequence[Sequence[Any]], values: Sequence[Any]) -> dict[str, Any]:
+        row = {column[0]: value for column, value in zip(description, values, strict=True)}
+        for name, convert in self.results.items():
+            if name in row:
+                row[name] = convert(row[name])
+        return row
+
+
+class Prepared:
+    """A Core statement with bind parameters, run straight on SQLite's cursor."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[str, ...], _Compiled | None] = {}
+
+    def run(self, connection: Connection, params: Params) -> None:
+        """Execute for its effect."""
+        compiled = self._for(connection, params)
+        if compiled is None:
+            connection.execute(self.statement, dict(params))
+            return
+        _execute(connection, compiled, params)
+
+    def run_many(self, connection: Connection, rows: Sequence[Params]) -> None:
+        """Execute once per row (``executemany``); every row has the same names."""
+        if not rows:
+            return
+        compiled = self._for(connection, rows[0])
+        if compiled is None:
+            connection.execute(self.statement, [dict(row) for row in rows])
+            return
+        values = [compiled.values(row) for row in rows]
+        cursor = _cursor(connection)
+        try:
+            cursor.executemany(compiled.sql, values)
+        except sqlite3.Error as exc:
+            raise _translated(compiled, values, exc) from exc
+        finally:
+            cursor.close()
+
+    def first(self, connection: Connection, params: Params) -> Mapping[str, Any] | None:
+        """The first row the statement returns (``SELECT`` or ``… RETURNING``), by name."""
+        compiled = self._for(connection, params)
+        if compiled is None:
+            row = connection.execute(self.statement, dict(params)).mappings().first()
+            return None if row is None else dict(row)
+        return _execute(connection, compiled, params)
+
+    def _for(self, connection: Connection, params: Params) -> _Compiled | None:
+        """The SQLite form for these parameter names, or None: through SQLAlchemy."""
+        dialect = connection.dialect
+        if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
+            return None
+        key = tuple(params)
+        try:
+            return self._compiled[key]
+        except KeyError:
+            compiled = self._compiled[key] = _compile(self.statement, dialect, key)
+            return compiled
+
+
+def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled | None:
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
+    if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
+        return None
+    names = tuple(compiled.positiontup)
+    binds = tuple(compiled.binds[name].type.bind_processor(dialect) for name in names)
+    results: dict[str, Processor] = {}
+    for column in getattr(statement, "exported_columns", ()):  # selected or RETURNING
+        convert = column.type.result_processor(dialect, None)
+        if convert is not None:
+            results[column.name] = convert
+    return _Compiled(compiled.string, names, binds, results)
+
+
+def _cursor(connection: Connection) -> sqlite3.Cursor:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver.cursor()
+
+
+def _execute(
+    connection: Connection, compiled: _Compiled, params: Params
+) -> Mapping[str, Any] | None:
+    values = compiled.values(params)
+    cursor = _cursor(connection)
+    try:
+        cursor.execute(compiled.sql, values)
+        row = cursor.fetchone()
+        return None if row is None else compiled.row(cursor.description, row)
+    except sqlite3.Error as exc:
+        raise _translated(compiled, values, exc) from exc
+    finally:
+        cursor.close()
+
+
+def _translated(compiled: _Compiled, values: Sequence[Any], exc: sqlite3.Error) -> Exception:
+    """The error SQLAlchemy would have raised (``IntegrityError``, ``OperationalError`` …)."""
+    error: Exception = DBAPIError.instance(
+        compiled.sql, values, exc, sqlite3.Error, hide_parameters=True
+    )
+    return error

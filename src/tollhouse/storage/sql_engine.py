@@ -185,9 +185,16 @@ async def reachable() -> AsyncIterator[None]:
     client) instead of the driver's error when the database cannot be reached."""
     try:
         yield
-    except StorageUnavailable:
-        raise
     except Exception as exc:
-        if is_unreachable(exc):
-            raise StorageUnavailable(debug=f"{type(exc).__name__}: {exc}"[:300]) from exc
-        raise
+        unavailable = as_unavailable(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+
+
+def as_unavailable(exc: Exception) -> StorageUnavailable | None:
+    """The :class:`~tollhouse.errors.StorageUnavailable` that a driver error of an
+    unreachable database stands for; None for any other error (raise it as it is)."""
+    if isinstance(exc, StorageUnavailable) or not is_unreachable(exc):
+        return None
+    return StorageUnavailable(debug=f"{type(exc).__name__}: {exc}"[:300])

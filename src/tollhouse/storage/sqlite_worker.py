@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.exc import OperationalError
 
-from tollhouse.storage.sql_engine import apply_sqlite_pragmas, reachable
+from tollhouse.storage.sql_engine import apply_sqlite_pragmas, as_unavailable
 
 T = TypeVar("T")
 
@@ -73,19 +73,25 @@ class SqliteWorker:
 
     async def run(self, work: Callable[[Connection], T], *, write: bool) -> T:
         """``work(connection)`` in one transaction, committed when ``write``; a write's
-        result is returned once it is committed."""
-        async with reachable():
-            loop = asyncio.get_running_loop()
-            done: asyncio.Future[T] = loop.create_future()
-            if not write:
-                self._readers.submit(self._read, work, loop, done)
-                return await done
+        result is returned once it is committed. An unreachable database is
+        ``StorageUnavailable`` (as ``sql_engine.reachable()``, without its generator)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        if not write:
+            self._readers.submit(self._read, work, loop, done)
+        else:
             with self._queue_lock:
                 self._queue.append((work, loop, done))
                 start, self._draining = not self._draining, True
             if start:
                 self._writer.submit(self._drain)
+        try:
             return await done
+        except Exception as exc:
+            unavailable = as_unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
 
     def _read(
         self, work: Callable[[Connection], T], loop: AbstractEventLoop, done: _Waiter

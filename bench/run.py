@@ -162,7 +162,11 @@ class Scenarios:
         self, kind: str, count: int, prefix: str, id_token_alg: str = "RS256"
     ) -> wrk.WrkResult:
         if kind == "code":
-            values = ours.mint_codes(self.server.base, self.seeded, count, id_token_alg)
+            # The first code minted must still be valid when the run ends (10 s spare).
+            within = max(5.0, ours.CODE_LIFETIME - self.mode.seconds - 10)
+            values = ours.mint_codes(
+                self.server.base, self.seeded, count, id_token_alg, within=within
+            )
         else:
             values = ours.mint_refresh_tokens(self.server.base, self.seeded, count)
         path = self.workdir / f"{kind}.txt"
@@ -177,7 +181,7 @@ class Scenarios:
         finally:
             path.unlink()
         # wrk divides by the whole duration even when the values ran out early.
-        return dataclasses.replace(result, exhausted=result.requests >= count - CONNECTIONS)
+        return dataclasses.replace(result, exhausted=result.requests >= len(values) - CONNECTIONS)
 
     def code(self, estimate: float, id_token_alg: str = "RS256") -> wrk.WrkResult:
         count = self._count(estimate)

@@ -387,17 +387,21 @@ async def _code(http: httpx.AsyncClient, client_id: str) -> str:
     raise RuntimeError("the /authorize walk did not reach the callback")
 
 
-async def _mint(base: str, client: tuple[str, str], count: int, refresh: bool) -> list[str]:
+async def _mint(
+    base: str, client: tuple[str, str], count: int, refresh: bool, within: float | None = None
+) -> list[str]:
+    """Up to ``count`` values; minting stops after ``within`` seconds (codes expire)."""
     client_id, auth = client
     limits = httpx.Limits(max_connections=8)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
         await _code(http, client_id)  # sign in and consent once; the session remembers
         results: list[str] = []
         remaining = count
+        deadline = None if within is None else time.monotonic() + within
 
         async def one() -> None:
             nonlocal remaining
-            while remaining > 0:
+            while remaining > 0 and (deadline is None or time.monotonic() < deadline):
                 remaining -= 1
                 code = await _code(http, client_id)
                 if not refresh:
@@ -420,9 +424,19 @@ async def _mint(base: str, client: tuple[str, str], count: int, refresh: bool) -
         return results
 
 
-def mint_codes(base: str, seeded: Seeded, count: int, id_token_alg: str = "RS256") -> list[str]:
-    """Codes for the web client whose ID Tokens are signed with ``id_token_alg``."""
-    return asyncio.run(_mint(base, seeded.web_client(id_token_alg), count, refresh=False))
+CODE_LIFETIME = 60
+"""Seconds a code lives (``code_ttl``): a code minted earlier than that before it is
+exchanged is refused, so :func:`mint_codes` stops minting in time."""
+
+
+def mint_codes(
+    base: str, seeded: Seeded, count: int, id_token_alg: str = "RS256", *, within: float
+) -> list[str]:
+    """Codes for the web client whose ID Tokens are signed with ``id_token_alg``: up to
+    ``count``, as many as can be minted in ``within`` seconds."""
+    return asyncio.run(
+        _mint(base, seeded.web_client(id_token_alg), count, refresh=False, within=within)
+    )
 
 
 def mint_refresh_tokens(base: str, seeded: Seeded, count: int) -> list[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -29,6 +29,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Params = Mapping[str, Any]
+T = TypeVar("T")
 
 
 Processor = Callable[[Any], Any]
@@ -82,13 +83,7 @@ class Prepared:
             connection.execute(self.statement, [dict(row) for row in rows])
             return
         values = [compiled.values(row) for row in rows]
-        cursor = _cursor(connection)
-        try:
-            cursor.executemany(compiled.sql, values)
-        except sqlite3.Error as exc:
-            raise _translated(compiled, values, exc) from exc
-        finally:
-            cursor.close()
+        _on_cursor(connection, compiled, values, lambda c: c.executemany(compiled.sql, values))
 
     def first(self, connection: Connection, params: Params) -> Mapping[str, Any] | None:
         """The first row the statement returns (``SELECT`` or ``… RETURNING``), by name."""
@@ -125,21 +120,31 @@ def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> 
     return _Compiled(compiled.string, names, binds, results)
 
 
-def _cursor(connection: Connection) -> sqlite3.Cursor:
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
-    return driver.cursor()
-
-
 def _execute(
     connection: Connection, compiled: _Compiled, params: Params
 ) -> Mapping[str, Any] | None:
     values = compiled.values(params)
-    cursor = _cursor(connection)
-    try:
+
+    def fetch(cursor: sqlite3.Cursor) -> Mapping[str, Any] | None:
         cursor.execute(compiled.sql, values)
         row = cursor.fetchone()
         return None if row is None else compiled.row(cursor.description, row)
+
+    return _on_cursor(connection, compiled, values, fetch)
+
+
+def _on_cursor(
+    connection: Connection,
+    compiled: _Compiled,
+    values: Sequence[Any],
+    act: Callable[[sqlite3.Cursor], T],
+) -> T:
+    """``act`` on a cursor of the connection's DB-API connection, errors translated."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    cursor = driver.cursor()
+    try:
+        return act(cursor)
     except sqlite3.Error as exc:
         raise _translated(compiled, values, exc) from exc
     finally:

@@ -54,7 +54,7 @@ async def scope_form(scope: Scope, receive: Receive) -> dict[str, str]:
         # The whole body in one message: what every small form is.
         body: bytes = first.get("body", b"")
         if len(body) > MAX_BODY_BYTES:
-            raise InvalidRequest("The request body is too large.")
+            raise _too_large()
     else:
         body = await _bounded_body(declared, _chunks(receive, first))
     return parse_form(body)
@@ -79,9 +79,13 @@ async def _chunks(receive: Receive, first: Message | None = None) -> AsyncIterat
         message = None
 
 
+def _too_large() -> InvalidRequest:
+    return InvalidRequest("The request body is too large.")
+
+
 def _check_declared(declared: str | None) -> None:
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise InvalidRequest("The request body is too large.")
+        raise _too_large()
 
 
 async def _bounded_body(declared: str | None, chunks: AsyncIterator[bytes]) -> bytes:
@@ -91,7 +95,7 @@ async def _bounded_body(declared: str | None, chunks: AsyncIterator[bytes]) -> b
     async for chunk in chunks:
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise InvalidRequest("The request body is too large.")
+            raise _too_large()
         parts.append(chunk)
     return b"".join(parts)
 

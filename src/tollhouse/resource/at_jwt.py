@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Set
+from collections.abc import Set
 from typing import Any, Final
+
+import orjson
 
 from tollhouse.resource.cache import Verified
 from tollhouse.resource.errors import invalid_token
@@ -42,25 +44,14 @@ def parse_header(segment: str, algorithms: Set[str]) -> tuple[str, str]:
     return alg, kid
 
 
-_scan_once: Callable[[str, int], tuple[Any, int]]
-_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
 def loads(raw: bytes) -> Any:
-    """``json.loads`` for a decoded segment, about twice as fast for compact JSON.
+    """The JSON value of a decoded payload segment (RFC 7519 §7.2 step 10), with orjson.
 
-    The C scanner reads the usual compact JSON directly; anything else (whitespace
-    around it, or an error) goes through ``json.loads`` for the standard answer.
-    Raises ``ValueError`` or ``RecursionError``.
+    About five times faster than ``json.loads`` on a token's claims, and stricter (RFC
+    8259): valid UTF-8 only, no ``NaN`` or ``Infinity``, nesting at most 1,024 deep.
+    A duplicate member keeps its last value, as RFC 7519 §4 allows. Raises ``ValueError``.
     """
-    text = raw.decode()
-    try:
-        value, end = _scan_once(text, 0)
-    except (StopIteration, ValueError):
-        return json.loads(text)
-    if end != len(text):
-        return json.loads(text)
-    return value
+    return orjson.loads(raw)
 
 
 def check_claims(

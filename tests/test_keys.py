@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import threading
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from tollhouse.clock import FrozenClock
 from tollhouse.errors import ConfigError
-from tollhouse.keys import SUPPORTED_ALGS, KeyRing, generate
+from tollhouse.keys import SUPPORTED_ALGS, KeyRing, generate, spare_cores
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import SecretBox
 
@@ -269,6 +270,18 @@ def test_without_signing_threads_every_signature_is_made_on_the_loop(
     token = asyncio.run(sign())
     assert signing_threads() == before
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads"),
+    [(1, 1, 0), (2, 1, 1), (2, 2, 0), (4, 1, 3), (4, 2, 1), (8, 3, 1), (2, 4, 0)],
+)
+def test_signing_threads_use_the_cores_the_workers_leave(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int, threads: int
+) -> None:
+    """One event loop per worker process; what is left over is shared for RSA signing."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    assert spare_cores(workers) == threads
 
 
 async def test_signing_does_not_reparse_keys_or_touch_the_store(

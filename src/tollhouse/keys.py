@@ -61,10 +61,16 @@ def _compact(signing_input: bytes, signature: bytes) -> str:
     return (signing_input + b"." + _b64(signature)).decode("ascii")
 
 
-def spare_cores() -> int:
-    """Cores this process may run on besides the one its event loop uses."""
+def spare_cores(workers: int = 1) -> int:
+    """Signing threads for each of ``workers`` processes: the cores they may run on,
+    less one per process for its event loop, shared out among them.
+
+    With as many workers as cores there is no spare core: a signing thread would only
+    take turns with its event loop and the other workers (measured with ``--workers 2``
+    on 2 cores: RS256 code exchange 1,220 req/s with a thread each, 1,450 without)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, (cores or 1) - 1)
+    workers = max(1, workers)
+    return max(0, (cores or 1) - workers) // workers
 
 
 ACTIVE, RETIRED = "active", "retired"
@@ -186,7 +192,7 @@ class KeyRing:
         """``retention``: how long a retired key stays published (the longest token
         lifetime plus leeway; see :func:`tollhouse.key_rotation.retention_for`).
         ``signing_threads``: threads for :data:`OFF_LOOP_ALGS` signatures in
-        :meth:`sign_jwt_async` (default: the spare cores; 0 signs on the event loop)."""
+        :meth:`sign_jwt_async` (default: :func:`spare_cores`; 0 signs on the event loop)."""
         self._store = store
         self._box = box
         self._clock = clock

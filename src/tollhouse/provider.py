@@ -12,7 +12,7 @@ import anyio.to_thread
 from tollhouse.clock import Clock, SystemClock
 from tollhouse.config import Settings
 from tollhouse.key_rotation import KeyRotation, retention_for
-from tollhouse.keys import KeyRing
+from tollhouse.keys import KeyRing, spare_cores
 from tollhouse.maintenance import Purger
 from tollhouse.observability.audit import AuditTrail
 from tollhouse.protocol.client_auth import ClientAuthenticator
@@ -155,6 +155,7 @@ async def build_provider(
         settings.signing_alg,
         settings.key_reload_interval,
         retention=retention_for(settings),
+        signing_threads=spare_cores(settings.workers),
     )
     await keyring.load()
     await keyring.ensure_key(settings.signing_alg)

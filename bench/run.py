@@ -182,7 +182,7 @@ class Scenarios:
             path.unlink()
         # wrk divides by the whole duration even when the values ran out early. The Lua
         # script stops its thread CONNECTIONS values before the end, and the requests in
-        # flight at that moment are not counted: up to 2 × CONNECTIONS go unreported.
+        # flight at that moment are not counted: up to 2 * CONNECTIONS go unreported.
         ran_out = result.requests >= len(values) - 2 * CONNECTIONS
         return dataclasses.replace(result, exhausted=ran_out)
 

@@ -43,6 +43,13 @@ def refused(validator: TokenValidator, token: str, *, error: str = "invalid_toke
     return exc
 
 
+def with_payload(issuer: FakeIssuer, payload: bytes) -> str:
+    """A token whose payload segment is exactly ``payload``, validly signed (ES256)."""
+    key = issuer.keys["ES256"]
+    signing_input = f"{b64json(issuer.header(key))}.{b64(payload)}"
+    return f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
+
+
 def retyped(token: str, **header: Any) -> str:
     """The same payload and signature under another header (the signature no longer fits)."""
     _, payload, signature = token.split(".")
@@ -197,21 +204,15 @@ def test_wrong_or_missing_claims_are_refused(
 def test_payloads_outside_strict_json_are_refused(
     issuer: FakeIssuer, validator: TokenValidator, spoil: Any
 ) -> None:
-    key = issuer.keys["ES256"]
-    payload = spoil(json.dumps(issuer.claims()).encode())
-    signing_input = f"{b64json(issuer.header(key))}.{b64(payload)}"
-    token = f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
+    token = with_payload(issuer, spoil(json.dumps(issuer.claims()).encode()))
     assert "payload" in refused(validator, token).description
 
 
 def test_duplicate_claims_keep_the_last_value(
     issuer: FakeIssuer, validator: TokenValidator
 ) -> None:
-    key = issuer.keys["ES256"]
     payload = json.dumps(issuer.claims()).replace('"sub": ', '"sub": "first", "sub": ')
-    signing_input = f"{b64json(issuer.header(key))}.{b64(payload.encode())}"
-    token = f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
-    assert validator.validate(token)["sub"] == "user-1"
+    assert validator.validate(with_payload(issuer, payload.encode()))["sub"] == "user-1"
 
 
 def test_audience_in_a_list_is_accepted(issuer: FakeIssuer, validator: TokenValidator) -> None:
@@ -309,16 +310,13 @@ def test_malformed_tokens_are_refused(validator: TokenValidator, token: str) -> 
 def test_malformed_base64_and_json_are_refused(
     issuer: FakeIssuer, validator: TokenValidator
 ) -> None:
-    key = issuer.keys["ES256"]
     good = issuer.mint()
     _, payload, signature = good.split(".")
     refused(validator, f"e.{payload}.{signature}")  # base64 of one char cannot be
     refused(validator, f"{b64(b'{not json')}.{payload}.{signature}")
     refused(validator, f"{b64json(['a'])}.{payload}.{signature}")
     for body in (b"{not json", b"[1, 2]", b'"text"', b"[" * 5000):
-        signing_input = f"{b64json(issuer.header(key))}.{b64(body)}"
-        token = f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
-        assert "payload" in refused(validator, token).description
+        assert "payload" in refused(validator, with_payload(issuer, body)).description
 
 
 def test_only_canonical_base64url_is_accepted(

@@ -190,7 +190,7 @@ class TokenValidator:
             raise invalid_token("The token signature is invalid.")
         try:
             claims = loads(b64decode(token[first + 1 : last]))
-        except (ValueError, RecursionError):
+        except ValueError:
             raise invalid_token("The token payload is not valid base64url JSON.") from None
         now = self._clock.now()
         entry = check_claims(claims, self.issuer, self.audiences, now, self.leeway, key.kid)

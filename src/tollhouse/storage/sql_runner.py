@@ -32,11 +32,10 @@ from sqlalchemy.sql import Executable
 from tollhouse.errors import Conflict
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.sql_engine import reachable, sqlite_file
-from tollhouse.storage.sql_prepared import Prepared
+from tollhouse.storage.sql_prepared import Params, Prepared
 from tollhouse.storage.sqlite_worker import SqliteWorker
 
 T = TypeVar("T")
-Params = dict[str, Any]
 
 
 def expired_batch(table: Table, key: Column[Any], now: int, batch: int) -> Delete:

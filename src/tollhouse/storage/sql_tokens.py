@@ -47,7 +47,7 @@ IS_REVOKED = Prepared(
         revocations.c.jti == bindparam("jti"), revocations.c.expires_at > bindparam("now")
     )
 )
-GET_FAMILY = select(families).where(families.c.family_id == bindparam("family_id"))
+GET_FAMILY = Prepared(select(families).where(families.c.family_id == bindparam("family_id")))
 
 
 class SqlTokenStores(SqlRunner):

@@ -131,27 +131,20 @@ class SqliteWorker:
         While another process holds the lock, the batch waits as :meth:`_call` does; when
         the wait is spent, or the commit fails, every unit gets that error. The outcomes
         reach each event loop in one hand-over per batch."""
-        failed: list[tuple[_WriteUnit, BaseException]] = []
-        outcomes: list[_Outcome] = []
+        by_loop: dict[AbstractEventLoop, list[_Outcome]] = {}
+        error: BaseException | None = None
         while units:
             try:
                 results = self._call(lambda connection: _run_in_order(units, connection), True)
             except _UnitFailed as unit_failed:
-                failed.append((units.pop(unit_failed.index), unit_failed.error))
+                _, loop, done = units.pop(unit_failed.index)
+                by_loop.setdefault(loop, []).append((done, None, unit_failed.error))
                 continue
             except BaseException as exc:
-                outcomes = [(done, None, exc) for _, _, done in units]
-            else:
-                outcomes = [
-                    (done, result, None)
-                    for (_, _, done), result in zip(units, results, strict=True)
-                ]
+                results, error = [None] * len(units), exc
+            for (_, loop, done), result in zip(units, results, strict=True):
+                by_loop.setdefault(loop, []).append((done, result, error))
             break
-        by_loop: dict[AbstractEventLoop, list[_Outcome]] = {}
-        for (_, loop, done), error in failed:
-            by_loop.setdefault(loop, []).append((done, None, error))
-        for (_, loop, _), outcome in zip(units, outcomes, strict=True):
-            by_loop.setdefault(loop, []).append(outcome)
         for loop, settled in by_loop.items():
             _hand_over(loop, settled)
 

@@ -170,7 +170,6 @@ async def build_provider(
         keyring, records, clock, issuer, settings.access_token_ttl, events=events
     )
     refresh_tokens = RefreshTokenIssuer(
-        storage,
         clock,
         settings.refresh_token_ttl,
         settings.refresh_token_absolute_ttl,

@@ -14,6 +14,7 @@ import pytest
 from tests.storage import records as make
 from tests.storage.records import NOW
 from tollhouse.errors import Conflict
+from tollhouse.models import RefreshToken
 from tollhouse.storage.ports import Storage
 
 
@@ -204,36 +205,111 @@ async def test_duplicate_refresh_token_is_a_conflict(storage: Storage) -> None:
         await storage.add_refresh_token(make.refresh_token())
 
 
-async def test_refresh_token_is_consumed_exactly_once(storage: Storage) -> None:
+def successor(token_hash: str = "refresh-hash-2", **extra: object) -> RefreshToken:
+    return make.refresh_token(token_hash, created_at=NOW + 1, **extra)
+
+
+async def test_rotation_consumes_the_token_and_stores_its_successor(storage: Storage) -> None:
     await with_family(storage)
     await storage.add_refresh_token(make.refresh_token())
-    first = await storage.consume_refresh_token("refresh-hash-1", NOW + 1)
-    assert first == dataclasses.replace(make.refresh_token(), used_at=NOW + 1)
-    assert await storage.consume_refresh_token("refresh-hash-1", NOW + 2) is None
+    rotated = await storage.rotate_refresh_token(
+        "refresh-hash-1", successor(), NOW + 1, replaces="refresh-hash-1"
+    )
+    assert rotated == dataclasses.replace(make.refresh_token(), used_at=NOW + 1)
+    assert await storage.get_refresh_token("refresh-hash-2") == successor()
+    old = await storage.get_refresh_token("refresh-hash-1")
+    assert old is not None
+    assert (old.used_at, old.replaced_by) == (NOW + 1, "refresh-hash-2")
 
 
-async def test_expired_refresh_token_cannot_be_consumed(storage: Storage) -> None:
+async def test_a_token_is_rotated_exactly_once(storage: Storage) -> None:
+    await with_family(storage)
+    await storage.add_refresh_token(make.refresh_token())
+    assert await storage.rotate_refresh_token(
+        "refresh-hash-1", successor(), NOW + 1, replaces="refresh-hash-1"
+    )
+    again = await storage.rotate_refresh_token(
+        "refresh-hash-1", successor("refresh-hash-3"), NOW + 2, replaces="refresh-hash-1"
+    )
+    assert again is None
+    assert await storage.get_refresh_token("refresh-hash-3") is None
+    old = await storage.get_refresh_token("refresh-hash-1")
+    assert old is not None
+    assert (old.used_at, old.replaced_by) == (NOW + 1, "refresh-hash-2")
+
+
+async def test_an_expired_token_is_not_rotated_and_nothing_is_written(storage: Storage) -> None:
     await with_family(storage)
     await storage.add_refresh_token(make.refresh_token(expires_at=NOW + 60))
-    assert await storage.consume_refresh_token("refresh-hash-1", NOW + 60) is None
-    token = await storage.get_refresh_token("refresh-hash-1")
-    assert token is not None
-    assert token.used_at is None
+    rotated = await storage.rotate_refresh_token(
+        "refresh-hash-1", successor(), NOW + 60, replaces="refresh-hash-1"
+    )
+    assert rotated is None
+    assert await storage.get_refresh_token("refresh-hash-1") == make.refresh_token(
+        expires_at=NOW + 60
+    )
+    assert await storage.get_refresh_token("refresh-hash-2") is None
 
 
-async def test_unknown_refresh_token_cannot_be_consumed(storage: Storage) -> None:
-    assert await storage.consume_refresh_token("nope", NOW) is None
+async def test_an_unknown_token_is_not_rotated(storage: Storage) -> None:
+    await with_family(storage)
+    assert await storage.rotate_refresh_token("nope", successor(), NOW, replaces="nope") is None
+    assert await storage.get_refresh_token("refresh-hash-2") is None
 
 
-async def test_used_refresh_token_stays_readable_to_detect_reuse(storage: Storage) -> None:
+@pytest.mark.parametrize("dead", ["revoked", "expired"])
+async def test_a_token_of_a_dead_family_is_not_rotated(storage: Storage, dead: str) -> None:
+    await storage.add_client(make.client())
+    await storage.add_user(make.user())
+    await storage.add_family(make.family(expires_at=NOW + 100))
+    await storage.add_refresh_token(make.refresh_token())
+    when = NOW + 1
+    if dead == "revoked":
+        assert await storage.revoke_family("family-1", NOW, "test")
+    else:
+        when = NOW + 100
+    rotated = await storage.rotate_refresh_token(
+        "refresh-hash-1", successor(), when, replaces="refresh-hash-1"
+    )
+    assert rotated is None
+    assert await storage.get_refresh_token("refresh-hash-1") == make.refresh_token()
+    assert await storage.get_refresh_token("refresh-hash-2") is None
+
+
+async def test_a_clashing_successor_is_a_conflict_and_the_token_stays_unused(
+    storage: Storage,
+) -> None:
+    await with_family(storage)
+    await storage.add_refresh_token(make.refresh_token())
+    await storage.add_refresh_token(make.refresh_token("taken"))
+    with pytest.raises(Conflict):
+        await storage.rotate_refresh_token(
+            "refresh-hash-1", successor("taken"), NOW + 1, replaces="refresh-hash-1"
+        )
+    assert await storage.get_refresh_token("refresh-hash-1") == make.refresh_token()
+
+
+async def test_a_retry_rotates_the_unused_successor_and_repoints_the_old_token(
+    storage: Storage,
+) -> None:
+    """The grace-period retry: the old token's successor is consumed in its place, and
+    the old token now points at the newest successor."""
     await with_family(storage)
     await storage.add_refresh_token(make.refresh_token("old"))
-    await storage.consume_refresh_token("old", NOW + 1)
-    await storage.add_refresh_token(make.refresh_token("new", created_at=NOW + 1), replaces="old")
-    assert await storage.consume_refresh_token("old", NOW + 2) is None
-    reused = await storage.get_refresh_token("old")
-    assert reused is not None
-    assert (reused.used_at, reused.replaced_by) == (NOW + 1, "new")
+    await storage.rotate_refresh_token("old", successor("lost"), NOW + 1, replaces="old")
+    retried = await storage.rotate_refresh_token(
+        "lost", successor("newest"), NOW + 2, replaces="old"
+    )
+    assert retried is not None
+    assert retried.token_hash == "lost"
+    assert retried.used_at == NOW + 2
+    old = await storage.get_refresh_token("old")
+    assert old is not None
+    assert (old.used_at, old.replaced_by) == (NOW + 1, "newest")
+    lost = await storage.get_refresh_token("lost")
+    assert lost is not None
+    assert lost.replaced_by is None
+    assert await storage.get_refresh_token("newest") is not None
 
 
 async def test_a_family_and_its_first_token_are_added_together(storage: Storage) -> None:

@@ -90,25 +90,35 @@ async def test_code_is_consumed_once_by_racing_processes(
     assert winners[0].used_at == NOW + 1
 
 
-async def test_refresh_token_is_consumed_once_by_racing_processes(
+async def test_refresh_token_is_rotated_once_by_racing_processes(
     sql_storage: SqlStorage, sql_url: str
 ) -> None:
     """10 rotations of one refresh token, each on its own engine (as separate server
-    processes would be): exactly one wins."""
+    processes would be): exactly one wins, and only its successor is stored."""
     await sql_storage.add_client(make.client())
     await sql_storage.add_family(make.family())
     await sql_storage.add_refresh_token(make.refresh_token())
     processes = [SqlStorage(create_engine(sql_url)) for _ in range(10)]
+    successors = [make.refresh_token(f"successor-{i}", created_at=NOW + 1) for i in range(10)]
     try:
         results = await asyncio.gather(
-            *(process.consume_refresh_token("refresh-hash-1", NOW + 1) for process in processes)
+            *(
+                process.rotate_refresh_token(
+                    "refresh-hash-1", successor, NOW + 1, replaces="refresh-hash-1"
+                )
+                for process, successor in zip(processes, successors, strict=True)
+            )
         )
     finally:
         for process in processes:
             await process.close()
-    winners = [r for r in results if r is not None]
+    winners = [i for i, r in enumerate(results) if r is not None]
     assert len(winners) == 1
-    assert winners[0].used_at == NOW + 1
+    stored = [s for s in successors if await sql_storage.get_refresh_token(s.token_hash)]
+    assert stored == [successors[winners[0]]]
+    old = await sql_storage.get_refresh_token("refresh-hash-1")
+    assert old is not None
+    assert (old.used_at, old.replaced_by) == (NOW + 1, successors[winners[0]].token_hash)
 
 
 async def test_revocations_are_numbered_by_racing_processes_without_clashes(

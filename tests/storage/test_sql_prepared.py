@@ -54,7 +54,7 @@ HOT = {
     "INSERT_ACCESS_TOKENS": (sql_tokens.INSERT_ACCESS_TOKENS, [c.key for c in access_tokens.c]),
     "MARK_REPLACED": (sql_tokens.MARK_REPLACED, ["replaced", "successor"]),
     "GET_REFRESH_TOKEN": (sql_tokens.GET_REFRESH_TOKEN, ["token_hash"]),
-    "CONSUME_REFRESH_TOKEN": (sql_tokens.CONSUME_REFRESH_TOKEN, ["hash", "now"]),
+    "CONSUME_IN_LIVE_FAMILY": (sql_tokens.CONSUME_IN_LIVE_FAMILY, ["hash", "now"]),
     "IS_REVOKED": (sql_tokens.IS_REVOKED, ["jti", "now"]),
     "GET_CODE": (sql.GET_CODE, ["code_hash"]),
     "CONSUME_CODE": (sql.CONSUME_CODE, ["hash", "now"]),

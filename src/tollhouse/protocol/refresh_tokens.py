@@ -13,7 +13,6 @@ from tollhouse.clock import Clock
 from tollhouse.models import Client, RefreshToken, TokenFamily
 from tollhouse.protocol.events import NO_EVENTS, Events, TokenIssued
 from tollhouse.randomness import fingerprint, identifier, token
-from tollhouse.storage.ports import RefreshTokenStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +24,6 @@ class IssuedRefreshToken:
 class RefreshTokenIssuer:
     def __init__(
         self,
-        store: RefreshTokenStore,
         clock: Clock,
         idle_ttl: int,
         absolute_ttl: int,
@@ -33,7 +31,6 @@ class RefreshTokenIssuer:
         events: Events = NO_EVENTS,
     ) -> None:
         self._events = events
-        self._store = store
         self._clock = clock
         self._idle_ttl = idle_ttl
         self._absolute_ttl = absolute_ttl
@@ -93,19 +90,3 @@ class RefreshTokenIssuer:
                 audience=record.audience,
             )
         )
-
-    async def issue(
-        self,
-        client: Client,
-        family: TokenFamily,
-        *,
-        scopes: tuple[str, ...],
-        audience: str,
-        auth_time: int | None,
-        replaces: str | None = None,
-    ) -> IssuedRefreshToken:
-        """The successor in ``family`` of the token whose hash is ``replaces``, stored."""
-        issued = self.build(client, family, scopes=scopes, audience=audience, auth_time=auth_time)
-        await self._store.add_refresh_token(issued.record, replaces=replaces)
-        self.announce(issued)
-        return issued

@@ -505,11 +505,7 @@ class MemoryStorage:
     # Refresh tokens ------------------------------------------------------------------------
 
     async def add_refresh_token(
-        self,
-        token: RefreshToken,
-        *,
-        family: TokenFamily | None = None,
-        replaces: str | None = None,
+        self, token: RefreshToken, *, family: TokenFamily | None = None
     ) -> None:
         if token.token_hash in self._refresh_tokens:
             raise Conflict("refresh token exists")
@@ -521,21 +517,30 @@ class MemoryStorage:
         else:
             await self.add_family(family)  # checked first: nothing is stored on a conflict
         self._refresh_tokens[token.token_hash] = token
-        replaced = self._refresh_tokens.get(replaces) if replaces is not None else None
-        if replaced is not None:
-            self._refresh_tokens[replaced.token_hash] = dataclasses.replace(
-                replaced, replaced_by=token.token_hash
-            )
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         return self._refresh_tokens.get(token_hash)
 
-    async def consume_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
-        token = self._refresh_tokens.get(token_hash)
+    async def rotate_refresh_token(
+        self, consume: str, successor: RefreshToken, now: int, *, replaces: str
+    ) -> RefreshToken | None:
+        token = self._refresh_tokens.get(consume)
         if token is None or token.used_at is not None or token.expires_at <= now:
             return None
+        family = self._families.get(token.family_id)
+        if family is None or family.revoked_at is not None or family.expires_at <= now:
+            return None
+        known = self._refresh_tokens
+        if successor.token_hash in known or successor.family_id not in self._families:
+            raise Conflict("refresh token exists, or its family does not")
         used = dataclasses.replace(token, used_at=now)
-        self._refresh_tokens[token_hash] = used
+        self._refresh_tokens[consume] = used
+        self._refresh_tokens[successor.token_hash] = successor
+        replaced = self._refresh_tokens.get(replaces)
+        if replaced is not None:
+            self._refresh_tokens[replaces] = dataclasses.replace(
+                replaced, replaced_by=successor.token_hash
+            )
         return used
 
     # Access token records --------------------------------------------------------------------

@@ -215,19 +215,21 @@ class RefreshTokenStore(Protocol):
         """Unrevoked families matching every given filter (at least one)."""
 
     async def add_refresh_token(
-        self,
-        token: RefreshToken,
-        *,
-        family: TokenFamily | None = None,
-        replaces: str | None = None,
+        self, token: RefreshToken, *, family: TokenFamily | None = None
     ) -> None:
         """Store ``token``; in the same transaction (one round trip per grant) first add
-        its new ``family``, and mark the token it ``replaces`` (a hash) as replaced by it."""
+        its new ``family``."""
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None: ...
 
-    async def consume_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
-        """Atomically mark the token used; return it only if it was unused and unexpired."""
+    async def rotate_refresh_token(
+        self, consume: str, successor: RefreshToken, now: int, *, replaces: str
+    ) -> RefreshToken | None:
+        """One transaction: mark the token whose hash is ``consume`` used, but only if it
+        is unused, unexpired and its family live at ``now``; then store ``successor`` and
+        mark the token ``replaces`` (a hash) as replaced by it. The consumed token, or
+        None with nothing written: of two rotations of one token only one wins
+        (RFC 9700 §4.14.2)."""
 
 
 class AccessTokenStore(Protocol):

@@ -9,8 +9,18 @@ by the database (``seq``), which is the cursor of the feed resource servers foll
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
-from sqlalchemy import Column, ColumnElement, Connection, bindparam, insert, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    bindparam,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from tollhouse.errors import Conflict
@@ -21,6 +31,7 @@ from tollhouse.storage.sql_prepared import Prepared
 from tollhouse.storage.sql_runner import SqlRunner, consume_once
 
 families = token_families
+T = TypeVar("T")
 
 
 def matching(*filters: tuple[Column[str], str | None]) -> list[ColumnElement[bool]]:
@@ -41,7 +52,15 @@ MARK_REPLACED = Prepared(
 GET_REFRESH_TOKEN = Prepared(
     select(refresh_tokens).where(refresh_tokens.c.token_hash == bindparam("token_hash"))
 )
-CONSUME_REFRESH_TOKEN = Prepared(consume_once(refresh_tokens, refresh_tokens.c.token_hash))
+CONSUME_IN_LIVE_FAMILY = Prepared(
+    consume_once(refresh_tokens, refresh_tokens.c.token_hash).where(
+        exists().where(
+            families.c.family_id == refresh_tokens.c.family_id,
+            families.c.revoked_at.is_(None),
+            families.c.expires_at > bindparam("now"),
+        )
+    )
+)
 IS_REVOKED = Prepared(
     select(revocations.c.jti).where(
         revocations.c.jti == bindparam("jti"), revocations.c.expires_at > bindparam("now")
@@ -126,19 +145,13 @@ class SqlTokenStores(SqlRunner):
     # Refresh tokens ------------------------------------------------------------------------
 
     async def add_refresh_token(
-        self,
-        token: RefreshToken,
-        *,
-        family: TokenFamily | None = None,
-        replaces: str | None = None,
+        self, token: RefreshToken, *, family: TokenFamily | None = None
     ) -> None:
-        await self._write_refresh_tokens(
-            self.refresh_token_statements(token, family=family, replaces=replaces)
-        )
+        await self._write_refresh_tokens(self.refresh_token_statements(token, family=family))
 
     @staticmethod
     def refresh_token_statements(
-        token: RefreshToken, *, family: TokenFamily | None = None, replaces: str | None = None
+        token: RefreshToken, *, family: TokenFamily | None = None
     ) -> Callable[[Connection], None]:
         """The statements of :meth:`add_refresh_token`, for a unit of work to run."""
         token_row = rows.refresh_token_row(token)
@@ -148,14 +161,12 @@ class SqlTokenStores(SqlRunner):
             if family_row is not None:
                 INSERT_FAMILY.run(connection, family_row)
             INSERT_REFRESH_TOKEN.run(connection, token_row)
-            if replaces is not None:
-                MARK_REPLACED.run(connection, {"replaced": replaces, "successor": token.token_hash})
 
         return add
 
-    async def _write_refresh_tokens(self, work: Callable[[Connection], None]) -> None:
+    async def _write_refresh_tokens(self, work: Callable[[Connection], T]) -> T:
         try:
-            await self._unit(work, write=True)
+            return await self._unit(work, write=True)
         except IntegrityError as exc:
             raise Conflict(
                 "refresh token or family exists, or the family or its client does not"
@@ -165,9 +176,23 @@ class SqlTokenStores(SqlRunner):
         row = await self._one(GET_REFRESH_TOKEN, {"token_hash": token_hash})
         return None if row is None else rows.to_refresh_token(row)
 
-    async def consume_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
-        # One statement, so two processes rotating the same token cannot both win.
-        row = await self._write_one(CONSUME_REFRESH_TOKEN, {"hash": token_hash, "now": now})
+    async def rotate_refresh_token(
+        self, consume: str, successor: RefreshToken, now: int, *, replaces: str
+    ) -> RefreshToken | None:
+        # The consuming UPDATE is one statement, so two processes rotating the same
+        # token cannot both win; the successor is written only by the one that did.
+        consumed = {"hash": consume, "now": now}
+        successor_row = rows.refresh_token_row(successor)
+        replaced = {"replaced": replaces, "successor": successor.token_hash}
+
+        def rotate(connection: Connection) -> rows.Row | None:
+            row = CONSUME_IN_LIVE_FAMILY.first(connection, consumed)
+            if row is not None:
+                INSERT_REFRESH_TOKEN.run(connection, successor_row)
+                MARK_REPLACED.run(connection, replaced)
+            return row
+
+        row = await self._write_refresh_tokens(rotate)
         return None if row is None else rows.to_refresh_token(row)
 
     # Access token records --------------------------------------------------------------------

@@ -5,6 +5,7 @@ import pytest
 
 from tests.protocol.conftest import World
 from tests.protocol.tokens_helpers import code_tokens, introspect, refresh
+from tollhouse.randomness import fingerprint
 
 
 def jti_of(access_token: object) -> str:
@@ -105,6 +106,25 @@ async def test_family_has_an_absolute_lifetime(world: World) -> None:
     else:
         pytest.fail("the family outlived its absolute lifetime")
     assert world.clock.now() - started >= settings.refresh_token_absolute_ttl
+
+
+async def test_a_token_of_a_revoked_family_is_refused_and_left_unused(world: World) -> None:
+    body = await code_tokens(world)
+    stored = await world.storage.get_refresh_token(fingerprint(str(body["refresh_token"])))
+    assert stored is not None
+    await world.storage.revoke_family(stored.family_id, world.clock.now(), "test")
+    result = await refresh(world, str(body["refresh_token"]))
+    assert result.status == 400
+    assert result.body["error"] == "invalid_grant"
+    assert "revoked" in str(result.body["error_description"])
+    assert await world.storage.get_refresh_token(stored.token_hash) == stored
+
+
+async def test_an_idle_expired_token_says_so(world: World) -> None:
+    body = await code_tokens(world)
+    world.clock.advance(world.provider.settings.refresh_token_ttl + 1)
+    result = await refresh(world, str(body["refresh_token"]))
+    assert result.body["error_description"] == "The refresh token has expired."
 
 
 async def test_unknown_refresh_token_is_invalid_grant(world: World) -> None:

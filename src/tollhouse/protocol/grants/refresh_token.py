@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
-from tollhouse.models import Client, GrantType, RefreshToken
+from tollhouse.models import Client, GrantType, RefreshToken, TokenFamily
 from tollhouse.protocol import scopes
 from tollhouse.protocol.events import NO_EVENTS, Events, RefreshReplayed
 from tollhouse.protocol.id_token import Authentication, IdTokenIssuer
@@ -74,28 +74,31 @@ class RefreshTokenGrant:
             raise InvalidTarget("The resource differs from the one that was authorized.")
 
         now = self._clock.now()
-        current = await self._store.consume_refresh_token(token_hash, now)
-        if current is None:
-            current = await self._retry_or_replay(presented, now)
-        family = await self._store.get_family(current.family_id)
-        if family is None or family.revoked_at is not None or family.expires_at <= now:
+        family = await self._store.get_family(presented.family_id)
+        # A used token in a dead family still goes on to replay detection below.
+        if family is None or (presented.used_at is None and not _live(family, now)):
             raise InvalidGrant("The refresh token has been revoked or has expired.")
-
-        # RFC 6749 §6: the new refresh token keeps the scope of the one presented.
-        successor = await self._refresh_tokens.issue(
+        # RFC 6749 §6: the new refresh token keeps the scope of the one presented. It is
+        # built first so that consuming the old one and storing it are one transaction.
+        successor = self._refresh_tokens.build(
             client,
             family,
-            scopes=current.scopes,
-            audience=current.audience,
-            auth_time=current.auth_time,
-            replaces=token_hash,
+            scopes=presented.scopes,
+            audience=presented.audience,
+            auth_time=presented.auth_time,
         )
+        rotated = await self._store.rotate_refresh_token(
+            token_hash, successor.record, now, replaces=token_hash
+        )
+        if rotated is None:
+            await self._retry_or_replay(presented, successor.record, now)
+        self._refresh_tokens.announce(successor)
         access = await self._access_tokens.issue(
-            subject=current.subject,
+            subject=presented.subject,
             client_id=client.client_id,
-            audience=current.audience,
+            audience=presented.audience,
             scopes=tuple(requested),
-            auth_time=current.auth_time,
+            auth_time=presented.auth_time,
             ttl=client.access_token_ttl,
             family_id=family.family_id,
         )
@@ -110,29 +113,37 @@ class RefreshTokenGrant:
             # OIDC Core §12.2: a refreshed ID Token keeps iss, sub, aud and auth_time.
             body["id_token"] = await self._id_tokens.issue(
                 client,
-                Authentication(current.subject, current.auth_time, sid=family.sid),
+                Authentication(presented.subject, presented.auth_time, sid=family.sid),
                 access_token=access.token,
             )
         return JsonResult(200, body, dict(NO_STORE))
 
-    async def _retry_or_replay(self, presented: RefreshToken, now: int) -> RefreshToken:
-        """A token that could not be consumed: expired, a retry within the grace period,
-        or a replay that revokes the whole family."""
+    async def _retry_or_replay(
+        self, presented: RefreshToken, successor: RefreshToken, now: int
+    ) -> None:
+        """A token that could not be rotated: expired, in a family revoked meanwhile, a
+        retry within the grace period (which rotates the unused successor instead), or a
+        replay that revokes the whole family."""
         if presented.used_at is None:
+            if not _live(await self._store.get_family(presented.family_id), now):
+                raise InvalidGrant("The refresh token has been revoked or has expired.")
             raise InvalidGrant("The refresh token has expired.")
         if (
             self._grace > 0
             and now - presented.used_at <= self._grace
             and presented.replaced_by is not None
             # The successor was never used: the client most likely lost the response.
-            # Consuming it atomically leaves exactly one live descendant.
-            and await self._store.consume_refresh_token(presented.replaced_by, now) is not None
+            # Rotating it atomically leaves exactly one live descendant.
+            and await self._store.rotate_refresh_token(
+                presented.replaced_by, successor, now, replaces=presented.token_hash
+            )
+            is not None
         ):
             log.info(
                 "refresh token retried within the grace period",
                 extra={"event": "refresh_retry", "family_id": presented.family_id},
             )
-            return presented
+            return
         await self._replayed(presented)
 
     async def _replayed(self, presented: RefreshToken) -> NoReturn:
@@ -140,3 +151,7 @@ class RefreshTokenGrant:
         self._events.emit(RefreshReplayed(presented.family_id, presented.client_id))
         await self._revoker.revoke_family(presented.family_id, "refresh_replay")
         raise InvalidGrant("The refresh token was already used; its grant has been revoked.")
+
+
+def _live(family: TokenFamily | None, now: int) -> bool:
+    return family is not None and family.revoked_at is None and family.expires_at > now

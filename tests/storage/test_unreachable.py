@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.storage import records as make
 from tollhouse.errors import StorageUnavailable, TemporarilyUnavailable
+from tollhouse.storage import sql_engine
 from tollhouse.storage.sql import SqlStorage, open_storage
 from tollhouse.storage.sql_engine import create_engine, is_unreachable, reachable
 
@@ -60,3 +61,29 @@ async def test_reachable_translates_and_keeps_the_cause() -> None:
     with pytest.raises(KeyError):
         async with reachable():
             raise KeyError("a bug")
+
+
+async def test_a_pool_with_every_connection_busy_is_unavailable_after_the_wait(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process keeps POOL_SIZE connections and opens no more: a store call that
+    finds all of them busy for POOL_TIMEOUT seconds is a 503, and one finds a connection
+    again as soon as one is returned."""
+    monkeypatch.setattr(sql_engine, "POOL_SIZE", 3)
+    monkeypatch.setattr(sql_engine, "POOL_TIMEOUT", 0.3)
+    storage = SqlStorage(create_engine(postgres_url))
+    engine = storage._engine
+    try:
+        held = [await engine.connect() for _ in range(3)]
+        await held[0].execute(text("SELECT 1"))
+        with pytest.raises(StorageUnavailable) as caught:
+            await storage.get_client("nobody")
+        assert caught.value.status == 503
+        assert caught.value.debug and "TimeoutError" in caught.value.debug
+        await held.pop().close()
+        assert await storage.get_client("nobody") is None
+        assert engine.pool.size() == 3 and engine.pool.overflow() <= 0  # type: ignore[attr-defined]
+        for connection in held:
+            await connection.close()
+    finally:
+        await storage.close()

@@ -7,12 +7,13 @@ import asyncio
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 
 from tests.storage import records as make
 from tests.storage.conftest import PostgresServer
@@ -256,4 +257,31 @@ async def test_ping_fails_when_the_database_is_unreachable(tmp_path: Path) -> No
             await storage.ping()
         assert isinstance(caught.value.__cause__, OSError)
     finally:
+        await storage.close()
+
+
+async def test_a_postgresql_read_runs_outside_a_transaction(postgres_url: str) -> None:
+    """What the server is sent besides the statements themselves: a write is wrapped in
+    BEGIN and COMMIT; a read in nothing (BEGIN and ROLLBACK around a SELECT were two
+    more round trips on every read)."""
+    storage = SqlStorage(create_engine(postgres_url))
+    sent: list[str] = []
+
+    def log_queries(dbapi_connection: Any, _record: object) -> None:
+        # asyncpg's logger sees simple queries (transaction control), not the bound
+        # statements.
+        dbapi_connection.driver_connection.add_query_logger(
+            lambda record: sent.append(record.query.strip(" ;").upper())
+        )
+
+    event.listen(storage.engine.sync_engine, "connect", log_queries)
+    try:
+        await storage.add_client(make.client("reads-client"))
+        assert sent[-2:] == ["BEGIN", "COMMIT"]
+        sent.clear()
+        assert await storage.get_client("reads-client") is not None
+        assert await storage.get_client("nobody") is None
+        assert sent == []
+    finally:
+        await storage.delete_client("reads-client")
         await storage.close()

@@ -79,6 +79,14 @@ class SqlRunner:
         self._sqlite_path = sqlite_file(engine)
         """The database file on SQLite (None on PostgreSQL or in-memory SQLite)."""
         self._worker = SqliteWorker(self._sqlite_path) if self._sqlite_path else None
+        # Reads on PostgreSQL run outside a transaction: under READ COMMITTED each
+        # statement sees its own snapshot anyway, and BEGIN + ROLLBACK around a SELECT
+        # were two more round trips on every read.
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     @property
     def engine(self) -> AsyncEngine:
@@ -92,7 +100,7 @@ class SqlRunner:
             if write:
                 async with self._engine.begin() as connection:
                     return await connection.run_sync(work)
-            async with self._engine.connect() as connection:
+            async with self._reader.connect() as connection:
                 return await connection.run_sync(work)
 
     async def _dispose(self) -> None:

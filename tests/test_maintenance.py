@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import base64
+import itertools
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import text
 
+from tests.storage import records as make
+from tests.storage.records import NOW
 from tollhouse.clock import FrozenClock
 from tollhouse.config import load_settings
+from tollhouse.maintenance import DUTY, Purger
 from tollhouse.models import Api, AuthMethod, Client, GrantType, User
 from tollhouse.protocol import pkce
 from tollhouse.protocol.client_auth import credentials_from
@@ -17,7 +22,7 @@ from tollhouse.protocol.endpoints.authorize import SignedIn
 from tollhouse.protocol.requests import AuthorizationRequest, TokenRequest
 from tollhouse.provider import Hashers, build_provider
 from tollhouse.security.passwords import PasswordHasher
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql import SqlStorage, open_storage
 
 FAST = PasswordHasher.for_tests()
 TABLES = ("authorization_codes", "refresh_tokens", "token_families", "access_tokens", "revocations")
@@ -106,3 +111,42 @@ async def _counts(storage: object) -> dict[str, int]:
         return {
             t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in TABLES
         }
+
+
+class _Timed:
+    """The real store, with the start and end of every purge call noted."""
+
+    def __init__(self, store: SqlStorage) -> None:
+        self.store = store
+        self.calls: list[tuple[float, float]] = []
+
+    async def purge_expired(self, now: int, batch: int = 1000) -> int:
+        started = time.monotonic()
+        try:
+            return await self.store.purge_expired(now, batch)
+        finally:
+            self.calls.append((started, time.monotonic()))
+
+
+async def test_a_backlog_is_purged_in_one_run_resting_between_batches(tmp_path: Path) -> None:
+    """More than the old cap of 20 batches in one run, and after each full batch a rest
+    four times as long as the batch took (grants get the SQLite writer meanwhile)."""
+    storage = await open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        await storage.add_client(make.client())
+        await storage.add_user(make.user())
+        await storage.add_family(make.family())
+        for start in range(0, 2_500, 500):
+            await storage.record_access_tokens(
+                [make.access_token(f"jti-{n}", expires_at=NOW) for n in range(start, start + 500)]
+            )
+        timed = _Timed(storage)
+        purger = Purger(timed, FrozenClock(NOW + 1), interval=60, batch=100)
+        assert await purger.run_once() == 2_500
+        assert len(timed.calls) == 26  # 25 full batches, then one that finds nothing
+        for (start, end), (following, _) in itertools.pairwise(timed.calls):
+            rest = (end - start) * (1 - DUTY) / DUTY
+            assert following - end >= rest - 0.002
+        assert (await _counts(storage))["access_tokens"] == 0
+    finally:
+        await storage.close()

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     """Seconds during which a just-rotated refresh token may be presented again without
     revoking its family (lost responses); 0 turns it off."""
     purge_interval: int = 60
-    purge_batch: int = 1000
+    purge_batch: int = 500
     code_ttl: int = 60
     session_ttl: int = 8 * 3600
     """Absolute lifetime of a browser session (single sign-on)."""

@@ -87,3 +87,31 @@ async def test_a_pool_with_every_connection_busy_is_unavailable_after_the_wait(
             await connection.close()
     finally:
         await storage.close()
+
+
+async def test_a_read_on_a_connection_the_server_cut_is_503_once_then_served(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads go straight to asyncpg (sql_prepared): a pooled connection whose backend
+    was terminated fails one read with 503 and leaves the pool, and the next read
+    gets a new connection."""
+    monkeypatch.setattr(sql_engine, "POOL_SIZE", 1)
+    storage = SqlStorage(create_engine(postgres_url))
+    admin = create_engine(postgres_url)
+    try:
+        assert not await storage.is_revoked("jti-never-revoked-anywhere", make.NOW)
+        async with storage.engine.connect() as connection:
+            pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with admin.connect() as connection:
+            cut = text("SELECT pg_terminate_backend(:pid, 5000)")
+            assert (await connection.execute(cut, {"pid": pid})).scalar_one()
+        with pytest.raises(StorageUnavailable) as caught:
+            await storage.is_revoked("jti-never-revoked-anywhere", make.NOW)
+        assert caught.value.status == 503
+        assert not await storage.is_revoked("jti-never-revoked-anywhere", make.NOW)
+        async with storage.engine.connect() as connection:
+            again = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert again != pid
+    finally:
+        await admin.dispose()
+        await storage.close()

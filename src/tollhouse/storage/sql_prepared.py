@@ -6,7 +6,10 @@ SQLAlchemy's compiled-cache lookup, execution context and result wrapping, paid 
 single writing thread for every statement of every grant (bench/RESULTS.md). A
 :class:`Prepared` statement is a Core statement like any other: on SQLite it is
 compiled once per set of parameter names and run on the connection's own cursor, inside
-the same SQLAlchemy transaction; on PostgreSQL it goes through SQLAlchemy as before.
+the same SQLAlchemy transaction. On PostgreSQL a unit of work runs it through SQLAlchemy
+as before, and a read on its own (:meth:`Prepared.fetch_first`) goes straight to
+asyncpg on a pooled connection: no greenlet hand-off, no execution context, no result
+wrapping (introspection on PostgreSQL is one such read per check).
 
 What SQLAlchemy would do around the statement is done here too: each parameter and
 returned column goes through its type's bind or result processor (``Boolean`` to and
@@ -52,7 +55,11 @@ class _Compiled:
         )
 
     def row(self, description: Sequence[Sequence[Any]], values: Sequence[Any]) -> dict[str, Any]:
-        row = {column[0]: value for column, value in zip(description, values, strict=True)}
+        return self.converted(
+            {column[0]: value for column, value in zip(description, values, strict=True)}
+        )
+
+    def converted(self, row: dict[str, Any]) -> dict[str, Any]:
         for name, convert in self.results.items():
             if name in row:
                 row[name] = convert(row[name])
@@ -60,11 +67,13 @@ class _Compiled:
 
 
 class Prepared:
-    """A Core statement with bind parameters, run straight on SQLite's cursor."""
+    """A Core statement with bind parameters, run straight on SQLite's cursor (and
+    read straight through asyncpg on PostgreSQL)."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: dict[tuple[str, ...], _Compiled | None] = {}
+        """By dialect name and parameter names."""
 
     def run(self, connection: Connection, params: Params) -> None:
         """Execute for its effect."""
@@ -93,16 +102,31 @@ class Prepared:
             return None if row is None else dict(row)
         return _execute(connection, compiled, params)
 
+    async def fetch_first(
+        self, driver: Any, dialect: Dialect, params: Params
+    ) -> Mapping[str, Any] | None:
+        """The first row, read with asyncpg's ``fetchrow`` on ``driver`` (an
+        ``asyncpg.Connection``), outside a transaction; the statement is prepared once
+        per connection by asyncpg's statement cache."""
+        compiled = self._compiled_for(dialect, params)
+        if compiled is None:
+            raise TypeError(f"cannot run {self.statement} on asyncpg directly")
+        record = await driver.fetchrow(compiled.sql, *compiled.values(params))
+        return None if record is None else compiled.converted(dict(record.items()))
+
     def _for(self, connection: Connection, params: Params) -> _Compiled | None:
         """The SQLite form for these parameter names, or None: through SQLAlchemy."""
         dialect = connection.dialect
         if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
             return None
-        key = tuple(params)
+        return self._compiled_for(dialect, params)
+
+    def _compiled_for(self, dialect: Dialect, params: Params) -> _Compiled | None:
+        key = (dialect.name, *params)
         try:
             return self._compiled[key]
         except KeyError:
-            compiled = self._compiled[key] = _compile(self.statement, dialect, key)
+            compiled = self._compiled[key] = _compile(self.statement, dialect, key[1:])
             return compiled
 
 

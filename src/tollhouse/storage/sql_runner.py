@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
-from tollhouse.errors import Conflict
+from tollhouse.errors import Conflict, StorageUnavailable
 from tollhouse.storage import sql_rows as rows
-from tollhouse.storage.sql_engine import reachable, sqlite_file
+from tollhouse.storage.sql_engine import is_unreachable, reachable, sqlite_file
 from tollhouse.storage.sql_prepared import Params, Prepared
 from tollhouse.storage.sqlite_worker import SqliteWorker
 
@@ -82,10 +82,9 @@ class SqlRunner:
         # Reads on PostgreSQL run outside a transaction: under READ COMMITTED each
         # statement sees its own snapshot anyway, and BEGIN + ROLLBACK around a SELECT
         # were two more round trips on every read.
+        self._on_postgres = engine.dialect.name == "postgresql"
         self._reader = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
-            else engine
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self._on_postgres else engine
         )
 
     @property
@@ -136,7 +135,23 @@ class SqlRunner:
     async def _one(
         self, statement: Executable | Prepared, params: Params | None = None
     ) -> rows.Row | None:
+        if self._on_postgres and isinstance(statement, Prepared):
+            return await self._fetch_first(statement, params or {})
         return await self._unit(lambda c: _first(c, statement, params), write=False)
+
+    async def _fetch_first(self, statement: Prepared, params: Params) -> rows.Row | None:
+        """A PostgreSQL read straight through asyncpg on a pooled connection. A
+        connection found dead is dropped from the pool (SQLAlchemy would have done so
+        had the statement gone through it) and the call fails with 503."""
+        async with reachable(), self._reader.connect() as connection:
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            try:
+                return await statement.fetch_first(driver, self._engine.dialect, params)
+            except Exception as exc:
+                if not (is_unreachable(exc) or driver.is_closed()):
+                    raise
+                await connection.invalidate()
+                raise StorageUnavailable(debug=f"{type(exc).__name__}: {exc}"[:300]) from exc
 
     async def _all(self, statement: Executable, params: Params | None = None) -> list[rows.Row]:
         return await self._unit(

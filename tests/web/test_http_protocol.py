@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from tollhouse.web import http_protocol
 from tollhouse.web.http_protocol import HttpProtocol
 
 WRITES: list[bytes] = []
@@ -55,6 +57,13 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(b"x-evil", b"a\r\nset-cookie: stolen=1")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"never"})
+        return
+    if scope["path"] == "/static":
+        # A header of the kind whose validated lines are kept: its value from the query.
+        value = urllib.parse.unquote_to_bytes(scope["query_string"].decode())
+        headers = [(b"cache-control", value), (b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
         return
     if scope["path"] == "/slow":
         await asyncio.sleep(0.6)
@@ -192,3 +201,35 @@ async def test_a_busy_connection_is_not_closed_while_it_keeps_asking(port: int) 
         # A request still running when the timer fires is not cut off either.
         writer.write(get("/slow"))
         assert (await response(reader))[2] == b'{"path":"/slow","got":0}'
+
+
+async def test_a_kept_header_line_is_kept_per_value_and_a_bad_value_still_refused(
+    port: int,
+) -> None:
+    async with connection(port) as (reader, writer):
+        for _ in range(2):
+            writer.write(get("/static?no-store"))
+            _, headers, body = await response(reader)
+            assert headers[b"cache-control"] == b"no-store" and body == b"ok"
+        writer.write(get("/static?no-store%0d%0aset-cookie:%20stolen=1"))
+        received = await asyncio.wait_for(reader.read(), 5)  # the server closes
+    assert b"stolen" not in received and b"ok" not in received
+
+
+async def test_kept_header_lines_are_bounded(port: int) -> None:
+    async with connection(port) as (reader, writer):
+        for n in range(http_protocol.MAX_STATIC_LINES + 20):
+            writer.write(get(f"/static?max-age={n}"))
+            _, headers, _ = await response(reader)
+            assert headers[b"cache-control"] == b"max-age=%d" % n
+    assert len(http_protocol._STATIC_LINES) <= http_protocol.MAX_STATIC_LINES
+
+
+async def test_the_date_header_follows_the_clock(port: int) -> None:
+    dates = []
+    for pause in (0.0, 1.2):  # the keep-alive timeout here is 0.3 s: a connection each
+        await asyncio.sleep(pause)
+        async with connection(port) as (reader, writer):
+            writer.write(get("/a"))
+            dates.append((await response(reader))[1][b"date"])
+    assert dates[0] != dates[1]

@@ -89,9 +89,14 @@ class ResponseCycle(RequestResponseCycle):
     def _header_block(self, status: int, headers: object) -> bytes:
         """Status line and headers, validated as uvicorn validates them (no CR/LF or
         other control bytes can reach the wire); sets the body framing."""
-        content = [STATUS_LINE[status]]
+        content = [STATUS_LINE[status], _default_lines(self.default_headers)]
         connection_close = False
-        for name, value in [*self.default_headers, *headers]:  # type: ignore[misc]
+        for name, value in headers:  # type: ignore[attr-defined]
+            sent = (name, value)
+            line = _STATIC_LINES.get(sent)
+            if line is not None:
+                content.append(line)
+                continue
             if HEADER_RE.search(name):
                 raise RuntimeError("Invalid HTTP header name.")
             if HEADER_VALUE_RE.search(value):
@@ -108,7 +113,10 @@ class ResponseCycle(RequestResponseCycle):
             ]:
                 self.keep_alive = False
                 connection_close = True
-            content.extend((name, b": ", value, b"\r\n"))
+            line = b"%b: %b\r\n" % (name, value)
+            if name in STATIC_HEADERS and len(_STATIC_LINES) < MAX_STATIC_LINES:
+                _STATIC_LINES[sent] = line
+            content.append(line)
         if not self.keep_alive and not connection_close:
             content.append(b"connection: close\r\n")
         if (
@@ -120,6 +128,42 @@ class ResponseCycle(RequestResponseCycle):
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
         return b"".join(content)
+
+
+STATIC_HEADERS = frozenset(
+    (
+        b"content-type",
+        b"cache-control",
+        b"pragma",
+        b"x-content-type-options",
+        b"referrer-policy",
+        b"x-frame-options",
+        b"strict-transport-security",
+        b"vary",
+    )
+)
+"""Headers whose few values repeat on every response (no framing, nothing per request):
+a (name, value) pair validated once is not validated again."""
+MAX_STATIC_LINES = 256
+_STATIC_LINES: dict[tuple[bytes, bytes], bytes] = {}
+
+_defaults: tuple[list[tuple[bytes, bytes]], bytes] | None = None
+
+
+def _default_lines(defaults: list[tuple[bytes, bytes]]) -> bytes:
+    """The server's own headers (uvicorn's ``date``, replaced with a new list once a
+    second), validated and rendered once per list. The list is held, so its identity
+    cannot be reused by another."""
+    global _defaults
+    if _defaults is not None and _defaults[0] is defaults:
+        return _defaults[1]
+    lines = []
+    for name, value in defaults:
+        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+            raise RuntimeError("Invalid HTTP header in the server's default headers.")
+        lines.append(b"%b: %b\r\n" % (name.lower(), value))
+    _defaults = (defaults, b"".join(lines))
+    return _defaults[1]
 
 
 class HttpProtocol(HttpToolsProtocol):

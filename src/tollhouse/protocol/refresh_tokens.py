@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tollhouse.clock import Clock
 from tollhouse.models import Client, RefreshToken, TokenFamily
 from tollhouse.protocol.events import NO_EVENTS, Events, TokenIssued
-from tollhouse.randomness import fingerprint, identifier, token
+from tollhouse.randomness import fingerprint, ordered_identifier, token
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class RefreshTokenIssuer:
         now = self._clock.now()
         absolute = client.refresh_token_absolute_ttl or self._absolute_ttl
         return TokenFamily(
-            identifier(16),
+            ordered_identifier(),
             client.client_id,
             subject,
             now,

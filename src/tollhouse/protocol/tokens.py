@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from tollhouse.clock import Clock
 from tollhouse.models import AccessTokenRecord
 from tollhouse.protocol.events import NO_EVENTS, Events, TokenIssued
-from tollhouse.randomness import identifier
+from tollhouse.randomness import ordered_identifier
 from tollhouse.storage.ports import AccessTokenStore
 
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -68,7 +68,7 @@ class AccessTokenIssuer:
         family_id: str | None = None,
     ) -> IssuedAccessToken:
         now = self._clock.now()
-        jti = identifier(16)
+        jti = ordered_identifier()
         expires_at = now + (ttl if ttl is not None else self._ttl)
         claims: dict[str, Any] = {
             "iss": self._issuer,

@@ -261,17 +261,20 @@ async def test_ping_fails_when_the_database_is_unreachable(tmp_path: Path) -> No
 
 
 async def test_a_postgresql_read_runs_outside_a_transaction(postgres_url: str) -> None:
-    """What the server is sent besides the statements themselves: a write is wrapped in
-    BEGIN and COMMIT; a read in nothing (BEGIN and ROLLBACK around a SELECT were two
-    more round trips on every read)."""
+    """What the server is sent besides the statements themselves: a write of several
+    statements is wrapped in BEGIN and COMMIT; a read, or a write of one statement (it
+    is its own transaction), in nothing: those were two more round trips each."""
     storage = SqlStorage(create_engine(postgres_url))
     sent: list[str] = []
 
     def log_queries(dbapi_connection: Any, _record: object) -> None:
-        # asyncpg's logger sees simple queries (transaction control), not the bound
-        # statements.
+        # Transaction control only (asyncpg's logger also sees some bound statements).
         dbapi_connection.driver_connection.add_query_logger(
-            lambda record: sent.append(record.query.strip(" ;").upper())
+            lambda record: (
+                sent.append(record.query.strip(" ;").upper())
+                if record.query.strip(" ;").upper() in ("BEGIN", "COMMIT", "ROLLBACK")
+                else None
+            )
         )
 
     event.listen(storage.engine.sync_engine, "connect", log_queries)
@@ -282,6 +285,17 @@ async def test_a_postgresql_read_runs_outside_a_transaction(postgres_url: str) -
         assert await storage.get_client("reads-client") is not None
         assert await storage.get_client("nobody") is None
         assert sent == []
+        # A write of one statement commits on its own: no BEGIN … COMMIT around it.
+        await storage.add_user(make.user("reads-user"))
+        await storage.add_code(
+            make.code("reads-code", client_id="reads-client", user_id="sub-reads-user")
+        )
+        sent.clear()
+        consumed = await storage.consume_code("reads-code", NOW + 1)
+        assert consumed is not None and consumed.used_at == NOW + 1
+        assert await storage.consume_code("reads-code", NOW + 2) is None
+        assert sent == []
     finally:
         await storage.delete_client("reads-client")
+        await storage.delete_user("reads-user")
         await storage.close()

@@ -130,6 +130,10 @@ class SqlRunner:
         self, statement: Executable | Prepared, params: Params | None = None
     ) -> rows.Row | None:
         """Run a write ``… RETURNING`` in its own transaction; the row it returned."""
+        if self._on_postgres and isinstance(statement, Prepared):
+            # One statement outside BEGIN … COMMIT is its own transaction on PostgreSQL:
+            # as atomic, and one round trip instead of three.
+            return await self._fetch_first(statement, params or {})
         return await self._unit(lambda c: _first(c, statement, params), write=True)
 
     async def _one(
@@ -140,7 +144,8 @@ class SqlRunner:
         return await self._unit(lambda c: _first(c, statement, params), write=False)
 
     async def _fetch_first(self, statement: Prepared, params: Params) -> rows.Row | None:
-        """A PostgreSQL read straight through asyncpg on a pooled connection. A
+        """One PostgreSQL statement straight through asyncpg on a pooled connection,
+        outside a transaction (a read, or a write that commits on its own). A
         connection found dead is dropped from the pool (SQLAlchemy would have done so
         had the statement gone through it) and the call fails with 503."""
         async with reachable(), self._reader.connect() as connection:

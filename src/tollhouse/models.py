@@ -187,6 +187,10 @@ class TokenFamily:
     offline: bool = False
     """Granted with ``offline_access``: it outlives the browser session."""
 
+    def live_at(self, now: int) -> bool:
+        """Not revoked and within its absolute lifetime: its tokens may still rotate."""
+        return self.revoked_at is None and self.expires_at > now
+
 
 @dataclass(frozen=True, slots=True)
 class RefreshToken:

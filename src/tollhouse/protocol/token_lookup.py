@@ -84,8 +84,7 @@ class TokenLookup:
             record.used_at is None
             and record.expires_at > now
             and family is not None
-            and family.revoked_at is None
-            and family.expires_at > now
+            and family.live_at(now)
         )
         claims: dict[str, Any] = {
             "iss": self._issuer,

@@ -528,10 +528,10 @@ class MemoryStorage:
         if token is None or token.used_at is not None or token.expires_at <= now:
             return None
         family = self._families.get(token.family_id)
-        if family is None or family.revoked_at is not None or family.expires_at <= now:
+        if family is None or not family.live_at(now):
             return None
-        known = self._refresh_tokens
-        if successor.token_hash in known or successor.family_id not in self._families:
+        clash = successor.token_hash in self._refresh_tokens
+        if clash or successor.family_id not in self._families:
             raise Conflict("refresh token exists, or its family does not")
         used = dataclasses.replace(token, used_at=now)
         self._refresh_tokens[consume] = used

@@ -209,4 +209,9 @@ def as_unavailable(exc: Exception) -> StorageUnavailable | None:
     unreachable database stands for; None for any other error (raise it as it is)."""
     if isinstance(exc, StorageUnavailable) or not is_unreachable(exc):
         return None
+    return unavailable(exc)
+
+
+def unavailable(exc: BaseException) -> StorageUnavailable:
+    """The 503 for a database that failed with ``exc``, naming it for the logs."""
     return StorageUnavailable(debug=f"{type(exc).__name__}: {exc}"[:300])

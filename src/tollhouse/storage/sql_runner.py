@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
-from tollhouse.errors import Conflict, StorageUnavailable
+from tollhouse.errors import Conflict
 from tollhouse.storage import sql_rows as rows
-from tollhouse.storage.sql_engine import is_unreachable, reachable, sqlite_file
+from tollhouse.storage.sql_engine import is_unreachable, reachable, sqlite_file, unavailable
 from tollhouse.storage.sql_prepared import Params, Prepared
 from tollhouse.storage.sqlite_worker import SqliteWorker
 
@@ -156,7 +156,7 @@ class SqlRunner:
                 if not (is_unreachable(exc) or driver.is_closed()):
                     raise
                 await connection.invalidate()
-                raise StorageUnavailable(debug=f"{type(exc).__name__}: {exc}"[:300]) from exc
+                raise unavailable(exc) from exc
 
     async def _all(self, statement: Executable, params: Params | None = None) -> list[rows.Row]:
         return await self._unit(

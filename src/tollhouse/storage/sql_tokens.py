@@ -9,7 +9,6 @@ by the database (``seq``), which is the cursor of the feed resource servers foll
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from sqlalchemy import (
     Column,
@@ -28,10 +27,9 @@ from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenF
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.schema import access_tokens, refresh_tokens, revocations, token_families
 from tollhouse.storage.sql_prepared import Prepared
-from tollhouse.storage.sql_runner import SqlRunner, consume_once
+from tollhouse.storage.sql_runner import SqlRunner, T, consume_once
 
 families = token_families
-T = TypeVar("T")
 
 
 def matching(*filters: tuple[Column[str], str | None]) -> list[ColumnElement[bool]]:

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
-from tollhouse.models import Client, GrantType, RefreshToken, TokenFamily
+from tollhouse.models import Client, GrantType, RefreshToken
 from tollhouse.protocol import scopes
 from tollhouse.protocol.events import NO_EVENTS, Events, RefreshReplayed
 from tollhouse.protocol.id_token import Authentication, IdTokenIssuer
@@ -76,7 +76,7 @@ class RefreshTokenGrant:
         now = self._clock.now()
         family = await self._store.get_family(presented.family_id)
         # A used token in a dead family still goes on to replay detection below.
-        if family is None or (presented.used_at is None and not _live(family, now)):
+        if family is None or (presented.used_at is None and not family.live_at(now)):
             raise InvalidGrant("The refresh token has been revoked or has expired.")
         # RFC 6749 §6: the new refresh token keeps the scope of the one presented. It is
         # built first so that consuming the old one and storing it are one transaction.
@@ -125,7 +125,8 @@ class RefreshTokenGrant:
         retry within the grace period (which rotates the unused successor instead), or a
         replay that revokes the whole family."""
         if presented.used_at is None:
-            if not _live(await self._store.get_family(presented.family_id), now):
+            family = await self._store.get_family(presented.family_id)
+            if family is None or not family.live_at(now):
                 raise InvalidGrant("The refresh token has been revoked or has expired.")
             raise InvalidGrant("The refresh token has expired.")
         if (
@@ -151,7 +152,3 @@ class RefreshTokenGrant:
         self._events.emit(RefreshReplayed(presented.family_id, presented.client_id))
         await self._revoker.revoke_family(presented.family_id, "refresh_replay")
         raise InvalidGrant("The refresh token was already used; its grant has been revoked.")
-
-
-def _live(family: TokenFamily | None, now: int) -> bool:
-    return family is not None and family.revoked_at is None and family.expires_at > now

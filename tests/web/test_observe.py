@@ -1,4 +1,4 @@
-"""HTTP metrics (web/app.py RequestContext) are labelled by route template, never by raw
+"""HTTP metrics (web/request_context.py) are labelled by route template, never by raw
 path; the request is bound for the audit trail while it runs."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.observability import metrics
 from tollhouse.observability.audit import current_request
 from tollhouse.protocol.results import JsonResult
-from tollhouse.web.app import RequestContext
 from tollhouse.web.observe import observe_token_response
+from tollhouse.web.request_context import RequestContext
 
 
 def value(name: str, **labels: str) -> float:

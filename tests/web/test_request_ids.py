@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tollhouse.web.app import REQUEST_IDS, RequestIds
+from tollhouse.web.request_context import REQUEST_IDS, RequestIds
 
 
 def test_ids_are_unique_and_share_the_process_prefix() -> None:

@@ -6,9 +6,12 @@ exception middlewares and its ``Request``/``Response`` objects cost about a thir
 CPU of a whole ``client_credentials`` grant (py-spy, bench/RESULTS.md), so these
 endpoints read the body and write the response themselves; every other request, and
 other methods on these paths (``405``, ``HEAD``), go on to Starlette. The rules are the
-same ones: ``web/parsing.py`` reads the form, ``web/rendering.py`` renders the JSON, the
-middlewares around both (client IP, request id and security headers, metrics, rate
-limits) see no difference.
+same ones: ``web/parsing.py`` reads the form, ``web/rendering.py`` renders the JSON.
+
+The layers every other request passes (client IP, request id and security headers,
+metrics and access log, per-IP rate limits) are not passed here but called, in the
+same order, from one coroutine: as ASGI layers with their ``send`` wrappers they were
+a third of an introspection's CPU in process (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import header, scope_form
+from tollhouse.web.proxy import TrustedProxies
 from tollhouse.web.rendering import send_json
+from tollhouse.web.request_context import RequestContext
 from tollhouse.web.routes import discovery_result, jwks_result
+from tollhouse.web.throttle import ENDPOINTS, refusal
 
 log = logging.getLogger("tollhouse.web")
 
@@ -37,17 +43,21 @@ Handler = Callable[[Provider, Scope, Receive], Awaitable[JsonResult]]
 
 
 class FastRoute(NamedTuple):
-    """What ``scope["route"]`` holds after routing; web/observe.py reads its ``path``."""
-
     path: str
+    handler: Handler
+    limit: str | None
+    """The per-client-IP rate limit in front of it (web/throttle.py), if any."""
 
 
 class FastLane:
-    """Serves the hot endpoints itself; hands everything else to ``app``."""
+    """The outermost layer: serves the hot endpoints itself, with the steps of the layers
+    in ``rest`` (client IP, request context, rate limit) called in one coroutine; hands
+    every other request to ``rest``."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, rest: TrustedProxies, context: RequestContext) -> None:
         self.app = app
-        self.state = app.state  # the provider, for the middlewares around this one
+        self.rest = rest
+        self.context = context
         handlers: dict[tuple[str, str], Handler] = {
             ("POST", "/token"): token,
             ("POST", "/introspect"): introspect,
@@ -56,19 +66,37 @@ class FastLane:
             ("GET", "/.well-known/openid-configuration"): discovery,
             ("GET", "/.well-known/oauth-authorization-server"): discovery,
         }
-        self._routes = {key: (handler, FastRoute(key[1])) for key, handler in handlers.items()}
+        self._routes = {
+            key: FastRoute(key[1], handler, ENDPOINTS.get(key[1]))
+            for key, handler in handlers.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = (
+        route = (
             self._routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
         )
-        if found is None:
-            await self.app(scope, receive, send)
+        if route is None:
+            await self.rest(scope, receive, send)
             return
-        handler, route = found
-        scope["route"] = route
-        result = await handler(self.app.state.provider, scope, receive)
-        await send_json(scope, send, result)
+        self.rest.resolve(scope)
+        context = self.context
+        exchange = context.open(scope)
+        status = 500
+        started = False
+        try:
+            provider: Provider = self.app.state.provider
+            result = None
+            if route.limit is not None:
+                result = await refusal(provider, scope, route.limit, route.path)
+            if result is None:
+                result = await route.handler(provider, scope, receive)
+            status = result.status
+            started = True
+            await send_json(scope, send, result, context.headers(scope, exchange))
+        except Exception as error:
+            status = await context.fail(scope, exchange, error, send, started=started) or status
+        finally:
+            context.close(scope, exchange, status, route.path)
 
 
 def request_id(scope: Scope) -> str | None:

@@ -1,6 +1,6 @@
 """What the metrics call a request: its route template, and a ``/token`` answer's outcome.
 
-:class:`~tollhouse.web.app.RequestContext` counts every request under the template of
+:class:`~tollhouse.web.request_context.RequestContext` counts every request under the template of
 the route that served it (``/token``, ``/static``), read from Starlette's
 ``scope["route"]`` after routing (or found among ``routes`` for a request answered
 before routing), or ``unmatched``: a raw path would let any client mint label values.

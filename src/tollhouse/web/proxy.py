@@ -71,9 +71,13 @@ class TrustedProxies:
         return any(address in network for network in self.trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            self.resolve(scope)
+        await self.app(scope, receive, send)
+
+    def resolve(self, scope: Scope) -> None:
+        """Settle the client IP (``state["client_ip"]``, and ``client`` when forwarded)
+        and the scheme of an HTTP request (web/fast_lane.py calls this directly)."""
         client = scope.get("client")
         peer = client[0] if client else None
         peer_address = self._peer_address(peer) if peer else None
@@ -88,7 +92,6 @@ class TrustedProxies:
         state = scope.setdefault("state", {})
         state["client_ip"] = client_ip
         state["peer_ip"] = peer
-        await self.app(scope, receive, send)
 
     def _peer_address(self, peer: str) -> Address | None:
         """:func:`_address`, remembered: the same few peers (clients, the proxy) connect

@@ -139,8 +139,11 @@ def json_response(result: JsonResult) -> Response:
     return response
 
 
-async def send_json(scope: Scope, send: Send, result: JsonResult) -> None:
-    """:func:`json_response` written straight to a raw ASGI ``send`` (web/fast_lane.py)."""
+async def send_json(
+    scope: Scope, send: Send, result: JsonResult, extra: list[tuple[bytes, bytes]]
+) -> None:
+    """:func:`json_response` written straight to a raw ASGI ``send`` (web/fast_lane.py),
+    with the ``extra`` headers every response carries (web/request_context.py)."""
     body = _dumps(result.body)
     error = _oauth_error(result)
     if error is not None:
@@ -153,6 +156,7 @@ async def send_json(scope: Scope, send: Send, result: JsonResult) -> None:
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in _result_headers(result).items()
     )
+    headers += extra
     await send({"type": "http.response.start", "status": result.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

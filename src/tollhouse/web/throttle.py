@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import logging
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from tollhouse.errors import SlowDown
 from tollhouse.observability import metrics
-from tollhouse.protocol.results import error_json
+from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
 from tollhouse.security.login_guard import Lockout
-from tollhouse.web.fast_lane import FastLane
 from tollhouse.web.rendering import json_response
 
 log = logging.getLogger("tollhouse.security")
@@ -66,40 +66,43 @@ async def login_succeeded(request: Request, provider: Provider, username: str) -
     await provider.login_guard.succeeded(username, client_ip(request))
 
 
+async def refusal(
+    provider: Provider, scope: Scope, endpoint: str, template: str
+) -> JsonResult | None:
+    """The 429 for a request over its client IP's limit on ``endpoint``, else None."""
+    client_ip = (scope.get("client") or ("unknown", 0))[0]
+    decision = await provider.rate_limits.take(endpoint, client_ip)
+    if decision.allowed:
+        return None
+    metrics.rate_limited(template)
+    log.info(
+        "request refused: rate limit",
+        extra={
+            "event": "rate_limited",
+            "endpoint": endpoint,
+            "client": client_ip,
+            "retry_after": decision.retry_after,
+            "request_id": scope.get("state", {}).get("request_id"),
+        },
+    )
+    error = SlowDown(
+        f"Too many requests to {scope['path']} from this address; "
+        f"retry after {decision.retry_after} s."
+    )
+    return error_json(error, headers={"Retry-After": str(decision.retry_after)})
+
+
 class RateLimitMiddleware:
     """Pure ASGI middleware; reads the limits from the provider built at start-up."""
 
-    def __init__(self, app: FastLane) -> None:
+    def __init__(self, app: Starlette) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = endpoint_of(scope.get("path", "")) if scope["type"] == "http" else None
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        endpoint, template = found
-        provider: Provider = self.app.state.provider
-        client_ip = (scope.get("client") or ("unknown", 0))[0]
-        decision = await provider.rate_limits.take(endpoint, client_ip)
-        if decision.allowed:
-            await self.app(scope, receive, send)
-            return
-        metrics.rate_limited(template)
-        log.info(
-            "request refused: rate limit",
-            extra={
-                "event": "rate_limited",
-                "endpoint": endpoint,
-                "client": client_ip,
-                "retry_after": decision.retry_after,
-                "request_id": scope.get("state", {}).get("request_id"),
-            },
-        )
-        error = SlowDown(
-            f"Too many requests to {scope['path']} from this address; "
-            f"retry after {decision.retry_after} s."
-        )
-        response = json_response(
-            error_json(error, headers={"Retry-After": str(decision.retry_after)})
-        )
-        await response(scope, receive, send)
+        if found is not None:
+            refused = await refusal(self.app.state.provider, scope, *found)
+            if refused is not None:
+                await json_response(refused)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,150 @@
+"""web/fast_lane.py: the hot endpoints answered in front of the ASGI layers keep what
+those layers give every other request — client IP, request id and security headers,
+per-IP rate limits before the endpoint, metrics, a generic 500 and a 503 that leak
+nothing. The real application over a real provider (in-memory storage, real keys),
+driven in process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import Message
+
+from tests.protocol.conftest import ISSUER, SECRET, World, world  # noqa: F401 (fixture)
+from tollhouse.errors import TemporarilyUnavailable
+from tollhouse.observability.metrics import REGISTRY
+from tollhouse.provider import Provider
+from tollhouse.web.app import create_app
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    """Plain http (HSTS only per the proxy), 127.0.0.1 a trusted proxy, /introspect a
+    burst of 2 per client IP."""
+    return {
+        "trusted_proxies": "127.0.0.1",
+        "rate_limit_introspect": "1/min,burst=2",
+        "insecure_http": True,
+    }
+
+
+class Served:
+    def __init__(self, http: httpx.AsyncClient, provider: Provider) -> None:
+        self.http = http
+        self.provider = provider
+
+
+@pytest.fixture
+async def served(world: World) -> AsyncIterator[Served]:  # noqa: F811 (the fixture)
+    """``create_app`` around the protocol tests' provider, started by its lifespan."""
+
+    async def build() -> Provider:
+        return world.provider
+
+    app = create_app(world.provider.settings, build)
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    outbox: asyncio.Queue[Message] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    lifespan = asyncio.create_task(app(scope, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
+        yield Served(http, world.provider)
+    await inbox.put({"type": "lifespan.shutdown"})
+    assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+    await lifespan
+
+
+def count(endpoint: str, status: int) -> float:
+    value = REGISTRY.get_sample_value(
+        "tollhouse_http_requests_total", {"endpoint": endpoint, "status": str(status)}
+    )
+    return value or 0.0
+
+
+def headers_everyone_gets(response: httpx.Response) -> None:
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["x-request-id"]
+
+
+async def introspect(served: Served, client_ip: str, **headers: str) -> httpx.Response:
+    return await served.http.post(
+        "/introspect",
+        data={"token": "not-a-token"},
+        auth=("m2m", SECRET),
+        headers={"x-forwarded-for": client_ip, **headers},
+    )
+
+
+async def test_an_unexpected_error_is_a_generic_500_naming_the_request_id(
+    served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any) -> None:
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(served.provider.introspection, "handle", broken)
+    before = count("/introspect", 500)
+    with caplog.at_level(logging.ERROR, logger="tollhouse.error"):
+        response = await introspect(served, "192.0.2.1")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"] == "server_error"
+    assert response.headers["x-request-id"] in body["error_description"]
+    assert "secret detail" not in response.text
+    headers_everyone_gets(response)
+    assert count("/introspect", 500) == before + 1
+    assert any(r.msg == "unhandled error" and r.exc_info for r in caplog.records)
+
+
+async def test_an_unreachable_database_is_503_with_retry_after(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*args: Any) -> None:
+        raise TemporarilyUnavailable("database down", debug="connection refused by db:5432")
+
+    monkeypatch.setattr(served.provider.introspection, "handle", down)
+    response = await introspect(served, "192.0.2.2")
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert response.headers["retry-after"]
+    assert "5432" not in response.text
+    headers_everyone_gets(response)
+
+
+async def test_the_per_ip_limit_answers_before_the_endpoint_by_forwarded_client(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    handle = served.provider.introspection.handle
+
+    async def counting(request: Any) -> Any:
+        seen.append(request.params["token"])
+        return await handle(request)
+
+    monkeypatch.setattr(served.provider.introspection, "handle", counting)
+    answers = [(await introspect(served, "192.0.2.3")).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+    assert len(seen) == 2  # the refused one never reached the endpoint
+    # Another client behind the same trusted proxy has its own bucket.
+    assert (await introspect(served, "192.0.2.4")).status_code == 200
+    refused = await introspect(served, "192.0.2.3")
+    assert refused.json()["error"] == "slow_down" and refused.headers["retry-after"]
+    headers_everyone_gets(refused)
+
+
+async def test_https_per_the_trusted_proxy_gets_hsts(served: Served) -> None:
+    plain = await served.http.get("/jwks.json")
+    forwarded = await served.http.get("/jwks.json", headers={"x-forwarded-proto": "https"})
+    assert "strict-transport-security" not in plain.headers
+    assert forwarded.headers["strict-transport-security"] == "max-age=31536000"
+    assert plain.json()["keys"] and forwarded.json() == plain.json()
+    headers_everyone_gets(forwarded)
+    assert plain.headers["x-request-id"] != forwarded.headers["x-request-id"]

@@ -17,6 +17,12 @@ from tollhouse.web import http_protocol
 from tollhouse.web.http_protocol import HttpProtocol
 
 WRITES: list[bytes] = []
+WRITTEN_WHEN_SENT: list[int] = []
+"""``len(WRITES)`` right after the app sent a ``/gate`` response's last body chunk."""
+GATE = asyncio.Event()
+AT_GATE: list[str] = []
+SERVERS: list[uvicorn.Server] = []
+"""The server serving :func:`app`, for ``/shutdown``."""
 
 
 class _RecordingTransport:
@@ -67,10 +73,27 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["path"] == "/slow":
         await asyncio.sleep(0.6)
+    if scope["path"] == "/shutdown":
+        await send({"type": "http.response.start", "status": 200, "headers": LENGTH_4})
+        await send({"type": "http.response.body", "body": b"done"})
+        for open_connection in list(SERVERS[0].server_state.connections):
+            open_connection.shutdown()  # as uvicorn's Server.shutdown does
+        return
+    if scope["path"] == "/gate":
+        AT_GATE.append(scope["path"])
+        await GATE.wait()
+        answer = b"gate"
+        await send({"type": "http.response.start", "status": 200, "headers": LENGTH_4})
+        await send({"type": "http.response.body", "body": answer})
+        WRITTEN_WHEN_SENT.append(len(WRITES))
+        return
     answer = b'{"path":"' + scope["path"].encode() + b'","got":' + str(len(body)).encode() + b"}"
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": answer})
+
+
+LENGTH_4 = [(b"content-length", b"4")]
 
 
 @pytest.fixture
@@ -92,7 +115,11 @@ async def port() -> AsyncIterator[int]:
             break
         await asyncio.sleep(0.01)
     assert server.started
+    SERVERS[:] = [server]
     WRITES.clear()
+    WRITTEN_WHEN_SENT.clear()
+    GATE.clear()
+    AT_GATE.clear()
     yield listener.getsockname()[1]
     server.should_exit = True
     await asyncio.wait_for(task, 5)
@@ -233,3 +260,67 @@ async def test_the_date_header_follows_the_clock(port: int) -> None:
             writer.write(get("/a"))
             dates.append((await response(reader))[1][b"date"])
     assert dates[0] != dates[1]
+
+
+async def test_responses_finished_in_one_pass_are_written_together_after_it(port: int) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(connection(port)) for _ in range(3)]
+        for _, writer in clients:
+            writer.write(get("/gate"))
+            await writer.drain()
+        for _ in range(500):  # bounded: 5 s until all three wait at the gate
+            await asyncio.sleep(0.01)
+            if len(AT_GATE) == 3:
+                break
+        GATE.set()  # the three finish in one pass of the loop
+        for reader, _ in clients:
+            assert (await response(reader))[2] == b"gate"
+    # When each had sent its response, none of the three had been written yet.
+    assert WRITTEN_WHEN_SENT == [0, 0, 0]
+    assert len(WRITES) == 3
+
+
+async def test_a_response_before_closing_is_written_at_once(port: int) -> None:
+    GATE.set()
+    async with connection(port) as (reader, writer):
+        writer.write(b"GET /gate HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+        received = await asyncio.wait_for(reader.read(), 5)  # the server closes
+    assert received.endswith(b"\r\n\r\ngate")
+    assert WRITTEN_WHEN_SENT == [1]
+
+
+async def test_a_stopping_server_writes_the_responses_it_finished_before_closing(
+    port: int,
+) -> None:
+    async with connection(port) as (reader, writer):
+        writer.write(get("/shutdown"))
+        received = await asyncio.wait_for(reader.read(), 5)  # the server closes
+    assert received.endswith(b"\r\n\r\ndone")
+
+
+class _Transport:
+    def __init__(self, closing: bool) -> None:
+        self.closing = closing
+        self.written: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+async def test_the_end_of_pass_writer_keeps_order_and_skips_clients_gone() -> None:
+    writer = http_protocol.EndOfPassWriter.of(asyncio.get_running_loop())
+    assert writer is http_protocol.EndOfPassWriter.of(asyncio.get_running_loop())
+    here, gone = _Transport(False), _Transport(False)
+    writer.write(here, b"one")
+    writer.write(gone, b"lost")
+    writer.write(here, b"two")
+    gone.closing = True  # the client left before the end of the pass
+    assert here.written == []
+    await asyncio.sleep(0)
+    assert here.written == [b"one", b"two"] and gone.written == []
+    writer.write(here, b"three")  # the next pass has its own flush
+    await asyncio.sleep(0)
+    assert here.written == [b"one", b"two", b"three"]

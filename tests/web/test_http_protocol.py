@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
@@ -322,5 +323,18 @@ async def test_the_end_of_pass_writer_keeps_order_and_skips_clients_gone() -> No
     await asyncio.sleep(0)
     assert here.written == [b"one", b"two"] and gone.written == []
     writer.write(here, b"three")  # the next pass has its own flush
+    await asyncio.sleep(0)
+    assert here.written == [b"one", b"two", b"three"]
+
+
+async def test_a_burst_goes_out_once_its_first_response_has_waited_max_delay() -> None:
+    writer = http_protocol.EndOfPassWriter()
+    here = _Transport(False)
+    writer.write(here, b"one")
+    time.sleep(writer.MAX_DELAY * 2)  # a long request served in the same pass
+    writer.write(here, b"two")
+    assert here.written == [b"one", b"two"]  # not held until the pass ends
+    writer.write(here, b"three")  # the first of the next burst
+    assert here.written == [b"one", b"two"]
     await asyncio.sleep(0)
     assert here.written == [b"one", b"two", b"three"]

@@ -27,6 +27,7 @@ uvicorn's own code, unchanged. Served with ``uvicorn.run(..., http=HttpProtocol)
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.parse
 import weakref
 
@@ -150,8 +151,9 @@ class EndOfPassWriter:
     Written together at the end of that pass (``call_soon``, behind the tasks already
     queued), the reader wakes for the first and finds the rest: the server spent about
     a fifth less CPU per introspection and its p99 fell (bench/RESULTS.md). A response
-    waits at most for the requests served in the same pass; one alone is written in the
-    same pass that finished it.
+    waits at most ``MAX_DELAY`` plus the request that ran past it: a pass of requests
+    that each take long (an RSA signature each) is written in many small bursts,
+    not held until the last of them is done. One alone is written in the same pass.
 
     Order on a connection holds: uvicorn starts a connection's next request only when
     its response is complete, and that request's task is queued behind this write.
@@ -161,12 +163,16 @@ class EndOfPassWriter:
     loop (:meth:`of`).
     """
 
+    MAX_DELAY = 0.0005
+    """Seconds the first response of a burst may wait for the others."""
+
     _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EndOfPassWriter] = (
         weakref.WeakKeyDictionary()
     )
 
     def __init__(self) -> None:
         self._pending: list[tuple[asyncio.Transport, bytes]] = []
+        self._since = 0.0
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> EndOfPassWriter:
@@ -177,9 +183,12 @@ class EndOfPassWriter:
 
     def write(self, transport: asyncio.Transport, payload: bytes) -> None:
         """Called from the loop this writer belongs to."""
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self.flush)
         self._pending.append((transport, payload))
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self.flush)
+            self._since = time.perf_counter()
+        elif time.perf_counter() - self._since >= self.MAX_DELAY:
+            self.flush()
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []

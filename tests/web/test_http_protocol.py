@@ -331,7 +331,7 @@ async def test_a_burst_goes_out_once_its_first_response_has_waited_max_delay() -
     writer = http_protocol.EndOfPassWriter()
     here = _Transport(False)
     writer.write(here, b"one")
-    time.sleep(writer.MAX_DELAY * 2)  # a long request served in the same pass
+    time.sleep(writer.MAX_DELAY * 2)  # noqa: ASYNC251 (a long request blocking the pass)
     writer.write(here, b"two")
     assert here.written == [b"one", b"two"]  # not held until the pass ends
     writer.write(here, b"three")  # the first of the next burst

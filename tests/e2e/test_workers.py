@@ -4,7 +4,11 @@ either one reports the sum over both (prometheus multiprocess mode)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -115,3 +119,53 @@ def test_metrics_aggregate_both_workers(two_workers: Server) -> None:
     # Whichever worker answers /metrics, it reports the requests of both.
     totals = {healthz_total(two_workers.base_url) - before for _ in range(6)}
     assert totals == {sent}, (totals, sent, two_workers.logs()[-3000:])
+
+
+def served_by(base_url: str, count: int) -> list[str]:
+    """The worker (its request-id prefix) that answered each of ``count`` connections,
+    all opened before the first request is sent."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connections = [socket.create_connection((host, int(port)), 30) for _ in range(count)]
+    prefixes = []
+    try:
+        for connection in connections:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+        for connection in connections:
+            answer = b""
+            while chunk := connection.recv(65536):  # bounded: the server closes
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            found = re.search(rb"\r\nx-request-id: ([^.\r]+)\.", answer)
+            assert found, answer[:400]
+            prefixes.append(found.group(1).decode())
+    finally:
+        for connection in connections:
+            connection.close()
+    return prefixes
+
+
+def test_connections_opened_together_are_spread_over_both_workers(two_workers: Server) -> None:
+    """One listening socket per worker (web/workers.py): with uvicorn's one shared socket
+    the first worker awake took all the connections waiting, 50 of 50 in some runs."""
+    prefixes = served_by(two_workers.base_url, 40)
+    counts = sorted(prefixes.count(prefix) for prefix in set(prefixes))
+    # By address hash: fewer than 5 of 40 on one worker is a 1-in-5-million chance.
+    assert len(counts) == 2 and counts[0] >= 5, counts
+
+
+def test_a_killed_worker_is_replaced_on_its_socket(two_workers: Server) -> None:
+    """The supervisor keeps each worker's socket open: connections reaching the dead
+    worker's socket wait for its successor instead of going unanswered. (Last in this
+    module: it replaces a worker of the shared server.)"""
+    workers = subprocess.run(
+        ["pgrep", "-f", "-P", str(two_workers.process.pid), "spawn_main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(workers) == 2, workers
+    before = set(served_by(two_workers.base_url, 20))
+    os.kill(int(workers[0]), signal.SIGKILL)
+    after = served_by(two_workers.base_url, 40)  # each waits up to 30 s
+    assert len(set(after)) == 2, after
+    assert len(set(after) - before) == 1, (before, set(after))  # one new worker

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
@@ -20,6 +21,13 @@ from tollhouse.provider import build_provider
 from tollhouse.security.tls import ensure_self_signed
 from tollhouse.storage.sql import open_storage
 from tollhouse.web.asgi import tls13_context
+from tollhouse.web.workers import (
+    BalancedWorkers,
+    balanced_sockets_available,
+    bind_worker_sockets,
+)
+
+ASGI_FACTORY = "tollhouse.web.asgi:from_environment"
 
 
 async def _prepare(settings: Settings) -> str | None:
@@ -125,8 +133,7 @@ def serve(
             prepare_multiprocess(settings.data_dir / "metrics")
         except OSError as exc:
             fail(f"cannot prepare {settings.data_dir / 'metrics'} for --workers: {exc.strerror}")
-    uvicorn.run(
-        "tollhouse.web.asgi:from_environment",
+    options: dict[str, Any] = dict(
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -143,5 +150,18 @@ def serve(
         http="tollhouse.web.http_protocol:HttpProtocol",
         timeout_keep_alive=5,
         timeout_graceful_shutdown=5,
-        **ssl_options,  # type: ignore[arg-type]
+        **ssl_options,
     )
+    if settings.workers > 1 and balanced_sockets_available():
+        # A listening socket per worker, so connections are spread (web/workers.py).
+        config = uvicorn.Config(ASGI_FACTORY, **options)
+        try:
+            sockets = bind_worker_sockets(
+                settings.host, settings.port, settings.workers, config.backlog
+            )
+        except OSError as exc:
+            fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+            return
+        BalancedWorkers(config, sockets).run()
+        return
+    uvicorn.run(ASGI_FACTORY, **options)

@@ -1,0 +1,70 @@
+"""web/workers.py: one listening socket per worker in a SO_REUSEPORT group, on the real
+kernel over 127.0.0.1."""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from tollhouse.web.workers import balanced_sockets_available, bind_worker_sockets
+
+pytestmark = pytest.mark.skipif(
+    not balanced_sockets_available(), reason="SO_REUSEPORT balancing is Linux's"
+)
+
+
+@pytest.fixture
+def group() -> Iterator[list[socket.socket]]:
+    sockets = bind_worker_sockets("127.0.0.1", 0, 2, 128)
+    yield sockets
+    for sock in sockets:
+        sock.close()
+
+
+def accepted_by_each(sockets: list[socket.socket], expected: int) -> list[int]:
+    """Accept until ``expected`` connections are in (bounded: 5 s)."""
+    counts = [0] * len(sockets)
+    for _ in range(100):
+        ready, _, _ = select.select(sockets, [], [], 0.05)
+        for sock in ready:
+            connection, _ = sock.accept()
+            connection.close()
+            counts[sockets.index(sock)] += 1
+        if sum(counts) == expected:
+            break
+    return counts
+
+
+def test_the_sockets_share_one_port_and_listen_before_any_worker(
+    group: list[socket.socket],
+) -> None:
+    ports = {sock.getsockname()[1] for sock in group}
+    assert len(ports) == 1
+    port = ports.pop()
+    clients = [socket.create_connection(("127.0.0.1", port), 5) for _ in range(40)]
+    counts = accepted_by_each(group, 40)
+    for client in clients:
+        client.close()
+    # Spread by address hash: fewer than 5 of 40 on one is a 1-in-5-million chance.
+    assert sum(counts) == 40 and min(counts) >= 5, counts
+
+
+def test_a_port_in_use_by_a_plain_server_is_refused() -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with pytest.raises(OSError) as refused:
+            bind_worker_sockets("127.0.0.1", other.getsockname()[1], 2, 128)
+    assert refused.value.errno == errno.EADDRINUSE
+
+
+def test_a_second_group_on_the_same_port_is_refused(group: list[socket.socket]) -> None:
+    """Another ``--workers`` server on the same port would otherwise join the group and
+    silently take half of the traffic."""
+    with pytest.raises(OSError) as refused:
+        bind_worker_sockets("127.0.0.1", group[0].getsockname()[1], 2, 128)
+    assert refused.value.errno == errno.EADDRINUSE

@@ -43,6 +43,8 @@ Handler = Callable[[Provider, Scope, Receive], Awaitable[JsonResult]]
 
 
 class FastRoute(NamedTuple):
+    """One hot endpoint: its path (the metrics' route template) and handler."""
+
     path: str
     handler: Handler
     limit: str | None

@@ -153,16 +153,42 @@ def test_connections_opened_together_are_spread_over_both_workers(two_workers: S
     assert len(counts) == 2 and counts[0] >= 5, counts
 
 
+def worker_processes(server: Server) -> list[str]:
+    """The supervisor's worker processes (multiprocessing spawns them)."""
+    found = subprocess.run(
+        ["pgrep", "-f", "-P", str(server.process.pid), "spawn_main"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.split()
+
+
+def test_sighup_replaces_both_workers_on_their_sockets(two_workers: Server) -> None:
+    """The supervisor replaces each worker in turn (uvicorn's restart, web/workers.py
+    passing each its socket); every request meanwhile is answered."""
+    before = set(served_by(two_workers.base_url, 20))
+    two_workers.process.send_signal(signal.SIGHUP)
+    seen: set[str] = set()
+    deadline = time.monotonic() + 60  # bounded: each new worker is up within seconds
+    while time.monotonic() < deadline:
+        seen = set(served_by(two_workers.base_url, 20))  # each one a 200
+        if len(seen) == 2 and not seen & before:
+            break
+        time.sleep(0.2)
+    assert len(seen) == 2 and not seen & before, (before, seen)
+    # The last worker replaced retires once its successor is ready.
+    while len(worker_processes(two_workers)) != 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(worker_processes(two_workers)) == 2
+    assert two_workers.process.poll() is None
+
+
 def test_a_killed_worker_is_replaced_on_its_socket(two_workers: Server) -> None:
     """The supervisor keeps each worker's socket open: connections reaching the dead
     worker's socket wait for its successor instead of going unanswered. (Last in this
     module: it replaces a worker of the shared server.)"""
-    workers = subprocess.run(
-        ["pgrep", "-f", "-P", str(two_workers.process.pid), "spawn_main"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    workers = worker_processes(two_workers)
     assert len(workers) == 2, workers
     before = set(served_by(two_workers.base_url, 20))
     os.kill(int(workers[0]), signal.SIGKILL)

@@ -18,6 +18,7 @@ from starlette.types import Message
 from tests.protocol.conftest import ISSUER, SECRET, World, world  # noqa: F401 (fixture)
 from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.observability.metrics import REGISTRY
+from tollhouse.protocol.results import JsonResult
 from tollhouse.provider import Provider
 from tollhouse.web.app import create_app
 
@@ -148,3 +149,19 @@ async def test_https_per_the_trusted_proxy_gets_hsts(served: Served) -> None:
     assert plain.json()["keys"] and forwarded.json() == plain.json()
     headers_everyone_gets(forwarded)
     assert plain.headers["x-request-id"] != forwarded.headers["x-request-id"]
+
+
+async def test_a_response_that_cannot_be_rendered_is_still_a_500(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering fails before anything is sent, so the generic 500 can still be sent."""
+
+    async def unrenderable(*args: Any) -> JsonResult:
+        return JsonResult(200, {"active": False}, {"X-Note": "snow \u2603"})  # not latin-1
+
+    monkeypatch.setattr(served.provider.introspection, "handle", unrenderable)
+    response = await introspect(served, "192.0.2.5")
+    assert response.status_code == 500
+    assert response.json()["error"] == "server_error"
+    assert "x-note" not in response.headers
+    headers_everyone_gets(response)

@@ -32,7 +32,7 @@ from tollhouse.provider import Provider
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import header, scope_form
 from tollhouse.web.proxy import TrustedProxies
-from tollhouse.web.rendering import send_json
+from tollhouse.web.rendering import json_messages
 from tollhouse.web.request_context import RequestContext
 from tollhouse.web.routes import discovery_result, jwks_result
 from tollhouse.web.throttle import ENDPOINTS, refusal
@@ -92,9 +92,11 @@ class FastLane:
                 result = await refusal(provider, scope, route.limit, route.path)
             if result is None:
                 result = await route.handler(provider, scope, receive)
+            start, body = json_messages(scope, result, context.headers(scope, exchange))
             status = result.status
             started = True
-            await send_json(scope, send, result, context.headers(scope, exchange))
+            await send(start)
+            await send(body)
         except Exception as error:
             status = await context.fail(scope, exchange, error, send, started=started) or status
         finally:

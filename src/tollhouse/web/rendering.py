@@ -15,7 +15,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from tollhouse.protocol.results import JsonResult, Redirect
 from tollhouse.web.branding import Branding
@@ -139,11 +139,12 @@ def json_response(result: JsonResult) -> Response:
     return response
 
 
-async def send_json(
-    scope: Scope, send: Send, result: JsonResult, extra: list[tuple[bytes, bytes]]
-) -> None:
-    """:func:`json_response` written straight to a raw ASGI ``send`` (web/fast_lane.py),
-    with the ``extra`` headers every response carries (web/request_context.py)."""
+def json_messages(
+    scope: Scope, result: JsonResult, extra: list[tuple[bytes, bytes]]
+) -> tuple[Message, Message]:
+    """:func:`json_response` as the two ASGI messages to ``send`` (web/fast_lane.py), with
+    the ``extra`` headers every response carries (web/request_context.py). Everything
+    that can fail happens here, before the first message is sent."""
     body = _dumps(result.body)
     error = _oauth_error(result)
     if error is not None:
@@ -157,8 +158,8 @@ async def send_json(
         for name, value in _result_headers(result).items()
     )
     headers += extra
-    await send({"type": "http.response.start", "status": result.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start: Message = {"type": "http.response.start", "status": result.status, "headers": headers}
+    return start, {"type": "http.response.body", "body": body}
 
 
 def json_body(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

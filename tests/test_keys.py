@@ -361,6 +361,33 @@ async def test_ensure_key_generates_once_then_reuses() -> None:
     assert [k.kid for k in store.keys] == [first.kid]
 
 
+class LateStore(FakeKeyStore):
+    """Another instance commits ``late`` just after this instance's first read."""
+
+    def __init__(self, late: SigningKey) -> None:
+        super().__init__()
+        self.late = late
+
+    async def list_keys(self) -> list[SigningKey]:
+        keys = await super().list_keys()
+        if self.list_calls == 1:
+            self.keys.insert(0, self.late)
+        return keys
+
+
+async def test_ensure_key_uses_a_key_another_instance_created_after_its_first_read(
+    generated: dict[str, SigningKey],
+) -> None:
+    """Its load saw no key, its next read sees the other instance's: it must load that
+    one, not insert the next generation beside it (two ES256 signing keys, seen once
+    on PostgreSQL with two instances starting together)."""
+    other = dataclasses.replace(generated["ES256"], activates_at=NOW, generation=1)
+    store = LateStore(other)
+    ring = KeyRing(store, BOX, FrozenClock(NOW), alg="ES256")
+    assert await ring.ensure_key() == other
+    assert [k.kid for k in store.keys] == [other.kid]
+
+
 async def test_ensure_key_adds_a_missing_alg(generated: dict[str, SigningKey]) -> None:
     store = FakeKeyStore(generated["ES256"])
     ring = KeyRing(store, BOX, FrozenClock(NOW))

@@ -292,7 +292,9 @@ class KeyRing:
         """The signing key for ``alg``, generated and stored first if none signs now.
 
         Instances starting together on an empty database race here: each inserts the
-        next generation of ``alg``, the store lets one win, the others load its key.
+        next generation of ``alg``, the store lets one win, the others load its key. One
+        whose load came before the winner's commit and its read of the keys after it
+        loads that key instead of inserting the generation after it.
         """
         alg = _checked_alg(alg or self._alg)
         for _ in range(3):
@@ -302,6 +304,11 @@ class KeyRing:
                 return current[0].record
             records = await self._store.list_keys()
             now = self._clock.now()
+            if any(
+                view.key.alg == alg and view.phase == SIGNING
+                for view in phases(records, now, self._retention)
+            ):
+                continue  # another instance's key committed since load(): load it
             record = await asyncio.to_thread(
                 generate,
                 alg,

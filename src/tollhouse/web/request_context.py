@@ -114,7 +114,6 @@ class RequestContext:
         Retry-After when the database or Redis cannot be reached (a retry will do, not a
         bug), else a generic 500 naming the request id. Returns the status answered."""
         request_id = exchange.request_id
-        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
         if isinstance(error, TemporarilyUnavailable):
             error_log.warning(
                 "temporarily unavailable",
@@ -122,7 +121,7 @@ class RequestContext:
             )
             status = error.status
             body = json.dumps(error.to_dict()).encode()
-            headers.append((b"retry-after", RETRY_AFTER.encode()))
+            extra = [(b"retry-after", RETRY_AFTER.encode())]
             code = error.error
         else:
             error_log.exception(
@@ -133,11 +132,13 @@ class RequestContext:
                 b'{"error":"server_error","error_description":"The server could not '
                 b"complete the request. Correlation id: " + request_id.encode() + b'"}'
             )
+            extra = []
             code = "server_error"
         if started:
             return None  # the status sent stands
         scope["state"]["oauth_error"] = code
-        headers += self.headers(scope, exchange)
+        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+        headers += extra + self.headers(scope, exchange)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return status

@@ -23,7 +23,7 @@ import logging
 import socket
 import sys
 
-from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 log = logging.getLogger("uvicorn.error")
@@ -71,11 +71,8 @@ def bind_worker_sockets(host: str, port: int, count: int, backlog: int) -> list[
 
 
 class BalancedWorkers(Multiprocess):
-    """uvicorn's supervisor, worker ``i`` on ``sockets[i]`` (module docstring)."""
-
-    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
-        super().__init__(config, sockets)
-        self.processes_num = len(sockets)
+    """uvicorn's supervisor, worker ``i`` on ``sockets[i]`` (module docstring): one
+    socket for each of ``config.workers``."""
 
     def _start(self, index: int) -> Process:
         process = Process(self.config, [self.sockets[index]])

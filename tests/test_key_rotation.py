@@ -8,6 +8,7 @@ the last token it signed has expired.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 
@@ -246,6 +247,23 @@ async def test_rotation_of_an_alg_that_does_not_sign_yet_signs_at_once() -> None
     rotation = await rotation_for(store, clock).rotate("ES256", LEAD)
     assert rotation.key.activates_at == NOW and rotation.replaces == ()
     assert rotation.key.generation == 1
+
+
+async def test_rotation_makes_rsa_keys_of_the_configured_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOLLHOUSE_RSA_KEY_BITS", "3072")
+    settings = load_settings()
+    store, clock = MemoryStorage(), FrozenClock(NOW)
+    key = (await KeyRotation.from_settings(settings, store, BOX, clock).rotate("RS256")).key
+    modulus = base64.urlsafe_b64decode(key.public_jwk["n"] + "==")
+    assert int.from_bytes(modulus, "big").bit_length() == 3072
+
+
+@pytest.mark.parametrize("bits", [1024, 2000, 3000, 8192])
+def test_rsa_key_sizes_other_than_2048_3072_4096_are_refused_at_start(bits: int) -> None:
+    with pytest.raises(ConfigError, match="rsa_key_bits.*2048, 3072, 4096"):
+        load_settings(rsa_key_bits=bits)
 
 
 async def test_two_rotations_from_one_snapshot_store_one_key() -> None:

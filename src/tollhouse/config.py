@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
+from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS, RSA_KEY_SIZES
 from tollhouse.security.ratelimit import parse_rate
 
 MAX_ACCESS_TOKEN_TTL = 3600
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     workers: int = 1
     master_key: str | None = None
     signing_alg: Literal["ES256", "RS256", "EdDSA"] = "ES256"
+    rsa_key_bits: int = DEFAULT_RSA_KEY_BITS
+    """Modulus of new RS256 keys (key_sizes.py says why 2048 by default); keys already
+    stored keep theirs until rotated."""
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
     """Idle lifetime of a refresh token: unused this long, it expires."""
@@ -203,6 +207,13 @@ class Settings(BaseSettings):
     def _port(cls, v: int) -> int:
         if not 0 <= v <= 65535:
             raise ValueError(f"must be 0-65535, got {v}")
+        return v
+
+    @field_validator("rsa_key_bits")
+    @classmethod
+    def _rsa_key_bits(cls, v: int) -> int:
+        if v not in RSA_KEY_SIZES:
+            raise ValueError(f"must be one of {', '.join(map(str, RSA_KEY_SIZES))}, got {v}")
         return v
 
     @field_validator("workers")

@@ -38,6 +38,7 @@ from tollhouse.key_lifecycle import (
     next_generation,
     phases,
 )
+from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS
 from tollhouse.keys import generate
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import DecryptionError, SecretBox
@@ -79,15 +80,18 @@ class KeyRotation:
         retention: int,
         lead_time: int,
         rotation_period: int,
+        rsa_bits: int = DEFAULT_RSA_KEY_BITS,
     ) -> None:
         """``rotation_period``: seconds after which a signing key is rotated
-        automatically (0: never); ``lead_time``: default delay before a new key signs."""
+        automatically (0: never); ``lead_time``: default delay before a new key signs;
+        ``rsa_bits``: the modulus of new RS256 keys."""
         self._store = store
         self._box = box
         self._clock = clock
         self.retention = retention
         self.lead_time = lead_time
         self.rotation_period = rotation_period
+        self.rsa_bits = rsa_bits
 
     @classmethod
     def from_settings(
@@ -100,6 +104,7 @@ class KeyRotation:
             retention=retention_for(settings),
             lead_time=settings.key_lead_time,
             rotation_period=settings.key_rotation_days * DAY,
+            rsa_bits=settings.rsa_key_bits,
         )
 
     async def phases(self) -> list[KeyPhase]:
@@ -129,6 +134,7 @@ class KeyRotation:
             now,
             activates_at=now + lead_time,
             generation=next_generation(records, alg),
+            rsa_bits=self.rsa_bits,
         )
         await self._store.add_key(key)
         replaced = tuple(

@@ -38,6 +38,7 @@ from tollhouse.key_lifecycle import (
     next_generation,
     phases,
 )
+from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS, RSA_KEY_SIZES
 from tollhouse.models import SigningKey
 from tollhouse.resource.cache import VerifiedTokenCache
 from tollhouse.resource.jwk import UnusableKey, VerifyKey, parse_jwk
@@ -48,10 +49,9 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_ALGS = ("ES256", "RS256", "EdDSA")
 """RFC 7518 §3.1 ES256 and RS256, RFC 8037 §3.1 EdDSA (Ed25519)."""
-RSA_KEY_BITS = 3072
 
 OFF_LOOP_ALGS = frozenset({"RS256"})
-"""Signatures slow enough to make on another core: RSA-3072 takes about 0.6 ms, and
+"""Signatures slow enough to make on another core: RSA-2048 takes 0.2-0.3 ms, and
 ``cryptography`` lets go of the GIL while it works (an ES256 or EdDSA signature, 25-60 µs,
 costs less than the hand-off)."""
 
@@ -84,12 +84,13 @@ def generate(
     *,
     activates_at: int | None = None,
     generation: int | None = None,
+    rsa_bits: int = DEFAULT_RSA_KEY_BITS,
 ) -> SigningKey:
     """A fresh key for ``alg``: kid = RFC 7638 §3 thumbprint, private JWK sealed by ``box``.
 
     ``activates_at`` delays signing (it is published at once); ``generation`` is its
-    rotation number within ``alg``."""
-    key = _new_key(_checked_alg(alg))
+    rotation number within ``alg``; ``rsa_bits`` the modulus of an RS256 key."""
+    key = _new_key(_checked_alg(alg), rsa_bits)
     kid = key.thumbprint()
     extra = {"kid": kid, "alg": alg, "use": "sig"}
     public = {"kty": key.key_type, **key.as_dict(private=False), **extra}
@@ -188,17 +189,20 @@ class KeyRing:
         *,
         retention: int = DEFAULT_RETENTION,
         signing_threads: int | None = None,
+        rsa_bits: int = DEFAULT_RSA_KEY_BITS,
     ) -> None:
         """``retention``: how long a retired key stays published (the longest token
         lifetime plus leeway; see :func:`tollhouse.key_rotation.retention_for`).
         ``signing_threads``: threads for :data:`OFF_LOOP_ALGS` signatures in
-        :meth:`sign_jwt_async` (default: :func:`spare_cores`; 0 signs on the event loop)."""
+        :meth:`sign_jwt_async` (default: :func:`spare_cores`; 0 signs on the event loop).
+        ``rsa_bits``: the modulus of an RS256 key :meth:`ensure_key` creates."""
         self._store = store
         self._box = box
         self._clock = clock
         self._alg = _checked_alg(alg)
         self._interval = reload_interval
         self._retention = retention
+        self._rsa_bits = rsa_bits
         self._state = _EMPTY
         self._loaded = False
         self._verified = VerifiedTokenCache[_HeaderAndClaims](VERIFIED_CACHE_SIZE)
@@ -316,6 +320,7 @@ class KeyRing:
                 now,
                 activates_at=now,
                 generation=next_generation(records, alg),
+                rsa_bits=self._rsa_bits,
             )
             try:
                 await self._store.add_key(record)
@@ -449,11 +454,14 @@ def _checked_alg(alg: str) -> str:
     return alg
 
 
-def _new_key(alg: str) -> jwk.Key:
+def _new_key(alg: str, rsa_bits: int) -> jwk.Key:
     if alg == "ES256":
         return jwk.ECKey.generate_key("P-256")
     if alg == "RS256":
-        return jwk.RSAKey.generate_key(RSA_KEY_BITS)
+        if rsa_bits not in RSA_KEY_SIZES:
+            sizes = ", ".join(map(str, RSA_KEY_SIZES))
+            raise ConfigError(f"unsupported RSA key size {rsa_bits}; choose one of {sizes}")
+        return jwk.RSAKey.generate_key(rsa_bits)
     return jwk.OKPKey.generate_key("Ed25519")
 
 

@@ -156,6 +156,7 @@ async def build_provider(
         settings.key_reload_interval,
         retention=retention_for(settings),
         signing_threads=spare_cores(settings.workers),
+        rsa_bits=settings.rsa_key_bits,
     )
     await keyring.load()
     await keyring.ensure_key(settings.signing_alg)

@@ -109,3 +109,23 @@ def test_served_jwks_must_equal_the_keys_table(key: SigningKey, other: SigningKe
     altered = {"keys": [key.public_jwk, {**other.public_jwk, "x": key.public_jwk["x"]}]}
     assert "other key material" in errors(check_published(table, altered, "jwks"))[0]
     assert "not a JWK Set" in errors(check_published(table, ["nope"], "jwks"))[0]
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> SigningKey:
+    return generate("RS256", BOX, NOW)
+
+
+def test_rsa_keys_are_reported_with_their_modulus(rsa_key: SigningKey) -> None:
+    found = check_keys([rsa_key], BOX, "RS256", NOW)
+    assert [f.level for f in found] == [Level.OK]
+    assert "RS256 key" in found[0].what and "RSA-2048" in found[0].what
+
+
+def test_an_rsa_key_shorter_than_the_configured_size_should_be_rotated(
+    rsa_key: SigningKey,
+) -> None:
+    found = check_keys([rsa_key], BOX, "RS256", NOW, rsa_bits=3072)
+    assert [f.level for f in found] == [Level.WARNING]
+    assert "RSA-2048, shorter than TOLLHOUSE_RSA_KEY_BITS=3072" in found[0].what
+    assert "tollhouse keys rotate --alg RS256" in found[0].fix

@@ -77,7 +77,12 @@ async def diagnose(
     if facts.keys is not None:
         found.extend(
             key_checks.check_keys(
-                facts.keys, report.box, settings.signing_alg, clock.now(), retention
+                facts.keys,
+                report.box,
+                settings.signing_alg,
+                clock.now(),
+                retention,
+                settings.rsa_key_bits,
             )
         )
     issuer_host = urlsplit(settings.issuer_url).hostname or ""

@@ -9,6 +9,7 @@ with the row; :func:`check_published` compares a live server's JWKS with the tab
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from tollhouse.key_lifecycle import (
     activation_time,
     phases,
 )
+from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS
 from tollhouse.keys import SUPPORTED_ALGS
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import DecryptionError, SecretBox
@@ -41,10 +43,13 @@ def check_keys(
     signing_alg: str,
     now: int,
     retention: int = DEFAULT_RETENTION,
+    rsa_bits: int = DEFAULT_RSA_KEY_BITS,
 ) -> list[Finding]:
     """One finding per problem (or per healthy published key); ``box`` None skips
     decryption. Phases (pending, signing, retired, expired) are those every server
-    computes (:mod:`tollhouse.key_lifecycle`)."""
+    computes (:mod:`tollhouse.key_lifecycle`). An RSA key that signs (or will) with a
+    modulus shorter than ``rsa_bits`` (``TOLLHOUSE_RSA_KEY_BITS``) is a warning: the
+    setting reaches only keys made after it."""
     found: list[Finding] = []
     views = phases(records, now, retention)
     if not any(v.phase in (SIGNING, PENDING) and v.key.alg == signing_alg for v in views):
@@ -77,15 +82,40 @@ def check_keys(
                 )
             )
             continue
+        bits = _rsa_bits(record)
+        if opens and bits is not None and bits < rsa_bits:
+            found.append(
+                warning(
+                    CHECK,
+                    f"{view.phase} {record.alg} key {record.kid} is RSA-{bits}, shorter than "
+                    f"TOLLHOUSE_RSA_KEY_BITS={rsa_bits}",
+                    f"rotate it: `tollhouse keys rotate --alg {record.alg}` (new keys get "
+                    f"{rsa_bits} bits)",
+                )
+            )
+            continue
+        size = f" RSA-{bits}," if bits is not None else ""
         opened = " opens with the master key," if opens and box is not None else ""
         found.append(
             ok(
                 CHECK,
-                f"{view.phase} {record.alg} key {record.kid}{opened} kid is its "
+                f"{view.phase} {record.alg} key {record.kid}{size}{opened} kid is its "
                 "RFC 7638 thumbprint, public JWK consistent",
             )
         )
     return found
+
+
+def _rsa_bits(record: SigningKey) -> int | None:
+    """The modulus length of an RSA key's published JWK (RFC 7518 §6.3.1.1), else None."""
+    modulus = record.public_jwk.get("n") if record.public_jwk.get("kty") == "RSA" else None
+    if not isinstance(modulus, str):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))
+    except ValueError:
+        return None
+    return int.from_bytes(raw, "big").bit_length()
 
 
 def published_keys(

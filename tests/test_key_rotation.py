@@ -262,7 +262,7 @@ async def test_rotation_makes_rsa_keys_of_the_configured_size(
 
 @pytest.mark.parametrize("bits", [1024, 2000, 3000, 8192])
 def test_rsa_key_sizes_other_than_2048_3072_4096_are_refused_at_start(bits: int) -> None:
-    with pytest.raises(ConfigError, match="rsa_key_bits.*2048, 3072, 4096"):
+    with pytest.raises(ConfigError, match=r"rsa_key_bits.*2048, 3072, 4096"):
         load_settings(rsa_key_bits=bits)
 
 

@@ -6,7 +6,7 @@ printed as req/s, p50/p90/p99 latency and error counts:
 * ``token_cc``    — POST /token, client_credentials (HTTP Basic), resource indicator;
 * ``code``        — POST /token, authorization_code; every request exchanges its own code,
   minted beforehand through /authorize → login → consent; the ID Token is RS256
-  (RSA-3072, OpenID Connect's default alg);
+  (RSA-2048 by default, `TOLLHOUSE_RSA_KEY_BITS`; OpenID Connect's default alg);
 * ``code_es256``  — the same for a client registered with ``--id-token-alg ES256``
   (``id_token_signed_response_alg``), whose ID Tokens are ES256;
 * ``refresh``     — POST /token, refresh_token; every request rotates its own token;

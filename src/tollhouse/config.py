@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
-from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS, RSA_KEY_SIZES
+from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS, checked_rsa_bits
 from tollhouse.security.ratelimit import parse_rate
 
 MAX_ACCESS_TOKEN_TTL = 3600
@@ -212,9 +212,7 @@ class Settings(BaseSettings):
     @field_validator("rsa_key_bits")
     @classmethod
     def _rsa_key_bits(cls, v: int) -> int:
-        if v not in RSA_KEY_SIZES:
-            raise ValueError(f"must be one of {', '.join(map(str, RSA_KEY_SIZES))}, got {v}")
-        return v
+        return checked_rsa_bits(v)
 
     @field_validator("workers")
     @classmethod

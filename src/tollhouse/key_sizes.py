@@ -16,3 +16,11 @@ from __future__ import annotations
 
 RSA_KEY_SIZES = (2048, 3072, 4096)
 DEFAULT_RSA_KEY_BITS = 2048
+
+
+def checked_rsa_bits(bits: int) -> int:
+    """``bits`` if it is one of :data:`RSA_KEY_SIZES`, else ``ValueError``."""
+    if bits not in RSA_KEY_SIZES:
+        sizes = ", ".join(map(str, RSA_KEY_SIZES))
+        raise ValueError(f"unsupported RSA key size {bits}; choose one of {sizes}")
+    return bits

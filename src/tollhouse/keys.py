@@ -38,7 +38,7 @@ from tollhouse.key_lifecycle import (
     next_generation,
     phases,
 )
-from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS, RSA_KEY_SIZES
+from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS, checked_rsa_bits
 from tollhouse.models import SigningKey
 from tollhouse.resource.cache import VerifiedTokenCache
 from tollhouse.resource.jwk import UnusableKey, VerifyKey, parse_jwk
@@ -458,10 +458,11 @@ def _new_key(alg: str, rsa_bits: int) -> jwk.Key:
     if alg == "ES256":
         return jwk.ECKey.generate_key("P-256")
     if alg == "RS256":
-        if rsa_bits not in RSA_KEY_SIZES:
-            sizes = ", ".join(map(str, RSA_KEY_SIZES))
-            raise ConfigError(f"unsupported RSA key size {rsa_bits}; choose one of {sizes}")
-        return jwk.RSAKey.generate_key(rsa_bits)
+        try:
+            bits = checked_rsa_bits(rsa_bits)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return jwk.RSAKey.generate_key(bits)
     return jwk.OKPKey.generate_key("Ed25519")
 
 

@@ -161,7 +161,6 @@ def serve(
             )
         except OSError as exc:
             fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-            return
         BalancedWorkers(config, sockets).run()
         return
     uvicorn.run(ASGI_FACTORY, **options)

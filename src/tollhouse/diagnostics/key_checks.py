@@ -9,7 +9,6 @@ with the row; :func:`check_published` compares a live server's JWKS with the tab
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,6 +26,7 @@ from tollhouse.key_lifecycle import (
 from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS
 from tollhouse.keys import SUPPORTED_ALGS
 from tollhouse.models import SigningKey
+from tollhouse.resource.jwk import b64decode
 from tollhouse.security.secretbox import DecryptionError, SecretBox
 
 CHECK = "keys"
@@ -112,10 +112,9 @@ def _rsa_bits(record: SigningKey) -> int | None:
     if not isinstance(modulus, str):
         return None
     try:
-        raw = base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))
+        return int.from_bytes(b64decode(modulus), "big").bit_length()
     except ValueError:
         return None
-    return int.from_bytes(raw, "big").bit_length()
 
 
 def published_keys(

@@ -26,9 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from asyncpg import exceptions as pg  # type: ignore[import-untyped]
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -112,7 +113,10 @@ class Prepared:
         compiled = self._compiled_for(dialect, params)
         if compiled is None:
             raise TypeError(f"cannot run {self.statement} on asyncpg directly")
-        record = await driver.fetchrow(compiled.sql, *compiled.values(params))
+        try:
+            record = await driver.fetchrow(compiled.sql, *compiled.values(params))
+        except pg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(compiled.sql, None, exc) from exc  # no values: secrets
         return None if record is None else compiled.converted(dict(record.items()))
 
     def _for(self, connection: Connection, params: Params) -> _Compiled | None:

@@ -39,6 +39,8 @@ def matching(*filters: tuple[Column[str], str | None]) -> list[ColumnElement[boo
 
 # The statements of every grant, built once (values come as bind parameters).
 # Prepared: run on SQLite's cursor without SQLAlchemy's per-statement costs (sql_prepared).
+REFRESH_TOKEN_CONFLICT = "refresh token or family exists, or the family or its client does not"
+
 INSERT_FAMILY = Prepared(insert(families))
 INSERT_REFRESH_TOKEN = Prepared(insert(refresh_tokens))
 INSERT_ACCESS_TOKENS = Prepared(insert(access_tokens))
@@ -166,9 +168,7 @@ class SqlTokenStores(SqlRunner):
         try:
             return await self._unit(work, write=True)
         except IntegrityError as exc:
-            raise Conflict(
-                "refresh token or family exists, or the family or its client does not"
-            ) from exc
+            raise Conflict(REFRESH_TOKEN_CONFLICT) from exc
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         row = await self._one(GET_REFRESH_TOKEN, {"token_hash": token_hash})

@@ -119,6 +119,20 @@ class Prepared:
             raise IntegrityError(compiled.sql, None, exc) from exc  # no values: secrets
         return None if record is None else compiled.converted(dict(record.items()))
 
+    async def execute_many(self, driver: Any, dialect: Dialect, rows: Sequence[Params]) -> None:
+        """Execute once per row with asyncpg's ``executemany`` on ``driver``, outside a
+        transaction: asyncpg sends every row in one pipeline that PostgreSQL runs as one
+        implicit transaction (all rows or none), so a batch costs one round trip."""
+        if not rows:
+            return
+        compiled = self._compiled_for(dialect, rows[0])
+        if compiled is None:
+            raise TypeError(f"cannot run {self.statement} on asyncpg directly")
+        try:
+            await driver.executemany(compiled.sql, [compiled.values(row) for row in rows])
+        except pg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(compiled.sql, None, exc) from exc
+
     def _for(self, connection: Connection, params: Params) -> _Compiled | None:
         """The SQLite form for these parameter names, or None: through SQLAlchemy."""
         dialect = connection.dialect

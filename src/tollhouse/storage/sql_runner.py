@@ -9,7 +9,7 @@ The stores in ``sql`` and ``sql_tokens`` build on it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -143,15 +143,30 @@ class SqlRunner:
             return await self._fetch_first(statement, params or {})
         return await self._unit(lambda c: _first(c, statement, params), write=False)
 
+    async def _write_many(self, statement: Prepared, values: Sequence[Params]) -> None:
+        """The statement once per row, all rows in one transaction."""
+        if self._on_postgres:
+            await self._on_asyncpg(
+                lambda driver: statement.execute_many(driver, self._engine.dialect, values)
+            )
+            return
+        await self._unit(lambda c: statement.run_many(c, values), write=True)
+
     async def _fetch_first(self, statement: Prepared, params: Params) -> rows.Row | None:
-        """One PostgreSQL statement straight through asyncpg on a pooled connection,
-        outside a transaction (a read, or a write that commits on its own). A
+        """One PostgreSQL statement straight through asyncpg, outside a transaction (a
+        read, or a write that commits on its own)."""
+        return await self._on_asyncpg(
+            lambda driver: statement.fetch_first(driver, self._engine.dialect, params)
+        )
+
+    async def _on_asyncpg(self, act: Callable[[Any], Awaitable[T]]) -> T:
+        """``act(driver)`` on the asyncpg connection of a pooled connection. A
         connection found dead is dropped from the pool (SQLAlchemy would have done so
         had the statement gone through it) and the call fails with 503."""
         async with reachable(), self._reader.connect() as connection:
             driver: Any = (await connection.get_raw_connection()).driver_connection
             try:
-                return await statement.fetch_first(driver, self._engine.dialect, params)
+                return await act(driver)
             except Exception as exc:
                 if not (is_unreachable(exc) or driver.is_closed()):
                     raise

@@ -312,6 +312,20 @@ async def test_a_retry_rotates_the_unused_successor_and_repoints_the_old_token(
     assert await storage.get_refresh_token("newest") is not None
 
 
+async def test_a_retry_that_loses_repoints_nothing(storage: Storage) -> None:
+    """A second retry finds the successor already used: nothing is written, and the old
+    token keeps pointing at the successor that won."""
+    await with_family(storage)
+    await storage.add_refresh_token(make.refresh_token("old"))
+    await storage.rotate_refresh_token("old", successor("lost"), NOW + 1, replaces="old")
+    assert await storage.rotate_refresh_token("lost", successor("won"), NOW + 2, replaces="old")
+    late = await storage.rotate_refresh_token("lost", successor("late"), NOW + 3, replaces="old")
+    assert late is None
+    old = await storage.get_refresh_token("old")
+    assert old is not None and old.replaced_by == "won"
+    assert await storage.get_refresh_token("late") is None
+
+
 async def test_a_family_and_its_first_token_are_added_together(storage: Storage) -> None:
     await with_family(storage)
     family = make.family("f-new")

@@ -20,7 +20,6 @@ from sqlalchemy import Column, Connection, Table, bindparam, delete, insert, sel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql.selectable import CTE
 
 from tollhouse.errors import Conflict
 from tollhouse.models import (
@@ -61,7 +60,7 @@ from tollhouse.storage.sql_engine import async_url, create_engine
 from tollhouse.storage.sql_migrate import migrate
 from tollhouse.storage.sql_prepared import Prepared
 from tollhouse.storage.sql_registration import SqlRegistrationTokens
-from tollhouse.storage.sql_runner import consume_once, expired_batch
+from tollhouse.storage.sql_runner import consume_once, expired_batch, inserting, prefixed
 from tollhouse.storage.sql_tokens import REFRESH_TOKEN_CONFLICT, SqlTokenStores
 
 __all__ = ["SqlStorage", "async_url", "migrate", "open_storage"]
@@ -111,16 +110,9 @@ _RECORD_ISSUED = (
 RECORD_ISSUED = Prepared(_RECORD_ISSUED)
 
 
-def _inserting(table: Table, prefix: str) -> CTE:
-    """``INSERT`` of one row into ``table`` whose values are the bind parameters named
-    ``prefix`` + column name, as a ``WITH`` clause."""
-    values = {column.name: bindparam(prefix + column.name, type_=column.type) for column in table.c}
-    return insert(table).values(values).cte(f"new_{table.name}")
-
-
 RECORD_ISSUED_WITH_FAMILY = Prepared(
     _RECORD_ISSUED.add_cte(
-        _inserting(token_families, "family_"), _inserting(refresh_tokens, "token_")
+        inserting(token_families, "family_"), inserting(refresh_tokens, "token_")
     )
 )
 """PostgreSQL only: the new family, its first refresh token and the code's record in one
@@ -346,8 +338,8 @@ class SqlStorage(SqlTokenStores, SqlRegistrationTokens, SqlAdminTokens):
             statement = RECORD_ISSUED
             if family is not None and first_token is not None:
                 statement = RECORD_ISSUED_WITH_FAMILY
-                params |= _prefixed("family_", rows.family_row(family))
-                params |= _prefixed("token_", rows.refresh_token_row(first_token))
+                params |= prefixed("family_", rows.family_row(family))
+                params |= prefixed("token_", rows.refresh_token_row(first_token))
             try:
                 await self._write_one(statement, params)
             except IntegrityError as exc:
@@ -520,7 +512,3 @@ def _key_conflict(key: SigningKey) -> str:
     if key.generation is None:
         return f"key {key.kid!r} already exists"
     return f"key {key.kid!r} or {key.alg} key generation {key.generation} already exists"
-
-
-def _prefixed(prefix: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    return {prefix + name: value for name, value in row.items()}

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.selectable import CTE
 
 from tollhouse.errors import Conflict
 from tollhouse.storage import sql_rows as rows
@@ -62,6 +63,19 @@ def consume_once(table: Table, key: Column[Any]) -> Update:
         .values(used_at=bindparam("now"))
         .returning(*table.c)
     )
+
+
+def inserting(table: Table, prefix: str) -> CTE:
+    """``INSERT`` of one row into ``table`` whose values are the bind parameters named
+    ``prefix`` + column name, as a ``WITH`` clause (PostgreSQL runs data-modifying
+    ``WITH`` clauses and the statement around them as one statement)."""
+    values = {column.name: bindparam(prefix + column.name, type_=column.type) for column in table.c}
+    return insert(table).values(values).cte(f"new_{table.name}")
+
+
+def prefixed(prefix: str, row: Params) -> dict[str, Any]:
+    """The row's values under the bind parameter names of :func:`inserting`."""
+    return {prefix + name: value for name, value in row.items()}
 
 
 class SqlRunner:

@@ -8,13 +8,17 @@ by the database (``seq``), which is the cursor of the feed resource servers foll
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Select,
     bindparam,
+    case,
     exists,
     insert,
     select,
@@ -27,7 +31,7 @@ from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenF
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.schema import access_tokens, refresh_tokens, revocations, token_families
 from tollhouse.storage.sql_prepared import Prepared
-from tollhouse.storage.sql_runner import SqlRunner, T, consume_once
+from tollhouse.storage.sql_runner import SqlRunner, T, consume_once, prefixed
 
 families = token_families
 
@@ -52,15 +56,51 @@ MARK_REPLACED = Prepared(
 GET_REFRESH_TOKEN = Prepared(
     select(refresh_tokens).where(refresh_tokens.c.token_hash == bindparam("token_hash"))
 )
-CONSUME_IN_LIVE_FAMILY = Prepared(
-    consume_once(refresh_tokens, refresh_tokens.c.token_hash).where(
-        exists().where(
-            families.c.family_id == refresh_tokens.c.family_id,
-            families.c.revoked_at.is_(None),
-            families.c.expires_at > bindparam("now"),
-        )
-    )
+_IN_LIVE_FAMILY = exists().where(
+    families.c.family_id == refresh_tokens.c.family_id,
+    families.c.revoked_at.is_(None),
+    families.c.expires_at > bindparam("now"),
 )
+CONSUME_IN_LIVE_FAMILY = Prepared(
+    consume_once(refresh_tokens, refresh_tokens.c.token_hash).where(_IN_LIVE_FAMILY)
+)
+
+
+def _rotation() -> Select[Any]:
+    """PostgreSQL only: :meth:`SqlTokenStores.rotate_refresh_token` in one statement.
+
+    ``consumed`` is the race-safe consuming ``UPDATE … RETURNING``; the successor is
+    inserted and the replaced token re-pointed only ``WHERE EXISTS (consumed)``. When
+    the consumed token is itself the one replaced (every rotation but the grace-period
+    retry) the consuming ``UPDATE`` sets ``replaced_by`` too, as PostgreSQL does not
+    update one row twice in one statement. One round trip, its own transaction.
+    """
+    tokens = refresh_tokens
+    text = tokens.c.token_hash.type
+    itself = bindparam("hash", type_=text) == bindparam("replaced", type_=text)
+    successor_hash = bindparam("successor", type_=text)
+    consumed = (
+        consume_once(tokens, tokens.c.token_hash)
+        .where(_IN_LIVE_FAMILY)
+        .values(replaced_by=case((itself, successor_hash), else_=tokens.c.replaced_by))
+        .cte("consumed")
+    )
+    won = exists(select(consumed.c.token_hash))
+    successor = insert(tokens).from_select(
+        [column.name for column in tokens.c],
+        select(*(bindparam("new_" + column.name, type_=column.type) for column in tokens.c)).where(
+            won
+        ),
+    )
+    repointed = (
+        update(tokens)
+        .where(tokens.c.token_hash == bindparam("replaced"), ~itself, won)
+        .values(replaced_by=successor_hash)
+    )
+    return select(consumed).add_cte(successor.cte("successor"), repointed.cte("repointed"))
+
+
+ROTATE = Prepared(_rotation())
 IS_REVOKED = Prepared(
     select(revocations.c.jti).where(
         revocations.c.jti == bindparam("jti"), revocations.c.expires_at > bindparam("now")
@@ -182,6 +222,18 @@ class SqlTokenStores(SqlRunner):
         consumed = {"hash": consume, "now": now}
         successor_row = rows.refresh_token_row(successor)
         replaced = {"replaced": replaces, "successor": successor.token_hash}
+        if self._on_postgres:
+            try:
+                row = await self._write_one(
+                    ROTATE, consumed | replaced | prefixed("new_", successor_row)
+                )
+            except IntegrityError as exc:
+                raise Conflict(REFRESH_TOKEN_CONFLICT) from exc
+            if row is None:
+                return None
+            # Returned as consumed, before it points at its successor (like the other
+            # stores): an unused token points nowhere, or it would not have been consumed.
+            return dataclasses.replace(rows.to_refresh_token(row), replaced_by=None)
 
         def rotate(connection: Connection) -> rows.Row | None:
             row = CONSUME_IN_LIVE_FAMILY.first(connection, consumed)

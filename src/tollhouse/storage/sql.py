@@ -1,10 +1,12 @@
 """The SQL adapter: every storage port on SQLAlchemy Core, for SQLite and PostgreSQL.
 
-One ``SqlStorage`` serves both databases; the only dialect-specific statements are the
-upserts (both dialects spell ``ON CONFLICT`` the same way). Engines are configured in
-``sql_engine``, migrations run by ``sql_migrate``, rows mapped in ``sql_rows``,
-statements run by ``sql_runner``; the token stores (revocations, refresh tokens,
-access token records) live in ``sql_tokens``.
+One ``SqlStorage`` serves both databases. Dialect-specific are the upserts (both
+dialects spell ``ON CONFLICT`` the same way) and, on PostgreSQL, the code's record and
+the refresh rotation written as one statement each (data-modifying ``WITH``; SQLite
+runs the same writes as a transaction, which costs it no round trip). Engines are
+configured in ``sql_engine``, migrations run by ``sql_migrate``, rows mapped in
+``sql_rows``, statements run by ``sql_runner``; the token stores (revocations, refresh
+tokens, access token records) live in ``sql_tokens``.
 
 Uniqueness and references are left to the database: an insert that breaks a key or
 a foreign key raises :class:`~tollhouse.errors.Conflict`, never a driver error, and no

@@ -8,9 +8,10 @@ single writing thread for every statement of every grant (bench/RESULTS.md). A
 compiled once per set of parameter names and run on the connection's own cursor, inside
 the same SQLAlchemy transaction. On PostgreSQL a unit of work runs it through SQLAlchemy
 as before, and a statement on its own — a read, or a write that is its own transaction
-— goes straight to asyncpg on a pooled connection (:meth:`Prepared.fetch_first`): no
-greenlet hand-off, no execution context, no result wrapping (introspection on
-PostgreSQL is one such read per check, a code redemption one such write).
+— goes straight to asyncpg on a pooled connection (:meth:`Prepared.fetch_first`, and
+:meth:`Prepared.execute_many` for a batch): no greenlet hand-off, no execution context,
+no result wrapping (introspection on PostgreSQL is one such read per check, a code
+exchange three such writes).
 
 What SQLAlchemy would do around the statement is done here too: each parameter and
 returned column goes through its type's bind or result processor (``Boolean`` to and

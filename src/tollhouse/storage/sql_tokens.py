@@ -86,12 +86,8 @@ def _rotation() -> Select[Any]:
         .cte("consumed")
     )
     won = exists(select(consumed.c.token_hash))
-    successor = insert(tokens).from_select(
-        [column.name for column in tokens.c],
-        select(*(bindparam("new_" + column.name, type_=column.type) for column in tokens.c)).where(
-            won
-        ),
-    )
+    new_row = select(*(bindparam("new_" + c.name, type_=c.type) for c in tokens.c)).where(won)
+    successor = insert(tokens).from_select([c.name for c in tokens.c], new_row)
     repointed = (
         update(tokens)
         .where(tokens.c.token_hash == bindparam("replaced"), ~itself, won)
@@ -231,8 +227,8 @@ class SqlTokenStores(SqlRunner):
                 raise Conflict(REFRESH_TOKEN_CONFLICT) from exc
             if row is None:
                 return None
-            # Returned as consumed, before it points at its successor (like the other
-            # stores): an unused token points nowhere, or it would not have been consumed.
+            # Returned as consumed, before it points at its successor, as the other
+            # stores return it: it was unused, and only a used token points anywhere.
             return dataclasses.replace(rows.to_refresh_token(row), replaced_by=None)
 
         def rotate(connection: Connection) -> rows.Row | None:

@@ -283,12 +283,9 @@ async def test_used_code_stays_readable_to_detect_reuse(storage: Storage) -> Non
     assert await storage.get_refresh_token("refresh-hash-1") == make.refresh_token()
 
 
-async def test_a_refused_family_leaves_the_code_record_untouched(storage: Storage) -> None:
-    """One transaction: when the family cannot be stored, nothing of it is."""
-    await with_client_and_user(storage)
-    await storage.add_code(make.code())
-    await storage.consume_code("code-hash-1", NOW + 1)
-    await storage.add_family(make.family())  # already there: the insert conflicts
+async def refused_record(storage: Storage) -> None:
+    """Recording family-1 and refresh-hash-1 for code-hash-1 is a Conflict, and the code's
+    record stays as it was."""
     with pytest.raises(Conflict):
         await storage.record_issued(
             "code-hash-1",
@@ -299,29 +296,30 @@ async def test_a_refused_family_leaves_the_code_record_untouched(storage: Storag
         )
     code = await storage.get_code("code-hash-1")
     assert code is not None and code.issued_jti is None and code.family_id is None
+
+
+async def test_a_refused_family_leaves_the_code_record_untouched(storage: Storage) -> None:
+    """One transaction: when the family cannot be stored, nothing of it is."""
+    await with_client_and_user(storage)
+    await storage.add_code(make.code())
+    await storage.consume_code("code-hash-1", NOW + 1)
+    await storage.add_family(make.family())  # already there: the insert conflicts
+    await refused_record(storage)
     assert await storage.get_refresh_token("refresh-hash-1") is None
 
 
 async def test_a_refused_first_token_leaves_no_family_behind(storage: Storage) -> None:
     """The family, its first token and the code's record stand or fall together (on
-    PostgreSQL one statement of three WITH clauses, on SQLite one transaction)."""
+    PostgreSQL one statement with two WITH clauses, on SQLite one transaction)."""
     await with_client_and_user(storage)
     await storage.add_code(make.code())
     await storage.consume_code("code-hash-1", NOW + 1)
+    # refresh-hash-1 is taken by another family: the first token's insert conflicts.
     await storage.add_refresh_token(
         make.refresh_token(family_id="family-0"), family=make.family("family-0")
     )
-    with pytest.raises(Conflict):
-        await storage.record_issued(
-            "code-hash-1",
-            "jti-first",
-            NOW + 901,
-            family=make.family(),
-            first_token=make.refresh_token(),  # the same hash as family-0's token
-        )
+    await refused_record(storage)
     assert await storage.get_family("family-1") is None
-    code = await storage.get_code("code-hash-1")
-    assert code is not None and code.issued_jti is None and code.family_id is None
     held = await storage.get_refresh_token("refresh-hash-1")
     assert held is not None and held.family_id == "family-0"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import string
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -111,7 +112,7 @@ def test_every_base64url_encoding_decodes(data: bytes) -> None:
     assert b64decode(text.replace("+", "-").replace("/", "_")) == data
 
 
-@given(st.text(alphabet="AZaz09-_+/=. \n\u00e9*", max_size=24))
+@given(st.text(alphabet=string.ascii_letters + string.digits + "-_+/=. \n\u00e9*", max_size=24))
 def test_decoder_accepts_exactly_what_the_strict_reference_accepts(segment: str) -> None:
     try:
         expected: bytes | None = reference_b64decode(segment)

@@ -22,8 +22,9 @@ from 0/1), and DB-API errors are raised as SQLAlchemy's (``IntegrityError``,
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -111,13 +112,9 @@ class Prepared:
         """The first row, read with asyncpg's ``fetchrow`` on ``driver`` (an
         ``asyncpg.Connection``), outside a transaction; the statement is prepared once
         per connection by asyncpg's statement cache."""
-        compiled = self._compiled_for(dialect, params)
-        if compiled is None:
-            raise TypeError(f"cannot run {self.statement} on asyncpg directly")
-        try:
+        compiled = self._for_asyncpg(dialect, params)
+        with _integrity_errors(compiled):
             record = await driver.fetchrow(compiled.sql, *compiled.values(params))
-        except pg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(compiled.sql, None, exc) from exc  # no values: secrets
         return None if record is None else compiled.converted(dict(record.items()))
 
     async def execute_many(self, driver: Any, dialect: Dialect, rows: Sequence[Params]) -> None:
@@ -126,13 +123,15 @@ class Prepared:
         implicit transaction (all rows or none), so a batch costs one round trip."""
         if not rows:
             return
-        compiled = self._compiled_for(dialect, rows[0])
+        compiled = self._for_asyncpg(dialect, rows[0])
+        with _integrity_errors(compiled):
+            await driver.executemany(compiled.sql, [compiled.values(row) for row in rows])
+
+    def _for_asyncpg(self, dialect: Dialect, params: Params) -> _Compiled:
+        compiled = self._compiled_for(dialect, params)
         if compiled is None:
             raise TypeError(f"cannot run {self.statement} on asyncpg directly")
-        try:
-            await driver.executemany(compiled.sql, [compiled.values(row) for row in rows])
-        except pg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(compiled.sql, None, exc) from exc
+        return compiled
 
     def _for(self, connection: Connection, params: Params) -> _Compiled | None:
         """The SQLite form for these parameter names, or None: through SQLAlchemy."""
@@ -162,6 +161,16 @@ def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> 
         if convert is not None:
             results[column.name] = convert
     return _Compiled(compiled.string, names, binds, results)
+
+
+@contextlib.contextmanager
+def _integrity_errors(compiled: _Compiled) -> Iterator[None]:
+    """asyncpg's key and reference violations raised as SQLAlchemy's ``IntegrityError``
+    (without the values, which may be token digests), as on SQLite."""
+    try:
+        yield
+    except pg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(compiled.sql, None, exc) from exc
 
 
 def _execute(

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     Delete,
     Table,
@@ -65,12 +66,15 @@ def consume_once(table: Table, key: Column[Any]) -> Update:
     )
 
 
-def inserting(table: Table, prefix: str) -> CTE:
+def inserting(table: Table, prefix: str, *, when: ColumnElement[bool] | None = None) -> CTE:
     """``INSERT`` of one row into ``table`` whose values are the bind parameters named
-    ``prefix`` + column name, as a ``WITH`` clause (PostgreSQL runs data-modifying
-    ``WITH`` clauses and the statement around them as one statement)."""
-    values = {column.name: bindparam(prefix + column.name, type_=column.type) for column in table.c}
-    return insert(table).values(values).cte(f"new_{table.name}")
+    ``prefix`` + column name — only if ``when`` holds, when given — as a ``WITH`` clause
+    named ``new_<table>`` (PostgreSQL runs data-modifying ``WITH`` clauses and the
+    statement around them as one statement)."""
+    row = select(*(bindparam(prefix + c.name, type_=c.type) for c in table.c))
+    if when is not None:
+        row = row.where(when)
+    return insert(table).from_select([c.name for c in table.c], row).cte(f"new_{table.name}")
 
 
 def prefixed(prefix: str, row: Params) -> dict[str, Any]:

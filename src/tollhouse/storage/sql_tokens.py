@@ -31,7 +31,7 @@ from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenF
 from tollhouse.storage import sql_rows as rows
 from tollhouse.storage.schema import access_tokens, refresh_tokens, revocations, token_families
 from tollhouse.storage.sql_prepared import Prepared
-from tollhouse.storage.sql_runner import SqlRunner, T, consume_once, prefixed
+from tollhouse.storage.sql_runner import SqlRunner, T, consume_once, inserting, prefixed
 
 families = token_families
 
@@ -86,14 +86,13 @@ def _rotation() -> Select[Any]:
         .cte("consumed")
     )
     won = exists(select(consumed.c.token_hash))
-    new_row = select(*(bindparam("new_" + c.name, type_=c.type) for c in tokens.c)).where(won)
-    successor = insert(tokens).from_select([c.name for c in tokens.c], new_row)
+    successor = inserting(tokens, "new_", when=won)
     repointed = (
         update(tokens)
         .where(tokens.c.token_hash == bindparam("replaced"), ~itself, won)
         .values(replaced_by=successor_hash)
     )
-    return select(consumed).add_cte(successor.cte("successor"), repointed.cte("repointed"))
+    return select(consumed).add_cte(successor, repointed.cte("repointed"))
 
 
 ROTATE = Prepared(_rotation())

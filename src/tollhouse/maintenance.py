@@ -1,5 +1,5 @@
 """Background housekeeping: expired rows are purged in bounded batches so tables stay
-bounded (Hydra users report token tables of 100+ GB when nothing cleans up)."""
+bounded (token tables grow without limit when nothing cleans up)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ DUTY = 0.2
 """The share of time a run spends deleting while a backlog lasts: after each batch it
 rests four times as long as the batch took. On SQLite every write goes through one
 writer, so grants get the writer between batches instead of queueing behind a long
-run of deletes (a 1,000-row batch held it about 14 ms), while a run still deletes far
-faster than grants insert (500 rows in about 6 ms, then 22 ms of rest: some 18,000 rows
-a second; the old cap of 20 batches a minute kept up with only 333 a second)."""
+run of deletes, while a run still deletes far faster than sustained grants insert (a
+fixed number of batches per interval fell behind them; bench/RESULTS.md)."""
 
 
 class Purgeable(Protocol):

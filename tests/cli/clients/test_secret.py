@@ -1,4 +1,5 @@
-"""``tollhouse clients rotate-secret --overlap``: the previous secret stays valid a while."""
+"""``tollhouse clients rotate-secret``: a new secret, shown once; with ``--overlap`` the
+previous one stays valid a while."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import time
 from tollhouse.models import Client
 from tollhouse.storage.ports import Storage
 
-from .cli_runner import Cli
-from .test_clients import secret_hasher, seed
+from ..cli_runner import Cli
+from .stored import secret_hasher, seed, stored_hash
 
 
 def stored(cli: Cli, client_id: str) -> Client:
@@ -18,6 +19,26 @@ def stored(cli: Cli, client_id: str) -> Client:
     client = cli.query(work)
     assert client is not None
     return client
+
+
+def test_rotated_secret_replaces_the_old_one(cli: Cli) -> None:
+    client_id, first = "web", "the-first-secret"
+    seed(cli, client_id, secret=first)
+
+    human = cli("clients", "rotate-secret", client_id).assert_ok()
+    rotated = cli("clients", "rotate-secret", client_id, "--json").assert_ok().json()
+
+    assert "shown only once" in human.stdout
+    second = human.stdout.split("client_secret: ", 1)[1].split()[0]
+    assert rotated["client_id"] == client_id
+    third = rotated["client_secret"]
+    assert len({first, second, third}) == 3
+    secret_hash = stored_hash(cli, client_id)
+    assert secret_hash is not None
+    hasher = secret_hasher(cli)
+    assert hasher.verify(secret_hash, third)
+    assert not hasher.verify(secret_hash, first)
+    assert not hasher.verify(secret_hash, second)
 
 
 def test_overlap_keeps_the_previous_secret_until_it_expires(cli: Cli) -> None:

@@ -1,76 +1,10 @@
-"""``tollhouse clients``: registration rules, secrets shown once, stored only as hashes."""
+"""``tollhouse clients create``: registration rules, secrets shown once, stored only as
+digests."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tollhouse.models import Client
-from tollhouse.security.client_secrets import ClientSecretHasher
-from tollhouse.security.master_key import load_master_key
-from tollhouse.security.passwords import PasswordHasher
-from tollhouse.security.secretbox import SecretBox
-
-from .cli_runner import Cli
-
-CALLBACK = "http://127.0.0.1:9000/callback"
-IPV6_CALLBACK = "http://[::1]:8080/cb"
-METADATA_KEYS = {
-    "client_id",
-    "client_name",
-    "redirect_uris",
-    "grant_types",
-    "response_types",
-    "scope",
-    "token_endpoint_auth_method",
-    "client_id_issued_at",
-    "created_at",
-    "introspect_audiences",
-    "post_logout_redirect_uris",
-    "backchannel_logout_uri",
-    "id_token_signed_response_alg",
-    "subject_type",
-    "access_token_ttl",
-    "refresh_token_ttl",
-    "refresh_token_absolute_ttl",
-}
-VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
-
-
-def secret_hasher(cli: Cli) -> ClientSecretHasher:
-    """The HMAC hasher the CLI and the server use, keyed by the data dir's master key."""
-    return ClientSecretHasher.from_box(SecretBox(load_master_key(None, cli.data_dir).key))
-
-
-def create(cli: Cli, *args: str) -> dict[str, Any]:
-    result = cli("clients", "create", "--name", "web", "--json", *args).assert_ok()
-    created: dict[str, Any] = result.json()
-    return created
-
-
-def seed(cli: Cli, client_id: str, *, secret: str | None = None, **fields: Any) -> Client:
-    """Register a client straight in the database (for tests not about ``create``)."""
-    client = Client(
-        client_id=client_id,
-        name=client_id,
-        redirect_uris=(CALLBACK,),
-        grant_types=("authorization_code",),
-        token_endpoint_auth_method="none" if secret is None else "client_secret_basic",
-        created_at=1_800_000_000,
-        secret_hash=None if secret is None else VERIFIER.hash(secret),
-        **fields,
-    )
-    cli.query(lambda storage: storage.add_client(client))
-    return client
-
-
-def stored_hash(cli: Cli, client_id: str) -> str | None:
-    async def work(storage: Any) -> str | None:
-        client = await storage.get_client(client_id)
-        assert client is not None
-        secret_hash: str | None = client.secret_hash
-        return secret_hash
-
-    return cli.query(work)
+from ..cli_runner import Cli
+from .stored import CALLBACK, IPV6_CALLBACK, METADATA_KEYS, create, secret_hasher, stored_hash
 
 
 def test_create_json_is_one_object_with_secret_and_rfc7591_metadata(cli: Cli) -> None:
@@ -165,62 +99,6 @@ def test_inconsistent_create_arguments_are_usage_errors(cli: Cli) -> None:
         assert result.code == 2, why
         result.assert_usage_error(message)
     assert not (cli.data_dir / "tollhouse.db").exists()  # refused before touching state
-
-
-def test_rotated_secret_replaces_the_old_one(cli: Cli) -> None:
-    client_id, first = "web", "the-first-secret"
-    seed(cli, client_id, secret=first)
-
-    human = cli("clients", "rotate-secret", client_id).assert_ok()
-    rotated = cli("clients", "rotate-secret", client_id, "--json").assert_ok().json()
-
-    assert "shown only once" in human.stdout
-    second = human.stdout.split("client_secret: ", 1)[1].split()[0]
-    assert rotated["client_id"] == client_id
-    third = rotated["client_secret"]
-    assert len({first, second, third}) == 3
-    secret_hash = stored_hash(cli, client_id)
-    assert secret_hash is not None
-    hasher = secret_hasher(cli)
-    assert hasher.verify(secret_hash, third)
-    assert not hasher.verify(secret_hash, first)
-    assert not hasher.verify(secret_hash, second)
-
-
-def test_deleted_client_is_gone(cli: Cli) -> None:
-    client_id = seed(cli, "doomed").client_id
-
-    cli("clients", "delete", client_id).assert_ok()
-    listed, shown, deleted = cli.many(
-        ["clients", "list", "--json"],
-        ["clients", "show", client_id],
-        ["clients", "delete", client_id],
-    )
-
-    assert listed.assert_ok().json() == []
-    for result in (shown, deleted):
-        result.assert_failure(f"error: no client {client_id}")
-
-
-def test_list_json_is_an_array_of_metadata_without_secrets(cli: Cli) -> None:
-    service = create(cli, "--grant-type", "client_credentials", "--scope", "read")
-    public = {"client_id": seed(cli, "public-app").client_id}
-
-    listed, elsewhere = cli.many(
-        ["clients", "list", "--json"],
-        ["clients", "list", "--json", "--data-dir", str(cli.data_dir.parent / "other")],
-    )
-
-    clients = {entry["client_id"]: entry for entry in listed.assert_ok().json()}
-    assert set(clients) == {service["client_id"], public["client_id"]}
-    for entry in clients.values():
-        assert set(entry) == METADATA_KEYS
-    assert clients[public["client_id"]]["scope"] is None
-    assert clients[public["client_id"]]["token_endpoint_auth_method"] == "none"
-    assert clients[service["client_id"]]["scope"] == "read"
-    assert clients[service["client_id"]]["grant_types"] == ["client_credentials"]
-    assert clients[service["client_id"]]["redirect_uris"] == []  # none needed without code
-    assert elsewhere.assert_ok().json() == []  # --data-dir wins over TOLLHOUSE_DATA_DIR
 
 
 def test_resource_server_client_with_introspect_and_lifetimes(cli: Cli) -> None:

@@ -1,0 +1,215 @@
+"""``clients create``: register a client, with the secret of a confidential one
+printed once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from tollhouse import randomness
+from tollhouse.cli.clients.arguments import (
+    check_grant_types,
+    check_redirect_uris,
+    check_scopes,
+    check_uris,
+)
+from tollhouse.cli.clients.metadata import json_option, metadata, record_fields
+from tollhouse.cli.clients.secret import SECRET_WARNING, new_secret
+from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
+from tollhouse.cli.hashing import client_secret_hasher
+from tollhouse.cli.output import echo_record, usage_error
+from tollhouse.clock import SystemClock
+from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
+from tollhouse.models import AuthMethod, Client, GrantType
+from tollhouse.storage.ports import ApiStore
+
+INTROSPECT_OWN_SCOPES = "*"
+"""The value of a bare ``--introspect``: the APIs that own the client's scopes."""
+CLIENT_ID_BYTES = 16
+
+
+@click.command("create")
+@click.option("--name", required=True, help="Human-readable name (client_name).")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    metavar="URI",
+    help="Redirect URI (repeatable): https, or http on 127.0.0.1/[::1]. "
+    "Required for authorization_code.",
+)
+@click.option(
+    "--scope",
+    "scope_values",
+    multiple=True,
+    metavar='"A B"',
+    help="Space-separated scopes the client may request (default: any).",
+)
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice([grant.value for grant in GrantType]),
+    default=[GrantType.AUTHORIZATION_CODE.value],
+    show_default=True,
+    help="Grant type the client may use (repeatable).",
+)
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option(
+    "--introspect",
+    "introspect",
+    is_flag=False,
+    flag_value=INTROSPECT_OWN_SCOPES,
+    default=None,
+    metavar="[API]",
+    help="Register the client as a resource server that may introspect tokens whose aud "
+    "is API (repeatable); without a value, the APIs owning its --scope.",
+    multiple=True,
+)
+@click.option(
+    "--access-token-ttl",
+    type=click.IntRange(1, MAX_ACCESS_TOKEN_TTL),
+    default=None,
+    help=f"Access token lifetime for this client, seconds (≤ {MAX_ACCESS_TOKEN_TTL}).",
+)
+@click.option(
+    "--refresh-token-ttl",
+    type=click.IntRange(1),
+    default=None,
+    help="Refresh token idle lifetime for this client, seconds.",
+)
+@click.option(
+    "--refresh-token-absolute-ttl",
+    type=click.IntRange(1),
+    default=None,
+    help="Lifetime of this client's refresh token families, seconds.",
+)
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    metavar="URI",
+    help="Where /logout may send the browser (OIDC RP-Initiated Logout; repeatable).",
+)
+@click.option(
+    "--backchannel-logout-uri",
+    default=None,
+    metavar="URI",
+    help="Receives OIDC back-channel logout tokens.",
+)
+@click.option(
+    "--id-token-alg",
+    type=click.Choice(["RS256", "ES256", "EdDSA"]),
+    default=None,
+    help="ID Token signing alg (id_token_signed_response_alg; default RS256).",
+)
+@click.option(
+    "--subject-type",
+    type=click.Choice(["public", "pairwise"]),
+    default="public",
+    show_default=True,
+    help="sub in ID Tokens and userinfo: the user's id, or one per client sector.",
+)
+@json_option
+@state_options
+def create(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    scope_values: tuple[str, ...],
+    grant_types: tuple[str, ...],
+    public: bool,
+    introspect: tuple[str, ...],
+    access_token_ttl: int | None,
+    refresh_token_ttl: int | None,
+    refresh_token_absolute_ttl: int | None,
+    post_logout_redirect_uris: tuple[str, ...],
+    backchannel_logout_uri: str | None,
+    id_token_alg: str | None,
+    subject_type: str,
+    as_json: bool,
+    data_dir: Path | None,
+    database: str | None,
+) -> None:
+    """Register a client; a confidential one's secret is printed once."""
+    if not name.strip():
+        usage_error("--name must not be empty")
+    if public and introspect:
+        usage_error("a public client cannot introspect tokens (it cannot authenticate)")
+    chosen = check_grant_types(grant_types, public)
+    uris = check_redirect_uris(redirect_uris, chosen)
+    scopes = check_scopes(scope_values)
+    if backchannel_logout_uri is not None:
+        check_uris((backchannel_logout_uri,), "--backchannel-logout-uri")
+    settings = settings_from(data_dir, database)
+
+    secret = None if public else new_secret()
+    client = Client(
+        client_id=randomness.identifier(CLIENT_ID_BYTES),
+        name=name,
+        redirect_uris=uris,
+        grant_types=chosen,
+        token_endpoint_auth_method=AuthMethod.NONE if public else AuthMethod.CLIENT_SECRET_BASIC,
+        created_at=SystemClock().now(),
+        secret_hash=None if secret is None else client_secret_hasher(settings).hash(secret),
+        scopes=scopes,
+        access_token_ttl=access_token_ttl,
+        refresh_token_ttl=refresh_token_ttl,
+        refresh_token_absolute_ttl=refresh_token_absolute_ttl,
+        post_logout_redirect_uris=check_uris(
+            post_logout_redirect_uris, "--post-logout-redirect-uri"
+        ),
+        backchannel_logout_uri=backchannel_logout_uri,
+        id_token_signed_response_alg=id_token_alg,
+        subject_type=subject_type,
+    )
+    _print_created(run(_add(settings, client, introspect)), secret, as_json)
+
+
+def _print_created(client: Client, secret: str | None, as_json: bool) -> None:
+    """The client's metadata, with its secret (shown this once) for a confidential one."""
+    meta = metadata(client)
+    if as_json:
+        output: dict[str, object] = {**meta, "client_secret": secret}
+        if secret is not None:
+            output["client_secret_expires_at"] = 0  # RFC 7591 §3.2.1: 0 = never
+        echo_json(output)
+        return
+    fields: list[tuple[str, str | None]] = [("client_id", client.client_id)]
+    if secret is not None:
+        fields.append(("client_secret", secret))
+    echo_record(fields + record_fields(meta))
+    if secret is not None:
+        click.echo(SECRET_WARNING)
+
+
+async def _add(settings: Settings, client: Client, introspect: Sequence[str]) -> Client:
+    async with storage_for(settings) as storage:
+        if introspect:
+            audiences = await _introspect_audiences(storage, client, introspect)
+            client = dataclasses.replace(client, introspect_audiences=audiences)
+        await storage.add_client(client)
+    return client
+
+
+async def _introspect_audiences(
+    storage: ApiStore, client: Client, values: Sequence[str]
+) -> tuple[str, ...]:
+    """``--introspect API`` names an API; bare ``--introspect`` means the APIs that own
+    the client's ``--scope`` values."""
+    apis = await storage.list_apis()
+    known = {api.identifier for api in apis}
+    chosen: list[str] = []
+    for value in values:
+        if value != INTROSPECT_OWN_SCOPES:
+            if value not in known:
+                fail(f"no API {value}; create it with `tollhouse apis create`")
+            chosen.append(value)
+            continue
+        owners = [api.identifier for api in apis if set(api.scopes) & set(client.scopes or ())]
+        if not owners:
+            usage_error("--introspect without an API needs --scope values that belong to an API")
+        chosen.extend(owners)
+    return tuple(dict.fromkeys(chosen))

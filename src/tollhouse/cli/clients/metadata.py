@@ -1,0 +1,78 @@
+"""What ``tollhouse clients`` prints about a client: RFC 7591 §2 metadata, never its
+secret or the secret's digest."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import click
+
+from tollhouse.cli.output import iso_utc
+from tollhouse.models import Client, GrantType
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+class ClientMetadata(TypedDict):
+    """RFC 7591 §2 metadata of a registered client (never its secret or hash)."""
+
+    client_id: str
+    client_name: str
+    redirect_uris: list[str]
+    grant_types: list[str]
+    response_types: list[str]
+    scope: str | None
+    token_endpoint_auth_method: str
+    client_id_issued_at: int
+    created_at: str
+    introspect_audiences: list[str]
+    post_logout_redirect_uris: list[str]
+    backchannel_logout_uri: str | None
+    id_token_signed_response_alg: str
+    subject_type: str
+    access_token_ttl: int | None
+    refresh_token_ttl: int | None
+    refresh_token_absolute_ttl: int | None
+
+
+def metadata(client: Client) -> ClientMetadata:
+    code = GrantType.AUTHORIZATION_CODE in client.grant_types
+    return {
+        "client_id": client.client_id,
+        "client_name": client.name,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "response_types": ["code"] if code else [],
+        "scope": None if client.scopes is None else " ".join(client.scopes),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "client_id_issued_at": client.created_at,
+        "created_at": iso_utc(client.created_at),
+        "introspect_audiences": list(client.introspect_audiences),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg or "RS256",
+        "subject_type": client.subject_type,
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl,
+        "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
+    }
+
+
+def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
+    """The human-readable lines of ``show`` and ``create`` after the client id."""
+    return [
+        ("client_name", meta["client_name"]),
+        ("redirect_uris", " ".join(meta["redirect_uris"]) or None),
+        ("grant_types", " ".join(meta["grant_types"])),
+        ("scope", meta["scope"] if meta["scope"] is not None else "(any scope the server defines)"),
+        ("token_endpoint_auth_method", meta["token_endpoint_auth_method"]),
+        ("introspects tokens for", " ".join(meta["introspect_audiences"]) or None),
+        ("access_token_ttl", _seconds(meta["access_token_ttl"])),
+        ("refresh_token_ttl", _seconds(meta["refresh_token_ttl"])),
+        ("refresh_token_absolute_ttl", _seconds(meta["refresh_token_absolute_ttl"])),
+        ("created_at", meta["created_at"]),
+    ]
+
+
+def _seconds(value: int | None) -> str | None:
+    return None if value is None else f"{value} s"

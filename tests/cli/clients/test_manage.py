@@ -1,0 +1,42 @@
+"""``tollhouse clients list``, ``show`` and ``delete``: metadata, never secrets."""
+
+from __future__ import annotations
+
+from ..cli_runner import Cli
+from .stored import METADATA_KEYS, create, seed
+
+
+def test_deleted_client_is_gone(cli: Cli) -> None:
+    client_id = seed(cli, "doomed").client_id
+
+    cli("clients", "delete", client_id).assert_ok()
+    listed, shown, deleted = cli.many(
+        ["clients", "list", "--json"],
+        ["clients", "show", client_id],
+        ["clients", "delete", client_id],
+    )
+
+    assert listed.assert_ok().json() == []
+    for result in (shown, deleted):
+        result.assert_failure(f"error: no client {client_id}")
+
+
+def test_list_json_is_an_array_of_metadata_without_secrets(cli: Cli) -> None:
+    service = create(cli, "--grant-type", "client_credentials", "--scope", "read")
+    public = {"client_id": seed(cli, "public-app").client_id}
+
+    listed, elsewhere = cli.many(
+        ["clients", "list", "--json"],
+        ["clients", "list", "--json", "--data-dir", str(cli.data_dir.parent / "other")],
+    )
+
+    clients = {entry["client_id"]: entry for entry in listed.assert_ok().json()}
+    assert set(clients) == {service["client_id"], public["client_id"]}
+    for entry in clients.values():
+        assert set(entry) == METADATA_KEYS
+    assert clients[public["client_id"]]["scope"] is None
+    assert clients[public["client_id"]]["token_endpoint_auth_method"] == "none"
+    assert clients[service["client_id"]]["scope"] == "read"
+    assert clients[service["client_id"]]["grant_types"] == ["client_credentials"]
+    assert clients[service["client_id"]]["redirect_uris"] == []  # none needed without code
+    assert elsewhere.assert_ok().json() == []  # --data-dir wins over TOLLHOUSE_DATA_DIR

@@ -27,7 +27,8 @@ LONG_INTERACTION_TTL = 3600
 def check_settings(settings: Settings) -> list[Finding]:
     """Every risky setting as a warning; one ``ok`` finding when there is none."""
     found = [
-        *_lifetimes(settings),
+        *_token_lifetimes(settings),
+        *_browser_lifetimes(settings),
         *_transport(settings),
         *_deployment(settings),
         *_abuse(settings),
@@ -51,7 +52,8 @@ def invalid_settings(message: str) -> Finding:
     )
 
 
-def _lifetimes(s: Settings) -> list[Finding]:
+def _token_lifetimes(s: Settings) -> list[Finding]:
+    """Access and refresh tokens that outlive what RFC 9700 §4.10 and §4.14.2 advise."""
     found: list[Finding] = []
     if s.access_token_ttl > LONG_ACCESS_TOKEN_TTL:
         found.append(
@@ -98,6 +100,12 @@ def _lifetimes(s: Settings) -> list[Finding]:
                 "set it to 0 unless clients lose refresh responses (docs/tokens.md)",
             )
         )
+    return found
+
+
+def _browser_lifetimes(s: Settings) -> list[Finding]:
+    """Sign-in state in the browser that stays open longer than it needs to."""
+    found: list[Finding] = []
     if s.session_ttl > LONG_SESSION_TTL:
         found.append(
             warning(

@@ -118,8 +118,9 @@ _children: dict[tuple[object, ...], Any] = {}
 
 def _labelled(metric: Counter | Histogram, *values: object) -> Any:
     """``metric.labels(*values)``, kept: ``labels()`` checks and joins its arguments under
-    a lock on every call (about 1.5 µs, several times per request). The label values are
-    bounded (see above), and so is this cache, emptied when it holds ``MAX_CHILDREN``."""
+    a lock on every call, and the hot endpoints call it several times per request. The
+    label values are bounded (see above), and so is this cache, emptied when it holds
+    ``MAX_CHILDREN``."""
     key = (metric, *values)
     child = _children.get(key)
     if child is None:

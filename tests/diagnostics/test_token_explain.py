@@ -221,10 +221,10 @@ async def test_id_token_typ_is_not_an_access_token(setup: Setup) -> None:
     [
         ("opaque-refresh-token", "three dot-separated segments"),
         ("a.b.c.d.e", "JWE"),
-        ("!!.e30.sig", "header segment is not base64url"),
+        ("!!.e30.sig", "header is not valid base64url JSON"),
         (
             base64.urlsafe_b64encode(b"[1]").decode().rstrip("=") + ".e30.sig",
-            "JSON but not an object",
+            "header is not a JSON object",
         ),
         ("e30.e30.", "signature segment is empty"),
     ],

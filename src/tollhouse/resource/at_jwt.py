@@ -181,7 +181,7 @@ def check_exp(claims: dict[str, Any], now: int, leeway: int) -> float:
     """RFC 9068 §4: "The current time MUST be before the time represented by the exp
     claim" (give or take ``leeway``)."""
     exp = claims.get("exp")
-    if not _numeric(exp):
+    if not is_numeric_date(exp):
         raise refused(Rule.EXP, _NOT_A_TIME)
     if now >= exp + leeway:
         raise refused(Rule.EXP, "The access token expired.")
@@ -190,7 +190,7 @@ def check_exp(claims: dict[str, Any], now: int, leeway: int) -> float:
 
 def check_nbf(claims: dict[str, Any], now: int, leeway: int) -> None:
     nbf: Any = claims.get("nbf", 0)
-    if not _numeric(nbf):
+    if not is_numeric_date(nbf):
         raise refused(Rule.NBF, _NOT_A_TIME)
     if nbf > now + leeway:
         raise refused(Rule.NBF, "The access token is not valid yet (nbf).")
@@ -198,7 +198,7 @@ def check_nbf(claims: dict[str, Any], now: int, leeway: int) -> None:
 
 def check_iat(claims: dict[str, Any], now: int, leeway: int) -> None:
     iat: Any = claims.get("iat")
-    if not _numeric(iat):
+    if not is_numeric_date(iat):
         raise refused(Rule.IAT, _NOT_A_TIME)
     if iat > now + leeway:
         raise refused(Rule.IAT, "The access token was issued in the future (iat).")
@@ -235,7 +235,7 @@ def check_claims(
     return Verified(claims, exp, kid, jti, scopes)
 
 
-def _numeric(value: Any) -> TypeGuard[float]:
+def is_numeric_date(value: Any) -> TypeGuard[float]:
     """RFC 7519 §2 NumericDate: a JSON number (finite; booleans are not numbers)."""
     kind = type(value)
     return kind is int or (kind is float and math.isfinite(value))

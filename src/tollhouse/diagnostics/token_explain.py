@@ -112,8 +112,6 @@ def decode(token: str) -> Decoded | str:
         claims = at_jwt.payload_of(segments[1])
     except TokenError as failure:
         return failure.description
-    if not segments[2]:
-        return "the signature segment is empty (an unsigned token is never accepted)"
     return Decoded(header, claims, token)
 
 
@@ -217,6 +215,8 @@ def _key_phase(view: KeyPhase, status: Status) -> Check:
 def _signature(decoded: Decoded, facts: TokenFacts, key: VerifyKey | None) -> Check:
     """``key``: the published key the header names, if the header and key rules passed."""
     kid = decoded.header.get("kid")
+    if decoded.token.endswith("."):
+        return Check(Rule.SIGNATURE, Status.FAIL, "none: an unsigned token is never accepted")
     if key is None:
         unpublished = (
             isinstance(kid, str) and kid in facts.phases and kid not in facts.published.keys

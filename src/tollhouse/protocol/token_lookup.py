@@ -87,7 +87,8 @@ class FoundToken:
     subject: str
     expires_at: int
     active: bool
-    """Unexpired, not yet rotated, family alive (revocation list checked separately)."""
+    """A refresh token unexpired, not yet rotated, its family alive; an access token is
+    found only if valid. The revocation list is each endpoint's own check."""
     claims: dict[str, Any]
     jti: str | None = None
     family_id: str | None = None

@@ -1,10 +1,10 @@
 """RFC 9068 §4: the rules a JWT access token must pass, each one named, free of I/O.
 
-This is the one statement of those rules. :class:`~tollhouse.resource.validator.TokenVerifier`
-applies them in the order of :class:`Rule` (the resource library, and the identity
-provider's introspection, revocation and userinfo endpoints); ``tollhouse token
-inspect`` runs them one at a time to explain each verdict. A rule that refuses a token
-raises :class:`TokenError` ``invalid_token`` whose ``check`` is the rule's name.
+This is the one statement of those rules. :class:`.validator.AccessTokenVerifier`
+applies them in the order of :class:`Rule`, for the resource library and for the
+identity provider's introspection, revocation and userinfo endpoints; ``tollhouse
+token inspect`` runs them one at a time to explain each verdict. A rule that refuses a
+token raises :class:`TokenError` ``invalid_token`` whose ``check`` is the rule's name.
 """
 
 from __future__ import annotations

@@ -89,12 +89,21 @@ RULES = [
             "tollhouse.protocol",
             "tollhouse.storage",
             "tollhouse.web",
+            "tollhouse.keys",
             "tollhouse.provider",
             "tollhouse.cli",
             "sqlalchemy",
         ),
     ),
 ]
+
+RESOURCE_MAY_IMPORT = (
+    "tollhouse.resource",
+    "tollhouse.errors",
+    "tollhouse.clock",
+    "tollhouse.hosts",
+)
+"""The resource-server library is usable alone: of Tollhouse it needs only these leaves."""
 
 
 @pytest.mark.parametrize(("package", "forbidden"), RULES, ids=[r[0] for r in RULES])
@@ -128,3 +137,24 @@ def test_nothing_imports_the_cli() -> None:
         and any(n.startswith("tollhouse.cli") for n in names)
     ]
     assert not offenders
+
+
+def test_resource_library_stands_alone() -> None:
+    offenders = [
+        f"{module} imports {name}"
+        for module, names in MODULES.items()
+        if module.startswith("tollhouse.resource")
+        for name in names
+        if name.startswith("tollhouse") and not name.startswith(RESOURCE_MAY_IMPORT)
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_idp_validates_access_tokens_with_the_resource_core() -> None:
+    """The allowed direction: protocol/ imports tollhouse.resource (one validation core,
+    RFC 9068 §4, for resource servers and the IdP's own endpoints); never the reverse."""
+    assert (
+        "tollhouse.resource.validator.AccessTokenVerifier"
+        in MODULES["tollhouse.protocol.token_lookup"]
+    )
+    assert "tollhouse.resource.at_jwt" in MODULES["tollhouse.diagnostics.token_explain"]

@@ -1,19 +1,15 @@
 """``tollhouse token inspect``: gather what the database knows about a token, then let
 :mod:`tollhouse.diagnostics.token_explain` judge it.
 
-The signature is checked by the server's own :meth:`tollhouse.keys.KeyRing.verify_jwt`
-against the published keys only, so inspecting a token never needs the master key.
+The signature is checked against the public JWKs of the keys the server publishes
+now, as the server itself and resource servers check it: inspecting a token never
+needs the master key.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import cast
-
 from tollhouse.clock import Clock
-from tollhouse.diagnostics.key_checks import published_keys
 from tollhouse.diagnostics.token_explain import (
-    DEFAULT_LEEWAY,
     Decoded,
     Explanation,
     TokenFacts,
@@ -22,26 +18,9 @@ from tollhouse.diagnostics.token_explain import (
     undecodable,
 )
 from tollhouse.key_lifecycle import DEFAULT_RETENTION, phases
-from tollhouse.keys import RETIRED, KeyRing
-from tollhouse.models import SigningKey
-from tollhouse.security.secretbox import KEY_SIZE, SecretBox
-from tollhouse.storage.ports import KeyStore, Storage
-
-
-class PublishedKeys:
-    """A read-only view of the keys a server publishes now, every one presented as
-    retired at ``now``: a :class:`KeyRing` loading from it parses their public JWKs to
-    verify with and never opens a private key. ``KeyRing.load`` calls only
-    ``list_keys``."""
-
-    def __init__(self, keys: list[SigningKey], now: int, retention: int) -> None:
-        self._keys = [
-            dataclasses.replace(k, status=RETIRED, retired_at=now)
-            for k in published_keys(keys, now, retention)
-        ]
-
-    async def list_keys(self) -> list[SigningKey]:
-        return list(self._keys)
+from tollhouse.resource.at_jwt import DEFAULT_LEEWAY
+from tollhouse.resource.keyset import StaticKeys
+from tollhouse.storage.ports import Storage
 
 
 async def inspect_token(
@@ -60,19 +39,15 @@ async def inspect_token(
         return undecodable(decoded)
     keys = await storage.list_keys()
     now = clock.now()
-    view = PublishedKeys(keys, now, retention)
-    # Never used to open anything: every key in the view is "retired" (public only).
-    ring = KeyRing(cast(KeyStore, view), SecretBox(bytes(KEY_SIZE)), clock, retention=retention)
-    await ring.load()
-    verified = ring.verify_jwt(token.strip()) is not None
+    views = phases(keys, now, retention)
+    published = StaticKeys(v.key.public_jwk for v in views if v.published).current()
     claims = decoded.claims
     jti, client_id, sub = claims.get("jti"), claims.get("client_id"), claims.get("sub")
     facts = TokenFacts(
         issuer=issuer,
         now=now,
-        keys=keys,
-        phases={v.key.kid: v for v in phases(keys, now, retention)},
-        signature_verifies=verified,
+        published=published,
+        phases={v.key.kid: v for v in views},
         apis=await storage.list_apis(),
         revoked=await storage.is_revoked(jti, now) if isinstance(jti, str) else False,
         record=await storage.get_access_token(jti) if isinstance(jti, str) else None,

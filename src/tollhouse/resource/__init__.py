@@ -14,7 +14,8 @@ Framework-free::
     try:
         claims = validator.validate(token, required_scopes=["read_sensors"])
     except TokenError as error:
-        # error.status_code: 401 / 403 / 400; error.www_authenticate: RFC 6750 header
+        # error.status_code: 401 / 403 / 400; error.www_authenticate: RFC 6750 header;
+        # error.check: the rule that refused the token (exp, aud, signature...)
         ...
 
 ASGI (any framework), every request needs a token::

@@ -1,6 +1,6 @@
 """Verified tokens, remembered by the SHA-256 of the token until they expire (bounded LRU).
 
-Used by the resource library's validator and by the IdP's own ``KeyRing.verify_jwt``.
+Used by the validation core (:mod:`.validator`) and by the IdP's ``KeyRing.verify_jwt``.
 """
 
 from __future__ import annotations

@@ -24,7 +24,9 @@ class TokenError(Exception):
     ``error`` is ``invalid_token`` (401), ``insufficient_scope`` (403) or
     ``invalid_request`` (400); ``www_authenticate`` is the RFC 6750 §3 header value to
     answer with. A request that carried no token at all (``missing``) gets a challenge
-    without an error code (RFC 6750 §3.1), still with status 401.
+    without an error code (RFC 6750 §3.1), still with status 401. ``check`` names the
+    validation rule that refused the token (a :class:`tollhouse.resource.at_jwt.Rule`
+    value), or is empty when no rule did (no token, a missing scope).
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class TokenError(Exception):
         scope: Iterable[str] = (),
         missing: bool = False,
         realm: str = "",
+        check: str = "",
     ) -> None:
         if error not in _STATUS:
             raise ValueError(f"not an RFC 6750 error code: {error!r}")
@@ -44,6 +47,7 @@ class TokenError(Exception):
         self.scope = tuple(scope)
         self.missing = missing
         self.realm = realm
+        self.check = check
         super().__init__(f"{error}: {self.description}")
 
     @property
@@ -69,8 +73,9 @@ def missing_token(realm: str = "") -> TokenError:
     return TokenError(INVALID_TOKEN, "No access token was sent.", missing=True, realm=realm)
 
 
-def invalid_token(description: str) -> TokenError:
-    return TokenError(INVALID_TOKEN, description)
+def invalid_token(description: str, check: str = "") -> TokenError:
+    """``invalid_token`` (401); ``check`` names the rule that refused the token."""
+    return TokenError(INVALID_TOKEN, description, check=check)
 
 
 def invalid_request(description: str) -> TokenError:

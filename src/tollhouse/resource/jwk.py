@@ -99,10 +99,10 @@ def b64decode(segment: str) -> bytes:
     length no encoding has) raises ``ValueError``. This is what checks the token's
     alphabet, so a token has exactly one accepted spelling (up to unused low bits).
 
-    ``pybase64`` decodes with SIMD, about twice as fast as ``binascii`` (0.26 against
-    0.45 µs for an RSA-2048 signature): two decodes in every token validation. Given
-    the standard alphabet and ``validate=True`` it refuses what ``binascii``'s strict
-    mode refuses here, the "*" that "+", "/" and "=" became included.
+    ``pybase64`` decodes with SIMD, faster than ``binascii`` (two decodes in every
+    token validation; bench/RESULTS.md). Given the standard alphabet and
+    ``validate=True`` it refuses what ``binascii``'s strict mode refuses here, the "*"
+    that "+", "/" and "=" became included.
     """
     data = segment.encode("ascii").translate(_URLSAFE)
     return _strict_b64decode(data + _PADDING[len(data) & 3], validate=True)
@@ -160,8 +160,8 @@ def _rs256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
         (steps 3-4). Nothing is parsed, so no ASN.1 leniency can let a forged
         signature through (Bleichenbacher 2006), and as the length of that tail is
         fixed the whole encoded message is compared. The same check as
-        ``verify(..., PKCS1v15(), SHA256())``, about 1 µs cheaper per call (no hash
-        context inside ``cryptography``; `hashlib` hashes with the same OpenSSL).
+        ``verify(..., PKCS1v15(), SHA256())``, cheaper per call (no hash context inside
+        ``cryptography``; ``hashlib`` hashes with the same OpenSSL).
         """
         if len(signature) != size:
             return False

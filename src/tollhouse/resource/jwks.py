@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
@@ -30,7 +30,8 @@ from tollhouse.resource.discovery import (
     fetch_metadata,
     get_json,
 )
-from tollhouse.resource.jwk import SUPPORTED_ALGS, UnusableKey, VerifyKey, parse_jwk
+from tollhouse.resource.jwk import SUPPORTED_ALGS, VerifyKey
+from tollhouse.resource.keyset import KeySet, parse_keys
 
 log = logging.getLogger("tollhouse.resource")
 
@@ -40,23 +41,18 @@ RETRY_INTERVAL: Final = 10.0
 """Seconds between attempts while the issuer is unreachable."""
 
 
-@dataclass(slots=True)
-class KeySet:
-    """One fetched JWK Set; replaced whole, never mutated (but for ``headers``)."""
+@dataclass(slots=True, kw_only=True)
+class FetchedKeySet(KeySet):
+    """One fetched JWK Set and its schedule (``time.monotonic`` seconds)."""
 
-    keys: dict[str, VerifyKey]
-    algorithms: frozenset[str]
-    """Algorithms accepted with this set: allow-list ∩ the issuer's advertised ones."""
     fetched_at: float
     refresh_at: float
     stale_at: float
     expires_at: float
-    headers: dict[str, VerifyKey] = field(default_factory=dict)
-    """Validated JOSE header segments → key, filled by the validator (bounded)."""
 
 
 class JwksCache:
-    """The keys of one issuer for one process; thread-safe."""
+    """The keys of one issuer for one process, a :class:`KeySource`; thread-safe."""
 
     def __init__(
         self,
@@ -76,7 +72,7 @@ class JwksCache:
         self._http = LazyHttpClient(http)
         self._lock = threading.Lock()
         self._schedule_lock = threading.Lock()
-        self._keyset: KeySet | None = None
+        self._keyset: FetchedKeySet | None = None
         self._metadata: IssuerMetadata | None = None
         self._last_refetch = -float("inf")
         self._last_failure = -float("inf")
@@ -90,7 +86,7 @@ class JwksCache:
     def metadata(self) -> IssuerMetadata | None:
         return self._metadata
 
-    def current(self) -> KeySet | None:
+    def current(self) -> FetchedKeySet | None:
         """The usable key set without any I/O (None if there is none); may start a refresh."""
         keyset = self._keyset
         if keyset is None:
@@ -102,7 +98,7 @@ class JwksCache:
                 return None
         return keyset
 
-    def load(self) -> KeySet:
+    def load(self) -> FetchedKeySet:
         """The usable key set, fetched now if there is none; raises :class:`FetchError`."""
         keyset = self.current()
         if keyset is not None:
@@ -120,7 +116,7 @@ class JwksCache:
                 self._failed(exc)
                 raise
 
-    def refetch_for(self, kid: str) -> KeySet | None:
+    def refetch_for(self, kid: str) -> FetchedKeySet | None:
         """Re-fetch the JWK Set for an unknown ``kid``, at most once per ``refetch_interval``.
 
         Returns the new set (which may still lack ``kid``), or None if rate-limited or
@@ -141,7 +137,7 @@ class JwksCache:
                 self._failed(exc)
                 return None
 
-    def refresh(self) -> KeySet:
+    def refresh(self) -> FetchedKeySet:
         """Fetch discovery and the JWK Set now (blocking); raises :class:`FetchError`."""
         with self._lock:
             try:
@@ -156,7 +152,7 @@ class JwksCache:
 
     # Internals -----------------------------------------------------------------------
 
-    def _fetch(self, *, discover: bool) -> KeySet:
+    def _fetch(self, *, discover: bool) -> FetchedKeySet:
         http = self._http.get()
         if discover or self._metadata is None:
             self._metadata = fetch_metadata(http, self.issuer)
@@ -168,7 +164,7 @@ class JwksCache:
             algorithms = algorithms & metadata.signing_algs
         keys = _parse_set(document, algorithms)
         now = time.monotonic()
-        keyset = KeySet(
+        keyset = FetchedKeySet(
             keys=keys,
             algorithms=algorithms,
             fetched_at=now,
@@ -225,22 +221,4 @@ class JwksCache:
 def _parse_set(document: Any, algorithms: frozenset[str]) -> dict[str, VerifyKey]:
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise FetchError("the JWK Set is not an object with a keys array")
-    keys: dict[str, VerifyKey] = {}
-    duplicates: set[str] = set()
-    for entry in document["keys"]:
-        if not isinstance(entry, dict):
-            continue
-        try:
-            key = parse_jwk(entry)
-        except UnusableKey as exc:
-            log.debug("skipping JWK: %s", exc)
-            continue
-        if key.alg not in algorithms:
-            continue
-        if key.kid in keys:
-            duplicates.add(key.kid)
-        keys[key.kid] = key
-    for kid in duplicates:  # ambiguous: a kid must name one key
-        log.warning("JWK Set lists kid %r more than once; ignoring it", kid)
-        del keys[kid]
-    return keys
+    return parse_keys(document["keys"], algorithms)

@@ -1,4 +1,13 @@
-"""RFC 9068 §4: validating a JWT access token at the resource server, locally and strictly."""
+"""RFC 9068 §4: the one access-token validation core, and the resource server's validator.
+
+:class:`AccessTokenVerifier` applies the rules of :mod:`.at_jwt`, in :class:`.at_jwt.Rule`
+order, with the keys of a :class:`.keyset.KeySource`, and remembers the tokens it verified
+by digest until they expire. :class:`TokenValidator` is the resource library's face of
+it: the issuer's JWKS over HTTP, the API's audience, the revocation check and the required
+scopes. The identity provider runs the same core over its own published keys
+(:mod:`tollhouse.protocol.token_lookup`), and ``tollhouse token inspect`` explains a
+verdict rule by rule from the same functions.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +15,33 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Set
 from typing import Any, Final, Protocol
 
 import httpx
 
 from tollhouse.clock import Clock, SystemClock
 from tollhouse.errors import ConfigError
-from tollhouse.resource.at_jwt import check_claims, loads, parse_header
+from tollhouse.resource.at_jwt import (
+    DEFAULT_LEEWAY,
+    MAX_TOKEN_BYTES,
+    Rule,
+    check_claims,
+    check_key,
+    check_signature,
+    parse_header,
+    payload_of,
+    refused,
+)
 from tollhouse.resource.cache import Verified, VerifiedTokenCache
 from tollhouse.resource.discovery import FetchError, check_url
-from tollhouse.resource.errors import (
-    TokenError,
-    insufficient_scope,
-    invalid_token,
-    missing_token,
-)
-from tollhouse.resource.jwk import SUPPORTED_ALGS, VerifyKey, b64decode
-from tollhouse.resource.jwks import JwksCache, KeySet
+from tollhouse.resource.errors import TokenError, insufficient_scope, missing_token
+from tollhouse.resource.jwk import SUPPORTED_ALGS, VerifyKey
+from tollhouse.resource.jwks import JwksCache
+from tollhouse.resource.keyset import KeySet, KeySource
 
 log = logging.getLogger("tollhouse.resource")
 
-MAX_TOKEN_BYTES: Final = 8 * 1024
 _MAX_CACHED_HEADERS: Final = 64
 
 _BLOCK, _DEFER, _NO_IO = 0, 1, 2
@@ -44,7 +58,126 @@ class _NeedKeys(Exception):
         self.kid = kid
 
 
-class TokenValidator:
+class AccessTokenVerifier:
+    """Verifies the access tokens of ``issuer`` for ``audiences`` with the keys of ``keys``.
+
+    :meth:`verify` returns what the token established or raises :class:`TokenError`
+    whose ``check`` names the rule that refused it. ``audiences=None`` is the issuer's
+    own view: any well-formed ``aud`` (each of its endpoints decides whose tokens a
+    caller may see). A verified token is remembered by its SHA-256 until it expires
+    (``cache_size`` entries, 0 disables); a remembered one is still refused once its key
+    left the key set or it expired.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audiences: Set[str] | None,
+        keys: KeySource,
+        *,
+        leeway: int = DEFAULT_LEEWAY,
+        cache_size: int = 10_000,
+        max_token_bytes: int = MAX_TOKEN_BYTES,
+        clock: Clock | None = None,
+    ) -> None:
+        if leeway < 0 or max_token_bytes < 64:
+            raise ConfigError("leeway must be >= 0 and max_token_bytes >= 64")
+        self.issuer = issuer
+        self.audiences = audiences
+        self.keys = keys
+        self.leeway = leeway
+        self.max_token_bytes = max_token_bytes
+        self._clock = clock or SystemClock()
+        self._cache = VerifiedTokenCache[Verified](cache_size) if cache_size > 0 else None
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        total = self.cache_hits + self.cache_misses
+        return self.cache_hits / total if total else 0.0
+
+    def verify(self, token: str) -> Verified:
+        """The token's signature and claims checked, blocking as the key source may."""
+        return self._verified(token, _BLOCK)
+
+    def _verified(self, token: str, io: int, retry: bool = False) -> Verified:
+        if not token:
+            raise missing_token()
+        if type(token) is not str or len(token) > self.max_token_bytes:
+            raise refused(Rule.FORMAT, "The access token is too large or not text.")
+        cache = self._cache
+        digest = b""
+        if cache is not None:
+            digest = hashlib.sha256(token.encode()).digest()
+            entry = cache.get(digest)
+            if entry is not None:
+                keyset = self.keys.current()
+                if (
+                    keyset is not None
+                    and entry.kid in keyset.keys
+                    and self._clock.now() < entry.exp + self.leeway
+                ):
+                    self.cache_hits += 1
+                    return entry
+                cache.discard(digest)
+            if not retry:
+                self.cache_misses += 1
+        # Three base64url segments: the dots are found here, and strict decoding of
+        # each segment refuses any other character (a fourth dot included).
+        first = token.find(".")
+        last = token.rfind(".")
+        if first == last:
+            raise refused(
+                Rule.FORMAT, "The access token is not a compact JWS (header.payload.sig)."
+            )
+        keyset = self.keys.current() or self._load_keys(io)
+        header = token[:first]
+        key = keyset.headers.get(header) or self._key_for(header, keyset, io)
+        check_signature(token, last, key)
+        claims = payload_of(token[first + 1 : last])
+        now = self._clock.now()
+        entry = check_claims(claims, self.issuer, self.audiences, now, self.leeway, key.kid)
+        if cache is not None:
+            cache.put(digest, entry)
+        return entry
+
+    def _load_keys(self, io: int) -> KeySet:
+        if io == _DEFER:
+            raise _NeedKeys(None)
+        if io == _BLOCK:
+            self._fetch_keys(None)
+        keyset = self.keys.current()
+        if keyset is None:
+            log.warning("no usable keys for %s: %s", self.issuer, self.keys.last_error)
+            raise refused(Rule.KID, "The issuer's signing keys are unavailable.")
+        return keyset
+
+    def _fetch_keys(self, kid: str | None) -> None:
+        if kid is not None:
+            self.keys.refetch_for(kid)
+            return
+        with contextlib.suppress(FetchError):  # reported by _load_keys
+            self.keys.load()
+
+    def _key_for(self, segment: str, keyset: KeySet, io: int) -> VerifyKey:
+        """The key a (not yet seen) JOSE header names, after checking the header."""
+        alg, kid = parse_header(segment, keyset.algorithms)
+        key = keyset.keys.get(kid)
+        if key is None:
+            if io == _DEFER:
+                raise _NeedKeys(kid)
+            if io == _BLOCK:
+                self._fetch_keys(kid)
+            keyset = self.keys.current() or keyset
+            key = keyset.keys.get(kid)
+        key = check_key(key, alg)
+        if len(keyset.headers) < _MAX_CACHED_HEADERS:
+            keyset.headers[segment] = key
+        return key
+
+
+class TokenValidator(AccessTokenVerifier):
     """Validates access tokens of one issuer for one API (``audience``).
 
     ``validate(token, required_scopes)`` returns the claims or raises :class:`TokenError`.
@@ -58,7 +191,7 @@ class TokenValidator:
         issuer: str,
         audience: str | Collection[str],
         *,
-        leeway: int = 30,
+        leeway: int = DEFAULT_LEEWAY,
         jwks_ttl: int = 3600,
         algorithms: Iterable[str] = SUPPORTED_ALGS,
         revocation: RevocationCheck | None = None,
@@ -69,39 +202,34 @@ class TokenValidator:
         clock: Clock | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self.issuer = check_url(issuer, "issuer")
+        issuer = check_url(issuer, "issuer")
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
         if not audiences or not all(isinstance(a, str) and a for a in audiences):
             raise ConfigError("audience must be a non-empty string (or strings)")
-        self.audiences = frozenset(audiences)
         algs = tuple(algorithms)
         unknown = [a for a in algs if a not in SUPPORTED_ALGS]
         if unknown or not algs:  # never "none", never HMAC: only asymmetric algs exist here
             raise ConfigError(f"algorithms must be among {', '.join(SUPPORTED_ALGS)}: {unknown}")
-        if leeway < 0 or max_token_bytes < 64:
-            raise ConfigError("leeway must be >= 0 and max_token_bytes >= 64")
-        self.leeway = leeway
-        self.max_token_bytes = max_token_bytes
-        self.realm = realm if realm is not None else audiences[0]
-        self.revocation = revocation
-        self._token_check = getattr(revocation, "is_token_revoked", None)
-        self._revocation_blocks = bool(getattr(revocation, "blocking", True))
-        self._clock = clock or SystemClock()
-        self._cache = VerifiedTokenCache[Verified](cache_size) if cache_size > 0 else None
         self.jwks = JwksCache(
-            self.issuer,
+            issuer,
             ttl=jwks_ttl,
             refetch_interval=jwks_refetch_interval,
             algorithms=algs,
             http=http_client,
         )
-        self.cache_hits = 0
-        self.cache_misses = 0
-
-    @property
-    def cache_hit_rate(self) -> float:
-        total = self.cache_hits + self.cache_misses
-        return self.cache_hits / total if total else 0.0
+        super().__init__(
+            issuer,
+            frozenset(audiences),
+            self.jwks,
+            leeway=leeway,
+            cache_size=cache_size,
+            max_token_bytes=max_token_bytes,
+            clock=clock,
+        )
+        self.realm = realm if realm is not None else audiences[0]
+        self.revocation = revocation
+        self._token_check = getattr(revocation, "is_token_revoked", None)
+        self._revocation_blocks = bool(getattr(revocation, "blocking", True))
 
     def prefetch(self) -> None:
         """Fetch discovery and the JWKS now (e.g. at start-up); raises ``ConfigError``."""
@@ -148,93 +276,6 @@ class TokenValidator:
             error.realm = self.realm
             raise
 
-    # The steps -----------------------------------------------------------------------
-
-    def _verified(self, token: str, io: int, retry: bool = False) -> Verified:
-        if not token:
-            raise missing_token()
-        if type(token) is not str or len(token) > self.max_token_bytes:
-            raise invalid_token("The access token is too large or not text.")
-        cache = self._cache
-        digest = b""
-        if cache is not None:
-            digest = hashlib.sha256(token.encode()).digest()
-            entry = cache.get(digest)
-            if entry is not None:
-                keyset = self.jwks.current()
-                if (
-                    keyset is not None
-                    and entry.kid in keyset.keys
-                    and self._clock.now() < entry.exp + self.leeway
-                ):
-                    self.cache_hits += 1
-                    return entry
-                cache.discard(digest)
-            if not retry:
-                self.cache_misses += 1
-        # Three base64url segments: the dots are found here, and strict decoding of
-        # each segment refuses any other character (a fourth dot included).
-        first = token.find(".")
-        last = token.rfind(".")
-        if first == last:
-            raise invalid_token("The access token is not a compact JWS (header.payload.sig).")
-        keyset = self.jwks.current() or self._load_keys(io)
-        header = token[:first]
-        key = keyset.headers.get(header) or self._key_for(header, keyset, io)
-        try:
-            signature = b64decode(token[last + 1 :])
-            signing_input = token[:last].encode("ascii")
-        except ValueError:
-            raise invalid_token("The token signature is not valid base64url.") from None
-        if not key.verify(signature, signing_input):
-            raise invalid_token("The token signature is invalid.")
-        try:
-            claims = loads(b64decode(token[first + 1 : last]))
-        except ValueError:
-            raise invalid_token("The token payload is not valid base64url JSON.") from None
-        now = self._clock.now()
-        entry = check_claims(claims, self.issuer, self.audiences, now, self.leeway, key.kid)
-        if cache is not None:
-            cache.put(digest, entry)
-        return entry
-
-    def _load_keys(self, io: int) -> KeySet:
-        if io == _DEFER:
-            raise _NeedKeys(None)
-        if io == _BLOCK:
-            self._fetch_keys(None)
-        keyset = self.jwks.current()
-        if keyset is None:
-            log.warning("no usable keys for %s: %s", self.issuer, self.jwks.last_error)
-            raise invalid_token("The issuer's signing keys are unavailable.")
-        return keyset
-
-    def _fetch_keys(self, kid: str | None) -> None:
-        if kid is not None:
-            self.jwks.refetch_for(kid)
-            return
-        with contextlib.suppress(FetchError):  # reported by _load_keys
-            self.jwks.load()
-
-    def _key_for(self, segment: str, keyset: KeySet, io: int) -> VerifyKey:
-        """The key a (not yet seen) JOSE header names, after checking the header."""
-        alg, kid = parse_header(segment, keyset.algorithms)
-        key = keyset.keys.get(kid)
-        if key is None:
-            if io == _DEFER:
-                raise _NeedKeys(kid)
-            if io == _BLOCK:
-                self._fetch_keys(kid)
-            keyset = self.jwks.current() or keyset
-            key = keyset.keys.get(kid)
-            if key is None:
-                raise invalid_token("The token was signed with an unknown key (kid).")
-        if key.alg != alg:
-            raise invalid_token("The token algorithm does not match its key.")
-        if len(keyset.headers) < _MAX_CACHED_HEADERS:
-            keyset.headers[segment] = key
-        return key
-
     def _check_revoked(self, token: str, verified: Verified) -> None:
         try:
             if self._token_check is not None:
@@ -244,9 +285,11 @@ class TokenValidator:
                 revoked = self.revocation.is_revoked(verified.jti)
         except Exception as exc:
             log.warning("revocation check failed (token refused): %s", exc)
-            raise invalid_token("The token's revocation status could not be checked.") from None
+            raise refused(
+                Rule.REVOKED, "The token's revocation status could not be checked."
+            ) from None
         if revoked:
-            raise invalid_token("The access token was revoked.")
+            raise refused(Rule.REVOKED, "The access token was revoked.")
 
     @staticmethod
     def _with_scopes(verified: Verified, required: Iterable[str]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """OpenAPI 3.1 description of the JSON endpoints, served at ``GET /openapi.json``.
 
-Hand-written data, not generated from the routes: it is the documented surface that the
+Hand-written data, not generated from the routes (but for the ``/token`` form, built
+from the grants' own parameter lists): it is the documented surface that the
 schemathesis run in ``tests/fuzz`` holds the server to (status codes, content types and
 response shapes). ``/authorize``, ``/login`` and ``/consent`` are browser pages and are
 not described. Error bodies are RFC 6749 §5.2; token responses RFC 6749 §5.1;
@@ -10,7 +11,13 @@ metadata RFC 8414 §2.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from tollhouse.protocol.grants import Grant
+from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
+from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
+from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -163,22 +170,24 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-_TOKEN_FORM = _form(
-    {
-        "grant_type": {
-            "type": "string",
-            "examples": ["authorization_code", "refresh_token", "client_credentials"],
-        },
-        "code": _STRING,
-        "redirect_uri": _STRING,
-        "code_verifier": _STRING,
-        "refresh_token": _STRING,
-        "scope": _STRING,
-        "resource": _STRING,
-        **_CLIENT_AUTH,
-    },
-    ["grant_type"],
+GRANTS: tuple[type[Grant], ...] = (
+    AuthorizationCodeGrant,
+    RefreshTokenGrant,
+    ClientCredentialsGrant,
 )
+"""The grants ``/token`` serves (RFC 6749 §4); its form is built from their metadata."""
+
+
+def token_form(grants: Sequence[type[Grant]]) -> dict[str, Any]:
+    """The ``/token`` request body: ``grant_type``, every grant's own ``parameters``
+    (RFC 6749 §4.1.3, §4.4.2, §6; RFC 7636 §4.5; RFC 8707 §2.2) and client credentials."""
+    parameters = dict.fromkeys(name for grant in grants for name in grant.parameters)
+    grant_type = {"type": "string", "examples": [str(grant.grant_type) for grant in grants]}
+    return _form(
+        {"grant_type": grant_type, **dict.fromkeys(parameters, _STRING), **_CLIENT_AUTH},
+        ["grant_type"],
+    )
+
 
 _TOKEN_HINT = {"type": "string", "examples": ["access_token", "refresh_token"]}
 
@@ -188,7 +197,7 @@ PATHS: dict[str, Any] = {
             "operationId": "token",
             "summary": "RFC 6749 §3.2 token endpoint",
             "security": _SECURITY,
-            "requestBody": _TOKEN_FORM,
+            "requestBody": token_form(GRANTS),
             "responses": {"200": _json("Tokens (RFC 6749 §5.1).", _ref("TokenResponse"))}
             | _CLIENT_ERRORS,
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidTarget, UnauthorizedClient
@@ -29,7 +29,7 @@ FIRST_USE_POLL_SECONDS = 0.05
 
 class AuthorizationCodeGrant:
     grant_type: str = GrantType.AUTHORIZATION_CODE
-    parameters = ("code", "redirect_uri", "code_verifier", "resource")
+    parameters: ClassVar[tuple[str, ...]] = ("code", "redirect_uri", "code_verifier", "resource")
 
     def __init__(
         self,

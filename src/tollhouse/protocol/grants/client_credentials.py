@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from tollhouse.errors import UnauthorizedClient
 from tollhouse.models import Client, GrantType
@@ -15,7 +16,7 @@ from tollhouse.storage.ports import ApiStore
 
 class ClientCredentialsGrant:
     grant_type: str = GrantType.CLIENT_CREDENTIALS
-    parameters = ("scope", "resource")
+    parameters: ClassVar[tuple[str, ...]] = ("scope", "resource")
 
     def __init__(
         self,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
@@ -25,7 +25,7 @@ log = logging.getLogger("tollhouse.security")
 
 class RefreshTokenGrant:
     grant_type: str = GrantType.REFRESH_TOKEN
-    parameters = ("refresh_token", "scope", "resource")
+    parameters: ClassVar[tuple[str, ...]] = ("refresh_token", "scope", "resource")
 
     def __init__(
         self,

@@ -215,6 +215,7 @@ async def test_logout_produces_backchannel_logout_tokens(oidc_world: World) -> N
     session = await oidc_world.storage.get_session("sess-hash")
     assert session is not None
     [notification] = await oidc_world.provider.sessions.end(session, "logout")
+    assert oidc_world.logouts.sent == [notification]
     assert notification.uri == "https://app.test/bcl"
     header = jwt.get_unverified_header(notification.logout_token)
     assert header["typ"] == "logout+jwt"

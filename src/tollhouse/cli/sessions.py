@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from tollhouse.backchannel import deliver
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options
 from tollhouse.cli.output import echo_table, iso_utc, note, usage_error
 from tollhouse.config import Settings
@@ -111,7 +110,7 @@ async def _revoke(settings: Settings, sid: str | None, username: str | None) -> 
                 fail(f"no user {username}")
             targets = await storage.list_sessions(user.user_id)
         for session in targets:
-            await deliver(await provider.sessions.end(session, "revoked_by_admin"))
+            await provider.sessions.end(session, "revoked_by_admin")
         return len(targets)
     finally:
         await storage.close()

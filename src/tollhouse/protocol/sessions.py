@@ -78,6 +78,7 @@ def signed_in_of(session: Session) -> SignedIn:
         session.session_hash,
         session.sid or None,
         session.amr,
+        session.acr,
     )
 
 
@@ -126,6 +127,7 @@ class SessionService:
         user_id: str,
         amr: tuple[str, ...],
         *,
+        acr: str | None = None,
         remember: bool = True,
     ) -> Established:
         """Sign ``user_id`` in, replacing the session behind ``cookie`` if any.
@@ -151,6 +153,7 @@ class SessionService:
             sid=sid,
             last_active_at=now,
             amr=amr,
+            acr=acr,
         )
         await self._store.add_session(session)
         for client_id in participants:

@@ -258,6 +258,8 @@ class AuthorizeEndpoint:
                 auth_time=signed_in.auth_time,
                 session_id=signed_in.sid,
                 nonce=request.nonce,
+                amr=signed_in.amr,
+                acr=signed_in.acr,
             )
         )
         if signed_in.sid and self._sessions is not None:

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
-from tollhouse.models import Client, GrantType, RefreshToken
+from tollhouse.models import Client, GrantType, RefreshToken, TokenFamily
 from tollhouse.protocol import scopes
 from tollhouse.protocol.events import NO_EVENTS, Events, RefreshReplayed
 from tollhouse.protocol.id_token import Authentication, IdTokenIssuer
@@ -110,13 +110,22 @@ class RefreshTokenGrant:
             "scope": " ".join(requested),
         }
         if scopes.OPENID in requested:
-            # OIDC Core §12.2: a refreshed ID Token keeps iss, sub, aud and auth_time.
-            body["id_token"] = await self._id_tokens.issue(
-                client,
-                Authentication(presented.subject, presented.auth_time, sid=family.sid),
-                access_token=access.token,
-            )
+            body["id_token"] = await self._id_token(client, presented, family, access.token)
         return JsonResult(200, body, dict(NO_STORE))
+
+    async def _id_token(
+        self, client: Client, presented: RefreshToken, family: TokenFamily, access_token: str
+    ) -> str:
+        """OIDC Core §12.2: a refreshed ID Token keeps iss, sub, aud, auth_time and the
+        amr/acr of the original authentication."""
+        auth = Authentication(
+            presented.subject,
+            presented.auth_time,
+            sid=family.sid,
+            amr=family.amr,
+            acr=family.acr,
+        )
+        return await self._id_tokens.issue(client, auth, access_token=access_token)
 
     async def _retry_or_replay(
         self, presented: RefreshToken, successor: RefreshToken, now: int

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import NoReturn
 
 from tollhouse.clock import Clock
@@ -64,14 +65,7 @@ class RefreshTokenGrant:
                 "The refresh token was issued to another client.",
                 debug=f"token of {presented.client_id} presented by {client.client_id}",
             )
-        requested = scopes.parse(params.get("scope")) if "scope" in params else presented.scopes
-        # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted".
-        wider = [s for s in requested if s not in presented.scopes]
-        if wider:
-            raise InvalidScope(f"The scope {wider[0]} was not granted to this refresh token.")
-        resource = params.get("resource")
-        if resource is not None and resource != presented.audience:
-            raise InvalidTarget("The resource differs from the one that was authorized.")
+        requested = _requested_scopes(params, presented)
 
         now = self._clock.now()
         family = await self._store.get_family(presented.family_id)
@@ -161,3 +155,16 @@ class RefreshTokenGrant:
         self._events.emit(RefreshReplayed(presented.family_id, presented.client_id))
         await self._revoker.revoke_family(presented.family_id, "refresh_replay")
         raise InvalidGrant("The refresh token was already used; its grant has been revoked.")
+
+
+def _requested_scopes(params: Mapping[str, str], presented: RefreshToken) -> tuple[str, ...]:
+    """The scopes (and resource) asked for at this refresh, within what was granted."""
+    requested = scopes.parse(params.get("scope")) if "scope" in params else presented.scopes
+    # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted".
+    wider = [s for s in requested if s not in presented.scopes]
+    if wider:
+        raise InvalidScope(f"The scope {wider[0]} was not granted to this refresh token.")
+    resource = params.get("resource")
+    if resource is not None and resource != presented.audience:
+        raise InvalidTarget("The resource differs from the one that was authorized.")
+    return tuple(requested)

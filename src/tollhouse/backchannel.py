@@ -1,4 +1,8 @@
-"""Delivering OIDC Back-Channel Logout 1.0 logout tokens to clients (§2.5)."""
+"""Delivering OIDC Back-Channel Logout 1.0 logout tokens to clients (§2.5).
+
+The HTTP adapter behind the protocol's ``LogoutSender`` port (protocol/sessions.py):
+the protocol decides who is told what; this module only POSTs.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,13 @@ from tollhouse.protocol.logout import LogoutNotification
 log = logging.getLogger("tollhouse.audit")
 
 TIMEOUT_SECONDS = 5.0
+
+
+class HttpLogoutSender:
+    """Sends each logout token once, now, and waits for the answers."""
+
+    async def send(self, notifications: Sequence[LogoutNotification]) -> None:
+        await deliver(notifications)
 
 
 async def deliver(notifications: Sequence[LogoutNotification]) -> list[bool]:

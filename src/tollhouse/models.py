@@ -101,6 +101,10 @@ class AuthorizationCode:
     issued_exp: int | None = None
     family_id: str | None = None
     """The refresh token family the first redemption started, if any."""
+    amr: tuple[str, ...] = ()
+    """How the user authenticated (RFC 8176), from the session: for the ID Token."""
+    acr: str | None = None
+    """Authentication context class reference (OIDC Core §2); None: not asserted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,9 @@ class Session:
     last_active_at: int = 0
     """For the idle timeout; 0 means ``created_at``."""
     amr: tuple[str, ...] = ("pwd",)
+    """How the user authenticated (RFC 8176 method names)."""
+    acr: str | None = None
+    """Authentication context class reference (OIDC Core §2); None: not asserted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +193,10 @@ class TokenFamily:
     """The browser session the family was granted in (OIDC)."""
     offline: bool = False
     """Granted with ``offline_access``: it outlives the browser session."""
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
+    """How the user authenticated for the authorization, kept for the ID Tokens of
+    every refresh (OIDC Core §12.2)."""
 
     def live_at(self, now: int) -> bool:
         """Not revoked and within its absolute lifetime: its tokens may still rotate."""

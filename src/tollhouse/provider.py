@@ -6,9 +6,11 @@ Typed constructors everywhere, so a missing piece fails at start-up, not mid-req
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio.to_thread
 
+from tollhouse.backchannel import HttpLogoutSender
 from tollhouse.clock import Clock, SystemClock
 from tollhouse.config import Settings
 from tollhouse.key_rotation import KeyRotation, retention_for
@@ -30,10 +32,13 @@ from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
 from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
 from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
 from tollhouse.protocol.id_token import IdTokenHintVerifier, IdTokenIssuer
+from tollhouse.protocol.interactions import Interactions
 from tollhouse.protocol.login import PasswordLogin
 from tollhouse.protocol.logout import SessionTerminator
 from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
 from tollhouse.protocol.revocation import Revoker
+from tollhouse.protocol.sessions import LogoutSender, SessionService
+from tollhouse.protocol.sign_in import SignIn
 from tollhouse.protocol.subjects import Subjects
 from tollhouse.protocol.token_lookup import TokenLookup
 from tollhouse.protocol.tokens import AccessTokenIssuer
@@ -74,6 +79,21 @@ class Hashers:
 
 
 @dataclass(frozen=True, slots=True)
+class PageSettings:
+    """What the built-in pages need of the configuration, and nothing else."""
+
+    operator_name: str
+    operator_logo: Path | None
+    secure_cookies: bool
+    """Whenever the public origin (the issuer) is https: served with TLS here, or
+    behind a TLS-terminating proxy with ``--insecure-http`` on loopback."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, issuer: str) -> PageSettings:
+        return cls(settings.operator_name, settings.operator_logo, issuer.startswith("https://"))
+
+
+@dataclass(frozen=True, slots=True)
 class Provider:
     settings: Settings
     issuer: str
@@ -92,7 +112,7 @@ class Provider:
     revocation_feed: RevocationFeedEndpoint
     userinfo: UserInfoEndpoint
     logout: LogoutEndpoint
-    sessions: SessionTerminator
+    sessions: SessionService
     subjects: Subjects
     revoker: Revoker
     login: PasswordLogin
@@ -102,6 +122,8 @@ class Provider:
     rate_limits: RateLimits
     login_guard: LoginGuard
     interactions: InteractionApi
+    sign_in: SignIn
+    pages: PageSettings
     mirrors: tuple[RevocationList, ...] = ()
     events: Events = NO_EVENTS
 
@@ -137,11 +159,13 @@ async def build_provider(
     hashers: Hashers | None = None,
     mirrors: tuple[RevocationList, ...] | None = None,
     events: Events | None = None,
+    logout_sender: LogoutSender | None = None,
 ) -> Provider:
     """Wire every endpoint; loads (and on first start creates) the signing key.
 
     ``events`` receives the security events (default: the JSON audit trail on the
-    ``tollhouse.audit`` logger plus the Prometheus counters)."""
+    ``tollhouse.audit`` logger plus the Prometheus counters); ``logout_sender``
+    delivers back-channel logout tokens (default: HTTP POST, backchannel.py)."""
     events = events if events is not None else AuditTrail()
     clock = clock or SystemClock()
     hashers = hashers or Hashers.production()
@@ -227,6 +251,34 @@ async def build_provider(
         ],
     )
     login = PasswordLogin(storage, OffloadedVerifier(hashers.users))
+    sessions = SessionService(
+        store=storage,
+        terminator=SessionTerminator(
+            storage, storage, storage, revoker, keyring, id_tokens, subjects, clock, issuer
+        ),
+        sender=logout_sender or HttpLogoutSender(),
+        clock=clock,
+        ttl=settings.session_ttl,
+        idle_ttl=settings.session_idle_ttl,
+    )
+    interactions = Interactions(
+        store=storage,
+        clients=storage,
+        clock=clock,
+        ttl=settings.interaction_ttl,
+        login_url=settings.login_url,
+        consent_url=settings.consent_url,
+    )
+    sign_in = SignIn(
+        interactions=interactions,
+        sessions=sessions,
+        authorize=authorize,
+        login=login,
+        users=storage,
+        apis=storage,
+        issuer=issuer,
+        events=events,
+    )
     limiter = open_rate_limiter(settings.redis)
     registration = RegistrationEndpoint(
         clients=clients,
@@ -256,9 +308,7 @@ async def build_provider(
         revocation_feed=RevocationFeedEndpoint(client_auth, storage, keyring, clock, issuer),
         userinfo=UserInfoEndpoint(lookup, revoker, storage, storage, subjects, clock),
         logout=LogoutEndpoint(storage, hints),
-        sessions=SessionTerminator(
-            storage, storage, storage, revoker, keyring, id_tokens, subjects, clock, issuer
-        ),
+        sessions=sessions,
         subjects=subjects,
         revoker=revoker,
         login=login,
@@ -277,15 +327,19 @@ async def build_provider(
         ),
         login_guard=LoginGuard(limiter, settings.rate_limit_login, settings.rate_limit_login_ip),
         interactions=InteractionApi(
-            interactions=storage,
+            interactions=interactions,
+            sign_in=sign_in,
+            sessions=sessions,
             admin_tokens=storage,
-            clients=storage,
             users=storage,
             apis=storage,
             authorize=authorize,
             clock=clock,
             issuer=issuer,
+            events=events,
         ),
+        sign_in=sign_in,
+        pages=PageSettings.from_settings(settings, issuer),
         mirrors=mirrors,
         events=events,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
+import jwt
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -36,6 +37,8 @@ from tests.e2e.forms import parse
 
 ONE_TIME_CODE = "246810"
 """The login app's own way to authenticate (not a Tollhouse password)."""
+AMR = ["pwd", "otp"]
+"""How the login app says it authenticated the user (RFC 8176)."""
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -72,7 +75,7 @@ def login_app(idp: str, admin_token: str) -> Starlette:
             answer = await admin(
                 "PUT",
                 f"/admin/interactions/{interaction}/accept-login",
-                {"username": str(form["username"]), "remember": False, "amr": ["otp"]},
+                {"username": str(form["username"]), "remember": False, "amr": AMR},
             )
         return RedirectResponse(answer.json()["redirect_to"], status_code=303)
 
@@ -225,6 +228,51 @@ def test_external_login_and_consent_pages_complete_the_code_flow(setup: Setup) -
     # The app granted a subset: write_sensors was left out.
     assert set(tokens.json()["scope"].split()) == {"openid", "read_sensors"}
     assert "id_token" in tokens.json()
+
+
+def id_token_claims(setup: Setup, id_token: str) -> dict[str, object]:
+    jwks = httpx.get(f"{setup.idp}/jwks.json").json()
+    header = jwt.get_unverified_header(id_token)
+    key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+    return jwt.decode(
+        id_token, key=jwt.PyJWK(key), algorithms=[header["alg"]],
+        audience=setup.seed.other_id, issuer=setup.idp,
+    )  # fmt: skip
+
+
+def test_amr_from_accept_login_reaches_the_id_tokens_of_exchange_and_refresh(
+    setup: Setup,
+) -> None:
+    params, verifier = authorize_params(setup, "openid read_sensors")
+    with httpx.Client(timeout=10) as browser:
+        start = str(httpx.URL(f"{setup.idp}/authorize", params=params))
+        callback, _ = walk(
+            browser,
+            start,
+            {
+                "/login": {"username": setup.seed.username, "code": ONE_TIME_CODE},
+                "/consent": {"grant": "openid read_sensors"},
+            },
+        )
+    auth = (setup.seed.other_id, setup.seed.confidential_secret)
+    with httpx.Client(base_url=setup.idp, timeout=10) as http:
+        tokens = exchange(
+            http, query(callback)["code"], verifier=verifier, redirect_uri=CALLBACK, auth=auth
+        )
+        assert tokens.status_code == 200, tokens.text
+        first = id_token_claims(setup, tokens.json()["id_token"])
+        time.sleep(1.1)  # a later iat, the same authentication
+        refreshed = http.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]},
+            auth=auth,
+        )
+    assert first["amr"] == AMR
+    assert refreshed.status_code == 200, refreshed.text
+    again = id_token_claims(setup, refreshed.json()["id_token"])
+    # OIDC Core §12.2: a refreshed ID Token keeps the original authentication's facts.
+    assert again["amr"] == AMR and again["auth_time"] == first["auth_time"]
+    assert again["sub"] == first["sub"] and again["iat"] > first["iat"]  # type: ignore[operator]
 
 
 def test_admin_api_refuses_requests_without_a_valid_admin_token(setup: Setup) -> None:

@@ -210,6 +210,25 @@ def test_sso_userinfo_and_logout_with_backchannel(idp: str) -> None:
         assert alive.status_code == 200
 
 
+def test_built_in_password_login_reports_pwd_as_amr_in_every_id_token(idp: str) -> None:
+    with httpx.Client(base_url=idp, timeout=10) as http:
+        tokens, _ = sign_in(http, "app-a", APP_A, password="carol's password", scope="openid")
+        claims = validate_id_token(http, idp, tokens["id_token"], "app-a")
+        assert claims["amr"] == ["pwd"]
+        # Single sign-on: the session's amr, not a new authentication.
+        tokens_b, _ = sign_in(http, "app-b", APP_B, password=None, scope="openid")
+        claims_b = validate_id_token(http, idp, tokens_b["id_token"], "app-b")
+        assert claims_b["amr"] == ["pwd"] and claims_b["auth_time"] == claims["auth_time"]
+        refreshed = http.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=("app-a", SECRET),
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        again = validate_id_token(http, idp, refreshed.json()["id_token"], "app-a")
+        assert again["amr"] == ["pwd"] and again["auth_time"] == claims["auth_time"]
+
+
 def test_logout_without_hint_asks_for_confirmation(idp: str) -> None:
     with httpx.Client(base_url=idp, timeout=10) as http:
         sign_in(http, "app-a", APP_A, password="carol's password", scope="openid")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,8 @@ from tollhouse.clock import FrozenClock
 from tollhouse.config import load_settings
 from tollhouse.keys import generate
 from tollhouse.models import Api, AuthMethod, Client, GrantType, SigningKey, User
-from tollhouse.protocol.endpoints.authorize import SignedIn
+from tollhouse.protocol.logout import LogoutNotification
+from tollhouse.protocol.sessions import SignedIn
 from tollhouse.provider import Hashers, Provider, build_provider
 from tollhouse.security.passwords import PasswordHasher
 from tollhouse.security.secretbox import SecretBox
@@ -25,12 +26,23 @@ SECRET = "client-secret-" + "z" * 30
 FAST = PasswordHasher.for_tests()
 
 
+class RecordedLogouts:
+    """A logout sender that keeps what it was given (no network in unit tests)."""
+
+    def __init__(self) -> None:
+        self.sent: list[LogoutNotification] = []
+
+    async def send(self, notifications: Sequence[LogoutNotification]) -> None:
+        self.sent.extend(notifications)
+
+
 @dataclass
 class World:
     provider: Provider
     storage: MemoryStorage
     clock: FrozenClock
     alice: SignedIn
+    logouts: RecordedLogouts = field(default_factory=RecordedLogouts)
 
 
 @pytest.fixture
@@ -61,7 +73,10 @@ async def world(tmp_path: Path, settings_overrides: dict[str, object]) -> AsyncI
     )
     for key in _cached_keys(SecretBox(b"k" * 32)):
         await storage.add_key(key)
-    provider = await build_provider(settings, storage, clock=clock, hashers=Hashers(FAST, FAST))
+    logouts = RecordedLogouts()
+    provider = await build_provider(
+        settings, storage, clock=clock, hashers=Hashers(FAST, FAST), logout_sender=logouts
+    )
     now = clock.now()
     await storage.add_api(Api("https://sensors.test", ("read_sensors", "write_sensors"), now))
     await storage.add_client(
@@ -97,5 +112,5 @@ async def world(tmp_path: Path, settings_overrides: dict[str, object]) -> AsyncI
         )
     )
     await storage.add_user(User("alice-id", "alice", FAST.hash("alice password"), now))
-    yield World(provider, storage, clock, SignedIn("alice-id", now, None))
+    yield World(provider, storage, clock, SignedIn("alice-id", now, None), logouts)
     await provider.close()

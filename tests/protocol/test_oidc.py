@@ -69,7 +69,7 @@ async def oidc_world(world: World) -> World:
         last_active_at=world.clock.now(),
     )
     await world.storage.add_session(session)
-    world.alice = SignedIn("alice-id", world.clock.now(), "sess-hash", "sid-1")
+    world.alice = SignedIn("alice-id", world.clock.now(), "sess-hash", "sid-1", ("pwd",))
     return world
 
 
@@ -85,6 +85,30 @@ async def test_openid_scope_returns_an_rs256_id_token_by_default(oidc_world: Wor
     assert claims["exp"] - claims["iat"] == 600  # type: ignore[operator]
     assert claims["at_hash"] == left_hash(str(body["access_token"]), "RS256")
     assert "email" not in claims  # claims go to userinfo in the code flow (OIDC Core §5.4)
+
+
+async def test_id_tokens_keep_amr_and_auth_time_of_the_sign_in_across_refresh(
+    oidc_world: World,
+) -> None:
+    signed_at = oidc_world.alice.auth_time
+    oidc_world.alice = dataclasses.replace(oidc_world.alice, amr=("pwd", "otp"))
+    body = await oidc_tokens(oidc_world, scope="openid")
+    first = verify_id_token(oidc_world, str(body["id_token"]))
+    assert first["amr"] == ["pwd", "otp"] and first["auth_time"] == signed_at
+    assert "acr" not in first
+    oidc_world.clock.advance(300)
+    refreshed = await refresh(oidc_world, str(body["refresh_token"]))
+    assert refreshed.status == 200, refreshed.body
+    # OIDC Core §12.2: the refreshed ID Token describes the original authentication.
+    again = verify_id_token(oidc_world, str(refreshed.body["id_token"]))
+    assert again["amr"] == ["pwd", "otp"] and again["auth_time"] == signed_at
+    assert again["iat"] == signed_at + 300
+
+
+async def test_id_token_has_no_amr_when_the_sign_in_reported_none(oidc_world: World) -> None:
+    oidc_world.alice = dataclasses.replace(oidc_world.alice, amr=())
+    body = await oidc_tokens(oidc_world, scope="openid")
+    assert "amr" not in verify_id_token(oidc_world, str(body["id_token"]))
 
 
 async def test_id_token_alg_as_registered(oidc_world: World) -> None:
@@ -215,6 +239,7 @@ async def test_logout_produces_backchannel_logout_tokens(oidc_world: World) -> N
     session = await oidc_world.storage.get_session("sess-hash")
     assert session is not None
     [notification] = await oidc_world.provider.sessions.end(session, "logout")
+    assert oidc_world.logouts.sent == [notification]
     assert notification.uri == "https://app.test/bcl"
     header = jwt.get_unverified_header(notification.logout_token)
     assert header["typ"] == "logout+jwt"

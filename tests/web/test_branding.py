@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 
 from tollhouse.config import load_settings
 from tollhouse.errors import ConfigError
+from tollhouse.provider import PageSettings
 from tollhouse.web import branding
 
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><script>alert(1)</script></svg>'
@@ -18,7 +19,8 @@ SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><script>alert(1
 
 async def get_logo(logo: Path) -> httpx.Response:
     app = Starlette(routes=branding.routes())
-    app.state.provider = SimpleNamespace(settings=load_settings(operator_logo=logo))
+    pages = PageSettings.from_settings(load_settings(operator_logo=logo), "http://idp.test")
+    app.state.provider = SimpleNamespace(pages=pages)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
         return await http.get(branding.LOGO_PATH)

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import click
 
-from tollhouse.backchannel import deliver
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options
 from tollhouse.cli.output import echo_table, iso_utc, note, usage_error
 from tollhouse.config import Settings
 from tollhouse.models import Session
-from tollhouse.provider import build_provider
+from tollhouse.provider import Provider, build_provider
 from tollhouse.storage.sql import open_storage
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -97,6 +96,7 @@ def revoke(
 
 async def _revoke(settings: Settings, sid: str | None, username: str | None) -> int:
     storage = await open_storage(settings.database_url)
+    provider: Provider | None = None
     try:
         provider = await build_provider(settings, storage)
         targets: list[Session]
@@ -111,7 +111,8 @@ async def _revoke(settings: Settings, sid: str | None, username: str | None) -> 
                 fail(f"no user {username}")
             targets = await storage.list_sessions(user.user_id)
         for session in targets:
-            await deliver(await provider.sessions.end(session, "revoked_by_admin"))
+            await provider.sessions.end(session, "revoked_by_admin")
         return len(targets)
     finally:
-        await storage.close()
+        # The provider's close also ends its signing threads and closes the storage.
+        await (provider.close() if provider is not None else storage.close())

@@ -35,6 +35,8 @@ class Authentication:
     nonce: str | None = None
     sid: str | None = None
     amr: tuple[str, ...] = ()
+    """RFC 8176 method names, as the sign-in reported them."""
+    acr: str | None = None
 
 
 class IdTokenIssuer:
@@ -83,6 +85,8 @@ class IdTokenIssuer:
             claims["sid"] = auth.sid
         if auth.amr:
             claims["amr"] = list(auth.amr)
+        if auth.acr is not None:
+            claims["acr"] = auth.acr
         # RS256 (OIDC's default) is slow: made on another core when there is one.
         signed = await self._signer.sign_jwt_async(claims, typ="JWT", alg=alg)
         self._events.emit(TokenIssued("id_token", client.client_id, auth.user_id))

@@ -36,10 +36,18 @@ class RefreshTokenIssuer:
         self._absolute_ttl = absolute_ttl
 
     def new_family(
-        self, client: Client, *, subject: str, sid: str | None = None, offline: bool = False
+        self,
+        client: Client,
+        *,
+        subject: str,
+        sid: str | None = None,
+        offline: bool = False,
+        amr: tuple[str, ...] = (),
+        acr: str | None = None,
     ) -> TokenFamily:
         """A family for a new authorization (not stored yet: the code grant stores it with
-        what the code issued, ``CodeStore.record_issued``)."""
+        what the code issued, ``CodeStore.record_issued``). ``amr``/``acr``: how the user
+        authenticated, for the ID Tokens of later refreshes."""
         now = self._clock.now()
         absolute = client.refresh_token_absolute_ttl or self._absolute_ttl
         return TokenFamily(
@@ -50,6 +58,8 @@ class RefreshTokenIssuer:
             now + absolute,
             sid=sid,
             offline=offline,
+            amr=amr,
+            acr=acr,
         )
 
     def build(

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 NAMING_CONVENTION = {
@@ -131,6 +132,9 @@ authorization_codes = Table(
     Column("issued_exp", BigInteger, nullable=True),
     # No foreign key: the family may be purged while the used code is still kept.
     Column("family_id", ID, nullable=True),
+    # How the user signed in (JSON list of RFC 8176 names), for the ID Token.
+    Column("amr", Text, nullable=False, server_default=text("'[]'")),
+    Column("acr", Text, nullable=True),
 )
 
 consents = Table(
@@ -173,6 +177,7 @@ sessions = Table(
     Column("sid", ID, nullable=True, unique=True),
     Column("last_active_at", BigInteger, nullable=False),
     Column("amr", Text, nullable=False),
+    Column("acr", Text, nullable=True),
 )
 
 session_clients = Table(
@@ -256,6 +261,9 @@ token_families = Table(
     # No foreign key: an offline family outlives the browser session it began in.
     Column("sid", ID, nullable=True, index=True),
     Column("offline", Boolean, nullable=False),
+    # The authorization's amr and acr, for the ID Token of every refresh.
+    Column("amr", Text, nullable=False, server_default=text("'[]'")),
+    Column("acr", Text, nullable=True),
 )
 
 refresh_tokens = Table(

@@ -135,6 +135,8 @@ def code_row(code: AuthorizationCode) -> dict[str, Any]:
         "issued_jti": code.issued_jti,
         "issued_exp": code.issued_exp,
         "family_id": code.family_id,
+        "amr": dump_strings(code.amr),
+        "acr": code.acr,
     }
 
 
@@ -157,6 +159,8 @@ def to_code(row: Row) -> AuthorizationCode:
         issued_jti=row["issued_jti"],
         issued_exp=row["issued_exp"],
         family_id=row["family_id"],
+        amr=load_strings(row["amr"]),
+        acr=row["acr"],
     )
 
 
@@ -189,6 +193,7 @@ def session_row(session: Session) -> dict[str, Any]:
         "sid": session.sid or None,
         "last_active_at": session.last_active_at,
         "amr": dump_strings(session.amr),
+        "acr": session.acr,
     }
 
 
@@ -202,6 +207,7 @@ def to_session(row: Row) -> Session:
         sid=row["sid"] or "",
         last_active_at=row["last_active_at"],
         amr=load_strings(row["amr"]),
+        acr=row["acr"],
     )
 
 
@@ -286,6 +292,8 @@ def family_row(family: TokenFamily) -> dict[str, Any]:
         "revoked_reason": family.revoked_reason,
         "sid": family.sid,
         "offline": family.offline,
+        "amr": dump_strings(family.amr),
+        "acr": family.acr,
     }
 
 
@@ -300,6 +308,8 @@ def to_family(row: Row) -> TokenFamily:
         revoked_reason=row["revoked_reason"],
         sid=row["sid"],
         offline=row["offline"],
+        amr=load_strings(row["amr"]),
+        acr=row["acr"],
     )
 
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tollhouse.config import Settings
+from tollhouse.provider import PageSettings, Provider
 
 log = logging.getLogger("tollhouse.web")
 
@@ -33,8 +33,8 @@ class Branding:
     logo_url: str | None
 
 
-def branding_of(settings: Settings) -> Branding:
-    return Branding(settings.operator_name, LOGO_PATH if settings.operator_logo else None)
+def branding_of(pages: PageSettings) -> Branding:
+    return Branding(pages.operator_name, LOGO_PATH if pages.operator_logo else None)
 
 
 @lru_cache(maxsize=4)
@@ -48,8 +48,8 @@ def _read_logo(path: Path, mtime_ns: int) -> bytes | None:
 
 
 async def logo(request: Request) -> Response:
-    settings: Settings = request.app.state.provider.settings
-    path = settings.operator_logo
+    provider: Provider = request.app.state.provider
+    path = provider.pages.operator_logo
     if path is None:
         return Response(status_code=404, headers={"Cache-Control": "no-store"})
     try:

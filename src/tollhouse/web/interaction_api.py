@@ -22,31 +22,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tollhouse.errors import InvalidRequest, OAuthError
-from tollhouse.protocol.endpoints.interaction import (
-    ConsentAccepted,
-    LoginAccepted,
-    Rejected,
-    WrongBrowser,
-)
-from tollhouse.protocol.events import ConsentDecided, LoginSucceeded
-from tollhouse.protocol.results import JsonResult, error_json
+from tollhouse.protocol.results import JsonResult, Redirect, error_json
 from tollhouse.provider import Provider
-from tollhouse.web.interaction import (
-    cookie_name,
-    current_user,
-    error_page,
-    establish_session,
-    respond,
-    set_session_cookie,
-)
+from tollhouse.web.cookies import CSRF, SESSION, read_cookie, set_session_cookie
+from tollhouse.web.pages import error_page, provider_of, respond
 from tollhouse.web.rendering import json_response, redirect
 
 MAX_BODY = 16 * 1024
-
-
-def _provider(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
 
 
 async def _json_object(request: Request) -> Mapping[str, Any]:
@@ -66,7 +48,7 @@ async def _json_object(request: Request) -> Mapping[str, Any]:
 
 
 async def describe(request: Request) -> Response:
-    provider = _provider(request)
+    provider = provider_of(request)
     refused = await provider.interactions.authenticate(request.headers.get("authorization"))
     if refused is not None:
         return json_response(refused)
@@ -78,7 +60,7 @@ def _answer(
     pick: Callable[[Provider], Callable[[str, Mapping[str, Any]], Awaitable[JsonResult]]],
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        provider = _provider(request)
+        provider = provider_of(request)
         refused = await provider.interactions.authenticate(request.headers.get("authorization"))
         if refused is not None:
             return json_response(refused)
@@ -99,47 +81,21 @@ reject = _answer(lambda p: p.interactions.reject)
 
 async def callback(request: Request) -> Response:
     """The browser follows ``redirect_to``: finish what the operator's app decided."""
-    provider = _provider(request)
+    provider = provider_of(request)
     try:
-        redeemed = await provider.interactions.redeem(
+        finished = await provider.interactions.finish(
             request.query_params.get("verifier"),
-            request.cookies.get(cookie_name(provider, "tollhouse_csrf")),
+            read_cookie(request, provider, CSRF),
+            read_cookie(request, provider, SESSION),
         )
     except OAuthError as error:
         return error_page(request, error, None, None)
-    decision = redeemed.decision
-    client = redeemed.client
-    auth_request = redeemed.state.request
-    if isinstance(decision, Rejected):
-        if redeemed.state.stage == "consent" and redeemed.state.user_id:
-            provider.events.emit(
-                ConsentDecided(client.client_id, redeemed.state.user_id, allowed=False)
-            )
-        return redirect(provider.interactions.rejection(redeemed), status=303)
-    if isinstance(decision, LoginAccepted):
-        session_id, signed_in = await establish_session(
-            request, provider, decision.user_id, decision.amr
-        )
-        provider.events.emit(LoginSucceeded(decision.user_id, client.client_id))
-        outcome = await provider.authorize.resume(
-            auth_request, client, signed_in, just_signed_in=True
-        )
-        response = await respond(request, provider, outcome)
-        set_session_cookie(response, provider, session_id, remember=decision.remember)
-        return response
-    if not isinstance(decision, ConsentAccepted):  # pragma: no cover - exhaustive
-        raise TypeError(decision)
-    user = await current_user(request, provider)
-    if user is None:
-        return error_page(request, WrongBrowser("The session ended during consent."), None, None)
-    try:
-        done = await provider.interactions.complete_consent(redeemed, user)
-    except OAuthError as error:
-        return error_page(request, error, None, None)
-    provider.events.emit(
-        ConsentDecided(client.client_id, user.user_id, allowed=True, scopes=decision.scopes)
-    )
-    return redirect(done, status=303)
+    if finished.cookie is None and isinstance(finished.outcome, Redirect):
+        return redirect(finished.outcome, status=303)  # a rejection or a consent's code
+    response = await respond(request, provider, finished.outcome)
+    if finished.cookie is not None:
+        set_session_cookie(response, provider, finished.cookie)
+    return response
 
 
 def routes() -> list[Route]:

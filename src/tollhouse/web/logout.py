@@ -9,23 +9,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tollhouse.backchannel import deliver
 from tollhouse.errors import OAuthError
 from tollhouse.protocol.endpoints.logout import LogoutRequest
 from tollhouse.protocol.results import add_query
 from tollhouse.provider import Provider
 from tollhouse.randomness import equal, token
-from tollhouse.web.interaction import (
+from tollhouse.web.cookies import CSRF, SESSION, delete_cookie, read_cookie, set_cookie
+from tollhouse.web.messages import Messages
+from tollhouse.web.pages import (
     PageRefused,
-    cookie_name,
-    delete_cookie,
     error_page,
     messages_of,
+    provider_of,
     render,
     session_of,
-    set_cookie,
 )
-from tollhouse.web.messages import Messages
 from tollhouse.web.parsing import form_parameters, query_parameters
 
 log = logging.getLogger("tollhouse.web")
@@ -33,15 +31,10 @@ log = logging.getLogger("tollhouse.web")
 FORWARDED = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
 
 
-def _provider(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
-
-
 async def logout(request: Request) -> Response:
     """GET shows a confirmation (or logs out at once for a matching id_token_hint);
     POST with the page's CSRF token logs out."""
-    provider = _provider(request)
+    provider = provider_of(request)
     try:
         if request.method == "POST":
             params = await form_parameters(request)
@@ -57,17 +50,16 @@ async def logout(request: Request) -> Response:
         return _finished(request, provider, logout_request, messages)
     confirmed = request.method == "POST" and params.get("confirm") == "yes"
     if confirmed:
-        csrf = request.cookies.get(cookie_name(provider, "tollhouse_csrf"))
+        csrf = read_cookie(request, provider, CSRF)
         sent = params.get("csrf_token")
         if not csrf or not sent or not equal(csrf, sent):
             refused = PageRefused("logout.expired")
             return error_page(request, refused, None, None, messages=messages)
     elif not _hint_matches(provider, logout_request, session.user_id):
         return _confirmation(request, provider, params, logout_request, messages)
-    notifications = await provider.sessions.end(session, "logout")
-    await deliver(notifications)
+    await provider.sessions.end(session, "logout")
     response = _finished(request, provider, logout_request, messages)
-    delete_cookie(response, provider, "tollhouse_session")
+    delete_cookie(response, provider, SESSION)
     return response
 
 
@@ -87,7 +79,7 @@ def _confirmation(
     logout_request: LogoutRequest,
     messages: Messages,
 ) -> Response:
-    csrf = request.cookies.get(cookie_name(provider, "tollhouse_csrf"))
+    csrf = read_cookie(request, provider, CSRF)
     if not csrf or len(csrf) > 128:
         csrf = token(32)
     response = render(
@@ -101,7 +93,7 @@ def _confirmation(
         messages=messages,
         form_targets=_origin(logout_request.post_logout_redirect_uri),
     )
-    set_cookie(response, provider, "tollhouse_csrf", csrf, None)
+    set_cookie(response, provider, CSRF, csrf, None)
     return response
 
 
@@ -128,7 +120,7 @@ def _finished(
 
 
 async def userinfo(request: Request) -> Response:
-    provider = _provider(request)
+    provider = provider_of(request)
     form = None
     try:
         if request.method == "POST":

@@ -30,6 +30,7 @@ from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
 from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
+from tollhouse.protocol.sessions import SignedIn as SignedIn  # re-exported
 from tollhouse.randomness import fingerprint, token
 from tollhouse.storage.ports import ApiStore, ClientStore, CodeStore, ConsentStore, SessionStore
 
@@ -49,16 +50,6 @@ class ErrorPage:
     """Only filled in loopback development mode."""
     hint: str | None = None
     """The nearest registered redirect URI and how it differs; development mode only."""
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    """The user behind the browser's session."""
-
-    user_id: str
-    auth_time: int
-    session_hash: str | None
-    sid: str | None = None
 
 
 class IdTokenHints(Protocol):
@@ -267,6 +258,8 @@ class AuthorizeEndpoint:
                 auth_time=signed_in.auth_time,
                 session_id=signed_in.sid,
                 nonce=request.nonce,
+                amr=signed_in.amr,
+                acr=signed_in.acr,
             )
         )
         if signed_in.sid and self._sessions is not None:

@@ -11,10 +11,12 @@ of Ory Hydra's login and consent flow). Documented in docs/oidc.md.
    ``redirect_to`` URL carrying a one-time ``verifier``.
 3. The app sends the browser to ``redirect_to``; Tollhouse checks that it is the
    browser that started the request (the CSRF cookie bound to the interaction), then
-   continues exactly as after its own pages: session, consent, code.
+   continues exactly as after its own pages (protocol/sign_in.py): session, consent,
+   code. The ``amr`` the app reports is kept on the session and reaches the tokens.
 
 Every step is single-use: the interaction is taken atomically when answered, the
-verifier when redeemed. Only fingerprints of ids, verifiers and admin tokens are stored.
+verifier when redeemed (protocol/interactions.py). Only fingerprints of ids, verifiers
+and admin tokens are stored.
 """
 
 from __future__ import annotations
@@ -23,36 +25,49 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 from tollhouse.clock import Clock
-from tollhouse.errors import (
-    AccessDenied,
-    ConsentRequired,
-    InvalidRequest,
-    InvalidToken,
-    LoginRequired,
-    OAuthError,
-)
-from tollhouse.models import Client, Interaction
+from tollhouse.errors import InvalidRequest, InvalidToken, OAuthError
 from tollhouse.protocol.claims import SCOPE_DESCRIPTIONS
-from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint, SignedIn
-from tollhouse.protocol.requests import AuthorizationRequest
-from tollhouse.protocol.results import NO_STORE, JsonResult, Redirect, add_query, error_json
-from tollhouse.randomness import equal, fingerprint, token
-from tollhouse.storage.ports import (
-    AdminTokenStore,
-    ApiStore,
-    ClientStore,
-    InteractionStore,
-    UserStore,
+from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint, AuthorizeOutcome
+from tollhouse.protocol.events import NO_EVENTS, ConsentDecided, Events
+from tollhouse.protocol.interactions import (
+    REJECT_ERRORS,
+    AnswerExpired,
+    ConsentAccepted,
+    Decision,
+    Interactions,
+    LoginAccepted,
+    NotFoundError,
+    Pending,
+    PendingState,
+    Redeemed,
+    Rejected,
+    Stage,
+    WrongBrowser,
 )
+from tollhouse.protocol.results import NO_STORE, JsonResult, Redirect, add_query, error_json
+from tollhouse.protocol.sessions import SessionCookie, SessionService, SignedIn
+from tollhouse.protocol.sign_in import SignIn
+from tollhouse.randomness import fingerprint
+from tollhouse.storage.ports import AdminTokenStore, ApiStore, UserStore
+
+__all__ = [
+    "AnswerExpired",
+    "ConsentAccepted",
+    "Finished",
+    "InteractionApi",
+    "LoginAccepted",
+    "NotFoundError",
+    "PendingState",
+    "Rejected",
+    "WrongBrowser",
+    "WrongStage",
+]
 
 log = logging.getLogger("tollhouse.audit")
 
-Stage = Literal["login", "consent"]
-VERIFIER_TTL = 120
-"""Seconds the browser has to follow ``redirect_to``."""
 CALLBACK_PATH = "/interaction/callback"
 ADMIN_REALM = 'Bearer realm="tollhouse-admin"'
 _AMR = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -60,163 +75,47 @@ _DESCRIPTION = re.compile(r"^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,200}$")
 """RFC 6749 §5.2 error_description characters (no ``"`` or ``\\``)."""
 
 
-class NotFoundError(OAuthError):
-    """No such pending interaction (unknown, expired or already answered)."""
-
-    error = "not_found"
-    status = 404
-
-
 class WrongStage(OAuthError):
     error = "invalid_request"
     status = 409
 
 
-class AnswerExpired(InvalidRequest):
-    """The browser came back too late, twice, or with a made-up verifier."""
-
-
-class WrongBrowser(InvalidRequest):
-    """The browser that came back is not the one that started the request."""
-
-
-class InteractionRequired(OAuthError):
-    error = "interaction_required"
-    status = 400
-
-
-class AccountSelectionRequired(OAuthError):
-    error = "account_selection_required"
-    status = 400
-
-
-#: The errors a reject may send back to the client (OIDC Core §3.1.2.6, RFC 6749 §4.1.2.1).
-REJECT_ERRORS: dict[str, type[OAuthError]] = {
-    "access_denied": AccessDenied,
-    "login_required": LoginRequired,
-    "consent_required": ConsentRequired,
-    "interaction_required": InteractionRequired,
-    "account_selection_required": AccountSelectionRequired,
-}
-
-
 @dataclass(frozen=True, slots=True)
-class LoginAccepted:
-    user_id: str
-    remember: bool = True
-    """False: the session cookie ends with the browser (no Max-Age)."""
-    amr: tuple[str, ...] = ()
+class Finished:
+    """The browser came back: the request's next step, and the session cookie to set
+    when the app signed the user in."""
 
-
-@dataclass(frozen=True, slots=True)
-class ConsentAccepted:
-    scopes: tuple[str, ...]
-    remember: bool = True
-    """False: this authorization only; the next one asks again."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    error: str
-    description: str | None = None
-
-    def as_error(self) -> OAuthError:
-        return REJECT_ERRORS[self.error](self.description)
-
-
-Decision = LoginAccepted | ConsentAccepted | Rejected
-
-
-@dataclass(frozen=True, slots=True)
-class PendingState:
-    """What an interaction record holds: the request, its stage, whose consent is asked
-    (consent stage), and once answered through the API, the decision."""
-
-    request: AuthorizationRequest
-    stage: Stage = "login"
-    user_id: str | None = None
-    decision: Decision | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        decision: dict[str, Any] | None = None
-        if isinstance(self.decision, LoginAccepted):
-            decision = {
-                "kind": "login",
-                "user_id": self.decision.user_id,
-                "remember": self.decision.remember,
-                "amr": list(self.decision.amr),
-            }
-        elif isinstance(self.decision, ConsentAccepted):
-            decision = {
-                "kind": "consent",
-                "scopes": list(self.decision.scopes),
-                "remember": self.decision.remember,
-            }
-        elif isinstance(self.decision, Rejected):
-            decision = {
-                "kind": "reject",
-                "error": self.decision.error,
-                "description": self.decision.description,
-            }
-        return {
-            "request": self.request.to_dict(),
-            "stage": self.stage,
-            "user_id": self.user_id,
-            "decision": decision,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PendingState:
-        request = AuthorizationRequest.from_dict(data["request"])
-        stage: Stage = "consent" if data.get("stage") == "consent" else "login"
-        user_id = data.get("user_id")
-        raw = data.get("decision")
-        decision: Decision | None = None
-        if isinstance(raw, dict):
-            if raw.get("kind") == "login":
-                amr = tuple(str(a) for a in raw.get("amr") or ())
-                decision = LoginAccepted(str(raw["user_id"]), bool(raw.get("remember")), amr)
-            elif raw.get("kind") == "consent":
-                scopes = tuple(str(s) for s in raw.get("scopes") or ())
-                decision = ConsentAccepted(scopes, bool(raw.get("remember")))
-            elif raw.get("kind") == "reject":
-                description = raw.get("description")
-                decision = Rejected(str(raw["error"]), description if description else None)
-        return cls(request, stage, user_id if isinstance(user_id, str) else None, decision)
-
-
-@dataclass(frozen=True, slots=True)
-class Redeemed:
-    """A verifier redeemed by the browser that started the request."""
-
-    state: PendingState
-    client: Client
-    decision: Decision
+    outcome: AuthorizeOutcome
+    cookie: SessionCookie | None = None
 
 
 class InteractionApi:
-    """The admin side (describe, accept, reject) and the browser side (redeem)."""
+    """The admin side (describe, accept, reject) and the browser side (finish)."""
 
     def __init__(
         self,
         *,
-        interactions: InteractionStore,
+        interactions: Interactions,
+        sign_in: SignIn,
+        sessions: SessionService,
         admin_tokens: AdminTokenStore,
-        clients: ClientStore,
         users: UserStore,
         apis: ApiStore,
         authorize: AuthorizeEndpoint,
         clock: Clock,
         issuer: str,
+        events: Events = NO_EVENTS,
     ) -> None:
-        self._authorize = authorize
         self._interactions = interactions
+        self._sign_in = sign_in
+        self._sessions = sessions
+        self._authorize = authorize
         self._admin_tokens = admin_tokens
-        self._clients = clients
         self._users = users
         self._apis = apis
         self._clock = clock
         self._issuer = issuer
+        self._events = events
 
     async def authenticate(self, authorization: str | None) -> JsonResult | None:
         """RFC 6750 §2.1 Bearer admin token; None when it is valid, else the 401."""
@@ -238,17 +137,16 @@ class InteractionApi:
     async def describe(self, interaction_id: str) -> JsonResult:
         """``GET /admin/interactions/ID``: what the app needs to show its page."""
         try:
-            record, state = await self._pending(interaction_id)
-            client = await self._client(record)
+            pending = await self._pending(interaction_id)
         except OAuthError as error:
             return error_json(error)
-        request = state.request
+        request, state = pending.request, pending.state
         names = {api.identifier: api.name or api.identifier for api in await self._apis.list_apis()}
         user = await self._users.get_user(state.user_id) if state.user_id else None
         body: dict[str, Any] = {
             "interaction": interaction_id,
             "stage": state.stage,
-            "client": {"client_id": client.client_id, "name": client.name},
+            "client": {"client_id": pending.client.client_id, "name": pending.client.name},
             "scopes": [
                 {
                     "scope": scope,
@@ -264,14 +162,16 @@ class InteractionApi:
             "login_hint": request.login_hint,
             "ui_locales": request.ui_locales,
             "user": {"user_id": user.user_id, "username": user.username} if user else None,
-            "expires_at": record.expires_at,
+            "expires_at": pending.record.expires_at,
         }
         return JsonResult(200, body, dict(NO_STORE))
 
     async def accept_login(self, interaction_id: str, body: Mapping[str, Any]) -> JsonResult:
-        """``PUT …/accept-login`` ``{"username" | "user_id", "remember"?, "amr"?}``."""
+        """``PUT …/accept-login`` ``{"username" | "user_id", "remember"?, "amr"?}``;
+        ``amr`` (RFC 8176 names) is how the app authenticated the user: it reaches the
+        ID Token."""
         try:
-            record, state = await self._pending(interaction_id, "login")
+            pending = await self._pending(interaction_id, "login")
             username, user_id = body.get("username"), body.get("user_id")
             if (username is None) == (user_id is None):
                 raise InvalidRequest("Give exactly one of username and user_id.")
@@ -284,15 +184,8 @@ class InteractionApi:
             )
             if user is None:
                 raise InvalidRequest("No such user.")
-            amr = body.get("amr", [])
-            if (
-                not isinstance(amr, list)
-                or len(amr) > 8
-                or not all(isinstance(a, str) and _AMR.match(a) for a in amr)
-            ):
-                raise InvalidRequest("amr must be a list of short RFC 8176 method names.")
-            decision = LoginAccepted(user.user_id, _flag(body, "remember"), tuple(amr))
-            return await self._answer(record, state, decision)
+            decision = LoginAccepted(user.user_id, _flag(body, "remember"), _amr(body))
+            return await self._answer(pending, decision)
         except OAuthError as error:
             return error_json(error)
 
@@ -300,16 +193,17 @@ class InteractionApi:
         """``PUT …/accept-consent`` ``{"grant_scopes"?, "remember"?}``: a subset of the
         requested scopes (default: all of them)."""
         try:
-            record, state = await self._pending(interaction_id, "consent")
-            granted = body.get("grant_scopes", list(state.request.scopes))
+            pending = await self._pending(interaction_id, "consent")
+            requested = pending.request.scopes
+            granted = body.get("grant_scopes", list(requested))
             if not isinstance(granted, list) or not all(isinstance(s, str) for s in granted):
                 raise InvalidRequest("grant_scopes must be a list of strings.")
-            extra = sorted(set(granted) - set(state.request.scopes))
+            extra = sorted(set(granted) - set(requested))
             if extra:
                 raise InvalidRequest(f"Scope {extra[0]!r} was not requested.")
-            scopes = tuple(s for s in state.request.scopes if s in granted)
+            scopes = tuple(s for s in requested if s in granted)
             decision = ConsentAccepted(scopes, _flag(body, "remember"))
-            return await self._answer(record, state, decision)
+            return await self._answer(pending, decision)
         except OAuthError as error:
             return error_json(error)
 
@@ -317,7 +211,7 @@ class InteractionApi:
         """``PUT …/reject`` ``{"error"?, "error_description"?}`` → the client receives
         that error (default ``access_denied``)."""
         try:
-            record, state = await self._pending(interaction_id)
+            pending = await self._pending(interaction_id)
             code = body.get("error", "access_denied")
             if code not in REJECT_ERRORS:
                 raise InvalidRequest(f"error must be one of {', '.join(sorted(REJECT_ERRORS))}.")
@@ -328,27 +222,48 @@ class InteractionApi:
                 raise InvalidRequest(
                     'error_description must be 1-200 printable ASCII characters without " or \\.'
                 )
-            return await self._answer(record, state, Rejected(str(code), description))
+            return await self._answer(pending, Rejected(str(code), description))
         except OAuthError as error:
             return error_json(error)
 
     async def redeem(self, verifier: str | None, csrf_cookie: str | None) -> Redeemed:
-        """The browser followed ``redirect_to``: take the answer, once, and only in the
-        browser that started the request (its CSRF cookie is bound to the interaction)."""
-        if not verifier or len(verifier) > 128:
-            raise AnswerExpired("The verifier is missing.")
-        record = await self._interactions.take_interaction(fingerprint(verifier), self._clock.now())
-        if record is None:
-            raise AnswerExpired("This sign-in answer has expired or was already used.")
-        if not csrf_cookie or not equal(fingerprint(csrf_cookie), record.csrf_hash):
-            raise WrongBrowser(
-                "This sign-in was started in another browser.", debug="csrf cookie mismatch"
+        """The browser followed ``redirect_to`` (protocol/interactions.py)."""
+        return await self._interactions.redeem(verifier, csrf_cookie)
+
+    async def finish(
+        self, verifier: str | None, csrf_cookie: str | None, session_cookie: str | None
+    ) -> Finished:
+        """The browser followed ``redirect_to``: carry on as the app decided, as after
+        the built-in pages."""
+        redeemed = await self._interactions.redeem(verifier, csrf_cookie)
+        decision, state = redeemed.decision, redeemed.state
+        if isinstance(decision, Rejected):
+            if state.stage == "consent" and state.user_id:
+                self._events.emit(
+                    ConsentDecided(redeemed.client.client_id, state.user_id, allowed=False)
+                )
+            return Finished(self.rejection(redeemed))
+        if isinstance(decision, LoginAccepted):
+            logged_in = await self._sign_in.finish_login(
+                state.request,
+                redeemed.client,
+                decision.user_id,
+                session_cookie,
+                amr=decision.amr,
+                remember=decision.remember,
             )
-        state = PendingState.from_dict(record.request)
-        if state.decision is None:
-            raise AnswerExpired("This sign-in answer is incomplete.")
-        client = await self._client(record)
-        return Redeemed(state, client, state.decision)
+            return Finished(logged_in.outcome, logged_in.cookie)
+        signed_in = await self._sessions.signed_in(session_cookie)
+        if signed_in is None:
+            raise WrongBrowser("The session ended during consent.")
+        done = await self.complete_consent(redeemed, signed_in)
+        scopes = decision.scopes if isinstance(decision, ConsentAccepted) else ()
+        self._events.emit(
+            ConsentDecided(
+                redeemed.client.client_id, signed_in.user_id, allowed=True, scopes=scopes
+            )
+        )
+        return Finished(done)
 
     def rejection(self, redeemed: Redeemed) -> Redirect:
         """The app rejected: the client receives the error (RFC 6749 §4.1.2.1)."""
@@ -377,51 +292,29 @@ class InteractionApi:
 
     # -------------------------------------------------------------------------------
 
-    async def _pending(
-        self, interaction_id: str, stage: Stage | None = None
-    ) -> tuple[Interaction, PendingState]:
-        if not interaction_id or len(interaction_id) > 128:
-            raise NotFoundError("No such interaction.")
-        record = await self._interactions.get_interaction(fingerprint(interaction_id))
-        if record is None or record.expires_at <= self._clock.now():
+    async def _pending(self, interaction_id: str, stage: Stage | None = None) -> Pending:
+        found = await self._interactions.find(interaction_id)
+        if found is None:
             raise NotFoundError("No such interaction: unknown, expired or already answered.")
-        state = PendingState.from_dict(record.request)
-        if state.decision is not None:
-            raise NotFoundError("No such interaction: already answered.")
+        record, state = found
         if stage is not None and state.stage != stage:
             raise WrongStage(f"This interaction waits for {state.stage}, not {stage}.")
-        return record, state
-
-    async def _client(self, record: Interaction) -> Client:
-        client = await self._clients.get_client(record.client_id)
+        client = await self._interactions.client_of(record)
         if client is None:
             raise NotFoundError("The client of this interaction no longer exists.")
-        return client
+        return Pending(interaction_id, record, state, client)
 
-    async def _answer(
-        self, record: Interaction, state: PendingState, decision: Decision
-    ) -> JsonResult:
-        now = self._clock.now()
+    async def _answer(self, pending: Pending, decision: Decision) -> JsonResult:
         # Taken atomically: of two answers to one interaction, one wins.
-        if await self._interactions.take_interaction(record.interaction_hash, now) is None:
+        verifier = await self._interactions.answer(pending, decision)
+        if verifier is None:
             raise NotFoundError("No such interaction: already answered.")
-        verifier = token(32)
-        await self._interactions.add_interaction(
-            Interaction(
-                interaction_hash=fingerprint(verifier),
-                csrf_hash=record.csrf_hash,
-                client_id=record.client_id,
-                request=replace(state, decision=decision).to_dict(),
-                created_at=now,
-                expires_at=now + VERIFIER_TTL,
-            )
-        )
         log.info(
             "interaction answered",
             extra={
                 "event": "interaction_answered",
-                "client_id": record.client_id,
-                "stage": state.stage,
+                "client_id": pending.client.client_id,
+                "stage": pending.state.stage,
                 "decision": type(decision).__name__,
             },
         )
@@ -434,3 +327,14 @@ def _flag(body: Mapping[str, Any], name: str, default: bool = True) -> bool:
     if not isinstance(value, bool):
         raise InvalidRequest(f"{name} must be true or false.")
     return value
+
+
+def _amr(body: Mapping[str, Any]) -> tuple[str, ...]:
+    amr = body.get("amr", [])
+    if (
+        not isinstance(amr, list)
+        or len(amr) > 8
+        or not all(isinstance(a, str) and _AMR.match(a) for a in amr)
+    ):
+        raise InvalidRequest("amr must be a list of short RFC 8176 method names.")
+    return tuple(amr)

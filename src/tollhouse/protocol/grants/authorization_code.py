@@ -81,6 +81,8 @@ class AuthorizationCodeGrant:
                 sid=code.session_id,
                 # OIDC Core §11: offline_access asks for access that outlives the session.
                 offline=OFFLINE_ACCESS in code.scopes,
+                amr=code.amr,
+                acr=code.acr,
             )
             refresh = self._refresh_tokens.build(
                 client,
@@ -119,7 +121,8 @@ class AuthorizationCodeGrant:
                     auth_time=code.auth_time,
                     nonce=code.nonce,
                     sid=code.session_id,
-                    amr=("pwd",),
+                    amr=code.amr,
+                    acr=code.acr,
                 ),
                 access_token=access.token,
             )

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import ClassVar, NoReturn
 
 from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
-from tollhouse.models import Client, GrantType, RefreshToken
+from tollhouse.models import Client, GrantType, RefreshToken, TokenFamily
 from tollhouse.protocol import scopes
 from tollhouse.protocol.events import NO_EVENTS, Events, RefreshReplayed
 from tollhouse.protocol.id_token import Authentication, IdTokenIssuer
@@ -64,14 +65,7 @@ class RefreshTokenGrant:
                 "The refresh token was issued to another client.",
                 debug=f"token of {presented.client_id} presented by {client.client_id}",
             )
-        requested = scopes.parse(params.get("scope")) if "scope" in params else presented.scopes
-        # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted".
-        wider = [s for s in requested if s not in presented.scopes]
-        if wider:
-            raise InvalidScope(f"The scope {wider[0]} was not granted to this refresh token.")
-        resource = params.get("resource")
-        if resource is not None and resource != presented.audience:
-            raise InvalidTarget("The resource differs from the one that was authorized.")
+        requested = _requested_scopes(params, presented)
 
         now = self._clock.now()
         family = await self._store.get_family(presented.family_id)
@@ -110,13 +104,22 @@ class RefreshTokenGrant:
             "scope": " ".join(requested),
         }
         if scopes.OPENID in requested:
-            # OIDC Core §12.2: a refreshed ID Token keeps iss, sub, aud and auth_time.
-            body["id_token"] = await self._id_tokens.issue(
-                client,
-                Authentication(presented.subject, presented.auth_time, sid=family.sid),
-                access_token=access.token,
-            )
+            body["id_token"] = await self._id_token(client, presented, family, access.token)
         return JsonResult(200, body, dict(NO_STORE))
+
+    async def _id_token(
+        self, client: Client, presented: RefreshToken, family: TokenFamily, access_token: str
+    ) -> str:
+        """OIDC Core §12.2: a refreshed ID Token keeps iss, sub, aud, auth_time and the
+        amr/acr of the original authentication."""
+        auth = Authentication(
+            presented.subject,
+            presented.auth_time,
+            sid=family.sid,
+            amr=family.amr,
+            acr=family.acr,
+        )
+        return await self._id_tokens.issue(client, auth, access_token=access_token)
 
     async def _retry_or_replay(
         self, presented: RefreshToken, successor: RefreshToken, now: int
@@ -152,3 +155,16 @@ class RefreshTokenGrant:
         self._events.emit(RefreshReplayed(presented.family_id, presented.client_id))
         await self._revoker.revoke_family(presented.family_id, "refresh_replay")
         raise InvalidGrant("The refresh token was already used; its grant has been revoked.")
+
+
+def _requested_scopes(params: Mapping[str, str], presented: RefreshToken) -> tuple[str, ...]:
+    """The scopes (and resource) asked for at this refresh, within what was granted."""
+    requested = scopes.parse(params.get("scope")) if "scope" in params else presented.scopes
+    # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted".
+    wider = [s for s in requested if s not in presented.scopes]
+    if wider:
+        raise InvalidScope(f"The scope {wider[0]} was not granted to this refresh token.")
+    resource = params.get("resource")
+    if resource is not None and resource != presented.audience:
+        raise InvalidTarget("The resource differs from the one that was authorized.")
+    return tuple(requested)

@@ -1,0 +1,149 @@
+"""Going on with a pending authorization request once the user has answered.
+
+The built-in login and consent pages (web/interaction.py) and the interaction API
+(protocol/endpoints/interaction.py) finish the same way, here: a login establishes the
+session (protocol/sessions.py) with how the user authenticated (``amr``) and resumes
+the request (OIDC Core §3.1.2.3); a consent is recorded and a code issued
+(§3.1.2.4, RFC 6749 §4.1.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tollhouse.models import Client
+from tollhouse.protocol.endpoints.authorize import (
+    AuthorizeEndpoint,
+    AuthorizeOutcome,
+    NeedsConsent,
+    NeedsLogin,
+)
+from tollhouse.protocol.events import NO_EVENTS, ConsentDecided, Events, LoginFailed, LoginSucceeded
+from tollhouse.protocol.interactions import Interactions, Pending, PendingState, Stage, Started
+from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.requests import AuthorizationRequest
+from tollhouse.protocol.results import Redirect
+from tollhouse.protocol.sessions import SessionCookie, SessionService, SignedIn
+from tollhouse.storage.ports import ApiStore, UserStore
+
+PASSWORD = ("pwd",)
+"""RFC 8176 §2: the built-in page authenticates with a password."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    """What comes after a login: the request's next step and the session cookie."""
+
+    outcome: AuthorizeOutcome
+    cookie: SessionCookie
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    """What the consent page names besides the request: the user and the API."""
+
+    username: str
+    api_name: str | None
+
+
+class SignIn:
+    def __init__(
+        self,
+        *,
+        interactions: Interactions,
+        sessions: SessionService,
+        authorize: AuthorizeEndpoint,
+        login: PasswordLogin,
+        users: UserStore,
+        apis: ApiStore,
+        issuer: str,
+        events: Events = NO_EVENTS,
+    ) -> None:
+        self._interactions = interactions
+        self._sessions = sessions
+        self._authorize = authorize
+        self._login = login
+        self._users = users
+        self._apis = apis
+        self._issuer = issuer
+        self._events = events
+
+    async def start(self, outcome: NeedsLogin | NeedsConsent, csrf: str | None) -> Started:
+        """The request needs the user: keep it as an interaction for the page to show."""
+        if isinstance(outcome, NeedsLogin):
+            state = PendingState(outcome.request, "login")
+        else:
+            state = PendingState(outcome.request, "consent", outcome.signed_in.user_id)
+        return await self._interactions.start(state, csrf)
+
+    async def open(self, interaction_id: str | None, stage: Stage) -> Pending:
+        """The interaction a built-in page shows or submits (refused when the operator's
+        own page replaces it)."""
+        return await self._interactions.open(interaction_id, stage)
+
+    def check_csrf(self, pending: Pending, sent: str | None, cookie: str | None) -> None:
+        self._interactions.check_csrf(pending, sent, cookie)
+
+    async def check_password(self, pending: Pending, username: str, password: str) -> str | None:
+        """The user id when the password is right; a failure is reported as an event."""
+        user = await self._login.authenticate(username, password)
+        if user is None:
+            self._events.emit(LoginFailed(pending.client.client_id))
+            return None
+        return user.user_id
+
+    async def log_in(
+        self,
+        pending: Pending,
+        user_id: str,
+        session_cookie: str | None,
+        *,
+        amr: tuple[str, ...] = PASSWORD,
+        remember: bool = True,
+    ) -> LoggedIn:
+        """A built-in page signed the user in: the interaction is taken (once)."""
+        await self._interactions.take(pending)
+        return await self.finish_login(
+            pending.request, pending.client, user_id, session_cookie, amr=amr, remember=remember
+        )
+
+    async def finish_login(
+        self,
+        request: AuthorizationRequest,
+        client: Client,
+        user_id: str,
+        session_cookie: str | None,
+        *,
+        amr: tuple[str, ...],
+        remember: bool,
+    ) -> LoggedIn:
+        """Establish the session and resume the request as the signed-in user."""
+        established = await self._sessions.establish(
+            session_cookie, user_id, amr, remember=remember
+        )
+        self._events.emit(LoginSucceeded(user_id, client.client_id))
+        outcome = await self._authorize.resume(
+            request, client, established.signed_in, just_signed_in=True
+        )
+        return LoggedIn(outcome, established.cookie)
+
+    async def decide_consent(
+        self, pending: Pending, signed_in: SignedIn, *, allowed: bool
+    ) -> Redirect:
+        """The user allowed or denied on the built-in page (taken once)."""
+        await self._interactions.take(pending)
+        request = pending.request
+        self._events.emit(
+            ConsentDecided(
+                pending.client.client_id, signed_in.user_id, allowed=allowed, scopes=request.scopes
+            )
+        )
+        return await self._authorize.consent(request, signed_in, allowed=allowed)
+
+    async def consent_view(self, pending: Pending, signed_in: SignedIn) -> ConsentView:
+        user = await self._users.get_user(signed_in.user_id)
+        requested = pending.request.audience
+        audience = requested if requested != self._issuer else None
+        api = await self._apis.get_api(audience) if audience else None
+        api_name = (api.name or api.identifier) if api else audience
+        return ConsentView(user.username if user else signed_in.user_id, api_name)

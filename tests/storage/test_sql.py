@@ -19,11 +19,11 @@ from tests.storage import records as make
 from tests.storage.conftest import PostgresServer
 from tests.storage.records import NOW
 from tollhouse.errors import StorageUnavailable
-from tollhouse.storage import sql_engine
-from tollhouse.storage.schema import metadata
 from tollhouse.storage.sql import SqlStorage, async_url, migrate, open_storage
-from tollhouse.storage.sql_engine import create_engine, execute_pragma
-from tollhouse.storage.sql_migrate import alembic_config
+from tollhouse.storage.sql import engine as sql_engine
+from tollhouse.storage.sql.engine import create_engine, execute_pragma
+from tollhouse.storage.sql.migrate import alembic_config
+from tollhouse.storage.sql.schema import metadata
 
 
 def head_revision() -> str | None:

@@ -11,16 +11,17 @@ import pytest
 from sqlalchemy import Engine, bindparam, create_engine, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tollhouse.storage import sql, sql_tokens
-from tollhouse.storage.schema import (
+from tollhouse.storage.sql import storage as sql
+from tollhouse.storage.sql import tokens as sql_tokens
+from tollhouse.storage.sql.prepared import Prepared, _compile
+from tollhouse.storage.sql.schema import (
     access_tokens,
     authorization_codes,
     metadata,
     refresh_tokens,
     token_families,
 )
-from tollhouse.storage.sql_prepared import Prepared, _compile
-from tollhouse.storage.sqlite_worker import _locked
+from tollhouse.storage.sql.sqlite_worker import _locked
 
 FAMILY = {
     "family_id": "f1",

@@ -15,8 +15,7 @@ from sqlalchemy import event as sqlalchemy_event
 
 from tests.storage import records as make
 from tollhouse.errors import StorageUnavailable
-from tollhouse.storage import sqlite_worker
-from tollhouse.storage.sql import SqlStorage, open_storage
+from tollhouse.storage.sql import SqlStorage, open_storage, sqlite_worker
 
 
 @pytest.fixture

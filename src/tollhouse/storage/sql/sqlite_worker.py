@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.exc import OperationalError
 
-from tollhouse.storage.sql_engine import apply_sqlite_pragmas, as_unavailable
+from tollhouse.storage.sql.engine import apply_sqlite_pragmas, as_unavailable
 
 T = TypeVar("T")
 

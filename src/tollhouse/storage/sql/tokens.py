@@ -28,10 +28,10 @@ from sqlalchemy.exc import IntegrityError
 
 from tollhouse.errors import Conflict
 from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenFamily
-from tollhouse.storage import sql_rows as rows
-from tollhouse.storage.schema import access_tokens, refresh_tokens, revocations, token_families
-from tollhouse.storage.sql_prepared import Prepared
-from tollhouse.storage.sql_runner import SqlRunner, T, consume_once, inserting, prefixed
+from tollhouse.storage.sql import rows
+from tollhouse.storage.sql.prepared import Prepared
+from tollhouse.storage.sql.runner import SqlRunner, T, consume_once, inserting, prefixed
+from tollhouse.storage.sql.schema import access_tokens, refresh_tokens, revocations, token_families
 
 families = token_families
 

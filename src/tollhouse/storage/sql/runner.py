@@ -32,10 +32,10 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import CTE
 
 from tollhouse.errors import Conflict
-from tollhouse.storage import sql_rows as rows
-from tollhouse.storage.sql_engine import is_unreachable, reachable, sqlite_file, unavailable
-from tollhouse.storage.sql_prepared import Params, Prepared
-from tollhouse.storage.sqlite_worker import SqliteWorker
+from tollhouse.storage.sql import rows
+from tollhouse.storage.sql.engine import is_unreachable, reachable, sqlite_file, unavailable
+from tollhouse.storage.sql.prepared import Params, Prepared
+from tollhouse.storage.sql.sqlite_worker import SqliteWorker
 
 T = TypeVar("T")
 

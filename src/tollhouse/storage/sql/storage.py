@@ -36,10 +36,16 @@ from tollhouse.models import (
     TokenFamily,
     User,
 )
-from tollhouse.storage import sql_migrate
-from tollhouse.storage import sql_rows as rows
-from tollhouse.storage.revocation_mirror import DataVersion, RevocationMirror
-from tollhouse.storage.schema import (
+from tollhouse.storage.sql import rows
+from tollhouse.storage.sql.admin import SqlAdminTokens
+from tollhouse.storage.sql.engine import async_url, create_engine
+from tollhouse.storage.sql.migrate import migrate
+from tollhouse.storage.sql.migrate import migrate as migrate_to_head
+from tollhouse.storage.sql.prepared import Prepared
+from tollhouse.storage.sql.registration import SqlRegistrationTokens
+from tollhouse.storage.sql.revocation_mirror import DataVersion, RevocationMirror
+from tollhouse.storage.sql.runner import consume_once, expired_batch, inserting, prefixed
+from tollhouse.storage.sql.schema import (
     access_tokens,
     admin_tokens,
     api_scopes,
@@ -57,13 +63,7 @@ from tollhouse.storage.schema import (
     token_families,
     users,
 )
-from tollhouse.storage.sql_admin import SqlAdminTokens
-from tollhouse.storage.sql_engine import async_url, create_engine
-from tollhouse.storage.sql_migrate import migrate
-from tollhouse.storage.sql_prepared import Prepared
-from tollhouse.storage.sql_registration import SqlRegistrationTokens
-from tollhouse.storage.sql_runner import consume_once, expired_batch, inserting, prefixed
-from tollhouse.storage.sql_tokens import REFRESH_TOKEN_CONFLICT, SqlTokenStores
+from tollhouse.storage.sql.tokens import REFRESH_TOKEN_CONFLICT, SqlTokenStores
 
 __all__ = ["SqlStorage", "async_url", "migrate", "open_storage"]
 
@@ -92,7 +92,7 @@ EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
 async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
     """Open the database at ``url`` (sync or async form), migrating it to head first."""
     if migrate:
-        await sql_migrate.migrate(url)
+        await migrate_to_head(url)
     return SqlStorage(create_engine(url))
 
 

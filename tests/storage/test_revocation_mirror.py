@@ -74,7 +74,7 @@ async def test_while_nothing_is_committed_no_table_is_read(
         reads.append(cursor)
         return await original(cursor, now, limit)
 
-    mirror = first._revocation_mirror
+    mirror = first._backend.revocation_mirror  # type: ignore[attr-defined]
     assert mirror is not None
     monkeypatch.setattr(mirror, "_since", counted)
     for _ in range(50):
@@ -90,7 +90,7 @@ async def test_when_data_version_cannot_be_read_the_table_answers(
     two_servers: tuple[SqlStorage, SqlStorage, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second, _ = two_servers
-    mirror = first._revocation_mirror
+    mirror = first._backend.revocation_mirror  # type: ignore[attr-defined]
     assert mirror is not None
     monkeypatch.setattr(mirror, "_version", lambda: None)
     await second.revoke(revocation("jti-1"))

@@ -83,7 +83,7 @@ async def test_writes_queued_together_share_one_commit(storage: SqlStorage, tmp_
     """Group commit: the writes waiting for the writer go into one transaction, and each
     caller gets its answer once that transaction is committed."""
     commits: list[int] = []
-    engine = storage._worker._engine  # type: ignore[union-attr]  # the writer's engine
+    engine = storage._backend.worker._engine  # type: ignore[attr-defined]  # the writer's engine
     sqlalchemy_event.listen(engine, "commit", lambda _connection: commits.append(1))
     holder = hold_write_lock(tmp_path / "idp.db", 0.3)  # the writes queue up meanwhile
     try:

@@ -72,7 +72,7 @@ async def test_a_pool_with_every_connection_busy_is_unavailable_after_the_wait(
     monkeypatch.setattr(sql_engine, "POOL_SIZE", 3)
     monkeypatch.setattr(sql_engine, "POOL_TIMEOUT", 0.3)
     storage = SqlStorage(create_engine(postgres_url))
-    engine = storage._engine
+    engine = storage.engine
     try:
         held = [await engine.connect() for _ in range(3)]
         await held[0].execute(text("SELECT 1"))

@@ -39,7 +39,7 @@ class RefreshTokenIssuer:
         self, client: Client, *, subject: str, sid: str | None = None, offline: bool = False
     ) -> TokenFamily:
         """A family for a new authorization (not stored yet: the code grant stores it with
-        what the code issued, ``CodeStore.record_issued``)."""
+        what the code issued, ``CodeStore.consume_code``)."""
         now = self._clock.now()
         absolute = client.refresh_token_absolute_ttl or self._absolute_ttl
         return TokenFamily(

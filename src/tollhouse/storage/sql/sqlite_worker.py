@@ -2,12 +2,11 @@
 
 Through the async engine (aiosqlite), every statement, ``BEGIN``, ``COMMIT`` and
 connection checkout is its own trip to aiosqlite's thread and back, with SQLAlchemy's
-greenlet in between: about 0.5 ms of CPU for a one-row insert on the benchmark machine,
-where one thread hand-off costs about 80 µs (bench/RESULTS.md). Here a store call's
-whole transaction is one plain function on a synchronous connection, run in a small
-thread pool: one hand-off per call. The event loop never touches the file, so a
-writer waiting out another process's lock (``busy_timeout``) or a checkpoint's
-``fsync`` delays only its own request.
+greenlet in between, and those trips cost several times what one thread hand-off does
+(bench/RESULTS.md). Here a store call's whole transaction is one plain function on a
+synchronous connection, run in a small thread pool: one hand-off per call. The event
+loop never touches the file, so a writer waiting out another process's lock
+(``busy_timeout``) or a checkpoint's ``fsync`` delays only its own request.
 
 The rules are the async engine's: same file, same pragmas (sql_engine.py), the
 sqlite3 module's transaction handling, errors mapped by ``reachable()`` (a lock held

@@ -1,4 +1,4 @@
-"""The in-memory revocation list of a SQLite server (storage/revocation_mirror.py): a
+"""The in-memory revocation list of a SQLite server (storage/sql/revocation_mirror.py): a
 revocation committed by anyone is seen by the next check; while nothing is committed,
 checks read no table."""
 

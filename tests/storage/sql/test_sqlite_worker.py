@@ -1,4 +1,4 @@
-"""SQLite store calls on worker threads (storage/sqlite_worker.py): a write waits for
+"""SQLite store calls on worker threads (storage/sql/sqlite_worker.py): a write waits for
 another process's lock and goes through once it is free; past the wait it is
 ``StorageUnavailable`` (503), and nothing half-written stays."""
 

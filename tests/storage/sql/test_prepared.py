@@ -1,4 +1,4 @@
-"""The hot statements on SQLite's own cursor (storage/sql_prepared.py): the same rows,
+"""The hot statements on SQLite's own cursor (storage/sql/prepared.py): the same rows,
 the same type conversions and the same errors as through SQLAlchemy."""
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import NoReturn
 
@@ -20,8 +19,6 @@ from tollhouse.protocol.scopes import OFFLINE_ACCESS, OPENID
 from tollhouse.protocol.tokens import AccessTokenIssuer
 from tollhouse.randomness import fingerprint
 from tollhouse.storage.ports import CodeStore, IssuedByCode
-
-log = logging.getLogger("tollhouse.security")
 
 
 class AuthorizationCodeGrant:
@@ -53,27 +50,17 @@ class AuthorizationCodeGrant:
         params = request.params
         code_hash = fingerprint(require(params, "code"))
         now = self._clock.now()
-        code = await self._codes.get_code(code_hash)
-        if code is None or code.used_at is not None or code.expires_at <= now:
-            await self._refuse_unusable_code(code)
-        try:
-            _check_binding(code, client, params)
-        except OAuthError:
-            # A code is single-use even when its redemption is refused.
-            if await self._codes.consume_code(code_hash, now) is None:
-                await self._refuse_unusable_code(await self._codes.get_code(code_hash))
-            raise
+        code = await self._unused_code(code_hash, client, params, now)
         access = self._access_tokens.reserve(client.access_token_ttl)
-        refresh = self._new_refresh_token(client, code)
-        family = None if refresh is None else refresh[0]
+        family, refresh = self._new_refresh_token(client, code)
+        # What this redemption issues is recorded by the write that consumes the code:
+        # a replay that finds the code used finds everything to revoke at once.
         issued = IssuedByCode(
             access.jti,
             access.expires_at,
             family=family,
-            first_token=None if refresh is None else refresh[1].record,
+            first_token=None if refresh is None else refresh.record,
         )
-        # What this redemption issues is recorded by the write that consumes the code:
-        # a replay that finds the code used finds everything to revoke at once.
         if await self._codes.consume_code(code_hash, now, issued) is None:
             # Another redemption consumed it since it was read: this one is a reuse.
             await self._refuse_unusable_code(await self._codes.get_code(code_hash))
@@ -93,19 +80,35 @@ class AuthorizationCodeGrant:
             "scope": " ".join(code.scopes),
         }
         if refresh is not None:
-            self._refresh_tokens.announce(refresh[1])
-            body["refresh_token"] = refresh[1].value
+            self._refresh_tokens.announce(refresh)
+            body["refresh_token"] = refresh.value
         if OPENID in code.scopes:
             # OIDC Core §3.1.3.3: the token response carries the ID Token.
             body["id_token"] = await self._id_token(client, code, token.token)
         return JsonResult(200, body, dict(NO_STORE))
 
+    async def _unused_code(
+        self, code_hash: str, client: Client, params: Mapping[str, str], now: int
+    ) -> AuthorizationCode:
+        """The code, unused, unexpired and bound to this request (not consumed yet)."""
+        code = await self._codes.get_code(code_hash)
+        if code is None or code.used_at is not None or code.expires_at <= now:
+            await self._refuse_unusable_code(code)
+        try:
+            _check_binding(code, client, params)
+        except OAuthError:
+            # A code is single-use even when its redemption is refused.
+            if await self._codes.consume_code(code_hash, now) is None:
+                await self._refuse_unusable_code(await self._codes.get_code(code_hash))
+            raise
+        return code
+
     def _new_refresh_token(
         self, client: Client, code: AuthorizationCode
-    ) -> tuple[TokenFamily, IssuedRefreshToken] | None:
+    ) -> tuple[TokenFamily | None, IssuedRefreshToken | None]:
         """A new family and its first token, for a client allowed refresh tokens."""
         if GrantType.REFRESH_TOKEN not in client.grant_types:
-            return None
+            return None, None
         family = self._refresh_tokens.new_family(
             client,
             subject=code.user_id,

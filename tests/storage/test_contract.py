@@ -14,7 +14,7 @@ from tollhouse.errors import Conflict
 from tollhouse.models import Api, Consent
 from tollhouse.storage.memory import MemoryStorage
 from tollhouse.storage.ports import Storage
-from tollhouse.storage.sql import SqlStorage
+from tollhouse.storage.sql.storage import SqlStorage
 
 
 def _adapters_satisfy_the_port(memory: MemoryStorage, sql: SqlStorage) -> tuple[Storage, ...]:

@@ -12,8 +12,8 @@ import pytest
 
 from tests.storage.records import NOW, revocation
 from tollhouse.models import Revocation
-from tollhouse.storage.sql import SqlStorage, open_storage
 from tollhouse.storage.sql.revocation_mirror import DataVersion
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from sqlalchemy import event as sqlalchemy_event
 
 from tests.storage import records as make
 from tollhouse.errors import StorageUnavailable
-from tollhouse.storage.sql import SqlStorage, open_storage, sqlite_worker
+from tollhouse.storage.sql import sqlite_worker
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 
 @pytest.fixture

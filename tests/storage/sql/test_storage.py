@@ -20,11 +20,11 @@ from tests.storage.conftest import PostgresServer
 from tests.storage.records import NOW
 from tollhouse.errors import StorageUnavailable
 from tollhouse.storage.ports import IssuedByCode
-from tollhouse.storage.sql import SqlStorage, async_url, migrate, open_storage
 from tollhouse.storage.sql import engine as sql_engine
-from tollhouse.storage.sql.engine import create_engine, execute_pragma
-from tollhouse.storage.sql.migrate import alembic_config
+from tollhouse.storage.sql.engine import async_url, create_engine, execute_pragma
+from tollhouse.storage.sql.migrate import alembic_config, migrate
 from tollhouse.storage.sql.schema import metadata
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 
 def head_revision() -> str | None:
@@ -170,7 +170,7 @@ async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 MIGRATE_IN_A_PROCESS = (
     "import asyncio, sys\n"
-    "from tollhouse.storage.sql import migrate\n"
+    "from tollhouse.storage.sql.migrate import migrate\n"
     "asyncio.run(migrate(sys.argv[1]))\n"
 )
 

@@ -12,9 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from tests.storage import records as make
 from tollhouse.errors import StorageUnavailable, TemporarilyUnavailable
-from tollhouse.storage.sql import SqlStorage, open_storage
 from tollhouse.storage.sql import engine as sql_engine
 from tollhouse.storage.sql.engine import create_engine, is_unreachable, reachable
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 
 async def test_every_store_call_on_an_unreachable_server_is_storage_unavailable() -> None:

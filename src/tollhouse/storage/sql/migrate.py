@@ -6,7 +6,7 @@ The Alembic environment lives in the package (``storage/sql/migrations``) and ne
 * on PostgreSQL the transaction first takes an advisory lock, so several processes
   starting at once against one database migrate one after another; the later ones
   find the schema at head and do nothing;
-* on SQLite the transaction starts with ``BEGIN IMMEDIATE`` (see ``sql_engine``),
+* on SQLite the transaction starts with ``BEGIN IMMEDIATE`` (see ``engine``),
   which gives the same serialisation through the database file lock.
 """
 

@@ -8,7 +8,7 @@ synchronous connection, run in a small thread pool: one hand-off per call. The e
 loop never touches the file, so a writer waiting out another process's lock
 (``busy_timeout``) or a checkpoint's ``fsync`` delays only its own request.
 
-The rules are the async engine's: same file, same pragmas (sql_engine.py), the
+The rules are the async engine's: same file, same pragmas (engine.py), the
 sqlite3 module's transaction handling, errors mapped by ``reachable()`` (a lock held
 past the busy timeout is ``StorageUnavailable``, 503).
 """
@@ -73,7 +73,7 @@ class SqliteWorker:
     async def run(self, work: Callable[[Connection], T], *, write: bool) -> T:
         """``work(connection)`` in one transaction, committed when ``write``; a write's
         result is returned once it is committed. An unreachable database is
-        ``StorageUnavailable`` (as ``sql_engine.reachable()``, without its generator)."""
+        ``StorageUnavailable`` (as ``engine.reachable()``, without its generator)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
         if not write:

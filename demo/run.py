@@ -32,7 +32,7 @@ import httpx
 
 from demo.settings import HOST, Credentials, DemoSettings
 from tollhouse.cli.demo import DEMO_CLIENT_ID
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLLHOUSE = Path(sys.executable).parent / "tollhouse"

@@ -43,6 +43,7 @@ RULES = [
             "tollhouse.provider",
             "tollhouse.storage.sql",
             "tollhouse.storage.memory",
+            "tollhouse.storage.redis",
             "tollhouse.observability",
             "prometheus_client",
         ),
@@ -104,6 +105,36 @@ RESOURCE_MAY_IMPORT = (
     "tollhouse.hosts",
 )
 """The resource-server library is usable alone: of Tollhouse it needs only these leaves."""
+
+
+# Storage adapters and the port decorators beside them: each may import the ports, the
+# models, the errors, and its own modules; nothing else of tollhouse.
+STORAGE_ADAPTERS = (
+    "tollhouse.storage.sql",
+    "tollhouse.storage.memory",
+    "tollhouse.storage.redis",
+    "tollhouse.storage.group_commit",
+    "tollhouse.storage.hot_cache",
+)
+STORAGE_ADAPTERS_MAY_IMPORT = ("tollhouse.storage.ports", "tollhouse.models", "tollhouse.errors")
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+@pytest.mark.parametrize("adapter", STORAGE_ADAPTERS)
+def test_storage_adapters_import_only_ports_models_and_errors(adapter: str) -> None:
+    allowed = (adapter, *STORAGE_ADAPTERS_MAY_IMPORT)
+    modules = {m: names for m, names in MODULES.items() if within(m, adapter)}
+    assert modules, f"no module {adapter}"
+    offenders = [
+        f"{module} imports {name}"
+        for module, names in modules.items()
+        for name in names
+        if within(name, "tollhouse") and not any(within(name, a) for a in allowed)
+    ]
+    assert not offenders, "\n".join(offenders)
 
 
 @pytest.mark.parametrize(("package", "forbidden"), RULES, ids=[r[0] for r in RULES])

@@ -22,7 +22,7 @@ from tollhouse.protocol.endpoints.authorize import SignedIn
 from tollhouse.protocol.requests import AuthorizationRequest, TokenRequest
 from tollhouse.provider import Hashers, build_provider
 from tollhouse.security.passwords import PasswordHasher
-from tollhouse.storage.sql import SqlStorage, open_storage
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 FAST = PasswordHasher.for_tests()
 TABLES = ("authorization_codes", "refresh_tokens", "token_families", "access_tokens", "revocations")

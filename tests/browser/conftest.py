@@ -25,7 +25,7 @@ import pytest
 from tests.e2e.conftest import HASHER, free_port, start_server, stop
 from tests.e2e.flows import pkce_pair
 from tollhouse.models import AuthMethod, Client, GrantType, User
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 
 CHROMIUM = Path(os.environ.get("TOLLHOUSE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

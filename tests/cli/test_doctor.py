@@ -26,7 +26,7 @@ from tests.e2e.conftest import Seed, free_port, seed_database, start_server, sto
 from tollhouse.models import AuthMethod, Client, GrantType
 from tollhouse.security.master_key import load_master_key
 from tollhouse.storage.ports import Storage
-from tollhouse.storage.sql_engine import async_url
+from tollhouse.storage.sql.engine import async_url
 
 
 @dataclass

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tollhouse.models import AccessTokenRecord, AuthMethod, Client, User
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 
 TOLLHOUSE = Path(sys.executable).parent / "tollhouse"
 

@@ -27,7 +27,7 @@ from tests.e2e.conftest import HASHER, free_port
 from tests.e2e.flows import Callback, browse, exchange, pkce_pair
 from tests.e2e.forms import parse
 from tollhouse.models import AuthMethod, Client, GrantType, User
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 
 ACCESS_TOKEN_TTL = 2
 TOKEN_REQUESTS = "tollhouse_token_requests_total"

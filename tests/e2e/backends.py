@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tollhouse.storage.sql_engine import async_url
+from tollhouse.storage.sql.engine import async_url
 
 BACKEND = os.environ.get("TOLLHOUSE_TEST_BACKEND", "sqlite")
 POSTGRES_ADMIN_URL = os.environ.get(

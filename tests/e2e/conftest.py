@@ -20,7 +20,7 @@ from tests.e2e.backends import BACKEND, backend
 from tollhouse.models import Api, AuthMethod, Client, GrantType, User
 from tollhouse.randomness import identifier
 from tollhouse.security.passwords import PasswordHasher
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 
 TOLLHOUSE = Path(sys.executable).parent / "tollhouse"
 HASHER = PasswordHasher.for_tests()

@@ -331,7 +331,7 @@ def test_postgresql_restart_under_load_is_503_with_retry_after_then_full_service
 def _recorded_jtis(cluster: Cluster) -> set[str]:
     import asyncio
 
-    from tollhouse.storage.sql import open_storage
+    from tollhouse.storage.sql.storage import open_storage
 
     async def read() -> set[str]:
         storage = await open_storage(cluster.database_url, migrate=False)

@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.conftest import HASHER, free_port, start_server, stop
 from tests.e2e.flows import Callback, browse, exchange, pkce_pair
 from tollhouse.models import AuthMethod, Client, GrantType, User
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 
 SECRET = "oidc-secret-" + "s" * 30
 APP_A = "http://127.0.0.1:9100/cb"

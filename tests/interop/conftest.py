@@ -25,7 +25,7 @@ import pytest
 from tests.e2e.conftest import HASHER, TOLLHOUSE, free_port, stop
 from tests.e2e.flows import Callback, browse
 from tollhouse.models import AuthMethod, Client, GrantType, User
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 
 SECRET = "interop-secret-" + "i" * 30
 USERNAME = "erin"

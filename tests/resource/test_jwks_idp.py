@@ -17,7 +17,7 @@ from tollhouse.resource import TokenError, TokenValidator
 from tollhouse.resource.jwk import b64decode
 from tollhouse.security.master_key import load_master_key
 from tollhouse.security.secretbox import SecretBox
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 
 
 def kid_of(token: str) -> str:

@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tollhouse.storage.memory import MemoryStorage
 from tollhouse.storage.ports import Storage
-from tollhouse.storage.schema import metadata
-from tollhouse.storage.sql import SqlStorage, async_url, migrate, open_storage
-from tollhouse.storage.sql_engine import create_engine
+from tollhouse.storage.sql.engine import async_url, create_engine
+from tollhouse.storage.sql.migrate import migrate
+from tollhouse.storage.sql.schema import metadata
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TOLLHOUSE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"

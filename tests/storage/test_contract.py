@@ -6,8 +6,6 @@ name states the rule it keeps.
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from tests.storage import records as make
@@ -16,7 +14,7 @@ from tollhouse.errors import Conflict
 from tollhouse.models import Api, Consent
 from tollhouse.storage.memory import MemoryStorage
 from tollhouse.storage.ports import Storage
-from tollhouse.storage.sql import SqlStorage
+from tollhouse.storage.sql.storage import SqlStorage
 
 
 def _adapters_satisfy_the_port(memory: MemoryStorage, sql: SqlStorage) -> tuple[Storage, ...]:
@@ -223,144 +221,6 @@ async def test_apis_listed_by_identifier(storage: Storage) -> None:
     ]
 
 
-# Authorization codes -----------------------------------------------------------------
-
-
-async def test_code_round_trips(storage: Storage) -> None:
-    await with_client_and_user(storage)
-    full = make.code("full")
-    bare = make.code(
-        "bare", code_challenge=None, code_challenge_method=None, session_id=None, nonce=None
-    )
-    await storage.add_code(full)
-    await storage.add_code(bare)
-    assert await storage.get_code("full") == full
-    assert await storage.get_code("bare") == bare
-    assert await storage.get_code("nope") is None
-
-
-async def test_code_is_consumed_exactly_once(storage: Storage) -> None:
-    await with_client_and_user(storage)
-    await storage.add_code(make.code())
-    first = await storage.consume_code("code-hash-1", NOW + 1)
-    assert first == dataclasses.replace(make.code(), used_at=NOW + 1)
-    assert await storage.consume_code("code-hash-1", NOW + 2) is None
-
-
-async def test_expired_code_cannot_be_consumed(storage: Storage) -> None:
-    await with_client_and_user(storage)
-    await storage.add_code(make.code(expires_at=NOW + 60))
-    assert await storage.consume_code("code-hash-1", NOW + 60) is None
-    assert (await storage.get_code("code-hash-1")).used_at is None  # type: ignore[union-attr]
-
-
-async def test_unknown_code_cannot_be_consumed(storage: Storage) -> None:
-    assert await storage.consume_code("nope", NOW) is None
-
-
-async def test_used_code_stays_readable_to_detect_reuse(storage: Storage) -> None:
-    await with_client_and_user(storage)
-    await storage.add_code(make.code())
-    await storage.consume_code("code-hash-1", NOW + 1)
-    await storage.record_issued(
-        "code-hash-1",
-        "jti-first",
-        NOW + 901,
-        family=make.family(),
-        first_token=make.refresh_token(),
-    )
-    assert await storage.consume_code("code-hash-1", NOW + 2) is None
-    reused = await storage.get_code("code-hash-1")
-    assert reused is not None
-    assert (reused.used_at, reused.issued_jti, reused.issued_exp, reused.family_id) == (
-        NOW + 1,
-        "jti-first",
-        NOW + 901,
-        "family-1",
-    )
-    # The family and its first token were stored with the record.
-    assert await storage.get_family("family-1") == make.family()
-    assert await storage.get_refresh_token("refresh-hash-1") == make.refresh_token()
-
-
-async def refused_record(storage: Storage) -> None:
-    """Recording family-1 and refresh-hash-1 for code-hash-1 is a Conflict, and the code's
-    record stays as it was."""
-    with pytest.raises(Conflict):
-        await storage.record_issued(
-            "code-hash-1",
-            "jti-first",
-            NOW + 901,
-            family=make.family(),
-            first_token=make.refresh_token(),
-        )
-    code = await storage.get_code("code-hash-1")
-    assert code is not None and code.issued_jti is None and code.family_id is None
-
-
-async def test_a_refused_family_leaves_the_code_record_untouched(storage: Storage) -> None:
-    """One transaction: when the family cannot be stored, nothing of it is."""
-    await with_client_and_user(storage)
-    await storage.add_code(make.code())
-    await storage.consume_code("code-hash-1", NOW + 1)
-    await storage.add_family(make.family())  # already there: the insert conflicts
-    await refused_record(storage)
-    assert await storage.get_refresh_token("refresh-hash-1") is None
-
-
-async def test_a_refused_first_token_leaves_no_family_behind(storage: Storage) -> None:
-    """The family, its first token and the code's record stand or fall together (on
-    PostgreSQL one statement with two WITH clauses, on SQLite one transaction)."""
-    await with_client_and_user(storage)
-    await storage.add_code(make.code())
-    await storage.consume_code("code-hash-1", NOW + 1)
-    # refresh-hash-1 is taken by another family: the first token's insert conflicts.
-    await storage.add_refresh_token(
-        make.refresh_token(family_id="family-0"), family=make.family("family-0")
-    )
-    await refused_record(storage)
-    assert await storage.get_family("family-1") is None
-    held = await storage.get_refresh_token("refresh-hash-1")
-    assert held is not None and held.family_id == "family-0"
-
-
-async def test_code_redeemed_without_a_refresh_token_records_no_family(
-    storage: Storage,
-) -> None:
-    await with_client_and_user(storage)
-    await storage.add_code(make.code())
-    await storage.consume_code("code-hash-1", NOW + 1)
-    await storage.record_issued("code-hash-1", "jti-first", NOW + 901)
-    reused = await storage.get_code("code-hash-1")
-    assert reused is not None
-    assert (reused.issued_jti, reused.family_id) == ("jti-first", None)
-
-
-async def test_duplicate_code_is_a_conflict(storage: Storage) -> None:
-    await with_client_and_user(storage)
-    await storage.add_code(make.code())
-    with pytest.raises(Conflict):
-        await storage.add_code(make.code())
-
-
-async def test_code_for_unknown_client_or_user_is_a_conflict(storage: Storage) -> None:
-    await with_client_and_user(storage)
-    with pytest.raises(Conflict):
-        await storage.add_code(make.code(client_id="nope"))
-    with pytest.raises(Conflict):
-        await storage.add_code(make.code(user_id="nope"))
-    assert await storage.get_code("code-hash-1") is None
-
-
-async def test_purging_codes_removes_only_expired_ones(storage: Storage) -> None:
-    await with_client_and_user(storage)
-    await storage.add_code(make.code("old", expires_at=NOW))
-    await storage.add_code(make.code("live", expires_at=NOW + 1))
-    assert await storage.purge_codes(NOW) == 1
-    assert await storage.get_code("old") is None
-    assert await storage.get_code("live") is not None
-
-
 # Consents ----------------------------------------------------------------------------
 
 
@@ -405,9 +265,6 @@ async def test_interaction_keeps_its_request(storage: Storage) -> None:
     assert found is not None
     found.request["state"] = "tampered"
     assert await storage.get_interaction("interaction-hash-1") == make.interaction()
-    await storage.delete_interaction("interaction-hash-1")
-    assert await storage.get_interaction("interaction-hash-1") is None
-    await storage.delete_interaction("interaction-hash-1")
 
 
 async def test_duplicate_interaction_is_a_conflict(storage: Storage) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tests.storage import records as make
 from tests.storage.records import NOW
-from tollhouse.storage.ports import Storage
+from tollhouse.storage.ports import IssuedByCode, Storage
 
 
 async def with_client_and_user(storage: Storage) -> None:
@@ -51,11 +51,9 @@ async def test_family_keeps_amr_and_acr(storage: Storage) -> None:
 async def test_family_recorded_with_the_code_keeps_amr_and_acr(storage: Storage) -> None:
     await with_client_and_user(storage)
     await storage.add_code(make.code(amr=("pwd", "otp")))
-    await storage.consume_code("code-hash-1", NOW + 1)
     family = make.family(amr=("pwd", "otp"), acr="urn:example:mfa")
-    await storage.record_issued(
-        "code-hash-1", "jti-first", NOW + 901, family=family, first_token=make.refresh_token()
-    )
+    issued = IssuedByCode("jti-first", NOW + 901, family=family, first_token=make.refresh_token())
+    assert await storage.consume_code("code-hash-1", NOW + 1, issued) is not None
     assert await storage.get_family("family-1") == family
 
 

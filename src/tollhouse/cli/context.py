@@ -15,7 +15,7 @@ import click
 
 from tollhouse.config import Settings, load_settings
 from tollhouse.errors import ConfigError, Conflict, NotFound, StorageUnavailable
-from tollhouse.storage.sql import SqlStorage, open_storage
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from tollhouse.cli.context import run, settings_from, state_options
-from tollhouse.storage.sql_migrate import migrate as run_migrations
+from tollhouse.storage.sql.migrate import migrate as run_migrations
 
 
 @click.command()

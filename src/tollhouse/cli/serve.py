@@ -19,7 +19,7 @@ from tollhouse.logs import configure
 from tollhouse.observability.metrics import prepare_multiprocess
 from tollhouse.provider import build_provider
 from tollhouse.security.tls import ensure_self_signed
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 from tollhouse.web.asgi import tls13_context
 from tollhouse.web.workers import (
     BalancedWorkers,

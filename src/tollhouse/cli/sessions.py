@@ -11,7 +11,7 @@ from tollhouse.cli.output import echo_table, iso_utc, note, usage_error
 from tollhouse.config import Settings
 from tollhouse.models import Session
 from tollhouse.provider import Provider, build_provider
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 

@@ -36,9 +36,9 @@ from tollhouse.diagnostics import (
 from tollhouse.diagnostics.findings import Finding, error, ok
 from tollhouse.key_rotation import retention_for
 from tollhouse.models import Client, SigningKey, User
-from tollhouse.storage.sql import SqlStorage
-from tollhouse.storage.sql_engine import async_url, create_engine, is_sqlite
-from tollhouse.storage.sql_migrate import alembic_config
+from tollhouse.storage.sql.engine import async_url, create_engine, is_sqlite
+from tollhouse.storage.sql.migrate import alembic_config
+from tollhouse.storage.sql.storage import SqlStorage
 
 T = TypeVar("T")
 TIMEOUT = 5.0

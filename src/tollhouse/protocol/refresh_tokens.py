@@ -46,7 +46,7 @@ class RefreshTokenIssuer:
         acr: str | None = None,
     ) -> TokenFamily:
         """A family for a new authorization (not stored yet: the code grant stores it with
-        what the code issued, ``CodeStore.record_issued``). ``amr``/``acr``: how the user
+        what the code issued, ``CodeStore.consume_code``). ``amr``/``acr``: how the user
         authenticated, for the ID Tokens of later refreshes."""
         now = self._clock.now()
         absolute = client.refresh_token_absolute_ttl or self._absolute_ttl

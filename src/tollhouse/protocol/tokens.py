@@ -36,6 +36,16 @@ class IssuedAccessToken:
         return self.expires_at - self.issued_at
 
 
+@dataclass(frozen=True, slots=True)
+class ReservedAccessToken:
+    """An access token's ``jti`` and lifetime, chosen before it is minted: the code
+    grant records them with the code's consumption (RFC 6749 §4.1.2)."""
+
+    jti: str
+    issued_at: int
+    expires_at: int
+
+
 class AccessTokenIssuer:
     """Mints access tokens; RFC 9068 §2.2 names the claims and §2.1 the ``typ``."""
 
@@ -56,6 +66,12 @@ class AccessTokenIssuer:
         self._issuer = issuer
         self._ttl = ttl
 
+    def reserve(self, ttl: int | None = None) -> ReservedAccessToken:
+        """The ``jti`` and lifetime of a token to :meth:`issue` later."""
+        now = self._clock.now()
+        expires_at = now + (ttl if ttl is not None else self._ttl)
+        return ReservedAccessToken(ordered_identifier(), now, expires_at)
+
     async def issue(
         self,
         *,
@@ -66,10 +82,13 @@ class AccessTokenIssuer:
         auth_time: int | None = None,
         ttl: int | None = None,
         family_id: str | None = None,
+        reserved: ReservedAccessToken | None = None,
     ) -> IssuedAccessToken:
-        now = self._clock.now()
-        jti = ordered_identifier()
-        expires_at = now + (ttl if ttl is not None else self._ttl)
+        """Mint and record a token; ``reserved`` (from :meth:`reserve`, which took the
+        ``ttl``) fixes its ``jti`` and lifetime."""
+        if reserved is None:
+            reserved = self.reserve(ttl)
+        jti, now, expires_at = reserved.jti, reserved.issued_at, reserved.expires_at
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "sub": subject,

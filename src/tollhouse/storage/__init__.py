@@ -1,1 +1,1 @@
-"""Persistence: narrow ports (``ports``) and their adapters (``sql``, ``memory``)."""
+"""Persistence: narrow ports (``ports``) and their adapters (``sql``, ``memory``, ``redis``)."""

@@ -1,13 +1,15 @@
 """The storage ports the protocol depends on.
 
 Each is a narrow ``Protocol``. Adapters: ``sql`` (SQLite and PostgreSQL through
-SQLAlchemy Core) and ``memory`` (unit tests). Every write of something that expires
-carries its expiry; single-use things are consumed atomically.
+SQLAlchemy Core), ``memory`` (unit tests) and ``redis`` (a shared revocation list).
+Every write of something that expires carries its expiry; single-use things are
+consumed atomically.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from tollhouse.models import (
@@ -79,30 +81,38 @@ class ApiStore(Protocol):
     async def delete_api(self, identifier: str) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedByCode:
+    """What one redemption of an authorization code issues, chosen before the code is
+    consumed and recorded by the write that consumes it: the access token's ``jti``
+    (expiring at ``exp``) and, when refresh tokens are issued, the new ``family`` with
+    its ``first_token``. RFC 6749 §4.1.2: a reuse of the code must find all of it."""
+
+    jti: str
+    exp: int
+    family: TokenFamily | None = None
+    first_token: RefreshToken | None = None
+
+    def __post_init__(self) -> None:
+        if (self.family is None) != (self.first_token is None):
+            raise ValueError("a family comes with its first refresh token")
+
+
 class CodeStore(Protocol):
     async def add_code(self, code: AuthorizationCode) -> None: ...
 
-    async def consume_code(self, code_hash: str, now: int) -> AuthorizationCode | None:
-        """Atomically mark the code used; return it only if it was unused until now."""
+    async def consume_code(
+        self, code_hash: str, now: int, issued: IssuedByCode | None = None
+    ) -> AuthorizationCode | None:
+        """Atomically mark the code used if it is unused and unexpired at ``now``, and
+        in the same write record ``issued`` on it (``issued_jti``, ``issued_exp``,
+        ``family_id``) and store ``issued.family`` with its first token: a reuse that
+        finds the code used finds what to revoke at once. The consumed code, or None
+        with nothing written (of two redemptions only one wins). Without ``issued`` the
+        code is only spent."""
 
     async def get_code(self, code_hash: str) -> AuthorizationCode | None:
         """The stored code whatever its state (to detect reuse)."""
-
-    async def record_issued(
-        self,
-        code_hash: str,
-        jti: str,
-        exp: int,
-        *,
-        family: TokenFamily | None = None,
-        first_token: RefreshToken | None = None,
-    ) -> None:
-        """Remember what the first redemption issued, so a reuse can revoke it: the access
-        token ``jti`` (expiring at ``exp``) and the refresh token ``family``, which is
-        stored here with its ``first_token``, in the same transaction (one write)."""
-
-    async def purge_codes(self, now: int) -> int:
-        """Delete codes that expired; returns how many."""
 
 
 class ConsentStore(Protocol):
@@ -137,8 +147,6 @@ class InteractionStore(Protocol):
     async def add_interaction(self, interaction: Interaction) -> None: ...
 
     async def get_interaction(self, interaction_hash: str) -> Interaction | None: ...
-
-    async def delete_interaction(self, interaction_hash: str) -> None: ...
 
     async def take_interaction(self, interaction_hash: str, now: int) -> Interaction | None:
         """Atomically delete the interaction and return it, only if it was unexpired:

@@ -17,7 +17,7 @@ from tollhouse.config import Settings, load_settings
 from tollhouse.logs import configure
 from tollhouse.provider import Provider, build_provider
 from tollhouse.security.tls_reload import reloadable_server_context
-from tollhouse.storage.sql import open_storage
+from tollhouse.storage.sql.storage import open_storage
 from tollhouse.web.app import create_app
 
 

@@ -171,22 +171,34 @@ def test_basic_credentials_are_form_urldecoded() -> None:
 
 
 async def test_replay_racing_the_first_redemption_still_revokes_its_tokens(world: World) -> None:
-    """The loser of a race may look before the winner has recorded what it issued: it
-    waits (bounded) for that record so the replay still revokes the winner's token."""
-    import asyncio
-
+    """The winner of a race records what it issues with the consuming write, before it
+    mints anything: a replay arriving before the tokens exist revokes them at once."""
+    from tollhouse.models import RefreshToken, TokenFamily
     from tollhouse.randomness import fingerprint
+    from tollhouse.storage.ports import IssuedByCode
 
     code = await get_code(world)
-    code_hash = fingerprint(code)
-    assert await world.storage.consume_code(code_hash, world.clock.now()) is not None
+    now = world.clock.now()
+    stored = await world.storage.get_code(fingerprint(code))
+    assert stored is not None
+    family = TokenFamily("winner-family", "web", stored.user_id, now, now + 3600)
+    first = RefreshToken(
+        "winner-refresh", family.family_id, "web", stored.user_id, (), "", None, now, now + 60
+    )
+    issued = IssuedByCode("winner-jti", now + 900, family=family, first_token=first)
+    assert await world.storage.consume_code(fingerprint(code), now, issued) is not None
 
-    async def winner_records_late() -> None:
-        await asyncio.sleep(0.15)
-        await world.storage.record_issued(code_hash, "winner-jti", world.clock.now() + 900)
-
-    recorder = asyncio.create_task(winner_records_late())
     result = await redeem(world, code)
-    await recorder
     assert result.body["error"] == "invalid_grant"
-    assert await world.storage.is_revoked("winner-jti", world.clock.now())
+    assert await world.storage.is_revoked("winner-jti", now)
+    revoked = await world.storage.get_family("winner-family")
+    assert revoked is not None and revoked.revoked_reason == "code_reuse"
+
+
+async def test_a_refused_redemption_still_spends_the_code(world: World) -> None:
+    code = await get_code(world)
+    refused = await redeem(world, code, code_verifier="w" * 43)
+    assert refused.body["error"] == "invalid_grant"
+    again = await redeem(world, code)
+    assert again.body["error"] == "invalid_grant"
+    assert again.body["error_description"] == "The authorization code was already used."

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from collections.abc import Mapping
 from typing import ClassVar, NoReturn
 
 from tollhouse.clock import Clock
-from tollhouse.errors import InvalidGrant, InvalidTarget, UnauthorizedClient
-from tollhouse.models import AuthorizationCode, Client, GrantType
+from tollhouse.errors import InvalidGrant, InvalidTarget, OAuthError, UnauthorizedClient
+from tollhouse.models import AuthorizationCode, Client, GrantType, TokenFamily
 from tollhouse.protocol import pkce
 from tollhouse.protocol.events import NO_EVENTS, CodeReplayed, Events
 from tollhouse.protocol.id_token import Authentication, IdTokenIssuer
-from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
+from tollhouse.protocol.refresh_tokens import IssuedRefreshToken, RefreshTokenIssuer
 from tollhouse.protocol.requests import TokenRequest, require
 from tollhouse.protocol.results import NO_STORE, JsonResult
 from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.scopes import OFFLINE_ACCESS, OPENID
 from tollhouse.protocol.tokens import AccessTokenIssuer
 from tollhouse.randomness import fingerprint
-from tollhouse.storage.ports import CodeStore
-
-log = logging.getLogger("tollhouse.security")
-
-FIRST_USE_POLLS = 20
-FIRST_USE_POLL_SECONDS = 0.05
+from tollhouse.storage.ports import CodeStore, IssuedByCode
 
 
 class AuthorizationCodeGrant:
@@ -56,112 +50,103 @@ class AuthorizationCodeGrant:
         params = request.params
         code_hash = fingerprint(require(params, "code"))
         now = self._clock.now()
-        code = await self._codes.consume_code(code_hash, now)
-        if code is None:
-            await self._refuse_unusable_code(code_hash)
-        # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
-        # authenticated confidential client, or ... to the client in the request".
-        if code.client_id != client.client_id:
-            raise InvalidGrant(
-                "The authorization code was issued to another client.",
-                debug=f"code of {code.client_id} presented by {client.client_id}",
-            )
-        _check_redirect_uri(code, params.get("redirect_uri"), client)
-        pkce.verify(params.get("code_verifier"), code.code_challenge)
-        resource = params.get("resource")
-        if resource is not None and resource != code.audience:
-            raise InvalidTarget("The resource differs from the one that was authorized.")
-
-        body: dict[str, object] = {}
-        family = refresh = None
-        if GrantType.REFRESH_TOKEN in client.grant_types:
-            family = self._refresh_tokens.new_family(
-                client,
-                subject=code.user_id,
-                sid=code.session_id,
-                # OIDC Core §11: offline_access asks for access that outlives the session.
-                offline=OFFLINE_ACCESS in code.scopes,
-                amr=code.amr,
-                acr=code.acr,
-            )
-            refresh = self._refresh_tokens.build(
-                client,
-                family,
-                scopes=code.scopes,
-                audience=code.audience,
-                auth_time=code.auth_time,
-            )
-            body["refresh_token"] = refresh.value
-        access = await self._access_tokens.issue(
-            subject=code.user_id,
-            client_id=client.client_id,
-            audience=code.audience,
-            scopes=code.scopes,
-            auth_time=code.auth_time,
-            ttl=client.access_token_ttl,
-            family_id=None if family is None else family.family_id,
-        )
-        # The family, its first token and the code's record of both land in one
-        # transaction: a replay sees all of them or none (_await_first_use).
-        await self._codes.record_issued(
-            code_hash,
+        code = await self._unused_code(code_hash, client, params, now)
+        access = self._access_tokens.reserve(client.access_token_ttl)
+        family, refresh = self._new_refresh_token(client, code)
+        # What this redemption issues is recorded by the write that consumes the code:
+        # a replay that finds the code used finds everything to revoke at once.
+        issued = IssuedByCode(
             access.jti,
             access.expires_at,
             family=family,
             first_token=None if refresh is None else refresh.record,
         )
+        if await self._codes.consume_code(code_hash, now, issued) is None:
+            # Another redemption consumed it since it was read: this one is a reuse.
+            await self._refuse_unusable_code(await self._codes.get_code(code_hash))
+        token = await self._access_tokens.issue(
+            subject=code.user_id,
+            client_id=client.client_id,
+            audience=code.audience,
+            scopes=code.scopes,
+            auth_time=code.auth_time,
+            family_id=None if family is None else family.family_id,
+            reserved=access,
+        )
+        body: dict[str, object] = {
+            "access_token": token.token,
+            "token_type": "Bearer",
+            "expires_in": token.expires_in,
+            "scope": " ".join(code.scopes),
+        }
         if refresh is not None:
             self._refresh_tokens.announce(refresh)
+            body["refresh_token"] = refresh.value
         if OPENID in code.scopes:
             # OIDC Core §3.1.3.3: the token response carries the ID Token.
-            body["id_token"] = await self._id_tokens.issue(
-                client,
-                Authentication(
-                    user_id=code.user_id,
-                    auth_time=code.auth_time,
-                    nonce=code.nonce,
-                    sid=code.session_id,
-                    amr=code.amr,
-                    acr=code.acr,
-                ),
-                access_token=access.token,
-            )
-        body = {
-            "access_token": access.token,
-            "token_type": "Bearer",
-            "expires_in": access.expires_in,
-            "scope": " ".join(code.scopes),
-            **body,
-        }
+            body["id_token"] = await self._id_token(client, code, token.token)
         return JsonResult(200, body, dict(NO_STORE))
 
-    async def _await_first_use(
-        self, code_hash: str, stored: AuthorizationCode
+    async def _unused_code(
+        self, code_hash: str, client: Client, params: Mapping[str, str], now: int
     ) -> AuthorizationCode:
-        """A concurrent first redemption may still be minting its tokens: wait briefly
-        (bounded) for its record, so the replay can revoke them too."""
-        for _ in range(FIRST_USE_POLLS):
-            await asyncio.sleep(FIRST_USE_POLL_SECONDS)
-            again = await self._codes.get_code(code_hash)
-            if again is None:
-                break
-            stored = again
-            if stored.issued_jti is not None:
-                break
-        return stored
+        """The code, unused, unexpired and bound to this request (not consumed yet)."""
+        code = await self._codes.get_code(code_hash)
+        if code is None or code.used_at is not None or code.expires_at <= now:
+            await self._refuse_unusable_code(code)
+        try:
+            _check_binding(code, client, params)
+        except OAuthError:
+            # A code is single-use even when its redemption is refused.
+            if await self._codes.consume_code(code_hash, now) is None:
+                await self._refuse_unusable_code(await self._codes.get_code(code_hash))
+            raise
+        return code
 
-    async def _refuse_unusable_code(self, code_hash: str) -> NoReturn:
+    def _new_refresh_token(
+        self, client: Client, code: AuthorizationCode
+    ) -> tuple[TokenFamily | None, IssuedRefreshToken | None]:
+        """A new family and its first token, for a client allowed refresh tokens."""
+        if GrantType.REFRESH_TOKEN not in client.grant_types:
+            return None, None
+        family = self._refresh_tokens.new_family(
+            client,
+            subject=code.user_id,
+            sid=code.session_id,
+            # OIDC Core §11: offline_access asks for access that outlives the session.
+            offline=OFFLINE_ACCESS in code.scopes,
+            amr=code.amr,
+            acr=code.acr,
+        )
+        first = self._refresh_tokens.build(
+            client, family, scopes=code.scopes, audience=code.audience, auth_time=code.auth_time
+        )
+        return family, first
+
+    async def _id_token(self, client: Client, code: AuthorizationCode, access_token: str) -> str:
+        return await self._id_tokens.issue(
+            client,
+            Authentication(
+                user_id=code.user_id,
+                auth_time=code.auth_time,
+                nonce=code.nonce,
+                sid=code.session_id,
+                amr=code.amr,
+                acr=code.acr,
+            ),
+            access_token=access_token,
+        )
+
+    async def _refuse_unusable_code(self, stored: AuthorizationCode | None) -> NoReturn:
         """Explain why a code cannot be used; on reuse, revoke what it issued.
 
         RFC 6749 §4.1.2: "If an authorization code is used more than once, the
         authorization server MUST deny the request and SHOULD revoke (when possible)
-        all tokens previously issued based on that authorization code."
+        all tokens previously issued based on that authorization code." The first
+        redemption recorded them with its consumption, so a used code names them.
         """
-        stored = await self._codes.get_code(code_hash)
         if stored is None:
             raise InvalidGrant("The authorization code is unknown.")
-        if stored.used_at is not None and stored.issued_jti is None:
-            stored = await self._await_first_use(code_hash, stored)
         if stored.used_at is not None:
             # Reported first: the replay happened even if sharing the revocation fails.
             self._events.emit(CodeReplayed(stored.client_id))
@@ -173,6 +158,23 @@ class AuthorizationCodeGrant:
                 )
             raise InvalidGrant("The authorization code was already used.")
         raise InvalidGrant("The authorization code has expired.")
+
+
+def _check_binding(code: AuthorizationCode, client: Client, params: Mapping[str, str]) -> None:
+    """The code was issued to this client, for this redirect URI, PKCE challenge and
+    resource."""
+    # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
+    # authenticated confidential client, or ... to the client in the request".
+    if code.client_id != client.client_id:
+        raise InvalidGrant(
+            "The authorization code was issued to another client.",
+            debug=f"code of {code.client_id} presented by {client.client_id}",
+        )
+    _check_redirect_uri(code, params.get("redirect_uri"), client)
+    pkce.verify(params.get("code_verifier"), code.code_challenge)
+    resource = params.get("resource")
+    if resource is not None and resource != code.audience:
+        raise InvalidTarget("The resource differs from the one that was authorized.")
 
 
 def _check_redirect_uri(code: AuthorizationCode, sent: str | None, client: Client) -> None:

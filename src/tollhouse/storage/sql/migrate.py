@@ -1,12 +1,12 @@
 """Alembic upgrades run from code, so ``tollhouse serve`` can migrate at start-up.
 
-The Alembic environment lives in the package (``storage/migrations``) and needs no
+The Alembic environment lives in the package (``storage/sql/migrations``) and needs no
 ``alembic.ini``. The upgrade runs inside one transaction on one connection:
 
 * on PostgreSQL the transaction first takes an advisory lock, so several processes
   starting at once against one database migrate one after another; the later ones
   find the schema at head and do nothing;
-* on SQLite the transaction starts with ``BEGIN IMMEDIATE`` (see ``sql_engine``),
+* on SQLite the transaction starts with ``BEGIN IMMEDIATE`` (see ``engine``),
   which gives the same serialisation through the database file lock.
 """
 
@@ -22,7 +22,7 @@ from alembic.config import Config
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from tollhouse.storage.sql_engine import async_url, create_engine
+from tollhouse.storage.sql.engine import async_url, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 

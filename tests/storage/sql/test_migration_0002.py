@@ -13,8 +13,8 @@ from sqlalchemy import Connection, text
 from tests.storage import records as make
 from tests.storage.conftest import PostgresServer
 from tests.storage.records import NOW
-from tollhouse.storage.sql import migrate, open_storage
-from tollhouse.storage.sql_migrate import alembic_config, run_locked
+from tollhouse.storage.sql.migrate import alembic_config, migrate, run_locked
+from tollhouse.storage.sql.storage import open_storage
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

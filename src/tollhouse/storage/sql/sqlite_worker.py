@@ -2,14 +2,13 @@
 
 Through the async engine (aiosqlite), every statement, ``BEGIN``, ``COMMIT`` and
 connection checkout is its own trip to aiosqlite's thread and back, with SQLAlchemy's
-greenlet in between: about 0.5 ms of CPU for a one-row insert on the benchmark machine,
-where one thread hand-off costs about 80 µs (bench/RESULTS.md). Here a store call's
-whole transaction is one plain function on a synchronous connection, run in a small
-thread pool: one hand-off per call. The event loop never touches the file, so a
-writer waiting out another process's lock (``busy_timeout``) or a checkpoint's
-``fsync`` delays only its own request.
+greenlet in between, and those trips cost several times what one thread hand-off does
+(bench/RESULTS.md). Here a store call's whole transaction is one plain function on a
+synchronous connection, run in a small thread pool: one hand-off per call. The event
+loop never touches the file, so a writer waiting out another process's lock
+(``busy_timeout``) or a checkpoint's ``fsync`` delays only its own request.
 
-The rules are the async engine's: same file, same pragmas (sql_engine.py), the
+The rules are the async engine's: same file, same pragmas (engine.py), the
 sqlite3 module's transaction handling, errors mapped by ``reachable()`` (a lock held
 past the busy timeout is ``StorageUnavailable``, 503).
 """
@@ -31,7 +30,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.exc import OperationalError
 
-from tollhouse.storage.sql_engine import apply_sqlite_pragmas, as_unavailable
+from tollhouse.storage.sql.engine import apply_sqlite_pragmas, as_unavailable
 
 T = TypeVar("T")
 
@@ -74,7 +73,7 @@ class SqliteWorker:
     async def run(self, work: Callable[[Connection], T], *, write: bool) -> T:
         """``work(connection)`` in one transaction, committed when ``write``; a write's
         result is returned once it is committed. An unreachable database is
-        ``StorageUnavailable`` (as ``sql_engine.reachable()``, without its generator)."""
+        ``StorageUnavailable`` (as ``engine.reachable()``, without its generator)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
         if not write:

@@ -1,6 +1,6 @@
 """Alembic environment: migrations run on an async engine through ``run_sync``.
 
-``tollhouse.storage.sql_migrate.migrate`` passes its open connection in
+``tollhouse.storage.sql.migrate.migrate`` passes its open connection in
 ``config.attributes["connection"]``; run from the ``alembic`` command line instead,
 this file opens its own connection (with the same locking) from ``sqlalchemy.url``.
 """
@@ -12,8 +12,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from tollhouse.storage.schema import metadata
-from tollhouse.storage.sql_migrate import run_locked
+from tollhouse.storage.sql.migrate import run_locked
+from tollhouse.storage.sql.schema import metadata
 
 config = context.config
 

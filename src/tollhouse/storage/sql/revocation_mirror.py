@@ -1,20 +1,20 @@
 """An in-process copy of the revocation list, kept current by SQLite's ``data_version``.
 
-Introspection asks "is this jti revoked?" on every call, and a query through the async
-engine cost about a third of an introspection (bench/RESULTS.md). SQLite says cheaply
-whether anything was committed to the file since we last looked: ``PRAGMA
-data_version`` on a connection of our own, which never writes (two non-blocking
-``fcntl`` locks and an ``fstat`` of the WAL index, about 2.5 µs; the database itself is
-not read). While it is unchanged, the copy answers. When it changed — a revocation by
-the CLI or by another worker, or any other write — the revocations added since the
-last one seen (the feed cursor ``seq``) are read before answering, in one read shared
-by every request waiting for it. So a revocation committed anywhere is seen by the
-next check after its commit, exactly as with a query per check.
+Introspection asks "is this jti revoked?" on every call, and a query for it is a
+large part of an introspection's cost (bench/RESULTS.md). SQLite says cheaply whether
+anything was committed to the file since we last looked: ``PRAGMA data_version`` on a
+connection of our own, which never writes (two non-blocking ``fcntl`` locks and an
+``fstat`` of the WAL index; the database itself is not read). While it is unchanged,
+the copy answers. When it changed — a revocation by the CLI or by another worker, or
+any other write — the revocations added since the last one seen (the feed cursor
+``seq``) are read before answering, in one read shared by every request waiting for
+it. So a revocation committed anywhere is seen by the next check after its commit,
+exactly as with a query per check.
 
 SQLite only: there one writer at a time assigns ``seq`` (AUTOINCREMENT, never reused),
 so reading from the cursor cannot skip a row that commits later with a lower ``seq``.
 PostgreSQL sequences can commit out of order and have no ``data_version``, so the
-PostgreSQL adapter keeps its query (an index lookup on the server).
+PostgreSQL backend keeps its query (an index lookup on the server).
 
 The copy holds what the table holds — unexpired revocations, pruned as they expire —
 so it is as bounded as the table the purger keeps bounded.

@@ -1,4 +1,4 @@
-"""SQLite store calls on worker threads (storage/sqlite_worker.py): a write waits for
+"""SQLite store calls on worker threads (storage/sql/sqlite_worker.py): a write waits for
 another process's lock and goes through once it is free; past the wait it is
 ``StorageUnavailable`` (503), and nothing half-written stays."""
 
@@ -15,8 +15,8 @@ from sqlalchemy import event as sqlalchemy_event
 
 from tests.storage import records as make
 from tollhouse.errors import StorageUnavailable
-from tollhouse.storage import sqlite_worker
-from tollhouse.storage.sql import SqlStorage, open_storage
+from tollhouse.storage.sql import sqlite_worker
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ async def test_writes_queued_together_share_one_commit(storage: SqlStorage, tmp_
     """Group commit: the writes waiting for the writer go into one transaction, and each
     caller gets its answer once that transaction is committed."""
     commits: list[int] = []
-    engine = storage._worker._engine  # type: ignore[union-attr]  # the writer's engine
+    engine = storage._backend.worker._engine  # type: ignore[attr-defined]  # the writer's engine
     sqlalchemy_event.listen(engine, "commit", lambda _connection: commits.append(1))
     holder = hold_write_lock(tmp_path / "idp.db", 0.3)  # the writes queue up meanwhile
     try:

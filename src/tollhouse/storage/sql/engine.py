@@ -101,12 +101,11 @@ def create_engine(url: str, *, for_migration: bool = False) -> AsyncEngine:
     if for_migration:
         kwargs["poolclass"] = NullPool
     elif backend == "postgresql":
-        # No pre-ping: it cost a round trip per store call (PostgreSQL token_cc 5.2k →
-        # 8.0k req/s without it). A connection cut by a restart fails its request with
-        # 503 + Retry-After, and SQLAlchemy then recycles every pooled connection.
-        # Twenty kept connections, no overflow: overflow connections are closed on
-        # return, so a burst above the kept size reconnected all the time (10 + 10
-        # overflow: ES256 code exchange 600 req/s, p99 145 ms; 20 + 0: 730, 103 ms).
+        # No pre-ping: it costs a round trip per store call. A connection cut by a
+        # restart fails its request with 503 + Retry-After, and SQLAlchemy then
+        # recycles every pooled connection. Kept connections only, no overflow:
+        # overflow connections are closed on return, so a burst above the kept size
+        # would reconnect all the time (bench/RESULTS.md has the measurements).
         kwargs.update(
             pool_size=POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT, pool_pre_ping=False
         )

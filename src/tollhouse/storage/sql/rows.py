@@ -26,7 +26,7 @@ from tollhouse.models import (
 )
 
 Row = Mapping[Any, Any]
-"""A row by column name: SQLAlchemy's ``RowMapping``, or a dict from sql_prepared."""
+"""A row by column name: SQLAlchemy's ``RowMapping``, or a dict from prepared.py."""
 
 
 def dump_strings(values: Sequence[str]) -> str:

@@ -9,7 +9,7 @@ by the database (``seq``), which is the cursor of the feed resource servers foll
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -28,10 +28,11 @@ from sqlalchemy.exc import IntegrityError
 
 from tollhouse.errors import Conflict
 from tollhouse.models import AccessTokenRecord, RefreshToken, Revocation, TokenFamily
-from tollhouse.storage import sql_rows as rows
-from tollhouse.storage.schema import access_tokens, refresh_tokens, revocations, token_families
-from tollhouse.storage.sql_prepared import Prepared
-from tollhouse.storage.sql_runner import SqlRunner, T, consume_once, inserting, prefixed
+from tollhouse.storage.sql import rows
+from tollhouse.storage.sql.prepared import Prepared
+from tollhouse.storage.sql.runner import SqlRunner
+from tollhouse.storage.sql.schema import access_tokens, refresh_tokens, revocations, token_families
+from tollhouse.storage.sql.statements import WinnerWrites, consume_once, inserting
 
 families = token_families
 
@@ -42,7 +43,7 @@ def matching(*filters: tuple[Column[str], str | None]) -> list[ColumnElement[boo
 
 
 # The statements of every grant, built once (values come as bind parameters).
-# Prepared: run on SQLite's cursor without SQLAlchemy's per-statement costs (sql_prepared).
+# Prepared: run without SQLAlchemy's per-statement costs (prepared.py).
 REFRESH_TOKEN_CONFLICT = "refresh token or family exists, or the family or its client does not"
 
 INSERT_FAMILY = Prepared(insert(families))
@@ -67,7 +68,7 @@ CONSUME_IN_LIVE_FAMILY = Prepared(
 
 
 def _rotation() -> Select[Any]:
-    """PostgreSQL only: :meth:`SqlTokenStores.rotate_refresh_token` in one statement.
+    """:meth:`SqlTokenStores.rotate_refresh_token` as one statement (``ROTATION.combined``).
 
     ``consumed`` is the race-safe consuming ``UPDATE … RETURNING``; the successor is
     inserted and the replaced token re-pointed only ``WHERE EXISTS (consumed)``. When
@@ -95,7 +96,13 @@ def _rotation() -> Select[Any]:
     return select(consumed).add_cte(successor, repointed.cte("repointed"))
 
 
-ROTATE = Prepared(_rotation())
+ROTATION = WinnerWrites(
+    consume=CONSUME_IN_LIVE_FAMILY,
+    then=((INSERT_REFRESH_TOKEN, "new_"), (MARK_REPLACED, "")),
+    combined=Prepared(_rotation()),
+)
+"""Consume a refresh token of a live family; only if that won, store its successor and
+point the replaced token at it."""
 IS_REVOKED = Prepared(
     select(revocations.c.jti).where(
         revocations.c.jti == bindparam("jti"), revocations.c.expires_at > bindparam("now")
@@ -116,7 +123,7 @@ class SqlTokenStores(SqlRunner):
         await self._count(statement.on_conflict_do_nothing(index_elements=[revocations.c.jti]))
 
     async def is_revoked(self, jti: str, now: int) -> bool:
-        return await self._one(IS_REVOKED, {"jti": jti, "now": now}) is not None
+        return await self._alone(IS_REVOKED, {"jti": jti, "now": now}, write=False) is not None
 
     async def revocations_since(self, cursor: int, now: int, limit: int) -> list[Revocation]:
         return await self._revocations(revocations.c.seq > cursor, now, limit)
@@ -145,7 +152,7 @@ class SqlTokenStores(SqlRunner):
         )
 
     async def get_family(self, family_id: str) -> TokenFamily | None:
-        row = await self._one(GET_FAMILY, {"family_id": family_id})
+        row = await self._alone(GET_FAMILY, {"family_id": family_id}, write=False)
         return None if row is None else rows.to_family(row)
 
     async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
@@ -182,13 +189,6 @@ class SqlTokenStores(SqlRunner):
     async def add_refresh_token(
         self, token: RefreshToken, *, family: TokenFamily | None = None
     ) -> None:
-        await self._write_refresh_tokens(self.refresh_token_statements(token, family=family))
-
-    @staticmethod
-    def refresh_token_statements(
-        token: RefreshToken, *, family: TokenFamily | None = None
-    ) -> Callable[[Connection], None]:
-        """The statements of :meth:`add_refresh_token`, for a unit of work to run."""
         token_row = rows.refresh_token_row(token)
         family_row = rows.family_row(family) if family is not None else None
 
@@ -197,16 +197,13 @@ class SqlTokenStores(SqlRunner):
                 INSERT_FAMILY.run(connection, family_row)
             INSERT_REFRESH_TOKEN.run(connection, token_row)
 
-        return add
-
-    async def _write_refresh_tokens(self, work: Callable[[Connection], T]) -> T:
         try:
-            return await self._unit(work, write=True)
+            await self._unit(add, write=True)
         except IntegrityError as exc:
             raise Conflict(REFRESH_TOKEN_CONFLICT) from exc
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
-        row = await self._one(GET_REFRESH_TOKEN, {"token_hash": token_hash})
+        row = await self._alone(GET_REFRESH_TOKEN, {"token_hash": token_hash}, write=False)
         return None if row is None else rows.to_refresh_token(row)
 
     async def rotate_refresh_token(
@@ -214,31 +211,20 @@ class SqlTokenStores(SqlRunner):
     ) -> RefreshToken | None:
         # The consuming UPDATE is one statement, so two processes rotating the same
         # token cannot both win; the successor is written only by the one that did.
-        consumed = {"hash": consume, "now": now}
-        successor_row = rows.refresh_token_row(successor)
-        replaced = {"replaced": replaces, "successor": successor.token_hash}
-        if self._on_postgres:
-            try:
-                row = await self._write_one(
-                    ROTATE, consumed | replaced | prefixed("new_", successor_row)
-                )
-            except IntegrityError as exc:
-                raise Conflict(REFRESH_TOKEN_CONFLICT) from exc
-            if row is None:
-                return None
-            # Returned as consumed, before it points at its successor, as the other
-            # stores return it: it was unused, and only a used token points anywhere.
-            return dataclasses.replace(rows.to_refresh_token(row), replaced_by=None)
-
-        def rotate(connection: Connection) -> rows.Row | None:
-            row = CONSUME_IN_LIVE_FAMILY.first(connection, consumed)
-            if row is not None:
-                INSERT_REFRESH_TOKEN.run(connection, successor_row)
-                MARK_REPLACED.run(connection, replaced)
-            return row
-
-        row = await self._write_refresh_tokens(rotate)
-        return None if row is None else rows.to_refresh_token(row)
+        steps = (
+            rows.refresh_token_row(successor),
+            {"replaced": replaces, "successor": successor.token_hash},
+        )
+        try:
+            row = await self._backend.winner_writes(ROTATION, {"hash": consume, "now": now}, steps)
+        except IntegrityError as exc:
+            raise Conflict(REFRESH_TOKEN_CONFLICT) from exc
+        if row is None:
+            return None
+        # Returned as consumed, before it points at its successor (the one-statement
+        # form returns the consuming UPDATE's row, which may set replaced_by): it was
+        # unused, and only a used token points anywhere.
+        return dataclasses.replace(rows.to_refresh_token(row), replaced_by=None)
 
     # Access token records --------------------------------------------------------------------
 
@@ -251,12 +237,12 @@ class SqlTokenStores(SqlRunner):
 
     async def record_access_tokens(self, records: Sequence[AccessTokenRecord]) -> None:
         """One transaction, one executemany (the group commit of storage/group_commit.py);
-        on PostgreSQL one round trip."""
+        on PostgreSQL one round trip (``Backend.alone_many``)."""
         if not records:
             return
         values = [rows.access_token_row(r) for r in records]
         try:
-            await self._write_many(INSERT_ACCESS_TOKENS, values)
+            await self._backend.alone_many(INSERT_ACCESS_TOKENS, values)
         except IntegrityError as exc:
             raise Conflict("an access token in the batch is already recorded") from exc
 

@@ -19,11 +19,12 @@ from tests.storage import records as make
 from tests.storage.conftest import PostgresServer
 from tests.storage.records import NOW
 from tollhouse.errors import StorageUnavailable
-from tollhouse.storage import sql_engine
-from tollhouse.storage.schema import metadata
-from tollhouse.storage.sql import SqlStorage, async_url, migrate, open_storage
-from tollhouse.storage.sql_engine import create_engine, execute_pragma
-from tollhouse.storage.sql_migrate import alembic_config
+from tollhouse.storage.ports import IssuedByCode
+from tollhouse.storage.sql import engine as sql_engine
+from tollhouse.storage.sql.engine import async_url, create_engine, execute_pragma
+from tollhouse.storage.sql.migrate import alembic_config, migrate
+from tollhouse.storage.sql.schema import metadata
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 
 def head_revision() -> str | None:
@@ -74,21 +75,36 @@ async def test_code_is_consumed_once_by_racing_processes(
     sql_storage: SqlStorage, sql_url: str
 ) -> None:
     """20 redemptions of one code on separate engines (as separate server processes
-    would be) and separate connections: exactly one wins."""
+    would be) and separate connections, each with its own family: exactly one wins, and
+    only the winner's family and record are stored."""
     await sql_storage.add_client(make.client())
     await sql_storage.add_user(make.user())
     await sql_storage.add_code(make.code())
+
+    def issued(n: int) -> IssuedByCode:
+        token = make.refresh_token(f"refresh-{n}", family_id=f"family-{n}")
+        return IssuedByCode(
+            f"jti-{n}", NOW + 900, family=make.family(f"family-{n}"), first_token=token
+        )
+
     processes = [SqlStorage(create_engine(sql_url)) for _ in range(4)]
     try:
         results = await asyncio.gather(
-            *(processes[i % len(processes)].consume_code("code-hash-1", NOW + 1) for i in range(20))
+            *(
+                processes[n % len(processes)].consume_code("code-hash-1", NOW + 1, issued(n))
+                for n in range(20)
+            )
         )
     finally:
         for process in processes:
             await process.close()
-    winners = [r for r in results if r is not None]
+    winners = [n for n, r in enumerate(results) if r is not None]
     assert len(winners) == 1
-    assert winners[0].used_at == NOW + 1
+    code = await sql_storage.get_code("code-hash-1")
+    assert code is not None and code.used_at == NOW + 1
+    assert code.family_id == f"family-{winners[0]}"
+    families = [n for n in range(20) if await sql_storage.get_family(f"family-{n}")]
+    assert families == winners
 
 
 async def test_refresh_token_is_rotated_once_by_racing_processes(
@@ -154,7 +170,7 @@ async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 MIGRATE_IN_A_PROCESS = (
     "import asyncio, sys\n"
-    "from tollhouse.storage.sql import migrate\n"
+    "from tollhouse.storage.sql.migrate import migrate\n"
     "asyncio.run(migrate(sys.argv[1]))\n"
 )
 
@@ -295,6 +311,17 @@ async def test_a_postgresql_read_runs_outside_a_transaction(postgres_url: str) -
         assert consumed is not None and consumed.used_at == NOW + 1
         assert await storage.consume_code("reads-code", NOW + 2) is None
         assert sent == []
+        # So does a code consumed with the family and first token it issues.
+        await storage.add_code(
+            make.code("reads-code-2", client_id="reads-client", user_id="sub-reads-user")
+        )
+        sent.clear()
+        family = make.family("reads-family", client_id="reads-client")
+        first = make.refresh_token("reads-refresh", family_id="reads-family")
+        issued = IssuedByCode("reads-jti", NOW + 900, family=family, first_token=first)
+        assert await storage.consume_code("reads-code-2", NOW + 1, issued) is not None
+        assert sent == []
+        assert await storage.get_family("reads-family") == family
     finally:
         await storage.delete_client("reads-client")
         await storage.delete_user("reads-user")

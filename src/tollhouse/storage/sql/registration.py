@@ -12,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from tollhouse.errors import Conflict
 from tollhouse.models import InitialAccessToken, RegistrationAccessToken
-from tollhouse.storage.schema import initial_access_tokens, registration_access_tokens
-from tollhouse.storage.sql_rows import Row
-from tollhouse.storage.sql_runner import SqlRunner
+from tollhouse.storage.sql.rows import Row
+from tollhouse.storage.sql.runner import SqlRunner
+from tollhouse.storage.sql.schema import initial_access_tokens, registration_access_tokens
 
 initial = initial_access_tokens
 registration = registration_access_tokens

@@ -1,17 +1,20 @@
-"""The hot statements, compiled once and run on SQLite's DB-API cursor.
+"""The hot statements, compiled once and run without SQLAlchemy's per-statement costs.
 
-Through ``Connection.execute`` a one-row insert costs about 54 µs of CPU on the
-benchmark machine, of which the statement itself is about 14 µs: the rest is
-SQLAlchemy's compiled-cache lookup, execution context and result wrapping, paid on the
-single writing thread for every statement of every grant (bench/RESULTS.md). A
-:class:`Prepared` statement is a Core statement like any other: on SQLite it is
-compiled once per set of parameter names and run on the connection's own cursor, inside
-the same SQLAlchemy transaction. On PostgreSQL a unit of work runs it through SQLAlchemy
-as before, and a statement on its own — a read, or a write that is its own transaction
-— goes straight to asyncpg on a pooled connection (:meth:`Prepared.fetch_first`, and
-:meth:`Prepared.execute_many` for a batch): no greenlet hand-off, no execution context,
-no result wrapping (introspection on PostgreSQL is one such read per check, a code
-exchange three such writes).
+Through ``Connection.execute`` most of the CPU a one-row statement costs is
+SQLAlchemy's compiled-cache lookup, execution context and result wrapping, not the
+statement itself, and on SQLite it is paid on the single writing thread for every
+statement of every grant (bench/RESULTS.md). A :class:`Prepared` statement is a Core
+statement like any other, run in one of two explicit ways:
+
+* inside a unit of work (:meth:`Prepared.run`, :meth:`Prepared.run_many`,
+  :meth:`Prepared.first`): part of the caller's transaction. On SQLite it is compiled
+  once per set of parameter names and run on the connection's own cursor; on
+  PostgreSQL it goes through SQLAlchemy as any statement would.
+* on its own, PostgreSQL only (:meth:`Prepared.autocommit_first`,
+  :meth:`Prepared.autocommit_many`): sent straight through asyncpg outside
+  ``BEGIN … COMMIT``, so the statement is its own transaction (autocommit). The
+  caller chooses this for a read, or a write that is atomic on its own; the backend
+  (``postgres_backend``) is the only caller.
 
 What SQLAlchemy would do around the statement is done here too: each parameter and
 returned column goes through its type's bind or result processor (``Boolean`` to and
@@ -71,8 +74,8 @@ class _Compiled:
 
 
 class Prepared:
-    """A Core statement with bind parameters, run straight on SQLite's cursor (and
-    read straight through asyncpg on PostgreSQL)."""
+    """A Core statement with bind parameters, run straight on SQLite's cursor inside a
+    unit of work, or on its own in autocommit through asyncpg on PostgreSQL."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
@@ -106,21 +109,23 @@ class Prepared:
             return None if row is None else dict(row)
         return _execute(connection, compiled, params)
 
-    async def fetch_first(
+    async def autocommit_first(
         self, driver: Any, dialect: Dialect, params: Params
     ) -> Mapping[str, Any] | None:
-        """The first row, read with asyncpg's ``fetchrow`` on ``driver`` (an
-        ``asyncpg.Connection``), outside a transaction; the statement is prepared once
-        per connection by asyncpg's statement cache."""
+        """Autocommit: run the statement as its own transaction with asyncpg's
+        ``fetchrow`` on ``driver`` (an ``asyncpg.Connection`` outside any explicit
+        transaction); its first row. A write commits when this returns. The statement
+        is prepared once per connection by asyncpg's statement cache."""
         compiled = self._for_asyncpg(dialect, params)
         with _integrity_errors(compiled):
             record = await driver.fetchrow(compiled.sql, *compiled.values(params))
         return None if record is None else compiled.converted(dict(record.items()))
 
-    async def execute_many(self, driver: Any, dialect: Dialect, rows: Sequence[Params]) -> None:
-        """Execute once per row with asyncpg's ``executemany`` on ``driver``, outside a
-        transaction: asyncpg sends every row in one pipeline that PostgreSQL runs as one
-        implicit transaction (all rows or none), so a batch costs one round trip."""
+    async def autocommit_many(self, driver: Any, dialect: Dialect, rows: Sequence[Params]) -> None:
+        """Autocommit: execute once per row with asyncpg's ``executemany`` on ``driver``,
+        outside any explicit transaction: asyncpg sends every row in one pipeline that
+        PostgreSQL runs as one implicit transaction (all rows or none), so a batch costs
+        one round trip."""
         if not rows:
             return
         compiled = self._for_asyncpg(dialect, rows[0])

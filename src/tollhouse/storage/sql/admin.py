@@ -9,9 +9,9 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 from tollhouse.models import AdminToken
-from tollhouse.storage.schema import admin_tokens
-from tollhouse.storage.sql_rows import Row
-from tollhouse.storage.sql_runner import SqlRunner
+from tollhouse.storage.sql.rows import Row
+from tollhouse.storage.sql.runner import SqlRunner
+from tollhouse.storage.sql.schema import admin_tokens
 
 
 def _token(row: Row) -> AdminToken:

@@ -1,4 +1,4 @@
-"""The in-memory revocation list of a SQLite server (storage/revocation_mirror.py): a
+"""The in-memory revocation list of a SQLite server (storage/sql/revocation_mirror.py): a
 revocation committed by anyone is seen by the next check; while nothing is committed,
 checks read no table."""
 
@@ -12,8 +12,8 @@ import pytest
 
 from tests.storage.records import NOW, revocation
 from tollhouse.models import Revocation
-from tollhouse.storage.revocation_mirror import DataVersion
-from tollhouse.storage.sql import SqlStorage, open_storage
+from tollhouse.storage.sql.revocation_mirror import DataVersion
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ async def test_while_nothing_is_committed_no_table_is_read(
         reads.append(cursor)
         return await original(cursor, now, limit)
 
-    mirror = first._revocation_mirror
+    mirror = first._backend.revocation_mirror  # type: ignore[attr-defined]
     assert mirror is not None
     monkeypatch.setattr(mirror, "_since", counted)
     for _ in range(50):
@@ -90,7 +90,7 @@ async def test_when_data_version_cannot_be_read_the_table_answers(
     two_servers: tuple[SqlStorage, SqlStorage, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second, _ = two_servers
-    mirror = first._revocation_mirror
+    mirror = first._backend.revocation_mirror  # type: ignore[attr-defined]
     assert mirror is not None
     monkeypatch.setattr(mirror, "_version", lambda: None)
     await second.revoke(revocation("jti-1"))

@@ -12,9 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from tests.storage import records as make
 from tollhouse.errors import StorageUnavailable, TemporarilyUnavailable
-from tollhouse.storage import sql_engine
-from tollhouse.storage.sql import SqlStorage, open_storage
-from tollhouse.storage.sql_engine import create_engine, is_unreachable, reachable
+from tollhouse.storage.sql import engine as sql_engine
+from tollhouse.storage.sql.engine import create_engine, is_unreachable, reachable
+from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 
 async def test_every_store_call_on_an_unreachable_server_is_storage_unavailable() -> None:
@@ -72,7 +72,7 @@ async def test_a_pool_with_every_connection_busy_is_unavailable_after_the_wait(
     monkeypatch.setattr(sql_engine, "POOL_SIZE", 3)
     monkeypatch.setattr(sql_engine, "POOL_TIMEOUT", 0.3)
     storage = SqlStorage(create_engine(postgres_url))
-    engine = storage._engine
+    engine = storage.engine
     try:
         held = [await engine.connect() for _ in range(3)]
         await held[0].execute(text("SELECT 1"))

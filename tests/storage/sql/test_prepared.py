@@ -1,4 +1,4 @@
-"""The hot statements on SQLite's own cursor (storage/sql_prepared.py): the same rows,
+"""The hot statements on SQLite's own cursor (storage/sql/prepared.py): the same rows,
 the same type conversions and the same errors as through SQLAlchemy."""
 
 from __future__ import annotations
@@ -11,16 +11,17 @@ import pytest
 from sqlalchemy import Engine, bindparam, create_engine, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tollhouse.storage import sql, sql_tokens
-from tollhouse.storage.schema import (
+from tollhouse.storage.sql import codes as sql_codes
+from tollhouse.storage.sql import tokens as sql_tokens
+from tollhouse.storage.sql.prepared import Prepared, _compile
+from tollhouse.storage.sql.schema import (
     access_tokens,
     authorization_codes,
     metadata,
     refresh_tokens,
     token_families,
 )
-from tollhouse.storage.sql_prepared import Prepared, _compile
-from tollhouse.storage.sqlite_worker import _locked
+from tollhouse.storage.sql.sqlite_worker import _locked
 
 FAMILY = {
     "family_id": "f1",
@@ -56,9 +57,8 @@ HOT = {
     "GET_REFRESH_TOKEN": (sql_tokens.GET_REFRESH_TOKEN, ["token_hash"]),
     "CONSUME_IN_LIVE_FAMILY": (sql_tokens.CONSUME_IN_LIVE_FAMILY, ["hash", "now"]),
     "IS_REVOKED": (sql_tokens.IS_REVOKED, ["jti", "now"]),
-    "GET_CODE": (sql.GET_CODE, ["code_hash"]),
-    "CONSUME_CODE": (sql.CONSUME_CODE, ["hash", "now"]),
-    "RECORD_ISSUED": (sql.RECORD_ISSUED, ["hash", "jti", "exp", "family"]),
+    "GET_CODE": (sql_codes.GET_CODE, ["code_hash"]),
+    "CONSUME_CODE": (sql_codes.CONSUME_CODE, ["hash", "now", "jti", "exp", "family"]),
 }
 
 
@@ -103,12 +103,13 @@ def test_returning_gives_the_row_once_and_then_none(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(insert(authorization_codes), code)
     with engine.begin() as connection:
-        first = sql.CONSUME_CODE.first(connection, {"hash": "h1", "now": 150})
-        again = sql.CONSUME_CODE.first(connection, {"hash": "h1", "now": 150})
+        spend = {"hash": "h1", "now": 150, "jti": None, "exp": None, "family": None}
+        first = sql_codes.CONSUME_CODE.first(connection, spend)
+        again = sql_codes.CONSUME_CODE.first(connection, spend)
     assert first is not None and first["used_at"] == 150 and first["code_hash"] == "h1"
     assert again is None
     with engine.connect() as connection:
-        assert sql.GET_CODE.first(connection, {"code_hash": "h1"}) == first
+        assert sql_codes.GET_CODE.first(connection, {"code_hash": "h1"}) == first
 
 
 def test_many_rows_in_one_executemany(engine: Engine) -> None:

@@ -1,0 +1,108 @@
+"""The tables of the in-memory adapter, shared by its stores, and the cascades between
+them that a database's foreign keys would make (deleting a user takes its sessions,
+purging a family takes its tokens).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from typing import Protocol, TypeVar
+
+from tollhouse.models import (
+    AccessTokenRecord,
+    AdminToken,
+    Api,
+    AuthorizationCode,
+    Client,
+    Consent,
+    InitialAccessToken,
+    Interaction,
+    RefreshToken,
+    RegistrationAccessToken,
+    Revocation,
+    Session,
+    SigningKey,
+    TokenFamily,
+    User,
+)
+
+
+class _Expiring(Protocol):
+    @property
+    def expires_at(self) -> int: ...
+
+
+E = TypeVar("E", bound=_Expiring)
+
+
+def purge(table: dict[str, E], now: int, batch: int) -> list[E]:
+    """Remove at most ``batch`` expired entries of ``table``; the removed ones."""
+    expired = [key for key, value in table.items() if value.expires_at <= now][:batch]
+    return [table.pop(key) for key in expired]
+
+
+class MemoryTables:
+    """Every table as a dict, with ``ping``, ``close`` and ``purge_expired``."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, Client] = {}
+        self._users: dict[str, User] = {}
+        self._apis: dict[str, Api] = {}
+        self._scope_owner: dict[str, str] = {}
+        self._codes: dict[str, AuthorizationCode] = {}
+        self._consents: dict[tuple[str, str], Consent] = {}
+        self._sessions: dict[str, Session] = {}
+        self._session_clients: dict[str, set[str]] = {}
+        """Client ids by session ``sid``; they go when the session goes."""
+        self._interactions: dict[str, Interaction] = {}
+        self._keys: dict[str, SigningKey] = {}
+        self._revocations: dict[str, Revocation] = {}
+        self._revocation_seq = itertools.count(1)
+        self._families: dict[str, TokenFamily] = {}
+        self._refresh_tokens: dict[str, RefreshToken] = {}
+        self._access_tokens: dict[str, AccessTokenRecord] = {}
+        self._initial_tokens: dict[str, InitialAccessToken] = {}
+        self._registration_tokens: dict[str, RegistrationAccessToken] = {}
+        self._admin_tokens: dict[str, AdminToken] = {}
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def purge_expired(self, now: int, batch: int = 1000) -> int:
+        """Delete at most ``batch`` expired rows per table; how many. In the SQL
+        adapter's order: the tokens of a family purged after them go uncounted."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        removed = len(purge(self._codes, now, batch))
+        purged_sessions = purge(self._sessions, now, batch)
+        self._forget_clients_of(purged_sessions)
+        removed += len(purged_sessions)
+        removed += len(purge(self._interactions, now, batch))
+        removed += len(purge(self._revocations, now, batch))
+        removed += len(purge(self._refresh_tokens, now, batch))
+        gone = {family.family_id for family in purge(self._families, now, batch)}
+        self._drop_tokens_of(gone)
+        removed += len(gone)
+        removed += len(purge(self._access_tokens, now, batch))
+        removed += len(purge(self._initial_tokens, now, batch))
+        removed += len(purge(self._admin_tokens, now, batch))
+        return removed
+
+    def _drop_tokens_of(self, family_ids: set[str]) -> None:
+        self._refresh_tokens = {
+            h: t for h, t in self._refresh_tokens.items() if t.family_id not in family_ids
+        }
+
+    def _by_username(self, username: str) -> User | None:
+        return next((u for u in self._users.values() if u.username == username), None)
+
+    def _forget_clients_of(self, sessions: Iterable[Session]) -> None:
+        for session in list(sessions):
+            self._session_clients.pop(session.sid, None)
+
+    def _by_sid(self, sid: str) -> Session | None:
+        return next((s for s in self._sessions.values() if sid and s.sid == sid), None)

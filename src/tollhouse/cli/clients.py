@@ -17,6 +17,7 @@ from typing import TypedDict
 import click
 
 from tollhouse import randomness
+from tollhouse.algorithms import SIGNING_ALGS
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
 from tollhouse.cli.hashing import client_secret_hasher
 from tollhouse.cli.output import echo_record, echo_table, iso_utc, note, usage_error
@@ -238,7 +239,7 @@ def _check_grant_types(grant_types: Sequence[str], public: bool) -> tuple[str, .
 )
 @click.option(
     "--id-token-alg",
-    type=click.Choice(["RS256", "ES256", "EdDSA"]),
+    type=click.Choice(SIGNING_ALGS),
     default=None,
     help="ID Token signing alg (id_token_signed_response_alg; default RS256).",
 )

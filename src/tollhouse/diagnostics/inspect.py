@@ -1,7 +1,7 @@
 """``tollhouse token inspect``: gather what the database knows about a token, then let
 :mod:`tollhouse.diagnostics.token_explain` judge it.
 
-The signature is checked by the server's own :meth:`tollhouse.keys.KeyRing.verify_jwt`
+The signature is checked by the server's own :meth:`tollhouse.keys.ring.KeyRing.verify_jwt`
 against the published keys only, so inspecting a token never needs the master key.
 """
 
@@ -21,8 +21,8 @@ from tollhouse.diagnostics.token_explain import (
     explain,
     undecodable,
 )
-from tollhouse.key_lifecycle import DEFAULT_RETENTION, phases
-from tollhouse.keys import RETIRED, KeyRing
+from tollhouse.keys.lifecycle import DEFAULT_RETENTION, STORED_RETIRED, phases
+from tollhouse.keys.ring import KeyRing
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import KEY_SIZE, SecretBox
 from tollhouse.storage.ports import KeyStore, Storage
@@ -36,7 +36,7 @@ class PublishedKeys:
 
     def __init__(self, keys: list[SigningKey], now: int, retention: int) -> None:
         self._keys = [
-            dataclasses.replace(k, status=RETIRED, retired_at=now)
+            dataclasses.replace(k, status=STORED_RETIRED, retired_at=now)
             for k in published_keys(keys, now, retention)
         ]
 

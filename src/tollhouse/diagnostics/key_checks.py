@@ -2,7 +2,7 @@
 public JWK that ``/jwks.json`` publishes; every ``kid`` is its RFC 7638 thumbprint.
 
 The keys table is the JWKS: a server publishes the ``public_jwk`` of each active and
-retired row (:meth:`tollhouse.keys.KeyRing.jwks`). So "private matches published" is
+retired row (:meth:`tollhouse.keys.ring.KeyRing.jwks`). So "private matches published" is
 checked here by deriving the public JWK from the decrypted private one and comparing it
 with the row; :func:`check_published` compares a live server's JWKS with the table.
 """
@@ -15,16 +15,15 @@ from typing import Any
 
 from joserfc import jwk
 
+from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SIGNING_ALGS
 from tollhouse.diagnostics.findings import Finding, error, ok, warning
-from tollhouse.key_lifecycle import (
+from tollhouse.keys.lifecycle import (
     DEFAULT_RETENTION,
     PENDING,
     SIGNING,
     activation_time,
     phases,
 )
-from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS
-from tollhouse.keys import SUPPORTED_ALGS
 from tollhouse.models import SigningKey
 from tollhouse.resource.jwk import b64decode
 from tollhouse.security.secretbox import DecryptionError, SecretBox
@@ -47,7 +46,7 @@ def check_keys(
 ) -> list[Finding]:
     """One finding per problem (or per healthy published key); ``box`` None skips
     decryption. Phases (pending, signing, retired, expired) are those every server
-    computes (:mod:`tollhouse.key_lifecycle`). An RSA key that signs (or will) with a
+    computes (:mod:`tollhouse.keys.lifecycle`). An RSA key that signs (or will) with a
     modulus shorter than ``rsa_bits`` (``TOLLHOUSE_RSA_KEY_BITS``) is a warning: the
     setting reaches only keys made after it."""
     found: list[Finding] = []
@@ -190,7 +189,7 @@ def _public_problems(record: SigningKey) -> list[Finding]:
                 f"retire it now (`tollhouse keys retire {kid}`) and rotate",
             )
         ]
-    if record.alg not in SUPPORTED_ALGS:
+    if record.alg not in SIGNING_ALGS:
         return [
             error(
                 CHECK,

@@ -23,8 +23,8 @@ from enum import StrEnum
 from typing import Any, TypedDict, TypeGuard
 
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL
-from tollhouse.key_lifecycle import EXPIRED, PENDING, RETIRED, SIGNING, KeyPhase
-from tollhouse.keys import MAX_TOKEN_BYTES
+from tollhouse.keys.lifecycle import EXPIRED, PENDING, RETIRED, SIGNING, KeyPhase
+from tollhouse.keys.ring import MAX_TOKEN_BYTES
 from tollhouse.models import AccessTokenRecord, Api, Client, SigningKey, User
 from tollhouse.protocol.redirect_hints import differences
 from tollhouse.protocol.tokens import ACCESS_TOKEN_TYP
@@ -68,7 +68,7 @@ class TokenFacts:
     now: int
     keys: Sequence[SigningKey]
     signature_verifies: bool
-    """:meth:`tollhouse.keys.KeyRing.verify_jwt` accepted the token."""
+    """:meth:`tollhouse.keys.ring.KeyRing.verify_jwt` accepted the token."""
     apis: Sequence[Api] = ()
     revoked: bool = False
     record: AccessTokenRecord | None = None
@@ -78,7 +78,7 @@ class TokenFacts:
     audience: str | None = None
     """Check against this audience instead of "any API of this server"."""
     phases: Mapping[str, KeyPhase] = field(default_factory=dict)
-    """Each key's phase now (:func:`tollhouse.key_lifecycle.phases`), by kid."""
+    """Each key's phase now (:func:`tollhouse.keys.lifecycle.phases`), by kid."""
 
 
 @dataclass(frozen=True, slots=True)

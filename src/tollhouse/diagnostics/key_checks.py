@@ -21,6 +21,7 @@ from tollhouse.keys.lifecycle import (
     DEFAULT_RETENTION,
     PENDING,
     SIGNING,
+    KeyPhase,
     activation_time,
     phases,
 )
@@ -62,47 +63,50 @@ def check_keys(
             )
         )
     for view in views:
-        record = view.key
-        if not view.published:
-            continue
-        opens = view.phase in (SIGNING, PENDING)
-        problems = _public_problems(record)
-        if opens and box is not None and not problems:
-            problems = _private_problems(record, box)
-        if problems:
-            found.extend(problems)
-            continue
-        if view.phase == SIGNING and now - activation_time(record) > KEY_MAX_AGE:
-            found.append(
-                warning(
-                    CHECK,
-                    f"signing {record.alg} key {record.kid} has signed for over a year",
-                    "rotate it: `tollhouse keys rotate`",
-                )
-            )
-            continue
-        bits = _rsa_bits(record)
-        if opens and bits is not None and bits < rsa_bits:
-            found.append(
-                warning(
-                    CHECK,
-                    f"{view.phase} {record.alg} key {record.kid} is RSA-{bits}, shorter than "
-                    f"TOLLHOUSE_RSA_KEY_BITS={rsa_bits}",
-                    f"rotate it: `tollhouse keys rotate --alg {record.alg}` (new keys get "
-                    f"{rsa_bits} bits)",
-                )
-            )
-            continue
-        size = f" RSA-{bits}," if bits is not None else ""
-        opened = " opens with the master key," if opens and box is not None else ""
-        found.append(
-            ok(
-                CHECK,
-                f"{view.phase} {record.alg} key {record.kid}{size}{opened} kid is its "
-                "RFC 7638 thumbprint, public JWK consistent",
-            )
-        )
+        if view.published:
+            found.extend(_check_published_key(view, box, now, rsa_bits))
     return found
+
+
+def _check_published_key(
+    view: KeyPhase, box: SecretBox | None, now: int, rsa_bits: int
+) -> list[Finding]:
+    """The problems of one published key, or one ``ok`` finding describing it."""
+    record = view.key
+    opens = view.phase in (SIGNING, PENDING)
+    problems = _public_problems(record)
+    if opens and box is not None and not problems:
+        problems = _private_problems(record, box)
+    if problems:
+        return problems
+    if view.phase == SIGNING and now - activation_time(record) > KEY_MAX_AGE:
+        return [
+            warning(
+                CHECK,
+                f"signing {record.alg} key {record.kid} has signed for over a year",
+                "rotate it: `tollhouse keys rotate`",
+            )
+        ]
+    bits = _rsa_bits(record)
+    if opens and bits is not None and bits < rsa_bits:
+        return [
+            warning(
+                CHECK,
+                f"{view.phase} {record.alg} key {record.kid} is RSA-{bits}, shorter than "
+                f"TOLLHOUSE_RSA_KEY_BITS={rsa_bits}",
+                f"rotate it: `tollhouse keys rotate --alg {record.alg}` (new keys get "
+                f"{rsa_bits} bits)",
+            )
+        ]
+    size = f" RSA-{bits}," if bits is not None else ""
+    opened = " opens with the master key," if opens and box is not None else ""
+    return [
+        ok(
+            CHECK,
+            f"{view.phase} {record.alg} key {record.kid}{size}{opened} kid is its "
+            "RFC 7638 thumbprint, public JWK consistent",
+        )
+    ]
 
 
 def _rsa_bits(record: SigningKey) -> int | None:

@@ -81,6 +81,7 @@ RULES = [
     ("tollhouse.web", ("sqlalchemy", "redis", "tollhouse.cli")),
     ("tollhouse.provider", ("starlette", "tollhouse.web", "tollhouse.cli")),
     ("tollhouse.errors", ("tollhouse.",)),
+    ("tollhouse.algorithms", ("tollhouse.",)),
     ("tollhouse.diagnostics", ("starlette", "tollhouse.web", "tollhouse.cli")),
     ("tollhouse.models", ("tollhouse.protocol", "tollhouse.storage", "tollhouse.web")),
     (
@@ -128,3 +129,24 @@ def test_nothing_imports_the_cli() -> None:
         and any(n.startswith("tollhouse.cli") for n in names)
     ]
     assert not offenders
+
+
+RESOURCE_MAY_IMPORT = (
+    "tollhouse.resource",
+    "tollhouse.errors",
+    "tollhouse.clock",
+    "tollhouse.hosts",
+    "tollhouse.algorithms",
+)
+"""The resource library is usable alone: of Tollhouse it needs only these leaves."""
+
+
+def test_the_resource_library_imports_only_leaf_modules() -> None:
+    offenders = [
+        f"{module} imports {name}"
+        for module, names in MODULES.items()
+        if module.startswith("tollhouse.resource")
+        for name in names
+        if name.startswith("tollhouse.") and not name.startswith(RESOURCE_MAY_IMPORT)
+    ]
+    assert not offenders, "\n".join(offenders)

@@ -252,7 +252,14 @@ class KeyRing:
                 continue  # another instance's key committed since load(): load it
             try:
                 await add_next_key(
-                    self._store, self._box, alg, records, now, lead_time=0, rsa_bits=self._rsa_bits
+                    self._store,
+                    self._box,
+                    alg,
+                    records,
+                    now,
+                    lead_time=0,
+                    rsa_bits=self._rsa_bits,
+                    retention=self._retention,
                 )
             except Conflict:
                 log.info("another instance created the %s signing key first", alg)

@@ -8,9 +8,9 @@ many instances by the database, not by a lock in one process:
 * Every new key is the next *generation* of its alg, stored by :func:`add_next_key`:
   a server's first key (``KeyRing.ensure_key``), a rotation by a server
   (:meth:`KeyRotation.rotate_due`) and one by ``tollhouse keys rotate`` alike.
-* A rotation inserts a key of the next *generation* of its alg; ``(alg, generation)``
-  is unique, so when several instances (or the CLI and an instance) rotate at the same
-  moment exactly one insert succeeds and the others get ``Conflict`` and move on.
+  ``(alg, generation)`` is unique, so when several instances (or the CLI and an
+  instance) add a key at the same moment exactly one insert succeeds and the others
+  get ``Conflict`` and move on.
 * :meth:`KeyRotation.settle` only writes what the clock already decided (a succeeded
   key's ``retired`` status, the deletion of a key whose tokens have all expired): every
   instance writes the same values, so running it twice is harmless.

@@ -136,7 +136,7 @@ async def test_rsa_signatures_are_made_off_the_event_loop(
     try:
         before = signing_threads()
         await ring.sign_jwt_async({"aud": "api"}, typ="JWT", alg="ES256")
-        assert signing_threads() == before  # fast algs stay on the loop: no hand-off
+        assert signing_threads() <= before  # fast algs stay on the loop: no hand-off
         running = asyncio.create_task(ticker())
         await asyncio.gather(
             *(ring.sign_jwt_async({"aud": "api", "n": n}, typ="JWT", alg="RS256") for n in range(8))
@@ -157,7 +157,7 @@ def test_without_signing_threads_every_signature_is_made_on_the_loop(
 
     before = signing_threads()
     token = asyncio.run(sign())
-    assert signing_threads() == before
+    assert signing_threads() <= before  # none started (an earlier test's may have ended)
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
 
 

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS
+from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS
 from tollhouse.resource import TokenValidator
 
 AUDIENCE = "https://sensors.example.test"

@@ -82,6 +82,7 @@ RULES = [
     ("tollhouse.web", ("sqlalchemy", "redis", "tollhouse.cli")),
     ("tollhouse.provider", ("starlette", "tollhouse.web", "tollhouse.cli")),
     ("tollhouse.errors", ("tollhouse.",)),
+    ("tollhouse.algorithms", ("tollhouse.",)),
     ("tollhouse.diagnostics", ("starlette", "tollhouse.web", "tollhouse.cli")),
     ("tollhouse.models", ("tollhouse.protocol", "tollhouse.storage", "tollhouse.web")),
     (
@@ -103,6 +104,7 @@ RESOURCE_MAY_IMPORT = (
     "tollhouse.errors",
     "tollhouse.clock",
     "tollhouse.hosts",
+    "tollhouse.algorithms",
 )
 """The resource-server library is usable alone: of Tollhouse it needs only these leaves."""
 

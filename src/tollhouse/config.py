@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SigningAlg, checked_rsa_bits
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
-from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS, checked_rsa_bits
 from tollhouse.security.ratelimit import parse_rate
 
 MAX_ACCESS_TOKEN_TTL = 3600
@@ -49,9 +49,9 @@ class Settings(BaseSettings):
     insecure_http: bool = False
     workers: int = 1
     master_key: str | None = None
-    signing_alg: Literal["ES256", "RS256", "EdDSA"] = "ES256"
+    signing_alg: SigningAlg = "ES256"
     rsa_key_bits: int = DEFAULT_RSA_KEY_BITS
-    """Modulus of new RS256 keys (key_sizes.py says why 2048 by default); keys already
+    """Modulus of new RS256 keys (algorithms.py says why 2048 by default); keys already
     stored keep theirs until rotated."""
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600

@@ -13,8 +13,8 @@ import anyio.to_thread
 from tollhouse.backchannel import HttpLogoutSender
 from tollhouse.clock import Clock, SystemClock
 from tollhouse.config import Settings
-from tollhouse.key_rotation import KeyRotation, retention_for
 from tollhouse.keys import KeyRing, spare_cores
+from tollhouse.keys.rotation import KeyRotation, retention_for
 from tollhouse.maintenance import Purger
 from tollhouse.observability.audit import AuditTrail
 from tollhouse.protocol.client_auth import ClientAuthenticator

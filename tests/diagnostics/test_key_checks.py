@@ -10,8 +10,8 @@ import pytest
 
 from tollhouse.diagnostics.findings import Finding, Level
 from tollhouse.diagnostics.key_checks import check_keys, check_published, published_keys
-from tollhouse.key_lifecycle import DEFAULT_RETENTION
 from tollhouse.keys import generate
+from tollhouse.keys.lifecycle import DEFAULT_RETENTION
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import SecretBox
 

@@ -14,8 +14,8 @@ import pytest
 from tollhouse.clock import FrozenClock
 from tollhouse.diagnostics.inspect import inspect_token
 from tollhouse.diagnostics.token_explain import Explanation, Status, decode
-from tollhouse.key_lifecycle import DEFAULT_RETENTION
 from tollhouse.keys import KeyRing, generate
+from tollhouse.keys.lifecycle import DEFAULT_RETENTION
 from tollhouse.models import AccessTokenRecord, Api, AuthMethod, Client, GrantType, Revocation, User
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.memory import MemoryStorage

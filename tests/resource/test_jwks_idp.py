@@ -12,7 +12,8 @@ import httpx
 
 from tests.e2e.conftest import SENSORS, Server
 from tests.resource.conftest import b64, b64json, issue_token
-from tollhouse.keys import RETIRED, generate
+from tollhouse.keys import generate
+from tollhouse.keys.lifecycle import STORED_RETIRED as RETIRED
 from tollhouse.resource import TokenError, TokenValidator
 from tollhouse.resource.jwk import b64decode
 from tollhouse.security.master_key import load_master_key

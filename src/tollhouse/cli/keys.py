@@ -4,7 +4,7 @@ Listing reads only public data (kid, alg, phase, times), so it never needs the m
 key. ``rotate`` publishes a new key at once that signs only after the lead time;
 ``retire`` stops a key signing; ``rewrap`` re-encrypts every private key under a new
 master key. Phases are computed exactly as a running server computes them
-(:mod:`tollhouse.key_lifecycle`), and servers pick every change up within
+(:mod:`tollhouse.keys.lifecycle`), and servers pick every change up within
 ``TOLLHOUSE_KEY_RELOAD_INTERVAL`` seconds, without a restart.
 """
 
@@ -17,15 +17,21 @@ from typing import TypedDict
 
 import click
 
-from tollhouse import key_rotation
+from tollhouse.algorithms import SIGNING_ALGS
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
 from tollhouse.cli.output import echo_table, iso_utc, iso_utc_or_none, note
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
 from tollhouse.errors import ConfigError, Conflict
-from tollhouse.key_lifecycle import EXPIRED, PENDING, RETIRED, SIGNING, KeyPhase, phases
-from tollhouse.key_rotation import KeyRotation, Rewrap, Rotation, opens, retention_for
-from tollhouse.keys import SUPPORTED_ALGS
+from tollhouse.keys.lifecycle import EXPIRED, PENDING, RETIRED, SIGNING, KeyPhase, phases
+from tollhouse.keys.rotation import (
+    KeyRotation,
+    Rewrap,
+    Rotation,
+    opens,
+    retention_for,
+    rewrap,
+)
 from tollhouse.security.master_key import (
     ENV_VAR,
     FILE_NAME,
@@ -118,7 +124,7 @@ async def _phases(settings: Settings) -> list[KeyPhase]:
 @keys.command()
 @click.option(
     "--alg",
-    type=click.Choice(SUPPORTED_ALGS),
+    type=click.Choice(SIGNING_ALGS),
     default=None,
     help="Algorithm of the new key (default TOLLHOUSE_SIGNING_ALG).",
 )
@@ -294,7 +300,7 @@ async def _rewrap(settings: Settings, new_key: bytes, allow_pairwise_change: boo
         new = SecretBox(new_key)
         if new_key == load_master_key(settings.master_key, settings.data_dir).key:
             raise ConfigError("the new master key is the current one; nothing to do")
-        return await key_rotation.rewrap(storage, current, new)
+        return await rewrap(storage, current, new)
 
 
 def _rotation(settings: Settings, storage: KeyStore, box: SecretBox) -> KeyRotation:

@@ -16,7 +16,7 @@ from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
 from tollhouse.diagnostics.inspect import inspect_token
 from tollhouse.diagnostics.token_explain import Explanation, Status
-from tollhouse.key_rotation import retention_for
+from tollhouse.keys.rotation import retention_for
 from tollhouse.resource.at_jwt import DEFAULT_LEEWAY
 
 MARKS = {Status.PASS: "✓", Status.FAIL: "✗", Status.INFO: "·"}

@@ -34,7 +34,7 @@ from tollhouse.diagnostics import (
     tls_checks,
 )
 from tollhouse.diagnostics.findings import Finding, error, ok
-from tollhouse.key_rotation import retention_for
+from tollhouse.keys.rotation import retention_for
 from tollhouse.models import Client, SigningKey, User
 from tollhouse.storage.sql.engine import async_url, create_engine, is_sqlite
 from tollhouse.storage.sql.migrate import alembic_config

@@ -17,7 +17,7 @@ from tollhouse.diagnostics.token_explain import (
     explain,
     undecodable,
 )
-from tollhouse.key_lifecycle import DEFAULT_RETENTION, phases
+from tollhouse.keys.lifecycle import DEFAULT_RETENTION, phases
 from tollhouse.resource.at_jwt import DEFAULT_LEEWAY
 from tollhouse.resource.keyset import StaticKeys
 from tollhouse.storage.ports import Storage

@@ -2,7 +2,7 @@
 public JWK that ``/jwks.json`` publishes; every ``kid`` is its RFC 7638 thumbprint.
 
 The keys table is the JWKS: a server publishes the ``public_jwk`` of each active and
-retired row (:meth:`tollhouse.keys.KeyRing.jwks`). So "private matches published" is
+retired row (:meth:`tollhouse.keys.ring.KeyRing.jwks`). So "private matches published" is
 checked here by deriving the public JWK from the decrypted private one and comparing it
 with the row; :func:`check_published` compares a live server's JWKS with the table.
 """
@@ -15,16 +15,16 @@ from typing import Any
 
 from joserfc import jwk
 
+from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SIGNING_ALGS
 from tollhouse.diagnostics.findings import Finding, error, ok, warning
-from tollhouse.key_lifecycle import (
+from tollhouse.keys.lifecycle import (
     DEFAULT_RETENTION,
     PENDING,
     SIGNING,
+    KeyPhase,
     activation_time,
     phases,
 )
-from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS
-from tollhouse.keys import SUPPORTED_ALGS
 from tollhouse.models import SigningKey
 from tollhouse.resource.jwk import b64decode
 from tollhouse.security.secretbox import DecryptionError, SecretBox
@@ -47,7 +47,7 @@ def check_keys(
 ) -> list[Finding]:
     """One finding per problem (or per healthy published key); ``box`` None skips
     decryption. Phases (pending, signing, retired, expired) are those every server
-    computes (:mod:`tollhouse.key_lifecycle`). An RSA key that signs (or will) with a
+    computes (:mod:`tollhouse.keys.lifecycle`). An RSA key that signs (or will) with a
     modulus shorter than ``rsa_bits`` (``TOLLHOUSE_RSA_KEY_BITS``) is a warning: the
     setting reaches only keys made after it."""
     found: list[Finding] = []
@@ -63,47 +63,50 @@ def check_keys(
             )
         )
     for view in views:
-        record = view.key
-        if not view.published:
-            continue
-        opens = view.phase in (SIGNING, PENDING)
-        problems = _public_problems(record)
-        if opens and box is not None and not problems:
-            problems = _private_problems(record, box)
-        if problems:
-            found.extend(problems)
-            continue
-        if view.phase == SIGNING and now - activation_time(record) > KEY_MAX_AGE:
-            found.append(
-                warning(
-                    CHECK,
-                    f"signing {record.alg} key {record.kid} has signed for over a year",
-                    "rotate it: `tollhouse keys rotate`",
-                )
-            )
-            continue
-        bits = _rsa_bits(record)
-        if opens and bits is not None and bits < rsa_bits:
-            found.append(
-                warning(
-                    CHECK,
-                    f"{view.phase} {record.alg} key {record.kid} is RSA-{bits}, shorter than "
-                    f"TOLLHOUSE_RSA_KEY_BITS={rsa_bits}",
-                    f"rotate it: `tollhouse keys rotate --alg {record.alg}` (new keys get "
-                    f"{rsa_bits} bits)",
-                )
-            )
-            continue
-        size = f" RSA-{bits}," if bits is not None else ""
-        opened = " opens with the master key," if opens and box is not None else ""
-        found.append(
-            ok(
-                CHECK,
-                f"{view.phase} {record.alg} key {record.kid}{size}{opened} kid is its "
-                "RFC 7638 thumbprint, public JWK consistent",
-            )
-        )
+        if view.published:
+            found.extend(_check_published_key(view, box, now, rsa_bits))
     return found
+
+
+def _check_published_key(
+    view: KeyPhase, box: SecretBox | None, now: int, rsa_bits: int
+) -> list[Finding]:
+    """The problems of one published key, or one ``ok`` finding describing it."""
+    record = view.key
+    opens = view.phase in (SIGNING, PENDING)
+    problems = _public_problems(record)
+    if opens and box is not None and not problems:
+        problems = _private_problems(record, box)
+    if problems:
+        return problems
+    if view.phase == SIGNING and now - activation_time(record) > KEY_MAX_AGE:
+        return [
+            warning(
+                CHECK,
+                f"signing {record.alg} key {record.kid} has signed for over a year",
+                "rotate it: `tollhouse keys rotate`",
+            )
+        ]
+    bits = _rsa_bits(record)
+    if opens and bits is not None and bits < rsa_bits:
+        return [
+            warning(
+                CHECK,
+                f"{view.phase} {record.alg} key {record.kid} is RSA-{bits}, shorter than "
+                f"TOLLHOUSE_RSA_KEY_BITS={rsa_bits}",
+                f"rotate it: `tollhouse keys rotate --alg {record.alg}` (new keys get "
+                f"{rsa_bits} bits)",
+            )
+        ]
+    size = f" RSA-{bits}," if bits is not None else ""
+    opened = " opens with the master key," if opens and box is not None else ""
+    return [
+        ok(
+            CHECK,
+            f"{view.phase} {record.alg} key {record.kid}{size}{opened} kid is its "
+            "RFC 7638 thumbprint, public JWK consistent",
+        )
+    ]
 
 
 def _rsa_bits(record: SigningKey) -> int | None:
@@ -190,7 +193,7 @@ def _public_problems(record: SigningKey) -> list[Finding]:
                 f"retire it now (`tollhouse keys retire {kid}`) and rotate",
             )
         ]
-    if record.alg not in SUPPORTED_ALGS:
+    if record.alg not in SIGNING_ALGS:
         return [
             error(
                 CHECK,

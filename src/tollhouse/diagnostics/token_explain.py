@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any, TypedDict
 
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL
-from tollhouse.key_lifecycle import EXPIRED, PENDING, RETIRED, SIGNING, KeyPhase
+from tollhouse.keys.lifecycle import EXPIRED, PENDING, RETIRED, SIGNING, KeyPhase
 from tollhouse.models import AccessTokenRecord, Api, Client, User
 from tollhouse.protocol.redirect_hints import differences
 from tollhouse.resource import at_jwt
@@ -73,7 +73,7 @@ class TokenFacts:
     audience: str | None = None
     """Check against this audience instead of "any API of this server"."""
     phases: Mapping[str, KeyPhase] = field(default_factory=dict)
-    """Each key's phase now (:func:`tollhouse.key_lifecycle.phases`), by kid."""
+    """Each key's phase now (:func:`tollhouse.keys.lifecycle.phases`), by kid."""
 
 
 @dataclass(frozen=True, slots=True)

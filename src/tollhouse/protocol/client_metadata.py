@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from tollhouse.algorithms import SIGNING_ALGS
 from tollhouse.errors import (
     InvalidClientMetadata,
     InvalidRedirectUriMetadata,
@@ -36,7 +37,6 @@ MAX_NAME_LENGTH = 200
 GRANT_TYPES = tuple(grant.value for grant in GrantType)
 RESPONSE_TYPES = ("code",)
 AUTH_METHODS = tuple(method.value for method in AuthMethod)
-ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
 SUBJECT_TYPES = ("public", "pairwise")
 UNSUPPORTED = {
     "sector_identifier_uri": "sector_identifier_uri is not supported; register redirect "
@@ -127,7 +127,7 @@ def validate(
             for uri in _strings(body, "post_logout_redirect_uris") or ()
         ),
         backchannel_logout_uri=backchannel,
-        id_token_signed_response_alg=_choice(body, "id_token_signed_response_alg", ID_TOKEN_ALGS),
+        id_token_signed_response_alg=_choice(body, "id_token_signed_response_alg", SIGNING_ALGS),
         subject_type=subject_type,
     )
 

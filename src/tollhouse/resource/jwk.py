@@ -22,7 +22,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-SUPPORTED_ALGS: Final = ("ES256", "RS256", "EdDSA")
+from tollhouse.algorithms import SIGNING_ALGS
+
+SUPPORTED_ALGS: Final = SIGNING_ALGS
+"""The algorithms verified here: the one list of :mod:`tollhouse.algorithms`."""
 MIN_RSA_BITS: Final = 2048
 
 _ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())

@@ -57,10 +57,11 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         settle_heap()
         purger = asyncio.create_task(provider.purger.run_forever(), name="tollhouse-purge")
         keys = asyncio.create_task(provider.key_rotation.run_forever(), name="tollhouse-keys")
+        reload = asyncio.create_task(provider.keyring.run_forever(), name="tollhouse-key-reload")
         try:
             yield
         finally:
-            for task in (purger, keys):
+            for task in (purger, keys, reload):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

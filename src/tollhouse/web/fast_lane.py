@@ -160,7 +160,6 @@ async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResul
     if limited is not None:
         observe_token_response(None, grant_types, limited)
         return limited
-    await provider.keyring.maybe_reload()
     result = await provider.token.handle(parsed)
     log_refusal(scope, "token request", parsed, result)
     observe_token_response(parsed.params.get("grant_type"), grant_types, result)
@@ -177,7 +176,6 @@ async def _client_endpoint(
     parsed = await client_request(scope, receive)
     if isinstance(parsed, JsonResult):
         return parsed
-    await provider.keyring.maybe_reload()
     result = await handle(parsed)
     log_refusal(scope, what, parsed, result)
     return result

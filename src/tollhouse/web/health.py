@@ -38,7 +38,6 @@ async def _redis(provider: Provider) -> None:
 
 
 async def _signing_keys(provider: Provider) -> None:
-    await provider.keyring.maybe_reload()
     if provider.keyring.default_alg not in provider.keyring.algorithms:
         raise LookupError(f"no active {provider.keyring.default_alg} signing key")
 

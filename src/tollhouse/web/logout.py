@@ -40,7 +40,6 @@ async def logout(request: Request) -> Response:
             params = await form_parameters(request)
         else:
             params = query_parameters(request)
-        await provider.keyring.maybe_reload()
         logout_request = await provider.logout.validate(params)
     except OAuthError as error:
         return error_page(request, error, None, None)
@@ -127,7 +126,6 @@ async def userinfo(request: Request) -> Response:
             form = await form_parameters(request)
     except OAuthError as error:
         return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
-    await provider.keyring.maybe_reload()
     result = await provider.userinfo.handle(request.headers.get("authorization"), form)
     headers = {"Cache-Control": "no-store"}
     if result.www_authenticate:

@@ -33,7 +33,6 @@ _discovery_cache: dict[tuple[object, ...], JsonResult] = {}
 async def discovery_result(provider: Provider) -> JsonResult:
     """The discovery document; rebuilt only when something it lists changes (the key
     holds every input, so providers of different settings never share an entry)."""
-    await provider.keyring.maybe_reload()
     apis = await provider.apis.list_apis()
     scopes = tuple(scope for api in apis for scope in api.scopes)
     extra = provider.registration.discovery_endpoints()
@@ -57,7 +56,6 @@ async def discovery_result(provider: Provider) -> JsonResult:
 
 
 async def jwks_result(provider: Provider) -> JsonResult:
-    await provider.keyring.maybe_reload()
     return JsonResult(200, provider.keyring.jwks(), {"Cache-Control": "public, max-age=300"})
 
 
@@ -96,7 +94,6 @@ async def revocations(request: Request) -> Response:
         return json_response(error_json(error, headers={"WWW-Authenticate": BASIC_CHALLENGE}))
     except OAuthError as error:
         return json_response(error_json(error))
-    await provider.keyring.maybe_reload()
     result = await provider.revocation_feed.handle(credentials, params.get("since"))
     if isinstance(result, JsonResult):
         return json_response(result)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from tollhouse import randomness
+from tollhouse.algorithms import SIGNING_ALGS
 from tollhouse.cli.clients.arguments import (
     check_grant_types,
     check_redirect_uris,
@@ -102,7 +103,7 @@ CLIENT_ID_BYTES = 16
 )
 @click.option(
     "--id-token-alg",
-    type=click.Choice(["RS256", "ES256", "EdDSA"]),
+    type=click.Choice(SIGNING_ALGS),
     default=None,
     help="ID Token signing alg (id_token_signed_response_alg; default RS256).",
 )

@@ -1,13 +1,16 @@
 """Key rotation: rotate, retire, the periodic check of running servers, and rewrap.
 
 The phases themselves (pending → signing → retired → expired) are computed from the
-records and the clock by :mod:`tollhouse.key_lifecycle`, so every instance agrees
+records and the clock by :mod:`tollhouse.keys.lifecycle`, so every instance agrees
 without talking to the others. What needs a decision is made here, and made safe for
 many instances by the database, not by a lock in one process:
 
-* A rotation inserts a key of the next *generation* of its alg; ``(alg, generation)``
-  is unique, so when several instances (or the CLI and an instance) rotate at the same
-  moment exactly one insert succeeds and the others get ``Conflict`` and move on.
+* Every new key is the next *generation* of its alg, stored by :func:`add_next_key`:
+  a server's first key (``KeyRing.ensure_key``), a rotation by a server
+  (:meth:`KeyRotation.rotate_due`) and one by ``tollhouse keys rotate`` alike.
+  ``(alg, generation)`` is unique, so when several instances (or the CLI and an
+  instance) add a key at the same moment exactly one insert succeeds and the others
+  get ``Conflict`` and move on.
 * :meth:`KeyRotation.settle` only writes what the clock already decided (a succeeded
   key's ``retired`` status, the deletion of a key whose tokens have all expired): every
   instance writes the same values, so running it twice is harmless.
@@ -22,10 +25,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS
 from tollhouse.clock import Clock
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
 from tollhouse.errors import ConfigError, Conflict, NotFound
-from tollhouse.key_lifecycle import (
+from tollhouse.keys.lifecycle import (
+    DEFAULT_RETENTION,
     EXPIRED,
     PENDING,
     RETIRED,
@@ -38,8 +43,7 @@ from tollhouse.key_lifecycle import (
     next_generation,
     phases,
 )
-from tollhouse.key_sizes import DEFAULT_RSA_KEY_BITS
-from tollhouse.keys import generate
+from tollhouse.keys.material import generate
 from tollhouse.models import SigningKey
 from tollhouse.security.secretbox import DecryptionError, SecretBox
 from tollhouse.storage.ports import KeyStore
@@ -66,6 +70,45 @@ class Rotation:
     """The new key: published now, signing from ``activates_at``."""
     replaces: tuple[SigningKey, ...]
     """The keys of its alg that stop signing (or never will) when it activates."""
+
+
+async def add_next_key(
+    store: KeyStore,
+    box: SecretBox,
+    alg: str,
+    records: Sequence[SigningKey],
+    now: int,
+    *,
+    lead_time: int,
+    rsa_bits: int = DEFAULT_RSA_KEY_BITS,
+    retention: int = DEFAULT_RETENTION,
+) -> Rotation:
+    """Generate and store the next generation of ``alg`` after ``records`` (the keys
+    as read): published now, signing after ``lead_time`` seconds, or at once if nothing
+    signs ``alg`` yet (no resource server caches a JWKS it must wait for).
+
+    Raises ``Conflict`` if another instance stored that generation first: ``(alg,
+    generation)`` is unique, so of concurrent callers exactly one key is stored.
+    """
+    if lead_time < 0:
+        raise ValueError("lead_time must be 0 or more")
+    views = phases(records, now, retention)
+    if not any(view.signs and view.key.alg == alg for view in views):
+        lead_time = 0
+    key = await asyncio.to_thread(
+        generate,
+        alg,
+        box,
+        now,
+        activates_at=now + lead_time,
+        generation=next_generation(records, alg),
+        rsa_bits=rsa_bits,
+    )
+    await store.add_key(key)
+    replaced = tuple(
+        view.key for view in views if view.key.alg == alg and view.phase in (SIGNING, PENDING)
+    )
+    return Rotation(key, replaced)
 
 
 class KeyRotation:
@@ -121,25 +164,17 @@ class KeyRotation:
         return await self._rotate(alg, records, self.lead_time if lead_time is None else lead_time)
 
     async def _rotate(self, alg: str, records: Sequence[SigningKey], lead_time: int) -> Rotation:
-        if lead_time < 0:
-            raise ValueError("lead_time must be 0 or more")
-        now = self._clock.now()
-        views = phases(records, now, self.retention)
-        if not any(view.signs and view.key.alg == alg for view in views):
-            lead_time = 0  # nothing signs this alg yet: no cached JWKS to wait for
-        key = await asyncio.to_thread(
-            generate,
-            alg,
+        rotation = await add_next_key(
+            self._store,
             self._box,
-            now,
-            activates_at=now + lead_time,
-            generation=next_generation(records, alg),
+            alg,
+            records,
+            self._clock.now(),
+            lead_time=lead_time,
             rsa_bits=self.rsa_bits,
+            retention=self.retention,
         )
-        await self._store.add_key(key)
-        replaced = tuple(
-            view.key for view in views if view.key.alg == alg and view.phase in (SIGNING, PENDING)
-        )
+        key = rotation.key
         log.info(
             "signing key rotated",
             extra={
@@ -148,10 +183,10 @@ class KeyRotation:
                 "alg": alg,
                 "generation": key.generation,
                 "activates_at": key.activates_at,
-                "replaces": [old.kid for old in replaced],
+                "replaces": [old.kid for old in rotation.replaces],
             },
         )
-        return Rotation(key, replaced)
+        return rotation
 
     async def retire(self, kid: str, *, force: bool = False) -> KeyPhase:
         """Stop signing with ``kid`` now; it stays published for ``retention`` seconds.

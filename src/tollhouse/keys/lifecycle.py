@@ -6,7 +6,7 @@ that cache the JWKS (RFC 7517 §5) hold it before they meet a token signed with 
 The key it replaces is retired the moment it activates and stays published for
 ``retention`` seconds (the longest token lifetime plus leeway), so every token it
 signed still verifies until it expires; after that it is dropped from the JWKS, and
-from the table by :mod:`tollhouse.key_rotation`.
+from the table by :mod:`tollhouse.keys.rotation`.
 
 Everything here is computed from the stored records and the clock alone: every
 instance reaches the same answer at the same moment without talking to the others.

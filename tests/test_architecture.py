@@ -128,3 +128,54 @@ def test_nothing_imports_the_cli() -> None:
         and any(n.startswith("tollhouse.cli") for n in names)
     ]
     assert not offenders
+
+
+UVICORN_INTERNALS = ("uvicorn._", "uvicorn.protocols", "uvicorn.supervisors", "uvicorn.lifespan")
+
+
+def test_no_module_imports_uvicorn_internals() -> None:
+    """The HTTP server is a maintained one, used through its public API (ADR 0009): no
+    subclass of its protocol or supervisor to diff by hand at each release."""
+    offenders = [
+        f"{module} imports {name}"
+        for module, names in MODULES.items()
+        for name in names
+        if name.startswith(UVICORN_INTERNALS)
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_only_the_server_start_imports_uvicorn() -> None:
+    """The ASGI entry point, the worker supervisor and the commands that start a server."""
+    allowed = ("tollhouse.web.asgi", "tollhouse.web.workers", "tollhouse.cli")
+    offenders = [
+        module
+        for module, names in MODULES.items()
+        if any(n == "uvicorn" or n.startswith("uvicorn.") for n in names)
+        and not module.startswith(allowed)
+    ]
+    assert not offenders
+
+
+def reaches_into_the_provider(path: Path) -> bool:
+    """``….provider.storage`` or ``….provider.settings`` anywhere in the module."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("storage", "settings"):
+            owner = node.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name == "provider":
+                return True
+    return False
+
+
+STILL_REACHING = {"tollhouse.web.branding", "tollhouse.web.interaction"}
+"""Modules of web/ not yet moved onto the provider's own methods (issue 19)."""
+
+
+def test_web_does_not_reach_into_the_providers_storage_or_settings() -> None:
+    """Convention 11: web/ asks the provider, it does not use the provider's parts."""
+    reaching = {
+        module_name(path) for path in (SRC / "web").rglob("*.py") if reaches_into_the_provider(path)
+    }
+    assert reaching <= STILL_REACHING, sorted(reaching - STILL_REACHING)

@@ -2,7 +2,7 @@
 own, so that the kernel spreads connections over the workers.
 
 Workers sharing one listening socket (uvicorn's ``--workers``) take connections as they
-wake: of 50 connections opened together, one worker sometimes got them all
+wake: of many connections opened together, one worker sometimes got them all
 (bench/RESULTS.md). On Linux each worker here listens on a socket of its own, all bound
 to the same address with ``SO_REUSEPORT``: the kernel hands each new connection to one
 of them by a hash of its addresses. The supervisor binds them all and keeps them open,

@@ -70,10 +70,14 @@ class Pipeline:
         exchange = context.open(scope)
         hot = self.hot.get((scope["method"], scope["path"]))
         try:
+            result = None
             limited = endpoint_of(scope["path"])
-            result = await per_address(self.provider, scope, *limited) if limited else None
-            if result is None and hot is not None:
-                result = await hot.handler(self.provider, scope, receive)
+            if limited is not None or hot is not None:
+                provider = self.provider
+                if limited is not None:
+                    result = await per_address(provider, scope, *limited)
+                if result is None and hot is not None:
+                    result = await hot.handler(provider, scope, receive)
             if result is None:
                 await self._framework(scope, receive, send, exchange)
             else:

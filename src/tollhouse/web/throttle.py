@@ -20,6 +20,8 @@ down too. Both refusals are :func:`refusal`: the same 429, metric and log line.
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Scope
@@ -98,13 +100,14 @@ async def refusal(
     return error_json(error, headers={"Retry-After": str(decision.retry_after)})
 
 
-async def per_address(
+def per_address(
     provider: Provider, scope: Scope, limit: str, template: str
-) -> JsonResult | None:
+) -> Coroutine[Any, Any, JsonResult | None]:
     """Step 4 of the pipeline: the 429 for a request over its client IP's limit on
-    ``limit`` (:func:`endpoint_of` its path), else None."""
+    ``limit`` (:func:`endpoint_of` its path), else None. (The refusal's own coroutine,
+    not one around it: this runs for every request to a limited path.)"""
     whom = f"to {scope['path']} from this address"
-    return await refusal(provider, scope, limit, address_of(scope), template, whom)
+    return refusal(provider, scope, limit, address_of(scope), template, whom)
 
 
 async def per_client(provider: Provider, scope: Scope, client_id: str) -> JsonResult | None:

@@ -146,8 +146,9 @@ def test_no_module_imports_uvicorn_internals() -> None:
 
 
 def test_only_the_server_start_imports_uvicorn() -> None:
-    """The ASGI entry point, the worker supervisor and the commands that start a server."""
-    allowed = ("tollhouse.web.asgi", "tollhouse.web.workers", "tollhouse.cli")
+    """The ASGI entry point (with the worker process's start) and the commands that start
+    a server."""
+    allowed = ("tollhouse.web.asgi", "tollhouse.cli")
     offenders = [
         module
         for module, names in MODULES.items()

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tollhouse.web.asgi import serve_worker
 from tollhouse.web.workers import (
     START_FAILED,
     BalancedWorkers,
@@ -104,12 +105,14 @@ def options(app: str) -> dict[str, Any]:
 
 def test_a_worker_that_cannot_start_stops_the_supervisor(group: list[socket.socket]) -> None:
     """A new worker would fail the same way: no restart loop, a failed exit status."""
-    supervisor = BalancedWorkers(options("tests.web.test_workers:never_starts"), group)
+    supervisor = BalancedWorkers(
+        serve_worker, options("tests.web.test_workers:never_starts"), group
+    )
     assert supervisor.run() == START_FAILED
 
 
 def test_a_killed_worker_is_replaced_on_its_socket(group: list[socket.socket]) -> None:
-    supervisor = BalancedWorkers(options("tests.web.test_workers:serves"), group[:1])
+    supervisor = BalancedWorkers(serve_worker, options("tests.web.test_workers:serves"), group[:1])
     port = group[0].getsockname()[1]
     pids: list[str] = []
 

@@ -21,7 +21,7 @@ from tollhouse.observability.metrics import prepare_multiprocess
 from tollhouse.provider import build_provider
 from tollhouse.security.tls import ensure_self_signed
 from tollhouse.storage.sql import open_storage
-from tollhouse.web.asgi import tls13_context
+from tollhouse.web.asgi import serve_worker, tls13_context
 from tollhouse.web.workers import (
     BalancedWorkers,
     balanced_sockets_available,
@@ -112,7 +112,7 @@ def _run_server(settings: Settings, options: dict[str, Any]) -> None:
             sockets = bind_worker_sockets(settings.host, settings.port, settings.workers, BACKLOG)
         except OSError as exc:
             fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-        sys.exit(BalancedWorkers(options, sockets).run())
+        sys.exit(BalancedWorkers(serve_worker, options, sockets).run())
     uvicorn.run(**options, workers=settings.workers)
 
 

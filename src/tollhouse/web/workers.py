@@ -9,14 +9,14 @@ of them by a hash of its addresses. The supervisor binds them all and keeps them
 so a worker that is replaced (it died, or SIGHUP) leaves its socket, and the
 connections waiting on it, to its successor.
 
-The supervisor is ours and small, on uvicorn's public API only (``Config``, ``Server``):
-it starts worker ``i`` on socket ``i``, replaces a worker that dies, stops everything
-when a worker fails before serving (the app, TLS or the database is broken, and a new
-one would fail the same way), replaces the workers one at a time on SIGHUP (each new one
-serving before the old one retires; new connections get a re-read certificate), and
-stops on SIGINT/SIGTERM. The worker count is fixed: a socket without a worker would
-leave its share of connections unanswered. Elsewhere (macOS, Windows) uvicorn's shared
-socket stays.
+The supervisor is ours and small, and knows nothing of uvicorn: each process runs a
+``target`` (``web/asgi.py``'s ``serve_worker``). It starts worker ``i`` on socket ``i``,
+replaces a worker that dies, stops everything when a worker fails before serving (the
+app, TLS or the database is broken, and a new one would fail the same way), replaces
+the workers one at a time on SIGHUP (each new one serving before the old one retires;
+new connections get a re-read certificate), and stops on SIGINT/SIGTERM. The worker
+count is fixed: a socket without a worker would leave its share of connections
+unanswered. Elsewhere (macOS, Windows) uvicorn's shared socket stays.
 """
 
 from __future__ import annotations
@@ -28,17 +28,19 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
 from types import FrameType
 from typing import Any
 
-import uvicorn
-
 log = logging.getLogger("tollhouse.workers")
 
 START_FAILED = 3
 """A worker's exit status when it stopped before serving."""
+Target = Callable[[dict[str, Any], socket.socket, Event], None]
+"""What a worker process runs: ``target(options, sock, ready)`` serves on ``sock``, sets
+``ready`` once it serves, and exits with :data:`START_FAILED` if it never did."""
 READY_TIMEOUT = 60.0
 """Seconds a new worker may take to serve before a SIGHUP restart is abandoned."""
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
@@ -86,33 +88,13 @@ def bind_worker_sockets(host: str, port: int, count: int, backlog: int) -> list[
     return sockets
 
 
-def serve_worker(options: dict[str, Any], sock: socket.socket, ready: Event) -> None:
-    """A worker process: uvicorn on ``sock``; ``ready`` is set once it serves."""
-    server = uvicorn.Server(uvicorn.Config(**options))
-
-    def announce() -> None:
-        while not server.started and not server.should_exit:
-            time.sleep(0.05)
-        if server.started:
-            ready.set()
-
-    threading.Thread(target=announce, name="tollhouse-ready", daemon=True).start()
-    try:
-        server.run(sockets=[sock])
-    except SystemExit:
-        pass  # uvicorn's own exit on a failed start-up: judged below
-    except Exception:
-        if server.started:
-            raise
-        log.exception("Worker failed to start")
-    if not server.started:
-        sys.exit(START_FAILED)
-
-
 class BalancedWorkers:
     """The supervisor (module docstring): worker ``i`` on ``sockets[i]``."""
 
-    def __init__(self, options: dict[str, Any], sockets: list[socket.socket]) -> None:
+    def __init__(
+        self, target: Target, options: dict[str, Any], sockets: list[socket.socket]
+    ) -> None:
+        self.target = target
         self.options = options
         self.sockets = sockets
         self.processes: list[tuple[SpawnProcess, Event]] = []
@@ -123,7 +105,7 @@ class BalancedWorkers:
     def _start(self, index: int) -> tuple[SpawnProcess, Event]:
         ready = self._context.Event()
         process = self._context.Process(
-            target=serve_worker,
+            target=self.target,
             args=(self.options, self.sockets[index], ready),
             name=f"tollhouse-worker-{index}",
         )

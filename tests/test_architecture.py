@@ -183,6 +183,21 @@ def test_resource_library_stands_alone() -> None:
     assert not offenders, "\n".join(offenders)
 
 
+UVICORN_INTERNALS = ("uvicorn._", "uvicorn.protocols", "uvicorn.supervisors", "uvicorn.lifespan")
+
+
+def test_no_module_imports_uvicorn_internals() -> None:
+    """The HTTP server is a maintained one, used through its public API (ADR 0009): no
+    subclass of its protocol or supervisor to diff by hand at each release."""
+    offenders = [
+        f"{module} imports {name}"
+        for module, names in MODULES.items()
+        for name in names
+        if name.startswith(UVICORN_INTERNALS)
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
 def test_the_idp_validates_access_tokens_with_the_resource_core() -> None:
     """The allowed direction: protocol/ imports tollhouse.resource (one validation core,
     RFC 9068 §4, for resource servers and the IdP's own endpoints); never the reverse."""
@@ -191,3 +206,36 @@ def test_the_idp_validates_access_tokens_with_the_resource_core() -> None:
         in MODULES["tollhouse.protocol.token_lookup"]
     )
     assert "tollhouse.resource.at_jwt" in MODULES["tollhouse.diagnostics.token_explain"]
+
+
+def test_only_the_server_start_imports_uvicorn() -> None:
+    """The ASGI entry point (with the worker process's start) and the commands that start
+    a server."""
+    allowed = ("tollhouse.web.asgi", "tollhouse.cli")
+    offenders = [
+        module
+        for module, names in MODULES.items()
+        if any(n == "uvicorn" or n.startswith("uvicorn.") for n in names)
+        and not module.startswith(allowed)
+    ]
+    assert not offenders
+
+
+def reaches_into_the_provider(path: Path) -> bool:
+    """``….provider.storage`` or ``….provider.settings`` anywhere in the module."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("storage", "settings"):
+            owner = node.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name == "provider":
+                return True
+    return False
+
+
+def test_web_does_not_reach_into_the_providers_storage_or_settings() -> None:
+    """Convention 11: web/ asks the provider, it does not use the provider's parts."""
+    reaching = {
+        module_name(path) for path in (SRC / "web").rglob("*.py") if reaches_into_the_provider(path)
+    }
+    assert not reaching, sorted(reaching)

@@ -5,7 +5,8 @@ Typed constructors everywhere, so a missing piece fails at start-up, not mid-req
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio.to_thread
@@ -36,6 +37,7 @@ from tollhouse.protocol.interactions import Interactions
 from tollhouse.protocol.login import PasswordLogin
 from tollhouse.protocol.logout import SessionTerminator
 from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
+from tollhouse.protocol.results import JsonResult
 from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
@@ -76,6 +78,23 @@ class Hashers:
     @classmethod
     def production(cls) -> Hashers:
         return cls(PasswordHasher.for_users(), PasswordHasher.for_client_secrets())
+
+
+class DiscoveryCache:
+    """The last discovery document served and the inputs it was built from (web/routes.py
+    builds it): one per provider, so providers of different settings never share one."""
+
+    __slots__ = ("_key", "_result")
+
+    def __init__(self) -> None:
+        self._key: Hashable = None
+        self._result: JsonResult | None = None
+
+    def get(self, key: Hashable) -> JsonResult | None:
+        return self._result if key == self._key else None
+
+    def put(self, key: Hashable, result: JsonResult) -> None:
+        self._key, self._result = key, result
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +145,28 @@ class Provider:
     pages: PageSettings
     mirrors: tuple[RevocationList, ...] = ()
     events: Events = NO_EVENTS
+    discovery_cache: DiscoveryCache = field(default_factory=DiscoveryCache)
+
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """What this instance needs to serve, by name (``/readyz``): each check raises when
+        its dependency is down; Redis only when configured."""
+        checks: dict[str, Callable[[], Awaitable[None]]] = {
+            "database": self.storage.ping,
+            "signing_keys": self._signing_keys_ready,
+        }
+        if self.settings.redis:
+            checks["redis"] = self._redis_ready
+        return checks
+
+    async def _signing_keys_ready(self) -> None:
+        if self.keyring.default_alg not in self.keyring.algorithms:
+            raise LookupError(f"no active {self.keyring.default_alg} signing key")
+
+    async def _redis_ready(self) -> None:
+        for mirror in self.mirrors:
+            ping: Callable[[], Awaitable[None]] | None = getattr(mirror, "ping", None)
+            if ping is not None:
+                await ping()
 
     async def close(self) -> None:
         self.keyring.close()

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from tollhouse.provider import Provider
 from tollhouse.web import health
 
 
@@ -28,17 +29,23 @@ class KeyRing:
         self.default_alg = "ES256"
         self.algorithms = algorithms
 
-    async def maybe_reload(self) -> bool:
-        return False
+
+class FakeProvider:
+    """The parts of a provider its readiness checks use, with the provider's checks."""
+
+    readiness_checks = Provider.readiness_checks
+    _signing_keys_ready = Provider._signing_keys_ready
+    _redis_ready = Provider._redis_ready
+
+    def __init__(self, **parts: Any) -> None:
+        self.storage = parts.get("storage", Storage())
+        self.keyring = parts.get("keyring", KeyRing())
+        self.mirrors = parts.get("mirrors", ())
+        self.settings = SimpleNamespace(redis=parts.get("redis"))
 
 
 async def get(path: str, **parts: Any) -> httpx.Response:
-    provider = SimpleNamespace(
-        storage=parts.get("storage", Storage()),
-        keyring=parts.get("keyring", KeyRing()),
-        mirrors=parts.get("mirrors", ()),
-        settings=SimpleNamespace(redis=parts.get("redis")),
-    )
+    provider = FakeProvider(**parts)
     app = Starlette(routes=health.routes())
     app.state.provider = provider
     transport = httpx.ASGITransport(app=app)

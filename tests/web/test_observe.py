@@ -1,5 +1,5 @@
-"""HTTP metrics (web/request_context.py) are labelled by route template, never by raw
-path; the request is bound for the audit trail while it runs."""
+"""HTTP metrics (web/request_context.py, counted by the pipeline) are labelled by route
+template, never by raw path; the request is bound for the audit trail while it runs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.observability import metrics
 from tollhouse.observability.audit import current_request
 from tollhouse.protocol.results import JsonResult
+from tollhouse.security.ratelimit import Decision
 from tollhouse.web.observe import observe_token_response
+from tollhouse.web.pipeline import Pipeline
+from tollhouse.web.proxy import TrustedProxies
 from tollhouse.web.request_context import RequestContext
 
 
@@ -33,14 +36,8 @@ async def boom(request: Request) -> Response:
     raise RuntimeError("boom")
 
 
-def with_state(app: ASGIApp) -> ASGIApp:
-    """What TrustedProxies puts in the scope before RequestContext runs."""
-
-    async def outer(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["state"] = {"client_ip": "203.0.113.7"}
-        await app(scope, receive, send)
-
-    return outer
+def piped(app: Starlette) -> ASGIApp:
+    return Pipeline(app, TrustedProxies(), RequestContext(hsts=False))
 
 
 INNER = Starlette(
@@ -50,11 +47,11 @@ INNER = Starlette(
         Route("/plain", lambda r: PlainTextResponse("ok")),
     ]
 )
-APP = with_state(RequestContext(INNER, hsts=False, routes=INNER.routes))
+APP = piped(INNER)
 
 
 async def get(path: str) -> httpx.Response:
-    transport = httpx.ASGITransport(app=APP, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=APP, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
         return await http.get(path)
 
@@ -79,7 +76,10 @@ async def test_unrouted_paths_share_one_label() -> None:
 
 async def test_an_unhandled_error_is_counted_as_500() -> None:
     before = value("tollhouse_http_requests_total", endpoint="/boom", status="500")
-    assert (await get("/boom")).status_code == 500
+    answer = await get("/boom")
+    assert answer.status_code == 500
+    assert answer.json()["error"] == "server_error"  # the pipeline's, not Starlette's page
+    assert answer.headers["x-request-id"] in answer.json()["error_description"]
     assert value("tollhouse_http_requests_total", endpoint="/boom", status="500") == before + 1
 
 
@@ -124,32 +124,40 @@ def test_token_requests_are_counted_by_known_grant_type_and_error_code(
     assert value(name, grant_type=labels[0], status=labels[1]) == before + 1
 
 
+class Refusing:
+    """A provider whose every rate limit is exhausted."""
+
+    class rate_limits:
+        @staticmethod
+        async def take(limit: str, key: str) -> Decision:
+            return Decision(False, 30)
+
+
 async def test_a_request_answered_before_routing_is_counted_under_its_route() -> None:
-    inner = Starlette(routes=[Route("/token", show, methods=["POST"])])
-
-    async def too_many(scope: Scope, receive: Receive, send: Send) -> None:
-        # What a rate limit in front of the router does: answer without routing.
-        await PlainTextResponse("slow down", status_code=429)(scope, receive, send)
-
-    app = with_state(RequestContext(too_many, hsts=False, routes=inner.routes))
-    before = value("tollhouse_http_requests_total", endpoint="/token", status="429")
+    inner = Starlette(routes=[Route("/register/{client_id}", show, methods=["GET"])])
+    inner.state.provider = Refusing()
+    app = piped(inner)
+    before = value("tollhouse_http_requests_total", endpoint="/register/{client_id}", status="429")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
-        assert (await http.post("/token")).status_code == 429
-        assert (await http.post("/nowhere")).status_code == 429
-    assert value("tollhouse_http_requests_total", endpoint="/token", status="429") == before + 1
+        refused = await http.get("/register/abc")
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "slow_down" and refused.headers["retry-after"] == "30"
+    assert refused.headers["x-request-id"]
+    after = value("tollhouse_http_requests_total", endpoint="/register/{client_id}", status="429")
+    assert after == before + 1
 
 
 async def test_an_unavailable_database_is_counted_under_the_status_the_client_got() -> None:
-    async def down(scope: Scope, receive: Receive, send: Send) -> None:
+    async def down(request: Request) -> Response:
         raise TemporarilyUnavailable("the database cannot be reached")
 
-    routes = Starlette(routes=[Route("/token", show, methods=["POST"])]).routes
-    app = with_state(RequestContext(down, hsts=False, routes=routes))
-    before = value("tollhouse_http_requests_total", endpoint="/token", status="503")
+    app = piped(Starlette(routes=[Route("/userinfo", down)]))
+    before = value("tollhouse_http_requests_total", endpoint="/userinfo", status="503")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
-        answer = await http.post("/token")
+        answer = await http.get("/userinfo")
     assert answer.status_code == 503
     assert answer.json()["error"] == "temporarily_unavailable"
-    assert value("tollhouse_http_requests_total", endpoint="/token", status="503") == before + 1
+    assert answer.headers["retry-after"] and answer.headers["x-request-id"]
+    assert value("tollhouse_http_requests_total", endpoint="/userinfo", status="503") == before + 1

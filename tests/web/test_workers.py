@@ -1,16 +1,28 @@
 """web/workers.py: one listening socket per worker in a SO_REUSEPORT group, on the real
-kernel over 127.0.0.1."""
+kernel over 127.0.0.1, and the supervisor that keeps a worker on each."""
 
 from __future__ import annotations
 
 import errno
+import os
 import select
+import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 
-from tollhouse.web.workers import balanced_sockets_available, bind_worker_sockets
+from tollhouse.web.asgi import serve_worker
+from tollhouse.web.workers import (
+    START_FAILED,
+    BalancedWorkers,
+    balanced_sockets_available,
+    bind_worker_sockets,
+)
 
 pytestmark = pytest.mark.skipif(
     not balanced_sockets_available(), reason="SO_REUSEPORT balancing is Linux's"
@@ -68,3 +80,62 @@ def test_a_second_group_on_the_same_port_is_refused(group: list[socket.socket]) 
     with pytest.raises(OSError) as refused:
         bind_worker_sockets("127.0.0.1", group[0].getsockname()[1], 2, 128)
     assert refused.value.errno == errno.EADDRINUSE
+
+
+async def never_starts(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An app whose start-up fails (its database is down, say)."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+
+async def serves(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
+
+
+def options(app: str) -> dict[str, Any]:
+    return {"app": app, "lifespan": "on", "log_config": None, "access_log": False}
+
+
+def test_a_worker_that_cannot_start_stops_the_supervisor(group: list[socket.socket]) -> None:
+    """A new worker would fail the same way: no restart loop, a failed exit status."""
+    supervisor = BalancedWorkers(
+        serve_worker, options("tests.web.test_workers:never_starts"), group
+    )
+    assert supervisor.run() == START_FAILED
+
+
+def test_a_killed_worker_is_replaced_on_its_socket(group: list[socket.socket]) -> None:
+    supervisor = BalancedWorkers(serve_worker, options("tests.web.test_workers:serves"), group[:1])
+    port = group[0].getsockname()[1]
+    pids: list[str] = []
+
+    def drive() -> None:
+        for _ in range(2):
+            pids.append(first_answer(port))
+            os.kill(int(pids[-1]), signal.SIGKILL)
+        pids.append(first_answer(port))
+        os.kill(os.getpid(), signal.SIGTERM)  # the supervisor's own stop
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    assert supervisor.run() == 0
+    driver.join()
+    assert len(set(pids)) == 3, pids
+
+
+def first_answer(port: int) -> str:
+    """The body of the first 200 from the worker on ``port`` (bounded: 60 s)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("no worker answered")

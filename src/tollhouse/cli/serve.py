@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from tollhouse.observability.metrics import prepare_multiprocess
 from tollhouse.provider import build_provider
 from tollhouse.security.tls import ensure_self_signed
 from tollhouse.storage.sql.storage import open_storage
-from tollhouse.web.asgi import tls13_context
+from tollhouse.web.asgi import serve_worker, tls13_context
 from tollhouse.web.workers import (
     BalancedWorkers,
     balanced_sockets_available,
@@ -28,6 +29,7 @@ from tollhouse.web.workers import (
 )
 
 ASGI_FACTORY = "tollhouse.web.asgi:from_environment"
+BACKLOG = 2048
 
 
 async def _prepare(settings: Settings) -> str | None:
@@ -52,6 +54,66 @@ def _export(settings: Settings) -> None:
             continue
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
         os.environ[f"TOLLHOUSE_{name.upper()}"] = text
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's TLS options: the configured pair or a self-signed one, TLS 1.3 only
+    and reloaded on SIGHUP (web/asgi.py); none for ``--insecure-http``."""
+    if settings.insecure_http:
+        return {}
+    cert, key = settings.tls_cert, settings.tls_key
+    if cert is None or key is None:
+        try:
+            cert, key, created = ensure_self_signed(settings.data_dir)
+        except ConfigError as exc:
+            fail(str(exc))
+        verb = "created" if created else "using"
+        click.echo(f"TLS: {verb} a self-signed certificate for localhost: {cert}")
+    return {
+        "ssl_certfile": str(cert),
+        "ssl_keyfile": str(key),
+        "ssl_context_factory": tls13_context,
+    }
+
+
+def _server_options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn with uvloop's event loop and httptools' HTTP/1.1 parser; the access log,
+    proxy headers and the rest of what a request gets are the app's (web/pipeline.py).
+    Keep-alive connections stay open 5 s idle, so clients reuse them."""
+    return dict(
+        app=ASGI_FACTORY,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        backlog=BACKLOG,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="on",
+        loop="uvloop",
+        http="httptools",
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=5,
+        **tls,
+    )
+
+
+def _run_server(settings: Settings, options: dict[str, Any]) -> None:
+    if settings.workers > 1:
+        # Workers are separate processes: /metrics sums their files (observability/metrics).
+        try:
+            prepare_multiprocess(settings.data_dir / "metrics")
+        except OSError as exc:
+            fail(f"cannot prepare {settings.data_dir / 'metrics'} for --workers: {exc.strerror}")
+    if settings.workers > 1 and balanced_sockets_available():
+        # A listening socket per worker, so connections are spread (web/workers.py).
+        try:
+            sockets = bind_worker_sockets(settings.host, settings.port, settings.workers, BACKLOG)
+        except OSError as exc:
+            fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+        sys.exit(BalancedWorkers(serve_worker, options, sockets).run())
+    uvicorn.run(**options, workers=settings.workers)
 
 
 @click.command()
@@ -104,63 +166,9 @@ def serve(
     configure(settings.log_level)
     for finding in startup_warnings(settings):  # unsafe but valid settings, one line each
         click.echo(finding.line(), err=True)
-    ssl_options: dict[str, object] = {}
-    if not settings.insecure_http:
-        cert, key = settings.tls_cert, settings.tls_key
-        if cert is None or key is None:
-            try:
-                cert, key, created = ensure_self_signed(settings.data_dir)
-            except ConfigError as exc:
-                fail(str(exc))
-                return
-            verb = "created" if created else "using"
-            click.echo(f"TLS: {verb} a self-signed certificate for localhost: {cert}")
-        ssl_options = {
-            "ssl_certfile": str(cert),
-            "ssl_keyfile": str(key),
-            "ssl_context_factory": tls13_context,
-        }
+    tls = _tls_options(settings)
     text = run(_prepare(settings))
-    if text:
-        click.echo(text)
-    else:
-        click.echo(f"Issuer: {settings.issuer_url}")
+    click.echo(text or f"Issuer: {settings.issuer_url}")
     click.echo(f"Listening on {settings.scheme}://{settings.host}:{settings.port}", nl=True)
     _export(settings)
-    if settings.workers > 1:
-        # Workers are separate processes: /metrics sums their files (observability/metrics).
-        try:
-            prepare_multiprocess(settings.data_dir / "metrics")
-        except OSError as exc:
-            fail(f"cannot prepare {settings.data_dir / 'metrics'} for --workers: {exc.strerror}")
-    options: dict[str, Any] = dict(
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        lifespan="on",
-        # uvloop's event loop and httptools' HTTP/1.1 parser (uvicorn[standard]), in
-        # uvicorn's protocol with one write per response (web/http_protocol.py); keep-alive
-        # connections stay open 5 s idle (uvicorn's default), so clients reuse them.
-        loop="uvloop",
-        http="tollhouse.web.http_protocol:HttpProtocol",
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=5,
-        **ssl_options,
-    )
-    if settings.workers > 1 and balanced_sockets_available():
-        # A listening socket per worker, so connections are spread (web/workers.py).
-        config = uvicorn.Config(ASGI_FACTORY, **options)
-        try:
-            sockets = bind_worker_sockets(
-                settings.host, settings.port, settings.workers, config.backlog
-            )
-        except OSError as exc:
-            fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-        BalancedWorkers(config, sockets).run()
-        return
-    uvicorn.run(ASGI_FACTORY, **options)
+    _run_server(settings, _server_options(settings, tls))

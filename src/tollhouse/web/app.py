@@ -1,4 +1,5 @@
-"""The application: Starlette's routes behind the layers every request passes."""
+"""The application: Starlette's routes and the hot endpoints behind the one request
+pipeline (web/pipeline.py)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,9 @@ from tollhouse.web import (
     registration,
     routes,
 )
-from tollhouse.web.fast_lane import FastLane
+from tollhouse.web.pipeline import Pipeline
 from tollhouse.web.proxy import TrustedProxies, parse_networks
 from tollhouse.web.request_context import RequestContext
-from tollhouse.web.throttle import RateLimitMiddleware
 
 GC_THRESHOLDS = (10_000, 10, 10)
 
@@ -37,10 +37,10 @@ def settle_heap() -> None:
 
     A full collection walks every object the process holds (SQLAlchemy's tables and
     compiled statements, the routes, the templates): under load that stalled requests
-    for tens of milliseconds and set the p99 of ``/token`` (71 ms → 15 ms at 50
-    connections, bench/RESULTS.md). Request garbage is freed by reference counting;
-    the collector only has to find cycles among objects made since start-up, and less
-    often (``GC_THRESHOLDS``, gen 0 at 10,000 allocations instead of 700).
+    long enough to set the p99 of ``/token`` (bench/RESULTS.md). Request garbage is
+    freed by reference counting; the collector only has to find cycles among objects
+    made since start-up, and less often (``GC_THRESHOLDS``: gen 0 at 10,000
+    allocations instead of CPython's 700).
     """
     gc.collect()
     gc.freeze()
@@ -81,11 +81,5 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         ],
         lifespan=lifespan,
     )
-    # Outermost first: the hot endpoints (web/fast_lane.py), answered in one coroutine
-    # with the same steps as the layers below; then, for the rest, client IP and scheme;
-    # request id, headers, metrics, access log; rate limits; Starlette.
-    context = RequestContext(
-        RateLimitMiddleware(app), hsts=not settings.insecure_http, routes=app.routes
-    )
-    proxies = TrustedProxies(context, parse_networks(settings.trusted_proxies))
-    return FastLane(app, proxies, context)
+    addresses = TrustedProxies(parse_networks(settings.trusted_proxies))
+    return Pipeline(app, addresses, RequestContext(hsts=not settings.insecure_http))

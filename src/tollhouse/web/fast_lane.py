@@ -1,17 +1,12 @@
-"""Raw ASGI handlers for the machine-to-machine endpoints: ``/token``, ``/introspect``,
-``/revoke`` (POST) and ``/jwks.json``, discovery (GET).
+"""The hot endpoints, answered from the raw ASGI scope: ``POST /token``,
+``/introspect``, ``/revoke``; ``GET /jwks.json`` and the discovery documents.
 
-They carry nearly all of an identity provider's traffic. Starlette's router, its two
-exception middlewares and its ``Request``/``Response`` objects cost about a third of the
-CPU of a whole ``client_credentials`` grant (py-spy, bench/RESULTS.md), so these
-endpoints read the body and write the response themselves; every other request, and
-other methods on these paths (``405``, ``HEAD``), go on to Starlette. The rules are the
-same ones: ``web/parsing.py`` reads the form, ``web/rendering.py`` renders the JSON.
-
-The layers every other request passes (client IP, request id and security headers,
-metrics and access log, per-IP rate limits) are not passed here but called, in the
-same order, from one coroutine: as ASGI layers with their ``send`` wrappers they were
-a third of an introspection's CPU in process (bench/RESULTS.md).
+They carry nearly all of an identity provider's traffic, so they skip Starlette's
+router and its ``Request``/``Response`` objects (bench/RESULTS.md): each handler reads
+the form with ``web/parsing.py`` and returns a :class:`JsonResult` that the pipeline
+renders (``web/rendering.py``). They pass every step of the pipeline
+(web/pipeline.py) like any other request. Other methods on these paths (405, ``HEAD``)
+are Starlette's routes.
 """
 
 from __future__ import annotations
@@ -20,87 +15,28 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope
 
-from tollhouse.errors import InvalidClient, OAuthError, SlowDown
-from tollhouse.observability import metrics
+from tollhouse.errors import InvalidClient, OAuthError
 from tollhouse.protocol.client_auth import BASIC_CHALLENGE, credentials_from
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import header, scope_form
-from tollhouse.web.proxy import TrustedProxies
-from tollhouse.web.rendering import json_messages
-from tollhouse.web.request_context import RequestContext
 from tollhouse.web.routes import discovery_result, jwks_result
-from tollhouse.web.throttle import ENDPOINTS, refusal
+from tollhouse.web.throttle import per_client
 
 log = logging.getLogger("tollhouse.web")
 
 Handler = Callable[[Provider, Scope, Receive], Awaitable[JsonResult]]
 
 
-class FastRoute(NamedTuple):
+class HotRoute(NamedTuple):
     """One hot endpoint: its path (the metrics' route template) and handler."""
 
     path: str
     handler: Handler
-    limit: str | None
-    """The per-client-IP rate limit in front of it (web/throttle.py), if any."""
-
-
-class FastLane:
-    """The outermost layer: serves the hot endpoints itself, with the steps of the layers
-    in ``rest`` (client IP, request context, rate limit) called in one coroutine; hands
-    every other request to ``rest``."""
-
-    def __init__(self, app: Starlette, rest: TrustedProxies, context: RequestContext) -> None:
-        self.app = app
-        self.rest = rest
-        self.context = context
-        handlers: dict[tuple[str, str], Handler] = {
-            ("POST", "/token"): token,
-            ("POST", "/introspect"): introspect,
-            ("POST", "/revoke"): revoke,
-            ("GET", "/jwks.json"): jwks,
-            ("GET", "/.well-known/openid-configuration"): discovery,
-            ("GET", "/.well-known/oauth-authorization-server"): discovery,
-        }
-        self._routes = {
-            key: FastRoute(key[1], handler, ENDPOINTS.get(key[1]))
-            for key, handler in handlers.items()
-        }
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = (
-            self._routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
-        )
-        if route is None:
-            await self.rest(scope, receive, send)
-            return
-        self.rest.resolve(scope)
-        context = self.context
-        exchange = context.open(scope)
-        status = 500
-        started = False
-        try:
-            provider: Provider = self.app.state.provider
-            result = None
-            if route.limit is not None:
-                result = await refusal(provider, scope, route.limit, route.path)
-            if result is None:
-                result = await route.handler(provider, scope, receive)
-            start, body = json_messages(scope, result, context.headers(scope, exchange))
-            status = result.status
-            started = True
-            await send(start)
-            await send(body)
-        except Exception as error:
-            status = await context.fail(scope, exchange, error, send, started=started) or status
-        finally:
-            context.close(scope, exchange, status, route.path)
 
 
 def request_id(scope: Scope) -> str | None:
@@ -135,20 +71,6 @@ def log_refusal(scope: Scope, what: str, parsed: TokenRequest, result: JsonResul
     )
 
 
-async def client_rate_limit(provider: Provider, parsed: TokenRequest) -> JsonResult | None:
-    """Per client_id limit on /token (the per-IP one runs before parsing), so guessing a
-    client's secret from many addresses is slowed down too."""
-    client_id = parsed.credentials.client_id
-    if not client_id:
-        return None
-    decision = await provider.rate_limits.take("token_client", client_id[:256])
-    if decision.allowed:
-        return None
-    metrics.rate_limited("/token")
-    error = SlowDown(f"Too many requests for this client; retry after {decision.retry_after} s.")
-    return error_json(error, headers={"Retry-After": str(decision.retry_after)})
-
-
 async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResult:
     """RFC 6749 §3.2: POST only, form-encoded; responses are never cached."""
     grant_types = provider.token.grant_types
@@ -156,7 +78,7 @@ async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResul
     if isinstance(parsed, JsonResult):
         observe_token_response(None, grant_types, parsed)
         return parsed
-    limited = await client_rate_limit(provider, parsed)
+    limited = await per_client(provider, scope, parsed.credentials.client_id or "")
     if limited is not None:
         observe_token_response(None, grant_types, limited)
         return limited
@@ -201,3 +123,18 @@ async def jwks(provider: Provider, scope: Scope, receive: Receive) -> JsonResult
 
 async def discovery(provider: Provider, scope: Scope, receive: Receive) -> JsonResult:
     return await discovery_result(provider)
+
+
+HOT_ROUTES: dict[tuple[str, str], HotRoute] = {
+    ("POST", "/token"): HotRoute("/token", token),
+    ("POST", "/introspect"): HotRoute("/introspect", introspect),
+    ("POST", "/revoke"): HotRoute("/revoke", revoke),
+    ("GET", "/jwks.json"): HotRoute("/jwks.json", jwks),
+    ("GET", "/.well-known/openid-configuration"): HotRoute(
+        "/.well-known/openid-configuration", discovery
+    ),
+    ("GET", "/.well-known/oauth-authorization-server"): HotRoute(
+        "/.well-known/oauth-authorization-server", discovery
+    ),
+}
+"""(method, path) → the endpoint the pipeline answers without Starlette."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,22 +24,6 @@ log = logging.getLogger("tollhouse.health")
 CHECK_TIMEOUT = 2.0
 """Seconds one dependency may take to answer before it counts as down."""
 RETRY_AFTER = "5"
-
-
-async def _database(provider: Provider) -> None:
-    await provider.storage.ping()
-
-
-async def _redis(provider: Provider) -> None:
-    for mirror in provider.mirrors:
-        ping: Callable[[], Awaitable[None]] | None = getattr(mirror, "ping", None)
-        if ping is not None:
-            await ping()
-
-
-async def _signing_keys(provider: Provider) -> None:
-    if provider.keyring.default_alg not in provider.keyring.algorithms:
-        raise LookupError(f"no active {provider.keyring.default_alg} signing key")
 
 
 async def _run(name: str, check: Awaitable[None], request_id: str) -> str:
@@ -64,16 +48,9 @@ async def readyz(request: Request) -> Response:
     """200 ``{"status": "ready", "checks": {...}}``, or 503 naming what failed."""
     provider: Provider = request.app.state.provider
     request_id = str(request.scope.get("state", {}).get("request_id", "-"))
-    checks: dict[str, Callable[[Provider], Awaitable[None]]] = {
-        "database": _database,
-        "signing_keys": _signing_keys,
-    }
-    if provider.settings.redis:
-        checks["redis"] = _redis
+    checks = provider.readiness_checks()
     names = list(checks)
-    results = await asyncio.gather(
-        *(_run(name, checks[name](provider), request_id) for name in names)
-    )
+    results = await asyncio.gather(*(_run(name, checks[name](), request_id) for name in names))
     report = dict(zip(names, results, strict=True))
     failed = [name for name, result in report.items() if result != "ok"]
     headers = {"Cache-Control": "no-store"}

@@ -1,6 +1,6 @@
 """Behind a reverse proxy: ``X-Forwarded-For`` / ``X-Forwarded-Proto`` from trusted peers.
 
-Pure ASGI middleware, outermost in the stack. The headers are honoured only when the
+Step 1 of the request pipeline (web/pipeline.py). The headers are honoured only when the
 TCP peer is one of ``TOLLHOUSE_TRUSTED_PROXIES`` (IPs or CIDR networks); from anyone else
 they are ignored, since a client can send any header it likes (RFC 7239 §8.1 warns the
 same of ``Forwarded``). The client IP is the rightmost ``X-Forwarded-For`` hop that is
@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -62,22 +62,18 @@ def _header_values(scope: Scope, name: bytes) -> list[str]:
 
 
 class TrustedProxies:
-    def __init__(self, app: ASGIApp, trusted: Iterable[Network] = ()) -> None:
-        self.app = app
+    """Settles who the client is (module docstring)."""
+
+    def __init__(self, trusted: Iterable[Network] = ()) -> None:
         self.trusted = tuple(trusted)
         self._peers: dict[str, Address | None] = {}
 
     def is_trusted(self, address: Address) -> bool:
         return any(address in network for network in self.trusted)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.resolve(scope)
-        await self.app(scope, receive, send)
-
     def resolve(self, scope: Scope) -> None:
         """Settle the client IP (``state["client_ip"]``, and ``client`` when forwarded)
-        and the scheme of an HTTP request (web/fast_lane.py calls this directly)."""
+        and the scheme of an HTTP request."""
         client = scope.get("client")
         peer = client[0] if client else None
         peer_address = self._peer_address(peer) if peer else None

@@ -1,14 +1,6 @@
-"""What every request gets, whoever answers it: a request id, the security headers, the
-HTTP metrics, the request bound for the audit trail, the access log, and a generic
-``server_error`` instead of a stack trace for anything unexpected.
-
-:class:`RequestContext` is the ASGI layer doing it around the pages and everything else
-Starlette serves. The hot endpoints (web/fast_lane.py) are answered in front of that
-layer, in one coroutine, and use the same steps directly: :meth:`RequestContext.open`,
-:meth:`~RequestContext.headers`, :meth:`~RequestContext.fail`,
-:meth:`~RequestContext.close`. Each ASGI layer costs a coroutine and a ``send`` wrapper
-per request: the layers in front of an introspection were a third of its CPU in process
-(bench/RESULTS.md).
+"""Steps 2, 6 and 7 of the request pipeline (web/pipeline.py): a request id with the
+security headers, the HTTP metrics with the audit binding and the access log, and a
+generic ``server_error`` instead of a stack trace for anything unexpected.
 """
 
 from __future__ import annotations
@@ -20,16 +12,14 @@ import logging
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.observability import metrics
 from tollhouse.observability.audit import RequestInfo, bind_request, unbind_request
 from tollhouse.randomness import identifier
-from tollhouse.web.observe import route_template
 from tollhouse.web.rendering import RETRY_AFTER
 
 access_log = logging.getLogger("tollhouse.access")
@@ -65,9 +55,10 @@ os.register_at_fork(after_in_child=REQUEST_IDS.reset)  # a forked worker gets it
 
 
 class Exchange:
-    """One request as :class:`RequestContext` follows it."""
+    """One request as the pipeline follows it: its id, clock and audit binding, and the
+    status answered once a response has started (``responded``)."""
 
-    __slots__ = ("bound", "request_id", "started")
+    __slots__ = ("bound", "request_id", "responded", "started", "status")
 
     def __init__(
         self, request_id: str, started: float, bound: contextvars.Token[RequestInfo | None]
@@ -75,20 +66,30 @@ class Exchange:
         self.request_id = request_id
         self.started = started
         self.bound = bound
+        self.status = 500
+        self.responded = False
+
+
+Headers = Callable[[Scope, Exchange], list[tuple[bytes, bytes]]]
+
+
+def note_challenge_error(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
+    """RFC 6750 §3: a bearer refusal names its code in the challenge; the access log
+    records it when the response did not name one already."""
+    state = scope["state"]
+    if "oauth_error" in state:
+        return
+    challenge = dict(headers).get(b"www-authenticate", b"")
+    found = _CHALLENGE_ERROR.search(challenge)
+    if found:
+        state["oauth_error"] = found.group(1).decode("ascii")
 
 
 class RequestContext:
-    """Pure ASGI middleware around every request Starlette serves, and the same steps for
-    the endpoints answered before it (module docstring).
+    """What the pipeline does before and after the endpoint, whoever answers."""
 
-    The ``endpoint`` label of the metrics is the template of the route that served the
-    request (web/observe.py), or of the route it would have reached when it was answered
-    before routing (a rate limit's 429): ``routes``."""
-
-    def __init__(self, app: ASGIApp, *, hsts: bool, routes: Sequence[BaseRoute] = ()) -> None:
-        self.app = app
+    def __init__(self, *, hsts: bool) -> None:
         self.hsts = hsts
-        self.routes = tuple(routes)
 
     def open(self, scope: Scope) -> Exchange:
         """Start following a request: its id (in ``scope["state"]``), its clock, its
@@ -108,11 +109,11 @@ class RequestContext:
         return headers
 
     async def fail(
-        self, scope: Scope, exchange: Exchange, error: Exception, send: Send, *, started: bool
-    ) -> int | None:
+        self, scope: Scope, exchange: Exchange, error: Exception, send: Send, headers: Headers
+    ) -> None:
         """Log what went wrong and, unless a response has started, answer for it: 503 with
         Retry-After when the database or Redis cannot be reached (a retry will do, not a
-        bug), else a generic 500 naming the request id. Returns the status answered."""
+        bug), else a generic 500 naming the request id, with ``headers``."""
         request_id = exchange.request_id
         if isinstance(error, TemporarilyUnavailable):
             error_log.warning(
@@ -134,56 +135,24 @@ class RequestContext:
             )
             extra = []
             code = "server_error"
-        if started:
-            return None  # the status sent stands
+        if exchange.responded:
+            return  # the status sent stands
         scope["state"]["oauth_error"] = code
-        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
-        headers += extra + self.headers(scope, exchange)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        sent = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+        sent += extra + headers(scope, exchange)
+        exchange.status = status
+        exchange.responded = True
+        await send({"type": "http.response.start", "status": status, "headers": sent})
         await send({"type": "http.response.body", "body": body})
-        return status
 
-    def close(self, scope: Scope, exchange: Exchange, status: int, endpoint: str) -> None:
+    def close(self, scope: Scope, exchange: Exchange, endpoint: str) -> None:
         """Count and log the answered request; ``endpoint`` is its route template."""
+        status = exchange.status
         elapsed = time.perf_counter() - exchange.started
         metrics.observe_request(endpoint, status, elapsed)
         unbind_request(exchange.bound)
         if access_log.isEnabledFor(logging.INFO):
             self._log(scope, exchange.request_id, status, elapsed)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        exchange = self.open(scope)
-        state = scope["state"]
-        status = 500
-        response_started = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers += self.headers(scope, exchange)
-                message["headers"] = headers
-                if status >= 400 and "oauth_error" not in state:
-                    # RFC 6750 §3: a bearer refusal names its code in the challenge.
-                    challenge = dict(headers).get(b"www-authenticate", b"")
-                    found = _CHALLENGE_ERROR.search(challenge)
-                    if found:
-                        state["oauth_error"] = found.group(1).decode("ascii")
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception as error:
-            status = (
-                await self.fail(scope, exchange, error, send, started=response_started) or status
-            )
-        finally:
-            self.close(scope, exchange, status, route_template(scope, self.routes))
 
     @staticmethod
     def _log(scope: Scope, request_id: str, status: int, elapsed: float) -> None:

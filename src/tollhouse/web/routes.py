@@ -27,18 +27,15 @@ def provider_of(request: Request) -> Provider:
     return provider
 
 
-_discovery_cache: dict[tuple[object, ...], JsonResult] = {}
-
-
 async def discovery_result(provider: Provider) -> JsonResult:
     """The discovery document; rebuilt only when something it lists changes (the key
-    holds every input, so providers of different settings never share an entry)."""
+    holds every input; the cache is the provider's own)."""
     apis = await provider.apis.list_apis()
     scopes = tuple(scope for api in apis for scope in api.scopes)
     extra = provider.registration.discovery_endpoints()
     grant_types, algs = provider.token.grant_types, tuple(provider.keyring.algorithms)
     key = (provider.issuer, scopes, algs, grant_types, tuple(sorted(extra.items())))
-    cached = _discovery_cache.get(key)
+    cached = provider.discovery_cache.get(key)
     if cached is None:
         doc = discovery.metadata(
             issuer=provider.issuer,
@@ -48,10 +45,8 @@ async def discovery_result(provider: Provider) -> JsonResult:
             ui_locales=UI_LOCALES,
             extra_endpoints=extra,
         )
-        _discovery_cache.clear()
-        cached = _discovery_cache[key] = JsonResult(
-            200, doc, {"Cache-Control": "public, max-age=300"}
-        )
+        cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
+        provider.discovery_cache.put(key, cached)
     return cached
 
 
@@ -60,12 +55,12 @@ async def jwks_result(provider: Provider) -> JsonResult:
 
 
 async def openid_configuration(request: Request) -> Response:
-    """``HEAD`` (``GET`` is served by web/fast_lane.py)."""
+    """``HEAD`` (``GET`` is a hot endpoint, web/fast_lane.py)."""
     return json_response(await discovery_result(provider_of(request)))
 
 
 async def jwks(request: Request) -> Response:
-    """``HEAD`` (``GET`` is served by web/fast_lane.py)."""
+    """``HEAD`` (``GET`` is a hot endpoint, web/fast_lane.py)."""
     return json_response(await jwks_result(provider_of(request)))
 
 

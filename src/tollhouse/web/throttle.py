@@ -1,4 +1,5 @@
-"""Per-client-IP rate limits in front of the JSON protocol endpoints.
+"""Rate limits: per client IP in front of the JSON protocol endpoints (step 4 of the
+request pipeline, web/pipeline.py), per client on ``/token``, per account at sign-in.
 
 ``/token``, ``/introspect``, ``/revoke`` and ``/register`` (with
 ``/register/{client_id}``) each have a token bucket per client IP
@@ -10,22 +11,26 @@ the error code ``slow_down`` — the registered OAuth code for "too fast, back o
 The client IP is the one ``web/proxy.py`` settled on: the TCP peer, or the
 ``X-Forwarded-For`` client when the peer is one of ``TOLLHOUSE_TRUSTED_PROXIES``.
 Behind a proxy that is not listed there, every client shares the proxy's bucket.
+
+``/token`` also limits each ``client_id`` (``TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT``), once
+the credentials are read: guessing one client's secret from many addresses is slowed
+down too. Both refusals are :func:`refusal`: the same 429, metric and log line.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 
 from tollhouse.errors import SlowDown
 from tollhouse.observability import metrics
 from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
 from tollhouse.security.login_guard import Lockout
-from tollhouse.web.rendering import json_response
 
 log = logging.getLogger("tollhouse.security")
 
@@ -66,12 +71,18 @@ async def login_succeeded(request: Request, provider: Provider, username: str) -
     await provider.login_guard.succeeded(username, client_ip(request))
 
 
+def address_of(scope: Scope) -> str:
+    """The client IP step 1 of the pipeline settled on (web/proxy.py)."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
 async def refusal(
-    provider: Provider, scope: Scope, endpoint: str, template: str
+    provider: Provider, scope: Scope, limit: str, key: str, template: str, whom: str
 ) -> JsonResult | None:
-    """The 429 for a request over its client IP's limit on ``endpoint``, else None."""
-    client_ip = (scope.get("client") or ("unknown", 0))[0]
-    decision = await provider.rate_limits.take(endpoint, client_ip)
+    """The 429 for a request over the limit ``limit`` of ``key``, else None; counted under
+    the route ``template`` and logged. ``whom`` ends the sentence "Too many requests …"."""
+    decision = await provider.rate_limits.take(limit, key)
     if decision.allowed:
         return None
     metrics.rate_limited(template)
@@ -79,30 +90,29 @@ async def refusal(
         "request refused: rate limit",
         extra={
             "event": "rate_limited",
-            "endpoint": endpoint,
-            "client": client_ip,
+            "endpoint": limit,
+            "client": address_of(scope),
             "retry_after": decision.retry_after,
             "request_id": scope.get("state", {}).get("request_id"),
         },
     )
-    error = SlowDown(
-        f"Too many requests to {scope['path']} from this address; "
-        f"retry after {decision.retry_after} s."
-    )
+    error = SlowDown(f"Too many requests {whom}; retry after {decision.retry_after} s.")
     return error_json(error, headers={"Retry-After": str(decision.retry_after)})
 
 
-class RateLimitMiddleware:
-    """Pure ASGI middleware; reads the limits from the provider built at start-up."""
+def per_address(
+    provider: Provider, scope: Scope, limit: str, template: str
+) -> Coroutine[Any, Any, JsonResult | None]:
+    """Step 4 of the pipeline: the 429 for a request over its client IP's limit on
+    ``limit`` (:func:`endpoint_of` its path), else None. (The refusal's own coroutine,
+    not one around it: this runs for every request to a limited path.)"""
+    whom = f"to {scope['path']} from this address"
+    return refusal(provider, scope, limit, address_of(scope), template, whom)
 
-    def __init__(self, app: Starlette) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = endpoint_of(scope.get("path", "")) if scope["type"] == "http" else None
-        if found is not None:
-            refused = await refusal(self.app.state.provider, scope, *found)
-            if refused is not None:
-                await json_response(refused)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+async def per_client(provider: Provider, scope: Scope, client_id: str) -> JsonResult | None:
+    """The 429 for a ``/token`` request over its client's limit, else None."""
+    if not client_id:
+        return None
+    key = client_id[:256]
+    return await refusal(provider, scope, "token_client", key, "/token", "for this client")

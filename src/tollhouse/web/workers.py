@@ -1,32 +1,51 @@
-"""``tollhouse serve --workers N``: a listening socket per worker, so that the kernel
-spreads connections over the workers.
+"""``tollhouse serve --workers N``: N uvicorn processes, each on a listening socket of its
+own, so that the kernel spreads connections over the workers.
 
-uvicorn's workers share one listening socket, and the first one awake accepts whatever
-is waiting: of 50 connections opened together, two workers got 31 and 19, and in some
-runs one got all 50 (``ss``), so two workers served a code exchange like one (1,156
-against 1,800-2,050 req/s, bench/RESULTS.md). On Linux each worker here listens on a
-socket of its own, all bound to the same address with ``SO_REUSEPORT``: the kernel
-hands each new connection to one of them by a hash of its addresses. The supervisor
-binds them all and keeps them open, so a worker that is replaced (it died, or SIGHUP)
-leaves its socket, and the connections waiting on it, to its successor.
+Workers sharing one listening socket (uvicorn's ``--workers``) take connections as they
+wake: of many connections opened together, one worker sometimes got them all
+(bench/RESULTS.md). On Linux each worker here listens on a socket of its own, all bound
+to the same address with ``SO_REUSEPORT``: the kernel hands each new connection to one
+of them by a hash of its addresses. The supervisor binds them all and keeps them open,
+so a worker that is replaced (it died, or SIGHUP) leaves its socket, and the
+connections waiting on it, to its successor.
 
-The supervisor is uvicorn's (signals, health checks, replacing workers), with worker
-``i`` always started on socket ``i``. The worker count is fixed: SIGTTIN and SIGTTOU,
-which add or remove a worker in uvicorn, are ignored here, since a socket without a
-worker would leave its share of connections unanswered. Elsewhere (macOS, Windows)
-uvicorn's shared socket stays.
+The supervisor is ours and small, and knows nothing of uvicorn: each process runs a
+``target`` (``web/asgi.py``'s ``serve_worker``). It starts worker ``i`` on socket ``i``,
+replaces a worker that dies, stops everything when a worker fails before serving (the
+app, TLS or the database is broken, and a new one would fail the same way), replaces
+the workers one at a time on SIGHUP (each new one serving before the old one retires;
+new connections get a re-read certificate), and stops on SIGINT/SIGTERM. The worker
+count is fixed: a socket without a worker would leave its share of connections
+unanswered. Elsewhere (macOS, Windows) uvicorn's shared socket stays.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import signal
 import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event
+from types import FrameType
+from typing import Any
 
-from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors.multiprocess import Multiprocess, Process
+log = logging.getLogger("tollhouse.workers")
 
-log = logging.getLogger("uvicorn.error")
+START_FAILED = 3
+"""A worker's exit status when it stopped before serving."""
+Target = Callable[[dict[str, Any], socket.socket, Event], None]
+"""What a worker process runs: ``target(options, sock, ready)`` serves on ``sock``, sets
+``ready`` once it serves, and exits with :data:`START_FAILED` if it never did."""
+READY_TIMEOUT = 60.0
+"""Seconds a new worker may take to serve before a SIGHUP restart is abandoned."""
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
+STOP_TIMEOUT = 15.0
+"""Seconds a stopping worker may take to finish its requests before it is killed."""
 
 
 def balanced_sockets_available() -> bool:
@@ -40,9 +59,8 @@ def bind_worker_sockets(host: str, port: int, count: int, backlog: int) -> list[
 
     They listen from here, before any worker runs: a socket joins the group when it
     listens, and had each worker made its own listen, the first worker up would have
-    had all the connections made before the others (one run of the benchmark started
-    with 50 on one worker). Connections on the socket of a worker still starting wait
-    in its backlog.
+    had all the connections made before the others. Connections on the socket of a
+    worker still starting wait in its backlog.
 
     The address is first bound alone: a group would also join another server's group on
     the same port (same user), where the two would silently share the traffic; bound
@@ -70,59 +88,112 @@ def bind_worker_sockets(host: str, port: int, count: int, backlog: int) -> list[
     return sockets
 
 
-class BalancedWorkers(Multiprocess):
-    """uvicorn's supervisor, worker ``i`` on ``sockets[i]`` (module docstring): one
-    socket for each of ``config.workers``."""
+class BalancedWorkers:
+    """The supervisor (module docstring): worker ``i`` on ``sockets[i]``."""
 
-    def _start(self, index: int) -> Process:
-        process = Process(self.config, [self.sockets[index]])
+    def __init__(
+        self, target: Target, options: dict[str, Any], sockets: list[socket.socket]
+    ) -> None:
+        self.target = target
+        self.options = options
+        self.sockets = sockets
+        self.processes: list[tuple[SpawnProcess, Event]] = []
+        self.signals: list[int] = []
+        self._wake = threading.Event()
+        self._context = multiprocessing.get_context("spawn")
+
+    def _start(self, index: int) -> tuple[SpawnProcess, Event]:
+        ready = self._context.Event()
+        process = self._context.Process(
+            target=self.target,
+            args=(self.options, self.sockets[index], ready),
+            name=f"tollhouse-worker-{index}",
+        )
         process.start()
-        return process
+        return process, ready
 
-    def init_processes(self) -> None:
-        self.processes = [self._start(index) for index in range(self.processes_num)]
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signals.append(signum)
+        self._wake.set()
+
+    def run(self) -> int:
+        """Supervise until SIGINT/SIGTERM or a worker that fails to start; the exit
+        status for the command (0, or :data:`START_FAILED`)."""
+        handlers = {signum: signal.getsignal(signum) for signum in HANDLED}
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        for signum in (signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(signum, signal.SIG_IGN)  # the worker count is fixed
+        try:
+            self.processes = [self._start(index) for index in range(len(self.sockets))]
+            return self._supervise()
+        finally:
+            self.stop_all()
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+
+    def _supervise(self) -> int:
+        while True:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            signals, self.signals = self.signals, []
+            if signal.SIGINT in signals or signal.SIGTERM in signals:
+                return 0
+            if signal.SIGHUP in signals:
+                self.restart_all()
+            status = self.replace_dead()
+            if status:
+                return status
+
+    def replace_dead(self) -> int:
+        """Start a successor for each worker that died; :data:`START_FAILED` if one had
+        failed before serving."""
+        for index, (process, _) in enumerate(self.processes):
+            if process.is_alive():
+                continue
+            process.join()
+            if process.exitcode == START_FAILED:
+                log.error(f"Worker [{process.pid}] failed to start, stopping.")
+                return START_FAILED
+            log.warning(f"Worker [{process.pid}] died ({process.exitcode}); replacing it.")
+            self.processes[index] = self._start(index)
+        return 0
 
     def restart_all(self) -> None:
         """SIGHUP: each worker's replacement serves on its socket before it retires."""
-        for index, old in enumerate(self.processes):
-            if self.should_exit.is_set():
-                return
-            new = self._start(index)
-            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+        log.info("SIGHUP: replacing the workers one at a time.")
+        for index, (old, _) in enumerate(self.processes):
+            new, ready = self._start(index)
+            if not self._ready(new, ready):
                 new.kill()
                 new.join()
-                if not self.should_exit.is_set():
-                    log.error(
-                        f"New worker [{new.pid}] was not ready in time; "
-                        f"keeping worker [{old.pid}] and aborting the restart."
-                    )
+                log.error(
+                    f"New worker [{new.pid}] was not ready in time; "
+                    f"keeping worker [{old.pid}] and abandoning the restart."
+                )
                 return
-            old.terminate()
-            old.join()
-            self.processes[index] = new
+            self._stop(old)
+            self.processes[index] = (new, ready)
 
-    def keep_subprocess_alive(self) -> None:
-        """Replace a worker that died or hangs, on its socket."""
-        if self.should_exit.is_set():
-            return
-        for index, process in enumerate(self.processes):
-            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
-                continue
+    def _ready(self, process: SpawnProcess, ready: Event) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and process.is_alive():
+            if ready.wait(0.1):
+                return True
+            if signal.SIGINT in self.signals or signal.SIGTERM in self.signals:
+                return False
+        return False
+
+    @staticmethod
+    def _stop(process: SpawnProcess) -> None:
+        process.terminate()
+        process.join(STOP_TIMEOUT)
+        if process.is_alive():
             process.kill()
             process.join()
-            if process.exitcode == STARTUP_FAILURE:
-                # It failed before serving: the app, TLS or the socket is broken and a
-                # new worker would fail the same way.
-                log.error(f"Worker [{process.pid}] failed to start, stopping.")
-                self.should_exit.set()
-                return
-            if self.should_exit.is_set():
-                return
-            log.info(f"Worker [{process.pid}] died")
-            self.processes[index] = self._start(index)
 
-    def handle_ttin(self) -> None:
-        log.warning("SIGTTIN ignored: the number of workers is fixed (--workers).")
-
-    def handle_ttou(self) -> None:
-        log.warning("SIGTTOU ignored: the number of workers is fixed (--workers).")
+    def stop_all(self) -> None:
+        for process, _ in self.processes:
+            process.terminate()
+        for process, _ in self.processes:
+            self._stop(process)

@@ -1,6 +1,6 @@
-"""web/fast_lane.py: the hot endpoints answered in front of the ASGI layers keep what
-those layers give every other request — client IP, request id and security headers,
-per-IP rate limits before the endpoint, metrics, a generic 500 and a 503 that leak
+"""web/pipeline.py: every request — the hot endpoints (web/fast_lane.py) and what
+Starlette serves alike — gets the same steps: client IP, request id and security
+headers, rate limits before the endpoint, metrics, a generic 500 and a 503 that leak
 nothing. The real application over a real provider (in-memory storage, real keys),
 driven in process."""
 
@@ -26,10 +26,13 @@ from tollhouse.web.app import create_app
 @pytest.fixture
 def settings_overrides() -> dict[str, object]:
     """Plain http (HSTS only per the proxy), 127.0.0.1 a trusted proxy, /introspect a
-    burst of 2 per client IP."""
+    burst of 2 per client IP, /token a burst of 2 per client, GET /token (405) a burst of
+    1 per client IP."""
     return {
         "trusted_proxies": "127.0.0.1",
         "rate_limit_introspect": "1/min,burst=2",
+        "rate_limit_token_client": "1/min,burst=2",
+        "rate_limit_token": "1/min,burst=3",
         "insecure_http": True,
     }
 
@@ -164,4 +167,65 @@ async def test_a_response_that_cannot_be_rendered_is_still_a_500(
     assert response.status_code == 500
     assert response.json()["error"] == "server_error"
     assert "x-note" not in response.headers
+    headers_everyone_gets(response)
+
+
+async def test_the_per_client_limit_is_the_same_refusal_with_its_log_line(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    form = {"grant_type": "client_credentials"}
+    answers = []
+    with caplog.at_level(logging.INFO, logger="tollhouse.security"):
+        for address in ("192.0.2.10", "192.0.2.11", "192.0.2.12"):  # one client, 3 addresses
+            answers.append(
+                await served.http.post(
+                    "/token", data=form, auth=("m2m", SECRET), headers={"x-forwarded-for": address}
+                )
+            )
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    refused = answers[-1]
+    assert refused.json()["error"] == "slow_down" and refused.headers["retry-after"]
+    assert "for this client" in refused.json()["error_description"]
+    headers_everyone_gets(refused)
+    lines = [r for r in caplog.records if r.msg == "request refused: rate limit"]
+    assert len(lines) == 1
+    assert lines[0].endpoint == "token_client"  # type: ignore[attr-defined]
+    assert lines[0].client == "192.0.2.12"  # type: ignore[attr-defined]
+    assert lines[0].request_id == refused.headers["x-request-id"]  # type: ignore[attr-defined]
+
+
+async def test_starlette_routes_pass_the_same_steps(served: Served) -> None:
+    """Other methods on a hot path are Starlette's (405, HEAD), and get the same headers,
+    the same per-IP limit and the same metrics."""
+    before = count("/token", 405)
+    not_allowed = await served.http.get("/token", headers={"x-forwarded-for": "192.0.2.20"})
+    assert not_allowed.status_code == 405 and not_allowed.headers["allow"] == "POST"
+    assert not_allowed.json()["error"] == "invalid_request"
+    headers_everyone_gets(not_allowed)
+    assert count("/token", 405) == before + 1
+    head = await served.http.head("/jwks.json", headers={"x-forwarded-proto": "https"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["strict-transport-security"] == "max-age=31536000"
+    headers_everyone_gets(head)
+    statuses = [
+        (await served.http.get("/token", headers={"x-forwarded-for": "192.0.2.21"})).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [405, 405, 405, 429]  # the /token bucket of that address
+
+
+async def test_a_page_error_is_the_pipelines_generic_500(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page used to get Starlette's own plain-text 500."""
+
+    async def broken(*args: Any) -> None:
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(served.provider.revocation_feed, "handle", broken)
+    response = await served.http.get("/revocations", auth=("m2m", SECRET))
+    assert response.status_code == 500
+    assert response.json()["error"] == "server_error"
+    assert response.headers["x-request-id"] in response.json()["error_description"]
+    assert "secret detail" not in response.text
     headers_everyone_gets(response)

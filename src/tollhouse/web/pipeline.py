@@ -1,0 +1,111 @@
+"""The one request pipeline (ARCHITECTURE.md convention 12, docs/adr/0009).
+
+Every HTTP request passes the same steps in the same order, whoever answers it:
+
+1. client address — the TCP peer, or the forwarded client of a trusted proxy
+   (:class:`~tollhouse.web.proxy.TrustedProxies`);
+2. request id, audit binding and clock (:meth:`RequestContext.open`); the response
+   headers every answer carries are :meth:`Pipeline.headers`;
+3. CORS — not offered; a policy would answer its preflight here and add its headers in
+   :meth:`Pipeline.headers`, nowhere else;
+4. rate limit per client address on the paths that have one
+   (:func:`~tollhouse.web.throttle.per_address`);
+5. the endpoint: a hot JSON endpoint answered from the scope (web/fast_lane.py), or
+   Starlette for everything else (pages, other methods on the hot paths: 405, HEAD);
+6. metrics and access log (:meth:`RequestContext.close`), in ``finally``;
+7. error rendering (:meth:`RequestContext.fail`): a generic ``server_error`` naming the
+   request id, or 503 with ``Retry-After`` for :class:`TemporarilyUnavailable`.
+
+Each step is defined once, in its module; this class only orders them. The hot
+endpoints skip Starlette's router and its request and response objects, never a step:
+their result is rendered straight into the two ASGI messages with the same headers.
+The steps are calls in one coroutine, not ASGI layers: a layer per step would cost a
+coroutine and a ``send`` wrapper per request on the hot path.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tollhouse.provider import Provider
+from tollhouse.web.fast_lane import HOT_ROUTES, HotRoute
+from tollhouse.web.observe import route_template
+from tollhouse.web.proxy import TrustedProxies
+from tollhouse.web.rendering import json_messages
+from tollhouse.web.request_context import Exchange, RequestContext, note_challenge_error
+from tollhouse.web.throttle import endpoint_of, per_address
+
+
+class Pipeline:
+    """The outermost ASGI app: the steps (module docstring) around every HTTP request;
+    lifespan goes straight to Starlette, which builds the provider."""
+
+    def __init__(self, app: Starlette, addresses: TrustedProxies, context: RequestContext) -> None:
+        self.app = app
+        self.addresses = addresses
+        self.context = context
+        self.routes = tuple(app.routes)
+        self.hot: dict[tuple[str, str], HotRoute] = dict(HOT_ROUTES)
+        # Starlette's router behind its HTTP-exception handling (404, 405), without its
+        # ServerErrorMiddleware: an error reaches step 7 like any other.
+        self.framework: ASGIApp = ExceptionMiddleware(app.router)
+
+    @property
+    def provider(self) -> Provider:
+        provider: Provider = self.app.state.provider
+        return provider
+
+    def headers(self, scope: Scope, exchange: Exchange) -> list[tuple[bytes, bytes]]:
+        """The headers every response carries (step 2; CORS would add its own here)."""
+        return self.context.headers(scope, exchange)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.addresses.resolve(scope)
+        context = self.context
+        exchange = context.open(scope)
+        hot = self.hot.get((scope["method"], scope["path"]))
+        try:
+            result = None
+            limited = endpoint_of(scope["path"])
+            if limited is not None or hot is not None:
+                provider = self.provider
+                if limited is not None:
+                    result = await per_address(provider, scope, *limited)
+                if result is None and hot is not None:
+                    result = await hot.handler(provider, scope, receive)
+            if result is None:
+                await self._framework(scope, receive, send, exchange)
+            else:
+                start, body = json_messages(scope, result, self.headers(scope, exchange))
+                exchange.status = result.status
+                exchange.responded = True
+                await send(start)
+                await send(body)
+        except Exception as error:
+            await context.fail(scope, exchange, error, send, self.headers)
+        finally:
+            template = hot.path if hot is not None else route_template(scope, self.routes)
+            context.close(scope, exchange, template)
+
+    async def _framework(
+        self, scope: Scope, receive: Receive, send: Send, exchange: Exchange
+    ) -> None:
+        """Step 5 through Starlette; its response gets the headers of step 2."""
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                exchange.status = message["status"]
+                exchange.responded = True
+                headers = [*message.get("headers", ()), *self.headers(scope, exchange)]
+                message["headers"] = headers
+                if exchange.status >= 400:
+                    note_challenge_error(scope, headers)
+            await send(message)
+
+        scope["app"] = self.app  # what Starlette.__call__ sets: request.app, url_for
+        await self.framework(scope, receive, send_with_headers)

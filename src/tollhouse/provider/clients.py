@@ -1,0 +1,48 @@
+"""Wiring of the registered parties: clients, their secrets and the APIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tollhouse.clock import Clock
+from tollhouse.config import Settings
+from tollhouse.protocol.client_auth import ClientAuthenticator
+from tollhouse.security.client_secrets import ClientSecretHasher, ClientSecretVerifier
+from tollhouse.security.passwords import PasswordHasher
+from tollhouse.security.secretbox import SecretBox
+from tollhouse.storage.hot_cache import CachedApis, CachedClients
+from tollhouse.storage.ports import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class ClientServices:
+    client_secrets: ClientSecretVerifier
+    clients: CachedClients
+    apis: CachedApis
+    """Clients and APIs are read on every grant: kept briefly in process (hot_cache.py)."""
+    authenticator: ClientAuthenticator
+    default_scopes: tuple[str, ...] | None
+    """What a client registered without ``scope`` may ask for; None: every scope."""
+
+
+def client_services(
+    settings: Settings,
+    *,
+    storage: Storage,
+    box: SecretBox,
+    clock: Clock,
+    legacy_secrets: PasswordHasher,
+) -> ClientServices:
+    # Digests under a master-key subkey; old argon2id rows still verify (ADR 0006).
+    client_secrets = ClientSecretVerifier(
+        hasher=ClientSecretHasher.from_box(box, legacy=legacy_secrets)
+    )
+    clients = CachedClients(storage, ttl=settings.client_cache_ttl)
+    scopes = settings.default_client_scopes
+    return ClientServices(
+        client_secrets=client_secrets,
+        clients=clients,
+        apis=CachedApis(storage, ttl=settings.client_cache_ttl),
+        authenticator=ClientAuthenticator(clients=clients, verifier=client_secrets, clock=clock),
+        default_scopes=tuple(scopes.split()) if scopes else None,
+    )

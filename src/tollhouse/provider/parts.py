@@ -1,0 +1,72 @@
+"""The small objects the provider owns besides the endpoints: how passwords are
+checked off the event loop, what the pages need of the configuration, and the
+discovery document's cache."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+
+from tollhouse.config import Settings
+from tollhouse.protocol.results import JsonResult
+from tollhouse.security.passwords import PasswordHasher
+
+
+class OffloadedVerifier:
+    """Runs argon2 verification in a worker thread so the event loop keeps serving."""
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self._hasher = hasher
+
+    async def verify(self, stored_hash: str, secret: str) -> bool:
+        return await anyio.to_thread.run_sync(self._hasher.verify, stored_hash, secret)
+
+    async def dummy_verify(self) -> None:
+        await anyio.to_thread.run_sync(self._hasher.dummy_verify)
+
+
+@dataclass(frozen=True, slots=True)
+class Hashers:
+    users: PasswordHasher
+    client_secrets: PasswordHasher
+    """Verifies legacy argon2id client-secret rows only; new secrets are SHA-256 digests
+    (security/client_secrets.py)."""
+
+    @classmethod
+    def production(cls) -> Hashers:
+        return cls(PasswordHasher.for_users(), PasswordHasher.for_client_secrets())
+
+
+class DiscoveryCache:
+    """The last discovery document served and the inputs it was built from (web/routes.py
+    builds it): one per provider, so providers of different settings never share one."""
+
+    __slots__ = ("_key", "_result")
+
+    def __init__(self) -> None:
+        self._key: Hashable = None
+        self._result: JsonResult | None = None
+
+    def get(self, key: Hashable) -> JsonResult | None:
+        return self._result if key == self._key else None
+
+    def put(self, key: Hashable, result: JsonResult) -> None:
+        self._key, self._result = key, result
+
+
+@dataclass(frozen=True, slots=True)
+class PageSettings:
+    """What the built-in pages need of the configuration, and nothing else."""
+
+    operator_name: str
+    operator_logo: Path | None
+    secure_cookies: bool
+    """Whenever the public origin (the issuer) is https: served with TLS here, or
+    behind a TLS-terminating proxy with ``--insecure-http`` on loopback."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, issuer: str) -> PageSettings:
+        return cls(settings.operator_name, settings.operator_logo, issuer.startswith("https://"))

@@ -1,0 +1,205 @@
+"""The identity provider: every endpoint and service one server process uses, wired
+from the settings and the stores by :func:`build_provider`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from tollhouse.backchannel import HttpLogoutSender
+from tollhouse.clock import Clock, SystemClock
+from tollhouse.config import Settings
+from tollhouse.keys import KeyRing
+from tollhouse.keys.rotation import KeyRotation
+from tollhouse.maintenance import Purger
+from tollhouse.observability.audit import AuditTrail
+from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
+from tollhouse.protocol.endpoints.interaction import InteractionApi
+from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
+from tollhouse.protocol.endpoints.logout import LogoutEndpoint
+from tollhouse.protocol.endpoints.registration import RegistrationEndpoint
+from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
+from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
+from tollhouse.protocol.endpoints.token import TokenEndpoint
+from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
+from tollhouse.protocol.events import NO_EVENTS, Events
+from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.revocation import Revoker
+from tollhouse.protocol.sessions import LogoutSender, SessionService
+from tollhouse.protocol.sign_in import SignIn
+from tollhouse.protocol.subjects import Subjects
+from tollhouse.provider.clients import client_services
+from tollhouse.provider.endpoints import endpoints
+from tollhouse.provider.operations import (
+    close_mirrors,
+    login_guard,
+    rate_limits,
+    revocation_mirrors,
+)
+from tollhouse.provider.parts import DiscoveryCache, Hashers, PageSettings
+from tollhouse.provider.sign_in import session_service, sign_in_services
+from tollhouse.provider.tokens import open_keyring, token_services
+from tollhouse.security.client_secrets import ClientSecretVerifier
+from tollhouse.security.login_guard import LoginGuard
+from tollhouse.security.master_key import load_master_key
+from tollhouse.security.ratelimit import RateLimits, open_rate_limiter
+from tollhouse.security.secretbox import SecretBox
+from tollhouse.storage.ports import ApiStore, RevocationList, Storage
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    settings: Settings
+    issuer: str
+    storage: Storage
+    clock: Clock
+    box: SecretBox
+    keyring: KeyRing
+    hashers: Hashers
+    client_secrets: ClientSecretVerifier
+    apis: ApiStore
+    """The API list, cached briefly in process (discovery and grants read it often)."""
+    authorize: AuthorizeEndpoint
+    token: TokenEndpoint
+    revocation: RevocationEndpoint
+    introspection: IntrospectionEndpoint
+    revocation_feed: RevocationFeedEndpoint
+    userinfo: UserInfoEndpoint
+    logout: LogoutEndpoint
+    sessions: SessionService
+    subjects: Subjects
+    revoker: Revoker
+    login: PasswordLogin
+    purger: Purger
+    key_rotation: KeyRotation
+    registration: RegistrationEndpoint
+    rate_limits: RateLimits
+    login_guard: LoginGuard
+    interactions: InteractionApi
+    sign_in: SignIn
+    pages: PageSettings
+    mirrors: tuple[RevocationList, ...] = ()
+    events: Events = NO_EVENTS
+    discovery_cache: DiscoveryCache = field(default_factory=DiscoveryCache)
+
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """What this instance needs to serve, by name (``/readyz``): each check raises when
+        its dependency is down; Redis only when configured."""
+        checks: dict[str, Callable[[], Awaitable[None]]] = {
+            "database": self.storage.ping,
+            "signing_keys": self._signing_keys_ready,
+        }
+        if self.settings.redis:
+            checks["redis"] = self._redis_ready
+        return checks
+
+    async def _signing_keys_ready(self) -> None:
+        if self.keyring.default_alg not in self.keyring.algorithms:
+            raise LookupError(f"no active {self.keyring.default_alg} signing key")
+
+    async def _redis_ready(self) -> None:
+        for mirror in self.mirrors:
+            ping: Callable[[], Awaitable[None]] | None = getattr(mirror, "ping", None)
+            if ping is not None:
+                await ping()
+
+    async def close(self) -> None:
+        self.keyring.close()
+        await close_mirrors(self.mirrors)
+        await self.rate_limits.limiter.close()
+        await self.storage.close()
+
+
+async def build_provider(
+    settings: Settings,
+    storage: Storage,
+    *,
+    clock: Clock | None = None,
+    hashers: Hashers | None = None,
+    mirrors: tuple[RevocationList, ...] | None = None,
+    events: Events | None = None,
+    logout_sender: LogoutSender | None = None,
+) -> Provider:
+    """Wire every endpoint, area by area; loads (and on first start creates) the keys.
+
+    ``events`` receives the security events (default: the JSON audit trail on the
+    ``tollhouse.audit`` logger plus the Prometheus counters); ``logout_sender``
+    delivers back-channel logout tokens (default: HTTP POST, backchannel.py)."""
+    events = events if events is not None else AuditTrail()
+    clock = clock or SystemClock()
+    hashers = hashers or Hashers.production()
+    box = SecretBox(load_master_key(settings.master_key, settings.data_dir).key)
+    keyring = await open_keyring(settings, storage, box, clock)
+    if mirrors is None:
+        mirrors = await revocation_mirrors(settings)
+    tokens = token_services(
+        settings,
+        storage=storage,
+        keyring=keyring,
+        box=box,
+        clock=clock,
+        mirrors=mirrors,
+        events=events,
+    )
+    clients = client_services(
+        settings, storage=storage, box=box, clock=clock, legacy_secrets=hashers.client_secrets
+    )
+    served = endpoints(
+        settings,
+        storage=storage,
+        keyring=keyring,
+        clients=clients,
+        tokens=tokens,
+        clock=clock,
+        events=events,
+    )
+    sessions = session_service(
+        settings,
+        storage=storage,
+        keyring=keyring,
+        tokens=tokens,
+        sender=logout_sender or HttpLogoutSender(),
+        clock=clock,
+    )
+    people = sign_in_services(
+        settings,
+        storage=storage,
+        authorize=served.authorize,
+        sessions=sessions,
+        passwords=hashers.users,
+        clock=clock,
+        events=events,
+    )
+    limiter = open_rate_limiter(settings.redis)
+    return Provider(
+        settings=settings,
+        issuer=settings.issuer_url,
+        storage=storage,
+        clock=clock,
+        box=box,
+        keyring=keyring,
+        hashers=hashers,
+        client_secrets=clients.client_secrets,
+        apis=clients.apis,
+        authorize=served.authorize,
+        token=served.token,
+        revocation=served.revocation,
+        introspection=served.introspection,
+        revocation_feed=served.revocation_feed,
+        userinfo=served.userinfo,
+        logout=served.logout,
+        registration=served.registration,
+        sessions=people.sessions,
+        login=people.login,
+        sign_in=people.sign_in,
+        interactions=people.interactions,
+        pages=people.pages,
+        subjects=tokens.subjects,
+        revoker=tokens.revoker,
+        purger=Purger(storage, clock, interval=settings.purge_interval, batch=settings.purge_batch),
+        key_rotation=KeyRotation.from_settings(settings, storage, box, clock),
+        rate_limits=rate_limits(settings, limiter),
+        login_guard=login_guard(settings, limiter),
+        mirrors=mirrors,
+        events=events,
+    )

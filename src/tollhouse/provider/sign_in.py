@@ -1,0 +1,112 @@
+"""Wiring of signing people in: passwords, SSO sessions and logout, interactions, the
+built-in pages' settings and the interaction API for an external login app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tollhouse.clock import Clock
+from tollhouse.config import Settings
+from tollhouse.keys import KeyRing
+from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
+from tollhouse.protocol.endpoints.interaction import InteractionApi
+from tollhouse.protocol.events import Events
+from tollhouse.protocol.interactions import Interactions
+from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.logout import SessionTerminator
+from tollhouse.protocol.sessions import LogoutSender, SessionService
+from tollhouse.protocol.sign_in import SignIn
+from tollhouse.provider.parts import OffloadedVerifier, PageSettings
+from tollhouse.provider.tokens import TokenServices
+from tollhouse.security.passwords import PasswordHasher
+from tollhouse.storage.ports import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class SignInServices:
+    login: PasswordLogin
+    sessions: SessionService
+    sign_in: SignIn
+    interactions: InteractionApi
+    pages: PageSettings
+
+
+def session_service(
+    settings: Settings,
+    *,
+    storage: Storage,
+    keyring: KeyRing,
+    tokens: TokenServices,
+    sender: LogoutSender,
+    clock: Clock,
+) -> SessionService:
+    terminator = SessionTerminator(
+        sessions=storage,
+        clients=storage,
+        families=storage,
+        revoker=tokens.revoker,
+        signer=keyring,
+        id_tokens=tokens.id_tokens,
+        subjects=tokens.subjects,
+        clock=clock,
+        issuer=settings.issuer_url,
+    )
+    return SessionService(
+        store=storage,
+        terminator=terminator,
+        sender=sender,
+        clock=clock,
+        ttl=settings.session_ttl,
+        idle_ttl=settings.session_idle_ttl,
+    )
+
+
+def sign_in_services(
+    settings: Settings,
+    *,
+    storage: Storage,
+    authorize: AuthorizeEndpoint,
+    sessions: SessionService,
+    passwords: PasswordHasher,
+    clock: Clock,
+    events: Events,
+) -> SignInServices:
+    issuer = settings.issuer_url
+    login = PasswordLogin(users=storage, verifier=OffloadedVerifier(passwords))
+    interactions = Interactions(
+        store=storage,
+        clients=storage,
+        clock=clock,
+        ttl=settings.interaction_ttl,
+        login_url=settings.login_url,
+        consent_url=settings.consent_url,
+    )
+    sign_in = SignIn(
+        interactions=interactions,
+        sessions=sessions,
+        authorize=authorize,
+        login=login,
+        users=storage,
+        apis=storage,
+        issuer=issuer,
+        events=events,
+    )
+    api = InteractionApi(
+        interactions=interactions,
+        sign_in=sign_in,
+        sessions=sessions,
+        admin_tokens=storage,
+        users=storage,
+        apis=storage,
+        authorize=authorize,
+        clock=clock,
+        issuer=issuer,
+        events=events,
+    )
+    return SignInServices(
+        login=login,
+        sessions=sessions,
+        sign_in=sign_in,
+        interactions=api,
+        pages=PageSettings.from_settings(settings, issuer),
+    )

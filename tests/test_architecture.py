@@ -187,7 +187,7 @@ UVICORN_INTERNALS = ("uvicorn._", "uvicorn.protocols", "uvicorn.supervisors", "u
 
 
 def test_no_module_imports_uvicorn_internals() -> None:
-    """The HTTP server is a maintained one, used through its public API (ADR 0009): no
+    """The HTTP server is a maintained one, used through its public API (ADR 0010): no
     subclass of its protocol or supervisor to diff by hand at each release."""
     offenders = [
         f"{module} imports {name}"

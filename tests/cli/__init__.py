@@ -1,1 +1,1 @@
-"""Tests of the ``tollhouse`` console script (a package: tests/test_keys.py exists too)."""
+"""Tests of the ``tollhouse`` console script (the keys themselves: tests/keys/)."""

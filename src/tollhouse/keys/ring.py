@@ -48,11 +48,10 @@ while it makes an RSA signature, and an ES256 or EdDSA one costs less than the h
 to a thread would (bench/RESULTS.md)."""
 MAX_TOKEN_BYTES = 16 * 1024
 VERIFIED_CACHE_SIZE = 4096
-"""Tokens whose signature :meth:`KeyRing.verify_jwt` remembers having checked (the
-same token is introspected again and again), by SHA-256 digest so no bearer token is
-held; least recently used out first. Only tokens with a valid signature enter it:
-forged ones cost a verification each. Expiry and revocation are the callers' checks
-and are made on every call."""
+"""Tokens whose signature :meth:`KeyRing.verify_jwt` remembers having checked, by
+SHA-256 digest so no bearer token is held; least recently used out first. Only tokens
+with a valid signature enter it: forged ones cost a verification each. What else a
+token must pass is the caller's check, made on every call."""
 
 _HeaderAndClaims = tuple[dict[str, Any], dict[str, Any]]
 
@@ -305,8 +304,9 @@ class KeyRing:
 
     def verify_jwt(self, token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(header, claims) of a compact JWS signed by one of our published keys, else
-        None. Only the signature is checked here: expiry, audience and revocation are the
-        caller's rules (RFC 7662 introspection, OIDC userinfo)."""
+        None. Only the signature is checked here; the rest is the caller's rule (an ID
+        Token given back as ``id_token_hint``, protocol/id_token.py). Access tokens are
+        judged by the validation core instead (protocol/token_lookup.py)."""
         if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
             return None
         digest = hashlib.sha256(token.encode()).digest()

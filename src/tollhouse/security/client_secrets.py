@@ -5,7 +5,7 @@ bits of entropy). A slow password hash (argon2id, bcrypt) only helps a secret an
 attacker can guess; nobody guesses 2**256, so a KDF would buy nothing and cost the
 token endpoint its throughput (argon2id takes tens of milliseconds a check; Hydra's
 bcrypt on client secrets is what caps it at ~500 grants/s). See
-docs/adr/0006-client-secret-hmac.md.
+docs/adr/0006-client-secret-digest.md.
 
 Stored form: ``sha256$<base64url(SHA-256(secret))>``. For a 256-bit random secret a
 plain digest is as strong as any keyed one (preimage resistance is all that matters),

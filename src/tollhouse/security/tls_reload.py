@@ -6,8 +6,8 @@ that starts afterwards presents the new certificate, connections already open ke
 theirs. The new files are first loaded into a throwaway context, so a bad or
 half-written certificate is refused with an error line and the running one stays.
 
-With ``--workers N`` the uvicorn supervisor handles SIGHUP itself by replacing the
-workers one at a time (each new worker reads the files again); the effect is the same:
+With ``--workers N`` the supervisor handles SIGHUP itself by replacing the workers
+one at a time (each new worker reads the files again); the effect is the same:
 new connections get the new certificate, and the listening socket never closes.
 """
 

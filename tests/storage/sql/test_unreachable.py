@@ -92,9 +92,9 @@ async def test_a_pool_with_every_connection_busy_is_unavailable_after_the_wait(
 async def test_a_read_on_a_connection_the_server_cut_is_503_once_then_served(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Reads go straight to asyncpg (sql_prepared): a pooled connection whose backend
-    was terminated fails one read with 503 and leaves the pool, and the next read
-    gets a new connection."""
+    """Reads go straight to asyncpg (storage/sql/prepared.py): a pooled connection whose
+    backend was terminated fails one read with 503 and leaves the pool, and the next
+    read gets a new connection."""
     monkeypatch.setattr(sql_engine, "POOL_SIZE", 1)
     storage = SqlStorage(create_engine(postgres_url))
     admin = create_engine(postgres_url)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tollhouse.clock import Clock
-from tollhouse.config import Settings
 from tollhouse.protocol.client_auth import ClientAuthenticator
+from tollhouse.provider.core import Core
 from tollhouse.security.client_secrets import ClientSecretHasher, ClientSecretVerifier
-from tollhouse.security.passwords import PasswordHasher
-from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.hot_cache import CachedApis, CachedClients
-from tollhouse.storage.ports import Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,17 +21,11 @@ class ClientServices:
     """What a client registered without ``scope`` may ask for; None: every scope."""
 
 
-def client_services(
-    settings: Settings,
-    *,
-    storage: Storage,
-    box: SecretBox,
-    clock: Clock,
-    legacy_secrets: PasswordHasher,
-) -> ClientServices:
+def client_services(core: Core) -> ClientServices:
+    settings, storage, clock = core.settings, core.storage, core.clock
     # Digests under a master-key subkey; old argon2id rows still verify (ADR 0006).
     client_secrets = ClientSecretVerifier(
-        hasher=ClientSecretHasher.from_box(box, legacy=legacy_secrets)
+        hasher=ClientSecretHasher.from_box(core.box, legacy=core.hashers.client_secrets)
     )
     clients = CachedClients(storage, ttl=settings.client_cache_ttl)
     scopes = settings.default_client_scopes

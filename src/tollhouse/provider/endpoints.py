@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tollhouse.clock import Clock
-from tollhouse.config import Settings
-from tollhouse.keys import KeyRing
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
@@ -16,13 +13,12 @@ from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
 from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
 from tollhouse.protocol.endpoints.token import TokenEndpoint
 from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
-from tollhouse.protocol.events import Events
 from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
 from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
 from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
 from tollhouse.provider.clients import ClientServices
+from tollhouse.provider.core import Core
 from tollhouse.provider.tokens import TokenServices
-from tollhouse.storage.ports import Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,20 +34,16 @@ class Endpoints:
 
 
 def authorize_endpoint(
-    settings: Settings,
-    *,
-    storage: Storage,
-    clients: ClientServices,
-    tokens: TokenServices,
-    clock: Clock,
+    core: Core, clients: ClientServices, tokens: TokenServices
 ) -> AuthorizeEndpoint:
+    settings, storage = core.settings, core.storage
     return AuthorizeEndpoint(
         clients=clients.clients,
         apis=clients.apis,
         codes=storage,
         consents=storage,
-        clock=clock,
-        issuer=settings.issuer_url,
+        clock=core.clock,
+        issuer=core.issuer,
         code_ttl=settings.code_ttl,
         default_client_scopes=clients.default_scopes,
         show_registered_redirect_uris=settings.development_mode,
@@ -60,16 +52,9 @@ def authorize_endpoint(
     )
 
 
-def token_endpoint(
-    settings: Settings,
-    *,
-    storage: Storage,
-    clients: ClientServices,
-    tokens: TokenServices,
-    clock: Clock,
-    events: Events,
-) -> TokenEndpoint:
+def token_endpoint(core: Core, clients: ClientServices, tokens: TokenServices) -> TokenEndpoint:
     """``/token`` with the grants this server offers (RFC 6749 §4.1, §4.4, §6)."""
+    settings, storage, clock, events = core.settings, core.storage, core.clock, core.events
     code = AuthorizationCodeGrant(
         codes=storage,
         access_tokens=tokens.access_tokens,
@@ -92,31 +77,18 @@ def token_endpoint(
     machine = ClientCredentialsGrant(
         apis=clients.apis,
         access_tokens=tokens.access_tokens,
-        issuer=settings.issuer_url,
+        issuer=core.issuer,
         default_client_scopes=clients.default_scopes,
     )
     return TokenEndpoint(authenticator=clients.authenticator, grants=[code, refresh, machine])
 
 
-def endpoints(
-    settings: Settings,
-    *,
-    storage: Storage,
-    keyring: KeyRing,
-    clients: ClientServices,
-    tokens: TokenServices,
-    clock: Clock,
-    events: Events,
-) -> Endpoints:
-    issuer = settings.issuer_url
+def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> Endpoints:
+    settings, storage, clock, issuer = core.settings, core.storage, core.clock, core.issuer
     authenticator, lookup, revoker = clients.authenticator, tokens.lookup, tokens.revoker
     return Endpoints(
-        authorize=authorize_endpoint(
-            settings, storage=storage, clients=clients, tokens=tokens, clock=clock
-        ),
-        token=token_endpoint(
-            settings, storage=storage, clients=clients, tokens=tokens, clock=clock, events=events
-        ),
+        authorize=authorize_endpoint(core, clients, tokens),
+        token=token_endpoint(core, clients, tokens),
         revocation=RevocationEndpoint(
             authenticator=authenticator, lookup=lookup, revoker=revoker, clock=clock
         ),
@@ -124,7 +96,11 @@ def endpoints(
             authenticator=authenticator, lookup=lookup, revoker=revoker, users=storage
         ),
         revocation_feed=RevocationFeedEndpoint(
-            authenticator=authenticator, store=storage, signer=keyring, clock=clock, issuer=issuer
+            authenticator=authenticator,
+            store=storage,
+            signer=core.keyring,
+            clock=clock,
+            issuer=issuer,
         ),
         userinfo=UserInfoEndpoint(
             lookup=lookup,

@@ -28,8 +28,9 @@ from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
 from tollhouse.protocol.subjects import Subjects
-from tollhouse.provider.clients import client_services
-from tollhouse.provider.endpoints import endpoints
+from tollhouse.provider.clients import ClientServices, client_services
+from tollhouse.provider.core import Core
+from tollhouse.provider.endpoints import Endpoints, endpoints
 from tollhouse.provider.operations import (
     close_mirrors,
     login_guard,
@@ -37,8 +38,8 @@ from tollhouse.provider.operations import (
     revocation_mirrors,
 )
 from tollhouse.provider.parts import DiscoveryCache, Hashers, PageSettings
-from tollhouse.provider.sign_in import session_service, sign_in_services
-from tollhouse.provider.tokens import open_keyring, token_services
+from tollhouse.provider.sign_in import SignInServices, sign_in_services
+from tollhouse.provider.tokens import TokenServices, open_keyring, token_services
 from tollhouse.security.client_secrets import ClientSecretVerifier
 from tollhouse.security.login_guard import LoginGuard
 from tollhouse.security.master_key import load_master_key
@@ -125,60 +126,42 @@ async def build_provider(
     ``events`` receives the security events (default: the JSON audit trail on the
     ``tollhouse.audit`` logger plus the Prometheus counters); ``logout_sender``
     delivers back-channel logout tokens (default: HTTP POST, backchannel.py)."""
-    events = events if events is not None else AuditTrail()
     clock = clock or SystemClock()
-    hashers = hashers or Hashers.production()
     box = SecretBox(load_master_key(settings.master_key, settings.data_dir).key)
-    keyring = await open_keyring(settings, storage, box, clock)
-    if mirrors is None:
-        mirrors = await revocation_mirrors(settings)
-    tokens = token_services(
-        settings,
+    core = Core(
+        settings=settings,
         storage=storage,
-        keyring=keyring,
+        clock=clock,
         box=box,
-        clock=clock,
-        mirrors=mirrors,
-        events=events,
+        keyring=await open_keyring(settings, storage, box, clock),
+        hashers=hashers or Hashers.production(),
+        mirrors=await revocation_mirrors(settings) if mirrors is None else mirrors,
+        events=events if events is not None else AuditTrail(),
     )
-    clients = client_services(
-        settings, storage=storage, box=box, clock=clock, legacy_secrets=hashers.client_secrets
-    )
-    served = endpoints(
-        settings,
-        storage=storage,
-        keyring=keyring,
-        clients=clients,
-        tokens=tokens,
-        clock=clock,
-        events=events,
-    )
-    sessions = session_service(
-        settings,
-        storage=storage,
-        keyring=keyring,
-        tokens=tokens,
-        sender=logout_sender or HttpLogoutSender(),
-        clock=clock,
-    )
-    people = sign_in_services(
-        settings,
-        storage=storage,
-        authorize=served.authorize,
-        sessions=sessions,
-        passwords=hashers.users,
-        clock=clock,
-        events=events,
-    )
+    clients = client_services(core)
+    tokens = token_services(core)
+    served = endpoints(core, clients, tokens)
+    people = sign_in_services(core, tokens, served.authorize, logout_sender or HttpLogoutSender())
+    return _assemble(core, clients, tokens, served, people)
+
+
+def _assemble(
+    core: Core,
+    clients: ClientServices,
+    tokens: TokenServices,
+    served: Endpoints,
+    people: SignInServices,
+) -> Provider:
+    settings, storage, clock = core.settings, core.storage, core.clock
     limiter = open_rate_limiter(settings.redis)
     return Provider(
         settings=settings,
-        issuer=settings.issuer_url,
+        issuer=core.issuer,
         storage=storage,
         clock=clock,
-        box=box,
-        keyring=keyring,
-        hashers=hashers,
+        box=core.box,
+        keyring=core.keyring,
+        hashers=core.hashers,
         client_secrets=clients.client_secrets,
         apis=clients.apis,
         authorize=served.authorize,
@@ -197,9 +180,9 @@ async def build_provider(
         subjects=tokens.subjects,
         revoker=tokens.revoker,
         purger=Purger(storage, clock, interval=settings.purge_interval, batch=settings.purge_batch),
-        key_rotation=KeyRotation.from_settings(settings, storage, box, clock),
+        key_rotation=KeyRotation.from_settings(settings, storage, core.box, clock),
         rate_limits=rate_limits(settings, limiter),
         login_guard=login_guard(settings, limiter),
-        mirrors=mirrors,
-        events=events,
+        mirrors=core.mirrors,
+        events=core.events,
     )

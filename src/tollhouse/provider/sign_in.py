@@ -5,21 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tollhouse.clock import Clock
-from tollhouse.config import Settings
-from tollhouse.keys import KeyRing
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.interaction import InteractionApi
-from tollhouse.protocol.events import Events
 from tollhouse.protocol.interactions import Interactions
 from tollhouse.protocol.login import PasswordLogin
 from tollhouse.protocol.logout import SessionTerminator
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
+from tollhouse.provider.core import Core
 from tollhouse.provider.parts import OffloadedVerifier, PageSettings
 from tollhouse.provider.tokens import TokenServices
-from tollhouse.security.passwords import PasswordHasher
-from tollhouse.storage.ports import Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,25 +26,18 @@ class SignInServices:
     pages: PageSettings
 
 
-def session_service(
-    settings: Settings,
-    *,
-    storage: Storage,
-    keyring: KeyRing,
-    tokens: TokenServices,
-    sender: LogoutSender,
-    clock: Clock,
-) -> SessionService:
+def session_service(core: Core, tokens: TokenServices, sender: LogoutSender) -> SessionService:
+    settings, storage, clock = core.settings, core.storage, core.clock
     terminator = SessionTerminator(
         sessions=storage,
         clients=storage,
         families=storage,
         revoker=tokens.revoker,
-        signer=keyring,
+        signer=core.keyring,
         id_tokens=tokens.id_tokens,
         subjects=tokens.subjects,
         clock=clock,
-        issuer=settings.issuer_url,
+        issuer=core.issuer,
     )
     return SessionService(
         store=storage,
@@ -62,17 +50,18 @@ def session_service(
 
 
 def sign_in_services(
-    settings: Settings,
-    *,
-    storage: Storage,
-    authorize: AuthorizeEndpoint,
-    sessions: SessionService,
-    passwords: PasswordHasher,
-    clock: Clock,
-    events: Events,
+    core: Core, tokens: TokenServices, authorize: AuthorizeEndpoint, sender: LogoutSender
 ) -> SignInServices:
-    issuer = settings.issuer_url
-    login = PasswordLogin(users=storage, verifier=OffloadedVerifier(passwords))
+    """Sign-in and its session, for the built-in pages and the interaction API alike."""
+    settings, storage, clock, events, issuer = (
+        core.settings,
+        core.storage,
+        core.clock,
+        core.events,
+        core.issuer,
+    )
+    sessions = session_service(core, tokens, sender)
+    login = PasswordLogin(users=storage, verifier=OffloadedVerifier(core.hashers.users))
     interactions = Interactions(
         store=storage,
         clients=storage,

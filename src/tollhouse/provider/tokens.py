@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tollhouse.clock import Clock
 from tollhouse.config import Settings
 from tollhouse.keys import KeyRing, spare_cores
 from tollhouse.keys.rotation import retention_for
-from tollhouse.protocol.events import Events
 from tollhouse.protocol.id_token import IdTokenHintVerifier, IdTokenIssuer
 from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
 from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.subjects import Subjects
 from tollhouse.protocol.token_lookup import TokenLookup
 from tollhouse.protocol.tokens import AccessTokenIssuer
+from tollhouse.provider.core import Core
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.group_commit import GroupCommitRecords
-from tollhouse.storage.ports import RevocationList, Storage
+from tollhouse.storage.ports import Storage
 
 
 async def open_keyring(
@@ -55,18 +54,16 @@ class TokenServices:
     subjects: Subjects
 
 
-def token_services(
-    settings: Settings,
-    *,
-    storage: Storage,
-    keyring: KeyRing,
-    box: SecretBox,
-    clock: Clock,
-    mirrors: Sequence[RevocationList],
-    events: Events,
-) -> TokenServices:
-    issuer = settings.issuer_url
-    subjects = Subjects(pairwise_key=box.derive("pairwise-subjects"))
+def token_services(core: Core) -> TokenServices:
+    settings, storage, keyring, clock, events = (
+        core.settings,
+        core.storage,
+        core.keyring,
+        core.clock,
+        core.events,
+    )
+    issuer = core.issuer
+    subjects = Subjects(pairwise_key=core.box.derive("pairwise-subjects"))
     return TokenServices(
         access_tokens=AccessTokenIssuer(
             signer=keyring,
@@ -97,7 +94,7 @@ def token_services(
             refresh_tokens=storage,
             access_tokens=storage,
             clock=clock,
-            mirrors=mirrors,
+            mirrors=core.mirrors,
             events=events,
         ),
         lookup=TokenLookup(keys=keyring, refresh_tokens=storage, clock=clock, issuer=issuer),

@@ -207,6 +207,21 @@ def test_registration_is_managed_with_its_registration_access_token(idp: Server)
     assert gone.status_code == 401 and gone.json()["error"] == "invalid_client"
 
 
+def test_issued_client_ids_start_with_a_letter_or_digit(idp: Server) -> None:
+    count = 16
+    token = initial_token(idp, "--uses", str(count))
+    with idp.client() as http:
+        ids = [
+            post_register(
+                http, {"grant_types": ["client_credentials"], "client_id": "-chosen"}, token
+            ).json()["client_id"]
+            for _ in range(count)
+        ]
+    assert len(set(ids)) == count
+    for client_id in ids:  # RFC 7591 §3.2.1: issued by the server, never the registrant's
+        assert client_id != "-chosen" and client_id[0].isascii() and client_id[0].isalnum()
+
+
 def test_rotated_secret_overlap_window_over_http(idp: Server) -> None:
     machine, first = idp.seed.machine_id, idp.seed.confidential_secret
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from tollhouse import randomness
 from tollhouse.cli.clients.arguments import (
     check_grant_types,
     check_redirect_uris,
@@ -23,16 +22,25 @@ from tollhouse.cli.hashing import client_secret_hasher
 from tollhouse.cli.output import echo_record, usage_error
 from tollhouse.clock import SystemClock
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
+from tollhouse.errors import Conflict
 from tollhouse.models import AuthMethod, Client, GrantType
+from tollhouse.protocol import client_ids
 from tollhouse.storage.ports import ApiStore
 
 INTROSPECT_OWN_SCOPES = "*"
 """The value of a bare ``--introspect``: the APIs that own the client's scopes."""
-CLIENT_ID_BYTES = 16
 
 
 @click.command("create")
 @click.option("--name", required=True, help="Human-readable name (client_name).")
+@click.option(
+    "--client-id",
+    "chosen_id",
+    default=None,
+    metavar="ID",
+    help="Your own client_id, e.g. GRID_001: letters, digits, '.', '_', '-', 3-64 "
+    "characters, starting with a letter or digit (default: 128 random bits).",
+)
 @click.option(
     "--redirect-uri",
     "redirect_uris",
@@ -117,6 +125,7 @@ CLIENT_ID_BYTES = 16
 @state_options
 def create(
     name: str,
+    chosen_id: str | None,
     redirect_uris: tuple[str, ...],
     scope_values: tuple[str, ...],
     grant_types: tuple[str, ...],
@@ -136,6 +145,7 @@ def create(
     """Register a client; a confidential one's secret is printed once."""
     if not name.strip():
         usage_error("--name must not be empty")
+    client_id = client_ids.generate() if chosen_id is None else _checked_id(chosen_id)
     if public and introspect:
         usage_error("a public client cannot introspect tokens (it cannot authenticate)")
     chosen = check_grant_types(grant_types, public)
@@ -147,7 +157,7 @@ def create(
 
     secret = None if public else new_secret()
     client = Client(
-        client_id=randomness.identifier(CLIENT_ID_BYTES),
+        client_id=client_id,
         name=name,
         redirect_uris=uris,
         grant_types=chosen,
@@ -165,7 +175,14 @@ def create(
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,
     )
-    _print_created(run(_add(settings, client, introspect)), secret, as_json)
+    _print_created(run(_add(settings, client, introspect, chosen_id is not None)), secret, as_json)
+
+
+def _checked_id(client_id: str) -> str:
+    try:
+        return client_ids.check_chosen(client_id)
+    except ValueError as exc:
+        usage_error(f"--client-id: {exc}")
 
 
 def _print_created(client: Client, secret: str | None, as_json: bool) -> None:
@@ -185,12 +202,19 @@ def _print_created(client: Client, secret: str | None, as_json: bool) -> None:
         click.echo(SECRET_WARNING)
 
 
-async def _add(settings: Settings, client: Client, introspect: Sequence[str]) -> Client:
+async def _add(
+    settings: Settings, client: Client, introspect: Sequence[str], chosen_id: bool
+) -> Client:
     async with storage_for(settings) as storage:
         if introspect:
             audiences = await _introspect_audiences(storage, client, introspect)
             client = dataclasses.replace(client, introspect_audiences=audiences)
-        await storage.add_client(client)
+        try:
+            await storage.add_client(client)
+        except Conflict:
+            if not chosen_id:
+                raise
+            fail(f"client id {client.client_id} is already in use; choose another --client-id")
     return client
 
 

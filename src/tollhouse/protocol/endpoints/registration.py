@@ -32,17 +32,17 @@ from tollhouse.models import (
     RegistrationAccessToken,
 )
 from tollhouse.protocol import client_metadata
+from tollhouse.protocol.client_ids import generate as generate_client_id
 from tollhouse.protocol.client_metadata import ClientMetadata
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.scopes import IDP_SCOPES
-from tollhouse.randomness import equal, fingerprint, identifier, token
+from tollhouse.randomness import equal, fingerprint, token
 from tollhouse.storage.ports import ApiStore, ClientStore, RegistrationTokenStore
 
 log = logging.getLogger("tollhouse.registration")
 
 REGISTRATION_PATH = "/register"
-CLIENT_ID_BYTES = 16
 SECRET_BYTES = 32
 TOKEN_BYTES = 32
 REALM = 'Bearer realm="tollhouse"'
@@ -189,7 +189,7 @@ class RegistrationEndpoint:
 
     async def _create(self, metadata: ClientMetadata) -> JsonResult:
         now = self._clock.now()
-        client_id = identifier(CLIENT_ID_BYTES)
+        client_id = generate_client_id()  # RFC 7591 §3.2.1: the server issues the id
         secret = None if metadata.is_public else token(SECRET_BYTES)
         client = _apply(
             Client(

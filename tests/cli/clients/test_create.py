@@ -191,3 +191,28 @@ def test_generated_client_ids_never_read_as_options(cli: Cli) -> None:
         assert client_id[0].isascii() and client_id[0].isalnum(), client_id
     shown = cli.many(*(["clients", "show", client_id, "--json"] for client_id in ids))
     assert [result.assert_ok().json()["client_id"] for result in shown] == ids
+
+
+def test_undefined_scope_is_refused_naming_apis_create(cli: Cli) -> None:
+    cli("apis", "create", "--identifier", "https://sensors.test", "--scope", "read_sensors")
+
+    typo = cli(
+        "clients", "create", "--name", "x", "--redirect-uri", CALLBACK,
+        "--scope", "openid read_sensorz",
+    )  # fmt: skip
+
+    typo.assert_failure("read_sensorz is not defined")
+    assert "tollhouse apis create --identifier URI --scope read_sensorz" in typo.stderr
+    assert cli("clients", "list", "--json").assert_ok().json() == []
+
+
+def test_scopes_of_openid_connect_and_of_apis_are_accepted(cli: Cli) -> None:
+    cli("apis", "create", "--identifier", "https://sensors.test", "--scope", "read_sensors")
+
+    created = create(
+        cli, "--redirect-uri", CALLBACK, "--grant-type", "authorization_code",
+        "--grant-type", "refresh_token",
+        "--scope", "openid profile email offline_access read_sensors",
+    )  # fmt: skip
+
+    assert created["scope"] == "openid profile email offline_access read_sensors"

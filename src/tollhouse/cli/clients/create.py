@@ -23,8 +23,8 @@ from tollhouse.cli.output import echo_record, usage_error
 from tollhouse.clock import SystemClock
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
 from tollhouse.errors import Conflict
-from tollhouse.models import AuthMethod, Client, GrantType
-from tollhouse.protocol import client_ids
+from tollhouse.models import Api, AuthMethod, Client, GrantType
+from tollhouse.protocol import client_ids, client_metadata
 from tollhouse.storage.ports import ApiStore
 
 INTROSPECT_OWN_SCOPES = "*"
@@ -206,6 +206,7 @@ async def _add(
     settings: Settings, client: Client, introspect: Sequence[str], chosen_id: bool
 ) -> Client:
     async with storage_for(settings) as storage:
+        _check_defined(client.scopes, await storage.list_apis())
         if introspect:
             audiences = await _introspect_audiences(storage, client, introspect)
             client = dataclasses.replace(client, introspect_audiences=audiences)
@@ -216,6 +217,19 @@ async def _add(
                 raise
             fail(f"client id {client.client_id} is already in use; choose another --client-id")
     return client
+
+
+def _check_defined(scopes: Sequence[str] | None, apis: Sequence[Api]) -> None:
+    """A scope no API and no OpenID Connect defines would make every token request of
+    the client fail with invalid_scope: refused now, with the way to define it."""
+    undefined = client_metadata.undefined_scopes(scopes or (), client_metadata.defined_scopes(apis))
+    if undefined:
+        names, verb = " ".join(undefined), "is" if len(undefined) == 1 else "are"
+        fail(
+            f"--scope: {names} {verb} not defined here (neither by OpenID Connect nor by an "
+            f"API); define it with `tollhouse apis create --identifier URI --scope "
+            f"{undefined[0]}`, then create the client"
+        )
 
 
 async def _introspect_audiences(

@@ -36,7 +36,6 @@ from tollhouse.protocol.client_ids import generate as generate_client_id
 from tollhouse.protocol.client_metadata import ClientMetadata
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.protocol.revocation import Revoker
-from tollhouse.protocol.scopes import IDP_SCOPES
 from tollhouse.randomness import equal, fingerprint, token
 from tollhouse.storage.ports import ApiStore, ClientStore, RegistrationTokenStore
 
@@ -184,8 +183,7 @@ class RegistrationEndpoint:
         )
 
     async def _server_scopes(self) -> frozenset[str]:
-        apis = await self._apis.list_apis()
-        return frozenset(scope for api in apis for scope in api.scopes) | IDP_SCOPES
+        return client_metadata.defined_scopes(await self._apis.list_apis())
 
     async def _create(self, metadata: ClientMetadata) -> JsonResult:
         now = self._clock.now()

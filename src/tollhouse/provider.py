@@ -183,7 +183,7 @@ async def build_provider(
         keyring, subjects, clock, issuer, settings.id_token_ttl, events=events
     )
     hints = IdTokenHintVerifier(keyring, subjects, issuer)
-    # HMAC-SHA-256 under a master-key subkey; old argon2id rows still verify (ADR 0006).
+    # SHA-256 digests; older HMAC and argon2id rows still verify (ADR 0006).
     client_secrets = ClientSecretVerifier(
         ClientSecretHasher.from_box(box, legacy=hashers.client_secrets)
     )

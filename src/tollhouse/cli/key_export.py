@@ -18,6 +18,7 @@ import click
 from joserfc import jwk
 
 from tollhouse.cli.context import fail, run, settings_from, state_options, storage_for
+from tollhouse.cli.dashed_arguments import DashedArgumentCommand
 from tollhouse.cli.output import note, usage_error
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
@@ -26,7 +27,7 @@ from tollhouse.key_rotation import retention_for
 from tollhouse.keys import SUPPORTED_ALGS
 
 
-@click.command("export")
+@click.command("export", cls=DashedArgumentCommand)  # a kid may start with "-"
 @click.argument("kid", required=False)
 @click.option(
     "--pem", "form", flag_value="pem", default=True, help="PEM SubjectPublicKeyInfo (default)."

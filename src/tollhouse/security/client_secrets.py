@@ -16,6 +16,7 @@ Two older forms still verify until the client's secret is rotated: ``hmac-sha256
 build), and argon2id PHC strings (``$argon2id$…``), checked by
 :class:`~tollhouse.security.passwords.PasswordHasher` slowly, in a worker thread.
 """
+
 from __future__ import annotations
 
 import base64

@@ -1,23 +1,37 @@
 """One frozen settings tree, validated once at start-up.
 
 Every field has a ``TOLLHOUSE_<NAME>`` environment variable; CLI flags override them.
-A failure stops start-up with :class:`~tollhouse.errors.ConfigError` carrying one line.
+A failure stops start-up with :class:`~tollhouse.errors.ConfigError` carrying one line
+that names the variable and the values it accepts. A ``TOLLHOUSE_*`` variable that
+nothing reads (a typo) is reported by :func:`unknown_variables` with the nearest name.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SigningAlg, checked_rsa_bits
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
+from tollhouse.security.master_key import NEW_ENV_VAR
 from tollhouse.security.ratelimit import parse_rate
+
+ENV_PREFIX = "TOLLHOUSE_"
+OTHER_VARIABLES = frozenset({NEW_ENV_VAR, "TOLLHOUSE_CHROMIUM"})
+"""Variables read outside the settings: ``keys rewrap``'s new master key, and the
+browser the browser tests drive."""
+OTHER_PREFIXES = ("TOLLHOUSE_GATEWAY_", "TOLLHOUSE_TEST_", "TOLLHOUSE_BENCH_")
+"""``tollhouse gateway``'s options, and the test suite's and benchmarks' own knobs."""
+BOOLEAN_VALUES = "1, true, yes or 0, false, no"
 
 MAX_ACCESS_TOKEN_TTL = 3600
 MAX_CODE_TTL = 60
@@ -304,6 +318,47 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "configuration"
-        message = first["msg"].removeprefix("Value error, ")
-        env = f" (TOLLHOUSE_{where.upper()})" if first["loc"] else ""
-        raise ConfigError(f"invalid {where}{env}: {message}") from None
+        env = f" ({ENV_PREFIX}{where.upper()})" if first["loc"] else ""
+        raise ConfigError(f"invalid {where}{env}: {_reason(where, first)}") from None
+
+
+def _reason(field: str, error: ErrorDetails) -> str:
+    """The rule a value broke, with the values accepted, instead of pydantic's text."""
+    kind = error["type"]
+    given = repr(error.get("input"))[:40]
+    if kind == "bool_parsing":
+        return f"{given} is not a boolean; use {BOOLEAN_VALUES}"
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return f"{given} is not a whole number{_unit(field)}"
+    if kind in ("float_parsing", "float_type"):
+        return f"{given} is not a number{_unit(field)}"
+    if kind == "literal_error":
+        return f"{given} is not accepted; use {error.get('ctx', {}).get('expected', '')}"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _unit(field: str) -> str:
+    if field.endswith("_days"):
+        return " of days"
+    return " of seconds" if field.endswith(("_ttl", "_interval", "_period", "_time")) else ""
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``TOLLHOUSE_*`` name Tollhouse reads outside its own prefixes."""
+    return frozenset(ENV_PREFIX + name.upper() for name in Settings.model_fields) | OTHER_VARIABLES
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``TOLLHOUSE_*`` variables nothing reads (a typo is otherwise silently ignored),
+    each with the nearest known name, or None when none is close."""
+    known = known_variables()
+    # Compared without the prefix, which every name shares and would make all close.
+    suffixes = {name.removeprefix(ENV_PREFIX): name for name in known}
+    found: list[tuple[str, str | None]] = []
+    for name in sorted(environ):
+        upper = name.upper()  # pydantic-settings matches names in any case
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(OTHER_PREFIXES):
+            continue
+        nearest = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), suffixes, 1, 0.7)
+        found.append((name, suffixes[nearest[0]] if nearest else None))
+    return found

@@ -245,3 +245,22 @@ def test_doctor_reports_settings_that_cannot_start_as_an_error(cli: Cli) -> None
     assert result.code == 1
     (error,) = findings(result.json(), "error")
     assert "the server cannot start: invalid access_token_ttl" in error["what"]
+
+
+def test_doctor_reports_clients_whose_scopes_no_api_defines_any_more(cli: Cli) -> None:
+    api = "https://inventory.test"
+    cli("apis", "create", "--identifier", api, "--scope", "read_inventory").assert_ok()
+    created = cli(
+        "clients", "create", "--name", "stock", "--grant-type", "client_credentials",
+        "--scope", "read_inventory", "--client-id", "STOCK_01", "--json",
+    ).assert_ok()  # fmt: skip
+    assert created.json()["scope"] == "read_inventory"
+
+    deleted = cli("apis", "delete", api).assert_ok()
+    result = cli("doctor", "--json")
+
+    assert "clients STOCK_01 are registered with its scopes" in deleted.stderr
+    (scopes,) = [f for f in result.json()["findings"] if f["check"] == "scopes"]
+    assert scopes["level"] == "warning"
+    assert "client STOCK_01 is registered with read_inventory" in scopes["what"]
+    assert "tollhouse apis create --identifier URI --scope read_inventory" in scopes["fix"]

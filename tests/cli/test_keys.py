@@ -133,17 +133,20 @@ def _seconds(iso: str) -> int:
 
 def test_retire_cancels_a_pending_key_and_needs_force_for_the_signing_one(cli: Cli) -> None:
     current, pending = seed_keys(cli, pending=True)
-    cancelled, refused, unknown, dashed = cli.many(
+    cancelled, refused, unknown, dashed, with_h = cli.many(
         ["keys", "retire", pending],
         ["keys", "retire", current],
         ["keys", "retire", "nope"],
         # One kid in 64 starts with "-" (base64url): it is a kid, not an option.
         ["keys", "retire", "-9nope"],
+        # Nor are its letters short options: an "h" in it must not print the help.
+        ["keys", "retire", "-9hope"],
     )
     assert "never sign" in cancelled.assert_ok().stdout
     refused.assert_failure("rotate first")
     unknown.assert_failure("no signing key 'nope'")
     dashed.assert_failure("no signing key '-9nope'")
+    with_h.assert_failure("no signing key '-9hope'")
 
     forced = cli("keys", "retire", current, "--force", "--json").assert_ok().json()
     assert (forced["phase"], forced["status"]) == ("retired", "retired")

@@ -40,6 +40,10 @@ async def seed(url: str) -> None:
         await storage.record_access_token(
             AccessTokenRecord("jti-client", "c1", "c1", now + 600, now)
         )
+        await storage.record_access_token(AccessTokenRecord("jti-one", "c1", "c1", now + 600, now))
+        await storage.record_access_token(
+            AccessTokenRecord("jti-expired", "c1", "c1", now - 3600, now - 4500)
+        )
     finally:
         await storage.close()
 
@@ -62,8 +66,32 @@ def test_tokens_revoke_by_jti_user_and_client(tmp_path: Path) -> None:
     assert asyncio.run(revoked(url, "jti-user", "jti-client")) == [True, False]
     assert cli(tmp_path, "tokens", "revoke", "--client", "c1").returncode == 0
     assert asyncio.run(revoked(url, "jti-client")) == [True]
-    assert cli(tmp_path, "tokens", "revoke", "--jti", "unknown-jti").returncode == 0
-    assert asyncio.run(revoked(url, "unknown-jti")) == [True]
+
+
+def test_revoke_by_jti_says_what_happened(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tollhouse.db'}"
+    asyncio.run(seed(url))
+
+    known = cli(tmp_path, "tokens", "revoke", "--jti", "jti-one")
+    again = cli(tmp_path, "tokens", "revoke", "--jti", "jti-one")
+    unknown = cli(tmp_path, "tokens", "revoke", "--jti", "doesnotexist")
+    expired = cli(tmp_path, "tokens", "revoke", "--jti", "jti-expired")
+
+    for result in (known, again, unknown, expired):
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 1, result.stdout
+    assert known.stdout.startswith("revoked access token jti-one of client c1")
+    assert again.stdout.startswith("access token jti-one was already revoked")
+    # A resource server may hold a token whose record is gone: listed all the same.
+    assert unknown.stdout.startswith("no access token doesnotexist is on record here")
+    assert "listed it as revoked anyway" in unknown.stdout
+    assert "revoked 1" not in unknown.stdout
+    assert "nothing to revoke" in expired.stdout
+    assert asyncio.run(revoked(url, "jti-one", "doesnotexist", "jti-expired")) == [
+        True,
+        True,
+        False,
+    ]
 
 
 def test_tokens_revoke_needs_exactly_one_target(tmp_path: Path) -> None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from tollhouse.diagnostics.client_checks import check_demo_data, check_redirect_uris
+import dataclasses
+
+from tollhouse.diagnostics.client_checks import (
+    check_client_scopes,
+    check_demo_data,
+    check_redirect_uris,
+)
 from tollhouse.diagnostics.findings import Level
-from tollhouse.models import AuthMethod, Client, GrantType, User
+from tollhouse.models import Api, AuthMethod, Client, GrantType, User
 
 
 def client(*uris: str, client_id: str = "app") -> Client:
@@ -42,3 +48,20 @@ def test_demo_data_is_flagged() -> None:
     assert len(found) == 1 and found[0].level is Level.WARNING
     assert "client grid-monitor, user operator" in found[0].what
     assert check_demo_data([client()], []) == []
+
+
+def test_clients_with_scopes_no_api_defines_are_warnings() -> None:
+    apis = [Api("https://sensors.test", ("read_sensors",), 1)]
+    clients = [
+        dataclasses.replace(client(client_id="ok"), scopes=("openid", "read_sensors")),
+        dataclasses.replace(client(client_id="any"), scopes=None),
+        dataclasses.replace(client(client_id="stale"), scopes=("openid", "read_billing")),
+    ]
+
+    found = check_client_scopes(clients, apis)
+
+    assert [(f.check, f.level) for f in found] == [("scopes", Level.WARNING)]
+    assert "client stale is registered with read_billing" in found[0].what
+    assert "tollhouse apis create" in (found[0].fix or "")
+    (fine,) = check_client_scopes(clients[:2], apis)
+    assert fine.level is Level.OK and "2 clients" in fine.what

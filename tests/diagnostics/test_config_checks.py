@@ -57,3 +57,16 @@ def test_settings_that_cannot_start_are_an_error() -> None:
     finding = invalid_settings("invalid access_token_ttl: must be between 1 and 3600 seconds")
     assert finding.level is Level.ERROR
     assert exit_code([finding]) == 1
+
+
+def test_a_variable_nothing_reads_is_a_warning_naming_the_nearest_one(
+    make_settings: MakeSettings,
+) -> None:
+    environ = {"TOLLHOUSE_ACESS_TOKEN_TTL": "300", "TOLLHOUSE_TEST_FAST_HASH": "1"}
+
+    found = check_settings(make_settings(), environ)
+
+    assert [(f.level, f.check) for f in found] == [(Level.WARNING, "config")]
+    assert found[0].what == "TOLLHOUSE_ACESS_TOKEN_TTL is not a Tollhouse variable and is ignored"
+    assert found[0].fix == "did you mean TOLLHOUSE_ACCESS_TOKEN_TTL?"
+    assert exit_code(found) == 0

@@ -207,6 +207,53 @@ def test_registration_is_managed_with_its_registration_access_token(idp: Server)
     assert gone.status_code == 401 and gone.json()["error"] == "invalid_client"
 
 
+def test_undefined_scope_is_refused_until_an_api_defines_it(idp: Server) -> None:
+    token = initial_token(idp, "--uses", "2")
+    body = {"grant_types": ["client_credentials"], "scope": "read_sensors read_inventory"}
+    with idp.client() as http:
+        refused = post_register(http, body, token)
+        admin(idp, "apis", "create", "--identifier", "https://inventory.test",
+              "--scope", "read_inventory")  # fmt: skip
+        accepted = post_register(http, body, token)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_client_metadata")
+    description = refused.json()["error_description"]
+    assert "read_inventory is not defined" in description and "read_sensors" not in description
+    assert "tollhouse apis create" in description
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["scope"] == "read_sensors read_inventory"
+
+
+def test_update_to_an_undefined_scope_is_refused(idp: Server) -> None:
+    token = initial_token(idp)
+    with idp.client() as http:
+        created = post_register(http, {"grant_types": ["client_credentials"]}, token).json()
+        bearer = {"Authorization": f"Bearer {created['registration_access_token']}"}
+        update = {
+            "client_id": created["client_id"],
+            "grant_types": ["client_credentials"],
+            "scope": "openid write_sensorz",
+        }
+        refused = http.put(created["registration_client_uri"], json=update, headers=bearer)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_client_metadata")
+    assert "write_sensorz is not defined" in refused.json()["error_description"]
+    assert "tollhouse apis create" in refused.json()["error_description"]
+
+
+def test_issued_client_ids_start_with_a_letter_or_digit(idp: Server) -> None:
+    count = 16
+    token = initial_token(idp, "--uses", str(count))
+    with idp.client() as http:
+        ids = [
+            post_register(
+                http, {"grant_types": ["client_credentials"], "client_id": "-chosen"}, token
+            ).json()["client_id"]
+            for _ in range(count)
+        ]
+    assert len(set(ids)) == count
+    for client_id in ids:  # RFC 7591 §3.2.1: issued by the server, never the registrant's
+        assert client_id != "-chosen" and client_id[0].isascii() and client_id[0].isalnum()
+
+
 def test_rotated_secret_overlap_window_over_http(idp: Server) -> None:
     machine, first = idp.seed.machine_id, idp.seed.confidential_secret
 

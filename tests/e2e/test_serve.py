@@ -167,6 +167,17 @@ def test_restart_keeps_clients_users_and_keys(tmp_path: Path) -> None:
         (["--issuer", "http://idp.example.test"], {}, "https"),
         ([], {"TOLLHOUSE_CODE_TTL": "120"}, "code_ttl"),
         ([], {"TOLLHOUSE_MASTER_KEY": "not-base64-of-32-bytes"}, "master"),
+        (
+            [],
+            {"TOLLHOUSE_SEED_DEMO": "maybe"},
+            "(tollhouse_seed_demo): 'maybe' is not a boolean; use 1, true, yes or 0, false, no",
+        ),
+        (
+            [],
+            {"TOLLHOUSE_ACCESS_TOKEN_TTL": "15m"},
+            "(tollhouse_access_token_ttl): '15m' is not a whole number of seconds",
+        ),
+        ([], {"TOLLHOUSE_SIGNING_ALG": "HS256"}, "use 'es256', 'rs256' or 'eddsa'"),
     ],
 )
 def test_invalid_configuration_stops_startup_with_one_line(
@@ -180,6 +191,27 @@ def test_invalid_configuration_stops_startup_with_one_line(
     assert len(lines) == 1, result.stderr
     assert message in lines[0].lower()
     assert "Traceback" not in result.stderr
+
+
+def test_unknown_variables_are_named_at_start_with_the_nearest_known_one(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "TOLLHOUSE_ACESS_TOKEN_TTL": "300",
+        "TOLLHOUSE_FROBNICATE": "1",
+        # Read outside the settings: never flagged.
+        "TOLLHOUSE_NEW_MASTER_KEY": "",
+        "TOLLHOUSE_GATEWAY_ISSUER": "http://127.0.0.1:1",
+        "TOLLHOUSE_TEST_FAST_HASH": "1",
+    }
+    process, log_path = start_server(tmp_path, port, env=env)  # a warning, not a refusal
+    stop(process)
+    warnings = [line for line in log_path.read_text().splitlines() if "is not a Tollhouse" in line]
+    assert warnings == [
+        "warning [config] TOLLHOUSE_ACESS_TOKEN_TTL is not a Tollhouse variable and is ignored"
+        " — did you mean TOLLHOUSE_ACCESS_TOKEN_TTL?",
+        "warning [config] TOLLHOUSE_FROBNICATE is not a Tollhouse variable and is ignored"
+        " — remove it; README, Configuration, lists every variable",
+    ]
 
 
 def test_health_endpoint(tmp_path: Path) -> None:

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from tollhouse.errors import InvalidClientMetadata, InvalidRedirectUriMetadata, InvalidRequest
-from tollhouse.protocol.client_metadata import parse_body, validate
+from tollhouse.models import Api
+from tollhouse.protocol.client_metadata import (
+    defined_scopes,
+    parse_body,
+    undefined_scopes,
+    validate,
+)
 
 SCOPES = frozenset({"openid", "read_sensors", "write_sensors", "read_billing"})
 CB = "https://app.example/cb"
@@ -73,6 +79,8 @@ def test_code_grant_needs_a_redirect_uri() -> None:
         ),
         ({"token_endpoint_auth_method": "private_key_jwt"}, "not supported"),
         ({"scope": "read_sensors delete_everything"}, "delete_everything is not defined"),
+        ({"scope": "read_sensorz write_sensorz"}, "read_sensorz write_sensorz are not defined"),
+        ({"scope": "delete_everything"}, "tollhouse apis create"),
         ({"scope": ""}, "scope is empty"),
         ({"scope": 'read "quoted"'}, "scope"),
         ({"client_name": "x" * 201}, "client_name"),
@@ -164,3 +172,23 @@ def test_body_must_be_a_json_object(raw: bytes) -> None:
 
 def test_json_object_body_is_parsed() -> None:
     assert parse_body(b'{"client_name": "caf\\u00e9"}') == {"client_name": "café"}
+
+
+def test_defined_scopes_are_openid_connects_and_every_apis() -> None:
+    apis = [Api("https://a.test", ("read_a",), 0), Api("https://b.test", ("read_b", "write_b"), 0)]
+
+    defined = defined_scopes(apis)
+
+    assert defined == {
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "read_a",
+        "read_b",
+        "write_b",
+    }
+    assert undefined_scopes(["openid", "read_c", "read_a", "write_c"], defined) == [
+        "read_c",
+        "write_c",
+    ]

@@ -146,11 +146,25 @@ async def _list(settings: Settings) -> list[Api]:
 @state_options
 def delete(identifier: str, data_dir: Path | None, database: str | None) -> None:
     """Delete an API; its scopes are freed."""
-    run(_delete(settings_from(data_dir, database), identifier))
+    stranded = run(_delete(settings_from(data_dir, database), identifier))
     click.echo(f"deleted API {identifier}")
+    if stranded:
+        note(
+            f"warning: clients {' '.join(stranded)} are registered with its scopes, now "
+            "undefined (`tollhouse doctor` lists them)"
+        )
 
 
-async def _delete(settings: Settings, identifier: str) -> None:
+async def _delete(settings: Settings, identifier: str) -> list[str]:
+    """Delete the API; the ids of the clients registered with one of its scopes."""
     async with storage_for(settings) as storage:
+        owned = {
+            scope
+            for api in await storage.list_apis()
+            if api.identifier == identifier
+            for scope in api.scopes
+        }
         if not await storage.delete_api(identifier):
             raise NotFound(f"no API {identifier}")
+        clients = await storage.list_clients()
+    return [c.client_id for c in clients if owned & set(c.scopes or ())]

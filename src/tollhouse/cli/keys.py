@@ -19,6 +19,7 @@ import click
 
 from tollhouse.algorithms import SIGNING_ALGS
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
+from tollhouse.cli.dashed_arguments import DashedArgumentCommand
 from tollhouse.cli.output import echo_table, iso_utc, iso_utc_or_none, note
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
@@ -192,7 +193,7 @@ async def _rotate(settings: Settings, alg: str, lead_time: int | None) -> tuple[
 
 
 # A kid is a base64url thumbprint: one in 64 starts with "-", which is no option.
-@keys.command(context_settings={"ignore_unknown_options": True})
+@keys.command(cls=DashedArgumentCommand)
 @click.argument("kid")
 @click.option("--force", is_flag=True, help="Retire even the key that signs now.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -10,12 +10,14 @@ from tollhouse.cli import (
     clients,
     doctor,
     gateway,
+    key_export,
     keys,
     migrate,
     registration_token,
     serve,
     sessions,
     token_inspect,
+    token_signature,
     tokens,
     users,
 )
@@ -40,6 +42,8 @@ cli.add_command(doctor.doctor)
 cli.add_command(registration_token.registration_token)
 cli.add_command(token_inspect.token)
 cli.add_command(admin_token.admin_token)
+keys.keys.add_command(key_export.export)
+token_inspect.token.add_command(token_signature.signature)
 
 
 def main() -> None:

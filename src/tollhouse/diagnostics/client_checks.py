@@ -1,5 +1,6 @@
 """Registered clients and users: redirect URIs still registrable under today's rules
-(RFC 6749 §3.1.2, RFC 9700 §4.1.3, RFC 8252 §8.3), and the demo data of ``--seed-demo``.
+(RFC 6749 §3.1.2, RFC 9700 §4.1.3, RFC 8252 §8.3), scopes that are still defined, and
+the demo data of ``--seed-demo``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from urllib.parse import urlsplit
 from tollhouse.diagnostics.findings import Finding, error, ok, warning
 from tollhouse.errors import InvalidRedirectUriMetadata
 from tollhouse.hosts import is_loopback
-from tollhouse.models import Client, GrantType, User
+from tollhouse.models import Api, Client, GrantType, User
+from tollhouse.protocol.client_metadata import defined_scopes, undefined_scopes
 from tollhouse.protocol.redirect_uris import check_registrable
 
 CHECK = "redirect_uris"
+SCOPES_CHECK = "scopes"
 DEMO_CLIENT_ID = "grid-monitor"
 DEMO_USERNAME = "operator"
 
@@ -68,6 +71,30 @@ def _problem(client_id: str, uri: str) -> Finding | None:
         f"client {client_id}: {uri} would be refused today: {reason}",
         "register a conforming URI (https, or http://127.0.0.1 / http://[::1] for native apps)",
     )
+
+
+def check_client_scopes(clients: Sequence[Client], apis: Sequence[Api]) -> list[Finding]:
+    """Clients registered with a scope that no API (nor OpenID Connect) defines any more,
+    e.g. after ``tollhouse apis delete``: their requests for it fail with invalid_scope
+    (RFC 6749 §5.2)."""
+    defined = defined_scopes(apis)
+    found: list[Finding] = []
+    for client in clients:
+        missing = undefined_scopes(client.scopes or (), defined)
+        if missing:
+            names = " ".join(missing)
+            found.append(
+                warning(
+                    SCOPES_CHECK,
+                    f"client {client.client_id} is registered with {names}, which no API "
+                    "defines: its token requests for it fail with invalid_scope",
+                    f"define it again with `tollhouse apis create --identifier URI --scope "
+                    f"{missing[0]}`, or recreate the client without it",
+                )
+            )
+    if not found:
+        found.append(ok(SCOPES_CHECK, f"every scope of the {len(clients)} clients is defined"))
+    return found
 
 
 def check_demo_data(clients: Sequence[Client], users: Sequence[User]) -> list[Finding]:

@@ -9,9 +9,11 @@ replay detection; §4.1.1 and §4.12 TLS) and node-oidc-provider's start-up warn
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from tollhouse.config import Settings
+from tollhouse.config import Settings, unknown_variables
 from tollhouse.diagnostics.findings import Finding, Level, error, ok, warning
 from tollhouse.hosts import is_loopback
 
@@ -24,9 +26,12 @@ LONG_SESSION_TTL = 24 * 3600
 LONG_INTERACTION_TTL = 3600
 
 
-def check_settings(settings: Settings) -> list[Finding]:
-    """Every risky setting as a warning; one ``ok`` finding when there is none."""
+def check_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
+    """Every risky setting, and every ``TOLLHOUSE_*`` variable of ``environ`` (default:
+    this process's) that nothing reads, as a warning; one ``ok`` finding when there is
+    none."""
     found = [
+        *_unknown_variables(os.environ if environ is None else environ),
         *_token_lifetimes(settings),
         *_browser_lifetimes(settings),
         *_transport(settings),
@@ -50,6 +55,20 @@ def invalid_settings(message: str) -> Finding:
         f"the server cannot start: {message}",
         "fix the flag or TOLLHOUSE_* variable named above (README, Configuration)",
     )
+
+
+def _unknown_variables(environ: Mapping[str, str]) -> list[Finding]:
+    """A misspelt variable is otherwise ignored without a word, its default in force."""
+    return [
+        warning(
+            CHECK,
+            f"{name} is not a Tollhouse variable and is ignored",
+            f"did you mean {nearest}?"
+            if nearest
+            else "remove it; README, Configuration, lists every variable",
+        )
+        for name, nearest in unknown_variables(environ)
+    ]
 
 
 def _token_lifetimes(s: Settings) -> list[Finding]:

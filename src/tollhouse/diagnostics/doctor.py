@@ -35,7 +35,7 @@ from tollhouse.diagnostics import (
 )
 from tollhouse.diagnostics.findings import Finding, error, ok
 from tollhouse.keys.rotation import retention_for
-from tollhouse.models import Client, SigningKey, User
+from tollhouse.models import Api, Client, SigningKey, User
 from tollhouse.storage.sql.engine import async_url, create_engine, is_sqlite
 from tollhouse.storage.sql.migrate import alembic_config
 from tollhouse.storage.sql.storage import SqlStorage
@@ -52,6 +52,7 @@ class DatabaseFacts:
     skew: float | None = None
     """Database clock minus this machine's, seconds (None: not measured)."""
     clients: list[Client] = field(default_factory=list)
+    apis: list[Api] = field(default_factory=list)
     users: list[User] = field(default_factory=list)
     keys: list[SigningKey] | None = None
     findings: list[Finding] = field(default_factory=list)
@@ -61,7 +62,7 @@ async def diagnose(
     settings: Settings, *, url: str | None = None, clock: Clock | None = None
 ) -> list[Finding]:
     """Every finding, in a stable order: config, database, clock, master key, keys, TLS,
-    redirect URIs, then the running server (``url``)."""
+    redirect URIs, client scopes, then the running server (``url``)."""
     clock = clock or SystemClock()
     found = config_checks.check_settings(settings)
     facts = await read_database(settings.database_url)
@@ -90,6 +91,7 @@ async def diagnose(
     found.extend(tls_checks.check_tls(settings, now, issuer_host))
     if facts.keys is not None:
         found.extend(client_checks.check_redirect_uris(facts.clients))
+        found.extend(client_checks.check_client_scopes(facts.clients, facts.apis))
     if url is not None:
         context = remote.tls_context(_certificates(settings))
         published = (
@@ -143,6 +145,7 @@ async def read_database(database_url: str) -> DatabaseFacts:
         try:
             facts.keys = await _bounded(storage.list_keys())
             facts.clients = await _bounded(storage.list_clients())
+            facts.apis = await _bounded(storage.list_apis())
             facts.users = await _bounded(storage.list_users())
         except Exception as exc:
             facts.findings.append(

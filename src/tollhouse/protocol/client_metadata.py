@@ -15,7 +15,7 @@ registered, as RFC 7591 §3.2.1 asks, so a client sees what was kept.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +28,7 @@ from tollhouse.errors import (
     InvalidScope,
     OAuthError,
 )
-from tollhouse.models import AuthMethod, GrantType
+from tollhouse.models import Api, AuthMethod, GrantType
 from tollhouse.protocol import scopes as scope_rules
 from tollhouse.protocol.redirect_uris import check_registrable
 
@@ -78,6 +78,21 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest("The request body must be a JSON object (RFC 7591).")
     return value
+
+
+def defined_scopes(apis: Iterable[Api]) -> frozenset[str]:
+    """The scopes a client may be registered with: OpenID Connect's and every API's."""
+    return scope_rules.IDP_SCOPES | {scope for api in apis for scope in api.scopes}
+
+
+def undefined_scopes(requested: Iterable[str], defined: Collection[str]) -> list[str]:
+    """The requested scopes nothing defines, in the order given: a client registered
+    with one would meet ``invalid_scope`` at every token request that asks for it."""
+    return [scope for scope in requested if scope not in defined]
+
+
+def _named(scopes: Sequence[str]) -> str:
+    return f"The scope {scopes[0]} is" if len(scopes) == 1 else f"The scopes {' '.join(scopes)} are"
 
 
 def _no_constant(name: str) -> Any:
@@ -267,9 +282,13 @@ def _scopes(
         raise InvalidClientMetadata(f"scope: {error.description}") from None
     if not requested:
         raise InvalidClientMetadata("scope is empty; omit it to allow every scope.")
+    undefined = undefined_scopes(requested, server_scopes)
+    if undefined:
+        raise InvalidClientMetadata(
+            f"{_named(undefined)} not defined on this server: neither OpenID Connect nor "
+            "any API defines it; an operator defines API scopes with `tollhouse apis create`."
+        )
     for scope in requested:
-        if scope not in server_scopes:
-            raise InvalidClientMetadata(f"The scope {scope} is not defined on this server.")
         if default_client_scopes is not None and scope not in default_client_scopes:
             raise InvalidClientMetadata(
                 f"The scope {scope} is not available to dynamically registered clients."

@@ -1,21 +1,20 @@
-"""Client secrets at rest: SHA-256, compared in constant time.
+"""Client secrets at rest: SHA-256 digests, compared in constant time (ADR 0006).
 
 Tollhouse generates every client secret itself (``secrets.token_urlsafe(32)``: 256
 bits of entropy). A slow password hash (argon2id, bcrypt) only helps a secret an
-attacker can guess; nobody guesses 2**256, so a KDF would buy nothing and cost the
-token endpoint its throughput (argon2id takes tens of milliseconds a check; Hydra's
-bcrypt on client secrets is what caps it at ~500 grants/s). See
+attacker can guess; nobody guesses 2**256, so a KDF would buy nothing and would make
+the hash the largest cost of every confidential-client request. See
 docs/adr/0006-client-secret-digest.md.
 
-Stored form: ``sha256$<base64url(SHA-256(secret))>``. For a 256-bit random secret a
-plain digest is as strong as any keyed one (preimage resistance is all that matters),
-and unlike a digest keyed by the master key it survives ``tollhouse keys rewrap``.
-Rows of the form ``hmac-sha256$…`` (HMAC under the master key's ``client-secrets``
-subkey, written by an earlier development build) still verify.
+Stored form: ``sha256$<base64url(SHA-256(secret))>``, a plain digest, not an HMAC. For
+a 256-bit random secret it is as strong as any keyed one (preimage resistance is all
+that matters), and unlike a digest keyed by the master key it survives
+``tollhouse keys rewrap``.
 
-Rows written before this scheme hold argon2id PHC strings (``$argon2id$…``); they keep
-verifying through :class:`~tollhouse.security.passwords.PasswordHasher` (slowly, in a
-worker thread) until the client's secret is rotated.
+Two older forms still verify until the client's secret is rotated: ``hmac-sha256$…``
+(HMAC under the master key's ``client-secrets`` subkey, written by a development
+build), and argon2id PHC strings (``$argon2id$…``), checked by
+:class:`~tollhouse.security.passwords.PasswordHasher` slowly, in a worker thread.
 """
 
 from __future__ import annotations
@@ -41,7 +40,8 @@ _MAX_SECRET_BYTES = 1024
 
 
 class ClientSecretHasher:
-    """``hash()`` new client secrets; ``verify()`` both HMAC and legacy argon2id rows."""
+    """``hash()`` new client secrets as SHA-256 digests; ``verify()`` those and the
+    older HMAC and argon2id rows."""
 
     __slots__ = ("_key", "_legacy")
 
@@ -58,7 +58,8 @@ class ClientSecretHasher:
     def from_box(
         cls, box: SecretBox, *, legacy: PasswordHasher | None = None
     ) -> ClientSecretHasher:
-        """The hasher keyed by the master key's ``client-secrets`` subkey (RFC 5869 HKDF)."""
+        """The hasher, with the master key's ``client-secrets`` subkey (RFC 5869 HKDF)
+        for the older HMAC rows; new secrets are plain digests."""
         return cls(box.derive(PURPOSE), legacy=legacy)
 
     def _mac(self, secret: str) -> str:
@@ -98,15 +99,15 @@ class ClientSecretHasher:
         return False
 
     def dummy_verify(self) -> None:
-        """Spend the time of one HMAC check (unknown client: no timing difference)."""
+        """Spend the time of one digest check (unknown client: no timing difference)."""
         self.verify(PREFIX + "A" * 43, secrets.token_urlsafe(32))
 
 
 class ClientSecretVerifier:
     """The async face used by client authentication and registration.
 
-    HMAC rows are checked inline (about a microsecond, no reason to leave the event
-    loop); legacy argon2id rows go to a worker thread so the loop keeps serving.
+    Digest and HMAC rows are checked inline (one SHA-256: cheaper than a hand-off to a
+    thread); legacy argon2id rows go to a worker thread so the loop keeps serving.
     """
 
     __slots__ = ("_hasher",)

@@ -8,6 +8,9 @@ from .stored import CALLBACK, IPV6_CALLBACK, METADATA_KEYS, create, secret_hashe
 
 
 def test_create_json_is_one_object_with_secret_and_rfc7591_metadata(cli: Cli) -> None:
+    cli(
+        "apis", "create", "--identifier", "https://api.test", "--scope", "read", "--scope", "write"
+    ).assert_ok()
     created = create(
         cli,
         "--redirect-uri", CALLBACK,
@@ -120,3 +123,96 @@ def test_resource_server_client_with_introspect_and_lifetimes(cli: Cli) -> None:
         "clients", "create", "--name", "x", "--grant-type", "client_credentials",
         "--access-token-ttl", "4000",
     ).assert_usage_error()  # fmt: skip
+
+
+def test_client_id_of_the_operators_choosing(cli: Cli) -> None:
+    created = create(cli, "--client-id", "GRID_001", "--redirect-uri", CALLBACK)
+
+    assert created["client_id"] == "GRID_001"
+    shown = cli("clients", "show", "GRID_001", "--json").assert_ok().json()
+    assert shown["client_name"] == "web"
+    assert secret_hasher(cli).verify(stored_hash(cli, "GRID_001") or "", created["client_secret"])
+
+
+def test_client_id_in_use_is_refused_naming_it(cli: Cli) -> None:
+    create(cli, "--client-id", "grid.monitor-2", "--redirect-uri", CALLBACK)
+
+    again = cli(
+        "clients", "create", "--name", "other", "--client-id", "grid.monitor-2",
+        "--redirect-uri", CALLBACK,
+    )  # fmt: skip
+
+    again.assert_failure("client id grid.monitor-2 is already in use")
+    listed = cli("clients", "list", "--json").assert_ok().json()
+    assert [c["client_name"] for c in listed] == ["web"]
+
+
+def test_client_id_outside_the_rules_is_a_usage_error(cli: Cli) -> None:
+    # Each rule's own cases: tests/protocol/test_client_ids.py.
+    cases = {"ab": "3-64", "grid/001": "only letters, digits", "-grid": "start with a letter"}
+    commands = [
+        ["clients", "create", "--name", "x", "--redirect-uri", CALLBACK, f"--client-id={value}"]
+        for value in cases
+    ]
+
+    results = cli.many(*commands)
+
+    for (value, message), result in zip(cases.items(), results, strict=True):
+        result.assert_usage_error("--client-id")
+        assert message in result.stderr, value
+    assert not (cli.data_dir / "tollhouse.db").exists()  # refused before touching state
+
+
+def test_longest_and_shortest_client_ids_are_accepted(cli: Cli) -> None:
+    longest, shortest = "A" + "b.c_d-9" * 9, "a-1"
+    assert len(longest) == 64
+    for client_id in (longest, shortest):
+        assert (
+            create(cli, "--client-id", client_id, "--public", "--redirect-uri", CALLBACK)[
+                "client_id"
+            ]
+            == client_id
+        )
+
+
+def test_generated_client_ids_never_read_as_options(cli: Cli) -> None:
+    # Many more ids are drawn in tests/protocol/test_client_ids.py.
+    made = cli.many(
+        *(
+            ["clients", "create", "--name", f"app{i}", "--public", "--redirect-uri", CALLBACK,
+             "--json"]
+            for i in range(4)
+        )
+    )  # fmt: skip
+
+    ids = [result.assert_ok().json()["client_id"] for result in made]
+    assert len(set(ids)) == len(ids)
+    for client_id in ids:
+        assert client_id[0].isascii() and client_id[0].isalnum(), client_id
+    shown = cli.many(*(["clients", "show", client_id, "--json"] for client_id in ids))
+    assert [result.assert_ok().json()["client_id"] for result in shown] == ids
+
+
+def test_undefined_scope_is_refused_naming_apis_create(cli: Cli) -> None:
+    cli("apis", "create", "--identifier", "https://sensors.test", "--scope", "read_sensors")
+
+    typo = cli(
+        "clients", "create", "--name", "x", "--redirect-uri", CALLBACK,
+        "--scope", "openid read_sensorz",
+    )  # fmt: skip
+
+    typo.assert_failure("read_sensorz is not defined")
+    assert "tollhouse apis create --identifier URI --scope read_sensorz" in typo.stderr
+    assert cli("clients", "list", "--json").assert_ok().json() == []
+
+
+def test_scopes_of_openid_connect_and_of_apis_are_accepted(cli: Cli) -> None:
+    cli("apis", "create", "--identifier", "https://sensors.test", "--scope", "read_sensors")
+
+    created = create(
+        cli, "--redirect-uri", CALLBACK, "--grant-type", "authorization_code",
+        "--grant-type", "refresh_token",
+        "--scope", "openid profile email offline_access read_sensors",
+    )  # fmt: skip
+
+    assert created["scope"] == "openid profile email offline_access read_sensors"

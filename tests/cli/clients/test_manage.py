@@ -22,6 +22,7 @@ def test_deleted_client_is_gone(cli: Cli) -> None:
 
 
 def test_list_json_is_an_array_of_metadata_without_secrets(cli: Cli) -> None:
+    cli("apis", "create", "--identifier", "https://api.test", "--scope", "read").assert_ok()
     service = create(cli, "--grant-type", "client_credentials", "--scope", "read")
     public = {"client_id": seed(cli, "public-app").client_id}
 
@@ -40,3 +41,21 @@ def test_list_json_is_an_array_of_metadata_without_secrets(cli: Cli) -> None:
     assert clients[service["client_id"]]["grant_types"] == ["client_credentials"]
     assert clients[service["client_id"]]["redirect_uris"] == []  # none needed without code
     assert elsewhere.assert_ok().json() == []  # --data-dir wins over TOLLHOUSE_DATA_DIR
+
+
+def test_a_client_id_starting_with_a_dash_is_an_argument_not_an_option(cli: Cli) -> None:
+    # Ids generated before they were kept from starting with "-" are still stored.
+    client_id = seed(cli, "-dEOBO5hLegacy", secret="s3cret-of-the-legacy-client").client_id
+
+    as_given, after_dashes, rotated = cli.many(
+        ["clients", "show", client_id, "--json"],
+        ["clients", "show", "--json", "--", client_id],
+        ["clients", "rotate-secret", "--json", "--", client_id],
+    )
+    deleted = cli("clients", "delete", client_id)
+
+    assert as_given.assert_ok().json()["client_id"] == client_id
+    assert after_dashes.assert_ok().json()["client_id"] == client_id
+    assert rotated.assert_ok().json()["client_id"] == client_id
+    assert deleted.assert_ok().stdout == f"deleted client {client_id}\n"
+    assert cli("clients", "list", "--json").assert_ok().json() == []

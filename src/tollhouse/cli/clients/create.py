@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from tollhouse import randomness
 from tollhouse.algorithms import SIGNING_ALGS
 from tollhouse.cli.clients.arguments import (
     check_grant_types,
@@ -24,16 +23,25 @@ from tollhouse.cli.hashing import client_secret_hasher
 from tollhouse.cli.output import echo_record, usage_error
 from tollhouse.clock import SystemClock
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
-from tollhouse.models import AuthMethod, Client, GrantType
+from tollhouse.errors import Conflict
+from tollhouse.models import Api, AuthMethod, Client, GrantType
+from tollhouse.protocol import client_ids, client_metadata
 from tollhouse.storage.ports import ApiStore
 
 INTROSPECT_OWN_SCOPES = "*"
 """The value of a bare ``--introspect``: the APIs that own the client's scopes."""
-CLIENT_ID_BYTES = 16
 
 
 @click.command("create")
 @click.option("--name", required=True, help="Human-readable name (client_name).")
+@click.option(
+    "--client-id",
+    "chosen_id",
+    default=None,
+    metavar="ID",
+    help="Your own client_id, e.g. GRID_001: letters, digits, '.', '_', '-', 3-64 "
+    "characters, starting with a letter or digit (default: 128 random bits).",
+)
 @click.option(
     "--redirect-uri",
     "redirect_uris",
@@ -118,6 +126,7 @@ CLIENT_ID_BYTES = 16
 @state_options
 def create(
     name: str,
+    chosen_id: str | None,
     redirect_uris: tuple[str, ...],
     scope_values: tuple[str, ...],
     grant_types: tuple[str, ...],
@@ -137,6 +146,7 @@ def create(
     """Register a client; a confidential one's secret is printed once."""
     if not name.strip():
         usage_error("--name must not be empty")
+    client_id = client_ids.generate() if chosen_id is None else _checked_id(chosen_id)
     if public and introspect:
         usage_error("a public client cannot introspect tokens (it cannot authenticate)")
     chosen = check_grant_types(grant_types, public)
@@ -148,7 +158,7 @@ def create(
 
     secret = None if public else new_secret()
     client = Client(
-        client_id=randomness.identifier(CLIENT_ID_BYTES),
+        client_id=client_id,
         name=name,
         redirect_uris=uris,
         grant_types=chosen,
@@ -166,7 +176,14 @@ def create(
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,
     )
-    _print_created(run(_add(settings, client, introspect)), secret, as_json)
+    _print_created(run(_add(settings, client, introspect, chosen_id is not None)), secret, as_json)
+
+
+def _checked_id(client_id: str) -> str:
+    try:
+        return client_ids.check_chosen(client_id)
+    except ValueError as exc:
+        usage_error(f"--client-id: {exc}")
 
 
 def _print_created(client: Client, secret: str | None, as_json: bool) -> None:
@@ -186,13 +203,34 @@ def _print_created(client: Client, secret: str | None, as_json: bool) -> None:
         click.echo(SECRET_WARNING)
 
 
-async def _add(settings: Settings, client: Client, introspect: Sequence[str]) -> Client:
+async def _add(
+    settings: Settings, client: Client, introspect: Sequence[str], chosen_id: bool
+) -> Client:
     async with storage_for(settings) as storage:
+        _check_defined(client.scopes, await storage.list_apis())
         if introspect:
             audiences = await _introspect_audiences(storage, client, introspect)
             client = dataclasses.replace(client, introspect_audiences=audiences)
-        await storage.add_client(client)
+        try:
+            await storage.add_client(client)
+        except Conflict:
+            if not chosen_id:
+                raise
+            fail(f"client id {client.client_id} is already in use; choose another --client-id")
     return client
+
+
+def _check_defined(scopes: Sequence[str] | None, apis: Sequence[Api]) -> None:
+    """A scope no API and no OpenID Connect defines would make every token request of
+    the client fail with invalid_scope: refused now, with the way to define it."""
+    undefined = client_metadata.undefined_scopes(scopes or (), client_metadata.defined_scopes(apis))
+    if undefined:
+        names, verb = " ".join(undefined), "is" if len(undefined) == 1 else "are"
+        fail(
+            f"--scope: {names} {verb} not defined here (neither by OpenID Connect nor by an "
+            f"API); define it with `tollhouse apis create --identifier URI --scope "
+            f"{undefined[0]}`, then create the client"
+        )
 
 
 async def _introspect_audiences(

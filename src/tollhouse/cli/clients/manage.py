@@ -8,6 +8,7 @@ import click
 
 from tollhouse.cli.clients.metadata import json_option, metadata, record_fields
 from tollhouse.cli.context import echo_json, run, settings_from, state_options, storage_for
+from tollhouse.cli.dashed_arguments import DashedArgumentCommand
 from tollhouse.cli.output import echo_record, echo_table, note
 from tollhouse.cli.tokens import revoke_all_of
 from tollhouse.config import Settings
@@ -48,7 +49,7 @@ async def _list(settings: Settings) -> list[Client]:
         return await storage.list_clients()
 
 
-@click.command("show")
+@click.command("show", cls=DashedArgumentCommand)
 @click.argument("client_id")
 @json_option
 @state_options
@@ -71,7 +72,7 @@ async def _get(settings: Settings, client_id: str) -> Client:
     return client
 
 
-@click.command("delete")
+@click.command("delete", cls=DashedArgumentCommand)
 @click.argument("client_id")
 @state_options
 def delete(client_id: str, data_dir: Path | None, database: str | None) -> None:

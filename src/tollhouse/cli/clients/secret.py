@@ -10,6 +10,7 @@ import click
 from tollhouse import randomness
 from tollhouse.cli.clients.metadata import json_option
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
+from tollhouse.cli.dashed_arguments import DashedArgumentCommand
 from tollhouse.cli.hashing import client_secret_hasher
 from tollhouse.cli.output import echo_record, iso_utc
 from tollhouse.clock import SystemClock
@@ -30,7 +31,7 @@ def new_secret() -> str:
     return randomness.token(SECRET_BYTES)
 
 
-@click.command("rotate-secret")
+@click.command("rotate-secret", cls=DashedArgumentCommand)
 @click.argument("client_id")
 @click.option(
     "--overlap",

@@ -32,17 +32,16 @@ from tollhouse.models import (
     RegistrationAccessToken,
 )
 from tollhouse.protocol import client_metadata
+from tollhouse.protocol.client_ids import generate as generate_client_id
 from tollhouse.protocol.client_metadata import ClientMetadata
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.protocol.revocation import Revoker
-from tollhouse.protocol.scopes import IDP_SCOPES
-from tollhouse.randomness import equal, fingerprint, identifier, token
+from tollhouse.randomness import equal, fingerprint, token
 from tollhouse.storage.ports import ApiStore, ClientStore, RegistrationTokenStore
 
 log = logging.getLogger("tollhouse.registration")
 
 REGISTRATION_PATH = "/register"
-CLIENT_ID_BYTES = 16
 SECRET_BYTES = 32
 TOKEN_BYTES = 32
 REALM = 'Bearer realm="tollhouse"'
@@ -184,12 +183,11 @@ class RegistrationEndpoint:
         )
 
     async def _server_scopes(self) -> frozenset[str]:
-        apis = await self._apis.list_apis()
-        return frozenset(scope for api in apis for scope in api.scopes) | IDP_SCOPES
+        return client_metadata.defined_scopes(await self._apis.list_apis())
 
     async def _create(self, metadata: ClientMetadata) -> JsonResult:
         now = self._clock.now()
-        client_id = identifier(CLIENT_ID_BYTES)
+        client_id = generate_client_id()  # RFC 7591 §3.2.1: the server issues the id
         secret = None if metadata.is_public else token(SECRET_BYTES)
         client = _apply(
             Client(

@@ -27,6 +27,7 @@ from tollhouse.web.workers import (
     balanced_sockets_available,
     bind_worker_sockets,
 )
+from tollhouse.web.write_coalescing import CoalescingHttp
 
 ASGI_FACTORY = "tollhouse.web.asgi:from_environment"
 BACKLOG = 2048
@@ -77,7 +78,8 @@ def _tls_options(settings: Settings) -> dict[str, Any]:
 
 
 def _server_options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
-    """uvicorn with uvloop's event loop and httptools' HTTP/1.1 parser; the access log,
+    """uvicorn with uvloop's event loop and httptools' HTTP/1.1 parser, each pass's writes
+    sent at once (web/write_coalescing.py); the access log,
     proxy headers and the rest of what a request gets are the app's (web/pipeline.py).
     Keep-alive connections stay open 5 s idle, so clients reuse them."""
     return dict(
@@ -92,7 +94,7 @@ def _server_options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
         proxy_headers=False,
         lifespan="on",
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttp,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=5,
         **tls,

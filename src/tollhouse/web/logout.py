@@ -24,7 +24,13 @@ from tollhouse.web.pages import (
     render,
     session_of,
 )
-from tollhouse.web.parsing import form_parameters, query_parameters
+from tollhouse.web.parsing import (
+    check_form_type,
+    form_parameters,
+    parse_form,
+    query_parameters,
+    read_body,
+)
 
 log = logging.getLogger("tollhouse.web")
 
@@ -118,12 +124,22 @@ def _finished(
     return render(request, provider, "logged_out.html", {}, messages=messages)
 
 
+async def _userinfo_form(request: Request) -> dict[str, str] | None:
+    """OIDC Core §5.3.1 allows POST with the token in the ``Authorization`` header and no
+    body, whatever Content-Type the RP library declares; a body is RFC 6750 §2.2's form."""
+    body = await read_body(request)
+    if not body:
+        return None
+    check_form_type(request.headers.get("content-type"))
+    return parse_form(body)
+
+
 async def userinfo(request: Request) -> Response:
     provider = provider_of(request)
     form = None
     try:
         if request.method == "POST":
-            form = await form_parameters(request)
+            form = await _userinfo_form(request)
     except OAuthError as error:
         return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
     result = await provider.userinfo.handle(request.headers.get("authorization"), form)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -289,6 +290,20 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
+NUMBER_FORMATS = {
+    "grid-frequency": r"\d+\.\d{3}",
+    "north-bus-voltage": r"\d+\.\d",
+    "battery-b1-soc": r"\d+",
+}
+"""A reading shows its sensor's decimals, whoever rendered it: "78 %", never "78.0 %"."""
+
+
+def assert_one_number_format(page: Any) -> None:
+    for sensor, pattern in NUMBER_FORMATS.items():
+        shown = page.locator(f'tr[data-sensor="{sensor}"] .value').inner_text()
+        assert re.fullmatch(pattern, shown), (sensor, shown)
+
+
 def test_browser_round_trip_shows_live_readings(stack: Stack, browser: Any, tmp_path: Path) -> None:
     client = stack.settings.client_url
     context = browser.new_context(viewport={"width": 1000, "height": 820})
@@ -310,6 +325,7 @@ def test_browser_round_trip_shows_live_readings(stack: Stack, browser: Any, tmp_
         page.wait_for_url(f"{client}/readings")
         assert page.locator("#user-name").inner_text() == DISPATCHER.name
         assert page.locator("tr[data-sensor]").count() == 6
+        assert_one_number_format(page)
 
         # Live: monitor.js polls, and the access token is refreshed as it expires.
         first = page.locator("#generated-at").get_attribute("datetime")
@@ -323,6 +339,7 @@ def test_browser_round_trip_shows_live_readings(stack: Stack, browser: Any, tmp_
             timeout=15_000,
         )
         assert page.locator("#api-error").is_hidden()
+        assert_one_number_format(page)  # as monitor.js renders it: the same format
         page.screenshot(path=str(tmp_path / "readings.png"), full_page=True)
         cookies = {c["name"]: c for c in context.cookies(client)}
         assert cookies["grid_monitor_session"]["httpOnly"] is True

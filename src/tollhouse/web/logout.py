@@ -15,6 +15,7 @@ from tollhouse.protocol.results import add_query
 from tollhouse.provider import Provider
 from tollhouse.randomness import equal, token
 from tollhouse.web.cookies import CSRF, SESSION, delete_cookie, read_cookie, set_cookie
+from tollhouse.web.cors import identify
 from tollhouse.web.messages import Messages
 from tollhouse.web.pages import (
     PageRefused,
@@ -143,6 +144,7 @@ async def userinfo(request: Request) -> Response:
     except OAuthError as error:
         return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
     result = await provider.userinfo.handle(request.headers.get("authorization"), form)
+    identify(request.scope, result.client_id)
     headers = {"Cache-Control": "no-store"}
     if result.www_authenticate:
         headers["WWW-Authenticate"] = result.www_authenticate

@@ -24,7 +24,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column(
         "clients",
-        sa.Column("allowed_cors_origins", sa.Text(), nullable=False, server_default=sa.text("'[]'")),
+        sa.Column(
+            "allowed_cors_origins", sa.Text(), nullable=False, server_default=sa.text("'[]'")
+        ),
     )
 
 

@@ -164,3 +164,14 @@ def test_body_must_be_a_json_object(raw: bytes) -> None:
 
 def test_json_object_body_is_parsed() -> None:
     assert parse_body(b'{"client_name": "caf\\u00e9"}') == {"client_name": "café"}
+
+
+def test_allowed_cors_origins_are_origins_only() -> None:
+    body = {
+        "redirect_uris": [CB],
+        "allowed_cors_origins": ["https://spa.example", "http://127.0.0.1:9002"],
+    }
+    assert check(body).allowed_cors_origins == ("https://spa.example", "http://127.0.0.1:9002")
+    for bad in ("https://spa.example/", "https://spa.example/app", "spa.example", "*", "null"):
+        with pytest.raises(InvalidClientMetadata, match="allowed_cors_origins"):
+            check({"redirect_uris": [CB], "allowed_cors_origins": [bad]})

@@ -24,7 +24,9 @@ from tollhouse.cli.hashing import client_secret_hasher
 from tollhouse.cli.output import echo_record, usage_error
 from tollhouse.clock import SystemClock
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
+from tollhouse.errors import InvalidClientMetadata
 from tollhouse.models import AuthMethod, Client, GrantType
+from tollhouse.protocol.client_metadata import cors_origins
 from tollhouse.storage.ports import ApiStore
 
 INTROSPECT_OWN_SCOPES = "*"
@@ -114,6 +116,14 @@ CLIENT_ID_BYTES = 16
     show_default=True,
     help="sub in ID Tokens and userinfo: the user's id, or one per client sector.",
 )
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="A browser origin, besides the redirect URIs', that may call /token, /userinfo "
+    "and /revoke (allowed_cors_origins; repeatable), e.g. https://app.example.",
+)
 @json_option
 @state_options
 def create(
@@ -130,6 +140,7 @@ def create(
     backchannel_logout_uri: str | None,
     id_token_alg: str | None,
     subject_type: str,
+    cors_origins: tuple[str, ...],
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -165,8 +176,16 @@ def create(
         backchannel_logout_uri=backchannel_logout_uri,
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,
+        allowed_cors_origins=_cors_origins(cors_origins),
     )
     _print_created(run(_add(settings, client, introspect)), secret, as_json)
+
+
+def _cors_origins(values: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return cors_origins(values)
+    except InvalidClientMetadata as error:
+        usage_error(f"--cors-origin: {error.description}")
 
 
 def _print_created(client: Client, secret: str | None, as_json: bool) -> None:

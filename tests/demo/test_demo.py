@@ -9,7 +9,6 @@ in as its own user, so a consent remembered by one does not hide the page from a
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,8 +22,8 @@ import pytest
 from demo.run import Stack, running
 from demo.settings import DemoSettings
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.conftest import HASHER, free_port
+from tests.demo.conftest import distinct_ports
+from tests.e2e.conftest import HASHER
 from tests.e2e.flows import Callback, browse, exchange, pkce_pair
 from tests.e2e.forms import parse
 from tollhouse.models import AuthMethod, Client, GrantType, User
@@ -45,15 +44,6 @@ PLANNER = Person("planner", "planner's long passphrase", "Pat Planner")
 DISPATCHER = Person("dispatcher", "dispatcher's long passphrase", "Dana Dispatcher")
 PROBE_ID = "revocation-probe"
 PROBE_SECRET = "probe-secret-" + "p" * 30
-
-
-def distinct_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    for _ in range(50):
-        ports.add(free_port())
-        if len(ports) == count:
-            return sorted(ports)
-    raise AssertionError("no free ports")
 
 
 async def add_people(settings: DemoSettings) -> None:
@@ -91,8 +81,8 @@ async def add_people(settings: DemoSettings) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    idp, client, api = distinct_ports(3)
-    settings = DemoSettings(idp, client, api, tmp_path_factory.mktemp("demo"))
+    idp, client, api, field = distinct_ports(4)
+    settings = DemoSettings(idp, client, api, tmp_path_factory.mktemp("demo"), field)
     env = {
         "TOLLHOUSE_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL),
         "TOLLHOUSE_TEST_FAST_HASH": "1",
@@ -264,30 +254,6 @@ def test_sensors_api_refuses_requests_without_a_valid_token(stack: Stack) -> Non
     forged = httpx.get(f"{api}/readings", headers={"Authorization": "Bearer a.b.c"}, timeout=10)
     assert forged.status_code == 401
     assert 'error="invalid_token"' in forged.headers["www-authenticate"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "playwright is not installed (pip install -e '.[dev]')"
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (required when CI=true)")
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 NUMBER_FORMATS = {

@@ -1,7 +1,7 @@
 """Step 3 of the request pipeline (web/pipeline.py): CORS headers and preflight answers,
 from the decisions of protocol/cors.py.
 
-:func:`open_cors` notes a cross-origin request to an endpoint of the table in
+:func:`note` notes a cross-origin request to an endpoint of the table in
 ``scope["state"]``; :func:`preflight` answers its preflight; :func:`response_headers`
 adds the headers to whatever answers the actual request. The endpoint names the client
 it identified in ``scope["state"]["client_id"]`` (:func:`identify`). A refused origin
@@ -44,16 +44,13 @@ class CrossOrigin:
         self.origin = origin
 
 
-async def open_cors(policy: Callable[[], CorsPolicy], scope: Scope) -> CrossOrigin | None:
-    """Note the request when its path is in the table (its answers vary by ``Origin``,
-    with or without one); bring the origin index up to date when an origin is sent."""
+def note(scope: Scope) -> CrossOrigin | None:
+    """Note the request when its path is in the table: its answers vary by ``Origin``,
+    with or without one. No await: a server-to-server call sends no ``Origin``."""
     endpoint = ENDPOINTS.get(scope["path"])
     if endpoint is None:
         return None
-    origin = header(scope, b"origin")
-    if origin is not None:
-        await policy().refresh()
-    cross = CrossOrigin(endpoint, origin)
+    cross = CrossOrigin(endpoint, header(scope, b"origin"))
     scope["state"]["cors"] = cross
     return cross
 

@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tollhouse.protocol.cors import ENDPOINTS, CorsPolicy
+from tollhouse.protocol.cors import CorsPolicy
 from tollhouse.provider import Provider
 from tollhouse.web import cors
 from tollhouse.web.fast_lane import HOT_ROUTES, HotRoute
@@ -78,7 +78,12 @@ class Pipeline:
         exchange = context.open(scope)
         hot = self.hot.get((scope["method"], scope["path"]))
         try:
-            if await self._preflight(scope, send, exchange):
+            cross = cors.note(scope)
+            if (
+                cross is not None
+                and cross.origin is not None
+                and await self._cross_origin(scope, send, exchange, cross)
+            ):
                 return
             result = None
             limited = endpoint_of(scope["path"])
@@ -102,15 +107,14 @@ class Pipeline:
             template = hot.path if hot is not None else route_template(scope, self.routes)
             context.close(scope, exchange, template)
 
-    async def _preflight(self, scope: Scope, send: Send, exchange: Exchange) -> bool:
-        """Step 3: note a request to an endpoint of the CORS table, and answer it when it
-        is a preflight (``204``, no body)."""
-        if scope["path"] not in ENDPOINTS:
-            return False
-        cross = await cors.open_cors(self.cors_policy, scope)
-        if cross is None or scope["method"] != "OPTIONS":
-            return False
-        answer = cors.preflight(self.cors_policy(), scope, cross)
+    async def _cross_origin(
+        self, scope: Scope, send: Send, exchange: Exchange, cross: cors.CrossOrigin
+    ) -> bool:
+        """Step 3 for a request that names its ``Origin``: the origin index brought up to
+        date, and a preflight answered (``204``, no body; True)."""
+        policy = self.cors_policy()
+        await policy.refresh()
+        answer = cors.preflight(policy, scope, cross)
         if answer is None:
             return False
         headers = [*answer, *self.context.headers(scope, exchange)]

@@ -196,7 +196,7 @@ async def register_field_app(storage: ClientStore, settings: DemoSettings) -> No
 
 @contextlib.contextmanager
 def running(settings: DemoSettings, env: Mapping[str, str] | None = None) -> Iterator[Stack]:
-    """The three processes, started in order and stopped on exit."""
+    """The demo's processes, started in order and stopped on exit."""
     settings = dataclasses.replace(settings, data_dir=settings.data_dir.resolve())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     check_free(settings)

@@ -1,4 +1,4 @@
-"""Where the three demo processes listen, from ``DEMO_*`` environment variables."""
+"""Where the demo processes listen, from ``DEMO_*`` environment variables."""
 
 from __future__ import annotations
 

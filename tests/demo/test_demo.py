@@ -1,7 +1,7 @@
 """The Grid-Monitor demo (``make demo``, docs/demo.md) works end to end.
 
 One stack for the module, started by ``demo.run.running`` exactly as ``make demo`` does
-(IdP with ``--seed-demo --insecure-http``, the sensors API, Grid-Monitor) on free ports,
+(IdP with ``--seed-demo --insecure-http``, the sensors API, Grid-Monitor, the field technician page) on free ports,
 with 2-second access tokens so that refreshes happen during the tests. Each test signs
 in as its own user, so a consent remembered by one does not hide the page from another.
 """

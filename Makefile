@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/tollhouse serve --seed-demo $(ARGS)
 
-# The IdP, the Grid-Monitor web client and the sensors API on 127.0.0.1 (docs/demo.md).
+# The IdP, the Grid-Monitor web client, the sensors API and the field technician SPA
+# on 127.0.0.1 (docs/demo.md).
 demo: $(STAMP)
 	$(BIN)/python -m demo.run
 

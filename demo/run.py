@@ -1,14 +1,17 @@
-"""``make demo``: start the IdP, the sensors API and Grid-Monitor, print the URL to open.
+"""``make demo``: start the IdP, the sensors API, Grid-Monitor and the field technician's
+single-page app; print the URLs to open.
 
 1. ``tollhouse serve --seed-demo --insecure-http`` on ``DEMO_DATA_DIR`` (default
    ``.tollhouse-demo/``): plain HTTP, allowed on loopback only, so the browser needs no
    certificate exception. The seed writes the demo credentials to ``demo.json``.
 2. If the ports differ from the seeded ones, the Grid-Monitor client's redirect and
    post-logout URIs are set to match (through the IdP's storage, as admin commands do).
+   The field technician's public client is registered (or pointed) at its port too.
 3. ``python -m demo.sensors`` and ``python -m demo.grid_monitor``, which read their
-   credentials from ``demo.json``.
+   credentials from ``demo.json``, and ``python -m demo.field_app`` (static files).
 
-Ports: ``DEMO_IDP_PORT`` (8080), ``DEMO_CLIENT_PORT`` (9000), ``DEMO_API_PORT`` (9001).
+Ports: ``DEMO_IDP_PORT`` (8080), ``DEMO_CLIENT_PORT`` (9000), ``DEMO_API_PORT`` (9001),
+``DEMO_SPA_PORT`` (9002).
 The access-token lifetime defaults to 60 s here (``TOLLHOUSE_ACCESS_TOKEN_TTL``), so the
 refresh is seen within a minute. Output of each process: ``<data-dir>/logs/``.
 """
@@ -30,8 +33,10 @@ from pathlib import Path
 
 import httpx
 
-from demo.settings import HOST, Credentials, DemoSettings
+from demo.settings import FIELD_CLIENT_ID, FIELD_SCOPES, HOST, Credentials, DemoSettings
 from tollhouse.cli.demo import DEMO_CLIENT_ID
+from tollhouse.models import AuthMethod, Client, GrantType
+from tollhouse.storage.ports import ClientStore
 from tollhouse.storage.sql.storage import open_storage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +96,7 @@ def check_free(settings: DemoSettings) -> None:
         ("DEMO_IDP_PORT", settings.idp_port),
         ("DEMO_CLIENT_PORT", settings.client_port),
         ("DEMO_API_PORT", settings.api_port),
+        ("DEMO_SPA_PORT", settings.field_port),
     ):
         with socket.socket() as sock:
             # As uvicorn does: connections in TIME_WAIT do not make the port busy.
@@ -108,6 +114,7 @@ def child_env(settings: DemoSettings, extra: Mapping[str, str]) -> dict[str, str
     env["DEMO_IDP_PORT"] = str(settings.idp_port)
     env["DEMO_CLIENT_PORT"] = str(settings.client_port)
     env["DEMO_API_PORT"] = str(settings.api_port)
+    env["DEMO_SPA_PORT"] = str(settings.field_port)
     env["DEMO_DATA_DIR"] = str(settings.data_dir)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("TOLLHOUSE_ACCESS_TOKEN_TTL", DEMO_ACCESS_TOKEN_TTL)
@@ -147,7 +154,8 @@ def wait_healthy(process: Process, url: str, timeout: float = START_TIMEOUT) -> 
 
 
 async def match_client_urls(settings: DemoSettings, env: Mapping[str, str]) -> None:
-    """Point the seeded client's redirect and post-logout URIs at Grid-Monitor's port."""
+    """Point the seeded client's redirect and post-logout URIs at Grid-Monitor's port;
+    register the field technician's app at its own."""
     database = env.get("TOLLHOUSE_DATABASE") or f"sqlite:///{settings.data_dir / 'tollhouse.db'}"
     storage = await open_storage(database)
     try:
@@ -161,13 +169,34 @@ async def match_client_urls(settings: DemoSettings, env: Mapping[str, str]) -> N
         )
         if wanted != client:
             await storage.update_client(wanted)
+        await register_field_app(storage, settings)
     finally:
         await storage.close()
 
 
+async def register_field_app(storage: ClientStore, settings: DemoSettings) -> None:
+    """The field technician's single-page app: a public client with PKCE, whose
+    redirect URI's origin is also the origin the IdP answers from the browser (CORS)."""
+    wanted = Client(
+        FIELD_CLIENT_ID,
+        "Field technician",
+        (settings.field_redirect_uri,),
+        (GrantType.AUTHORIZATION_CODE,),
+        AuthMethod.NONE,
+        int(time.time()),
+        scopes=tuple(FIELD_SCOPES.split()),
+        post_logout_redirect_uris=(f"{settings.field_url}/",),
+    )
+    found = await storage.get_client(FIELD_CLIENT_ID)
+    if found is None:
+        await storage.add_client(wanted)
+    elif found.redirect_uris != wanted.redirect_uris:
+        await storage.update_client(dataclasses.replace(wanted, created_at=found.created_at))
+
+
 @contextlib.contextmanager
 def running(settings: DemoSettings, env: Mapping[str, str] | None = None) -> Iterator[Stack]:
-    """The three processes, started in order and stopped on exit."""
+    """The demo's processes, started in order and stopped on exit."""
     settings = dataclasses.replace(settings, data_dir=settings.data_dir.resolve())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     check_free(settings)
@@ -200,6 +229,7 @@ def running(settings: DemoSettings, env: Mapping[str, str] | None = None) -> Ite
             for name, module, url in (
                 ("sensors", "sensors", f"{settings.api_url}/healthz"),
                 ("grid-monitor", "grid_monitor", f"{settings.client_url}/healthz"),
+                ("field-app", "field_app", f"{settings.field_url}/healthz"),
             )
         ]
         processes.extend(process for process, _ in apps)
@@ -221,6 +251,8 @@ def banner(stack: Stack) -> str:
             f"  Identity provider  {s.issuer}  (plain HTTP on loopback: --insecure-http)",
             f"  Grid-Monitor       {s.client_url}  (client {c.client_id})",
             f"  Sensors API        {s.api_url}/readings  (needs read_sensors)",
+            f"  Field technician   {s.field_url}/  (a single-page app, public client "
+            f"{FIELD_CLIENT_ID}: PKCE and CORS)",
             f"  Logs               {s.data_dir / 'logs'}/",
             "",
             "Press Ctrl-C to stop.",

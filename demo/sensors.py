@@ -58,7 +58,9 @@ class Sensor:
         return {
             "id": self.sensor_id,
             "name": self.name,
-            "value": value,
+            # An integer when the sensor has no decimals: 78, not 78.0.
+            "value": int(value) if self.decimals == 0 else value,
+            "decimals": self.decimals,
             "unit": self.unit,
             "status": "ok" if self.low <= value <= self.high else "warning",
         }

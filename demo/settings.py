@@ -1,4 +1,4 @@
-"""Where the three demo processes listen, from ``DEMO_*`` environment variables."""
+"""Where the demo processes listen, from ``DEMO_*`` environment variables."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ API_IDENTIFIER = "https://sensors.grid-monitor.test"
 """The sensors API's identifier at the IdP (``aud`` of its tokens); cli/demo.py seeds it."""
 
 SCOPES = "openid profile email offline_access read_sensors"
+
+FIELD_CLIENT_ID = "field-technician"
+"""The single-page app's public client (PKCE, no secret), registered by demo/run.py."""
+FIELD_SCOPES = "openid profile email"
 
 
 def _port(name: str, default: int) -> int:
@@ -35,16 +39,19 @@ class DemoSettings:
     client_port: int = 9000
     api_port: int = 9001
     data_dir: Path = Path(".tollhouse-demo")
+    field_port: int = 9002
 
     @classmethod
     def from_env(cls) -> DemoSettings:
-        """``DEMO_IDP_PORT``, ``DEMO_CLIENT_PORT``, ``DEMO_API_PORT``, ``DEMO_DATA_DIR``."""
+        """``DEMO_IDP_PORT``, ``DEMO_CLIENT_PORT``, ``DEMO_API_PORT``, ``DEMO_DATA_DIR``,
+        ``DEMO_SPA_PORT``."""
         default = cls()
         return cls(
             idp_port=_port("DEMO_IDP_PORT", default.idp_port),
             client_port=_port("DEMO_CLIENT_PORT", default.client_port),
             api_port=_port("DEMO_API_PORT", default.api_port),
             data_dir=Path(os.environ.get("DEMO_DATA_DIR") or default.data_dir),
+            field_port=_port("DEMO_SPA_PORT", default.field_port),
         )
 
     @property
@@ -66,6 +73,15 @@ class DemoSettings:
     @property
     def api_url(self) -> str:
         return f"http://{HOST}:{self.api_port}"
+
+    @property
+    def field_url(self) -> str:
+        """The field technician's single-page app (demo/field_app.py), its own origin."""
+        return f"http://{HOST}:{self.field_port}"
+
+    @property
+    def field_redirect_uri(self) -> str:
+        return f"{self.field_url}/callback"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@
     for (const reading of data.readings || []) {
       const row = section.querySelector('tr[data-sensor="' + CSS.escape(reading.id) + '"]');
       if (!row) continue;
-      row.querySelector(".value").textContent = String(reading.value);
+      // The same format as the page: the sensor's own number of decimals.
+      row.querySelector(".value").textContent = Number(reading.value).toFixed(reading.decimals);
       const status = row.querySelector(".status");
       status.textContent = reading.status;
       status.className = "status status-" + (reading.status === "ok" ? "ok" : "warning");

@@ -52,6 +52,9 @@ class Client:
     """The secret replaced by ``clients rotate-secret --overlap``, still accepted until
     ``previous_secret_expires_at``."""
     previous_secret_expires_at: int | None = None
+    allowed_cors_origins: tuple[str, ...] = ()
+    """Origins, beyond those of the redirect URIs, whose browser code may call the token,
+    userinfo and revocation endpoints (protocol/cors.py)."""
 
     @property
     def is_public(self) -> bool:

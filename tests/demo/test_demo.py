@@ -1,7 +1,7 @@
 """The Grid-Monitor demo (``make demo``, docs/demo.md) works end to end.
 
 One stack for the module, started by ``demo.run.running`` exactly as ``make demo`` does
-(IdP with ``--seed-demo --insecure-http``, the sensors API, Grid-Monitor) on free ports,
+(IdP with ``--seed-demo --insecure-http``, the sensors API, Grid-Monitor, the field technician page) on free ports,
 with 2-second access tokens so that refreshes happen during the tests. Each test signs
 in as its own user, so a consent remembered by one does not hide the page from another.
 """
@@ -9,7 +9,7 @@ in as its own user, so a consent remembered by one does not hide the page from a
 from __future__ import annotations
 
 import asyncio
-import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,8 +22,8 @@ import pytest
 from demo.run import Stack, running
 from demo.settings import DemoSettings
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.conftest import HASHER, free_port
+from tests.demo.conftest import distinct_ports
+from tests.e2e.conftest import HASHER
 from tests.e2e.flows import Callback, browse, exchange, pkce_pair
 from tests.e2e.forms import parse
 from tollhouse.models import AuthMethod, Client, GrantType, User
@@ -44,15 +44,6 @@ PLANNER = Person("planner", "planner's long passphrase", "Pat Planner")
 DISPATCHER = Person("dispatcher", "dispatcher's long passphrase", "Dana Dispatcher")
 PROBE_ID = "revocation-probe"
 PROBE_SECRET = "probe-secret-" + "p" * 30
-
-
-def distinct_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    for _ in range(50):
-        ports.add(free_port())
-        if len(ports) == count:
-            return sorted(ports)
-    raise AssertionError("no free ports")
 
 
 async def add_people(settings: DemoSettings) -> None:
@@ -90,8 +81,8 @@ async def add_people(settings: DemoSettings) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    idp, client, api = distinct_ports(3)
-    settings = DemoSettings(idp, client, api, tmp_path_factory.mktemp("demo"))
+    idp, client, api, field = distinct_ports(4)
+    settings = DemoSettings(idp, client, api, tmp_path_factory.mktemp("demo"), field)
     env = {
         "TOLLHOUSE_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL),
         "TOLLHOUSE_TEST_FAST_HASH": "1",
@@ -265,28 +256,18 @@ def test_sensors_api_refuses_requests_without_a_valid_token(stack: Stack) -> Non
     assert 'error="invalid_token"' in forged.headers["www-authenticate"]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "playwright is not installed (pip install -e '.[dev]')"
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (required when CI=true)")
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+NUMBER_FORMATS = {
+    "grid-frequency": r"\d+\.\d{3}",
+    "north-bus-voltage": r"\d+\.\d",
+    "battery-b1-soc": r"\d+",
+}
+"""A reading shows its sensor's decimals, whoever rendered it: "78 %", never "78.0 %"."""
+
+
+def assert_one_number_format(page: Any) -> None:
+    for sensor, pattern in NUMBER_FORMATS.items():
+        shown = page.locator(f'tr[data-sensor="{sensor}"] .value').inner_text()
+        assert re.fullmatch(pattern, shown), (sensor, shown)
 
 
 def test_browser_round_trip_shows_live_readings(stack: Stack, browser: Any, tmp_path: Path) -> None:
@@ -310,6 +291,7 @@ def test_browser_round_trip_shows_live_readings(stack: Stack, browser: Any, tmp_
         page.wait_for_url(f"{client}/readings")
         assert page.locator("#user-name").inner_text() == DISPATCHER.name
         assert page.locator("tr[data-sensor]").count() == 6
+        assert_one_number_format(page)
 
         # Live: monitor.js polls, and the access token is refreshed as it expires.
         first = page.locator("#generated-at").get_attribute("datetime")
@@ -323,6 +305,7 @@ def test_browser_round_trip_shows_live_readings(stack: Stack, browser: Any, tmp_
             timeout=15_000,
         )
         assert page.locator("#api-error").is_hidden()
+        assert_one_number_format(page)  # as monitor.js renders it: the same format
         page.screenshot(path=str(tmp_path / "readings.png"), full_page=True)
         cookies = {c["name"]: c for c in context.cookies(client)}
         assert cookies["grid_monitor_session"]["httpOnly"] is True

@@ -263,3 +263,18 @@ def test_prompt_login_forces_reauthentication(idp: str) -> None:
             },
         )
         assert response.status_code == 303 and response.headers["location"].startswith("/login?")
+
+
+def test_userinfo_post_with_bearer_header_and_empty_body(idp: str) -> None:
+    """OIDC Core §5.3.1: POST is allowed; RP libraries send the token in the header with
+    no body, declaring a form type or none at all."""
+    with httpx.Client(base_url=idp, timeout=10) as http:
+        tokens, _ = sign_in(http, "app-a", APP_A, password="carol's password", scope="openid")
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        for content_type in (None, "application/x-www-form-urlencoded", "application/json"):
+            headers = bearer if content_type is None else {**bearer, "Content-Type": content_type}
+            answer = http.post("/userinfo", headers=headers, content=b"")
+            assert answer.status_code == 200, (content_type, answer.text)
+            assert answer.json()["sub"] == "carol-id"
+        json_body = http.post("/userinfo", headers=bearer, json={"a": 1})
+        assert json_body.status_code == 400

@@ -192,3 +192,14 @@ def test_defined_scopes_are_openid_connects_and_every_apis() -> None:
         "read_c",
         "write_c",
     ]
+
+
+def test_allowed_cors_origins_are_origins_only() -> None:
+    body = {
+        "redirect_uris": [CB],
+        "allowed_cors_origins": ["https://spa.example", "http://127.0.0.1:9002"],
+    }
+    assert check(body).allowed_cors_origins == ("https://spa.example", "http://127.0.0.1:9002")
+    for bad in ("https://spa.example/", "https://spa.example/app", "spa.example", "*", "null"):
+        with pytest.raises(InvalidClientMetadata, match="allowed_cors_origins"):
+            check({"redirect_uris": [CB], "allowed_cors_origins": [bad]})

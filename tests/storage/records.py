@@ -34,6 +34,7 @@ def client(client_id: str = "client-1", *, name: str | None = None, **extra: Any
         "refresh_token_ttl": 86_400,
         "refresh_token_absolute_ttl": 30 * 86_400,
         "introspect_audiences": ("https://api.example", "https://billing.example"),
+        "allowed_cors_origins": ("https://spa.example",),
     }
     fields.update(extra)
     return Client(**fields)

@@ -30,6 +30,7 @@ from tollhouse.errors import (
 )
 from tollhouse.models import Api, AuthMethod, GrantType
 from tollhouse.protocol import scopes as scope_rules
+from tollhouse.protocol.cors import is_origin
 from tollhouse.protocol.redirect_uris import check_registrable
 
 MAX_URIS = 32
@@ -63,6 +64,8 @@ class ClientMetadata:
     backchannel_logout_uri: str | None = None
     id_token_signed_response_alg: str | None = None
     subject_type: str = "public"
+    allowed_cors_origins: tuple[str, ...] = ()
+    """Browser origins beyond the redirect URIs' (protocol/cors.py)."""
 
     @property
     def is_public(self) -> bool:
@@ -144,7 +147,21 @@ def validate(
         backchannel_logout_uri=backchannel,
         id_token_signed_response_alg=_choice(body, "id_token_signed_response_alg", SIGNING_ALGS),
         subject_type=subject_type,
+        allowed_cors_origins=cors_origins(_strings(body, "allowed_cors_origins") or ()),
     )
+
+
+def cors_origins(values: Iterable[str]) -> tuple[str, ...]:
+    """Each an origin as a browser sends it (``https://app.example``, ``http://127.0.0.1:9002``):
+    scheme, host and port only."""
+    origins = tuple(values)
+    for origin in origins:
+        if not is_origin(origin):
+            raise InvalidClientMetadata(
+                f"allowed_cors_origins entries must be origins such as https://app.example "
+                f"(scheme, host and optional port; no path): {origin[:100]!r}"
+            )
+    return origins
 
 
 def _given(body: Mapping[str, Any], name: str) -> bool:

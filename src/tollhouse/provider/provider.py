@@ -13,6 +13,7 @@ from tollhouse.keys import KeyRing
 from tollhouse.keys.rotation import KeyRotation
 from tollhouse.maintenance import Purger
 from tollhouse.observability.audit import AuditTrail
+from tollhouse.protocol.cors import CorsPolicy, OriginIndex
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
@@ -79,6 +80,8 @@ class Provider:
     interactions: InteractionApi
     sign_in: SignIn
     pages: PageSettings
+    cors: CorsPolicy
+    """Which origins may read which endpoint's answers (protocol/cors.py)."""
     mirrors: tuple[RevocationList, ...] = ()
     events: Events = NO_EVENTS
     discovery_cache: DiscoveryCache = field(default_factory=DiscoveryCache)
@@ -177,6 +180,7 @@ def _assemble(
         sign_in=people.sign_in,
         interactions=people.interactions,
         pages=people.pages,
+        cors=CorsPolicy(OriginIndex(clients.clients)),
         subjects=tokens.subjects,
         revoker=tokens.revoker,
         purger=Purger(storage, clock, interval=settings.purge_interval, batch=settings.purge_batch),

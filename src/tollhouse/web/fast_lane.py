@@ -22,6 +22,7 @@ from tollhouse.protocol.client_auth import BASIC_CHALLENGE, credentials_from
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
+from tollhouse.web.cors import identify
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import header, scope_form
 from tollhouse.web.routes import discovery_result, jwks_result
@@ -53,6 +54,7 @@ async def client_request(scope: Scope, receive: Receive) -> TokenRequest | JsonR
         return error_json(error, headers={"WWW-Authenticate": BASIC_CHALLENGE})
     except OAuthError as error:
         return error_json(error)
+    identify(scope, credentials.client_id)
     return TokenRequest(params, credentials)
 
 

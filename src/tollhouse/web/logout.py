@@ -15,6 +15,7 @@ from tollhouse.protocol.results import add_query
 from tollhouse.provider import Provider
 from tollhouse.randomness import equal, token
 from tollhouse.web.cookies import CSRF, SESSION, delete_cookie, read_cookie, set_cookie
+from tollhouse.web.cors import identify
 from tollhouse.web.messages import Messages
 from tollhouse.web.pages import (
     PageRefused,
@@ -24,7 +25,13 @@ from tollhouse.web.pages import (
     render,
     session_of,
 )
-from tollhouse.web.parsing import form_parameters, query_parameters
+from tollhouse.web.parsing import (
+    check_form_type,
+    form_parameters,
+    parse_form,
+    query_parameters,
+    read_body,
+)
 
 log = logging.getLogger("tollhouse.web")
 
@@ -118,15 +125,26 @@ def _finished(
     return render(request, provider, "logged_out.html", {}, messages=messages)
 
 
+async def _userinfo_form(request: Request) -> dict[str, str] | None:
+    """OIDC Core §5.3.1 allows POST with the token in the ``Authorization`` header and no
+    body, whatever Content-Type the RP library declares; a body is RFC 6750 §2.2's form."""
+    body = await read_body(request)
+    if not body:
+        return None
+    check_form_type(request.headers.get("content-type"))
+    return parse_form(body)
+
+
 async def userinfo(request: Request) -> Response:
     provider = provider_of(request)
     form = None
     try:
         if request.method == "POST":
-            form = await form_parameters(request)
+            form = await _userinfo_form(request)
     except OAuthError as error:
         return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
     result = await provider.userinfo.handle(request.headers.get("authorization"), form)
+    identify(request.scope, result.client_id)
     headers = {"Cache-Control": "no-store"}
     if result.www_authenticate:
         headers["WWW-Authenticate"] = result.www_authenticate

@@ -6,8 +6,8 @@ Every HTTP request passes the same steps in the same order, whoever answers it:
    (:class:`~tollhouse.web.proxy.TrustedProxies`);
 2. request id, audit binding and clock (:meth:`RequestContext.open`); the response
    headers every answer carries are :meth:`Pipeline.headers`;
-3. CORS — not offered; a policy would answer its preflight here and add its headers in
-   :meth:`Pipeline.headers`, nowhere else;
+3. CORS (web/cors.py, rules in protocol/cors.py) — a preflight to an endpoint of the
+   table is answered here; the actual answer gets its headers in :meth:`Pipeline.headers`;
 4. rate limit per client address on the paths that have one
    (:func:`~tollhouse.web.throttle.per_address`);
 5. the endpoint: a hot JSON endpoint answered from the scope (web/fast_lane.py), or
@@ -29,7 +29,9 @@ from starlette.applications import Starlette
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tollhouse.protocol.cors import CorsPolicy
 from tollhouse.provider import Provider
+from tollhouse.web import cors
 from tollhouse.web.fast_lane import HOT_ROUTES, HotRoute
 from tollhouse.web.observe import route_template
 from tollhouse.web.proxy import TrustedProxies
@@ -57,9 +59,15 @@ class Pipeline:
         provider: Provider = self.app.state.provider
         return provider
 
+    def cors_policy(self) -> CorsPolicy:
+        return self.provider.cors
+
     def headers(self, scope: Scope, exchange: Exchange) -> list[tuple[bytes, bytes]]:
-        """The headers every response carries (step 2; CORS would add its own here)."""
-        return self.context.headers(scope, exchange)
+        """The headers every response carries (step 2), and CORS's (step 3)."""
+        headers = self.context.headers(scope, exchange)
+        if "cors" in scope["state"]:
+            headers += cors.response_headers(self.cors_policy, scope)
+        return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,6 +78,13 @@ class Pipeline:
         exchange = context.open(scope)
         hot = self.hot.get((scope["method"], scope["path"]))
         try:
+            cross = cors.note(scope)
+            if (
+                cross is not None
+                and cross.origin is not None
+                and await self._cross_origin(scope, send, exchange, cross)
+            ):
+                return
             result = None
             limited = endpoint_of(scope["path"])
             if limited is not None or hot is not None:
@@ -91,6 +106,23 @@ class Pipeline:
         finally:
             template = hot.path if hot is not None else route_template(scope, self.routes)
             context.close(scope, exchange, template)
+
+    async def _cross_origin(
+        self, scope: Scope, send: Send, exchange: Exchange, cross: cors.CrossOrigin
+    ) -> bool:
+        """Step 3 for a request that names its ``Origin``: the origin index brought up to
+        date, and a preflight answered (``204``, no body; True)."""
+        policy = self.cors_policy()
+        await policy.refresh()
+        answer = cors.preflight(policy, scope, cross)
+        if answer is None:
+            return False
+        headers = [*answer, *self.context.headers(scope, exchange)]
+        exchange.status = 204
+        exchange.responded = True
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return True
 
     async def _framework(
         self, scope: Scope, receive: Receive, send: Send, exchange: Exchange

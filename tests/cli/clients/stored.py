@@ -33,6 +33,7 @@ METADATA_KEYS = {
     "access_token_ttl",
     "refresh_token_ttl",
     "refresh_token_absolute_ttl",
+    "allowed_cors_origins",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
 

@@ -216,3 +216,19 @@ def test_scopes_of_openid_connect_and_of_apis_are_accepted(cli: Cli) -> None:
     )  # fmt: skip
 
     assert created["scope"] == "openid profile email offline_access read_sensors"
+
+
+def test_cors_origins_are_stored_and_shown(cli: Cli) -> None:
+    created = create(
+        cli, "--public", "--redirect-uri", CALLBACK,
+        "--cors-origin", "https://spa.example", "--cors-origin", "http://127.0.0.1:9002",
+    )  # fmt: skip
+    assert created["allowed_cors_origins"] == ["https://spa.example", "http://127.0.0.1:9002"]
+    shown = cli("clients", "show", created["client_id"], "--json")
+    assert shown.json()["allowed_cors_origins"] == created["allowed_cors_origins"]
+
+
+def test_a_cors_origin_with_a_path_is_a_usage_error(cli: Cli) -> None:
+    result = cli("clients", "create", "--name", "spa", "--public", "--redirect-uri", CALLBACK,
+                 "--cors-origin", "https://spa.example/app")  # fmt: skip
+    assert result.code == 2 and "--cors-origin" in result.stderr

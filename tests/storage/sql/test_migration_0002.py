@@ -41,13 +41,16 @@ async def move_to(url: str, revision: str, *, down: bool = False) -> None:
 async def test_rows_from_before_read_back_without_amr_or_acr(fresh_url: str) -> None:
     await move_to(fresh_url, "0001")
     before = await open_storage(fresh_url, migrate=False)
-    try:  # clients and users have the same columns in 0001 and 0002
-        await before.add_client(make.client())
+    try:  # users have the same columns in 0001 and 0002
         await before.add_user(make.user())
     finally:
         await before.close()
-    # A code and a family as a server on 0001 wrote them (only its columns).
+    # A client, a code and a family as a server on 0001 wrote them (only its columns).
     rows = [
+        ("INSERT INTO clients (client_id, name, redirect_uris, grant_types, "
+         "token_endpoint_auth_method, created_at, introspect_audiences, "
+         "post_logout_redirect_uris, subject_type) VALUES ('client-1', 'Client', '[]', "
+         f"'[]', 'none', {NOW}, '[]', '[]', 'public')"),
         ("INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, "
          "scopes, audience, created_at, expires_at, auth_time) VALUES ('code-hash-1', "
          f"'client-1', 'sub-alice', '', '[]', 'a', {NOW}, {NOW + 60}, {NOW})"),

@@ -23,9 +23,10 @@ from tollhouse.cli.hashing import client_secret_hasher
 from tollhouse.cli.output import echo_record, usage_error
 from tollhouse.clock import SystemClock
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
-from tollhouse.errors import Conflict
+from tollhouse.errors import Conflict, InvalidClientMetadata
 from tollhouse.models import Api, AuthMethod, Client, GrantType
 from tollhouse.protocol import client_ids, client_metadata
+from tollhouse.protocol.client_metadata import cors_origins
 from tollhouse.storage.ports import ApiStore
 
 INTROSPECT_OWN_SCOPES = "*"
@@ -122,6 +123,14 @@ INTROSPECT_OWN_SCOPES = "*"
     show_default=True,
     help="sub in ID Tokens and userinfo: the user's id, or one per client sector.",
 )
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="A browser origin, besides the redirect URIs', that may call /token, /userinfo "
+    "and /revoke (allowed_cors_origins; repeatable), e.g. https://app.example.",
+)
 @json_option
 @state_options
 def create(
@@ -139,6 +148,7 @@ def create(
     backchannel_logout_uri: str | None,
     id_token_alg: str | None,
     subject_type: str,
+    cors_origins: tuple[str, ...],
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -175,6 +185,7 @@ def create(
         backchannel_logout_uri=backchannel_logout_uri,
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,
+        allowed_cors_origins=_cors_origins(cors_origins),
     )
     _print_created(run(_add(settings, client, introspect, chosen_id is not None)), secret, as_json)
 
@@ -184,6 +195,13 @@ def _checked_id(client_id: str) -> str:
         return client_ids.check_chosen(client_id)
     except ValueError as exc:
         usage_error(f"--client-id: {exc}")
+
+
+def _cors_origins(values: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return cors_origins(values)
+    except InvalidClientMetadata as error:
+        usage_error(f"--cors-origin: {error.description}")
 
 
 def _print_created(client: Client, secret: str | None, as_json: bool) -> None:

@@ -33,6 +33,7 @@ class ClientMetadata(TypedDict):
     access_token_ttl: int | None
     refresh_token_ttl: int | None
     refresh_token_absolute_ttl: int | None
+    allowed_cors_origins: list[str]
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -55,6 +56,7 @@ def metadata(client: Client) -> ClientMetadata:
         "access_token_ttl": client.access_token_ttl,
         "refresh_token_ttl": client.refresh_token_ttl,
         "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
+        "allowed_cors_origins": list(client.allowed_cors_origins),
     }
 
 

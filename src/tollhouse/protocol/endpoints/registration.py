@@ -85,6 +85,7 @@ class ClientInformation(TypedDict, total=False):
     backchannel_logout_uri: str
     id_token_signed_response_alg: str
     subject_type: str
+    allowed_cors_origins: list[str]
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -356,6 +357,8 @@ class RegistrationEndpoint:
         if client.id_token_signed_response_alg is not None:
             info["id_token_signed_response_alg"] = client.id_token_signed_response_alg
         info["subject_type"] = client.subject_type
+        if client.allowed_cors_origins:
+            info["allowed_cors_origins"] = list(client.allowed_cors_origins)
         return info
 
 
@@ -373,4 +376,5 @@ def _apply(client: Client, metadata: ClientMetadata) -> Client:
         backchannel_logout_uri=metadata.backchannel_logout_uri,
         id_token_signed_response_alg=metadata.id_token_signed_response_alg,
         subject_type=metadata.subject_type,
+        allowed_cors_origins=metadata.allowed_cors_origins,
     )

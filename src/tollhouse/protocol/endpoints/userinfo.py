@@ -22,6 +22,8 @@ class UserInfoResult:
     status: int
     body: dict[str, Any]
     www_authenticate: str | None = None
+    client_id: str | None = None
+    """The client the token was issued to, once known (its CORS origins, protocol/cors.py)."""
 
 
 def bearer_challenge(error: OAuthError | None) -> str:
@@ -70,13 +72,14 @@ class UserInfoEndpoint:
             token = bearer_token(authorization, form)
             if token is None:
                 return UserInfoResult(401, {}, bearer_challenge(None))
-            return UserInfoResult(200, await self._claims(token))
+            client_id, claims = await self._claims(token)
+            return UserInfoResult(200, claims, client_id=client_id)
         except InvalidRequest as error:
             return UserInfoResult(400, error.to_dict(), bearer_challenge(error))
         except (InvalidToken, InsufficientScope) as error:
             return UserInfoResult(error.status, error.to_dict(), bearer_challenge(error))
 
-    async def _claims(self, token: str) -> dict[str, Any]:
+    async def _claims(self, token: str) -> tuple[str, dict[str, Any]]:
         found = await self._lookup.find(token, "access_token")
         if found is None or found.kind != "access_token" or not found.active:
             raise InvalidToken("The access token is invalid or expired.")
@@ -91,4 +94,5 @@ class UserInfoEndpoint:
             raise InvalidToken("The user or client of this token no longer exists.")
         # OIDC Core §5.3.2: "The sub Claim in the UserInfo Response MUST be verified to
         # exactly match the sub Claim in the ID Token".
-        return {"sub": self._subjects.for_client(client, user.user_id), **user_claims(user, scopes)}
+        sub = self._subjects.for_client(client, user.user_id)
+        return client.client_id, {"sub": sub, **user_claims(user, scopes)}

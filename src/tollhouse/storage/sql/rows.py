@@ -66,6 +66,7 @@ def client_row(client: Client) -> dict[str, Any]:
         "subject_type": client.subject_type,
         "previous_secret_hash": client.previous_secret_hash,
         "previous_secret_expires_at": client.previous_secret_expires_at,
+        "allowed_cors_origins": dump_strings(client.allowed_cors_origins),
     }
 
 
@@ -89,6 +90,7 @@ def to_client(row: Row) -> Client:
         subject_type=row["subject_type"],
         previous_secret_hash=row["previous_secret_hash"],
         previous_secret_expires_at=row["previous_secret_expires_at"],
+        allowed_cors_origins=load_strings(row["allowed_cors_origins"]),
     )
 
 

@@ -62,6 +62,7 @@ clients = Table(
     Column("subject_type", String(16), nullable=False),
     Column("previous_secret_hash", Text, nullable=True),
     Column("previous_secret_expires_at", BigInteger, nullable=True),
+    Column("allowed_cors_origins", Text, nullable=False, server_default=text("'[]'")),
 )
 
 users = Table(

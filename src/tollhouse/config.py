@@ -106,9 +106,9 @@ class Settings(BaseSettings):
     key_rotation_days: int = 90
     """Automatic rotation of each signing alg's key at this age; 0 turns it off."""
     client_cache_ttl: float = 5.0
-    """Seconds a server process keeps a looked-up client and the API list
-    (storage/hot_cache.py): a client deleted or rotated from another process works here
-    for at most this long. 0 turns the caches off; at most 60."""
+    """Longest a server process keeps a looked-up client and the API list
+    (storage/hot_cache.py); a change by any process is seen within a second regardless
+    (ADR 0011). 0 turns the caches off; at most 60."""
     trusted_proxies: str | None = None
     """IPs / CIDR networks (comma or space separated) whose X-Forwarded-For and
     X-Forwarded-Proto are honoured (web/proxy.py); from other peers they are ignored."""

@@ -82,6 +82,8 @@ class Api:
     scopes: tuple[str, ...]
     created_at: int
     name: str | None = None
+    descriptions: dict[str, str] = field(default_factory=dict)
+    """Plain words for some of ``scopes`` (scope → text), shown on the consent page."""
 
 
 @dataclass(frozen=True, slots=True)

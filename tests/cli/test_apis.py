@@ -29,7 +29,7 @@ def test_create_and_list(cli: Cli) -> None:
 
     listed, table = cli.many(["apis", "list", "--json"], ["apis", "list"])
 
-    assert set(created) == {"identifier", "name", "scopes", "created_at"}
+    assert set(created) == {"identifier", "name", "scopes", "scope_descriptions", "created_at"}
     assert created["scopes"] == ["orders:read", "orders:write"]
     assert created["name"] == "Orders"
     assert listed.assert_ok().json() == [
@@ -38,6 +38,7 @@ def test_create_and_list(cli: Cli) -> None:
             "identifier": "urn:example:billing",
             "name": None,
             "scopes": ["billing"],
+            "scope_descriptions": {},
             "created_at": listed.json()[1]["created_at"],
         },
     ]
@@ -68,6 +69,44 @@ def test_identifier_must_be_absolute_uri_without_fragment(cli: Cli) -> None:
     fragment.assert_usage_error("fragment")
     no_scope.assert_usage_error("--scope")
     bad_scope.assert_usage_error("invalid scope name")
+
+
+def test_scopes_get_plain_words_for_the_consent_page(cli: Cli) -> None:
+    created = cli(
+        "apis", "create", "--identifier", ORDERS, "--json",
+        "--scope", "orders:read", "--scope", "orders:write",
+        "--scope-description", "orders:read", "  See your orders ",
+    )  # fmt: skip
+    listed = cli("apis", "list", "--json")
+
+    described = {"orders:read": "See your orders"}
+    assert created.assert_ok().json()["scope_descriptions"] == described
+    assert listed.assert_ok().json()[0]["scope_descriptions"] == described
+
+
+def test_a_scope_description_names_a_scope_of_the_api_in_one_line(cli: Cli) -> None:
+    foreign, empty, two_lines = cli.many(
+        [
+            "apis", "create", "--identifier", ORDERS, "--scope", "orders:read",
+            "--scope-description", "orders:write", "Change your orders",
+        ],
+        [
+            "apis", "create", "--identifier", ORDERS, "--scope", "orders:read",
+            "--scope-description", "orders:read", " ",
+        ],
+        [
+            "apis", "create", "--identifier", ORDERS, "--scope", "orders:read",
+            "--scope-description", "orders:read", "See\nyour orders",
+        ],
+    )  # fmt: skip
+
+    foreign.assert_usage_error("not one of this API's --scope values")
+    empty.assert_usage_error("printable characters")
+    two_lines.assert_usage_error("printable characters")
+
+
+def test_create_help_shows_the_scope_description_option(cli: Cli) -> None:
+    assert "--scope-description SCOPE TEXT" in cli("apis", "create", "--help").assert_ok().stdout
 
 
 def test_deleted_api_is_gone_and_frees_its_scopes(cli: Cli) -> None:

@@ -221,6 +221,40 @@ async def test_apis_listed_by_identifier(storage: Storage) -> None:
     ]
 
 
+async def test_api_keeps_its_scope_descriptions(storage: Storage) -> None:
+    described = {"read": "Read sensor readings"}
+    api = Api("https://api.example", ("read", "write"), NOW, descriptions=described)
+    await storage.add_api(api)
+    assert await storage.get_api("https://api.example") == api
+    assert (await storage.list_apis())[0].descriptions == described
+
+
+async def test_every_client_and_api_write_moves_the_registry_version(storage: Storage) -> None:
+    seen = [await storage.registry_version()]
+
+    async def moved() -> bool:
+        seen.append(await storage.registry_version())
+        return seen[-1] != seen[-2]
+
+    await storage.add_client(make.client())
+    assert await moved()
+    await storage.set_client_secret("client-1", "sha256$new")
+    assert await moved()
+    await storage.update_client(make.client(name="renamed"))
+    assert await moved()
+    await storage.add_api(Api("https://a.example", ("read",), NOW))
+    assert await moved()
+    await storage.delete_api("https://a.example")
+    assert await moved()
+    await storage.delete_client("client-1")
+    assert await moved()
+    await storage.add_user(make.user())
+    assert not await moved()
+    with pytest.raises(Conflict):
+        await storage.add_api(Api("https://b.example", ("x", "x"), NOW))
+    assert not await moved()
+
+
 # Consents ----------------------------------------------------------------------------
 
 

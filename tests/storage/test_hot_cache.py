@@ -1,11 +1,13 @@
-"""The short-lived client/API caches: bounded, expiring, dropped on local writes."""
+"""The client/API caches: bounded, expiring, dropped on local writes and when the
+registry change counter moves (a write by another process)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from tollhouse.models import Api, Client
-from tollhouse.storage.hot_cache import CachedApis, CachedClients
+from tollhouse.storage.hot_cache import CachedApis, CachedClients, RegistryWatch
 from tollhouse.storage.memory import MemoryStorage
 
 NOW = 1_800_000_000
@@ -101,3 +103,116 @@ async def test_api_list_is_cached_for_the_ttl_and_dropped_on_local_writes() -> N
     assert len(await apis.list_apis()) == 2
     await apis.add_api(Api("https://c.test", ("c",), NOW))  # through the cache
     assert len(await apis.list_apis()) == 3
+
+
+def watched(store: MemoryStorage, tick: Ticker) -> tuple[CachedClients, CachedApis]:
+    watch = RegistryWatch(store, interval=0.5, monotonic=tick)
+    return (
+        CachedClients(store, watch=watch, ttl=60, monotonic=tick),
+        CachedApis(store, watch=watch, ttl=60, monotonic=tick),
+    )
+
+
+class CountingVersion:
+    """A ``RegistryVersion`` that counts how often it is read."""
+
+    def __init__(self, store: MemoryStorage) -> None:
+        self.store, self.reads = store, 0
+
+    async def registry_version(self) -> int:
+        self.reads += 1
+        await asyncio.sleep(0)
+        return await self.store.registry_version()
+
+
+async def test_a_client_deleted_elsewhere_is_dropped_within_the_check_interval() -> None:
+    store, tick = MemoryStorage(), Ticker()
+    cached, _ = watched(store, tick)
+    await store.add_client(client())
+    assert await cached.get_client("c1") is not None
+
+    await store.delete_client("c1")  # another process: only the counter tells
+    tick.now += 0.4
+    assert await cached.get_client("c1") is not None
+    tick.now += 0.1
+    assert await cached.get_client("c1") is None
+
+
+async def test_a_secret_rotated_elsewhere_is_seen_within_the_check_interval() -> None:
+    store, tick = MemoryStorage(), Ticker()
+    cached, _ = watched(store, tick)
+    await store.add_client(client())
+    await cached.get_client("c1")
+    await store.set_client_secret("c1", "hmac-sha256$b")
+    tick.now += 0.5
+    found = await cached.get_client("c1")
+    assert found is not None and found.secret_hash == "hmac-sha256$b"
+
+
+async def test_an_api_added_elsewhere_is_seen_within_the_check_interval() -> None:
+    store, tick = MemoryStorage(), Ticker()
+    _, apis = watched(store, tick)
+    assert await apis.list_apis() == []
+    await store.add_api(Api("https://a.test", ("a",), NOW))
+    tick.now += 0.5
+    assert [a.identifier for a in await apis.list_apis()] == ["https://a.test"]
+
+
+async def test_the_counter_is_read_at_most_once_per_interval_for_all_requests() -> None:
+    store, tick = MemoryStorage(), Ticker()
+    version = CountingVersion(store)
+    watch = RegistryWatch(version, interval=0.5, monotonic=tick)
+    cached = CachedClients(store, watch=watch, ttl=60, monotonic=tick)
+    await store.add_client(client())
+    await asyncio.gather(*(cached.get_client("c1") for _ in range(50)))
+    assert version.reads == 1
+    tick.now += 0.3
+    await cached.get_client("c1")
+    assert version.reads == 1
+    tick.now += 0.3
+    await asyncio.gather(*(cached.get_client("c1") for _ in range(50)))
+    assert version.reads == 2
+
+
+class SlowClients(MemoryStorage):
+    """A store whose client reads wait until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def get_client(self, client_id: str) -> Client | None:
+        found = await super().get_client(client_id)
+        await self.release.wait()
+        return found
+
+
+async def test_a_read_overtaken_by_a_change_is_not_cached() -> None:
+    store, tick = SlowClients(), Ticker()
+    watch = RegistryWatch(store, interval=0.5, monotonic=tick)
+    cached = CachedClients(store, watch=watch, ttl=60, monotonic=tick)
+    await store.add_client(client())
+    reading = asyncio.create_task(cached.get_client("c1"))
+    await asyncio.sleep(0.01)  # the read has fetched the old row and waits
+    await store.delete_client("c1")
+    cached.forget("c1")
+    watch.changed_here()
+    store.release.set()
+    assert await reading is not None
+    assert len(cached) == 0
+
+
+class BrokenVersion:
+    async def registry_version(self) -> int:
+        raise OSError("database down")
+
+
+async def test_an_unreadable_counter_trusts_nothing_cached() -> None:
+    store, tick = MemoryStorage(), Ticker()
+    watch = RegistryWatch(BrokenVersion(), interval=0.5, monotonic=tick)
+    cached = CachedClients(store, watch=watch, ttl=60, monotonic=tick)
+    await store.add_client(client())
+    await cached.get_client("c1")
+    await store.delete_client("c1")
+    tick.now += 0.5
+    assert await cached.get_client("c1") is None

@@ -34,6 +34,7 @@ def test_wait_is_said_in_words() -> None:
 
 
 def test_api_scopes_are_described_by_their_api() -> None:
-    assert Messages("en").scope("read_sensors", "Sensors") == "Use Sensors (read_sensors)"
+    described = Messages("en").scope("read_sensors", "Read sensor readings")
+    assert described == "Read sensor readings"
     assert Messages("de").scope("email") == "Ihre E-Mail-Adresse sehen"
     assert Messages("en").scope("read_sensors") is None

@@ -24,11 +24,15 @@ from tollhouse.protocol.scopes import IDP_SCOPES, check_resource, check_scope_na
 # RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ":".
 _ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 
+MAX_DESCRIPTION = 200
+"""Characters of a scope description: one line on the consent page."""
+
 
 class ApiRecord(TypedDict):
     identifier: str
     name: str | None
     scopes: list[str]
+    scope_descriptions: dict[str, str]
     created_at: str
 
 
@@ -37,6 +41,7 @@ def record(api: Api) -> ApiRecord:
         "identifier": api.identifier,
         "name": api.name,
         "scopes": list(api.scopes),
+        "scope_descriptions": dict(api.descriptions),
         "created_at": iso_utc(api.created_at),
     }
 
@@ -73,10 +78,37 @@ def _check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(scopes))
 
 
+def _check_descriptions(pairs: Sequence[tuple[str, str]], scopes: Sequence[str]) -> dict[str, str]:
+    """``--scope-description SCOPE TEXT`` pairs as scope → text, each naming a
+    ``--scope`` of this API and fitting one printable line."""
+    descriptions: dict[str, str] = {}
+    for scope, text in pairs:
+        if scope not in scopes:
+            usage_error(f"--scope-description: {scope!r} is not one of this API's --scope values")
+        text = text.strip()
+        if not text or len(text) > MAX_DESCRIPTION or not text.isprintable():
+            usage_error(
+                f"--scope-description {scope}: give 1-{MAX_DESCRIPTION} printable "
+                "characters on one line"
+            )
+        descriptions[scope] = text
+    return descriptions
+
+
 @apis.command("create")
 @click.option("--identifier", required=True, metavar="URI", help="Absolute URI (the audience).")
 @click.option(
     "--scope", "scopes", multiple=True, required=True, help="A scope it owns (repeatable)."
+)
+@click.option(
+    "--scope-description",
+    "descriptions",
+    type=(str, str),
+    multiple=True,
+    metavar="SCOPE TEXT",
+    help="What SCOPE lets a client do, in plain words for the consent page, e.g. "
+    '--scope-description read_sensors "Read sensor readings" (repeatable; '
+    "default: the scope name).",
 )
 @click.option("--name", default=None, help="Human-readable name.")
 @json_option
@@ -84,17 +116,20 @@ def _check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
 def create(
     identifier: str,
     scopes: tuple[str, ...],
+    descriptions: tuple[tuple[str, str], ...],
     name: str | None,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
 ) -> None:
     """Register an API and the scopes it owns."""
+    owned = _check_scopes(scopes)
     api = Api(
         identifier=check_identifier(identifier),
-        scopes=_check_scopes(scopes),
+        scopes=owned,
         created_at=SystemClock().now(),
         name=name,
+        descriptions=_check_descriptions(descriptions, owned),
     )
     run(_add(settings_from(data_dir, database), api))
     if as_json:
@@ -105,6 +140,7 @@ def create(
             ("identifier", api.identifier),
             ("name", api.name),
             ("scopes", " ".join(api.scopes)),
+            *((f"scope {scope}", text) for scope, text in api.descriptions.items()),
             ("created_at", iso_utc(api.created_at)),
         ]
     )

@@ -15,6 +15,7 @@ import click
 
 from tollhouse.config import Settings, load_settings
 from tollhouse.errors import ConfigError, Conflict, NotFound, StorageUnavailable
+from tollhouse.storage.sql.files import restrict_to_owner
 from tollhouse.storage.sql.storage import SqlStorage, open_storage
 
 P = ParamSpec("P")
@@ -40,6 +41,12 @@ def settings_from(data_dir: Path | None, database: str | None, **extra: Any) -> 
         return load_settings(data_dir=data_dir, database=database, **extra)
     except ConfigError as exc:
         fail(str(exc))
+
+
+def secure_data_dir(settings: Settings) -> None:
+    """The data directory (database, master key, TLS key) for its owner only: an existing
+    one that others may list is tightened to 0700, with a warning."""
+    restrict_to_owner(settings.data_dir)
 
 
 @asynccontextmanager

@@ -63,7 +63,7 @@ async def seed(
     if await storage.get_api(DEMO_API) is None:
         # Conflict: an operator already defined read_sensors on another API.
         with contextlib.suppress(Conflict):
-            await storage.add_api(Api(DEMO_API, (DEMO_SCOPE,), now, "Grid sensors (demo)"))
+            await storage.add_api(_demo_api(now))
     await storage.delete_client(DEMO_CLIENT_ID)
     await storage.add_client(
         Client(
@@ -106,6 +106,12 @@ async def seed(
     )
     _save(path, creds)
     return creds
+
+
+def _demo_api(now: int) -> Api:
+    """The sensors API, its scope described for the consent page."""
+    described = {DEMO_SCOPE: "Read the grid's sensor readings"}
+    return Api(DEMO_API, (DEMO_SCOPE,), now, "Grid sensors (demo)", described)
 
 
 def _save(path: Path, creds: DemoCredentials) -> None:

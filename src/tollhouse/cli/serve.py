@@ -10,7 +10,7 @@ from typing import Any
 import click
 import uvicorn
 
-from tollhouse.cli.context import fail, run, settings_from, state_options
+from tollhouse.cli.context import fail, run, secure_data_dir, settings_from, state_options
 from tollhouse.cli.demo import banner, seed
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
@@ -35,6 +35,7 @@ BACKLOG = 2048
 
 async def _prepare(settings: Settings) -> str | None:
     """Migrate, create the first key (and master key), seed the demo; returns the banner."""
+    secure_data_dir(settings)
     storage = await open_storage(settings.database_url, migrate=True)
     try:
         provider = await build_provider(settings, storage)

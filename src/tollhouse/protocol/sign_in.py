@@ -9,7 +9,7 @@ the request (OIDC Core §3.1.2.3); a consent is recorded and a code issued
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tollhouse.models import Client
 from tollhouse.protocol.endpoints.authorize import (
@@ -40,10 +40,13 @@ class LoggedIn:
 
 @dataclass(frozen=True, slots=True)
 class ConsentView:
-    """What the consent page names besides the request: the user and the API."""
+    """What the consent page names besides the request: the user, the API, and the
+    plain words its operator gave for some of its scopes (``apis create
+    --scope-description``)."""
 
     username: str
     api_name: str | None
+    scope_descriptions: dict[str, str] = field(default_factory=dict)
 
 
 class SignIn:
@@ -146,4 +149,5 @@ class SignIn:
         audience = requested if requested != self._issuer else None
         api = await self._apis.get_api(audience) if audience else None
         api_name = (api.name or api.identifier) if api else audience
-        return ConsentView(user.username if user else signed_in.user_id, api_name)
+        username = user.username if user else signed_in.user_id
+        return ConsentView(username, api_name, dict(api.descriptions) if api else {})

@@ -1,42 +1,112 @@
-"""Short-lived in-process caches for the two reads on every token request: the client
-and the list of APIs.
+"""In-process caches for the two reads on every token request: the client and the
+list of APIs, kept current across processes by the registry's change counter.
 
 Each ``/token`` or ``/introspect`` request looks up its client, and every grant
 resolves scopes against the APIs. Both change rarely, and each lookup is a database
 round trip (on SQLite through a worker thread), so they dominate the cost of a grant.
-These wrappers keep the answers for ``ttl`` seconds (default 5):
+These wrappers keep the answers in memory, and a change made anywhere reaches them
+within :data:`CHECK_INTERVAL` seconds (ADR 0011):
 
-* a client deleted or given a new secret from another process (``tollhouse clients
-  delete|rotate-secret``, another worker) keeps working in this process for at most
-  ``ttl`` seconds; changes made through this process (dynamic registration) drop the
-  entry at once. ``TOLLHOUSE_CLIENT_CACHE_TTL=0`` turns the caches off.
+* every write to clients or APIs, by any process (``tollhouse clients delete``, RFC
+  7592, another instance), raises a counter in the database in the same transaction
+  (``RegistryVersion``). :class:`RegistryWatch` reads that counter at most once per
+  :data:`CHECK_INTERVAL`, in one read shared by the requests that arrive meanwhile,
+  and the caches drop everything they hold when it moved. A request therefore never
+  waits for the database except for that one read twice a second.
+* changes made through this process (dynamic registration) drop the entry at once.
+* an entry is also dropped after ``ttl`` seconds (``TOLLHOUSE_CLIENT_CACHE_TTL``,
+  default 5), a bound that holds even if the counter cannot be read; ``ttl=0`` turns
+  the caches off.
 * unknown client ids are not cached (a client created a moment ago works at once, and
-  a flood of made-up ids cannot fill the cache).
-* the cache is bounded (``max_entries``, least recently used evicted first).
+  a flood of made-up ids cannot fill the cache); the cache is bounded
+  (``max_entries``, least recently used evicted first).
 
 The age is measured with ``time.monotonic`` (a cache age, not a protocol time).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
 from tollhouse.models import Api, Client
-from tollhouse.storage.ports import ApiStore, ClientStore
+from tollhouse.storage.ports import ApiStore, ClientStore, RegistryVersion
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 5.0
 DEFAULT_MAX_ENTRIES = 10_000
+CHECK_INTERVAL = 0.5
+"""Seconds between reads of the change counter: a change is seen within this long
+(plus one read), well inside the one second the contract promises."""
+
+
+class RegistryWatch:
+    """Tells the caches whether clients or APIs changed anywhere since they last asked.
+
+    :meth:`epoch` returns a number that grows each time the database's counter is
+    seen to have moved (or could not be read: then nothing cached is trusted). The
+    counter is read when the last read started :data:`CHECK_INTERVAL` or more seconds
+    ago; requests arriving during a read wait for that same read.
+    """
+
+    def __init__(
+        self,
+        source: RegistryVersion,
+        *,
+        interval: float = CHECK_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._interval = interval
+        self._now = monotonic
+        self._version: int | None = None
+        self._checked_at = -math.inf
+        self._epoch = 0
+        self._read: asyncio.Task[None] | None = None
+
+    @property
+    def current(self) -> int:
+        """The epoch as last determined, without reading the counter."""
+        return self._epoch
+
+    async def epoch(self) -> int:
+        if self._now() - self._checked_at >= self._interval:
+            if self._read is None or self._read.done():
+                self._read = asyncio.create_task(self._check(), name="tollhouse-registry-watch")
+            await asyncio.shield(self._read)
+        return self._epoch
+
+    async def _check(self) -> None:
+        started = self._now()
+        try:
+            version: int | None = await self._source.registry_version()
+        except Exception as exc:  # a database that is down: trust nothing cached
+            log.warning("cannot read the registry change counter: %s", exc)
+            version = None
+        if version is None or version != self._version:
+            self._epoch += 1
+        self._version = version
+        self._checked_at = started
+
+    def changed_here(self) -> None:
+        """A write through this process: what is cached elsewhere in it is stale too."""
+        self._epoch += 1
 
 
 class CachedClients:
-    """A :class:`ClientStore` that remembers found clients for ``ttl`` seconds."""
+    """A :class:`ClientStore` that remembers found clients until the registry changes
+    (``watch``) or for ``ttl`` seconds, whichever comes first."""
 
     def __init__(
         self,
         inner: ClientStore,
         *,
+        watch: RegistryWatch | None = None,
         ttl: float = DEFAULT_TTL,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         monotonic: Callable[[], float] = time.monotonic,
@@ -44,10 +114,12 @@ class CachedClients:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._inner = inner
+        self._watch = watch
         self._ttl = ttl
         self._max = max_entries
         self._now = monotonic
         self._entries: OrderedDict[str, tuple[float, Client]] = OrderedDict()
+        self._epoch = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -55,6 +127,7 @@ class CachedClients:
     async def get_client(self, client_id: str) -> Client | None:
         if self._ttl <= 0:
             return await self._inner.get_client(client_id)
+        epoch = await self._fresh_epoch()
         entry = self._entries.get(client_id)
         now = self._now()
         if entry is not None and now - entry[0] < self._ttl:
@@ -64,25 +137,48 @@ class CachedClients:
         if client is None:
             self._entries.pop(client_id, None)
             return None
-        self._entries[client_id] = (now, client)
-        self._entries.move_to_end(client_id)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        if self._still(epoch):  # a change seen during the read: the row may be stale
+            self._entries[client_id] = (now, client)
+            self._entries.move_to_end(client_id)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
         return client
+
+    async def _fresh_epoch(self) -> int:
+        """The watch's epoch; everything cached is dropped when it moved."""
+        if self._watch is None:
+            return 0
+        epoch = await self._watch.epoch()
+        if epoch != self._epoch:
+            self._entries.clear()
+            self._epoch = epoch
+        return epoch
+
+    def _still(self, epoch: int) -> bool:
+        return self._watch is None or self._watch.current == epoch
 
     def forget(self, client_id: str) -> None:
         self._entries.pop(client_id, None)
 
+    def _changed(self, client_id: str) -> None:
+        """After a write through this process: drop the entry now, and keep reads that
+        were in flight during the write from caching what they found."""
+        self.forget(client_id)
+        if self._watch is not None:
+            self._watch.changed_here()
+
     async def add_client(self, client: Client) -> None:
-        self.forget(client.client_id)
         await self._inner.add_client(client)
+        self._changed(client.client_id)
 
     async def list_clients(self) -> list[Client]:
         return await self._inner.list_clients()
 
     async def delete_client(self, client_id: str) -> bool:
-        self.forget(client_id)
-        return await self._inner.delete_client(client_id)
+        try:
+            return await self._inner.delete_client(client_id)
+        finally:
+            self._changed(client_id)
 
     async def set_client_secret(
         self,
@@ -92,54 +188,70 @@ class CachedClients:
         previous_secret_hash: str | None = None,
         previous_secret_expires_at: int | None = None,
     ) -> bool:
-        self.forget(client_id)
-        return await self._inner.set_client_secret(
-            client_id,
-            secret_hash,
-            previous_secret_hash=previous_secret_hash,
-            previous_secret_expires_at=previous_secret_expires_at,
-        )
+        try:
+            return await self._inner.set_client_secret(
+                client_id,
+                secret_hash,
+                previous_secret_hash=previous_secret_hash,
+                previous_secret_expires_at=previous_secret_expires_at,
+            )
+        finally:
+            self._changed(client_id)
 
     async def update_client(self, client: Client) -> bool:
-        self.forget(client.client_id)
-        return await self._inner.update_client(client)
+        try:
+            return await self._inner.update_client(client)
+        finally:
+            self._changed(client.client_id)
 
 
 class CachedApis:
-    """An :class:`ApiStore` whose ``list_apis`` is remembered for ``ttl`` seconds."""
+    """An :class:`ApiStore` whose ``list_apis`` is remembered until the registry
+    changes (``watch``) or for ``ttl`` seconds, whichever comes first."""
 
     def __init__(
         self,
         inner: ApiStore,
         *,
+        watch: RegistryWatch | None = None,
         ttl: float = DEFAULT_TTL,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
+        self._watch = watch
         self._ttl = ttl
         self._now = monotonic
-        self._cached: tuple[float, list[Api]] | None = None
+        self._cached: tuple[float, int, list[Api]] | None = None
 
     async def list_apis(self) -> list[Api]:
         if self._ttl <= 0:
             return await self._inner.list_apis()
+        epoch = 0 if self._watch is None else await self._watch.epoch()
         now = self._now()
-        if self._cached is not None and now - self._cached[0] < self._ttl:
-            return list(self._cached[1])
+        cached = self._cached
+        if cached is not None and cached[1] == epoch and now - cached[0] < self._ttl:
+            return list(cached[2])
         found = await self._inner.list_apis()
-        self._cached = (now, found)
+        if self._watch is None or self._watch.current == epoch:
+            self._cached = (now, epoch, found)
         return list(found)
 
     def forget(self) -> None:
         self._cached = None
+        if self._watch is not None:
+            self._watch.changed_here()
 
     async def get_api(self, identifier: str) -> Api | None:
         return await self._inner.get_api(identifier)
 
     async def add_api(self, api: Api) -> None:
-        self.forget()
-        await self._inner.add_api(api)
+        try:
+            await self._inner.add_api(api)
+        finally:
+            self.forget()
 
     async def delete_api(self, identifier: str) -> bool:
-        self.forget()
-        return await self._inner.delete_api(identifier)
+        try:
+            return await self._inner.delete_api(identifier)
+        finally:
+            self.forget()

@@ -81,6 +81,12 @@ class ApiStore(Protocol):
     async def delete_api(self, identifier: str) -> bool: ...
 
 
+class RegistryVersion(Protocol):
+    async def registry_version(self) -> int:
+        """A number that every write to clients (secrets included) or APIs changes, in
+        the write's own transaction, whichever process made it (ADR 0011)."""
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedByCode:
     """What one redemption of an authorization code issues, chosen before the code is
@@ -289,6 +295,7 @@ class Storage(
     ClientStore,
     UserStore,
     ApiStore,
+    RegistryVersion,
     CodeStore,
     ConsentStore,
     SessionStore,

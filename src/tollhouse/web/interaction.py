@@ -143,7 +143,7 @@ async def _consent_page(request: Request, provider: Provider, pending: Pending) 
             "client_name": pending.client.name,
             "username": view.username,
             "scopes": [
-                {"name": s, "text": messages.scope(s, view.api_name)}
+                {"name": s, "text": messages.scope(s, view.scope_descriptions.get(s))}
                 for s in pending.request.scopes
             ],
             "audience": view.api_name,

@@ -43,7 +43,6 @@ EN: dict[str, str] = {
     "scope.profile": "See your name and username",
     "scope.email": "See your email address",
     "scope.offline_access": "Keep access when you are not signed in",
-    "scope.api": "Use {api} ({scope})",
     "logout.title": "Sign out",
     "logout.heading": "Sign out?",
     "logout.explain": (
@@ -104,7 +103,6 @@ DE: dict[str, str] = {
     "scope.profile": "Ihren Namen und Benutzernamen sehen",
     "scope.email": "Ihre E-Mail-Adresse sehen",
     "scope.offline_access": "Zugriff behalten, auch wenn Sie nicht angemeldet sind",
-    "scope.api": "{api} nutzen ({scope})",
     "logout.title": "Abmelden",
     "logout.heading": "Abmelden?",
     "logout.explain": (
@@ -158,12 +156,13 @@ class Messages:
         text = CATALOGUES[self.locale].get(key) or EN[key]
         return text.format(**values) if values else text
 
-    def scope(self, scope: str, api: str | None = None) -> str | None:
-        """Plain words for a scope: the standard ones, or "Use <API> (<scope>)"."""
+    def scope(self, scope: str, description: str | None = None) -> str | None:
+        """Plain words for a scope: the standard ones, else the description its API
+        gave it; None when there is neither (the page then shows the name alone)."""
         key = f"scope.{scope}"
         if key in EN:
             return self(key)
-        return self("scope.api", api=api, scope=scope) if api else None
+        return description
 
     def wait(self, seconds: int) -> str:
         """A Retry-After delay in words, rounded up to minutes past one minute."""

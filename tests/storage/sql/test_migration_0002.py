@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, insert, text
 
 from tests.storage import records as make
 from tests.storage.conftest import PostgresServer
 from tests.storage.records import NOW
+from tollhouse.storage.sql import rows as sql_rows
 from tollhouse.storage.sql.migrate import alembic_config, migrate, run_locked
+from tollhouse.storage.sql.schema import users
 from tollhouse.storage.sql.storage import open_storage
 
 
@@ -40,11 +42,9 @@ async def move_to(url: str, revision: str, *, down: bool = False) -> None:
 
 async def test_rows_from_before_read_back_without_amr_or_acr(fresh_url: str) -> None:
     await move_to(fresh_url, "0001")
-    before = await open_storage(fresh_url, migrate=False)
-    try:  # users have the same columns in 0001 and 0002
-        await before.add_user(make.user())
-    finally:
-        await before.close()
+    # Users have the same columns in 0001 and today (the stores of today also write
+    # 0003's change counter, so the rows go in directly).
+    await run_locked(fresh_url, insert_user)
     # A client, a code and a family as a server on 0001 wrote them (only its columns).
     rows = [
         ("INSERT INTO clients (client_id, name, redirect_uris, grant_types, "
@@ -71,6 +71,10 @@ async def test_rows_from_before_read_back_without_amr_or_acr(fresh_url: str) -> 
         await storage.close()
     await move_to(fresh_url, "0001", down=True)
     await migrate(fresh_url)
+
+
+def insert_user(connection: Connection) -> None:
+    connection.execute(insert(users).values(sql_rows.user_row(make.user())))
 
 
 async def run_sql(url: str, statements: list[str]) -> None:

@@ -40,8 +40,7 @@ def new_secret() -> str:
     show_default=True,
     metavar="SECONDS",
     help="Keep accepting the previous secret this long, so deployed instances can "
-    "switch over (0: running servers stop accepting it within "
-    "TOLLHOUSE_CLIENT_CACHE_TTL, 5 s by default).",
+    "switch over (0: running servers stop accepting it within a second).",
 )
 @json_option
 @state_options
@@ -49,8 +48,7 @@ def rotate_secret(
     client_id: str, overlap: int, as_json: bool, data_dir: Path | None, database: str | None
 ) -> None:
     """Give a confidential client a new secret; running servers stop accepting the old
-    one within their client cache lifetime (TOLLHOUSE_CLIENT_CACHE_TTL, 5 s), or after
-    --overlap seconds."""
+    one within a second, or after --overlap seconds."""
     settings = settings_from(data_dir, database)
     secret = new_secret()
     now = SystemClock().now()

@@ -141,7 +141,10 @@ class InteractionApi:
         except OAuthError as error:
             return error_json(error)
         request, state = pending.request, pending.state
-        names = {api.identifier: api.name or api.identifier for api in await self._apis.list_apis()}
+        apis = {api.identifier: api for api in await self._apis.list_apis()}
+        api = apis.get(request.audience)
+        described = api.descriptions if api else {}
+        api_name = (api.name or api.identifier) if api else request.audience
         user = await self._users.get_user(state.user_id) if state.user_id else None
         body: dict[str, Any] = {
             "interaction": interaction_id,
@@ -151,7 +154,8 @@ class InteractionApi:
                 {
                     "scope": scope,
                     "description": SCOPE_DESCRIPTIONS.get(scope)
-                    or f"Use {names.get(request.audience, request.audience)} ({scope})",
+                    or described.get(scope)
+                    or f"Use {api_name} ({scope})",
                 }
                 for scope in request.scopes
             ],

@@ -17,7 +17,15 @@ from tollhouse.storage.memory.tables import MemoryTables
 
 class MemoryAccounts(MemoryTables):
     """Implements ``ClientStore``, ``RegistrationTokenStore``, ``UserStore`` and
-    ``ApiStore`` of :mod:`tollhouse.storage.ports`."""
+    ``ApiStore`` of :mod:`tollhouse.storage.ports`, and their ``RegistryVersion``."""
+
+    _registry_version = 0
+
+    async def registry_version(self) -> int:
+        return self._registry_version
+
+    def _registry_changed(self) -> None:
+        self._registry_version += 1
 
     # Clients ---------------------------------------------------------------------
 
@@ -25,6 +33,7 @@ class MemoryAccounts(MemoryTables):
         if client.client_id in self._clients:
             raise Conflict(f"client {client.client_id!r} already exists")
         self._clients[client.client_id] = client
+        self._registry_changed()
 
     async def get_client(self, client_id: str) -> Client | None:
         return self._clients.get(client_id)
@@ -35,6 +44,7 @@ class MemoryAccounts(MemoryTables):
     async def delete_client(self, client_id: str) -> bool:
         if self._clients.pop(client_id, None) is None:
             return False
+        self._registry_changed()
         self._codes = {h: c for h, c in self._codes.items() if c.client_id != client_id}
         self._consents = {k: c for k, c in self._consents.items() if k[1] != client_id}
         self._registration_tokens.pop(client_id, None)
@@ -60,12 +70,14 @@ class MemoryAccounts(MemoryTables):
             previous_secret_hash=previous_secret_hash,
             previous_secret_expires_at=previous_secret_expires_at,
         )
+        self._registry_changed()
         return True
 
     async def update_client(self, client: Client) -> bool:
         if client.client_id not in self._clients:
             return False
         self._clients[client.client_id] = client
+        self._registry_changed()
         return True
 
     # Registration tokens (RFC 7591 §3, RFC 7592) ------------------------------------
@@ -153,6 +165,7 @@ class MemoryAccounts(MemoryTables):
             raise Conflict(f"API {api.identifier!r} lists a scope twice")
         self._apis[api.identifier] = api
         self._scope_owner.update(dict.fromkeys(api.scopes, api.identifier))
+        self._registry_changed()
 
     async def get_api(self, identifier: str) -> Api | None:
         return self._apis.get(identifier)
@@ -166,4 +179,5 @@ class MemoryAccounts(MemoryTables):
             return False
         for scope in api.scopes:
             del self._scope_owner[scope]
+        self._registry_changed()
         return True

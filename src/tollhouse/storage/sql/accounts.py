@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, Executable
 
 from tollhouse.errors import Conflict
 from tollhouse.models import Api, Client, User
 from tollhouse.storage.sql import rows
 from tollhouse.storage.sql.runner import SqlRunner
-from tollhouse.storage.sql.schema import api_scopes, apis, clients, users
+from tollhouse.storage.sql.schema import api_scopes, apis, change_counters, clients, users
 
 # Built once: every token request looks its client up (values come as bind parameters).
 GET_CLIENT = select(clients).where(clients.c.client_id == bindparam("client_id"))
+
+READ_REGISTRY = select(change_counters.c.value).where(change_counters.c.name == "registry")
 
 
 class SqlAccounts(SqlRunner):
@@ -28,11 +30,11 @@ class SqlAccounts(SqlRunner):
     # Clients ---------------------------------------------------------------------
 
     async def add_client(self, client: Client) -> None:
-        await self._insert(
-            clients,
-            rows.client_row(client),
-            f"client {client.client_id!r} already exists",
-        )
+        statement = insert(clients).values(rows.client_row(client))
+        try:
+            await self._registry_write(statement)
+        except IntegrityError as exc:
+            raise Conflict(f"client {client.client_id!r} already exists") from exc
 
     async def get_client(self, client_id: str) -> Client | None:
         row = await self._one(GET_CLIENT, {"client_id": client_id})
@@ -43,7 +45,8 @@ class SqlAccounts(SqlRunner):
         return [rows.to_client(row) for row in found]
 
     async def delete_client(self, client_id: str) -> bool:
-        return await self._count(delete(clients).where(clients.c.client_id == client_id)) > 0
+        statement = delete(clients).where(clients.c.client_id == client_id)
+        return await self._registry_write(statement) > 0
 
     async def set_client_secret(
         self,
@@ -62,13 +65,42 @@ class SqlAccounts(SqlRunner):
                 previous_secret_expires_at=previous_secret_expires_at,
             )
         )
-        return await self._count(statement) > 0
+        return await self._registry_write(statement) > 0
 
     async def update_client(self, client: Client) -> bool:
         values = rows.client_row(client)
         del values["client_id"]
         statement = update(clients).where(clients.c.client_id == client.client_id).values(values)
-        return await self._count(statement) > 0
+        return await self._registry_write(statement) > 0
+
+    async def registry_version(self) -> int:
+        row = await self._one(READ_REGISTRY)
+        return 0 if row is None else int(row["value"])
+
+    async def _registry_write(self, statement: Executable) -> int:
+        """``statement`` and the registry counter's bump, in one transaction; the
+        number of rows ``statement`` touched."""
+
+        bump = self._registry_bump()
+
+        def write(connection: Connection) -> int:
+            count: int = connection.execute(statement).rowcount
+            if count:
+                connection.execute(bump)
+            return count
+
+        return await self._unit(write, write=True)
+
+    def _registry_bump(self) -> Executable:
+        """Raise the registry counter (ADR 0011), run in the transaction of every write
+        to clients or APIs: the caches of every server see it move and drop what they
+        hold. An upsert, so a counter row lost (a truncated table) comes back."""
+        return self._upsert(
+            change_counters, {"name": "registry", "value": 1}
+        ).on_conflict_do_update(
+            index_elements=[change_counters.c.name],
+            set_={"value": change_counters.c.value + 1},
+        )
 
     # Users -----------------------------------------------------------------------
 
@@ -104,17 +136,25 @@ class SqlAccounts(SqlRunner):
 
     async def add_api(self, api: Api) -> None:
         scope_rows = [
-            {"scope": scope, "api_identifier": api.identifier, "position": position}
+            {
+                "scope": scope,
+                "api_identifier": api.identifier,
+                "position": position,
+                "description": api.descriptions.get(scope),
+            }
             for position, scope in enumerate(api.scopes)
         ]
         api_row = insert(apis).values(
             identifier=api.identifier, name=api.name, created_at=api.created_at
         )
 
+        bump = self._registry_bump()
+
         def add(connection: Connection) -> None:
             connection.execute(api_row)
             if scope_rows:
                 connection.execute(insert(api_scopes), scope_rows)
+            connection.execute(bump)
 
         try:
             await self._unit(add, write=True)
@@ -157,17 +197,24 @@ class SqlAccounts(SqlRunner):
 
         api_rows, scope_rows = await self._unit(read, write=False)
         scopes: dict[str, list[str]] = {}
+        descriptions: dict[str, dict[str, str]] = {}
         for row in scope_rows:
             scopes.setdefault(row["api_identifier"], []).append(row["scope"])
+            if row["description"] is not None:
+                descriptions.setdefault(row["api_identifier"], {})[row["scope"]] = row[
+                    "description"
+                ]
         return [
             Api(
                 identifier=row["identifier"],
                 scopes=tuple(scopes.get(row["identifier"], ())),
                 created_at=row["created_at"],
                 name=row["name"],
+                descriptions=descriptions.get(row["identifier"], {}),
             )
             for row in api_rows
         ]
 
     async def delete_api(self, identifier: str) -> bool:
-        return await self._count(delete(apis).where(apis.c.identifier == identifier)) > 0
+        statement = delete(apis).where(apis.c.identifier == identifier)
+        return await self._registry_write(statement) > 0

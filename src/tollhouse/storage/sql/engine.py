@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tollhouse.errors import StorageUnavailable
+from tollhouse.storage.sql.files import prepare_sqlite_file
 
 _SYNC_TO_ASYNC = {
     "sqlite": "sqlite+aiosqlite",
@@ -112,16 +113,16 @@ def create_engine(url: str, *, for_migration: bool = False) -> AsyncEngine:
         # Bounded waits: an unreachable server fails the request (503), never hangs it.
         kwargs["connect_args"] = {"timeout": CONNECT_TIMEOUT, "command_timeout": QUERY_TIMEOUT}
     if backend == "sqlite":
-        _create_parent_dir(parsed.database)
+        _prepare_file(parsed.database)
     engine = create_async_engine(url, **kwargs)
     if backend == "sqlite":
         _configure_sqlite(engine, immediate=for_migration)
     return engine
 
 
-def _create_parent_dir(database: str | None) -> None:
+def _prepare_file(database: str | None) -> None:
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(Path(database).expanduser())
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:

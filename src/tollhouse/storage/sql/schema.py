@@ -98,6 +98,16 @@ api_scopes = Table(
         index=True,
     ),
     Column("position", Integer, nullable=False),
+    Column("description", Text, nullable=True),
+)
+
+change_counters = Table(
+    "change_counters",
+    metadata,
+    # One row per watched area ("registry": clients and APIs), raised by every write
+    # to it in the same transaction; caches compare it to drop what they hold.
+    Column("name", ID, primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
 
 authorization_codes = Table(

@@ -4,7 +4,7 @@ browser code may call ``/token``, ``/userinfo`` and ``/revoke`` (protocol/cors.p
 A JSON list of origins; ``[]`` for the clients from before.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,12 +7,15 @@ A failure stops start-up with :class:`~tollhouse.errors.ConfigError` carrying on
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SigningAlg, checked_rsa_bits
 from tollhouse.errors import ConfigError
@@ -106,6 +109,30 @@ class Settings(BaseSettings):
     """The operator's own login page (interaction API); unset: the built-in one."""
     consent_url: str | None = None
     """The operator's own consent page (interaction API); unset: the built-in one."""
+    access_log: Path | None = None
+    """File the access log (one JSON line per request) is appended to, reopened on
+    SIGHUP for logrotate (logs.py); unset: stderr, with the other log lines."""
+
+    @field_validator("access_log")
+    @classmethod
+    def _access_log(cls, v: Path | None) -> Path | None:
+        if v is None:
+            return None
+        if v.is_dir():
+            raise ValueError(f"is a directory, expected a file: {str(v)!r}")
+        parent = v.parent if str(v.parent) else Path(".")
+        if not parent.is_dir():
+            raise ValueError(f"directory {str(parent)!r} does not exist")
+        if not os.access(v if v.exists() else parent, os.W_OK):
+            raise ValueError(f"cannot write {str(v)!r} (permission denied)")
+        return v
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, v: str | None) -> str | None:
+        if v is not None and v.startswith(("sqlite:", "sqlite+aiosqlite:")):
+            _check_sqlite_url(v)
+        return v
 
     @field_validator("client_cache_ttl")
     @classmethod
@@ -274,6 +301,21 @@ class Settings(BaseSettings):
         registered redirect URIs. Behind a TLS proxy (an https issuer) they never do."""
         return (
             self.insecure_http and is_loopback(self.host) and self.issuer_url.startswith("http://")
+        )
+
+
+def _check_sqlite_url(url: str) -> None:
+    """A SQLite database must be a file: an in-memory one lives in one connection of
+    one process, so the server would lose what admin commands and workers wrote."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"is not a database URL: {url!r}") from None
+    memory = parsed.query.get("mode") == "memory" or parsed.database in (None, "", ":memory:")
+    if memory:
+        raise ValueError(
+            f"must name a SQLite file (sqlite:///PATH) or be postgresql://...; "
+            f"an in-memory database ({url!r}) would be lost at exit and not shared"
         )
 
 

@@ -74,9 +74,13 @@ def configure(level: str = "info", access_log: Path | None = None) -> None:
         old.close()
     access.handlers.clear()
     access.propagate = True
-    if access_log is not None:
-        to_file = ReopenableFileHandler(access_log)
-        to_file.setFormatter(JsonFormatter())
-        access.handlers.append(to_file)
-        access.propagate = False
-        on_sighup("access-log", to_file.reopen)
+    if access_log is None:
+        # Nothing to reopen on stderr; registered all the same, so that SIGHUP sent
+        # for logrotate never stops a server that has no file (nor TLS) to reload.
+        on_sighup("access-log", lambda: None)
+        return
+    to_file = ReopenableFileHandler(access_log)
+    to_file.setFormatter(JsonFormatter())
+    access.handlers.append(to_file)
+    access.propagate = False
+    on_sighup("access-log", to_file.reopen)

@@ -263,3 +263,11 @@ def test_access_log_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
         env={"TOLLHOUSE_ACCESS_LOG": str(tmp_path / "nowhere" / "access.log")},
     )
     assert "TOLLHOUSE_ACCESS_LOG" in one_line(result)
+
+
+def test_sighup_without_certificate_or_log_file_keeps_serving(running: tuple[str, Path]) -> None:
+    base_url, data_dir = running
+    pid = json.loads((data_dir / "serving.json").read_text())["pid"]
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(0.3)
+    assert httpx.get(f"{base_url}/healthz").status_code == 200

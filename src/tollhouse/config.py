@@ -331,7 +331,8 @@ def _check_issuer(issuer: str, insecure_http: bool) -> None:
     if parts.scheme == "http" and insecure_http and is_loopback(parts.hostname):
         return
     raise ValueError(
-        f"issuer must be an https URL (http only on loopback with --insecure-http): {issuer!r}"
+        "issuer must be an https URL (http only on loopback with --insecure-http or "
+        f"TOLLHOUSE_INSECURE_HTTP=1): {issuer!r}"
     )
 
 

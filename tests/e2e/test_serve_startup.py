@@ -68,6 +68,18 @@ def popen_serve(
         )
 
 
+def access_lines(path: Path, last_path: str) -> list[dict[str, object]]:
+    """The lines of ``path`` once the last one is for ``last_path``: a line is written
+    just after its response is sent, so the client may read the response first."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        parsed = [json.loads(line) for line in lines]
+        if (parsed and parsed[-1]["path"] == last_path) or time.monotonic() > deadline:
+            return parsed
+        time.sleep(0.05)
+
+
 # Start-up tells the truth ---------------------------------------------------------------
 
 
@@ -235,7 +247,7 @@ def test_access_log_file_carries_the_error_code_and_is_reopened_on_sighup(
                 auth=("nobody", "wrong"),
             )
             assert refused.status_code == 401
-            first = [json.loads(line) for line in access.read_text().splitlines()]
+            first = access_lines(access, "/token")
             assert first[-1]["path"] == "/token" and first[-1]["error"] == "invalid_client"
             assert first[-1]["logger"] == "tollhouse.access"
             assert '"logger":"tollhouse.access"' not in log.read_text()  # not on stderr too
@@ -246,8 +258,7 @@ def test_access_log_file_carries_the_error_code_and_is_reopened_on_sighup(
             wait_for_line(process, log, r'.*"TLS certificate reloaded".*')
             assert http.get("/healthz").status_code == 200
             assert process.poll() is None
-        assert access.exists()
-        after = [json.loads(line) for line in access.read_text().splitlines()]
+        after = access_lines(access, "/healthz")
         assert [line["path"] for line in after] == ["/healthz"]
         assert json.loads(rotated.read_text().splitlines()[-1])["path"] == "/token"
     finally:

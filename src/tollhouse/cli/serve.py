@@ -1,4 +1,5 @@
-"""``tollhouse serve``: migrate, make sure a signing key exists, then run uvicorn."""
+"""``tollhouse serve``: check the settings, bind, migrate, make sure a signing key exists,
+then run uvicorn (cli/startup.py says why in that order)."""
 
 from __future__ import annotations
 

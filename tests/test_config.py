@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tollhouse.config import Settings, known_variables, load_settings, unknown_variables
+from tollhouse.config import Settings, load_settings
+from tollhouse.config_variables import known_variables, unknown_variables
 from tollhouse.errors import ConfigError
 
 

@@ -3,14 +3,13 @@
 Every field has a ``TOLLHOUSE_<NAME>`` environment variable; CLI flags override them.
 A failure stops start-up with :class:`~tollhouse.errors.ConfigError` carrying one line
 that names the variable and the values it accepts. A ``TOLLHOUSE_*`` variable that
-nothing reads (a typo) is reported by :func:`unknown_variables` with the nearest name.
+nothing reads (a typo) is reported with the nearest name (config_variables.py).
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-from collections.abc import Mapping
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -18,19 +17,15 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SigningAlg, checked_rsa_bits
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
-from tollhouse.security.master_key import NEW_ENV_VAR
 from tollhouse.security.ratelimit import parse_rate
 
 ENV_PREFIX = "TOLLHOUSE_"
-OTHER_VARIABLES = frozenset({NEW_ENV_VAR, "TOLLHOUSE_CHROMIUM"})
-"""Variables read outside the settings: ``keys rewrap``'s new master key, and the
-browser the browser tests drive."""
-OTHER_PREFIXES = ("TOLLHOUSE_GATEWAY_", "TOLLHOUSE_TEST_", "TOLLHOUSE_BENCH_")
-"""``tollhouse gateway``'s options, and the test suite's and benchmarks' own knobs."""
 BOOLEAN_VALUES = "1, true, yes or 0, false, no"
 
 MAX_ACCESS_TOKEN_TTL = 3600
@@ -120,6 +115,30 @@ class Settings(BaseSettings):
     """The operator's own login page (interaction API); unset: the built-in one."""
     consent_url: str | None = None
     """The operator's own consent page (interaction API); unset: the built-in one."""
+    access_log: Path | None = None
+    """File the access log (one JSON line per request) is appended to, reopened on
+    SIGHUP for logrotate (logs.py); unset: stderr, with the other log lines."""
+
+    @field_validator("access_log")
+    @classmethod
+    def _access_log(cls, v: Path | None) -> Path | None:
+        if v is None:
+            return None
+        if v.is_dir():
+            raise ValueError(f"is a directory, expected a file: {str(v)!r}")
+        parent = v.parent if str(v.parent) else Path(".")
+        if not parent.is_dir():
+            raise ValueError(f"directory {str(parent)!r} does not exist")
+        if not os.access(v if v.exists() else parent, os.W_OK):
+            raise ValueError(f"cannot write {str(v)!r} (permission denied)")
+        return v
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, v: str | None) -> str | None:
+        if v is not None and v.startswith(("sqlite:", "sqlite+aiosqlite:")):
+            _check_sqlite_url(v)
+        return v
 
     @field_validator("client_cache_ttl")
     @classmethod
@@ -291,6 +310,21 @@ class Settings(BaseSettings):
         )
 
 
+def _check_sqlite_url(url: str) -> None:
+    """A SQLite database must be a file: an in-memory one lives in one connection of
+    one process, so the server would lose what admin commands and workers wrote."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"is not a database URL: {url!r}") from None
+    memory = parsed.query.get("mode") == "memory" or parsed.database in (None, "", ":memory:")
+    if memory:
+        raise ValueError(
+            f"must name a SQLite file (sqlite:///PATH) or be postgresql://...; "
+            f"an in-memory database ({url!r}) would be lost at exit and not shared"
+        )
+
+
 def _check_issuer(issuer: str, insecure_http: bool) -> None:
     """RFC 8414 §2: https URL, no query or fragment."""
     parts = urlsplit(issuer)
@@ -303,7 +337,8 @@ def _check_issuer(issuer: str, insecure_http: bool) -> None:
     if parts.scheme == "http" and insecure_http and is_loopback(parts.hostname):
         return
     raise ValueError(
-        f"issuer must be an https URL (http only on loopback with --insecure-http): {issuer!r}"
+        "issuer must be an https URL (http only on loopback with --insecure-http or "
+        f"TOLLHOUSE_INSECURE_HTTP=1): {issuer!r}"
     )
 
 
@@ -341,24 +376,3 @@ def _unit(field: str) -> str:
     if field.endswith("_days"):
         return " of days"
     return " of seconds" if field.endswith(("_ttl", "_interval", "_period", "_time")) else ""
-
-
-def known_variables() -> frozenset[str]:
-    """Every ``TOLLHOUSE_*`` name Tollhouse reads outside its own prefixes."""
-    return frozenset(ENV_PREFIX + name.upper() for name in Settings.model_fields) | OTHER_VARIABLES
-
-
-def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """``TOLLHOUSE_*`` variables nothing reads (a typo is otherwise silently ignored),
-    each with the nearest known name, or None when none is close."""
-    known = known_variables()
-    # Compared without the prefix, which every name shares and would make all close.
-    suffixes = {name.removeprefix(ENV_PREFIX): name for name in known}
-    found: list[tuple[str, str | None]] = []
-    for name in sorted(environ):
-        upper = name.upper()  # pydantic-settings matches names in any case
-        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(OTHER_PREFIXES):
-            continue
-        nearest = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), suffixes, 1, 0.7)
-        found.append((name, suffixes[nearest[0]] if nearest else None))
-    return found

@@ -89,8 +89,21 @@ def test_doctor_on_a_running_installation_checks_it_against_the_server(running: 
     assert report["exit_code"] == 0
 
 
-def test_doctor_finds_a_server_running_under_another_issuer(running: Running) -> None:
+def test_doctor_without_flags_checks_the_issuer_the_running_server_recorded(
+    running: Running,
+) -> None:
     result = Cli(running.data_dir)("doctor", "--json", "--url", running.base_url)
+    assert result.code == 0, result
+    oks = [f["what"] for f in findings(result.json(), "ok")]
+    assert any(f"issuer {running.base_url}" in w for w in oks), oks
+    assert any(f"discovery names issuer {running.base_url}" in w for w in oks), oks
+
+
+def test_doctor_finds_a_server_running_under_another_issuer(running: Running) -> None:
+    # A flag overrides what the running server recorded.
+    result = Cli(running.data_dir)(
+        "doctor", "--json", "--url", running.base_url, "--issuer", "https://localhost:8443"
+    )
     assert result.code == 1
     errors = [f["what"] for f in findings(result.json(), "error")]
     assert any("discovery names issuer" in e and "https://localhost:8443" in e for e in errors)

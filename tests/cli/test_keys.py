@@ -81,6 +81,7 @@ def test_lists_keys_and_the_current_signer_per_alg_without_the_master_key(cli: C
         "retired_at": None,
         "published_until": None,
         "current": True,
+        "never_signed": False,
     }
     # An older active key of the same alg was succeeded: retired from the new one's start.
     assert (by_kid[old.kid]["phase"], by_kid[old.kid]["current"]) == ("retired", False)
@@ -125,6 +126,22 @@ def test_rotate_publishes_a_key_that_signs_after_the_lead_time(cli: Cli) -> None
     master = SecretBox(load_master_key(None, cli.data_dir).key)
     for key in stored(cli).values():
         assert master.open(key.private_ciphertext, aad=key.kid.encode())
+
+
+def test_rotate_at_once_says_a_pending_key_never_signs_and_list_agrees(cli: Cli) -> None:
+    current, pending = seed_keys(cli, pending=True)
+    rotated = cli("keys", "rotate", "--lead-time", "0").assert_ok().stdout
+    lines = rotated.splitlines()
+    assert any(line.startswith(f"{pending} (pending) will never sign") for line in lines), rotated
+    assert any(line.startswith(f"{current} stops signing now") for line in lines), rotated
+    assert f"{pending} stops signing" not in rotated
+
+    listed, table = cli.many(["keys", "list", "--json"], ["keys", "list"])
+    by_kid = {entry["kid"]: entry for entry in listed.assert_ok().json()}
+    assert by_kid[pending]["never_signed"] is True
+    assert by_kid[current]["never_signed"] is False
+    row = next(line for line in table.assert_ok().stdout.splitlines() if pending in line)
+    assert "retired (never signed)" in row and "never" in row.split("retired (never signed)")[1]
 
 
 def _seconds(iso: str) -> int:

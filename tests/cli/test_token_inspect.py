@@ -91,10 +91,18 @@ def test_revoked_token_exits_1_naming_the_revocation(running: Running) -> None:
     assert any(line.startswith("✗ revoked ") for line in result.stdout.splitlines())
 
 
+def test_without_issuer_flag_the_running_servers_issuer_is_expected(running: Running) -> None:
+    result = running.cli()("token", "inspect", running.machine_token())
+    assert result.code == 0, result
+    assert "✓ iss" in result.stdout and running.base_url in result.stdout
+
+
 def test_token_checked_against_another_issuer_spells_out_the_difference(
     running: Running,
 ) -> None:
-    result = running.cli()("token", "inspect", running.machine_token())
+    result = running.cli()(
+        "token", "inspect", "--issuer", "https://localhost:8443", running.machine_token()
+    )
     result.assert_failure("(iss)")
     assert "scheme differs (http in the token, https here)" in result.stderr
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
+from tollhouse.cli.serving import recorded
 from tollhouse.config import Settings, load_settings
 from tollhouse.errors import ConfigError, Conflict, NotFound, StorageUnavailable
 from tollhouse.storage.sql.files import restrict_to_owner
@@ -37,6 +39,15 @@ def state_options(func: Callable[P, T]) -> Callable[P, T]:
 
 
 def settings_from(data_dir: Path | None, database: str | None, **extra: Any) -> Settings:
+    """An admin command's settings (:func:`admin_settings`); one line and exit 1 if bad."""
+    try:
+        return admin_settings(data_dir, database, **extra)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def serve_settings(data_dir: Path | None, database: str | None, **extra: Any) -> Settings:
+    """``serve``'s settings: its flags, then ``TOLLHOUSE_*`` variables, then defaults."""
     try:
         return load_settings(data_dir=data_dir, database=database, **extra)
     except ConfigError as exc:
@@ -47,6 +58,26 @@ def secure_data_dir(settings: Settings) -> None:
     """The data directory (database, master key, TLS key) for its owner only: an existing
     one that others may list is tightened to 0700, with a warning."""
     restrict_to_owner(settings.data_dir)
+
+
+def admin_settings(data_dir: Path | None, database: str | None, **extra: Any) -> Settings:
+    """The settings of the server an admin command administers: its flags, then
+    ``TOLLHOUSE_*`` variables, then what the running ``serve`` on the same data
+    directory and database recorded (cli/serving.py), then defaults.
+
+    Raises :class:`~tollhouse.errors.ConfigError` with one line."""
+    given = {name: value for name, value in extra.items() if value is not None}
+    env_dir = os.environ.get("TOLLHOUSE_DATA_DIR")
+    where = Settings.model_construct(
+        data_dir=data_dir or Path(env_dir or Settings.model_fields["data_dir"].default),
+        database=database or os.environ.get("TOLLHOUSE_DATABASE") or None,
+    )
+    served = {
+        name: value
+        for name, value in recorded(where.data_dir, where.database_url).items()
+        if name not in given and f"TOLLHOUSE_{name.upper()}" not in os.environ
+    }
+    return load_settings(data_dir=data_dir, database=database, **served, **given)
 
 
 @asynccontextmanager

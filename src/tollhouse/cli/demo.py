@@ -121,8 +121,11 @@ def _save(path: Path, creds: DemoCredentials) -> None:
         json.dump(dataclasses.asdict(creds), handle)
 
 
-def banner(issuer: str, creds: DemoCredentials) -> str:
-    """What ``make run`` prints: the issuer, credentials and a ready authorization URL."""
+def banner(
+    issuer: str, creds: DemoCredentials, *, cacert: Path | None = None, code_ttl: int = 60
+) -> str:
+    """What ``make run`` prints: the issuer, credentials and a ready authorization URL;
+    the curl example trusts ``cacert`` (the self-signed certificate) if given."""
     verifier = token(48)
     query = urlencode(
         {
@@ -135,7 +138,7 @@ def banner(issuer: str, creds: DemoCredentials) -> str:
             "code_challenge_method": "S256",
         }
     )
-    insecure = " -k" if issuer.startswith("https://localhost") else ""
+    trust = f" --cacert {cacert}" if cacert is not None else ""
     return "\n".join(
         [
             f"Issuer: {issuer}",
@@ -143,8 +146,9 @@ def banner(issuer: str, creds: DemoCredentials) -> str:
             f"Demo user: {creds.username} (password: {creds.password})",
             f"Authorization URL: {issuer}/authorize?{query}",
             f"PKCE code_verifier for that URL: {verifier}",
-            "After signing in, copy the code from the callback URL and exchange it:",
-            f"  curl{insecure} -u {creds.client_id}:{creds.client_secret} {issuer}/token "
+            "After signing in, copy the code from the callback URL and exchange it within "
+            f"{code_ttl} s (TOLLHOUSE_CODE_TTL; a code works once):",
+            f"  curl{trust} -u {creds.client_id}:{creds.client_secret} {issuer}/token "
             f"-d grant_type=authorization_code -d code=CODE "
             f"-d redirect_uri={DEMO_REDIRECT_URI} -d code_verifier={verifier}",
         ]

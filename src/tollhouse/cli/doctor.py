@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from tollhouse.cli.context import echo_json, state_options
-from tollhouse.config import load_settings
+from tollhouse.cli.context import admin_settings, echo_json, state_options
 from tollhouse.diagnostics.config_checks import invalid_settings
 from tollhouse.diagnostics.doctor import diagnose
 from tollhouse.diagnostics.findings import Finding, Level, counts, exit_code
@@ -40,11 +39,12 @@ def doctor(
 ) -> None:
     """Check this installation and say how to fix what is wrong.
 
-    Takes the same settings as `serve` (flags and TOLLHOUSE_* variables). Read-only:
+    Takes the same settings as `serve` (flags and TOLLHOUSE_* variables); what neither
+    gives is taken from the running server's record (<data-dir>/serving.json). Read-only:
     it never migrates or creates anything. Exit 1 if any finding is an error.
     """
     try:
-        settings = load_settings(data_dir=data_dir, database=database, **serve_options)
+        settings = admin_settings(data_dir, database, **serve_options)
     except ConfigError as exc:
         findings = [invalid_settings(str(exc))]
     else:

@@ -24,7 +24,15 @@ from tollhouse.cli.output import echo_table, iso_utc, iso_utc_or_none, note
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
 from tollhouse.errors import ConfigError, Conflict
-from tollhouse.keys.lifecycle import EXPIRED, PENDING, RETIRED, SIGNING, KeyPhase, phases
+from tollhouse.keys.lifecycle import (
+    EXPIRED,
+    PENDING,
+    RETIRED,
+    SIGNING,
+    KeyPhase,
+    activation_time,
+    phases,
+)
 from tollhouse.keys.rotation import (
     KeyRotation,
     Rewrap,
@@ -61,6 +69,8 @@ class KeyRecord(TypedDict):
     """Retired keys: dropped from the JWKS then, every token it signed having expired."""
     current: bool
     """True for the key that signs new tokens of this alg."""
+    never_signed: bool
+    """Retired before its activation: no token was ever signed with it."""
 
 
 def records(views: Sequence[KeyPhase]) -> list[KeyRecord]:
@@ -76,6 +86,7 @@ def records(views: Sequence[KeyPhase]) -> list[KeyRecord]:
             "retired_at": iso_utc_or_none(view.retired_at),
             "published_until": iso_utc_or_none(view.published_until),
             "current": view.signs,
+            "never_signed": view.never_signed,
         }
         for view in views
     ]
@@ -105,10 +116,10 @@ def list_(as_json: bool, data_dir: Path | None, database: str | None) -> None:
             [
                 key["kid"],
                 key["alg"],
-                key["phase"],
+                f"{key['phase']} (never signed)" if key["never_signed"] else key["phase"],
                 "-" if key["generation"] is None else str(key["generation"]),
                 key["created_at"],
-                key["activates_at"] or key["created_at"],
+                "never" if key["never_signed"] else key["activates_at"] or key["created_at"],
                 key["published_until"] or "-",
             ]
             for key in found
@@ -174,10 +185,16 @@ def rotate(
     click.echo(
         f"New {key.alg} key {key.kid} (generation {key.generation}): published now, signs {when}."
     )
+    until = iso_utc(starts + retention)
     for old in rotation.replaces:
-        click.echo(
-            f"{old.kid} stops signing then and stays published until {iso_utc(starts + retention)}."
-        )
+        if activation_time(old) >= starts:
+            click.echo(
+                f"{old.kid} (pending) will never sign: the new key starts first. "
+                f"It stays published until {until}."
+            )
+        else:
+            moment = "now" if delay <= 0 else "then"
+            click.echo(f"{old.kid} stops signing {moment} and stays published until {until}.")
     note("running servers pick the new key up within TOLLHOUSE_KEY_RELOAD_INTERVAL seconds")
 
 

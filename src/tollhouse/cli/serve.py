@@ -1,8 +1,10 @@
-"""``tollhouse serve``: migrate, make sure a signing key exists, then run uvicorn."""
+"""``tollhouse serve``: check the settings, bind, migrate, make sure a signing key exists,
+then run uvicorn (cli/startup.py says why in that order)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,10 @@ from typing import Any
 import click
 import uvicorn
 
-from tollhouse.cli.context import fail, run, secure_data_dir, settings_from, state_options
+from tollhouse.cli.context import fail, run, secure_data_dir, serve_settings, state_options
 from tollhouse.cli.demo import banner, seed
+from tollhouse.cli.serving import record
+from tollhouse.cli.startup import BACKLOG, bind, check_master_key, listening_line, redis_warning
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
 from tollhouse.diagnostics.config_checks import startup_warnings
@@ -22,18 +26,13 @@ from tollhouse.provider import build_provider
 from tollhouse.security.tls import ensure_self_signed
 from tollhouse.storage.sql.storage import open_storage
 from tollhouse.web.asgi import serve_worker, tls13_context
-from tollhouse.web.workers import (
-    BalancedWorkers,
-    balanced_sockets_available,
-    bind_worker_sockets,
-)
+from tollhouse.web.workers import BalancedWorkers
 from tollhouse.web.write_coalescing import CoalescingHttp
 
 ASGI_FACTORY = "tollhouse.web.asgi:from_environment"
-BACKLOG = 2048
 
 
-async def _prepare(settings: Settings) -> str | None:
+async def _prepare(settings: Settings, cacert: Path | None) -> str | None:
     """Migrate, create the first key (and master key), seed the demo; returns the banner."""
     secure_data_dir(settings)
     storage = await open_storage(settings.database_url, migrate=True)
@@ -43,7 +42,7 @@ async def _prepare(settings: Settings) -> str | None:
             creds = await seed(
                 storage, settings.data_dir, SystemClock(), provider.client_secrets.hasher
             )
-            return banner(provider.issuer, creds)
+            return banner(provider.issuer, creds, cacert=cacert, code_ttl=settings.code_ttl)
         return None
     finally:
         await storage.close()
@@ -58,12 +57,14 @@ def _export(settings: Settings) -> None:
         os.environ[f"TOLLHOUSE_{name.upper()}"] = text
 
 
-def _tls_options(settings: Settings) -> dict[str, Any]:
+def _tls_options(settings: Settings) -> tuple[dict[str, Any], Path | None]:
     """uvicorn's TLS options: the configured pair or a self-signed one, TLS 1.3 only
-    and reloaded on SIGHUP (web/asgi.py); none for ``--insecure-http``."""
+    and reloaded on SIGHUP (web/asgi.py); none for ``--insecure-http``. Second: the
+    self-signed certificate clients can trust (``curl --cacert``), if one is used."""
     if settings.insecure_http:
-        return {}
+        return {}, None
     cert, key = settings.tls_cert, settings.tls_key
+    self_signed = None
     if cert is None or key is None:
         try:
             cert, key, created = ensure_self_signed(settings.data_dir)
@@ -71,11 +72,13 @@ def _tls_options(settings: Settings) -> dict[str, Any]:
             fail(str(exc))
         verb = "created" if created else "using"
         click.echo(f"TLS: {verb} a self-signed certificate for localhost: {cert}")
-    return {
+        self_signed = cert
+    options = {
         "ssl_certfile": str(cert),
         "ssl_keyfile": str(key),
         "ssl_context_factory": tls13_context,
     }
+    return options, self_signed
 
 
 def _server_options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
@@ -102,21 +105,40 @@ def _server_options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _run_server(settings: Settings, options: dict[str, Any]) -> None:
+def _bind(settings: Settings) -> tuple[Settings, list[socket.socket]]:
+    """Bind before saying so; with ``--port 0`` the settings take the port chosen."""
+    try:
+        sockets = bind(settings)
+    except OSError as exc:
+        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+    if sockets and settings.port == 0:
+        settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
+    return settings, sockets
+
+
+def _run_server(settings: Settings, options: dict[str, Any], sockets: list[socket.socket]) -> None:
     if settings.workers > 1:
         # Workers are separate processes: /metrics sums their files (observability/metrics).
         try:
             prepare_multiprocess(settings.data_dir / "metrics")
         except OSError as exc:
             fail(f"cannot prepare {settings.data_dir / 'metrics'} for --workers: {exc.strerror}")
-    if settings.workers > 1 and balanced_sockets_available():
-        # A listening socket per worker, so connections are spread (web/workers.py).
-        try:
-            sockets = bind_worker_sockets(settings.host, settings.port, settings.workers, BACKLOG)
-        except OSError as exc:
-            fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-        sys.exit(BalancedWorkers(serve_worker, options, sockets).run())
-    uvicorn.run(**options, workers=settings.workers)
+        if sockets:
+            # A listening socket per worker, so connections are spread (web/workers.py).
+            sys.exit(BalancedWorkers(serve_worker, options, sockets).run())
+        uvicorn.run(**options, workers=settings.workers)  # no SO_REUSEPORT balancing here
+        return
+    server = uvicorn.Server(uvicorn.Config(**options))
+    server.run(sockets=sockets)
+    if not server.started:
+        fail("the server stopped before serving; the log lines above say why")
+
+
+async def _redis_check(settings: Settings) -> None:
+    if settings.redis is not None:
+        warning = await redis_warning(settings.redis)
+        if warning:
+            click.echo(warning, err=True)
 
 
 @click.command()
@@ -136,6 +158,13 @@ def _run_server(settings: Settings, options: dict[str, Any]) -> None:
     default=None,
     help="IPs/CIDRs whose X-Forwarded-For/-Proto are honoured (e.g. 127.0.0.1).",
 )
+@click.option(
+    "--access-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the access log (JSON lines) to this file, reopened on SIGHUP "
+    "(env TOLLHOUSE_ACCESS_LOG; default stderr).",
+)
 @state_options
 def serve(
     host: str | None,
@@ -148,11 +177,19 @@ def serve(
     workers: int | None,
     seed_demo: bool | None,
     trusted_proxies: str | None,
+    access_log: Path | None,
     data_dir: Path | None,
     database: str | None,
 ) -> None:
-    """Run the identity provider."""
-    settings = settings_from(
+    """Run the identity provider.
+
+    Configuration is checked before anything is written; the port is bound before
+    "Listening on" is printed. A bad setting or a port in use: one line, exit 1.
+    Admin commands on the same data directory find this server's issuer in
+    <data-dir>/serving.json. SIGHUP reloads the TLS certificate and reopens the
+    access log file.
+    """
+    settings = serve_settings(
         data_dir,
         database,
         host=host,
@@ -165,13 +202,26 @@ def serve(
         workers=workers,
         seed_demo=seed_demo,
         trusted_proxies=trusted_proxies,
+        access_log=access_log,
     )
     configure(settings.log_level)
+    try:
+        check_master_key(settings)
+    except ConfigError as exc:
+        fail(str(exc))
+    settings, sockets = _bind(settings)
     for finding in startup_warnings(settings):  # unsafe but valid settings, one line each
         click.echo(finding.line(), err=True)
-    tls = _tls_options(settings)
-    text = run(_prepare(settings))
+    tls, cacert = _tls_options(settings)
+    text = run(_prepare(settings, cacert))
+    run(_redis_check(settings))
+    try:
+        record(settings)
+    except OSError as exc:
+        click.echo(
+            f"warning: cannot record the serving settings for admin commands: {exc}", err=True
+        )
     click.echo(text or f"Issuer: {settings.issuer_url}")
-    click.echo(f"Listening on {settings.scheme}://{settings.host}:{settings.port}", nl=True)
+    click.echo(listening_line(settings))
     _export(settings)
-    _run_server(settings, _server_options(settings, tls))
+    _run_server(settings, _server_options(settings, tls), sockets)

@@ -13,7 +13,8 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from tollhouse.config import Settings, unknown_variables
+from tollhouse.config import Settings
+from tollhouse.config_variables import unknown_variables
 from tollhouse.diagnostics.findings import Finding, Level, error, ok, warning
 from tollhouse.hosts import is_loopback
 

@@ -55,6 +55,14 @@ class KeyPhase:
     def signs(self) -> bool:
         return self.phase == SIGNING
 
+    @property
+    def never_signed(self) -> bool:
+        """A retired key superseded (or retired) before its activation: no token
+        carries its kid, so "stops signing" would not be true of it."""
+        if self.retired_at is None:
+            return False
+        return activation_time(self.key) >= self.retired_at
+
 
 def activated(key: SigningKey, now: int) -> bool:
     """Has ``key`` reached its activation time? (None: from the start.)"""

@@ -14,15 +14,13 @@ new connections get the new certificate, and the listening socket never closes.
 from __future__ import annotations
 
 import logging
-import signal
 import ssl
-import threading
 from pathlib import Path
-from types import FrameType
 
 from cryptography import x509
 
 from tollhouse.errors import ConfigError
+from tollhouse.hangup import on_sighup
 from tollhouse.security.tls import server_context
 
 log = logging.getLogger("tollhouse.tls")
@@ -64,18 +62,10 @@ class CertificateReloader:
         return True
 
     def install(self) -> bool:
-        """Reload on SIGHUP. Only the main thread may set signal handlers; elsewhere
-        (an embedding application) nothing is installed and False is returned."""
-        if threading.current_thread() is not threading.main_thread():
-            return False
-
-        def on_sighup(signum: int, frame: FrameType | None) -> None:
-            # Runs in the main thread between bytecodes, as the event loop does: no
-            # handshake is half-way through the context while it changes.
-            self.reload()
-
-        signal.signal(signal.SIGHUP, on_sighup)
-        return True
+        """Reload on SIGHUP (hangup.py: the access log is reopened on the same signal).
+        Only the main thread may set signal handlers; elsewhere (an embedding
+        application) nothing is installed and False is returned."""
+        return on_sighup("tls-certificate", self.reload)
 
 
 def reloadable_server_context(cert: Path, key: Path) -> ssl.SSLContext:

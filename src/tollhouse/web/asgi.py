@@ -46,7 +46,7 @@ def app_for(settings: Settings) -> ASGIApp:
 def from_environment() -> ASGIApp:
     """uvicorn factory: ``uvicorn --factory tollhouse.web.asgi:from_environment``."""
     settings = load_settings()
-    configure(settings.log_level)
+    configure(settings.log_level, settings.access_log)
     return app_for(settings)
 
 

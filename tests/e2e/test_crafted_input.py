@@ -138,3 +138,39 @@ def test_lone_surrogate_in_a_registration_update_is_refused(idp: Server) -> None
             },
         )
     assert_protocol_error(response, "invalid_client_metadata")
+
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def other_spellings(token: str) -> list[str]:
+    """The token with its signature spelled otherwise: unused low bits of the last
+    character set (an ES256 signature of 64 octets has 4), or the base64 alphabet."""
+    head, payload, signature = token.split(".")
+    last = ALPHABET.index(signature[-1])
+    unused = {2: 4, 3: 2}[len(signature) % 4]
+    spellings = [signature[:-1] + ALPHABET[last | bits] for bits in range(1, 1 << unused)]
+    spellings.append(signature.replace("-", "+").replace("_", "/"))
+    spellings.append(signature[:20] + "!" + signature[20:])
+    return [f"{head}.{payload}.{s}" for s in spellings if s != signature]
+
+
+def test_an_access_token_has_one_spelling_at_introspection(server: Server) -> None:
+    """Issue 21, item 14: the validation core accepted 16 spellings of every token."""
+    with server.client() as http:
+        issued = http.post(
+            "/token",
+            data={"grant_type": "client_credentials", "scope": "read_sensors"},
+            auth=basic(server, server.seed.machine_id),
+        )
+        token = issued.json()["access_token"]
+        introspector = basic(server, server.seed.resource_server_id)
+        original = http.post("/introspect", data={"token": token}, auth=introspector)
+        answers = [
+            http.post("/introspect", data={"token": variant}, auth=introspector)
+            for variant in other_spellings(token)
+        ]
+    assert original.json()["active"] is True
+    assert len(answers) >= 15
+    for answer in answers:
+        assert answer.status_code == 200 and answer.json() == {"active": False}

@@ -7,7 +7,9 @@ import base64
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
+from tests.fuzz.strategies import hostile_python_tokens
 from tests.keys.fakes import BOX, NOW, FakeKeyStore
 from tollhouse.clock import FrozenClock
 from tollhouse.keys import KeyRing
@@ -116,4 +118,16 @@ async def test_a_deeply_nested_payload_is_refused(generated: dict[str, SigningKe
     header = json.dumps({"alg": "ES256", "kid": key.kid}).encode()
     signing_input = f"{b64(header)}.{b64(b'[' * 5000 + b']' * 5000)}".encode()
     token = f"{signing_input.decode()}.{b64(signer.sign(signing_input))}"
+    assert ring.verify_jwt(token) is None
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(token=hostile_python_tokens)
+async def test_hostile_tokens_verify_to_none(generated: dict[str, SigningKey], token: str) -> None:
+    ring = await ring_of(generated["ES256"])
     assert ring.verify_jwt(token) is None

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
+from tests.fuzz.strategies import hostile_python_tokens
 from tests.resource.conftest import AUDIENCE, FakeIssuer, b64, b64json
 from tollhouse.resource import TokenError, TokenValidator
 from tollhouse.resource.jwk import UnusableKey, b64decode, parse_jwk
@@ -178,5 +180,22 @@ def test_replay_lists_are_keyed_by_jti_as_es256_signatures_are_malleable(
         revocation.jtis.add("jti-malleable")
         for spelling in (token, twin):
             assert "revoked" in refused(v, spelling).description
+    finally:
+        v.close()
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(token=hostile_python_tokens)
+def test_hostile_tokens_raise_only_token_error(issuer: FakeIssuer, token: str) -> None:
+    """Deep nesting and lone surrogates, in the string or inside its segments."""
+    v = TokenValidator(issuer.url, AUDIENCE)
+    try:
+        with pytest.raises(TokenError):
+            v.validate(token)
     finally:
         v.close()

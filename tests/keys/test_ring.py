@@ -186,7 +186,7 @@ async def test_signing_does_not_reparse_keys_or_touch_the_store(
 
     monkeypatch.setattr("tollhouse.keys.material.jwk.import_key", forbidden)
     monkeypatch.setattr("tollhouse.keys.material.json.loads", forbidden)
-    monkeypatch.setattr("tollhouse.keys.ring.json.loads", forbidden)
+    monkeypatch.setattr("tollhouse.resource.at_jwt.json.loads", forbidden)
     for alg in SIGNING_ALGS:
         for _ in range(3):
             ring.sign_jwt({"aud": "api"}, typ="at+jwt", alg=alg)

@@ -94,3 +94,17 @@ def test_default_client_scopes_narrow_clients_registered_without_scope() -> None
             issuer=ISSUER,
             default_client_scopes=("read_sensors",),
         )
+
+
+@pytest.mark.parametrize("scope", ["admin\n", "read\u00a0admin", "read\tadmin", "admin\r\n", "é"])
+def test_scope_tokens_are_matched_whole_and_split_on_spaces_only(scope: str) -> None:
+    """RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by %x20.
+    A trailing newline is part of the token (a "$" anchor would let it through)."""
+    with pytest.raises(InvalidScope):
+        scopes.parse(scope)
+    with pytest.raises(ValueError):
+        scopes.check_scope_name(scope)
+
+
+def test_scope_separators_are_spaces() -> None:
+    assert scopes.parse(" read  admin ") == ("read", "admin")

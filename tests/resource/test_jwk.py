@@ -101,9 +101,13 @@ def test_signature_must_be_as_long_as_the_modulus(
 
 
 def reference_b64decode(segment: str) -> bytes:
-    """The standard library's strict decoder on the same translation (base64url → base64)."""
+    """The standard library's strict decoder on the same translation (base64url → base64),
+    accepting only the one spelling its encoder writes (no unused bits set)."""
     data = segment.encode("ascii").translate(bytes.maketrans(b"-_+/=", b"+/***"))
-    return binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
+    decoded = binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
+    if binascii.b2a_base64(decoded, newline=False).rstrip(b"=") != data:
+        raise ValueError("not the canonical spelling")
+    return decoded
 
 
 @given(st.binary(max_size=80))

@@ -52,10 +52,3 @@ def to_json(value: dict[str, Any]) -> bytes:
 def b64url(data: bytes) -> bytes:
     """RFC 7515 §2 base64url without padding."""
     return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-
-def unb64url(segment: str) -> bytes:
-    """The inverse of :func:`b64url`; ``ValueError`` on padding or an empty segment."""
-    if not segment or "=" in segment:
-        raise ValueError("not base64url without padding")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from typing import Any
 from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SIGNING_ALGS
 from tollhouse.clock import Clock
 from tollhouse.errors import ConfigError, Conflict
-from tollhouse.keys.jws import Signer, compact, unb64url
+from tollhouse.keys.jws import Signer, compact
 from tollhouse.keys.lifecycle import (
     DEFAULT_RETENTION,
     PENDING,
@@ -35,8 +34,10 @@ from tollhouse.keys.lifecycle import (
 from tollhouse.keys.material import checked_alg, unseal
 from tollhouse.keys.rotation import add_next_key
 from tollhouse.models import SigningKey
+from tollhouse.resource.at_jwt import check_crit, header_of, payload_of
 from tollhouse.resource.cache import VerifiedTokenCache
-from tollhouse.resource.jwk import UnusableKey, VerifyKey, parse_jwk
+from tollhouse.resource.errors import TokenError
+from tollhouse.resource.jwk import UnusableKey, VerifyKey, b64decode, parse_jwk
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.ports import KeyStore
 
@@ -306,8 +307,14 @@ class KeyRing:
         """(header, claims) of a compact JWS signed by one of our published keys, else
         None. Only the signature is checked here; the rest is the caller's rule (an ID
         Token given back as ``id_token_hint``, protocol/id_token.py). Access tokens are
-        judged by the validation core instead (protocol/token_lookup.py)."""
-        if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
+        judged by the validation core instead (protocol/token_lookup.py).
+
+        The segments are read as the validation core reads them (:mod:`.resource.at_jwt`):
+        one strict base64url decoder, so a token has one spelling; a header with
+        duplicate members, too deep, or with extensions (``crit``, RFC 7797 ``b64``) is
+        refused; whatever the input, the answer is None, never an exception.
+        """
+        if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2 or not token.isascii():
             return None
         digest = hashlib.sha256(token.encode()).digest()
         seen = self._verified.get(digest)
@@ -315,26 +322,24 @@ class KeyRing:
             return dict(seen[0]), dict(seen[1])
         try:
             verified = self._verify(token)
-        except (ValueError, UnicodeError, TypeError):
+        except (TokenError, ValueError):
             return None
         if verified is None:
             return None
-        self._verified.put(digest, verified)
+        self._verified.put(digest, verified)  # only once the signature verified
         return dict(verified[0]), dict(verified[1])
 
     def _verify(self, token: str) -> _HeaderAndClaims | None:
         header_b64, payload_b64, signature_b64 = token.split(".")
-        header = json.loads(unb64url(header_b64))
-        if not isinstance(header, dict):
-            return None
+        header = header_of(header_b64)
+        check_crit(header)
         verifier = self._state.verifiers.get(str(header.get("kid")))
-        if verifier is None or header.get("alg") != verifier.alg or "crit" in header:
+        if verifier is None or header.get("alg") != verifier.alg:
             return None
         signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
-        if not verifier.verify(unb64url(signature_b64), signing_input):
+        if not verifier.verify(b64decode(signature_b64), signing_input):
             return None
-        claims = json.loads(unb64url(payload_b64))
-        return (header, claims) if isinstance(claims, dict) else None
+        return header, payload_of(payload_b64)
 
     def _signer(self, alg: str | None) -> Signer:
         if not self._loaded:

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 from tollhouse.errors import InvalidScope, InvalidTarget
 from tollhouse.models import Api, Client
 
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). Matched whole
+# (fullmatch): "$" would also match before a final newline, letting "admin\n" through.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 MAX_SCOPES = 64
 
 OPENID = "openid"
@@ -21,20 +22,23 @@ IDP_SCOPES: frozenset[str] = frozenset({OPENID, "profile", "email", OFFLINE_ACCE
 
 
 def parse(scope: str | None) -> tuple[str, ...]:
-    """Split a scope parameter into unique tokens, keeping the order given."""
+    """Split a scope parameter into unique tokens, keeping the order given.
+
+    RFC 6749 §3.3: tokens are separated by spaces (%x20) only; any other whitespace
+    is a forbidden character of a token."""
     if scope is None:
         return ()
     tokens = [t for t in scope.split(" ") if t]
     if len(tokens) > MAX_SCOPES:
         raise InvalidScope("Too many scopes were requested.")
     for token in tokens:
-        if not _SCOPE_TOKEN.match(token):
+        if not _SCOPE_TOKEN.fullmatch(token):
             raise InvalidScope(f"The scope {token!r} contains characters RFC 6749 forbids.")
     return tuple(dict.fromkeys(tokens))
 
 
 def check_scope_name(name: str) -> str:
-    if not _SCOPE_TOKEN.match(name):
+    if not _SCOPE_TOKEN.fullmatch(name):
         raise ValueError(f"invalid scope name {name!r}: use printable ASCII without spaces")
     return name
 

@@ -85,10 +85,14 @@ def check_typ(header: dict[str, Any]) -> None:
 
 def check_crit(header: dict[str, Any]) -> None:
     """RFC 7515 §4.1.11: extensions listed in crit that are not understood MUST be
-    rejected; none is understood here. jku, x5u, jwk and x5c are ignored: keys come
-    only from the key source (the issuer's JWKS)."""
+    rejected; none is understood here. RFC 7797's ``b64`` (an unencoded payload) is
+    such an extension, refused with or without ``crit``: a header that changes what
+    the signature covers is never read as if it did not. jku, x5u, jwk and x5c are
+    ignored: keys come only from the key source (the issuer's JWKS)."""
     if "crit" in header:
         raise refused(Rule.CRIT, "The token header lists critical extensions (crit).")
+    if "b64" in header:
+        raise refused(Rule.CRIT, "The token header uses the b64 extension (RFC 7797).")
 
 
 def check_kid(header: dict[str, Any]) -> str:
@@ -214,7 +218,19 @@ def check_required(claims: dict[str, Any]) -> tuple[str, frozenset[str]]:
     scope = claims.get("scope", "")
     if type(scope) is not str:
         raise refused(Rule.CLAIMS, "The token scope claim is not a string.")
-    return claims["jti"], frozenset(scope.split())
+    return claims["jti"], scope_set(scope)
+
+
+def scope_set(scope: str) -> frozenset[str]:
+    """RFC 6749 §3.3: scope tokens are "delimited by ... space (%x20)", nothing else; a
+    tab or a no-break space is part of a token (which then matches no scope)."""
+    scopes = frozenset(scope.split(" "))
+    return scopes - {""} if "" in scopes else scopes
+
+
+def scope_tokens(scope: str) -> tuple[str, ...]:
+    """:func:`scope_set` in the order written (required scopes, named back in errors)."""
+    return tuple(token for token in scope.split(" ") if token)
 
 
 def check_claims(

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from tollhouse.resource.at_jwt import scope_set
 from tollhouse.resource.bearer import bearer_token
 from tollhouse.resource.errors import TokenError, insufficient_scope
 from tollhouse.resource.validator import TokenValidator
@@ -30,7 +31,7 @@ class RequireScopes:
         claims = request.scope.get("state", {}).get("token_claims")
         try:
             if claims is not None:
-                granted = str(claims.get("scope", "")).split()
+                granted = scope_set(str(claims.get("scope", "")))
                 if not set(self.scopes).issubset(granted):
                     raise insufficient_scope(self.scopes)
                 return dict(claims)

@@ -202,7 +202,7 @@ class RevocationFeed:
         header = json.loads(b64decode(parts[0]))
         if not isinstance(header, dict) or header.get("typ") != FEED_TYP:
             raise FetchError(f"feed response typ is not {FEED_TYP}")
-        if "crit" in header:
+        if "crit" in header or "b64" in header:  # RFC 7515 §4.1.11, RFC 7797
             raise FetchError("feed response has critical header extensions")
         kid = header.get("kid")
         keyset = self.jwks.load()

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tollhouse.errors import ConfigError
+from tollhouse.resource.at_jwt import scope_tokens
 from tollhouse.resource.bearer import bearer_token
 from tollhouse.resource.errors import INVALID_REQUEST, TokenError
 from tollhouse.resource.validator import TokenValidator
@@ -52,7 +53,7 @@ def create_app(
         wanted += " ".join(request.headers.getlist("x-required-scopes"))
         try:
             token = bearer_token(request.headers.getlist("authorization"))
-            claims = await validator.validate_async(token, wanted.split())
+            claims = await validator.validate_async(token, scope_tokens(wanted))
         except TokenError as error:
             error.realm = validator.realm
             status = error.status_code

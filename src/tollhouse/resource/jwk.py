@@ -8,7 +8,6 @@ one signature check and no parsing of the key.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -95,27 +94,36 @@ _URLSAFE: Final = bytes.maketrans(b"-_+/=", b"+/***")
 
 _PADDING: Final = (b"", b"===", b"==", b"=")
 """What a segment of each length (mod 4) lacks; "===" makes a length no encoding has fail."""
+_CANONICAL_LAST: Final = (b"", b"", b"AQgw", b"AEIMQUYcgkosw048")
+"""The characters that may end a segment of each length (mod 4): those whose unused low
+bits are zero (4 unused bits after 2 characters, 2 after 3; RFC 4648 §3.5)."""
 
 
 def b64decode(segment: str) -> bytes:
-    """RFC 7515 §2 base64url without padding, strictly: any other character (or a
-    length no encoding has) raises ``ValueError``. This is what checks the token's
-    alphabet, so a token has exactly one accepted spelling (up to unused low bits).
+    """RFC 7515 §2 base64url without padding, canonically: any other character, a
+    length no encoding has, or a last character with unused bits set raises
+    ``ValueError`` (``UnicodeEncodeError`` for non-ASCII text). Every byte string has
+    exactly one accepted spelling. This is the one decoder of JOSE segments and JWK
+    members, in the resource library and in the identity provider's key ring.
 
     ``pybase64`` decodes with SIMD, faster than ``binascii`` (two decodes in every
     token validation; bench/RESULTS.md). Given the standard alphabet and
     ``validate=True`` it refuses what ``binascii``'s strict mode refuses here, the "*"
-    that "+", "/" and "=" became included.
+    that "+", "/" and "=" became included; like it, it ignores unused bits, which one
+    look at the last character settles.
     """
     data = segment.encode("ascii").translate(_URLSAFE)
-    return _strict_b64decode(data + _PADDING[len(data) & 3], validate=True)
+    rest = len(data) & 3
+    if rest > 1 and data[-1:] not in _CANONICAL_LAST[rest]:
+        raise ValueError("base64url with unused bits set in its last character")
+    return _strict_b64decode(data + _PADDING[rest], validate=True)
 
 
 def _member(jwk: dict[str, Any], name: str, size: int | None = None) -> bytes:
     value = jwk.get(name)
-    if not isinstance(value, str) or not value or not value.isascii():
+    if not isinstance(value, str) or not value:
         raise ValueError(f"missing or invalid {name!r}")
-    raw = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
+    raw = b64decode(value)
     if size is not None and len(raw) != size:
         raise ValueError(f"{name!r} must be {size} bytes")
     return raw
@@ -177,8 +185,28 @@ def _rs256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
     return VerifyKey(kid, "RS256", verify, key)
 
 
+_SMALL_ORDER_ED25519: Final = tuple(
+    bytes.fromhex(point)
+    for point in (
+        "00" * 32,  # y = 0: order 4
+        "01" + "00" * 31,  # y = 1: the neutral element
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",  # order 8
+        "ec" + "ff" * 30 + "7f",  # y = p - 1: order 2
+        "ed" + "ff" * 30 + "7f",  # y = p, a non-canonical 0
+        "ee" + "ff" * 30 + "7f",  # y = p + 1, a non-canonical 1
+    )
+)
+"""The ``y`` of every Ed25519 point of small order (RFC 8032 §5.1.3 encodings, sign bit
+cleared), non-canonical spellings included: libsodium's blocklist. With such a key a
+signature can verify for many messages, so a JWKS offering one is not trusted with it."""
+
+
 def _eddsa(kid: str, jwk: dict[str, Any]) -> VerifyKey:
-    key = ed25519.Ed25519PublicKey.from_public_bytes(_member(jwk, "x", 32))
+    raw = _member(jwk, "x", 32)
+    if raw[:31] + bytes([raw[31] & 0x7F]) in _SMALL_ORDER_ED25519:
+        raise ValueError("an Ed25519 point of small order")
+    key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
     verify_raw = key.verify
 
     def verify(signature: bytes, signing_input: bytes) -> bool:

@@ -32,6 +32,7 @@ from tollhouse.resource.at_jwt import (
     parse_header,
     payload_of,
     refused,
+    scope_tokens,
 )
 from tollhouse.resource.cache import Verified, VerifiedTokenCache
 from tollhouse.resource.discovery import FetchError, check_url
@@ -104,8 +105,10 @@ class AccessTokenVerifier:
     def _verified(self, token: str, io: int, retry: bool = False) -> Verified:
         if not token:
             raise missing_token()
-        if type(token) is not str or len(token) > self.max_token_bytes:
-            raise refused(Rule.FORMAT, "The access token is too large or not text.")
+        # isascii() is a flag CPython keeps on every str: a lone surrogate (which no
+        # encoding can carry) or any other non-ASCII token is refused at no cost.
+        if type(token) is not str or len(token) > self.max_token_bytes or not token.isascii():
+            raise refused(Rule.FORMAT, "The access token is too large or not ASCII text.")
         cache = self._cache
         digest = b""
         if cache is not None:
@@ -133,8 +136,16 @@ class AccessTokenVerifier:
             )
         keyset = self.keys.current() or self._load_keys(io)
         header = token[:first]
-        key = keyset.headers.get(header) or self._key_for(header, keyset, io)
-        check_signature(token, last, key)
+        key = keyset.headers.get(header)
+        if key is None:
+            key, keyset = self._key_for(header, keyset, io)
+            check_signature(token, last, key)
+            # Only a header whose signature verified is remembered: forged tokens with
+            # ever new headers cannot push the real ones out.
+            if len(keyset.headers) < _MAX_CACHED_HEADERS:
+                keyset.headers[header] = key
+        else:
+            check_signature(token, last, key)
         claims = payload_of(token[first + 1 : last])
         now = self._clock.now()
         entry = check_claims(claims, self.issuer, self.audiences, now, self.leeway, key.kid)
@@ -160,8 +171,9 @@ class AccessTokenVerifier:
         with contextlib.suppress(FetchError):  # reported by _load_keys
             self.keys.load()
 
-    def _key_for(self, segment: str, keyset: KeySet, io: int) -> VerifyKey:
-        """The key a (not yet seen) JOSE header names, after checking the header."""
+    def _key_for(self, segment: str, keyset: KeySet, io: int) -> tuple[VerifyKey, KeySet]:
+        """The key a (not yet seen) JOSE header names, after checking the header, and
+        the key set it came from."""
         alg, kid = parse_header(segment, keyset.algorithms)
         key = keyset.keys.get(kid)
         if key is None:
@@ -171,10 +183,7 @@ class AccessTokenVerifier:
                 self._fetch_keys(kid)
             keyset = self.keys.current() or keyset
             key = keyset.keys.get(kid)
-        key = check_key(key, alg)
-        if len(keyset.headers) < _MAX_CACHED_HEADERS:
-            keyset.headers[segment] = key
-        return key
+        return check_key(key, alg), keyset
 
 
 class TokenValidator(AccessTokenVerifier):
@@ -294,7 +303,7 @@ class TokenValidator(AccessTokenVerifier):
     @staticmethod
     def _with_scopes(verified: Verified, required: Iterable[str]) -> dict[str, Any]:
         if required:
-            wanted = required.split() if isinstance(required, str) else tuple(required)
+            wanted = scope_tokens(required) if isinstance(required, str) else tuple(required)
             if not verified.scopes.issuperset(wanted):
                 raise insufficient_scope(wanted)
         return dict(verified.claims)

@@ -19,6 +19,7 @@ secret is likewise returned only when it is issued.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from enum import StrEnum
 from typing import Any, Protocol, TypedDict
@@ -176,7 +177,7 @@ class RegistrationEndpoint:
         )
 
     async def _validate(self, raw_body: bytes) -> ClientMetadata:
-        body = client_metadata.parse_body(raw_body)
+        body = _parse_body(raw_body)
         return client_metadata.validate(
             body,
             server_scopes=await self._server_scopes(),
@@ -237,7 +238,7 @@ class RegistrationEndpoint:
         if client is None:
             return _unauthorized(True, "The registration access token is not valid.")
         try:
-            body = client_metadata.parse_body(raw_body)
+            body = _parse_body(raw_body)
             await self._check_update_identity(client, body)
             metadata = client_metadata.validate(
                 {k: v for k, v in body.items() if k not in SERVER_PROVISIONED},
@@ -360,6 +361,23 @@ class RegistrationEndpoint:
         if client.allowed_cors_origins:
             info["allowed_cors_origins"] = list(client.allowed_cors_origins)
         return info
+
+
+def _parse_body(raw_body: bytes) -> dict[str, Any]:
+    """The request's JSON object (RFC 7591 §3.1), all of whose text can be stored.
+
+    JSON may escape a lone surrogate (``"\\ud800"``, RFC 8259 §8.2: such strings behave
+    unpredictably); Python reads it into a ``str`` that no UTF-8 encoder writes, so the
+    store would fail on it after the initial access token was spent. It is refused
+    here, with the rest of the validation, before anything is spent."""
+    body = client_metadata.parse_body(raw_body)
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidClientMetadata(
+            "The client metadata contains text that is not valid Unicode (a lone surrogate)."
+        ) from None
+    return body
 
 
 def _apply(client: Client, metadata: ClientMetadata) -> Client:

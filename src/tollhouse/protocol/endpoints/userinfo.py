@@ -85,7 +85,7 @@ class UserInfoEndpoint:
             raise InvalidToken("The access token is invalid or expired.")
         if found.jti is not None and await self._revoker.is_revoked(found.jti):
             raise InvalidToken("The access token has been revoked.")
-        scopes = str(found.claims.get("scope", "")).split()
+        scopes = str(found.claims.get("scope", "")).split(" ")  # RFC 6749 §3.3: %x20 only
         if OPENID not in scopes:
             raise InsufficientScope("The access token lacks the openid scope.")
         user = await self._users.get_user(found.subject)

@@ -37,6 +37,7 @@ RATE_LIMITS = (
     "rate_limit_revoke",
     "rate_limit_register",
     "rate_limit_token_client",
+    "rate_limit_token_client_failures",
     "rate_limit_login",
     "rate_limit_login_ip",
 )
@@ -87,7 +88,11 @@ class Settings(BaseSettings):
     rate_limit_revoke: str = "10/s,burst=20"
     rate_limit_register: str = "10/min"
     rate_limit_token_client: str = "100/s,burst=200"
-    """/token requests per client_id, whatever the address (a fleet behind many IPs)."""
+    """Authenticated /token requests per client_id, whatever the address (a fleet behind
+    many IPs)."""
+    rate_limit_token_client_failures: str = "10/min,burst=20"
+    """Failed client authentications at /token per client_id and address: guessing a
+    secret is slowed without others' failures locking the client out."""
     rate_limit_login: str = "10/15min"
     """Sign-in attempts per account (failures add up; a success clears them)."""
     rate_limit_login_ip: str = "30/15min"

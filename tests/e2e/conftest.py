@@ -132,7 +132,14 @@ class Server:
 
 NO_REQUEST_LIMITS = {
     f"TOLLHOUSE_RATE_LIMIT_{name}": "off"
-    for name in ("TOKEN", "TOKEN_CLIENT", "INTROSPECT", "REVOKE", "REGISTER")
+    for name in (
+        "TOKEN",
+        "TOKEN_CLIENT",
+        "TOKEN_CLIENT_FAILURES",
+        "INTROSPECT",
+        "REVOKE",
+        "REGISTER",
+    )
 }
 """Test servers see bursts of requests from 127.0.0.1 across a module, so the per-IP
 request limits are off unless a test passes them in ``env`` (tests/e2e/test_rate_limits.py);

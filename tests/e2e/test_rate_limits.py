@@ -207,35 +207,47 @@ def test_token_limit_is_shared_by_two_instances_through_redis(
     assert statuses == [401] * 6 + [429] * 4
 
 
-def test_token_endpoint_is_limited_per_client_id_too(tmp_path: Path) -> None:
-    """Guessing one client's secret from many addresses is slowed down as well: the
-    per-client bucket applies whatever the IP (here the per-IP limit is off)."""
+def _from(address: str, port: int) -> httpx.Client:
+    """A client whose connections leave from ``address`` (any 127.x is loopback)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport, timeout=20)
+
+
+def _client_credentials(http: httpx.Client, client_id: str, secret: str) -> httpx.Response:
+    return http.post("/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+
+
+def test_wrong_secrets_from_many_addresses_do_not_lock_out_the_client(tmp_path: Path) -> None:
+    """Failed authentications are charged to their own bucket per client and address:
+    others' wrong secrets do not spend the client's own per-client limit, while each
+    guessing address is slowed down (here the per-IP limit is off)."""
     seed = Seed()
     asyncio.run(seed_database(f"sqlite:///{tmp_path / 'tollhouse.db'}", seed))
     port = free_port()
-    env = {"TOLLHOUSE_RATE_LIMIT_TOKEN": "off", "TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT": "5/s,burst=5"}
+    env = {
+        "TOLLHOUSE_RATE_LIMIT_TOKEN": "off",
+        "TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT": "5/min,burst=5",
+        "TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT_FAILURES": "3/min,burst=3",
+    }
     process, _ = start_server(tmp_path, port, env=env)
+    client_id, secret = seed.machine_id, seed.confidential_secret
     try:
-
-        async def attempts() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
-                return list(
-                    await asyncio.gather(
-                        *(
-                            client.post(
-                                "/token",
-                                data={"grant_type": "client_credentials"},
-                                auth=(seed.machine_id, f"guess-{i}"),
-                            )
-                            for i in range(12)
-                        )
-                    )
-                )
-
-        responses = asyncio.run(attempts())
-        limited = [r for r in responses if r.status_code == 429]
-        assert 1 <= len(limited) <= 7
-        assert all(r.json()["error"] == "slow_down" and "retry-after" in r.headers for r in limited)
+        for n in range(2, 32):
+            with _from(f"127.0.0.{n}", port) as attacker:
+                guess = _client_credentials(attacker, client_id, f"guess-{n}")
+                assert guess.status_code == 401, guess.text
+        with _from("127.0.1.1", port) as guesser:
+            statuses = [_client_credentials(guesser, client_id, "guess").status_code]
+            statuses += [_client_credentials(guesser, client_id, "guess").status_code]
+            statuses += [_client_credentials(guesser, client_id, "guess").status_code]
+            slowed = _client_credentials(guesser, client_id, "guess")
+        assert statuses == [401] * 3
+        assert slowed.status_code == 429 and slowed.json()["error"] == "slow_down"
+        assert "retry-after" in slowed.headers
+        with _from("127.0.0.1", port) as rightful:
+            answered = [_client_credentials(rightful, client_id, secret) for _ in range(6)]
+        # The client's own limit still holds for authenticated requests.
+        assert [r.status_code for r in answered] == [200] * 5 + [429], answered[-1].text
         other = httpx.post(
             f"http://127.0.0.1:{port}/token",
             data={"grant_type": "client_credentials"},

@@ -121,3 +121,22 @@ async def test_an_id_token_is_reported_as_issued(world: World, recorded: Recorde
     kinds = [e.kind for e in recorded.events if isinstance(e, TokenIssued)]
     assert "id_token" in kinds
     assert secrets_in(recorded, str(result.body["id_token"])) == []
+
+
+async def test_a_code_spent_without_issuing_anything_is_no_replay(
+    world: World, recorded: RecordedEvents
+) -> None:
+    """Only a code that issued tokens coming back is a replay (reported, revoking)."""
+    from tollhouse.randomness import fingerprint
+
+    code = await get_code(world)
+    assert await world.storage.consume_code(fingerprint(code), world.clock.now()) is not None
+    again = await token(
+        world,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=CALLBACK,
+        code_verifier=VERIFIER,
+    )
+    assert again.body["error_description"] == "The authorization code was already used."
+    assert not [e for e in recorded.events if isinstance(e, CodeReplayed)]

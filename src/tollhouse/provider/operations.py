@@ -27,7 +27,8 @@ async def close_mirrors(mirrors: tuple[RevocationList, ...]) -> None:
 
 
 def rate_limits(settings: Settings, limiter: RateLimiter) -> RateLimits:
-    """The per-client-IP limits by endpoint, and the per-client one on ``/token``."""
+    """The per-client-IP limits by endpoint, and the per-client ones on ``/token``: one
+    for authenticated requests, one for failed authentications (web/throttle.py)."""
     return RateLimits(
         limiter,
         {
@@ -36,6 +37,7 @@ def rate_limits(settings: Settings, limiter: RateLimiter) -> RateLimits:
             "revoke": settings.rate_limit_revoke,
             "register": settings.rate_limit_register,
             "token_client": settings.rate_limit_token_client,
+            "token_client_failures": settings.rate_limit_token_client_failures,
         },
     )
 

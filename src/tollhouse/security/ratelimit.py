@@ -281,14 +281,17 @@ def open_rate_limiter(redis_url: str | None) -> RateLimiter:
 
 
 class RateLimits:
-    """Per-client-IP request limits of the protocol endpoints, by endpoint name."""
+    """Request limits of the protocol endpoints by name: per client IP, and per client
+    on ``/token`` (``token_client``, ``token_client_failures``)."""
 
     def __init__(self, limiter: RateLimiter, rates: Mapping[str, str]) -> None:
         self.limiter = limiter
         self.rates: dict[str, Rate | None] = {name: parse_rate(v) for name, v in rates.items()}
 
-    async def take(self, endpoint: str, client_ip: str) -> Decision:
+    async def take(self, endpoint: str, subject: str, cost: int = 1) -> Decision:
+        """Take ``cost`` from the bucket of ``subject`` (a client IP, a client_id …) under
+        the limit ``endpoint``; a negative cost gives back (``RateLimiter.take``)."""
         rate = self.rates.get(endpoint)
         if rate is None:
             return ALLOWED
-        return await self.limiter.take(f"{endpoint}:{client_ip}", rate)
+        return await self.limiter.take(f"{endpoint}:{subject}", rate, cost)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import NamedTuple
 
 from starlette.types import Receive, Scope
 
 from tollhouse.errors import InvalidClient, OAuthError
+from tollhouse.models import Client
 from tollhouse.protocol.client_auth import BASIC_CHALLENGE, credentials_from
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import JsonResult, error_json
@@ -26,7 +28,7 @@ from tollhouse.web.cors import identify
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import header, scope_form
 from tollhouse.web.routes import discovery_result, jwks_result
-from tollhouse.web.throttle import per_client
+from tollhouse.web.throttle import before_authentication, per_client
 
 log = logging.getLogger("tollhouse.web")
 
@@ -80,14 +82,22 @@ async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResul
     if isinstance(parsed, JsonResult):
         observe_token_response(None, grant_types, parsed)
         return parsed
-    limited = await per_client(provider, scope, parsed.credentials.client_id or "")
+    limited = await before_authentication(provider, scope, parsed.credentials.client_id or "")
     if limited is not None:
         observe_token_response(None, grant_types, limited)
         return limited
-    result = await provider.token.handle(parsed)
+    result = await provider.token.handle(parsed, partial(_admit, provider, scope))
+    if result.status == 429:  # the per-client limit: logged and counted by its refusal
+        observe_token_response(None, grant_types, result)
+        return result
     log_refusal(scope, "token request", parsed, result)
     observe_token_response(parsed.params.get("grant_type"), grant_types, result)
     return result
+
+
+async def _admit(provider: Provider, scope: Scope, client: Client) -> JsonResult | None:
+    """The per-client limit, charged only once the client has authenticated."""
+    return await per_client(provider, scope, client.client_id)
 
 
 async def _client_endpoint(

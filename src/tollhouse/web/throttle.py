@@ -12,9 +12,14 @@ The client IP is the one ``web/proxy.py`` settled on: the TCP peer, or the
 ``X-Forwarded-For`` client when the peer is one of ``TOLLHOUSE_TRUSTED_PROXIES``.
 Behind a proxy that is not listed there, every client shares the proxy's bucket.
 
-``/token`` also limits each ``client_id`` (``TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT``), once
-the credentials are read: guessing one client's secret from many addresses is slowed
-down too. Both refusals are :func:`refusal`: the same 429, metric and log line.
+``/token`` also limits each ``client_id``, in two buckets. Failed client
+authentications spend ``TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT_FAILURES`` per client_id and
+address (:func:`before_authentication`): guessing a secret is slowed from every
+address, yet wrong secrets sent from elsewhere cannot lock the rightful client out —
+a bucket every failure could drain would let anyone who knows a client_id do just
+that. Authenticated requests spend ``TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT`` per client_id,
+whatever the address (:func:`per_client`). Every refusal is :func:`refusal`: the same
+429, metric and log line.
 """
 
 from __future__ import annotations
@@ -110,9 +115,29 @@ def per_address(
     return refusal(provider, scope, limit, address_of(scope), template, whom)
 
 
-async def per_client(provider: Provider, scope: Scope, client_id: str) -> JsonResult | None:
-    """The 429 for a ``/token`` request over its client's limit, else None."""
+def _client_key(client_id: str) -> str:
+    return client_id[:256]
+
+
+async def before_authentication(
+    provider: Provider, scope: Scope, client_id: str
+) -> JsonResult | None:
+    """The 429 for a ``/token`` request from an address whose authentications as
+    ``client_id`` keep failing, else None. It takes one from that bucket before the
+    secret is checked, so concurrent guesses are counted too; :func:`per_client` gives
+    it back once the client has authenticated: only failures spend it."""
     if not client_id:
         return None
-    key = client_id[:256]
+    key = f"{_client_key(client_id)}@{address_of(scope)}"
+    whom = "failing to authenticate this client from this address"
+    return await refusal(provider, scope, "token_client_failures", key, "/token", whom)
+
+
+async def per_client(provider: Provider, scope: Scope, client_id: str) -> JsonResult | None:
+    """Once the client has authenticated: its failure token back (see
+    :func:`before_authentication`), and the 429 for a ``/token`` request over its
+    client's limit, else None."""
+    key = _client_key(client_id)
+    limits = provider.rate_limits
+    await limits.take("token_client_failures", f"{key}@{address_of(scope)}", cost=-1)
     return await refusal(provider, scope, "token_client", key, "/token", "for this client")

@@ -195,10 +195,56 @@ async def test_replay_racing_the_first_redemption_still_revokes_its_tokens(world
     assert revoked is not None and revoked.revoked_reason == "code_reuse"
 
 
-async def test_a_refused_redemption_still_spends_the_code(world: World) -> None:
+async def _other_client(world: World) -> None:
+    from tests.protocol.conftest import FAST
+    from tollhouse.models import AuthMethod, Client
+
+    await world.storage.add_client(
+        Client(
+            "other",
+            "O",
+            (CALLBACK,),
+            ("authorization_code",),
+            AuthMethod.CLIENT_SECRET_BASIC,
+            0,
+            FAST.hash(SECRET),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "refused_with",
+    [
+        {"code_verifier": "w" * 43},
+        {"redirect_uri": "https://elsewhere.test/cb"},
+        {"resource": "https://billing.test"},
+    ],
+)
+async def test_a_refused_binding_leaves_the_code_redeemable(
+    world: World, refused_with: dict[str, str]
+) -> None:
     code = await get_code(world)
-    refused = await redeem(world, code, code_verifier="w" * 43)
-    assert refused.body["error"] == "invalid_grant"
-    again = await redeem(world, code)
-    assert again.body["error"] == "invalid_grant"
-    assert again.body["error_description"] == "The authorization code was already used."
+    refused = await redeem(world, code, **refused_with)
+    assert refused.body["error"] in ("invalid_grant", "invalid_target")
+    corrected = await redeem(world, code)
+    assert corrected.status == 200, corrected.body
+
+
+async def test_another_client_cannot_spend_a_code(world: World) -> None:
+    await _other_client(world)
+    code = await get_code(world)
+    stolen = await redeem(world, code, authorization=basic("other"))
+    assert stolen.body["error"] == "invalid_grant"
+    assert (await redeem(world, code)).status == 200
+
+
+async def test_another_client_presenting_a_used_code_revokes_nothing(world: World) -> None:
+    await _other_client(world)
+    code = await get_code(world)
+    first = await redeem(world, code)
+    stolen = await redeem(world, code, authorization=basic("other"))
+    assert (
+        stolen.body["error_description"] == "The authorization code was issued to another client."
+    )
+    jti = jwt.decode(str(first.body["access_token"]), options={"verify_signature": False})["jti"]
+    assert not await world.storage.is_revoked(jti, world.clock.now())

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import jwt
 import pytest
 
 from tests.protocol.conftest import World
 from tests.protocol.tokens_helpers import code_tokens, introspect, refresh
+from tollhouse.models import RefreshToken
 from tollhouse.randomness import fingerprint
+
+Reader = Callable[[str], Awaitable[RefreshToken | None]]
 
 
 def jti_of(access_token: object) -> str:
@@ -165,6 +170,40 @@ async def test_client_without_refresh_grant_gets_no_refresh_token(world: World) 
     assert result.status == 200 and "refresh_token" not in result.body
 
 
+def _stale_once(world: World, stale: RefreshToken | None) -> Reader:
+    """``get_refresh_token`` whose first answer is ``stale``: the read of a request that
+    found the token unused just before another request rotated it."""
+    reads = [stale]
+    real = world.storage.get_refresh_token
+
+    async def read(token_hash: str) -> RefreshToken | None:
+        return reads.pop() if reads else await real(token_hash)
+
+    return read
+
+
+async def test_concurrent_reuse_is_a_replay_that_revokes_the_family(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 9700 §4.14.2: the loser of two simultaneous uses finds the token consumed by
+    the winner after it read it unused: a replay, not an expired token."""
+    body = await code_tokens(world)
+    token = str(body["refresh_token"])
+    stale = await world.storage.get_refresh_token(fingerprint(token))
+    winner = await refresh(world, token)
+    assert winner.status == 200
+    monkeypatch.setattr(world.storage, "get_refresh_token", _stale_once(world, stale))
+    loser = await refresh(world, token)
+    assert loser.body == {
+        "error": "invalid_grant",
+        "error_description": "The refresh token was already used; its grant has been revoked.",
+    }
+    successor = await refresh(world, str(winner.body["refresh_token"]))
+    assert successor.body["error"] == "invalid_grant"
+    for access in (body["access_token"], winner.body["access_token"]):
+        assert (await introspect(world, str(access))).body == {"active": False}
+
+
 class TestGracePeriod:
     @pytest.fixture
     def settings_overrides(self) -> dict[str, object]:
@@ -199,3 +238,18 @@ class TestGracePeriod:
         world.clock.advance(31)
         assert (await refresh(world, str(body["refresh_token"]))).status == 400
         assert (await refresh(world, str(first.body["refresh_token"]))).status == 400
+
+    async def test_concurrent_use_within_grace_is_a_retry(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The grace period covers the loser of a race as it covers a retry: it gets
+        the family's one live token, and the family lives on."""
+        body = await code_tokens(world)
+        token = str(body["refresh_token"])
+        stale = await world.storage.get_refresh_token(fingerprint(token))
+        assert (await refresh(world, token)).status == 200
+        monkeypatch.setattr(world.storage, "get_refresh_token", _stale_once(world, stale))
+        loser = await refresh(world, token)
+        assert loser.status == 200, loser.body
+        onward = await refresh(world, str(loser.body["refresh_token"]))
+        assert onward.status == 200

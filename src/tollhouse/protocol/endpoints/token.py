@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from tollhouse.errors import InvalidClient, OAuthError, UnsupportedGrantType
+from tollhouse.models import Client
 from tollhouse.protocol.client_auth import BASIC_CHALLENGE, ClientAuthenticator
 from tollhouse.protocol.grants import Grant
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import JsonResult, error_json
+
+Admission = Callable[[Client], Awaitable[JsonResult | None]]
+"""Called once the client has authenticated, before its grant: a result (a refusal)
+ends the request there. The web layer's per-client rate limit (web/throttle.py)."""
 
 
 class TokenEndpoint:
@@ -21,11 +26,14 @@ class TokenEndpoint:
     def grant_types(self) -> tuple[str, ...]:
         return self._grant_types
 
-    async def handle(self, request: TokenRequest) -> JsonResult:
+    async def handle(self, request: TokenRequest, admit: Admission | None = None) -> JsonResult:
         """Never raises an ``OAuthError``: it becomes an RFC 6749 §5.2 JSON response."""
         try:
             grant_type = request.grant_type
             client = await self._authenticator.authenticate(request.credentials)
+            refused = None if admit is None else await admit(client)
+            if refused is not None:
+                return refused
             grant = self._grants.get(grant_type)
             if grant is None:
                 raise UnsupportedGrantType(f"The grant type {grant_type!r} is not supported.")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import ClassVar, NoReturn
 
 from tollhouse.clock import Clock
-from tollhouse.errors import InvalidGrant, InvalidTarget, OAuthError, UnauthorizedClient
+from tollhouse.errors import InvalidGrant, InvalidTarget, UnauthorizedClient
 from tollhouse.models import AuthorizationCode, Client, GrantType, TokenFamily
 from tollhouse.protocol import pkce
 from tollhouse.protocol.events import NO_EVENTS, CodeReplayed, Events
@@ -90,17 +90,28 @@ class AuthorizationCodeGrant:
     async def _unused_code(
         self, code_hash: str, client: Client, params: Mapping[str, str], now: int
     ) -> AuthorizationCode:
-        """The code, unused, unexpired and bound to this request (not consumed yet)."""
+        """The code, unused, unexpired and bound to this request — checked by reading
+        only: a refused redemption leaves the code as it was.
+
+        RFC 6749 §4.1.3 binds a code to its client, redirect URI and (RFC 7636 §4.6)
+        PKCE verifier; §10.5 asks that codes be short-lived and single-use. Spending
+        the code on a refused binding adds nothing to either, and hands a denial of
+        service to whoever saw the code in flight: another client, or anyone naming a
+        public client with a wrong verifier, could burn the rightful redemption — the
+        very interception PKCE exists to defeat. A verifier carries at least 256 bits
+        (RFC 7636 §7.1), beyond guessing in the code's lifetime, and /token is rate
+        limited, so a wrong one is refused and the code stays redeemable (as in
+        node-oidc-provider; fosite spends its PKCE session instead). The client is
+        checked first, so another client can neither spend a code nor, by presenting
+        a used one, revoke what it issued.
+        """
         code = await self._codes.get_code(code_hash)
-        if code is None or code.used_at is not None or code.expires_at <= now:
+        if code is None:
             await self._refuse_unusable_code(code)
-        try:
-            _check_binding(code, client, params)
-        except OAuthError:
-            # A code is single-use even when its redemption is refused.
-            if await self._codes.consume_code(code_hash, now) is None:
-                await self._refuse_unusable_code(await self._codes.get_code(code_hash))
-            raise
+        _check_client(code, client)
+        if code.used_at is not None or code.expires_at <= now:
+            await self._refuse_unusable_code(code)
+        _check_binding(code, client, params)
         return code
 
     def _new_refresh_token(
@@ -147,6 +158,9 @@ class AuthorizationCodeGrant:
         """
         if stored is None:
             raise InvalidGrant("The authorization code is unknown.")
+        if stored.used_at is not None and stored.issued_jti is None:
+            # Spent without issuing anything: nothing to revoke, no replay to report.
+            raise InvalidGrant("The authorization code was already used.")
         if stored.used_at is not None:
             # Reported first: the replay happened even if sharing the revocation fails.
             self._events.emit(CodeReplayed(stored.client_id))
@@ -160,9 +174,7 @@ class AuthorizationCodeGrant:
         raise InvalidGrant("The authorization code has expired.")
 
 
-def _check_binding(code: AuthorizationCode, client: Client, params: Mapping[str, str]) -> None:
-    """The code was issued to this client, for this redirect URI, PKCE challenge and
-    resource."""
+def _check_client(code: AuthorizationCode, client: Client) -> None:
     # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
     # authenticated confidential client, or ... to the client in the request".
     if code.client_id != client.client_id:
@@ -170,6 +182,10 @@ def _check_binding(code: AuthorizationCode, client: Client, params: Mapping[str,
             "The authorization code was issued to another client.",
             debug=f"code of {code.client_id} presented by {client.client_id}",
         )
+
+
+def _check_binding(code: AuthorizationCode, client: Client, params: Mapping[str, str]) -> None:
+    """The code was issued for this redirect URI, PKCE challenge and resource."""
     _check_redirect_uri(code, params.get("redirect_uri"), client)
     pkce.verify(params.get("code_verifier"), code.code_challenge)
     resource = params.get("resource")

@@ -72,6 +72,11 @@ class RefreshTokenGrant:
         # A used token in a dead family still goes on to replay detection below.
         if family is None or (presented.used_at is None and not family.live_at(now)):
             raise InvalidGrant("The refresh token has been revoked or has expired.")
+        if presented.used_at is None and presented.expires_at <= now:
+            raise InvalidGrant("The refresh token has expired.")
+        retry = family.live_at(now) and self._within_grace(presented, now)
+        if presented.used_at is not None and not retry:
+            await self._replayed(presented)
         # RFC 6749 §6: the new refresh token keeps the scope of the one presented. It is
         # built first so that consuming the old one and storing it are one transaction.
         successor = self._refresh_tokens.build(
@@ -81,12 +86,9 @@ class RefreshTokenGrant:
             audience=presented.audience,
             auth_time=presented.auth_time,
         )
-        rotated = await self._store.rotate_refresh_token(
-            token_hash, successor.record, now, replaces=token_hash
-        )
-        if rotated is None:
-            await self._retry_or_replay(presented, successor.record, now)
-        self._refresh_tokens.announce(successor)
+        # Issued (and recorded in its family) before the rotation that lets it out: a
+        # concurrent use of the same token that loses the rotation and revokes the
+        # family then finds this access token among the family's.
         access = await self._access_tokens.issue(
             subject=presented.subject,
             client_id=client.client_id,
@@ -96,6 +98,8 @@ class RefreshTokenGrant:
             ttl=client.access_token_ttl,
             family_id=family.family_id,
         )
+        await self._rotate(presented, successor.record, now)
+        self._refresh_tokens.announce(successor)
         body: dict[str, object] = {
             "access_token": access.token,
             "token_type": "Bearer",
@@ -121,20 +125,31 @@ class RefreshTokenGrant:
         )
         return await self._id_tokens.issue(client, auth, access_token=access_token)
 
-    async def _retry_or_replay(
-        self, presented: RefreshToken, successor: RefreshToken, now: int
-    ) -> None:
-        """A token that could not be rotated: expired, in a family revoked meanwhile, a
-        retry within the grace period (which rotates the unused successor instead), or a
-        replay that revokes the whole family."""
+    async def _rotate(self, presented: RefreshToken, successor: RefreshToken, now: int) -> None:
+        """Consume ``presented`` and store ``successor`` (one conditional write), or rotate
+        the unused successor of a retry within the grace period; else raise.
+
+        RFC 9700 §4.14.2: a refresh token used twice means its family is compromised —
+        also when both uses arrive together. The loser of that race read the token
+        unused, so its consuming write finds nothing to consume: it reads the token
+        again and takes the path of a token presented after its use (a retry within
+        the grace period, or a replay that revokes the family).
+        """
         if presented.used_at is None:
-            family = await self._store.get_family(presented.family_id)
-            if family is None or not family.live_at(now):
-                raise InvalidGrant("The refresh token has been revoked or has expired.")
-            raise InvalidGrant("The refresh token has expired.")
+            consumed = await self._store.rotate_refresh_token(
+                presented.token_hash, successor, now, replaces=presented.token_hash
+            )
+            if consumed is not None:
+                return
+            current = await self._store.get_refresh_token(presented.token_hash)
+            if current is None or current.used_at is None:
+                family = await self._store.get_family(presented.family_id)
+                if family is None or not family.live_at(now):
+                    raise InvalidGrant("The refresh token has been revoked or has expired.")
+                raise InvalidGrant("The refresh token has expired.")
+            presented = current
         if (
-            self._grace > 0
-            and now - presented.used_at <= self._grace
+            self._within_grace(presented, now)
             and presented.replaced_by is not None
             # The successor was never used: the client most likely lost the response.
             # Rotating it atomically leaves exactly one live descendant.
@@ -149,6 +164,16 @@ class RefreshTokenGrant:
             )
             return
         await self._replayed(presented)
+
+    def _within_grace(self, used: RefreshToken, now: int) -> bool:
+        """``TOLLHOUSE_REFRESH_GRACE_PERIOD``: a used token presented again this soon after
+        its use, whose successor exists, may be a retry of a lost response."""
+        return (
+            self._grace > 0
+            and used.used_at is not None
+            and now - used.used_at <= self._grace
+            and used.replaced_by is not None
+        )
 
     async def _replayed(self, presented: RefreshToken) -> NoReturn:
         # Reported first: the replay happened even if sharing the revocation fails.

@@ -53,18 +53,7 @@ class RefreshTokenGrant:
         if GrantType.REFRESH_TOKEN not in client.grant_types:
             raise UnauthorizedClient("This client may not use the refresh_token grant.")
         params = request.params
-        token_hash = fingerprint(require(params, "refresh_token"))
-        presented = await self._store.get_refresh_token(token_hash)
-        # RFC 6749 §6: "validate the refresh token ... ensure that the refresh token was
-        # issued to the authenticated client". Checked before consuming, so another
-        # client cannot burn a token it does not own.
-        if presented is None:
-            raise InvalidGrant("The refresh token is unknown.")
-        if presented.client_id != client.client_id:
-            raise InvalidGrant(
-                "The refresh token was issued to another client.",
-                debug=f"token of {presented.client_id} presented by {client.client_id}",
-            )
+        presented = await self._presented(client, require(params, "refresh_token"))
         requested = _requested_scopes(params, presented)
 
         now = self._clock.now()
@@ -110,6 +99,22 @@ class RefreshTokenGrant:
         if scopes.OPENID in requested:
             body["id_token"] = await self._id_token(client, presented, family, access.token)
         return JsonResult(200, body, dict(NO_STORE))
+
+    async def _presented(self, client: Client, value: str) -> RefreshToken:
+        """The stored token, issued to this client.
+
+        RFC 6749 §6: "validate the refresh token ... ensure that the refresh token was
+        issued to the authenticated client". Checked before consuming, so another
+        client cannot burn a token it does not own."""
+        presented = await self._store.get_refresh_token(fingerprint(value))
+        if presented is None:
+            raise InvalidGrant("The refresh token is unknown.")
+        if presented.client_id != client.client_id:
+            raise InvalidGrant(
+                "The refresh token was issued to another client.",
+                debug=f"token of {presented.client_id} presented by {client.client_id}",
+            )
+        return presented
 
     async def _id_token(
         self, client: Client, presented: RefreshToken, family: TokenFamily, access_token: str

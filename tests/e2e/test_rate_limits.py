@@ -256,3 +256,35 @@ def test_wrong_secrets_from_many_addresses_do_not_lock_out_the_client(tmp_path: 
         assert other.status_code == 200  # another client has its own bucket
     finally:
         stop(process)
+
+
+def test_concurrent_requests_of_a_busy_client_do_not_spend_its_failure_bucket(
+    tmp_path: Path,
+) -> None:
+    """Only failed authentications spend the failures bucket: many concurrent requests
+    with the right secret from one address are all answered, however small it is."""
+    seed = Seed()
+    asyncio.run(seed_database(f"sqlite:///{tmp_path / 'tollhouse.db'}", seed))
+    port = free_port()
+    env = {
+        "TOLLHOUSE_RATE_LIMIT_TOKEN": "off",
+        "TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT": "off",
+        "TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT_FAILURES": "1/min,burst=1",
+    }
+    process, _ = start_server(tmp_path, port, env=env)
+    auth = (seed.machine_id, seed.confidential_secret)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            answers = await asyncio.gather(
+                *(
+                    http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
+                    for _ in range(30)
+                )
+            )
+        return [answer.status_code for answer in answers]
+
+    try:
+        assert asyncio.run(burst()) == [200] * 30
+    finally:
+        stop(process)

@@ -28,7 +28,7 @@ from tollhouse.web.cors import identify
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import header, scope_form
 from tollhouse.web.routes import discovery_result, jwks_result
-from tollhouse.web.throttle import before_authentication, per_client
+from tollhouse.web.throttle import authentication_failed, before_authentication, per_client
 
 log = logging.getLogger("tollhouse.web")
 
@@ -87,6 +87,8 @@ async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResul
         observe_token_response(None, grant_types, limited)
         return limited
     result = await provider.token.handle(parsed, partial(_admit, provider, scope))
+    if result.error is not None and result.error.error == "invalid_client":
+        await authentication_failed(provider, scope, parsed.credentials.client_id or "")
     if result.status == 429:  # the per-client limit: logged and counted by its refusal
         observe_token_response(None, grant_types, result)
         return result

@@ -14,10 +14,10 @@ Behind a proxy that is not listed there, every client shares the proxy's bucket.
 
 ``/token`` also limits each ``client_id``, in two buckets. Failed client
 authentications spend ``TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT_FAILURES`` per client_id and
-address (:func:`before_authentication`): guessing a secret is slowed from every
-address, yet wrong secrets sent from elsewhere cannot lock the rightful client out —
-a bucket every failure could drain would let anyone who knows a client_id do just
-that. Authenticated requests spend ``TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT`` per client_id,
+address (:func:`authentication_failed`; :func:`before_authentication` checks it):
+guessing a secret is slowed from every address, yet wrong secrets sent from elsewhere
+cannot lock the rightful client out, as a bucket every failure could drain would.
+Authenticated requests spend ``TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT`` per client_id,
 whatever the address (:func:`per_client`). Every refusal is :func:`refusal`: the same
 429, metric and log line.
 """
@@ -123,21 +123,31 @@ async def before_authentication(
     provider: Provider, scope: Scope, client_id: str
 ) -> JsonResult | None:
     """The 429 for a ``/token`` request from an address whose authentications as
-    ``client_id`` keep failing, else None. It takes one from that bucket before the
-    secret is checked, so concurrent guesses are counted too; :func:`per_client` gives
-    it back once the client has authenticated: only failures spend it."""
+    ``client_id`` have failed too often, else None. Only a failure spends that bucket
+    (:func:`authentication_failed`); this only looks: it takes one and gives it straight
+    back, so a busy client's concurrent requests never drain it."""
     if not client_id:
         return None
-    key = f"{_client_key(client_id)}@{address_of(scope)}"
+    key = _failures_key(scope, client_id)
     whom = "failing to authenticate this client from this address"
-    return await refusal(provider, scope, "token_client_failures", key, "/token", whom)
+    refused = await refusal(provider, scope, "token_client_failures", key, "/token", whom)
+    if refused is None:
+        await provider.rate_limits.take("token_client_failures", key, cost=-1)
+    return refused
+
+
+async def authentication_failed(provider: Provider, scope: Scope, client_id: str) -> None:
+    """Spend one from the failures bucket of ``client_id`` at this address."""
+    if client_id:
+        await provider.rate_limits.take("token_client_failures", _failures_key(scope, client_id))
+
+
+def _failures_key(scope: Scope, client_id: str) -> str:
+    return f"{_client_key(client_id)}@{address_of(scope)}"
 
 
 async def per_client(provider: Provider, scope: Scope, client_id: str) -> JsonResult | None:
-    """Once the client has authenticated: its failure token back (see
-    :func:`before_authentication`), and the 429 for a ``/token`` request over its
+    """Once the client has authenticated: the 429 for a ``/token`` request over its
     client's limit, else None."""
     key = _client_key(client_id)
-    limits = provider.rate_limits
-    await limits.take("token_client_failures", f"{key}@{address_of(scope)}", cost=-1)
     return await refusal(provider, scope, "token_client", key, "/token", "for this client")

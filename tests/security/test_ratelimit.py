@@ -229,3 +229,22 @@ async def test_unreachable_redis_falls_back_to_in_process_buckets() -> None:
         assert outcomes == [True, True, False]
     finally:
         await limiter.close()
+
+
+async def test_a_cost_of_zero_looks_without_spending() -> None:
+    limiter = MemoryRateLimiter(now=FakeTime())
+    rate = Rate(1, 3600, 2)
+    assert [(await limiter.take("k", rate, cost=0)).allowed for _ in range(5)] == [True] * 5
+    assert (await limiter.take("k", rate)).allowed and (await limiter.take("k", rate)).allowed
+    assert not (await limiter.take("k", rate, cost=0)).allowed
+
+
+async def test_redis_cost_of_zero_looks_without_spending(
+    redis_limiters: tuple[RedisRateLimiter, RedisRateLimiter],
+) -> None:
+    first, second = redis_limiters
+    rate = Rate(1, 3600, 1)
+    assert [(await first.take("k", rate, cost=0)).allowed for _ in range(3)] == [True] * 3
+    assert (await second.take("k", rate)).allowed
+    refused = await first.take("k", rate, cost=0)
+    assert not refused.allowed and refused.retry_after > 0

@@ -129,7 +129,7 @@ class Refusing:
 
     class rate_limits:
         @staticmethod
-        async def take(limit: str, key: str) -> Decision:
+        async def take(limit: str, key: str, cost: int = 1) -> Decision:
             return Decision(False, 30)
 
 

@@ -109,7 +109,8 @@ def _retry_after(missing: float, rate: Rate) -> int:
 class RateLimiter(Protocol):
     async def take(self, key: str, rate: Rate, cost: int = 1) -> Decision:
         """Take ``cost`` tokens from the bucket ``key`` if it holds them; a negative
-        cost gives tokens back (never beyond ``burst``)."""
+        cost gives tokens back (never beyond ``burst``); a cost of 0 only looks: refused
+        while the bucket holds less than one token, nothing spent."""
 
     async def reset(self, key: str) -> None:
         """Refill the bucket ``key`` completely."""
@@ -132,9 +133,10 @@ class MemoryRateLimiter:
     async def take(self, key: str, rate: Rate, cost: int = 1) -> Decision:
         now = self._now()
         tokens = self._level(key, rate, now)
-        if cost > 0 and tokens < cost:
+        needed = max(cost, 1)
+        if cost >= 0 and tokens < needed:
             self._buckets[key] = (tokens, now, rate)
-            return Decision(False, _retry_after(cost - tokens, rate))
+            return Decision(False, _retry_after(needed - tokens, rate))
         tokens = min(float(rate.burst), tokens - cost)
         if tokens >= rate.burst:
             self._buckets.pop(key, None)
@@ -191,10 +193,11 @@ if tokens == nil or ts == nil then
 else
   tokens = math.min(burst, tokens + math.max(0, now - ts) * per_second)
 end
-if cost > 0 and tokens < cost then
+local needed = math.max(cost, 1)
+if cost >= 0 and tokens < needed then
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
   redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / per_second * 1000) + 1000)
-  return math.ceil((cost - tokens) / per_second * 1000)
+  return math.ceil((needed - tokens) / per_second * 1000)
 end
 tokens = math.min(burst, tokens - cost)
 if tokens >= burst then

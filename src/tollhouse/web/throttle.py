@@ -83,11 +83,19 @@ def address_of(scope: Scope) -> str:
 
 
 async def refusal(
-    provider: Provider, scope: Scope, limit: str, key: str, template: str, whom: str
+    provider: Provider,
+    scope: Scope,
+    limit: str,
+    key: str,
+    template: str,
+    whom: str,
+    *,
+    cost: int = 1,
 ) -> JsonResult | None:
     """The 429 for a request over the limit ``limit`` of ``key``, else None; counted under
-    the route ``template`` and logged. ``whom`` ends the sentence "Too many requests …"."""
-    decision = await provider.rate_limits.take(limit, key)
+    the route ``template`` and logged. ``whom`` ends the sentence "Too many requests …";
+    ``cost`` 0 only checks the bucket (``RateLimiter.take``)."""
+    decision = await provider.rate_limits.take(limit, key, cost)
     if decision.allowed:
         return None
     metrics.rate_limited(template)
@@ -124,16 +132,13 @@ async def before_authentication(
 ) -> JsonResult | None:
     """The 429 for a ``/token`` request from an address whose authentications as
     ``client_id`` have failed too often, else None. Only a failure spends that bucket
-    (:func:`authentication_failed`); this only looks: it takes one and gives it straight
-    back, so a busy client's concurrent requests never drain it."""
+    (:func:`authentication_failed`); this only looks, so a busy client's concurrent
+    requests never drain it."""
     if not client_id:
         return None
     key = _failures_key(scope, client_id)
     whom = "failing to authenticate this client from this address"
-    refused = await refusal(provider, scope, "token_client_failures", key, "/token", whom)
-    if refused is None:
-        await provider.rate_limits.take("token_client_failures", key, cost=-1)
-    return refused
+    return await refusal(provider, scope, "token_client_failures", key, "/token", whom, cost=0)
 
 
 async def authentication_failed(provider: Provider, scope: Scope, client_id: str) -> None:

@@ -46,6 +46,7 @@ def test_method_without_challenge_is_refused() -> None:
         "short",
         "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c=",
         "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cMX",
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\n",
     ],
 )
 def test_malformed_challenge_is_refused(challenge: str) -> None:
@@ -64,7 +65,7 @@ def test_missing_verifier_when_challenge_was_sent() -> None:
         pkce.verify(None, CHALLENGE)
 
 
-@pytest.mark.parametrize("verifier", ["a" * 42, "a" * 129, "a" * 42 + "!"])
+@pytest.mark.parametrize("verifier", ["a" * 42, "a" * 129, "a" * 42 + "!", "a" * 43 + "\n"])
 def test_verifier_syntax_is_checked(verifier: str) -> None:
     with pytest.raises(InvalidGrant):
         pkce.verify(verifier, pkce.challenge_for(verifier))

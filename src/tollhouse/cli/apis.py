@@ -22,7 +22,7 @@ from tollhouse.models import Api
 from tollhouse.protocol.scopes import IDP_SCOPES, check_resource, check_scope_name
 
 # RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ":".
-_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 
 MAX_DESCRIPTION = 200
 """Characters of a scope description: one line on the consent page."""
@@ -56,7 +56,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 def check_identifier(identifier: str) -> str:
     """RFC 8707 §2: "MUST be an absolute URI ... MUST NOT include a fragment component"."""
-    if not _ABSOLUTE_URI.match(identifier) or "#" in identifier:
+    if not _ABSOLUTE_URI.fullmatch(identifier) or "#" in identifier:
         usage_error(
             f"--identifier {identifier!r} must be an absolute URI without a fragment "
             "(RFC 8707 §2), e.g. https://api.example.com"

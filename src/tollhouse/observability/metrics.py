@@ -110,7 +110,7 @@ CONSENTS = Counter(
     registry=REGISTRY,
 )
 
-_ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
+_ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 
 MAX_CHILDREN = 4096
 _children: dict[tuple[object, ...], Any] = {}
@@ -150,7 +150,7 @@ def observe_token_request(
         label = grant_type
     else:
         label = "unsupported"
-    status = "ok" if error is None else error if _ERROR_CODE.match(error) else "error"
+    status = "ok" if error is None else error if _ERROR_CODE.fullmatch(error) else "error"
     _labelled(TOKEN_REQUESTS, label, status).inc()
 
 

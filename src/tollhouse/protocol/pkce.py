@@ -12,9 +12,9 @@ from tollhouse.randomness import equal
 S256 = "S256"
 SUPPORTED_METHODS = (S256,)
 # RFC 7636 §4.1: code_verifier = 43*128unreserved
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 # A base64url SHA-256 digest without padding is 43 characters.
-_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
+_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 
 
 def validate_challenge(challenge: str | None, method: str | None, *, required: bool) -> None:
@@ -34,7 +34,7 @@ def validate_challenge(challenge: str | None, method: str | None, *, required: b
         raise InvalidRequest("code_challenge_method is required and must be S256.")
     if method not in SUPPORTED_METHODS:
         raise InvalidRequest("code_challenge_method must be S256; plain is not supported.")
-    if not _CHALLENGE.match(challenge):
+    if not _CHALLENGE.fullmatch(challenge):
         raise InvalidRequest("code_challenge must be the base64url SHA-256 of the verifier.")
 
 
@@ -51,7 +51,7 @@ def verify(verifier: str | None, challenge: str | None) -> None:
         return
     if verifier is None:
         raise InvalidGrant("code_verifier is required: the authorization used PKCE.")
-    if not _VERIFIER.match(verifier):
+    if not _VERIFIER.fullmatch(verifier):
         raise InvalidGrant("code_verifier must be 43-128 unreserved characters.")
     if not equal(challenge_for(verifier), challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge.")

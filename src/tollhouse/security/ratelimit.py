@@ -51,7 +51,7 @@ _UNITS = {
     "day": 86400,
     "days": 86400,
 }
-_RATE = re.compile(r"^(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*(?:,\s*burst\s*=\s*(\d+))?$")
+_RATE = re.compile(r"(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*(?:,\s*burst\s*=\s*(\d+))?")
 MAX_COUNT = 1_000_000
 
 
@@ -76,7 +76,7 @@ def parse_rate(text: str) -> Rate | None:
     value = text.strip().lower()
     if value == OFF:
         return None
-    match = _RATE.match(value)
+    match = _RATE.fullmatch(value)
     if match is None:
         raise ValueError(
             f"{text!r} is not a rate: use N/PERIOD like 10/s, 100/min or 10/15min, "

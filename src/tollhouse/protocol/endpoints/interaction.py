@@ -70,8 +70,8 @@ log = logging.getLogger("tollhouse.audit")
 
 CALLBACK_PATH = "/interaction/callback"
 ADMIN_REALM = 'Bearer realm="tollhouse-admin"'
-_AMR = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-_DESCRIPTION = re.compile(r"^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,200}$")
+_AMR = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_DESCRIPTION = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]{1,200}")
 """RFC 6749 §5.2 error_description characters (no ``"`` or ``\\``)."""
 
 
@@ -221,7 +221,7 @@ class InteractionApi:
                 raise InvalidRequest(f"error must be one of {', '.join(sorted(REJECT_ERRORS))}.")
             description = body.get("error_description")
             if description is not None and (
-                not isinstance(description, str) or not _DESCRIPTION.match(description)
+                not isinstance(description, str) or not _DESCRIPTION.fullmatch(description)
             ):
                 raise InvalidRequest(
                     'error_description must be 1-200 printable ASCII characters without " or \\.'
@@ -338,7 +338,7 @@ def _amr(body: Mapping[str, Any]) -> tuple[str, ...]:
     if (
         not isinstance(amr, list)
         or len(amr) > 8
-        or not all(isinstance(a, str) and _AMR.match(a) for a in amr)
+        or not all(isinstance(a, str) and _AMR.fullmatch(a) for a in amr)
     ):
         raise InvalidRequest("amr must be a list of short RFC 8176 method names.")
     return tuple(amr)

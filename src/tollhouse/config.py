@@ -11,10 +11,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     """Sign-in attempts per account (failures add up; a success clears them)."""
     rate_limit_login_ip: str = "30/15min"
     """Failed sign-in attempts per client IP."""
+    password_hash_concurrency: Annotated[int, Field(ge=0, le=1024)] = 0
+    """Password checks at once per process (argon2id, 64 MiB each; security/hash_gate.py);
+    0: the CPUs this process may use, divided by the workers."""
+    password_hash_queue: Annotated[int, Field(ge=0, le=100_000)] = 32
+    password_hash_queue_time: Annotated[float, Field(ge=0, le=60)] = 5.0
+    """Longest a password check waits for a free slot before 503 + Retry-After."""
     seed_demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     key_reload_interval: int = 10
@@ -362,6 +368,9 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"invalid {where}{env}: {_reason(where, first)}") from None
 
 
+_BOUNDS = {"greater_than_equal": "at least", "less_than_equal": "at most"}
+
+
 def _reason(field: str, error: ErrorDetails) -> str:
     """The rule a value broke, with the values accepted, instead of pydantic's text."""
     kind = error["type"]
@@ -372,6 +381,9 @@ def _reason(field: str, error: ErrorDetails) -> str:
         return f"{given} is not a whole number{_unit(field)}"
     if kind in ("float_parsing", "float_type"):
         return f"{given} is not a number{_unit(field)}"
+    if kind in _BOUNDS:
+        limit = next(iter(error.get("ctx", {}).values()), 0)
+        return f"must be {_BOUNDS[kind]} {limit:g}, got {given}"
     if kind == "literal_error":
         return f"{given} is not accepted; use {error.get('ctx', {}).get('expected', '')}"
     return error["msg"].removeprefix("Value error, ")

@@ -90,6 +90,13 @@ class LoginGuard:
             )
         return lockout
 
+    async def unchecked(self, username: str, client_ip: str) -> None:
+        """The attempt was counted but its password not checked: give both tokens back."""
+        if self._per_account is not None:
+            await self._limiter.take(_account_key(username), self._per_account, cost=-1)
+        if self._per_ip is not None:
+            await self._limiter.take(_ip_key(client_ip), self._per_ip, cost=-1)
+
     async def succeeded(self, username: str, client_ip: str) -> None:
         """A correct password: forget the account's failures, give the IP its token back."""
         if self._per_account is not None:

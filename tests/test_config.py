@@ -30,6 +30,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ("PURGE_BATCH", "lots", "'lots' is not a whole number"),
         ("CLIENT_CACHE_TTL", "soon", "'soon' is not a number of seconds"),
         ("REGISTRATION", "closed", "'closed' is not accepted; use 'token', 'open' or 'off'"),
+        ("PASSWORD_HASH_CONCURRENCY", "-1", "must be at least 0, got '-1'"),
+        ("PASSWORD_HASH_QUEUE_TIME", "600", "must be at most 60, got '600'"),
     ],
 )
 def test_refused_values_name_the_variable_and_what_it_accepts(

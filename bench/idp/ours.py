@@ -169,7 +169,8 @@ class Server:
             TOLLHOUSE_RATE_LIMIT_INTROSPECT="off",
             TOLLHOUSE_RATE_LIMIT_REVOKE="off",
             TOLLHOUSE_RATE_LIMIT_REGISTER="off",
-            TOLLHOUSE_RATE_LIMIT_LOGIN="off",
+            TOLLHOUSE_LOGIN_LOCKOUT_PER_ADDRESS="0",
+            TOLLHOUSE_LOGIN_LOCKOUT_PER_ACCOUNT="0",
             TOLLHOUSE_RATE_LIMIT_LOGIN_IP="off",
         )
         if self.backend.database:

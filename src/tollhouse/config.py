@@ -11,10 +11,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError
 from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SigningAlg, checked_rsa_bits
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
-from tollhouse.security.ratelimit import parse_rate
+from tollhouse.security.ratelimit import MAX_COUNT, parse_rate
 
 ENV_PREFIX = "TOLLHOUSE_"
 BOOLEAN_VALUES = "1, true, yes or 0, false, no"
@@ -38,7 +38,6 @@ RATE_LIMITS = (
     "rate_limit_register",
     "rate_limit_token_client",
     "rate_limit_token_client_failures",
-    "rate_limit_login",
     "rate_limit_login_ip",
 )
 
@@ -93,10 +92,19 @@ class Settings(BaseSettings):
     rate_limit_token_client_failures: str = "10/min,burst=20"
     """Failed client authentications at /token per client_id and address: guessing a
     secret is slowed without others' failures locking the client out."""
-    rate_limit_login: str = "10/15min"
-    """Sign-in attempts per account (failures add up; a success clears them)."""
     rate_limit_login_ip: str = "30/15min"
     """Failed sign-in attempts per client IP."""
+    login_lockout_per_address: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 5
+    """Failures before an account locks at one address, then everywhere; 0: off."""
+    login_lockout_per_account: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 50
+    login_lockout_time: Annotated[int, Field(ge=1, le=86400)] = 30
+    """The first lock (s), doubled per further failure up to the max (login_guard.py)."""
+    login_lockout_max_time: Annotated[int, Field(ge=1, le=86400)] = 900
+    password_hash_concurrency: Annotated[int, Field(ge=0, le=1024)] = 0
+    """Password checks at once (64 MiB each; hash_gate.py); 0: the CPUs / the workers."""
+    password_hash_queue: Annotated[int, Field(ge=0, le=100_000)] = 32
+    password_hash_queue_time: Annotated[float, Field(ge=0, le=60)] = 5.0
+    """Longest a password check waits for a free slot before 503 + Retry-After."""
     seed_demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     key_reload_interval: int = 10
@@ -276,6 +284,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"database must be sqlite:///PATH or postgresql://..., got {self.database!r}"
             )
+        if self.login_lockout_max_time < self.login_lockout_time:
+            raise ValueError("TOLLHOUSE_LOGIN_LOCKOUT_MAX_TIME must be at least the LOCKOUT_TIME")
         for name in RATE_LIMITS:
             try:
                 parse_rate(getattr(self, name))
@@ -362,6 +372,9 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"invalid {where}{env}: {_reason(where, first)}") from None
 
 
+_BOUNDS = {"greater_than_equal": "at least", "less_than_equal": "at most"}
+
+
 def _reason(field: str, error: ErrorDetails) -> str:
     """The rule a value broke, with the values accepted, instead of pydantic's text."""
     kind = error["type"]
@@ -372,6 +385,9 @@ def _reason(field: str, error: ErrorDetails) -> str:
         return f"{given} is not a whole number{_unit(field)}"
     if kind in ("float_parsing", "float_type"):
         return f"{given} is not a number{_unit(field)}"
+    if kind in _BOUNDS:
+        limit = next(iter(error.get("ctx", {}).values()), 0)
+        return f"must be {_BOUNDS[kind]} {limit:g}, got {given}"
     if kind == "literal_error":
         return f"{given} is not accepted; use {error.get('ctx', {}).get('expected', '')}"
     return error["msg"].removeprefix("Value error, ")

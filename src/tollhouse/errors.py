@@ -127,6 +127,8 @@ class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
     default_description = "The server is temporarily unable to handle the request."
+    retry_after: int | None = None
+    """Seconds for ``Retry-After`` when the cause knows them; None: the web layer's default."""
 
 
 class StorageUnavailable(TemporarilyUnavailable):

@@ -75,6 +75,25 @@ def test_deployment_arguments_and_environment_are_accepted_by_serve() -> None:
     assert settings.trusted_proxies == "10.0.0.0/8"
 
 
+PROCESS_MIB = 110
+"""A worker process under load without password checks (docs/deployment.md, Sizing)."""
+USER_HASH_MIB = 64
+"""One argon2id check at RFC 9106's second recommended option."""
+
+
+def test_password_checks_fit_the_memory_limit() -> None:
+    """workers x (process + concurrency x 64 MiB) stays under the pod's memory limit."""
+    [container] = manifests()["Deployment/tollhouse"]["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    workers = int(env["TOLLHOUSE_WORKERS"])
+    concurrency = int(env["TOLLHOUSE_PASSWORD_HASH_CONCURRENCY"])
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi") or limit.endswith("Mi")
+    limit_mib = int(limit[:-2]) * (1024 if limit.endswith("Gi") else 1)
+    budget = workers * (PROCESS_MIB + concurrency * USER_HASH_MIB)
+    assert budget <= limit_mib // 2, (budget, limit_mib)  # room for caches and bursts
+
+
 def test_service_targets_the_container_port() -> None:
     found = manifests()
     [container] = found["Deployment/tollhouse"]["spec"]["template"]["spec"]["containers"]

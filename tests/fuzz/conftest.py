@@ -21,7 +21,8 @@ from tests.e2e.conftest import Seed, free_port, seed_database, start_server, sto
 
 FUZZ_ENV = {
     "TOLLHOUSE_RATE_LIMIT_TOKEN": "off",
-    "TOLLHOUSE_RATE_LIMIT_LOGIN": "off",
+    "TOLLHOUSE_LOGIN_LOCKOUT_PER_ADDRESS": "0",
+    "TOLLHOUSE_LOGIN_LOCKOUT_PER_ACCOUNT": "0",
     "TOLLHOUSE_PURGE_INTERVAL": "86400",
     # Open registration: metadata validation is reached without an initial access token.
     "TOLLHOUSE_REGISTRATION": "open",

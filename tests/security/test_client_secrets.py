@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -12,6 +13,7 @@ from tollhouse.security.client_secrets import (
     ClientSecretHasher,
     ClientSecretVerifier,
 )
+from tollhouse.security.hash_gate import HashGate, HashingBusy
 from tollhouse.security.passwords import PasswordHasher
 from tollhouse.security.secretbox import SecretBox
 
@@ -101,3 +103,17 @@ async def test_async_verifier_checks_hmac_inline_and_argon2_in_a_thread() -> Non
     assert await verifier.verify(LEGACY.hash(SECRET), SECRET)
     assert not await verifier.verify(LEGACY.hash(SECRET), "wrong")
     await verifier.dummy_verify()
+
+
+async def test_legacy_argon2_checks_go_through_the_gate() -> None:
+    """Old argon2id rows cost memory per check: the gate bounds how many run at once."""
+    gate = HashGate(concurrency=1, queue=0, queue_time=0)
+    verifier = ClientSecretVerifier(hasher(), gate)
+    stored = LEGACY.hash(SECRET)
+    answers = await asyncio.gather(
+        *(verifier.verify(stored, SECRET) for _ in range(3)), return_exceptions=True
+    )
+    assert answers.count(True) >= 1
+    assert any(isinstance(a, HashingBusy) for a in answers)
+    digest = await verifier.hash(SECRET)
+    assert all(await asyncio.gather(*(verifier.verify(digest, SECRET) for _ in range(3))))

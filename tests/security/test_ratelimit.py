@@ -62,7 +62,6 @@ def test_malformed_rates_are_refused(text: str) -> None:
 def test_default_token_limit_is_10_per_second_with_a_burst_of_20() -> None:
     settings = load_settings()
     assert parse_rate(settings.rate_limit_token) == Rate(10, 1, 20)
-    assert parse_rate(settings.rate_limit_login) == Rate(10, 900, 10)
     assert parse_rate(settings.rate_limit_login_ip) == Rate(30, 900, 30)
 
 

@@ -223,17 +223,26 @@ def _abuse(s: Settings) -> list[Finding]:
                 "use TOLLHOUSE_REGISTRATION=token (initial access tokens) or off",
             )
         )
-    for name, what in (("rate_limit_token", "/token"), ("rate_limit_login", "login")):
-        if str(getattr(s, name, "")).strip().lower() == "off":
-            found.append(
-                warning(
-                    CHECK,
-                    f"rate limiting of {what} is off (TOLLHOUSE_{name.upper()}=off): "
-                    "brute force is not slowed down (RFC 6749 §10.10)",
-                    f"remove TOLLHOUSE_{name.upper()} to get the default limit",
-                )
+    if s.rate_limit_token.strip().lower() == "off":
+        found.append(
+            _unprotected(
+                "rate limiting of /token is off (TOLLHOUSE_RATE_LIMIT_TOKEN=off)",
+                "remove TOLLHOUSE_RATE_LIMIT_TOKEN to get the default limit",
             )
+        )
+    if not s.login_lockout_per_address and not s.login_lockout_per_account:
+        found.append(
+            _unprotected(
+                "the sign-in lockout is off (TOLLHOUSE_LOGIN_LOCKOUT_PER_ADDRESS and "
+                "_PER_ACCOUNT are 0)",
+                "remove both to get the default lockout (5 per address, 50 per account)",
+            )
+        )
     return found
+
+
+def _unprotected(what: str, fix: str) -> Finding:
+    return warning(CHECK, f"{what}: brute force is not slowed down (RFC 6749 §10.10)", fix)
 
 
 def _days(seconds: int) -> str:

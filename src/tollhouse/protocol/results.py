@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from tollhouse.errors import OAuthError
+from tollhouse.errors import OAuthError, TemporarilyUnavailable
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -26,8 +26,12 @@ class Redirect:
 
 
 def error_json(error: OAuthError, *, headers: dict[str, str] | None = None) -> JsonResult:
-    """RFC 6749 §5.2 error response, never cached."""
-    return JsonResult(error.status, error.to_dict(), {**NO_STORE, **(headers or {})}, error)
+    """RFC 6749 §5.2 error response, never cached; with ``Retry-After`` (RFC 9110
+    §10.2.3) when a temporary error knows how long to wait."""
+    sent = {**NO_STORE, **(headers or {})}
+    if isinstance(error, TemporarilyUnavailable) and error.retry_after:
+        sent.setdefault("Retry-After", str(error.retry_after))
+    return JsonResult(error.status, error.to_dict(), sent, error)
 
 
 def add_query(uri: str, params: dict[str, str | None]) -> str:

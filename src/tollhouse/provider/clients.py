@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tollhouse.protocol.client_auth import ClientAuthenticator
 from tollhouse.provider.core import Core
+from tollhouse.provider.parts import hash_gate
 from tollhouse.security.client_secrets import ClientSecretHasher, ClientSecretVerifier
 from tollhouse.storage.hot_cache import CachedApis, CachedClients, RegistryWatch
 
@@ -24,9 +25,11 @@ class ClientServices:
 
 def client_services(core: Core) -> ClientServices:
     settings, storage, clock = core.settings, core.storage, core.clock
-    # Digests under a master-key subkey; old argon2id rows still verify (ADR 0006).
+    # Digests under a master-key subkey; old argon2id rows still verify (ADR 0006),
+    # bounded apart from the users' passwords, so a sign-in flood does not stall /token.
     client_secrets = ClientSecretVerifier(
-        hasher=ClientSecretHasher.from_box(core.box, legacy=core.hashers.client_secrets)
+        hasher=ClientSecretHasher.from_box(core.box, legacy=core.hashers.client_secrets),
+        gate=hash_gate(settings),
     )
     ttl = settings.client_cache_ttl
     watch = RegistryWatch(storage)

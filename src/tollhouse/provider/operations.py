@@ -4,7 +4,8 @@ shared through Redis, and the rate limits."""
 from __future__ import annotations
 
 from tollhouse.config import Settings
-from tollhouse.security.login_guard import LoginGuard
+from tollhouse.security.lockout import open_failure_counts
+from tollhouse.security.login_guard import LockoutPolicy, LoginGuard
 from tollhouse.security.ratelimit import RateLimiter, RateLimits
 from tollhouse.storage.ports import RevocationList
 
@@ -43,8 +44,16 @@ def rate_limits(settings: Settings, limiter: RateLimiter) -> RateLimits:
 
 
 def login_guard(settings: Settings, limiter: RateLimiter) -> LoginGuard:
+    """Progressive lockouts per account and address and per account (shared through
+    Redis when configured), and the per-IP bucket (security/login_guard.py)."""
     return LoginGuard(
         limiter=limiter,
-        per_account=settings.rate_limit_login,
         per_ip=settings.rate_limit_login_ip,
+        counts=open_failure_counts(settings.redis),
+        policy=LockoutPolicy.of(
+            settings.login_lockout_per_address,
+            settings.login_lockout_per_account,
+            settings.login_lockout_time,
+            settings.login_lockout_max_time,
+        ),
     )

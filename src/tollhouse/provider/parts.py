@@ -8,24 +8,31 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio.to_thread
-
 from tollhouse.config import Settings
 from tollhouse.protocol.results import JsonResult
+from tollhouse.security.hash_gate import HashGate, default_concurrency
 from tollhouse.security.passwords import PasswordHasher
 
 
-class OffloadedVerifier:
-    """Runs argon2 verification in a worker thread so the event loop keeps serving."""
+def hash_gate(settings: Settings) -> HashGate:
+    """A bound on argon2 checks at once (``TOLLHOUSE_PASSWORD_HASH_*``)."""
+    concurrency = settings.password_hash_concurrency or default_concurrency(settings.workers)
+    return HashGate(concurrency, settings.password_hash_queue, settings.password_hash_queue_time)
 
-    def __init__(self, hasher: PasswordHasher) -> None:
+
+class OffloadedVerifier:
+    """Runs argon2 verification in a worker thread, through the gate that bounds how
+    many run at once (security/hash_gate.py), so the event loop keeps serving."""
+
+    def __init__(self, hasher: PasswordHasher, gate: HashGate) -> None:
         self._hasher = hasher
+        self._gate = gate
 
     async def verify(self, stored_hash: str, secret: str) -> bool:
-        return await anyio.to_thread.run_sync(self._hasher.verify, stored_hash, secret)
+        return await self._gate.run(self._hasher.verify, stored_hash, secret)
 
     async def dummy_verify(self) -> None:
-        await anyio.to_thread.run_sync(self._hasher.dummy_verify)
+        await self._gate.run(self._hasher.dummy_verify)
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,7 @@ class Provider:
         self.keyring.close()
         await close_mirrors(self.mirrors)
         await self.rate_limits.limiter.close()
+        await self.login_guard.close()
         await self.storage.close()
 
 

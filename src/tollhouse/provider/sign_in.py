@@ -13,7 +13,7 @@ from tollhouse.protocol.logout import SessionTerminator
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
 from tollhouse.provider.core import Core
-from tollhouse.provider.parts import OffloadedVerifier, PageSettings
+from tollhouse.provider.parts import OffloadedVerifier, PageSettings, hash_gate
 from tollhouse.provider.tokens import TokenServices
 
 
@@ -61,7 +61,9 @@ def sign_in_services(
         core.issuer,
     )
     sessions = session_service(core, tokens, sender)
-    login = PasswordLogin(users=storage, verifier=OffloadedVerifier(core.hashers.users))
+    login = PasswordLogin(
+        users=storage, verifier=OffloadedVerifier(core.hashers.users, hash_gate(settings))
+    )
     interactions = Interactions(
         store=storage,
         clients=storage,

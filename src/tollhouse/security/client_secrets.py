@@ -14,7 +14,8 @@ that matters), and unlike a digest keyed by the master key it survives
 Two older forms still verify until the client's secret is rotated: ``hmac-sha256$…``
 (HMAC under the master key's ``client-secrets`` subkey, written by a development
 build), and argon2id PHC strings (``$argon2id$…``), checked by
-:class:`~tollhouse.security.passwords.PasswordHasher` slowly, in a worker thread.
+:class:`~tollhouse.security.passwords.PasswordHasher` slowly, in a worker thread, as
+many at once as the gate allows (security/hash_gate.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import secrets
 
 import anyio.to_thread
 
+from tollhouse.security.hash_gate import HashGate
 from tollhouse.security.passwords import PasswordHasher
 from tollhouse.security.secretbox import SecretBox
 
@@ -107,13 +109,15 @@ class ClientSecretVerifier:
     """The async face used by client authentication and registration.
 
     Digest and HMAC rows are checked inline (one SHA-256: cheaper than a hand-off to a
-    thread); legacy argon2id rows go to a worker thread so the loop keeps serving.
+    thread); legacy argon2id rows go to a worker thread so the loop keeps serving,
+    through ``gate`` when given, which bounds how many run at once.
     """
 
-    __slots__ = ("_hasher",)
+    __slots__ = ("_gate", "_hasher")
 
-    def __init__(self, hasher: ClientSecretHasher) -> None:
+    def __init__(self, hasher: ClientSecretHasher, gate: HashGate | None = None) -> None:
         self._hasher = hasher
+        self._gate = gate
 
     @property
     def hasher(self) -> ClientSecretHasher:
@@ -124,6 +128,8 @@ class ClientSecretVerifier:
 
     async def verify(self, stored_hash: str, secret: str) -> bool:
         if self._hasher.is_legacy(stored_hash):
+            if self._gate is not None:
+                return await self._gate.run(self._hasher.verify, stored_hash, secret)
             return await anyio.to_thread.run_sync(self._hasher.verify, stored_hash, secret)
         return self._hasher.verify(stored_hash, secret)
 

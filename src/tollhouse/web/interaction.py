@@ -19,6 +19,7 @@ from starlette.routing import Route
 from tollhouse.errors import InvalidRequest, OAuthError
 from tollhouse.protocol.interactions import Pending, Stage
 from tollhouse.provider import Provider
+from tollhouse.security.hash_gate import HashingBusy
 from tollhouse.web import throttle
 from tollhouse.web.cookies import CSRF, SESSION, read_cookie, set_session_cookie
 from tollhouse.web.pages import (
@@ -84,6 +85,18 @@ async def _login_page(
     )
 
 
+async def _refused(
+    request: Request, pending: Pending, text: str, username: str, status: int, retry_after: int
+) -> Response:
+    """The sign-in page again, saying why and for how long (429 or 503 + Retry-After)."""
+    provider = provider_of(request)
+    page = await _login_page(
+        request, provider, pending, error=text, username=username, status=status
+    )
+    page.headers["Retry-After"] = str(retry_after)
+    return page
+
+
 async def login_get(request: Request) -> Response:
     provider = provider_of(request)
     try:
@@ -106,12 +119,13 @@ async def login_post(request: Request) -> Response:
     lockout = await throttle.login_attempt(request, provider, username)
     if lockout is not None:
         text = messages("login.locked", wait=messages.wait(lockout.retry_after))
-        page = await _login_page(
-            request, provider, pending, error=text, username=username, status=429
-        )
-        page.headers["Retry-After"] = str(lockout.retry_after)
-        return page
-    user_id = await provider.sign_in.check_password(pending, username, form.get("password", ""))
+        return await _refused(request, pending, text, username, 429, lockout.retry_after)
+    try:
+        user_id = await provider.sign_in.check_password(pending, username, form.get("password", ""))
+    except HashingBusy as busy:  # too many password checks at once (security/hash_gate.py)
+        await throttle.login_unchecked(request, provider, username)
+        text = messages("login.busy", wait=messages.wait(busy.retry_after))
+        return await _refused(request, pending, text, username, 503, busy.retry_after)
     if user_id is None:
         failed = messages("login.failed")
         return await _login_page(

@@ -25,6 +25,7 @@ EN: dict[str, str] = {
     "login.submit": "Sign in",
     "login.failed": "Incorrect username or password.",
     "login.locked": "Too many sign-in attempts. Wait {wait} and try again.",
+    "login.busy": "The server is busy with other sign-ins. Wait {wait} and try again.",
     "login.reauthenticate": "Please sign in again to continue.",
     "wait.seconds": "{n} seconds",
     "wait.second": "1 second",
@@ -85,6 +86,10 @@ DE: dict[str, str] = {
     "login.submit": "Anmelden",
     "login.failed": "Benutzername oder Passwort ist falsch.",
     "login.locked": "Zu viele Anmeldeversuche. Warten Sie {wait} und versuchen Sie es erneut.",
+    "login.busy": (
+        "Der Server ist mit anderen Anmeldungen beschäftigt. Warten Sie {wait} und versuchen "
+        "Sie es erneut."
+    ),
     "login.reauthenticate": "Bitte melden Sie sich erneut an, um fortzufahren.",
     "wait.seconds": "{n} Sekunden",
     "wait.second": "1 Sekunde",

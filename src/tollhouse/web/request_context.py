@@ -122,7 +122,8 @@ class RequestContext:
             )
             status = error.status
             body = json.dumps(error.to_dict()).encode()
-            extra = [(b"retry-after", RETRY_AFTER.encode())]
+            retry_after = str(error.retry_after or RETRY_AFTER)
+            extra = [(b"retry-after", retry_after.encode())]
             code = error.error
         else:
             error_log.exception(

@@ -76,6 +76,11 @@ async def login_succeeded(request: Request, provider: Provider, username: str) -
     await provider.login_guard.succeeded(username, client_ip(request))
 
 
+async def login_unchecked(request: Request, provider: Provider, username: str) -> None:
+    """The password was not checked (the server was busy): the attempt counts for nothing."""
+    await provider.login_guard.unchecked(username, client_ip(request))
+
+
 def address_of(scope: Scope) -> str:
     """The client IP step 1 of the pipeline settled on (web/proxy.py)."""
     client = scope.get("client")

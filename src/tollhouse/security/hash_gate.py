@@ -1,0 +1,117 @@
+"""A bound on password checks running at once, with a bounded queue and a deadline.
+
+One argon2id check at RFC 9106's second recommended option holds 64 MiB while it runs
+(security/passwords.py), so unbounded checks are unbounded memory: a flood of wrong
+passwords would take the process past any container limit. The gate lets
+``concurrency`` checks run (about one per core: more only share the same cores), lets
+up to ``queue`` more wait at most ``queue_time`` seconds for their turn, and refuses
+the rest with :class:`HashingBusy`, a 503 with ``Retry-After`` (RFC 9110 §15.6.4,
+§10.2.3) that each caller renders in its own format. Memory for password checks is
+then at most ``concurrency`` times the hash's memory cost.
+
+The check runs in one of the gate's own ``concurrency`` threads (argon2-cffi releases
+the GIL), so the event loop keeps answering every other request while the slots are
+busy. A slot is held until its thread has finished, even when the request waiting for
+it is cancelled: a thread cannot be stopped, and its memory is in use until it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from tollhouse.errors import TemporarilyUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger("tollhouse.security")
+
+
+class HashingBusy(TemporarilyUnavailable):
+    """Every password-check slot is busy and the queue is full or too slow."""
+
+    default_description = "The server is busy checking other sign-ins; retry shortly."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(debug="password checks at their concurrency limit")
+        self.retry_after: int = retry_after
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which container runtimes
+    set with ``--cpuset-cpus``), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_concurrency(workers: int) -> int:
+    """About one check per core, shared by the worker processes of one machine."""
+    return max(1, available_cpus() // max(1, workers))
+
+
+class HashGate:
+    """Runs blocking checks in worker threads, ``concurrency`` at a time."""
+
+    def __init__(self, concurrency: int, queue: int, queue_time: float) -> None:
+        if concurrency < 1 or queue < 0 or queue_time < 0:
+            raise ValueError("concurrency must be at least 1; queue and queue_time 0 or more")
+        self.concurrency = concurrency
+        self.queue = queue
+        self.queue_time = queue_time
+        self._slots = asyncio.Semaphore(concurrency)
+        self._waiting = 0
+        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="password-check")
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds to suggest: the longest a waiting check may wait."""
+        return max(1, math.ceil(self.queue_time))
+
+    async def run(self, check: Callable[..., T], *args: object) -> T:
+        """``check(*args)`` in a worker thread once a slot is free; :class:`HashingBusy`
+        when none frees up within ``queue_time`` or ``queue`` checks already wait."""
+        await self._acquire()
+        try:
+            done = asyncio.get_running_loop().run_in_executor(
+                self._threads, functools.partial(check, *args)
+            )
+        except BaseException:
+            self._slots.release()
+            raise
+        # The slot is freed when the thread returns, not when the caller stops waiting.
+        done.add_done_callback(lambda _: self._slots.release())
+        return await asyncio.shield(done)
+
+    async def _acquire(self) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: returns without suspending
+            return
+        if self._waiting >= self.queue:
+            raise self._busy("queue full")
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(self.queue_time):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise self._busy("waited too long") from None
+        finally:
+            self._waiting -= 1
+
+    def _busy(self, reason: str) -> HashingBusy:
+        log.warning(
+            "password check refused: too many at once",
+            extra={
+                "event": "password_checks_busy",
+                "reason": reason,
+                "concurrency": self.concurrency,
+                "waiting": self._waiting,
+            },
+        )
+        return HashingBusy(self.retry_after)

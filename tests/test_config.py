@@ -30,6 +30,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ("PURGE_BATCH", "lots", "'lots' is not a whole number"),
         ("CLIENT_CACHE_TTL", "soon", "'soon' is not a number of seconds"),
         ("REGISTRATION", "closed", "'closed' is not accepted; use 'token', 'open' or 'off'"),
+        ("MAX_HEADER_BYTES", "100", "must be greater than or equal to 1024, got '100'"),
+        ("HEADER_TIMEOUT", "0", "must be greater than 0, got '0'"),
+        ("BODY_TIMEOUT", "soon", "'soon' is not a number of seconds"),
+        ("MAX_CONNECTIONS", "0", "must be greater than or equal to 1, got '0'"),
     ],
 )
 def test_refused_values_name_the_variable_and_what_it_accepts(

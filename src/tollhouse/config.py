@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
     insecure_http: bool = False
     workers: int = 1
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    """Largest request line plus header block; larger gets 414/431 (web/connection_limits.py)."""
+    header_timeout: float = Field(10.0, gt=0, le=300)
+    """Seconds from a request's first byte (or the connection's start) to its headers' end."""
+    body_timeout: float = Field(30.0, gt=0, le=3600)
+    """Seconds a request body may pause between two reads."""
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
+    """Open connections per process; more get 503."""
     master_key: str | None = None
     signing_alg: SigningAlg = "ES256"
     rsa_key_bits: int = DEFAULT_RSA_KEY_BITS
@@ -372,6 +380,8 @@ def _reason(field: str, error: ErrorDetails) -> str:
         return f"{given} is not a whole number{_unit(field)}"
     if kind in ("float_parsing", "float_type"):
         return f"{given} is not a number{_unit(field)}"
+    if kind in ("greater_than", "greater_than_equal", "less_than_equal"):
+        return f"must be {error['msg'].removeprefix('Input should be ')}, got {given}"
     if kind == "literal_error":
         return f"{given} is not accepted; use {error.get('ctx', {}).get('expected', '')}"
     return error["msg"].removeprefix("Value error, ")
@@ -380,4 +390,5 @@ def _reason(field: str, error: ErrorDetails) -> str:
 def _unit(field: str) -> str:
     if field.endswith("_days"):
         return " of days"
-    return " of seconds" if field.endswith(("_ttl", "_interval", "_period", "_time")) else ""
+    seconds = ("_ttl", "_interval", "_period", "_time", "_timeout")
+    return " of seconds" if field.endswith(seconds) else ""

@@ -100,6 +100,9 @@ def _server_options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
         lifespan="on",
         loop="uvloop",
         http=LimitedHttp,
+        # No endpoint speaks WebSocket; uvicorn's upgrade would hand the connection to
+        # a protocol outside web/connection_limits.py, whose count it would then leave.
+        ws="none",
         timeout_keep_alive=5,
         timeout_graceful_shutdown=5,
         **tls,

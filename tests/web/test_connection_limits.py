@@ -7,6 +7,7 @@ import os
 import signal
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ CAP = 3
 class Served:
     port: int
     cafile: Path | None = None
+    pid: int = 0
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     port = free_port()
     process, _ = start_server(tmp_path_factory.mktemp("limits"), port, env=SHORT)
     try:
-        yield Served(port)
+        yield Served(port, pid=process.pid)
     finally:
         stop(process)
 
@@ -112,6 +114,35 @@ def test_a_refused_connection_is_shut_for_sending_but_read_a_while(plain: Served
             time.sleep(0.2)
             assert conn.send(b"a" * 1000)
         assert conn.closed_within(5) is not None
+
+
+def peak_memory(pid: int) -> int:
+    """The process's peak resident set (VmHWM), bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_ten_connections_sending_8_mib_headers_cost_the_server_no_memory(
+    plain: Served,
+) -> None:
+    """The reported attack, at 8 MiB a header: the server reads little of each."""
+    before = peak_memory(plain.pid)
+    head = request("/healthz", "X-Big: " + "a" * 8 * 1024 * 1024)
+    connections = [Connection(plain.port) for _ in range(10)]
+    try:
+        senders = [threading.Thread(target=conn.send, args=(head,)) for conn in connections]
+        for sender in senders:
+            sender.start()
+        assert [conn.status() for conn in connections] == [431] * 10
+        for sender in senders:
+            sender.join(10)
+    finally:
+        for conn in connections:
+            conn.sock.close()
+    assert peak_memory(plain.pid) - before < 16 * 1024 * 1024
 
 
 def test_an_unfinished_header_block_over_the_limit_is_refused_before_it_ends(
@@ -291,6 +322,28 @@ def test_beyond_the_cap_new_connections_get_503_while_the_others_are_served(
     finally:
         for conn in held:
             conn.sock.close()
+
+
+def test_upgrade_requests_do_not_leave_the_cap_counting_closed_connections(
+    capped: Served,
+) -> None:
+    """Tollhouse serves no WebSocket: an upgrade request is an ordinary request, and its
+    connection, once closed, no longer counts towards the cap."""
+    upgrade = request(
+        "/healthz",
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    )
+    for _ in range(CAP + 2):
+        with Connection(capped.port) as conn:
+            conn.send(upgrade)
+            assert conn.status() != 101
+    time.sleep(0.5)
+    with Connection(capped.port) as conn:
+        conn.send(request("/healthz"))
+        assert conn.status() == 200
 
 
 def test_the_cap_leaves_keep_alive_clients_alone(capped: Served) -> None:

@@ -28,7 +28,7 @@ CONTENT_TOO_LARGE = 413
 URI_TOO_LONG = 414
 HEADERS_TOO_LARGE = 431
 
-_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _TRAILERS = range(5)
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _TRAILERS = range(5)  # _HEAD is 0: tested as false
 _END_OF_BLOCK = b"\r\n\r\n"
 _END_OF_LINE = b"\r\n"
 _FRAMING = re.compile(rb"\r\n(content-length|transfer-encoding):([^\r\n]*)", re.IGNORECASE)
@@ -74,21 +74,21 @@ class RequestFraming:
         """Header blocks completed on this connection."""
 
     def feed(self, data: bytes) -> int:
-        if self._state == _HEAD and not self._partial:
+        if not self._state and not self._partial:  # _HEAD, nothing pending
             # The usual chunk: a whole header block first, maybe its whole body after.
             end = data.find(_END_OF_BLOCK, 0, self._max_head)
             if end >= 0:
-                stop = end + 4
                 self.requests += 1
-                refusal = self._head(data, end)
+                fields = _FRAMING.findall(data, 0, end)
+                stop = end + 4
+                if not fields and stop == len(data):
+                    self.phase = BETWEEN
+                    return OK
+                refusal = self._body_after(fields)
                 if refusal:
                     return refusal
-                rest = len(data) - stop
-                if self._state == _LENGTH and self._left == rest:
+                if self._state == _LENGTH and self._left == len(data) - stop:
                     self._state, self._left, self.phase = _HEAD, 0, BETWEEN
-                    return OK
-                if self._state == _HEAD and not rest:
-                    self.phase = BETWEEN
                     return OK
                 return self._feed(data, stop)
         return self._feed(data, 0)
@@ -153,33 +153,32 @@ class RequestFraming:
     def _completed(self, state: int, unit: bytes) -> int:
         if state == _HEAD:
             self.requests += 1
-            return self._head(unit, len(unit) - 4)
+            return self._body_after(_FRAMING.findall(unit, 0, len(unit) - 4))
         if state == _TRAILERS:
             self._state = _HEAD
             return OK
         return self._chunk_size(unit)
 
-    def _head(self, data: bytes, end: int) -> int:
-        """The body after the header block that starts ``data`` and ends at ``end``."""
-        fields = _FRAMING.findall(data, 0, end)
+    def _body_after(self, fields: list[tuple[bytes, bytes]]) -> int:
+        """The body a header block announces by its framing ``fields`` (name, value)."""
         if not fields:
             return OK
         if len(fields) > 1:
             return BAD_REQUEST
         name, value = fields[0]
         value = value.strip(b" \t")
-        if name.lower() == b"transfer-encoding":
-            if value.rsplit(b",", 1)[-1].strip(b" \t").lower() != b"chunked":
+        if len(name) == len(b"content-length"):
+            if not value.isdigit() or len(value) > _MAX_DIGITS:
                 return BAD_REQUEST
-            self._state, self._body = _CHUNK_SIZE, 0
+            left = int(value)
+            if left > self._max_body:
+                return CONTENT_TOO_LARGE
+            if left:
+                self._state, self._left = _LENGTH, left
             return OK
-        if not value.isdigit() or len(value) > _MAX_DIGITS:
+        if value.rsplit(b",", 1)[-1].strip(b" \t").lower() != b"chunked":
             return BAD_REQUEST
-        self._left = int(value)
-        if self._left > self._max_body:
-            return CONTENT_TOO_LARGE
-        if self._left:
-            self._state = _LENGTH
+        self._state, self._body = _CHUNK_SIZE, 0
         return OK
 
     def _chunk_size(self, line: bytes) -> int:

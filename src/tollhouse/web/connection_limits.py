@@ -1,9 +1,9 @@
 """What one connection may hold: header block size, read timeouts, and how many are open.
 
 uvicorn as it ships bounds none of these for its httptools protocol: a header block is
-read to its end however large (a 64 MiB header was read and answered), a connection
-that stops halfway through a header block or a body is kept forever, and the only
-timeout, keep-alive, runs between a response and the next request's first byte.
+read to its end however large, a connection that stops halfway through a header block
+or a body is kept forever, and its only timeout, keep-alive, runs between a response
+and the next request's first byte.
 :class:`LimitedHttp` is the ``http`` protocol ``tollhouse serve`` gives uvicorn: the
 write-coalescing wrapper (web/write_coalescing.py) that also watches the bytes before
 uvicorn's parser gets them (web/request_framing.py), through the public
@@ -27,8 +27,9 @@ seconds or until it closes (TLS has no half-close: closed at once).
 
 A connection refused mid-pipeline gets its refusal in place of the answers it still
 awaited. The work per received chunk is a counter, a search for the end of the block
-and, once per request, a look for the two body-framing fields; a timer is armed only
-when a chunk ends inside a header block or a body.
+and, once per request, a look for the two body-framing fields; besides the one each
+connection starts with, a timer is armed only when a chunk ends inside a header block
+or a body.
 """
 
 from __future__ import annotations

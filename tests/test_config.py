@@ -32,6 +32,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ("REGISTRATION", "closed", "'closed' is not accepted; use 'token', 'open' or 'off'"),
         ("PASSWORD_HASH_CONCURRENCY", "-1", "must be at least 0, got '-1'"),
         ("PASSWORD_HASH_QUEUE_TIME", "600", "must be at most 60, got '600'"),
+        ("MAX_HEADER_BYTES", "100", "must be at least 1024, got '100'"),
+        ("HEADER_TIMEOUT", "0", "must be more than 0, got '0'"),
+        ("BODY_TIMEOUT", "soon", "'soon' is not a number of seconds"),
+        ("MAX_CONNECTIONS", "0", "must be at least 1, got '0'"),
     ],
 )
 def test_refused_values_name_the_variable_and_what_it_accepts(

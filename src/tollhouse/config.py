@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
     insecure_http: bool = False
     workers: int = 1
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    """Largest request line plus header block; larger gets 414/431 (web/connection_limits.py)."""
+    header_timeout: float = Field(10.0, gt=0, le=300)
+    """Seconds from a request's first byte (or the connection's start) to its headers' end."""
+    body_timeout: float = Field(30.0, gt=0, le=3600)
+    """Seconds a request body may pause between two reads."""
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
+    """Open connections per process; more get 503."""
     master_key: str | None = None
     signing_alg: SigningAlg = "ES256"
     rsa_key_bits: int = DEFAULT_RSA_KEY_BITS
@@ -372,7 +380,12 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"invalid {where}{env}: {_reason(where, first)}") from None
 
 
-_BOUNDS = {"greater_than_equal": "at least", "less_than_equal": "at most"}
+_BOUNDS = {
+    "greater_than": "more than",
+    "greater_than_equal": "at least",
+    "less_than": "less than",
+    "less_than_equal": "at most",
+}
 
 
 def _reason(field: str, error: ErrorDetails) -> str:
@@ -396,4 +409,5 @@ def _reason(field: str, error: ErrorDetails) -> str:
 def _unit(field: str) -> str:
     if field.endswith("_days"):
         return " of days"
-    return " of seconds" if field.endswith(("_ttl", "_interval", "_period", "_time")) else ""
+    seconds = ("_ttl", "_interval", "_period", "_time", "_timeout")
+    return " of seconds" if field.endswith(seconds) else ""

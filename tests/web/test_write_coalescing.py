@@ -98,3 +98,23 @@ def test_pipelined_requests_get_their_responses_in_order() -> None:
     received = asyncio.run(scenario())
     assert received.count(b"HTTP/1.1 200 OK") == 2
     assert received.index(b"/first") < received.index(b"/second")
+
+
+async def test_writes_after_write_eof_are_dropped() -> None:
+    """A connection refused (web/connection_limits.py) while a response was still owed:
+    that response is not written after the sending side was shut."""
+
+    class Shuttable(RecordingTransport):
+        eof = False
+
+        def write_eof(self) -> None:
+            self.eof = True
+
+    inner = Shuttable()
+    transport = CoalescingTransport(inner, asyncio.get_running_loop())
+    transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n")
+    transport.write_eof()
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    await asyncio.sleep(0)
+    assert inner.writes == [b"HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n"]
+    assert inner.eof

@@ -26,8 +26,8 @@ from tollhouse.provider import build_provider
 from tollhouse.security.tls import ensure_self_signed
 from tollhouse.storage.sql.storage import open_storage
 from tollhouse.web.asgi import serve_worker, tls13_context
+from tollhouse.web.connection_limits import LimitedHttp
 from tollhouse.web.workers import BalancedWorkers
-from tollhouse.web.write_coalescing import CoalescingHttp
 
 ASGI_FACTORY = "tollhouse.web.asgi:from_environment"
 
@@ -83,7 +83,8 @@ def _tls_options(settings: Settings) -> tuple[dict[str, Any], Path | None]:
 
 def _server_options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
     """uvicorn with uvloop's event loop and httptools' HTTP/1.1 parser, each pass's writes
-    sent at once (web/write_coalescing.py); the access log,
+    sent at once (web/write_coalescing.py) and each connection held within the
+    limits of web/connection_limits.py (set in each process by web/asgi.py); the access log,
     proxy headers and the rest of what a request gets are the app's (web/pipeline.py).
     Keep-alive connections stay open 5 s idle, so clients reuse them."""
     return dict(
@@ -98,7 +99,10 @@ def _server_options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
         proxy_headers=False,
         lifespan="on",
         loop="uvloop",
-        http=CoalescingHttp,
+        http=LimitedHttp,
+        # No endpoint speaks WebSocket; uvicorn's upgrade would hand the connection to
+        # a protocol outside web/connection_limits.py, whose count it would then leave.
+        ws="none",
         timeout_keep_alive=5,
         timeout_graceful_shutdown=5,
         **tls,

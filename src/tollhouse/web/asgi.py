@@ -26,6 +26,7 @@ from tollhouse.provider import Provider, build_provider
 from tollhouse.security.tls_reload import reloadable_server_context
 from tollhouse.storage.sql.storage import open_storage
 from tollhouse.web.app import create_app
+from tollhouse.web.connection_limits import ConnectionLimits, LimitedHttp
 from tollhouse.web.workers import START_FAILED
 
 log = logging.getLogger("tollhouse.workers")
@@ -44,10 +45,24 @@ def app_for(settings: Settings) -> ASGIApp:
 
 
 def from_environment() -> ASGIApp:
-    """uvicorn factory: ``uvicorn --factory tollhouse.web.asgi:from_environment``."""
+    """uvicorn factory: ``uvicorn --factory tollhouse.web.asgi:from_environment``.
+
+    Every serving process calls it before it accepts a connection (uvicorn loads the
+    app first), with or without ``--workers``: so it also sets the process's
+    connection limits (web/connection_limits.py)."""
     settings = load_settings()
     configure(settings.log_level, settings.access_log)
+    LimitedHttp.limits = connection_limits(settings)
     return app_for(settings)
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
 
 
 def tls13_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

@@ -39,7 +39,7 @@ def inner_protocol() -> type[asyncio.Protocol]:
 class CoalescingTransport(asyncio.Transport):
     """A transport whose writes wait for the end of the event loop's pass."""
 
-    __slots__ = ("_chunks", "_loop", "_scheduled", "_transport")
+    __slots__ = ("_chunks", "_loop", "_scheduled", "_shut", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
@@ -47,6 +47,7 @@ class CoalescingTransport(asyncio.Transport):
         self._loop = loop
         self._chunks: list[bytes] = []
         self._scheduled = False
+        self._shut = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -67,7 +68,7 @@ class CoalescingTransport(asyncio.Transport):
             return
         data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
-        if not self._transport.is_closing():
+        if not self._shut and not self._transport.is_closing():
             self._transport.write(data)
 
     def close(self) -> None:
@@ -94,7 +95,10 @@ class CoalescingTransport(asyncio.Transport):
         return self._transport.can_write_eof()
 
     def write_eof(self) -> None:
+        """Send what is pending, then shut the sending side: what is written after is
+        dropped (a response finished after the connection was refused)."""
         self.flush()
+        self._shut = True
         self._transport.write_eof()
 
     def pause_reading(self) -> None:
@@ -127,10 +131,10 @@ class CoalescingHttp(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
-        wrapped = CoalescingTransport(
+        self._transport = CoalescingTransport(
             cast(asyncio.Transport, transport), asyncio.get_running_loop()
         )
-        self._inner.connection_made(wrapped)
+        self._inner.connection_made(self._transport)
 
     def data_received(self, data: bytes) -> None:
         self._inner.data_received(data)

@@ -19,6 +19,7 @@ from typing import Any
 
 from tollhouse.observability import metrics
 from tollhouse.protocol.events import (
+    BackchannelLogout,
     CodeReplayed,
     ConsentDecided,
     FamilyRevoked,
@@ -84,6 +85,7 @@ _MESSAGES: dict[type[Any], str] = {
     FamilyRevoked: "refresh token family revoked",
     RefreshReplayed: "refresh token replayed; its family was revoked",
     CodeReplayed: "authorization code replayed; tokens from its first use revoked",
+    BackchannelLogout: "back-channel logout token",
 }
 _WARNINGS = (RefreshReplayed, CodeReplayed)
 
@@ -102,6 +104,12 @@ def audit_fields(event: SecurityEvent) -> dict[str, Any]:
     return fields
 
 
+def _is_warning(event: SecurityEvent) -> bool:
+    if isinstance(event, BackchannelLogout):
+        return event.result != "delivered"
+    return isinstance(event, _WARNINGS)
+
+
 class AuditTrail:
     """Implements :class:`~tollhouse.protocol.events.Events`: writes the audit line and
     moves the Prometheus counters. Never raises."""
@@ -109,10 +117,13 @@ class AuditTrail:
     def emit(self, event: SecurityEvent) -> None:
         try:
             metrics.record_event(event)
-            level = logging.WARNING if isinstance(event, _WARNINGS) else logging.INFO
+            level = logging.WARNING if _is_warning(event) else logging.INFO
             if not audit_log.isEnabledFor(level):
                 return  # e.g. --log-level warning: no line, so no fields to build
             fields = audit_fields(event)  # the request is added by RequestFields
-            audit_log.log(level, _MESSAGES.get(type(event), event.name), extra=fields)
+            message = _MESSAGES.get(type(event), event.name)
+            if isinstance(event, BackchannelLogout):
+                message = f"{message} {event.result}"
+            audit_log.log(level, message, extra=fields)
         except Exception:  # an audit failure must not fail the request it describes
             logging.getLogger("tollhouse.error").exception("audit event not recorded")

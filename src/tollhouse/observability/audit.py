@@ -2,9 +2,10 @@
 
 Each line names the event (``login_success``, ``login_failure``, ``consent``,
 ``token_issued``, ``token_revoked``, ``family_revoked``, ``refresh_replay``,
-``code_replay``), the request id and client IP of the HTTP request it happened in (the
-same request id as the access log line and the ``X-Request-Id`` response header), and
-identifiers only. Events carry no secret by construction (see
+``code_replay``, ``backchannel_logout``), the request id and client IP of the HTTP
+request it happened in (the same request id as the access log line and the
+``X-Request-Id`` response header; a back-channel delivery ends after its request, so
+its line has none), and identifiers only. Events carry no secret by construction (see
 :mod:`tollhouse.protocol.events`), so no code, token, password or client secret can
 reach this log.
 """

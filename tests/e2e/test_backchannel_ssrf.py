@@ -295,6 +295,7 @@ def test_refusals_say_why_without_a_500(guarded: Server) -> None:
         resolved = register(
             http, web_client("https://intranet.partner.test/bc"), initial_token(guarded)
         )
+    assert (cloud.status_code, resolved.status_code) == (400, 400)
     assert "link-local" in cloud.json()["error_description"]
     assert "10.1.2.3" in resolved.json()["error_description"]
     assert "private" in resolved.json()["error_description"]

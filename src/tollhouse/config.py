@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError
 from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SigningAlg, checked_rsa_bits
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
+from tollhouse.security.outbound import AllowList
 from tollhouse.security.ratelimit import MAX_COUNT, parse_rate
 
 ENV_PREFIX = "TOLLHOUSE_"
@@ -128,6 +129,9 @@ class Settings(BaseSettings):
     trusted_proxies: str | None = None
     """IPs / CIDR networks (comma or space separated) whose X-Forwarded-For and
     X-Forwarded-Proto are honoured (web/proxy.py); from other peers they are ignored."""
+    outbound_allow: str | None = None
+    """Internal targets clients registered over HTTP may still use (security/outbound.py):
+    IPs, CIDR networks and host names, comma or space separated."""
     operator_name: str = "Tollhouse"
     """Shown on every page (docs/oidc.md, page customisation)."""
     operator_logo: Path | None = None
@@ -209,6 +213,12 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+        return v
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _outbound_allow(cls, v: str | None) -> str | None:
+        AllowList.parse(v)
         return v
 
     @field_validator("access_token_ttl")

@@ -170,6 +170,10 @@ def test_sso_userinfo_and_logout_with_backchannel(idp: str) -> None:
         )
         assert logout.status_code == 303
         assert logout.headers["location"] == BYE + "?state=bye-state"
+        # Logout tokens go out in the background, after the response (issue 21).
+        deadline = time.monotonic() + 10
+        while len(Receiver.tokens) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(Receiver.tokens) == 2
         audiences = set()
         for logout_token in Receiver.tokens:

@@ -17,6 +17,7 @@ from tollhouse.observability.audit import (
     unbind_request,
 )
 from tollhouse.protocol.events import (
+    BackchannelLogout,
     CodeReplayed,
     ConsentDecided,
     FamilyRevoked,
@@ -124,6 +125,24 @@ def test_events_move_the_counters() -> None:
         count("tollhouse_login_total", result="failure"),
     )
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 2, 1, 1]
+
+
+def test_back_channel_outcomes_are_audited_and_counted_by_result() -> None:
+    def count(result: str) -> float:
+        name = "tollhouse_backchannel_logouts_total"
+        return metrics.REGISTRY.get_sample_value(name, {"result": result}) or 0.0
+
+    before = count("refused"), count("delivered")
+    delivered, refused = emit_all(
+        [
+            BackchannelLogout("web", "delivered", 2, "200"),
+            BackchannelLogout("web", "refused", 1, "rp.test resolves to 127.0.0.1"),
+        ]
+    )
+    assert (count("refused"), count("delivered")) == (before[0] + 1, before[1] + 1)
+    assert delivered["event"] == "backchannel_logout" and delivered["level"] == "info"
+    assert (delivered["result"], delivered["attempts"]) == ("delivered", 2)
+    assert refused["level"] == "warning" and refused["msg"] == "back-channel logout token refused"
 
 
 def test_rate_limited_counter_is_exported_for_the_rate_limiter() -> None:

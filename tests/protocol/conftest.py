@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.security.dns import ScriptedDns
 from tollhouse.clock import FrozenClock
 from tollhouse.config import load_settings
 from tollhouse.keys import generate
@@ -16,6 +17,7 @@ from tollhouse.models import Api, AuthMethod, Client, GrantType, SigningKey, Use
 from tollhouse.protocol.logout import LogoutNotification
 from tollhouse.protocol.sessions import SignedIn
 from tollhouse.provider import Hashers, Provider, build_provider
+from tollhouse.security.outbound import AllowList, OutboundGuard
 from tollhouse.security.passwords import PasswordHasher
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.memory import MemoryStorage
@@ -75,7 +77,12 @@ async def world(tmp_path: Path, settings_overrides: dict[str, object]) -> AsyncI
         await storage.add_key(key)
     logouts = RecordedLogouts()
     provider = await build_provider(
-        settings, storage, clock=clock, hashers=Hashers(FAST, FAST), logout_sender=logouts
+        settings,
+        storage,
+        clock=clock,
+        hashers=Hashers(FAST, FAST),
+        logout_sender=logouts,
+        outbound=OutboundGuard(AllowList.parse(settings.outbound_allow), resolver=ScriptedDns()),
     )
     now = clock.now()
     await storage.add_api(Api("https://sensors.test", ("read_sensors", "write_sensors"), now))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from tests.protocol.conftest import World
-from tollhouse.models import User
+from tollhouse.models import RegistrationAccessToken, User
 from tollhouse.protocol.sessions import TOUCH_EVERY, Established
 from tollhouse.randomness import fingerprint
 
@@ -148,3 +148,28 @@ async def test_ending_a_session_without_clients_sends_nothing(world: World) -> N
     assert session is not None
     assert await world.provider.sessions.end(session, "logout") == []
     assert world.logouts.sent == []
+
+
+async def test_only_operator_made_clients_may_have_internal_logout_targets(world: World) -> None:
+    """Issue 21: a client holding an RFC 7592 registration access token registered itself
+    over HTTP, so its back-channel URI is sent through the outbound guard."""
+    await with_backchannel(world)
+    established = await sign_in(world)
+    sid = established.signed_in.sid
+    assert sid is not None
+    await world.storage.add_session_client(sid, "web")
+    session = await world.provider.sessions.current(established.cookie.value)
+    assert session is not None
+    [by_operator] = await world.provider.sessions.end(session, "logout")
+    assert by_operator.operator_chosen is True
+
+    await world.storage.set_registration_access_token(
+        RegistrationAccessToken("web", fingerprint("registration-token"), world.clock.now())
+    )
+    again = await sign_in(world)
+    assert again.signed_in.sid is not None
+    await world.storage.add_session_client(again.signed_in.sid, "web")
+    session = await world.provider.sessions.current(again.cookie.value)
+    assert session is not None
+    [self_registered] = await world.provider.sessions.end(session, "logout")
+    assert self_registered.operator_chosen is False

@@ -2,9 +2,10 @@
 
 Each line names the event (``login_success``, ``login_failure``, ``consent``,
 ``token_issued``, ``token_revoked``, ``family_revoked``, ``refresh_replay``,
-``code_replay``), the request id and client IP of the HTTP request it happened in (the
-same request id as the access log line and the ``X-Request-Id`` response header), and
-identifiers only. Events carry no secret by construction (see
+``code_replay``, ``backchannel_logout``), the request id and client IP of the HTTP
+request it happened in (the same request id as the access log line and the
+``X-Request-Id`` response header; a back-channel delivery ends after its request, so
+its line has none), and identifiers only. Events carry no secret by construction (see
 :mod:`tollhouse.protocol.events`), so no code, token, password or client secret can
 reach this log.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from tollhouse.observability import metrics
 from tollhouse.protocol.events import (
+    BackchannelLogout,
     CodeReplayed,
     ConsentDecided,
     FamilyRevoked,
@@ -84,6 +86,7 @@ _MESSAGES: dict[type[Any], str] = {
     FamilyRevoked: "refresh token family revoked",
     RefreshReplayed: "refresh token replayed; its family was revoked",
     CodeReplayed: "authorization code replayed; tokens from its first use revoked",
+    BackchannelLogout: "back-channel logout token",
 }
 _WARNINGS = (RefreshReplayed, CodeReplayed)
 
@@ -102,6 +105,12 @@ def audit_fields(event: SecurityEvent) -> dict[str, Any]:
     return fields
 
 
+def _is_warning(event: SecurityEvent) -> bool:
+    if isinstance(event, BackchannelLogout):
+        return event.result != "delivered"
+    return isinstance(event, _WARNINGS)
+
+
 class AuditTrail:
     """Implements :class:`~tollhouse.protocol.events.Events`: writes the audit line and
     moves the Prometheus counters. Never raises."""
@@ -109,10 +118,13 @@ class AuditTrail:
     def emit(self, event: SecurityEvent) -> None:
         try:
             metrics.record_event(event)
-            level = logging.WARNING if isinstance(event, _WARNINGS) else logging.INFO
+            level = logging.WARNING if _is_warning(event) else logging.INFO
             if not audit_log.isEnabledFor(level):
                 return  # e.g. --log-level warning: no line, so no fields to build
             fields = audit_fields(event)  # the request is added by RequestFields
-            audit_log.log(level, _MESSAGES.get(type(event), event.name), extra=fields)
+            message = _MESSAGES.get(type(event), event.name)
+            if isinstance(event, BackchannelLogout):
+                message = f"{message} {event.result}"
+            audit_log.log(level, message, extra=fields)
         except Exception:  # an audit failure must not fail the request it describes
             logging.getLogger("tollhouse.error").exception("audit event not recorded")

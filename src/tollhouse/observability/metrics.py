@@ -31,6 +31,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tollhouse.protocol.events import (
+    BackchannelLogout,
     CodeReplayed,
     ConsentDecided,
     FamilyRevoked,
@@ -109,6 +110,13 @@ CONSENTS = Counter(
     ["decision"],
     registry=REGISTRY,
 )
+BACKCHANNEL_LOGOUTS = Counter(
+    "tollhouse_backchannel_logouts_total",
+    "Back-channel logout tokens by outcome: delivered, failed (after retries), refused "
+    "(an internal target of a client registered over HTTP), dropped (queue full).",
+    ["result"],
+    registry=REGISTRY,
+)
 
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 
@@ -176,6 +184,8 @@ def record_event(event: SecurityEvent) -> None:
         LOGINS.labels("failure").inc()
     elif isinstance(event, ConsentDecided):
         CONSENTS.labels("allow" if event.allowed else "deny").inc()
+    elif isinstance(event, BackchannelLogout):
+        BACKCHANNEL_LOGOUTS.labels(event.result).inc()
 
 
 def multiprocess_mode() -> bool:

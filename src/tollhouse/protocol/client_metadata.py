@@ -9,7 +9,8 @@ client that it does not understand" — unknown fields are dropped, and so are t
 informational ones Tollhouse does not keep (``client_uri``, ``logo_uri``, ``contacts``,
 ``tos_uri``, ``policy_uri``, ``software_id``, ``software_version``,
 ``software_statement``, ``jwks``, ``jwks_uri``). The response lists only what was
-registered, as RFC 7591 §3.2.1 asks, so a client sees what was kept.
+registered, as RFC 7591 §3.2.1 asks, so a client sees what was kept. URLs the server
+fetches are checked apart, asynchronously (protocol/fetched_urls.py).
 """
 
 from __future__ import annotations

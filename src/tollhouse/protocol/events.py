@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
 TokenKind = Literal["access_token", "refresh_token", "id_token"]
+DeliveryResult = Literal["delivered", "failed", "refused", "dropped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,21 @@ class CodeReplayed:
     name: ClassVar[str] = "code_replay"
 
 
+@dataclass(frozen=True, slots=True)
+class BackchannelLogout:
+    """What became of one logout token (OIDC Back-Channel Logout 1.0 §2.5), reported by
+    the sender: ``delivered``; ``failed`` after ``attempts`` tries; ``refused``, its
+    target being internal (a client registered over HTTP, issue 21); ``dropped``, the
+    queue being full or the server stopping. ``detail``: the last HTTP status, error
+    or reason, never the token."""
+
+    client_id: str
+    result: DeliveryResult
+    attempts: int
+    detail: str | None = None
+    name: ClassVar[str] = "backchannel_logout"
+
+
 SecurityEvent = (
     LoginSucceeded
     | LoginFailed
@@ -97,6 +113,7 @@ SecurityEvent = (
     | FamilyRevoked
     | RefreshReplayed
     | CodeReplayed
+    | BackchannelLogout
 )
 
 

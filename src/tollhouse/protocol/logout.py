@@ -17,7 +17,12 @@ from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.subjects import Subjects
 from tollhouse.protocol.tokens import TokenSigner
 from tollhouse.randomness import identifier
-from tollhouse.storage.ports import ClientStore, RefreshTokenStore, SessionStore
+from tollhouse.storage.ports import (
+    ClientStore,
+    RefreshTokenStore,
+    RegistrationTokenStore,
+    SessionStore,
+)
 
 log = logging.getLogger("tollhouse.audit")
 
@@ -33,6 +38,9 @@ class LogoutNotification:
     client_id: str
     uri: str
     logout_token: str
+    operator_chosen: bool = False
+    """The URI was set by an operator, not by a client registered over HTTP (RFC 7591):
+    it may be an internal address (issue 21)."""
 
 
 class SessionTerminator:
@@ -40,6 +48,7 @@ class SessionTerminator:
         self,
         sessions: SessionStore,
         clients: ClientStore,
+        registrations: RegistrationTokenStore,
         families: RefreshTokenStore,
         revoker: Revoker,
         signer: TokenSigner,
@@ -50,6 +59,7 @@ class SessionTerminator:
     ) -> None:
         self._sessions = sessions
         self._clients = clients
+        self._registrations = registrations
         self._families = families
         self._revoker = revoker
         self._signer = signer
@@ -81,10 +91,18 @@ class SessionTerminator:
                 continue
             notifications.append(
                 LogoutNotification(
-                    client_id, client.backchannel_logout_uri, self._logout_token(client, session)
+                    client_id,
+                    client.backchannel_logout_uri,
+                    self._logout_token(client, session),
+                    operator_chosen=await self._operator_made(client_id),
                 )
             )
         return notifications
+
+    async def _operator_made(self, client_id: str) -> bool:
+        """Only RFC 7591 registration gives a client a registration access token: a
+        client without one was created by an operator (CLI, storage)."""
+        return await self._registrations.get_registration_access_token(client_id) is None
 
     def _logout_token(self, client: Client, session: Session) -> str:
         """Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, sub and sid;

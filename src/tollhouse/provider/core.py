@@ -1,5 +1,5 @@
 """What every area of the provider is wired from: the settings, the stores, the clock,
-the master key's box, the key ring, the security events."""
+the master key's box, the key ring, the security events, the outbound-URL guard."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from tollhouse.config import Settings
 from tollhouse.keys import KeyRing
 from tollhouse.protocol.events import Events
 from tollhouse.provider.parts import Hashers
+from tollhouse.security.outbound import OutboundGuard
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.ports import RevocationList, Storage
 
@@ -25,6 +26,8 @@ class Core:
     mirrors: tuple[RevocationList, ...]
     """Where revocations are copied besides the database (Redis when configured)."""
     events: Events
+    outbound: OutboundGuard
+    """Checks every URL the server fetches for someone else (security/outbound.py)."""
 
     @property
     def issuer(self) -> str:

@@ -120,6 +120,7 @@ def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> End
             clock=clock,
             issuer=issuer,
             policy=settings.registration,
+            url_guard=core.outbound,
             default_client_scopes=clients.default_scopes,
         ),
     )

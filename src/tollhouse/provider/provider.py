@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from tollhouse.backchannel import HttpLogoutSender
+from tollhouse.backchannel import HttpLogoutSender, LogoutQueue
 from tollhouse.clock import Clock, SystemClock
 from tollhouse.config import Settings
 from tollhouse.keys import KeyRing
@@ -44,7 +44,9 @@ from tollhouse.provider.tokens import TokenServices, open_keyring, token_service
 from tollhouse.security.client_secrets import ClientSecretVerifier
 from tollhouse.security.login_guard import LoginGuard
 from tollhouse.security.master_key import load_master_key
+from tollhouse.security.outbound import AllowList, OutboundGuard
 from tollhouse.security.ratelimit import RateLimits, open_rate_limiter
+from tollhouse.security.safe_fetch import SafeFetcher
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.ports import ApiStore, RevocationList, Storage
 
@@ -85,6 +87,8 @@ class Provider:
     mirrors: tuple[RevocationList, ...] = ()
     events: Events = NO_EVENTS
     discovery_cache: DiscoveryCache = field(default_factory=DiscoveryCache)
+    logout_queue: LogoutQueue | None = None
+    """Back-channel logout tokens waiting to be sent (backchannel.py); drained on close."""
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What this instance needs to serve, by name (``/readyz``): each check raises when
@@ -108,6 +112,8 @@ class Provider:
                 await ping()
 
     async def close(self) -> None:
+        if self.logout_queue is not None:
+            await self.logout_queue.close()
         self.keyring.close()
         await close_mirrors(self.mirrors)
         await self.rate_limits.limiter.close()
@@ -124,12 +130,15 @@ async def build_provider(
     mirrors: tuple[RevocationList, ...] | None = None,
     events: Events | None = None,
     logout_sender: LogoutSender | None = None,
+    outbound: OutboundGuard | None = None,
 ) -> Provider:
     """Wire every endpoint, area by area; loads (and on first start creates) the keys.
 
     ``events`` receives the security events (default: the JSON audit trail on the
     ``tollhouse.audit`` logger plus the Prometheus counters); ``logout_sender``
-    delivers back-channel logout tokens (default: HTTP POST, backchannel.py)."""
+    delivers back-channel logout tokens (default: a queue sending them in the background
+    through the outbound-URL guard, backchannel.py); ``outbound`` is that guard
+    (default: from ``TOLLHOUSE_OUTBOUND_ALLOW``, with the system's resolver)."""
     clock = clock or SystemClock()
     box = SecretBox(load_master_key(settings.master_key, settings.data_dir).key)
     core = Core(
@@ -141,12 +150,14 @@ async def build_provider(
         hashers=hashers or Hashers.production(),
         mirrors=await revocation_mirrors(settings) if mirrors is None else mirrors,
         events=events if events is not None else AuditTrail(),
+        outbound=outbound or OutboundGuard(AllowList.parse(settings.outbound_allow)),
     )
     clients = client_services(core)
     tokens = token_services(core)
     served = endpoints(core, clients, tokens)
-    people = sign_in_services(core, tokens, served.authorize, logout_sender or HttpLogoutSender())
-    return _assemble(core, clients, tokens, served, people)
+    queue = LogoutQueue(HttpLogoutSender(SafeFetcher(core.outbound)), core.events)
+    people = sign_in_services(core, tokens, served.authorize, logout_sender or queue)
+    return _assemble(core, clients, tokens, served, people, queue)
 
 
 def _assemble(
@@ -155,6 +166,7 @@ def _assemble(
     tokens: TokenServices,
     served: Endpoints,
     people: SignInServices,
+    logout_queue: LogoutQueue | None,
 ) -> Provider:
     settings, storage, clock = core.settings, core.storage, core.clock
     limiter = open_rate_limiter(settings.redis)
@@ -190,4 +202,5 @@ def _assemble(
         login_guard=login_guard(settings, limiter),
         mirrors=core.mirrors,
         events=core.events,
+        logout_queue=logout_queue,
     )

@@ -31,6 +31,7 @@ def session_service(core: Core, tokens: TokenServices, sender: LogoutSender) -> 
     terminator = SessionTerminator(
         sessions=storage,
         clients=storage,
+        registrations=storage,
         families=storage,
         revoker=tokens.revoker,
         signer=core.keyring,

@@ -7,10 +7,12 @@ from typing import Any
 
 from tests.protocol.conftest import CALLBACK, World
 from tests.protocol.tokens_helpers import basic, token
+from tests.security.dns import ScriptedDns
 from tollhouse.models import InitialAccessToken
 from tollhouse.protocol.endpoints.registration import RegistrationEndpoint, bearer_token
 from tollhouse.protocol.results import JsonResult
 from tollhouse.randomness import fingerprint
+from tollhouse.security.outbound import OutboundGuard
 
 INITIAL = "initial-" + "t" * 40
 BODY = {"client_name": "Dyn App", "redirect_uris": [CALLBACK], "scope": "read_sensors"}
@@ -43,6 +45,7 @@ def endpoint_with(world: World, policy: str) -> RegistrationEndpoint:
         clock=world.clock,
         issuer="https://idp.test",
         policy=policy,
+        url_guard=OutboundGuard(resolver=ScriptedDns()),
     )
 
 
@@ -125,6 +128,34 @@ async def test_refused_metadata_leaves_the_token_unspent(world: World) -> None:
     assert result.status == 400 and result.body["error"] == "invalid_redirect_uri"
     assert await uses_left(world) == 1
     assert await world.storage.list_clients() == clients
+
+
+async def test_urls_the_server_fetches_cannot_be_internal(world: World) -> None:
+    """Issue 21: refused with invalid_client_metadata naming the field; nothing spent."""
+    await add_initial(world)
+    clients = await world.storage.list_clients()
+    for field, url in (
+        ("backchannel_logout_uri", "https://169.254.169.254/latest/meta-data/"),
+        ("backchannel_logout_uri", "http://127.0.0.1:9000/bc"),
+        ("jwks_uri", "https://[::ffff:10.0.0.1]/jwks"),
+    ):
+        result = await world.provider.registration.register(
+            raw({**BODY, field: url}), f"Bearer {INITIAL}"
+        )
+        assert result.status == 400 and result.body["error"] == "invalid_client_metadata"
+        assert result.body["error_description"].startswith(f"{field} must not point at")
+    assert await uses_left(world) == 1
+    assert await world.storage.list_clients() == clients
+
+
+async def test_an_update_cannot_aim_at_an_internal_url(world: World) -> None:
+    created = (await register(world, {**BODY, "backchannel_logout_uri": "https://rp.test/bc"})).body
+    bearer = f"Bearer {created['registration_access_token']}"
+    update = {**BODY, "client_id": created["client_id"], "backchannel_logout_uri": "https://[::1]/"}
+    refused = await world.provider.registration.update(created["client_id"], bearer, raw(update))
+    assert refused.status == 400 and refused.body["error"] == "invalid_client_metadata"
+    stored = await world.storage.get_client(created["client_id"])
+    assert stored is not None and stored.backchannel_logout_uri == "https://rp.test/bc"
 
 
 async def test_registered_client_authenticates_at_the_token_endpoint(world: World) -> None:

@@ -35,6 +35,7 @@ from tollhouse.models import (
 from tollhouse.protocol import client_metadata
 from tollhouse.protocol.client_ids import generate as generate_client_id
 from tollhouse.protocol.client_metadata import ClientMetadata
+from tollhouse.protocol.fetched_urls import UrlGuard, check_fetched_urls
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.protocol.revocation import Revoker
 from tollhouse.randomness import equal, fingerprint, token
@@ -120,6 +121,7 @@ class RegistrationEndpoint:
         clock: Clock,
         issuer: str,
         policy: str,
+        url_guard: UrlGuard,
         default_client_scopes: tuple[str, ...] | None = None,
     ) -> None:
         self._clients = clients
@@ -130,6 +132,7 @@ class RegistrationEndpoint:
         self._clock = clock
         self._issuer = issuer
         self.policy = Policy(policy)
+        self._url_guard = url_guard
         self._default_scopes = default_client_scopes
 
     def discovery_endpoints(self) -> dict[str, str]:
@@ -161,7 +164,7 @@ class RegistrationEndpoint:
             if not self._usable(await self._tokens.get_initial_access_token(initial_hash)):
                 return _unauthorized(True, "The initial access token is invalid or used up.")
         try:
-            metadata = await self._validate(raw_body)
+            metadata = await self._validate(_parse_body(raw_body))
         except OAuthError as error:
             return error_json(error)
         # Spend the use only now: a refused request leaves the token as it was.
@@ -176,13 +179,14 @@ class RegistrationEndpoint:
             initial is not None and initial.uses_left > 0 and initial.expires_at > self._clock.now()
         )
 
-    async def _validate(self, raw_body: bytes) -> ClientMetadata:
-        body = _parse_body(raw_body)
-        return client_metadata.validate(
+    async def _validate(self, body: dict[str, Any]) -> ClientMetadata:
+        metadata = client_metadata.validate(
             body,
             server_scopes=await self._server_scopes(),
             default_client_scopes=self._default_scopes,
         )
+        await check_fetched_urls(body, self._url_guard)
+        return metadata
 
     async def _server_scopes(self) -> frozenset[str]:
         return client_metadata.defined_scopes(await self._apis.list_apis())
@@ -240,10 +244,8 @@ class RegistrationEndpoint:
         try:
             body = _parse_body(raw_body)
             await self._check_update_identity(client, body)
-            metadata = client_metadata.validate(
-                {k: v for k, v in body.items() if k not in SERVER_PROVISIONED},
-                server_scopes=await self._server_scopes(),
-                default_client_scopes=self._default_scopes,
+            metadata = await self._validate(
+                {k: v for k, v in body.items() if k not in SERVER_PROVISIONED}
             )
         except OAuthError as error:
             return error_json(error)

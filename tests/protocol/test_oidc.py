@@ -275,3 +275,20 @@ async def test_logout_request_rules(oidc_world: World) -> None:
     ):
         with pytest.raises(InvalidRequest):
             await oidc_world.provider.logout.validate(params)
+
+
+async def test_logout_ends_without_asking_only_for_this_sessions_hint(oidc_world: World) -> None:
+    """RP-Initiated Logout 1.0 §2/§4: the hint's ``sid`` must be the session's."""
+    body = await oidc_tokens(oidc_world)
+    request = await oidc_world.provider.logout.validate({"id_token_hint": str(body["id_token"])})
+    assert request.hint_sid == "sid-1"
+    session = await oidc_world.storage.get_session("sess-hash")
+    assert session is not None
+    logout = oidc_world.provider.logout
+    assert logout.ends_without_asking(request, session)
+    assert not logout.ends_without_asking(request, dataclasses.replace(session, sid="sid-2"))
+    assert not logout.ends_without_asking(request, dataclasses.replace(session, sid=""))
+    other_user = dataclasses.replace(session, user_id="bob-id")
+    assert not logout.ends_without_asking(request, other_user)
+    no_hint = await oidc_world.provider.logout.validate({"client_id": "web"})
+    assert not logout.ends_without_asking(no_hint, session)

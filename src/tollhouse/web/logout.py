@@ -61,21 +61,12 @@ async def logout(request: Request) -> Response:
         if not csrf or not sent or not equal(csrf, sent):
             refused = PageRefused("logout.expired")
             return error_page(request, refused, None, None, messages=messages)
-    elif not _hint_matches(provider, logout_request, session.user_id):
+    elif not provider.logout.ends_without_asking(logout_request, session):
         return _confirmation(request, provider, params, logout_request, messages)
     await provider.sessions.end(session, "logout")
     response = _finished(request, provider, logout_request, messages)
     delete_cookie(response, provider, SESSION)
     return response
-
-
-def _hint_matches(provider: Provider, logout_request: LogoutRequest, user_id: str) -> bool:
-    """A valid id_token_hint for the signed-in user lets the RP log out without asking."""
-    client = logout_request.client
-    if logout_request.hint_subject is None or client is None:
-        return False
-    expected = provider.subjects.for_client(client, user_id)
-    return logout_request.hint_subject == expected
 
 
 def _confirmation(

@@ -200,6 +200,8 @@ class RegistrationEndpoint:
                 token_endpoint_auth_method=AuthMethod.NONE,
                 created_at=now,
                 secret_hash=None if secret is None else await self._hasher.hash(secret),
+                # No initial access token: no operator vouched for this client.
+                self_registered=self.policy == Policy.OPEN,
             ),
             metadata,
         )

@@ -32,7 +32,7 @@ from tollhouse.models import (
     InitialAccessToken,
     RegistrationAccessToken,
 )
-from tollhouse.protocol import client_metadata
+from tollhouse.protocol import client_metadata, client_names
 from tollhouse.protocol.client_ids import generate as generate_client_id
 from tollhouse.protocol.client_metadata import ClientMetadata
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
@@ -161,7 +161,7 @@ class RegistrationEndpoint:
             if not self._usable(await self._tokens.get_initial_access_token(initial_hash)):
                 return _unauthorized(True, "The initial access token is invalid or used up.")
         try:
-            metadata = await self._validate(raw_body)
+            metadata = await self._validate(_parse_body(raw_body))
         except OAuthError as error:
             return error_json(error)
         # Spend the use only now: a refused request leaves the token as it was.
@@ -176,13 +176,15 @@ class RegistrationEndpoint:
             initial is not None and initial.uses_left > 0 and initial.expires_at > self._clock.now()
         )
 
-    async def _validate(self, raw_body: bytes) -> ClientMetadata:
-        body = _parse_body(raw_body)
-        return client_metadata.validate(
+    async def _validate(self, body: dict[str, Any], client_id: str | None = None) -> ClientMetadata:
+        """The metadata of a registration, or of ``client_id``'s update (RFC 7592 §2.2)."""
+        metadata = client_metadata.validate(
             body,
             server_scopes=await self._server_scopes(),
             default_client_scopes=self._default_scopes,
         )
+        await client_names.check_free(self._clients, metadata.client_name, other_than=client_id)
+        return metadata
 
     async def _server_scopes(self) -> frozenset[str]:
         return client_metadata.defined_scopes(await self._apis.list_apis())
@@ -242,11 +244,8 @@ class RegistrationEndpoint:
         try:
             body = _parse_body(raw_body)
             await self._check_update_identity(client, body)
-            metadata = client_metadata.validate(
-                {k: v for k, v in body.items() if k not in SERVER_PROVISIONED},
-                server_scopes=await self._server_scopes(),
-                default_client_scopes=self._default_scopes,
-            )
+            provided = {k: v for k, v in body.items() if k not in SERVER_PROVISIONED}
+            metadata = await self._validate(provided, client.client_id)
         except OAuthError as error:
             return error_json(error)
         secret: str | None = None

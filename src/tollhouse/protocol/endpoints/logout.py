@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tollhouse.errors import InvalidRequest
 from tollhouse.models import Client, Session
 from tollhouse.protocol.id_token import IdTokenHintVerifier
+from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.storage.ports import ClientStore
 
 
@@ -65,6 +66,18 @@ class LogoutEndpoint:
             params.get("ui_locales"),
             sid if isinstance(sid, str) else None,
         )
+
+    @staticmethod
+    def destination(request: LogoutRequest) -> Redirect | None:
+        """§3: after logout, the registered ``post_logout_redirect_uri`` with ``state``;
+        None shows the signed-out page. A self-registered client's URI is anyone's, so
+        ``/logout?client_id=…&post_logout_redirect_uri=…`` would be an open redirector:
+        the browser sees a notice naming the host first (RFC 9700 §4.11.2)."""
+        uri, client = request.post_logout_redirect_uri, request.client
+        if uri is None or client is None:
+            return None
+        location = add_query(uri, {"state": request.state})
+        return Redirect(location, third_party=client.self_registered)
 
     def ends_without_asking(self, request: LogoutRequest, session: Session) -> bool:
         """§2: the OP should confirm the logout with the user unless the request carries

@@ -55,6 +55,10 @@ class Client:
     allowed_cors_origins: tuple[str, ...] = ()
     """Origins, beyond those of the redirect URIs, whose browser code may call the token,
     userinfo and revocation endpoints (protocol/cors.py)."""
+    self_registered: bool = False
+    """Registered over HTTP with no operator involved (``TOLLHOUSE_REGISTRATION=open``,
+    no initial access token): nobody vouches for its redirect hosts, so the browser is
+    never sent there unasked and consent is asked every time (RFC 9700 §4.11.2)."""
 
     @property
     def is_public(self) -> bool:

@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = Path(os.environ.get("TOLLHOUSE_TEST_OUTPUT", ROOT / "test-output")) / "browser"
 SECRET = "browser-secret-" + "b" * 30
-USERS = ("dana", "erin", "fran", "gus", "hana")
+USERS = ("dana", "erin", "fran", "gus", "hana", "ivo")
 """One user per test: consent given in one test does not change the next."""
 PASSWORD = "a long passphrase for the browser tests"
 LOGO_SVG = (
@@ -115,7 +115,11 @@ async def _seed(url: str, callbacks: str) -> None:
     try:
         now = int(time.time())
         grants = (GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN)
-        for client_id, name in (("app-a", "Meter Dashboard"), ("app-b", "Billing Portal")):
+        for client_id, name in (
+            ("app-a", "Meter Dashboard"),
+            ("app-b", "Billing Portal"),
+            ("app-c", "Stranger App"),
+        ):
             await storage.add_client(
                 Client(
                     client_id,
@@ -126,6 +130,8 @@ async def _seed(url: str, callbacks: str) -> None:
                     now,
                     HASHER.hash(SECRET),
                     post_logout_redirect_uris=(f"{callbacks}/{client_id}/bye",),
+                    # app-c came through open registration: nobody vouched for it.
+                    self_registered=client_id == "app-c",
                 )
             )
         for username in USERS:

@@ -175,3 +175,37 @@ def test_error_and_signed_out_pages(idp: Idp, context: Any, output_dir: Path) ->
     page.goto(f"{idp.base}/logout")
     assert page.get_by_role("heading", name="You are signed out").is_visible()
     page.screenshot(path=output_dir / "signed-out.png", full_page=True)
+
+
+def test_a_self_registered_client_gets_a_notice_and_consent_every_time_on_a_phone(
+    idp: Idp, browser: Any, output_dir: Path
+) -> None:
+    phone = browser.new_context(viewport={"width": 375, "height": 700}, locale="en-US")
+    phone.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = phone.new_page()
+        errors = watch_console(page)
+        host = idp.callbacks.base.removeprefix("http://")
+        page.goto(idp.authorize_url("app-c"))
+        sign_in(page, "ivo")
+        page.wait_for_url("**/consent?interaction=**")
+        assert page.get_by_text("was registered by a third party").is_visible()
+        page.screenshot(path=output_dir / "consent-third-party-phone.png", full_page=True)
+        page.get_by_role("button", name="Allow").click()
+        assert "code" in at_callback(page, idp, "/app-c/cb")
+        page.goto(idp.authorize_url("app-c"))  # asked again, signed in or not
+        page.wait_for_url("**/consent?interaction=**")
+
+        bye = f"{idp.callbacks.base}/app-c/bye"
+        query = urlencode({"client_id": "app-c", "post_logout_redirect_uri": bye, "state": "s"})
+        page.goto(f"{idp.base}/logout?{query}")
+        page.get_by_role("button", name="Sign out").click()
+        assert page.get_by_role("heading", name="You are leaving Northwind Energy").is_visible()
+        assert page.get_by_text("registered by a third party").is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.screenshot(path=output_dir / "leaving-phone.png", full_page=True)
+        page.get_by_role("link", name=f"Continue to {host}").click()
+        assert at_callback(page, idp, "/app-c/bye") == {"state": "s"}
+        assert errors == []
+    finally:
+        phone.close()

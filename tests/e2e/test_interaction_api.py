@@ -311,7 +311,11 @@ def test_interaction_describes_the_pending_request(setup: Setup) -> None:
     assert pending.status_code == 200 and pending.headers["cache-control"] == "no-store"
     body = pending.json()
     assert body["stage"] == "login" and body["user"] is None
-    assert body["client"] == {"client_id": setup.seed.other_id, "name": "Other App"}
+    assert body["client"] == {
+        "client_id": setup.seed.other_id,
+        "name": "Other App",
+        "self_registered": False,
+    }
     assert [s["scope"] for s in body["scopes"]] == ["openid", "profile"]
     assert body["scopes"][1]["description"] == "See your name and username"
     assert body["redirect_uri"] == CALLBACK

@@ -282,3 +282,45 @@ def test_userinfo_post_with_bearer_header_and_empty_body(idp: str) -> None:
             assert answer.json()["sub"] == "carol-id"
         json_body = http.post("/userinfo", headers=bearer, json={"a": 1})
         assert json_body.status_code == 400
+
+
+def _signed_in(idp: str, http: httpx.Client) -> bool:
+    """The browser still has a session: ``prompt=none`` gets a code, not login_required."""
+    _, challenge = pkce_pair()
+    params = {
+        "response_type": "code", "client_id": "app-a", "redirect_uri": APP_A, "scope": "openid",
+        "code_challenge": challenge, "code_challenge_method": "S256", "prompt": "none",
+    }  # fmt: skip
+    location = http.get("/authorize", params=params).headers["location"]
+    return "code=" in location and "error=" not in location
+
+
+def test_id_token_hint_of_another_session_asks_before_signing_out(idp: str) -> None:
+    """RP-Initiated Logout 1.0 §2/§4: a hint proves the RP knows *this* session only when
+    its ``sid`` is the session's; an ID Token of another session of the same user (an
+    old one, another browser's) must not sign this browser out unasked."""
+    with (
+        httpx.Client(base_url=idp, timeout=10) as first,
+        httpx.Client(base_url=idp, timeout=10) as second,
+    ):
+        tokens_1, _ = sign_in(first, "app-a", APP_A, password="carol's password", scope="openid")
+        tokens_2, _ = sign_in(second, "app-a", APP_A, password="carol's password", scope="openid")
+        sid_1 = validate_id_token(first, idp, tokens_1["id_token"], "app-a")["sid"]
+        sid_2 = validate_id_token(second, idp, tokens_2["id_token"], "app-a")["sid"]
+        assert sid_1 != sid_2
+
+        foreign = second.get(
+            "/logout",
+            params={"id_token_hint": tokens_1["id_token"], "post_logout_redirect_uri": BYE},
+        )
+        assert foreign.status_code == 200 and "Sign out" in foreign.text
+        assert 'name="confirm"' in foreign.text
+        assert _signed_in(idp, second) and _signed_in(idp, first)
+
+        own = second.get(
+            "/logout",
+            params={"id_token_hint": tokens_2["id_token"], "post_logout_redirect_uri": BYE},
+        )
+        assert own.status_code == 303 and own.headers["location"] == BYE
+        assert not _signed_in(idp, second)
+        assert _signed_in(idp, first)

@@ -249,8 +249,10 @@ def test_hostile_registration_metadata_is_refused_without_a_trace(
     path, base = "/register", dict(REGISTRATION_BASE)
     headers = {"Content-Type": "application/json"}
     if method == "PUT":
+        # Its own name: client names are unique, and the POST case may have taken the base's.
+        base["client_name"] = "Fuzzed by PUT"
         with fuzz_server.client() as http:
-            created = http.post(path, json=REGISTRATION_BASE).json()
+            created = http.post(path, json=base).json()
         path = f"/register/{created['client_id']}"
         base["client_id"] = created["client_id"]
         headers["Authorization"] = f"Bearer {created['registration_access_token']}"

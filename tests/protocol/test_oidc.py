@@ -275,3 +275,45 @@ async def test_logout_request_rules(oidc_world: World) -> None:
     ):
         with pytest.raises(InvalidRequest):
             await oidc_world.provider.logout.validate(params)
+
+
+async def test_logout_ends_without_asking_only_for_this_sessions_hint(oidc_world: World) -> None:
+    """RP-Initiated Logout 1.0 §2/§4: the hint's ``sid`` must be the session's."""
+    body = await oidc_tokens(oidc_world)
+    request = await oidc_world.provider.logout.validate({"id_token_hint": str(body["id_token"])})
+    assert request.hint_sid == "sid-1"
+    session = await oidc_world.storage.get_session("sess-hash")
+    assert session is not None
+    logout = oidc_world.provider.logout
+    assert logout.ends_without_asking(request, session)
+    assert not logout.ends_without_asking(request, dataclasses.replace(session, sid="sid-2"))
+    assert not logout.ends_without_asking(request, dataclasses.replace(session, sid=""))
+    other_user = dataclasses.replace(session, user_id="bob-id")
+    assert not logout.ends_without_asking(request, other_user)
+    no_hint = await oidc_world.provider.logout.validate({"client_id": "web"})
+    assert not logout.ends_without_asking(no_hint, session)
+
+
+async def test_logout_destination_of_a_self_registered_client_goes_through_the_notice(
+    oidc_world: World,
+) -> None:
+    client = await oidc_world.storage.get_client("web")
+    assert client is not None
+    bye = "https://app.test/bye"
+    await oidc_world.storage.update_client(
+        dataclasses.replace(client, post_logout_redirect_uris=(bye,))
+    )
+    logout = oidc_world.provider.logout
+    request = await logout.validate({"client_id": "web", "post_logout_redirect_uri": bye})
+    trusted = logout.destination(request)
+    assert trusted is not None and trusted.location == bye and not trusted.third_party
+    await oidc_world.storage.update_client(
+        dataclasses.replace(client, post_logout_redirect_uris=(bye,), self_registered=True)
+    )
+    request = await logout.validate(
+        {"client_id": "web", "post_logout_redirect_uri": bye, "state": "s"}
+    )
+    stranger = logout.destination(request)
+    assert stranger is not None and stranger.location == bye + "?state=s"
+    assert stranger.third_party
+    assert logout.destination(await logout.validate({"client_id": "web"})) is None

@@ -42,6 +42,7 @@ async def test_client_round_trips(storage: Storage) -> None:
         refresh_token_ttl=None,
         refresh_token_absolute_ttl=None,
         introspect_audiences=(),
+        self_registered=True,
     )
     await storage.add_client(confidential)
     await storage.add_client(public)

@@ -23,6 +23,11 @@ class JsonResult:
 @dataclass(frozen=True, slots=True)
 class Redirect:
     location: str
+    third_party: bool = False
+    """The destination belongs to a self-registered client (nobody vouched for it): the
+    browser is shown a notice naming the host instead of being sent there (RFC 9700
+    §4.11.2: "SHOULD only automatically redirect the user agent if it trusts the
+    redirect URI")."""
 
 
 def error_json(error: OAuthError, *, headers: dict[str, str] | None = None) -> JsonResult:

@@ -25,6 +25,7 @@ from tollhouse.web.cookies import CSRF, SESSION, read_cookie, set_session_cookie
 from tollhouse.web.pages import (
     current_user,
     error_page,
+    leave,
     messages_of,
     provider_of,
     render,
@@ -32,7 +33,6 @@ from tollhouse.web.pages import (
     session_of,
 )
 from tollhouse.web.parsing import form_parameters, query_parameters
-from tollhouse.web.rendering import redirect
 
 # web/routes.py shows /authorize outcomes with these.
 __all__ = ["current_user", "error_page", "respond", "routes"]
@@ -162,6 +162,7 @@ async def _consent_page(request: Request, provider: Provider, pending: Pending) 
             ],
             "audience": view.api_name,
             "redirect_host": urlsplit(pending.request.redirect_uri).netloc,
+            "third_party": pending.client.self_registered,
             "csrf_token": read_cookie(request, provider, CSRF) or "",
             "interaction": pending.interaction_id,
         },
@@ -198,7 +199,8 @@ async def consent_post(request: Request) -> Response:
         )
     except OAuthError as error:
         return error_page(request, error, None, None)
-    return redirect(outcome, status=303)
+    messages = messages_of(request, pending.request.ui_locales)
+    return leave(request, outcome, status=303, messages=messages)
 
 
 def routes() -> list[Route]:

@@ -25,8 +25,8 @@ from tollhouse.errors import InvalidRequest, OAuthError
 from tollhouse.protocol.results import JsonResult, Redirect, error_json
 from tollhouse.provider import Provider
 from tollhouse.web.cookies import CSRF, SESSION, read_cookie, set_session_cookie
-from tollhouse.web.pages import error_page, provider_of, respond
-from tollhouse.web.rendering import json_response, redirect
+from tollhouse.web.pages import error_page, leave, provider_of, respond
+from tollhouse.web.rendering import json_response
 
 MAX_BODY = 16 * 1024
 
@@ -91,7 +91,7 @@ async def callback(request: Request) -> Response:
     except OAuthError as error:
         return error_page(request, error, None, None)
     if finished.cookie is None and isinstance(finished.outcome, Redirect):
-        return redirect(finished.outcome, status=303)  # a rejection or a consent's code
+        return leave(request, finished.outcome, status=303)  # a rejection or a consent's code
     response = await respond(request, provider, finished.outcome)
     if finished.cookie is not None:
         set_session_cookie(response, provider, finished.cookie)

@@ -6,12 +6,12 @@ import logging
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tollhouse.errors import OAuthError
 from tollhouse.protocol.endpoints.logout import LogoutRequest
-from tollhouse.protocol.results import add_query
+from tollhouse.protocol.results import Redirect
 from tollhouse.provider import Provider
 from tollhouse.randomness import equal, token
 from tollhouse.web.cookies import CSRF, SESSION, delete_cookie, read_cookie, set_cookie
@@ -20,6 +20,7 @@ from tollhouse.web.messages import Messages
 from tollhouse.web.pages import (
     PageRefused,
     error_page,
+    leave,
     messages_of,
     provider_of,
     render,
@@ -61,21 +62,12 @@ async def logout(request: Request) -> Response:
         if not csrf or not sent or not equal(csrf, sent):
             refused = PageRefused("logout.expired")
             return error_page(request, refused, None, None, messages=messages)
-    elif not _hint_matches(provider, logout_request, session.user_id):
+    elif not provider.logout.ends_without_asking(logout_request, session):
         return _confirmation(request, provider, params, logout_request, messages)
     await provider.sessions.end(session, "logout")
     response = _finished(request, provider, logout_request, messages)
     delete_cookie(response, provider, SESSION)
     return response
-
-
-def _hint_matches(provider: Provider, logout_request: LogoutRequest, user_id: str) -> bool:
-    """A valid id_token_hint for the signed-in user lets the RP log out without asking."""
-    client = logout_request.client
-    if logout_request.hint_subject is None or client is None:
-        return False
-    expected = provider.subjects.for_client(client, user_id)
-    return logout_request.hint_subject == expected
 
 
 def _confirmation(
@@ -97,31 +89,28 @@ def _confirmation(
             "hidden": [(k, params[k]) for k in FORWARDED if k in params],
         },
         messages=messages,
-        form_targets=_origin(logout_request.post_logout_redirect_uri),
+        form_targets=_origin(provider.logout.destination(logout_request)),
     )
     set_cookie(response, provider, CSRF, csrf, None)
     return response
 
 
-def _origin(uri: str | None) -> tuple[str, ...]:
+def _origin(destination: Redirect | None) -> tuple[str, ...]:
     """Browsers apply ``form-action`` to the redirect after the post: the confirmed
-    sign-out goes on to the (registered, exact-matched) post_logout_redirect_uri."""
-    if uri is None:
+    sign-out goes on to the (registered, exact-matched) post_logout_redirect_uri —
+    unless the notice before a self-registered client's host comes first."""
+    if destination is None or destination.third_party:
         return ()
-    parts = urlsplit(uri)
+    parts = urlsplit(destination.location)
     return (f"{parts.scheme}://{parts.netloc}",)
 
 
 def _finished(
     request: Request, provider: Provider, logout_request: LogoutRequest, messages: Messages
 ) -> Response:
-    if logout_request.post_logout_redirect_uri is not None:
-        location = add_query(
-            logout_request.post_logout_redirect_uri, {"state": logout_request.state}
-        )
-        response: Response = RedirectResponse(location, status_code=303)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+    destination = provider.logout.destination(logout_request)
+    if destination is not None:
+        return leave(request, destination, status=303, messages=messages)
     return render(request, provider, "logged_out.html", {}, messages=messages)
 
 

@@ -40,6 +40,10 @@ EN: dict[str, str] = {
     "consent.return_to": "If you allow, you will be sent back to {host}.",
     "consent.allow": "Allow",
     "consent.deny": "Deny",
+    "consent.third_party": (
+        "{client} was registered by a third party, not by {site}: nobody has checked it. "
+        "Allow only if you trust {host}."
+    ),
     "scope.openid": "Know who you are (your account identifier)",
     "scope.profile": "See your name and username",
     "scope.email": "See your email address",
@@ -54,6 +58,14 @@ EN: dict[str, str] = {
     "signed_out.title": "Signed out",
     "signed_out.heading": "You are signed out",
     "signed_out.close": "You can close this window.",
+    "leaving.title": "Leaving this site",
+    "leaving.heading": "You are leaving {site}",
+    "leaving.explain": "You are leaving {site} for {host}, registered by a third party.",
+    "leaving.unchecked": (
+        "{site} has not checked this application or where it sends you. Continue only if "
+        "you trust {host}."
+    ),
+    "leaving.continue": "Continue to {host}",
     "error.title": "This sign-in link cannot be used",
     "error.sent": "What was sent",
     "error.registered": (
@@ -104,6 +116,10 @@ DE: dict[str, str] = {
     "consent.return_to": "Wenn Sie zustimmen, werden Sie zu {host} zurückgeleitet.",
     "consent.allow": "Erlauben",
     "consent.deny": "Ablehnen",
+    "consent.third_party": (
+        "{client} wurde von einem Dritten registriert, nicht von {site}; niemand hat die "
+        "Anwendung geprüft. Erlauben Sie den Zugriff nur, wenn Sie {host} vertrauen."
+    ),
     "scope.openid": "Wissen, wer Sie sind (Ihre Konto-Kennung)",
     "scope.profile": "Ihren Namen und Benutzernamen sehen",
     "scope.email": "Ihre E-Mail-Adresse sehen",
@@ -118,6 +134,16 @@ DE: dict[str, str] = {
     "signed_out.title": "Abgemeldet",
     "signed_out.heading": "Sie sind abgemeldet",
     "signed_out.close": "Sie können dieses Fenster schließen.",
+    "leaving.title": "Sie verlassen diese Seite",
+    "leaving.heading": "Sie verlassen {site}",
+    "leaving.explain": (
+        "Sie verlassen {site} und wechseln zu {host}, registriert von einem Dritten."
+    ),
+    "leaving.unchecked": (
+        "{site} hat diese Anwendung und ihr Ziel nicht geprüft. Fahren Sie nur fort, wenn "
+        "Sie {host} vertrauen."
+    ),
+    "leaving.continue": "Weiter zu {host}",
     "error.title": "Dieser Anmeldelink kann nicht verwendet werden",
     "error.sent": "Gesendet wurde",
     "error.registered": (

@@ -10,6 +10,7 @@ in the protocol: sessions (protocol/sessions.py), interactions and sign-in
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -129,10 +130,26 @@ def error_page(
     )
 
 
+def leave(
+    request: Request, outcome: Redirect, *, status: int, messages: Messages | None = None
+) -> Response:
+    """Send the browser back to a client; to a self-registered client's host only
+    through a notice naming it, with a link to go on (RFC 9700 §4.11.2)."""
+    if not outcome.third_party:
+        return redirect(outcome, status=status)
+    return render(
+        request,
+        provider_of(request),
+        "leaving.html",
+        {"location": outcome.location, "host": urlsplit(outcome.location).netloc},
+        messages=messages,
+    )
+
+
 async def respond(request: Request, provider: Provider, outcome: AuthorizeOutcome) -> Response:
     """Show an authorization outcome: redirect, error page, or a page to interact."""
     if isinstance(outcome, Redirect):
-        return redirect(outcome, status=303 if request.method in ("POST", "PUT") else 302)
+        return leave(request, outcome, status=303 if request.method in ("POST", "PUT") else 302)
     if isinstance(outcome, ErrorPage):
         return error_page(
             request,

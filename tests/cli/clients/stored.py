@@ -34,6 +34,7 @@ METADATA_KEYS = {
     "refresh_token_ttl",
     "refresh_token_absolute_ttl",
     "allowed_cors_origins",
+    "self_registered",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
 
@@ -54,7 +55,7 @@ def seed(cli: Cli, client_id: str, *, secret: str | None = None, **fields: Any) 
     """Register a client straight in the database (for tests not about ``create``)."""
     client = Client(
         client_id=client_id,
-        name=client_id,
+        name=fields.pop("name", client_id),
         redirect_uris=(CALLBACK,),
         grant_types=("authorization_code",),
         token_endpoint_auth_method="none" if secret is None else "client_secret_basic",

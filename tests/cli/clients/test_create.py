@@ -4,7 +4,15 @@ digests."""
 from __future__ import annotations
 
 from ..cli_runner import Cli
-from .stored import CALLBACK, IPV6_CALLBACK, METADATA_KEYS, create, secret_hasher, stored_hash
+from .stored import (
+    CALLBACK,
+    IPV6_CALLBACK,
+    METADATA_KEYS,
+    create,
+    secret_hasher,
+    seed,
+    stored_hash,
+)
 
 
 def test_create_json_is_one_object_with_secret_and_rfc7591_metadata(cli: Cli) -> None:
@@ -232,3 +240,17 @@ def test_a_cors_origin_with_a_path_is_a_usage_error(cli: Cli) -> None:
     result = cli("clients", "create", "--name", "spa", "--public", "--redirect-uri", CALLBACK,
                  "--cors-origin", "https://spa.example/app")  # fmt: skip
     assert result.code == 2 and "--cors-origin" in result.stderr
+
+
+def test_a_name_another_client_has_is_created_with_a_warning_naming_it(cli: Cli) -> None:
+    """The operator decides: a name squatted through open registration must not stop
+    the real client, so the CLI warns (naming the holder) instead of refusing."""
+    seed(cli, "squatter", name="Grid-Monitor", self_registered=True)
+    result = cli(
+        "clients", "create", "--name", "grid  monitor", "--redirect-uri", CALLBACK, "--json"
+    ).assert_ok()
+    assert result.json()["client_name"] == "grid  monitor"
+    assert "warning:" in result.stderr and "squatter" in result.stderr
+    assert "third party" in result.stderr and "tollhouse clients delete squatter" in result.stderr
+    quiet = cli("clients", "create", "--name", "Tide Tables", "--redirect-uri", CALLBACK)
+    assert "warning: another client" not in quiet.assert_ok().stderr

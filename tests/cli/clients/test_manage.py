@@ -59,3 +59,23 @@ def test_a_client_id_starting_with_a_dash_is_an_argument_not_an_option(cli: Cli)
     assert rotated.assert_ok().json()["client_id"] == client_id
     assert deleted.assert_ok().stdout == f"deleted client {client_id}\n"
     assert cli("clients", "list", "--json").assert_ok().json() == []
+
+
+def test_a_self_registered_client_is_shown_as_such_until_the_operator_trusts_it(
+    cli: Cli,
+) -> None:
+    client_id = seed(cli, "stranger", self_registered=True).client_id
+    shown, as_json = cli.many(
+        ["clients", "show", client_id], ["clients", "show", client_id, "--json"]
+    )
+    assert "registered by: a third party" in shown.assert_ok().stdout
+    assert as_json.assert_ok().json()["self_registered"] is True
+
+    trusted = cli("clients", "trust", client_id).assert_ok()
+    assert client_id in trusted.stdout
+    after, after_json = cli.many(
+        ["clients", "show", client_id], ["clients", "show", client_id, "--json"]
+    )
+    assert "third party" not in after.assert_ok().stdout
+    assert after_json.assert_ok().json()["self_registered"] is False
+    cli("clients", "trust", "nobody").assert_failure("error: no client nobody")

@@ -200,3 +200,53 @@ async def test_redirect_keeps_the_registered_query(world: World) -> None:
     )
     assert isinstance(outcome, Redirect)
     assert outcome.location.startswith("https://q.test/cb?tenant=7&error=invalid_scope")
+
+
+async def _self_registered(world: World) -> None:
+    import dataclasses
+
+    client = await world.storage.get_client("web")
+    assert client is not None
+    await world.storage.update_client(dataclasses.replace(client, self_registered=True))
+
+
+async def test_a_self_registered_client_is_asked_consent_every_time(world: World) -> None:
+    """Keycloak's anonymous-registration policy: no remembered consent for strangers."""
+    await _self_registered(world)
+    outcome = await world.provider.authorize.handle(params(), world.alice)
+    assert isinstance(outcome, NeedsConsent)
+    first = await world.provider.authorize.consent(outcome.request, world.alice, allowed=True)
+    assert "code" in query(first) and not first.third_party  # the user just allowed it
+    again = await world.provider.authorize.handle(params(), world.alice)
+    assert isinstance(again, NeedsConsent)
+
+
+async def test_error_redirects_to_an_operators_client_go_straight_back(world: World) -> None:
+    outcome = await world.provider.authorize.handle(params(response_type="token"), None)
+    assert isinstance(outcome, Redirect) and not outcome.third_party
+
+
+async def test_error_redirects_to_a_self_registered_client_go_through_the_notice(
+    world: World,
+) -> None:
+    """RFC 9700 §4.11.2: errors anyone can cause must not redirect unasked to a host
+    nobody vouched for."""
+    await _self_registered(world)
+    cases = [
+        await world.provider.authorize.handle(params(response_type="token"), None),
+        await world.provider.authorize.handle(params(prompt="none"), None),
+        await world.provider.authorize.handle(params(prompt="none"), world.alice),
+    ]
+    outcome = await world.provider.authorize.handle(params(), world.alice)
+    assert isinstance(outcome, NeedsConsent)
+    cases.append(
+        await world.provider.authorize.consent(outcome.request, world.alice, allowed=False)
+    )
+    errors = [query(case)["error"] for case in cases if isinstance(case, Redirect)]
+    assert errors == [
+        "unsupported_response_type",
+        "login_required",
+        "consent_required",
+        "access_denied",
+    ]
+    assert all(isinstance(case, Redirect) and case.third_party for case in cases)

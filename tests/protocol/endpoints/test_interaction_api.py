@@ -188,7 +188,11 @@ async def test_describe_names_client_scopes_and_stage(world: World) -> None:
     described = await world.provider.interactions.describe(interaction)
     assert described.status == 200
     assert described.body["stage"] == "consent"
-    assert described.body["client"] == {"client_id": "web", "name": "Web App"}
+    assert described.body["client"] == {
+        "client_id": "web",
+        "name": "Web App",
+        "self_registered": False,
+    }
     assert described.body["user"] == {"user_id": "alice-id", "username": "alice"}
     assert described.body["audience"] is None
     assert (await world.provider.interactions.describe("unknown")).status == 404

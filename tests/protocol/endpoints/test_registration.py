@@ -183,6 +183,17 @@ async def test_public_client_gets_no_secret(world: World) -> None:
 async def test_open_policy_registers_without_a_token(world: World) -> None:
     result = await endpoint_with(world, "open").register(raw(BODY), None)
     assert result.status == 201
+    stored = await world.storage.get_client(result.body["client_id"])
+    assert stored is not None and stored.self_registered
+
+
+async def test_a_client_registered_with_an_initial_access_token_is_not_self_registered(
+    world: World,
+) -> None:
+    """The operator issued the token: someone vouched for the registrant."""
+    result = await register(world)
+    stored = await world.storage.get_client(result.body["client_id"])
+    assert stored is not None and not stored.self_registered
 
 
 async def test_off_policy_refuses_registration_and_hides_the_endpoint(world: World) -> None:

@@ -20,12 +20,12 @@ from tollhouse.cli.clients.metadata import json_option, metadata, record_fields
 from tollhouse.cli.clients.secret import SECRET_WARNING, new_secret
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
 from tollhouse.cli.hashing import client_secret_hasher
-from tollhouse.cli.output import echo_record, usage_error
+from tollhouse.cli.output import echo_record, note, usage_error
 from tollhouse.clock import SystemClock
 from tollhouse.config import MAX_ACCESS_TOKEN_TTL, Settings
 from tollhouse.errors import Conflict, InvalidClientMetadata
 from tollhouse.models import Api, AuthMethod, Client, GrantType
-from tollhouse.protocol import client_ids, client_metadata
+from tollhouse.protocol import client_ids, client_metadata, client_names
 from tollhouse.protocol.client_metadata import cors_origins
 from tollhouse.storage.ports import ApiStore
 
@@ -226,6 +226,7 @@ async def _add(
 ) -> Client:
     async with storage_for(settings) as storage:
         _check_defined(client.scopes, await storage.list_apis())
+        _warn_if_named_alike(client, await storage.list_clients())
         if introspect:
             audiences = await _introspect_audiences(storage, client, introspect)
             client = dataclasses.replace(client, introspect_audiences=audiences)
@@ -236,6 +237,20 @@ async def _add(
                 raise
             fail(f"client id {client.client_id} is already in use; choose another --client-id")
     return client
+
+
+def _warn_if_named_alike(client: Client, others: Sequence[Client]) -> None:
+    """Unlike RFC 7591 registration, which refuses a name in use, the operator decides:
+    a name squatted through open registration must not stop the real client."""
+    holder = client_names.holder_of(client.name, others)
+    if holder is None:
+        return
+    who = "registered by a third party over HTTP" if holder.self_registered else "created earlier"
+    note(
+        f"warning: another client, {holder.client_id} ({who}), is named {holder.name!r}; "
+        "users cannot tell the two apart on the sign-in and consent pages. If it is not "
+        f"yours, remove it with `tollhouse clients delete {holder.client_id}`"
+    )
 
 
 def _check_defined(scopes: Sequence[str] | None, apis: Sequence[Api]) -> None:

@@ -1,7 +1,8 @@
-"""``clients list``, ``clients show`` and ``clients delete``."""
+"""``clients list``, ``clients show``, ``clients delete`` and ``clients trust``."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -87,4 +88,26 @@ async def _delete(settings: Settings, client_id: str) -> None:
             raise NotFound(f"no client {client_id}")
         await revoke_all_of(settings, storage, client_id=client_id, reason="client_deleted")
         if not await storage.delete_client(client_id):
+            raise NotFound(f"no client {client_id}")
+
+
+@click.command("trust", cls=DashedArgumentCommand)
+@click.argument("client_id")
+@state_options
+def trust(client_id: str, data_dir: Path | None, database: str | None) -> None:
+    """Vouch for a client registered by a third party: its redirects go straight back
+    to it and consent is remembered, as for the clients you create."""
+    run(_trust(settings_from(data_dir, database), client_id))
+    click.echo(f"client {client_id} is trusted")
+
+
+async def _trust(settings: Settings, client_id: str) -> None:
+    async with storage_for(settings) as storage:
+        client = await storage.get_client(client_id)
+        if client is None:
+            raise NotFound(f"no client {client_id}")
+        if not client.self_registered:
+            return
+        trusted = dataclasses.replace(client, self_registered=False)
+        if not await storage.update_client(trusted):
             raise NotFound(f"no client {client_id}")

@@ -12,6 +12,8 @@ from tollhouse.models import Client, GrantType
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
+THIRD_PARTY = "a third party, over open registration (`tollhouse clients trust` vouches for it)"
+
 
 class ClientMetadata(TypedDict):
     """RFC 7591 §2 metadata of a registered client (never its secret or hash)."""
@@ -34,6 +36,8 @@ class ClientMetadata(TypedDict):
     refresh_token_ttl: int | None
     refresh_token_absolute_ttl: int | None
     allowed_cors_origins: list[str]
+    self_registered: bool
+    """Registered over HTTP with no operator involved (open registration)."""
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -57,6 +61,7 @@ def metadata(client: Client) -> ClientMetadata:
         "refresh_token_ttl": client.refresh_token_ttl,
         "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
         "allowed_cors_origins": list(client.allowed_cors_origins),
+        "self_registered": client.self_registered,
     }
 
 
@@ -73,6 +78,7 @@ def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("refresh_token_ttl", _seconds(meta["refresh_token_ttl"])),
         ("refresh_token_absolute_ttl", _seconds(meta["refresh_token_absolute_ttl"])),
         ("created_at", meta["created_at"]),
+        ("registered by", THIRD_PARTY if meta["self_registered"] else None),
     ]
 
 

@@ -134,7 +134,7 @@ class AuthorizeEndpoint:
         try:
             request = await self._validate(params, client, redirect_uri, sent_redirect is not None)
         except OAuthError as error:
-            return self.error_redirect(redirect_uri, error, state)
+            return self.error_redirect(redirect_uri, error, state, client=client)
         return await self.resume(request, client, signed_in)
 
     async def _validate(
@@ -212,17 +212,23 @@ class AuthorizeEndpoint:
         ):
             # OIDC Core §3.1.2.2: the hint names another user than the one signed in.
             if "none" in request.prompt:
-                return self.error_redirect(request.redirect_uri, LoginRequired(), request.state)
+                return self.error_redirect(
+                    request.redirect_uri, LoginRequired(), request.state, client=client
+                )
             return NeedsLogin(request, client)
         if signed_in is None or (
             not just_signed_in and self._must_reauthenticate(request, signed_in)
         ):
             if "none" in request.prompt:
-                return self.error_redirect(request.redirect_uri, LoginRequired(), request.state)
+                return self.error_redirect(
+                    request.redirect_uri, LoginRequired(), request.state, client=client
+                )
             return NeedsLogin(request, client)
-        if "consent" in request.prompt or not await self._has_consent(request, signed_in.user_id):
+        if not await self._consented(request, client, signed_in.user_id):
             if "none" in request.prompt:
-                return self.error_redirect(request.redirect_uri, ConsentRequired(), request.state)
+                return self.error_redirect(
+                    request.redirect_uri, ConsentRequired(), request.state, client=client
+                )
             return NeedsConsent(request, client, signed_in)
         return await self.issue_code(request, signed_in)
 
@@ -231,7 +237,10 @@ class AuthorizeEndpoint:
     ) -> Redirect:
         """Record the user's decision; deny → ``access_denied`` (RFC 6749 §4.1.2.1)."""
         if not allowed:
-            return self.error_redirect(request.redirect_uri, AccessDenied(), request.state)
+            client = await self._clients.get_client(request.client_id)
+            return self.error_redirect(
+                request.redirect_uri, AccessDenied(), request.state, client=client
+            )
         await self._consents.save_consent(
             Consent(
                 signed_in.user_id, request.client_id, _consent_items(request), self._clock.now()
@@ -276,7 +285,12 @@ class AuthorizeEndpoint:
             )
         )
 
-    def error_redirect(self, redirect_uri: str, error: OAuthError, state: str | None) -> Redirect:
+    def error_redirect(
+        self, redirect_uri: str, error: OAuthError, state: str | None, *, client: Client | None
+    ) -> Redirect:
+        """RFC 6749 §4.1.2.1; to a self-registered client (or one gone meanwhile) only
+        through the leaving notice: anyone can make these errors happen, which would
+        make the server an open redirector (RFC 9700 §4.11.2)."""
         return Redirect(
             add_query(
                 redirect_uri,
@@ -286,7 +300,8 @@ class AuthorizeEndpoint:
                     "state": state,
                     "iss": self._issuer,
                 },
-            )
+            ),
+            third_party=client is None or client.self_registered,
         )
 
     def _must_reauthenticate(self, request: AuthorizationRequest, signed_in: SignedIn) -> bool:
@@ -298,7 +313,12 @@ class AuthorizeEndpoint:
             return self._clock.now() - signed_in.auth_time > request.max_age
         return False
 
-    async def _has_consent(self, request: AuthorizationRequest, user_id: str) -> bool:
+    async def _consented(self, request: AuthorizationRequest, client: Client, user_id: str) -> bool:
+        """Consent once given is remembered, except for a self-registered client: as
+        Keycloak's anonymous-registration policy does, its user is asked every time, on
+        a page saying a third party registered it and naming its redirect host."""
+        if "consent" in request.prompt or client.self_registered:
+            return False
         consent = await self._consents.get_consent(user_id, request.client_id)
         return consent is not None and set(_consent_items(request)) <= set(consent.scopes)
 

@@ -149,7 +149,12 @@ class InteractionApi:
         body: dict[str, Any] = {
             "interaction": interaction_id,
             "stage": state.stage,
-            "client": {"client_id": pending.client.client_id, "name": pending.client.name},
+            "client": {
+                "client_id": pending.client.client_id,
+                "name": pending.client.name,
+                # Registered by a third party: say so on the consent page, with the host.
+                "self_registered": pending.client.self_registered,
+            },
             "scopes": [
                 {
                     "scope": scope,
@@ -276,7 +281,7 @@ class InteractionApi:
             raise TypeError("not a rejection")
         request = redeemed.state.request
         return self._authorize.error_redirect(
-            request.redirect_uri, decision.as_error(), request.state
+            request.redirect_uri, decision.as_error(), request.state, client=redeemed.client
         )
 
     async def complete_consent(self, redeemed: Redeemed, signed_in: SignedIn) -> Redirect:

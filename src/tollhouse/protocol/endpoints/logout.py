@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tollhouse.errors import InvalidRequest
-from tollhouse.models import Client
+from tollhouse.models import Client, Session
 from tollhouse.protocol.id_token import IdTokenHintVerifier
+from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.storage.ports import ClientStore
 
 
@@ -19,6 +20,8 @@ class LogoutRequest:
     hint_subject: str | None
     """``sub`` of a valid id_token_hint (for ``client``)."""
     ui_locales: str | None = None
+    hint_sid: str | None = None
+    """``sid`` of a valid id_token_hint: the session the RP was told about."""
 
 
 class LogoutEndpoint:
@@ -54,4 +57,37 @@ class LogoutEndpoint:
             if uri not in client.post_logout_redirect_uris:
                 raise InvalidRequest("post_logout_redirect_uri is not registered for this client.")
         subject = str(claims["sub"]) if claims is not None else None
-        return LogoutRequest(client, uri, params.get("state"), subject, params.get("ui_locales"))
+        sid = claims.get("sid") if claims is not None else None
+        return LogoutRequest(
+            client,
+            uri,
+            params.get("state"),
+            subject,
+            params.get("ui_locales"),
+            sid if isinstance(sid, str) else None,
+        )
+
+    @staticmethod
+    def destination(request: LogoutRequest) -> Redirect | None:
+        """§3: after logout, the registered ``post_logout_redirect_uri`` with ``state``;
+        None shows the signed-out page. A self-registered client's URI is anyone's, so
+        ``/logout?client_id=…&post_logout_redirect_uri=…`` would be an open redirector:
+        the browser sees a notice naming the host first (RFC 9700 §4.11.2)."""
+        uri, client = request.post_logout_redirect_uri, request.client
+        if uri is None or client is None:
+            return None
+        location = add_query(uri, {"state": request.state})
+        return Redirect(location, third_party=client.self_registered)
+
+    def ends_without_asking(self, request: LogoutRequest, session: Session) -> bool:
+        """§2: the OP should confirm the logout with the user unless the request carries
+        an ``id_token_hint`` of this very session; §4 lets the OP use the hint's ``sid``
+        to tell. Only our own, verified ID Token for this user *and* this session's
+        ``sid`` counts: an ID Token of another session of the same user (an old one,
+        another browser's) proves nothing about this browser, so the user is asked."""
+        client = request.client
+        if request.hint_subject is None or client is None:
+            return False
+        if not session.sid or request.hint_sid != session.sid:
+            return False
+        return request.hint_subject == self._hints.subject_for(client, session.user_id)

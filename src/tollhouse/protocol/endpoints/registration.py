@@ -32,7 +32,7 @@ from tollhouse.models import (
     InitialAccessToken,
     RegistrationAccessToken,
 )
-from tollhouse.protocol import client_metadata
+from tollhouse.protocol import client_metadata, client_names
 from tollhouse.protocol.client_ids import generate as generate_client_id
 from tollhouse.protocol.client_metadata import ClientMetadata
 from tollhouse.protocol.fetched_urls import UrlGuard, check_fetched_urls
@@ -179,13 +179,15 @@ class RegistrationEndpoint:
             initial is not None and initial.uses_left > 0 and initial.expires_at > self._clock.now()
         )
 
-    async def _validate(self, body: dict[str, Any]) -> ClientMetadata:
+    async def _validate(self, body: dict[str, Any], client_id: str | None = None) -> ClientMetadata:
+        """The metadata of a registration, or of ``client_id``'s update (RFC 7592 §2.2)."""
         metadata = client_metadata.validate(
             body,
             server_scopes=await self._server_scopes(),
             default_client_scopes=self._default_scopes,
         )
         await check_fetched_urls(body, self._url_guard)
+        await client_names.check_free(self._clients, metadata.client_name, other_than=client_id)
         return metadata
 
     async def _server_scopes(self) -> frozenset[str]:
@@ -204,6 +206,8 @@ class RegistrationEndpoint:
                 token_endpoint_auth_method=AuthMethod.NONE,
                 created_at=now,
                 secret_hash=None if secret is None else await self._hasher.hash(secret),
+                # No initial access token: no operator vouched for this client.
+                self_registered=self.policy == Policy.OPEN,
             ),
             metadata,
         )
@@ -244,9 +248,8 @@ class RegistrationEndpoint:
         try:
             body = _parse_body(raw_body)
             await self._check_update_identity(client, body)
-            metadata = await self._validate(
-                {k: v for k, v in body.items() if k not in SERVER_PROVISIONED}
-            )
+            provided = {k: v for k, v in body.items() if k not in SERVER_PROVISIONED}
+            metadata = await self._validate(provided, client.client_id)
         except OAuthError as error:
             return error_json(error)
         secret: str | None = None

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -63,6 +64,7 @@ clients = Table(
     Column("previous_secret_hash", Text, nullable=True),
     Column("previous_secret_expires_at", BigInteger, nullable=True),
     Column("allowed_cors_origins", Text, nullable=False, server_default=text("'[]'")),
+    Column("self_registered", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(

@@ -15,19 +15,18 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SigningAlg, checked_rsa_bits
+from tollhouse.config_messages import reason
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
 from tollhouse.security.outbound import AllowList
 from tollhouse.security.ratelimit import MAX_COUNT, parse_rate
 
 ENV_PREFIX = "TOLLHOUSE_"
-BOOLEAN_VALUES = "1, true, yes or 0, false, no"
 
 MAX_ACCESS_TOKEN_TTL = 3600
 MAX_CODE_TTL = 60
@@ -387,37 +386,4 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "configuration"
         env = f" ({ENV_PREFIX}{where.upper()})" if first["loc"] else ""
-        raise ConfigError(f"invalid {where}{env}: {_reason(where, first)}") from None
-
-
-_BOUNDS = {
-    "greater_than": "more than",
-    "greater_than_equal": "at least",
-    "less_than": "less than",
-    "less_than_equal": "at most",
-}
-
-
-def _reason(field: str, error: ErrorDetails) -> str:
-    """The rule a value broke, with the values accepted, instead of pydantic's text."""
-    kind = error["type"]
-    given = repr(error.get("input"))[:40]
-    if kind == "bool_parsing":
-        return f"{given} is not a boolean; use {BOOLEAN_VALUES}"
-    if kind in ("int_parsing", "int_from_float", "int_type"):
-        return f"{given} is not a whole number{_unit(field)}"
-    if kind in ("float_parsing", "float_type"):
-        return f"{given} is not a number{_unit(field)}"
-    if kind in _BOUNDS:
-        limit = next(iter(error.get("ctx", {}).values()), 0)
-        return f"must be {_BOUNDS[kind]} {limit:g}, got {given}"
-    if kind == "literal_error":
-        return f"{given} is not accepted; use {error.get('ctx', {}).get('expected', '')}"
-    return error["msg"].removeprefix("Value error, ")
-
-
-def _unit(field: str) -> str:
-    if field.endswith("_days"):
-        return " of days"
-    seconds = ("_ttl", "_interval", "_period", "_time", "_timeout")
-    return " of seconds" if field.endswith(seconds) else ""
+        raise ConfigError(f"invalid {where}{env}: {reason(where, first)}") from None

@@ -19,10 +19,9 @@ secret is likewise returned only when it is issued.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from enum import StrEnum
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol
 
 from tollhouse.clock import Clock
 from tollhouse.errors import AccessDenied, InvalidClientMetadata, InvalidToken, OAuthError
@@ -35,6 +34,11 @@ from tollhouse.models import (
 from tollhouse.protocol import client_metadata, client_names
 from tollhouse.protocol.client_ids import generate as generate_client_id
 from tollhouse.protocol.client_metadata import ClientMetadata
+from tollhouse.protocol.endpoints.registration_bodies import (
+    ClientInformation,
+    apply_metadata,
+    parse_body,
+)
 from tollhouse.protocol.fetched_urls import UrlGuard, check_fetched_urls
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.protocol.revocation import Revoker
@@ -66,28 +70,6 @@ class SecretHasher(Protocol):
     async def hash(self, secret: str) -> str: ...
 
     async def verify(self, stored_hash: str, secret: str) -> bool: ...
-
-
-class ClientInformation(TypedDict, total=False):
-    """RFC 7591 §3.2.1 / RFC 7592 §3 client information response."""
-
-    client_id: str
-    client_id_issued_at: int
-    client_secret: str
-    client_secret_expires_at: int
-    registration_access_token: str
-    registration_client_uri: str
-    client_name: str
-    redirect_uris: list[str]
-    grant_types: list[str]
-    response_types: list[str]
-    token_endpoint_auth_method: str
-    scope: str
-    post_logout_redirect_uris: list[str]
-    backchannel_logout_uri: str
-    id_token_signed_response_alg: str
-    subject_type: str
-    allowed_cors_origins: list[str]
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -164,7 +146,7 @@ class RegistrationEndpoint:
             if not self._usable(await self._tokens.get_initial_access_token(initial_hash)):
                 return _unauthorized(True, "The initial access token is invalid or used up.")
         try:
-            metadata = await self._validate(_parse_body(raw_body))
+            metadata = await self._validate(parse_body(raw_body))
         except OAuthError as error:
             return error_json(error)
         # Spend the use only now: a refused request leaves the token as it was.
@@ -197,7 +179,7 @@ class RegistrationEndpoint:
         now = self._clock.now()
         client_id = generate_client_id()  # RFC 7591 §3.2.1: the server issues the id
         secret = None if metadata.is_public else token(SECRET_BYTES)
-        client = _apply(
+        client = apply_metadata(
             Client(
                 client_id=client_id,
                 name=client_id,
@@ -246,14 +228,14 @@ class RegistrationEndpoint:
         if client is None:
             return _unauthorized(True, "The registration access token is not valid.")
         try:
-            body = _parse_body(raw_body)
+            body = parse_body(raw_body)
             await self._check_update_identity(client, body)
             provided = {k: v for k, v in body.items() if k not in SERVER_PROVISIONED}
             metadata = await self._validate(provided, client.client_id)
         except OAuthError as error:
             return error_json(error)
         secret: str | None = None
-        updated = _apply(client, metadata)
+        updated = apply_metadata(client, metadata)
         if metadata.is_public:
             updated = dataclasses.replace(
                 updated,
@@ -366,38 +348,3 @@ class RegistrationEndpoint:
         if client.allowed_cors_origins:
             info["allowed_cors_origins"] = list(client.allowed_cors_origins)
         return info
-
-
-def _parse_body(raw_body: bytes) -> dict[str, Any]:
-    """The request's JSON object (RFC 7591 §3.1), all of whose text can be stored.
-
-    JSON may escape a lone surrogate (``"\\ud800"``, RFC 8259 §8.2: such strings behave
-    unpredictably); Python reads it into a ``str`` that no UTF-8 encoder writes, so the
-    store would fail on it after the initial access token was spent. It is refused
-    here, with the rest of the validation, before anything is spent."""
-    body = client_metadata.parse_body(raw_body)
-    try:
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidClientMetadata(
-            "The client metadata contains text that is not valid Unicode (a lone surrogate)."
-        ) from None
-    return body
-
-
-def _apply(client: Client, metadata: ClientMetadata) -> Client:
-    """The client with its RFC 7591 metadata replaced; admin-only fields (lifetimes,
-    introspection rights) and secrets are kept."""
-    return dataclasses.replace(
-        client,
-        name=metadata.client_name or client.client_id,
-        redirect_uris=metadata.redirect_uris,
-        grant_types=metadata.grant_types,
-        token_endpoint_auth_method=metadata.token_endpoint_auth_method,
-        scopes=metadata.scopes,
-        post_logout_redirect_uris=metadata.post_logout_redirect_uris,
-        backchannel_logout_uri=metadata.backchannel_logout_uri,
-        id_token_signed_response_alg=metadata.id_token_signed_response_alg,
-        subject_type=metadata.subject_type,
-        allowed_cors_origins=metadata.allowed_cors_origins,
-    )

@@ -96,3 +96,35 @@ def test_variables_read_outside_the_settings_are_known() -> None:
 
     assert unknown_variables(environ) == []
     assert {f"TOLLHOUSE_{name.upper()}" for name in Settings.model_fields} <= known_variables()
+
+
+@pytest.mark.parametrize(
+    ("value", "per_address", "per_account"),
+    [("off", 0, 0), ("3/min", 3, 50), ("10/15min", 10, 50)],
+)
+def test_the_earlier_login_limit_still_configures_the_lockout(
+    monkeypatch: pytest.MonkeyPatch, value: str, per_address: int, per_account: int
+) -> None:
+    """Configurations written for TOLLHOUSE_RATE_LIMIT_LOGIN (one count per account) keep
+    their meaning: ``off`` turns account lockout off, ``N/PERIOD`` locks an address
+    after N failures; the account-wide threshold stays."""
+    monkeypatch.setenv("TOLLHOUSE_RATE_LIMIT_LOGIN", value)
+    settings = load_settings()
+    assert settings.login_lockout_per_address == per_address
+    assert settings.login_lockout_per_account == per_account
+    assert unknown_variables(os.environ) == []
+
+
+def test_explicit_lockout_settings_win_over_the_earlier_login_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOLLHOUSE_RATE_LIMIT_LOGIN", "off")
+    monkeypatch.setenv("TOLLHOUSE_LOGIN_LOCKOUT_PER_ADDRESS", "7")
+    settings = load_settings()
+    assert (settings.login_lockout_per_address, settings.login_lockout_per_account) == (7, 0)
+
+
+def test_a_malformed_earlier_login_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOLLHOUSE_RATE_LIMIT_LOGIN", "lots")
+    with pytest.raises(ConfigError, match="TOLLHOUSE_RATE_LIMIT_LOGIN"):
+        load_settings()

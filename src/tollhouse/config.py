@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     secret is slowed without others' failures locking the client out."""
     rate_limit_login_ip: str = "30/15min"
     """Failed sign-in attempts per client IP."""
+    rate_limit_login: str | None = None
+    """The one per-account count of earlier releases, still read so their configurations
+    keep their meaning: ``off`` turns account lockout off, ``N/PERIOD`` locks an address
+    after N failures. The ``login_lockout_*`` settings win when given."""
     login_lockout_per_address: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 5
     """Failures before an account locks at one address, then everywhere; 0: off."""
     login_lockout_per_account: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 50
@@ -283,6 +287,20 @@ class Settings(BaseSettings):
         if not 1 <= v <= 64:
             raise ValueError(f"must be 1-64, got {v}")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _earlier_login_limit(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("rate_limit_login") is None:
+            return data
+        try:
+            rate = parse_rate(str(data["rate_limit_login"]))
+        except ValueError as exc:
+            raise ValueError(f"rate_limit_login (TOLLHOUSE_RATE_LIMIT_LOGIN): {exc}") from None
+        derived = {"login_lockout_per_address": 0 if rate is None else rate.count}
+        if rate is None:
+            derived["login_lockout_per_account"] = 0
+        return {**derived, **data}
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -14,6 +14,8 @@ import asyncio
 import json
 import os
 import re
+import socket
+import stat
 import subprocess
 import threading
 import time
@@ -62,8 +64,8 @@ class Started:
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Seed]:
-    """A data directory whose SQLite database holds the e2e seed; servers of this module
-    start on copies of it."""
+    """A data directory whose SQLite database holds the e2e seed; the servers of this
+    module run on it one after the other."""
     data_dir = tmp_path_factory.mktemp("seeded")
     seed = Seed()
     asyncio.run(seed_database(f"sqlite:///{data_dir / 'tollhouse.db'}", seed))
@@ -112,7 +114,7 @@ class Collected:
             self._chunks.append(chunk)
 
     def text(self) -> str:
-        return b"".join(self._chunks).decode()
+        return b"".join(self._chunks).decode(errors="replace")
 
     def close(self, pipe: IO[bytes]) -> None:
         """Once the writer has exited: read to the end, then close."""
@@ -215,3 +217,164 @@ def test_every_kind_of_request_gets_the_same_line_as_before(
     for line in lines:
         assert_dumps_form(line)
     assert [masked(line) for line in lines] == GOLDEN
+    if sink == "file":
+        assert stat.S_IMODE(access.stat().st_mode) == 0o600  # it holds client addresses
+
+
+def test_at_level_warning_no_access_line_is_written(
+    seeded: tuple[Path, Seed], tmp_path: Path
+) -> None:
+    data_dir, _ = seeded
+    access = tmp_path / "access.log"
+    env = {"TOLLHOUSE_ACCESS_LOG": str(access), "TOLLHOUSE_LOG_LEVEL": "warning"}
+    started = serve(data_dir, env=env, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=started.base_url, timeout=10) as http:
+            assert http.get("/jwks.json").status_code == 200
+            assert http.get("/nowhere").status_code == 404
+    finally:
+        stop(started.process)
+    assert access.read_text() == ""
+    assert not access_lines(started.log_path.read_text())
+
+
+# A destination that stalls -------------------------------------------------------------
+
+
+def dropped_metric(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    found = re.search(r"^tollhouse_access_log_dropped_total (\S+)$", text, re.M)
+    assert found, text
+    return float(found.group(1))
+
+
+def notices(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in access_lines(text) if '"dropped":' in line]
+
+
+def test_a_stderr_nobody_reads_costs_counted_lines_never_an_answer(
+    seeded: tuple[Path, Seed],
+) -> None:
+    data_dir, _ = seeded
+    read, write = os.pipe()
+    try:
+        started = serve(data_dir, env={"TOLLHOUSE_ACCESS_LOG_BUFFER": "65536"}, stderr=write)
+    finally:
+        os.close(write)
+    reader = os.fdopen(read, "rb")
+    try:
+        # Nobody reads: the pipe fills, then the writer's buffer; every request is still
+        # answered (a request waiting for the pipe would time out here).
+        with httpx.Client(base_url=started.base_url, timeout=10) as http:
+            for sent in range(1, 5001):
+                assert http.get("/jwks.json").status_code == 200
+                if sent % 200 == 0 and dropped_metric(started.base_url) > 0:
+                    break
+            assert dropped_metric(started.base_url) > 0
+
+            collected = Collected(reader)  # the reader comes back
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                assert http.get("/jwks.json").status_code == 200
+                total = dropped_metric(started.base_url)
+                marked = sum(int(str(n["dropped"])) for n in notices(collected.text()))
+                if marked == total:
+                    break
+                time.sleep(0.1)
+        assert marked == total > 0
+        notice = notices(collected.text())[0]
+        assert notice["msg"] == f"{notice['dropped']} access log lines dropped"
+        assert notice["level"] == "warning"
+        for line in collected.text().splitlines():
+            if line.startswith("{"):
+                json.loads(line)  # every line whole
+    finally:
+        stop(started.process)
+        collected.close(reader)
+
+
+def stopped_listening(base_url: str) -> None:
+    port = httpx.URL(base_url).port
+    assert port is not None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return
+        time.sleep(0.02)
+    pytest.fail("the server kept listening after SIGTERM")
+
+
+def test_lines_still_waiting_when_the_server_stops_are_written(
+    seeded: tuple[Path, Seed],
+) -> None:
+    data_dir, _ = seeded
+    read, write = os.pipe()
+    try:
+        started = serve(data_dir, stderr=write)
+    finally:
+        os.close(write)
+    reader = os.fdopen(read, "rb")
+    # More lines than the pipe holds: some wait in the writer's buffer.
+    with httpx.Client(base_url=started.base_url, timeout=10) as http:
+        ids = [http.get("/jwks.json").headers["x-request-id"] for _ in range(600)]
+    started.process.terminate()  # SIGTERM: uvicorn's graceful stop
+    stopped_listening(started.base_url)
+    time.sleep(0.3)  # the server is stopping; only its drain can still write the lines
+    collected = Collected(reader)
+    try:
+        started.process.wait(15)
+    finally:
+        stop(started.process)
+        collected.close(reader)
+    written = {json.loads(line)["request_id"] for line in access_lines(collected.text())}
+    assert set(ids) <= written
+    assert not notices(collected.text())
+
+
+# --workers: one writer per process, lines never split ----------------------------------
+
+
+def fan_out(base_url: str, clients: int, each: int) -> list[str]:
+    """Requests on new connections from several threads (spread over the workers); their
+    request ids."""
+    ids: list[str] = []
+
+    def run() -> None:
+        with httpx.Client(base_url=base_url, timeout=10, headers={"Connection": "close"}) as http:
+            for _ in range(each):
+                response = http.get("/jwks.json")
+                assert response.status_code == 200
+                ids.append(response.headers["x-request-id"])
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(ids) == clients * each
+    return ids
+
+
+@pytest.mark.parametrize("sink", ["file", "stderr"])
+def test_workers_write_whole_lines_to_one_destination(
+    seeded: tuple[Path, Seed], tmp_path: Path, sink: str
+) -> None:
+    data_dir, _ = seeded
+    access = tmp_path / "access.log"
+    env = {"TOLLHOUSE_ACCESS_LOG": str(access)} if sink == "file" else {}
+    started = serve(data_dir, "--workers", "2", env=env, stderr=subprocess.PIPE)
+    assert started.process.stderr is not None
+    collected = Collected(started.process.stderr)
+    read = (lambda: access.read_text()) if sink == "file" else collected.text
+    try:
+        ids = fan_out(started.base_url, clients=4, each=50)
+        lines = wait_for(read, ids)
+    finally:
+        stop(started.process)
+        collected.close(started.process.stderr)
+    for line in access_lines(read()):
+        json.loads(line)
+    assert len(set(lines)) == len(ids)
+    assert len({request_id.split(".")[0] for request_id in ids}) == 2  # both workers wrote

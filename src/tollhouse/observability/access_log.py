@@ -81,7 +81,7 @@ def request_line(
     ``request_id`` is ours (url-safe characters and a dot): it needs no escaping."""
     line = (
         f'{{"ts":{decimal(ts, ".3f")}{_REQUEST}"{request_id}","method":{json_string(method)},'
-        f'"path":{json_string(path)},"status":{status!r},"ms":{decimal(seconds * 1000, ".2f")},'
+        f'"path":{json_string(path)},"status":{status:d},"ms":{decimal(seconds * 1000, ".2f")},'
         f'"client":{json_string(client)}'
     )
     if status >= 400:
@@ -180,7 +180,7 @@ class AccessLog:
         self._scheduled = None
         try:
             self._write(PASS_BYTES)
-        except OSError:  # nothing taken now (a full pipe), or an error: wait, retry
+        except (OSError, ValueError):  # nothing taken now (a full pipe), an error: retry
             self._schedule(RETRY_DELAY)
             return
         if self._size or self._dropped:
@@ -207,8 +207,10 @@ class AccessLog:
             end = len(out)
             if end > sink.atomic:
                 end = out.rfind(b"\n", 0, sink.atomic) + 1 or out.find(b"\n") + 1 or end
-            with memoryview(out) as view:
-                written = sink.write(view[:end])
+            with memoryview(out) as view, view[:end] as chunk:
+                written = sink.write(chunk)
+            if not written:
+                raise BlockingIOError  # taken nothing: as a full pipe
             del out[:written]
             self._size -= written
             budget -= written
@@ -224,7 +226,7 @@ class AccessLog:
             except (OSError, ValueError):
                 if time.monotonic() >= deadline:
                     break
-                time.sleep(0.01)
+                time.sleep(0.01)  # a stopping server: nothing else waits for the loop
         left = len(self._lines) + self._out.count(b"\n")
         for _ in range(left):
             metrics.access_log_dropped()
@@ -232,6 +234,7 @@ class AccessLog:
         self._out.clear()
         self._size = 0
         self._dropped = 0
+        self._scheduled = None  # a pass still due on a loop that may not run again
 
     def pending(self) -> int:
         """Bytes waiting to be written."""

@@ -30,6 +30,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ("PURGE_BATCH", "lots", "'lots' is not a whole number"),
         ("CLIENT_CACHE_TTL", "soon", "'soon' is not a number of seconds"),
         ("REGISTRATION", "closed", "'closed' is not accepted; use 'token', 'open' or 'off'"),
+        ("ACCESS_LOG_BUFFER", "4096", "must be 65536-1073741824 bytes, got 4096"),
+        ("ACCESS_LOG_BUFFER", "4M", "'4M' is not a whole number"),
     ],
 )
 def test_refused_values_name_the_variable_and_what_it_accepts(

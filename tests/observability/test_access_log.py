@@ -15,15 +15,18 @@ from collections.abc import Iterator
 import pytest
 
 from tollhouse.logs import JsonFormatter
+from tollhouse.observability import access_log
 from tollhouse.observability.access_log import (
     ACCESS_LOGGER,
     RETRY_DELAY,
     AccessLog,
     decimal,
+    json_string,
     request_line,
 )
 from tollhouse.observability.log_sinks import DescriptorSink
 from tollhouse.observability.metrics import REGISTRY
+from tollhouse.web.request_context import RequestIds
 
 LIMIT = 65536
 
@@ -124,6 +127,22 @@ def test_values_that_are_missing_or_unusual_are_written_as_before(
 ) -> None:
     args = (1767225600.0, "a.1", method, "/jwks.json", 200, 0.0, client, None)
     assert written_now(*args) == logged_before(*args)
+
+
+def test_request_ids_need_no_escaping() -> None:
+    """``request_line`` writes the request id between quotes as it is."""
+    ids = RequestIds()
+    for _ in range(50):
+        ids.reset()
+        request_id = ids.next()
+        assert f'"{request_id}"' == json.dumps(request_id)
+
+
+def test_a_long_value_is_written_right_and_not_remembered() -> None:
+    path = "/" + "a" * 10_000
+    assert json_string(path) == json.dumps(path)
+    assert json_string(path + '"') == json.dumps(path + '"')
+    assert path not in access_log._quoted
 
 
 def test_timestamps_and_milliseconds_are_rounded_and_written_as_json_dumps_does() -> None:

@@ -31,6 +31,8 @@ RETRY_DELAY = 0.1
 PASS_BYTES = 256 * 1024
 """Most bytes written in one event-loop pass; a backlog leaves over several."""
 QUOTED_CACHE = 1024
+QUOTED_LENGTH = 256
+"""Values longer than this (a client's odd path) are not remembered."""
 DRAIN_TIMEOUT = 2.0
 """Longest a stopping server waits for a stalled destination."""
 
@@ -39,8 +41,8 @@ _REQUEST = ',"level":"info","logger":"tollhouse.access","msg":"request","request
 
 def json_string(value: object) -> str:
     """``value`` as ``json.dumps(value, default=str)`` writes it. Most values are printable
-    ASCII without a quote or backslash, which need no escaping; the methods, paths and
-    client addresses seen are remembered (a bounded cache), since they repeat."""
+    ASCII without a quote or backslash, which need no escaping; the short methods, paths
+    and client addresses seen are remembered (a bounded cache), since they repeat."""
     if type(value) is not str:
         return json.dumps(value, default=str)
     quoted = _quoted.get(value)
@@ -49,9 +51,10 @@ def json_string(value: object) -> str:
             quoted = f'"{value}"'
         else:
             quoted = json.dumps(value)
-        if len(_quoted) >= QUOTED_CACHE:
-            _quoted.clear()
-        _quoted[value] = quoted
+        if len(value) <= QUOTED_LENGTH:
+            if len(_quoted) >= QUOTED_CACHE:
+                _quoted.clear()
+            _quoted[value] = quoted
     return quoted
 
 

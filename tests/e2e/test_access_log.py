@@ -262,6 +262,7 @@ def test_a_stderr_nobody_reads_costs_counted_lines_never_an_answer(
     finally:
         os.close(write)
     reader = os.fdopen(read, "rb")
+    collected = None
     try:
         # Nobody reads: the pipe fills, then the writer's buffer; every request is still
         # answered (a request waiting for the pipe would time out here).
@@ -290,7 +291,10 @@ def test_a_stderr_nobody_reads_costs_counted_lines_never_an_answer(
                 json.loads(line)  # every line whole
     finally:
         stop(started.process)
-        collected.close(reader)
+        if collected is not None:
+            collected.close(reader)
+        else:
+            reader.close()
 
 
 def stopped_listening(base_url: str) -> None:

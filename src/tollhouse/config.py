@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     access_log: Path | None = None
     """File the access log (one JSON line per request) is appended to, reopened on
     SIGHUP for logrotate (logs.py); unset: stderr, with the other log lines."""
+    access_log_buffer: int = 4 * 1024 * 1024
+    """Bytes of access log lines kept in memory while their destination takes none
+    (observability/access_log.py); past that, lines are dropped and counted."""
 
     @field_validator("access_log")
     @classmethod
@@ -301,6 +304,13 @@ class Settings(BaseSettings):
         if rate is None:
             derived["login_lockout_per_account"] = 0
         return {**derived, **data}
+
+    @field_validator("access_log_buffer")
+    @classmethod
+    def _access_log_buffer(cls, v: int) -> int:
+        if not 65536 <= v <= 1 << 30:
+            raise ValueError(f"must be 65536-1073741824 bytes, got {v}")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -1,12 +1,14 @@
 """Structured JSON log lines. Secrets, codes and tokens are never passed to a logger.
 
-Every line goes to stderr, except the access log (logger ``tollhouse.access``) when
-``TOLLHOUSE_ACCESS_LOG`` names a file: it is appended to there through one buffered
-handle, and reopened on SIGHUP (hangup.py) so logrotate can move the file away.
+Every line goes to stderr through the ``logging`` module, except the access log
+(``"logger":"tollhouse.access"``): it has a writer of its own
+(observability/access_log.py), to stderr or to the file ``TOLLHOUSE_ACCESS_LOG`` names,
+reopened on SIGHUP (hangup.py) so logrotate can move the file away.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import sys
@@ -14,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from tollhouse.hangup import on_sighup
+from tollhouse.observability.access_log import ACCESS_LOG, ACCESS_LOGGER, DEFAULT_BUFFER_BYTES
+from tollhouse.observability.log_sinks import FileSink, stderr_sink
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
-ACCESS_LOGGER = "tollhouse.access"
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,52 +38,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, separators=(",", ":"))
 
 
-class ReopenableFileHandler(logging.FileHandler):
-    """Appends to a file opened once; :meth:`reopen` (on SIGHUP) only marks it, and
-    the next line written opens the path again, under the handler's lock, so a line
-    is never written half to the old file. The check costs one attribute read per
-    line, where logging's WatchedFileHandler costs a stat() per line."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, mode="a", encoding="utf-8")
-        self._reopen = False
-
-    def reopen(self) -> None:
-        self._reopen = True
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self._reopen:
-            self.acquire()
-            try:
-                self._reopen = False
-                if self.stream is not None:
-                    self.stream.close()
-                self.stream = self._open()
-            finally:
-                self.release()
-        super().emit(record)
-
-
-def configure(level: str = "info", access_log: Path | None = None) -> None:
-    """Log JSON lines to stderr at ``level``; the access log to ``access_log`` if given."""
+def configure(
+    level: str = "info",
+    access_log: Path | None = None,
+    access_log_buffer: int = DEFAULT_BUFFER_BYTES,
+) -> None:
+    """Log JSON lines to stderr at ``level``; the access log (at ``info``) to
+    ``access_log`` if given, else to stderr, holding up to ``access_log_buffer`` bytes
+    while its destination stalls."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger("tollhouse")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
-    access = logging.getLogger(ACCESS_LOGGER)
-    for old in access.handlers:
-        old.close()
-    access.handlers.clear()
-    access.propagate = True
-    if access_log is None:
-        # Nothing to reopen on stderr; registered all the same, so that SIGHUP sent
-        # for logrotate never stops a server that has no file (nor TLS) to reload.
-        on_sighup("access-log", lambda: None)
-        return
-    to_file = ReopenableFileHandler(access_log)
-    to_file.setFormatter(JsonFormatter())
-    access.handlers.append(to_file)
-    access.propagate = False
-    on_sighup("access-log", to_file.reopen)
+    enabled = logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
+    sink = FileSink(access_log) if access_log is not None else stderr_sink(sys.stderr)
+    ACCESS_LOG.configure(sink, enabled=enabled, buffer_bytes=access_log_buffer)
+    # Registered without a file too, so that SIGHUP sent for logrotate never stops a
+    # server that has no file (nor TLS) to reload.
+    on_sighup("access-log", ACCESS_LOG.reopen)
+    # The last lines of a server stopped by SIGTERM (a ``--workers`` process, which
+    # skips atexit, drains in web/asgi.py).
+    atexit.unregister(ACCESS_LOG.drain)
+    atexit.register(ACCESS_LOG.drain)

@@ -117,6 +117,12 @@ BACKCHANNEL_LOGOUTS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+ACCESS_LOG_DROPPED = Counter(
+    "tollhouse_access_log_dropped_total",
+    "Access log lines dropped because their destination (the file or stderr) took "
+    "nothing for longer than the access log buffer holds; the log marks each gap.",
+    registry=REGISTRY,
+)
 
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 
@@ -166,6 +172,11 @@ def rate_limited(endpoint: str) -> None:
     """Count one request refused by a rate limit; ``endpoint`` is a route template
     (``/token``, ``/login``, ``/register``), never a raw path."""
     RATE_LIMITED.labels(endpoint).inc()
+
+
+def access_log_dropped() -> None:
+    """Count one access log line dropped (observability/access_log.py)."""
+    ACCESS_LOG_DROPPED.inc()
 
 
 def record_event(event: SecurityEvent) -> None:

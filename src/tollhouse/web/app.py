@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tollhouse.config import Settings
+from tollhouse.observability.access_log import ACCESS_LOG
 from tollhouse.provider import Provider
 from tollhouse.web import (
     branding,
@@ -66,6 +67,7 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await provider.close()
+            ACCESS_LOG.drain()  # the last requests' lines, before the process ends
 
     static = StaticFiles(directory=Path(__file__).parent / "static")
     app = Starlette(

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from tollhouse.config import Settings, load_settings
 from tollhouse.logs import configure
+from tollhouse.observability.access_log import ACCESS_LOG
 from tollhouse.provider import Provider, build_provider
 from tollhouse.security.tls_reload import reloadable_server_context
 from tollhouse.storage.sql.storage import open_storage
@@ -51,7 +52,7 @@ def from_environment() -> ASGIApp:
     app first), with or without ``--workers``: so it also sets the process's
     connection limits (web/connection_limits.py)."""
     settings = load_settings()
-    configure(settings.log_level, settings.access_log)
+    configure(settings.log_level, settings.access_log, settings.access_log_buffer)
     LimitedHttp.limits = connection_limits(settings)
     return app_for(settings)
 
@@ -92,5 +93,7 @@ def serve_worker(options: dict[str, Any], sock: socket.socket, ready: Event) -> 
         if server.started:
             raise
         log.exception("Worker failed to start")
+    finally:
+        ACCESS_LOG.drain()  # a worker process ends without atexit
     if not server.started:
         sys.exit(START_FAILED)

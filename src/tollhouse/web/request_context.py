@@ -18,11 +18,11 @@ from starlette.types import Scope, Send
 
 from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.observability import metrics
+from tollhouse.observability.access_log import ACCESS_LOG
 from tollhouse.observability.audit import RequestInfo, bind_request, unbind_request
 from tollhouse.randomness import identifier
 from tollhouse.web.rendering import RETRY_AFTER
 
-access_log = logging.getLogger("tollhouse.access")
 error_log = logging.getLogger("tollhouse.error")
 
 _CHALLENGE_ERROR = re.compile(rb'error="([\x20\x21\x23-\x5b\x5d-\x7e]+)"')
@@ -152,22 +152,19 @@ class RequestContext:
         elapsed = time.perf_counter() - exchange.started
         metrics.observe_request(endpoint, status, elapsed)
         unbind_request(exchange.bound)
-        if access_log.isEnabledFor(logging.INFO):
-            self._log(scope, exchange.request_id, status, elapsed)
-
-    @staticmethod
-    def _log(scope: Scope, request_id: str, status: int, elapsed: float) -> None:
-        line = {
-            "request_id": request_id,
-            "method": scope.get("method"),
-            "path": scope.get("path"),
-            "status": status,
-            "ms": round(elapsed * 1000, 2),
-            "client": (scope.get("client") or ("", 0))[0],
-        }
-        if status >= 400:
-            # The RFC error code (set by rendering.json_response / error_page).
-            line["error"] = scope["state"].get("oauth_error") or (
-                "server_error" if status >= 500 else None
+        if ACCESS_LOG.enabled:
+            error = None
+            if status >= 400:
+                # The RFC error code (set by rendering.json_response / error_page).
+                error = scope["state"].get("oauth_error") or (
+                    "server_error" if status >= 500 else None
+                )
+            ACCESS_LOG.request(
+                exchange.request_id,
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                elapsed,
+                (scope.get("client") or ("", 0))[0],
+                error,
             )
-        access_log.info("request", extra=line)

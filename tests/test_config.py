@@ -36,7 +36,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ("HEADER_TIMEOUT", "0", "must be more than 0, got '0'"),
         ("BODY_TIMEOUT", "soon", "'soon' is not a number of seconds"),
         ("MAX_CONNECTIONS", "0", "must be at least 1, got '0'"),
-        ("ACCESS_LOG_BUFFER", "4096", "must be 65536-1073741824 bytes, got 4096"),
+        ("ACCESS_LOG_BUFFER", "4096", "must be at least 65536, got '4096'"),
         ("ACCESS_LOG_BUFFER", "4M", "'4M' is not a whole number"),
     ],
 )

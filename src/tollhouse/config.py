@@ -16,11 +16,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS, SigningAlg, checked_rsa_bits
 from tollhouse.config_messages import reason
+from tollhouse.config_urls import check_issuer, check_sqlite_url
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
 from tollhouse.security.outbound import AllowList
@@ -146,7 +145,7 @@ class Settings(BaseSettings):
     access_log: Path | None = None
     """File the access log (one JSON line per request) is appended to, reopened on
     SIGHUP for logrotate (logs.py); unset: stderr, with the other log lines."""
-    access_log_buffer: int = 4 * 1024 * 1024
+    access_log_buffer: Annotated[int, Field(ge=65536, le=1 << 30)] = 4 * 1024 * 1024
     """Bytes of access log lines kept in memory while their destination takes none
     (observability/access_log.py); past that, lines are dropped and counted."""
 
@@ -168,7 +167,7 @@ class Settings(BaseSettings):
     @classmethod
     def _database(cls, v: str | None) -> str | None:
         if v is not None and v.startswith(("sqlite:", "sqlite+aiosqlite:")):
-            _check_sqlite_url(v)
+            check_sqlite_url(v)
         return v
 
     @field_validator("client_cache_ttl")
@@ -305,13 +304,6 @@ class Settings(BaseSettings):
             derived["login_lockout_per_account"] = 0
         return {**derived, **data}
 
-    @field_validator("access_log_buffer")
-    @classmethod
-    def _access_log_buffer(cls, v: int) -> int:
-        if not 65536 <= v <= 1 << 30:
-            raise ValueError(f"must be 65536-1073741824 bytes, got {v}")
-        return v
-
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.insecure_http and not is_loopback(self.host):
@@ -322,7 +314,7 @@ class Settings(BaseSettings):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key must be given together")
         if self.issuer is not None:
-            _check_issuer(self.issuer, self.insecure_http)
+            check_issuer(self.issuer, self.insecure_http)
         if self.database is not None and not self.database.startswith(
             ("sqlite:", "sqlite+aiosqlite:", "postgresql:", "postgresql+asyncpg:", "postgres:")
         ):
@@ -368,38 +360,6 @@ class Settings(BaseSettings):
         return (
             self.insecure_http and is_loopback(self.host) and self.issuer_url.startswith("http://")
         )
-
-
-def _check_sqlite_url(url: str) -> None:
-    """A SQLite database must be a file: an in-memory one lives in one connection of
-    one process, so the server would lose what admin commands and workers wrote."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ValueError(f"is not a database URL: {url!r}") from None
-    memory = parsed.query.get("mode") == "memory" or parsed.database in (None, "", ":memory:")
-    if memory:
-        raise ValueError(
-            f"must name a SQLite file (sqlite:///PATH) or be postgresql://...; "
-            f"an in-memory database ({url!r}) would be lost at exit and not shared"
-        )
-
-
-def _check_issuer(issuer: str, insecure_http: bool) -> None:
-    """RFC 8414 §2: https URL, no query or fragment."""
-    parts = urlsplit(issuer)
-    if parts.query or parts.fragment:
-        raise ValueError(f"issuer must have no query or fragment: {issuer!r}")
-    if not parts.hostname:
-        raise ValueError(f"issuer must be an absolute URL: {issuer!r}")
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and insecure_http and is_loopback(parts.hostname):
-        return
-    raise ValueError(
-        "issuer must be an https URL (http only on loopback with --insecure-http or "
-        f"TOLLHOUSE_INSECURE_HTTP=1): {issuer!r}"
-    )
 
 
 def load_settings(**overrides: Any) -> Settings:

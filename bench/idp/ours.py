@@ -169,6 +169,11 @@ class Server:
             TOLLHOUSE_RATE_LIMIT_INTROSPECT="off",
             TOLLHOUSE_RATE_LIMIT_REVOKE="off",
             TOLLHOUSE_RATE_LIMIT_REGISTER="off",
+            TOLLHOUSE_RATE_LIMIT_AUTHORIZE="off",
+            TOLLHOUSE_RATE_LIMIT_USERINFO="off",
+            TOLLHOUSE_RATE_LIMIT_REVOCATIONS="off",
+            TOLLHOUSE_RATE_LIMIT_PAGES="off",
+            TOLLHOUSE_MAX_PENDING_INTERACTIONS="off",
             TOLLHOUSE_RATE_LIMIT_LOGIN="off",
             TOLLHOUSE_RATE_LIMIT_LOGIN_IP="off",
         )

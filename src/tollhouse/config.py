@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -31,11 +32,17 @@ BOOLEAN_VALUES = "1, true, yes or 0, false, no"
 MAX_ACCESS_TOKEN_TTL = 3600
 MAX_CODE_TTL = 60
 MAX_LOGO_BYTES = 512 * 1024
+MAX_PENDING_INTERACTIONS = 1_000_000
+_COUNT = re.compile(r"[0-9]{1,7}\Z")
 RATE_LIMITS = (
     "rate_limit_token",
     "rate_limit_introspect",
     "rate_limit_revoke",
     "rate_limit_register",
+    "rate_limit_authorize",
+    "rate_limit_userinfo",
+    "rate_limit_revocations",
+    "rate_limit_pages",
     "rate_limit_token_client",
     "rate_limit_token_client_failures",
     "rate_limit_login",
@@ -87,6 +94,15 @@ class Settings(BaseSettings):
     rate_limit_introspect: str = "100/s,burst=200"
     rate_limit_revoke: str = "10/s,burst=20"
     rate_limit_register: str = "10/min"
+    rate_limit_authorize: str = "10/s,burst=50"
+    rate_limit_userinfo: str = "100/s,burst=200"
+    rate_limit_revocations: str = "10/s,burst=20"
+    rate_limit_pages: str = "10/s,burst=50"
+    """The sign-in, consent and sign-out pages and the interaction callback, one bucket
+    per client IP for all of them."""
+    max_pending_interactions: str = "300"
+    """Sign-in requests (interaction rows) a client IP may start per ``interaction_ttl``:
+    a bucket of N refilled over the TTL, so at most 2N of its rows live at once; ``off``."""
     rate_limit_token_client: str = "100/s,burst=200"
     """Authenticated /token requests per client_id, whatever the address (a fleet behind
     many IPs)."""
@@ -144,6 +160,14 @@ class Settings(BaseSettings):
         if v is not None and v.startswith(("sqlite:", "sqlite+aiosqlite:")):
             _check_sqlite_url(v)
         return v
+
+    @field_validator("max_pending_interactions")
+    @classmethod
+    def _max_pending(cls, v: str) -> str:
+        text = v.strip().lower()
+        if text == "off" or (_COUNT.match(text) and 1 <= int(text) <= MAX_PENDING_INTERACTIONS):
+            return text
+        raise ValueError(f"{v[:40]!r} is not accepted; use 1-{MAX_PENDING_INTERACTIONS} or off")
 
     @field_validator("client_cache_ttl")
     @classmethod

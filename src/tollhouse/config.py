@@ -34,6 +34,8 @@ MAX_CODE_TTL = 60
 MAX_LOGO_BYTES = 512 * 1024
 MAX_PENDING_INTERACTIONS = 1_000_000
 _COUNT = re.compile(r"[0-9]{1,7}\Z")
+_BEARER = re.compile(r"(?=.{32,512}\Z)[A-Za-z0-9._~+/-]+=*\Z")
+"""RFC 6750 §2.1 ``b64token``, long enough not to be guessed."""
 RATE_LIMITS = (
     "rate_limit_token",
     "rate_limit_introspect",
@@ -136,6 +138,16 @@ class Settings(BaseSettings):
     """The operator's own login page (interaction API); unset: the built-in one."""
     consent_url: str | None = None
     """The operator's own consent page (interaction API); unset: the built-in one."""
+    metrics_token: str | None = None
+    """Bearer token that lets a caller other than loopback read ``/metrics`` on the main
+    listener (web/metrics_access.py): at least 32 characters of RFC 6750 ``b64token``."""
+    metrics_public: bool = False
+    """``/metrics`` on the main listener answers every caller (opt-in: for a network that
+    keeps it private by other means)."""
+    metrics_port: int | None = None
+    """A second listener serving only ``/metrics``, to every caller that reaches it."""
+    metrics_host: str | None = None
+    """Address of the metrics listener; unset: the main listener's ``host``."""
     access_log: Path | None = None
     """File the access log (one JSON line per request) is appended to, reopened on
     SIGHUP for logrotate (logs.py); unset: stderr, with the other log lines."""
@@ -159,6 +171,25 @@ class Settings(BaseSettings):
     def _database(cls, v: str | None) -> str | None:
         if v is not None and v.startswith(("sqlite:", "sqlite+aiosqlite:")):
             _check_sqlite_url(v)
+        return v
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if not _BEARER.match(v):
+            raise ValueError(
+                "must be at least 32 characters of A-Z a-z 0-9 - . _ ~ + / "
+                "(e.g. openssl rand -hex 32)"
+            )
+        return v
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port(cls, v: int | None) -> int | None:
+        if v is not None and not 1 <= v <= 65535:
+            raise ValueError(f"must be 1-65535, got {v}")
         return v
 
     @field_validator("max_pending_interactions")

@@ -32,6 +32,7 @@ def test_default_settings_give_no_warning(make_settings: MakeSettings) -> None:
         ({"workers": 4}, "4 workers without --redis"),
         ({"registration": "open"}, "registration is open"),
         ({"rate_limit_token": "off"}, "rate limiting of /token is off"),
+        ({"metrics_public": True, "host": "0.0.0.0"}, "/metrics answers every caller"),
         ({"host": "0.0.0.0"}, "no issuer set"),
         ({"redis": "redis://10.0.0.5:6379/0"}, "without TLS"),
         ({"issuer": "https://idp.example.test"}, "the issuer host is idp.example.test"),

@@ -233,6 +233,15 @@ def _abuse(s: Settings) -> list[Finding]:
                     f"remove TOLLHOUSE_{name.upper()} to get the default limit",
                 )
             )
+    if s.metrics_public and not is_loopback(s.host):
+        found.append(
+            warning(
+                CHECK,
+                "/metrics answers every caller on the public listener "
+                "(TOLLHOUSE_METRICS_PUBLIC=true)",
+                "scrape with TOLLHOUSE_METRICS_TOKEN or serve --metrics-port instead",
+            )
+        )
     return found
 
 

@@ -38,7 +38,7 @@ from tollhouse.provider.operations import (
     rate_limits,
     revocation_mirrors,
 )
-from tollhouse.provider.parts import DiscoveryCache, Hashers, PageSettings
+from tollhouse.provider.parts import DiscoveryCache, Hashers, MetricsAccess, PageSettings
 from tollhouse.provider.sign_in import SignInServices, sign_in_services
 from tollhouse.provider.tokens import TokenServices, open_keyring, token_services
 from tollhouse.security.client_secrets import ClientSecretVerifier
@@ -85,6 +85,7 @@ class Provider:
     mirrors: tuple[RevocationList, ...] = ()
     events: Events = NO_EVENTS
     discovery_cache: DiscoveryCache = field(default_factory=DiscoveryCache)
+    metrics_access: MetricsAccess = field(default_factory=MetricsAccess)
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What this instance needs to serve, by name (``/readyz``): each check raises when
@@ -189,4 +190,5 @@ def _assemble(
         login_guard=login_guard(settings, limiter),
         mirrors=core.mirrors,
         events=core.events,
+        metrics_access=MetricsAccess.from_settings(settings),
     )

@@ -75,6 +75,17 @@ def test_deployment_arguments_and_environment_are_accepted_by_serve() -> None:
     assert settings.trusted_proxies == "10.0.0.0/8"
 
 
+def test_prometheus_scrapes_the_metrics_listener_the_service_does_not_expose() -> None:
+    found = manifests()
+    template = found["Deployment/tollhouse"]["spec"]["template"]
+    [container] = template["spec"]["containers"]
+    annotations = template["metadata"]["annotations"]
+    assert f"--metrics-port={annotations['prometheus.io/port']}" in container["args"]
+    assert annotations["prometheus.io/scheme"] == "http"
+    exposed = {p["targetPort"] for p in found["Service/tollhouse"]["spec"]["ports"]}
+    assert "metrics" not in exposed and int(annotations["prometheus.io/port"]) not in exposed
+
+
 def test_service_targets_the_container_port() -> None:
     found = manifests()
     [container] = found["Deployment/tollhouse"]["spec"]["template"]["spec"]["containers"]

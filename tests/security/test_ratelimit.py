@@ -11,7 +11,7 @@ import pytest
 
 from tollhouse.config import RATE_LIMITS, load_settings
 from tollhouse.errors import ConfigError
-from tollhouse.provider.operations import rate_limits
+from tollhouse.provider.operations import login_guard, rate_limits
 from tollhouse.security.ratelimit import (
     MemoryRateLimiter,
     Rate,
@@ -80,6 +80,12 @@ async def test_every_limit_is_turned_off_by_off(name: str) -> None:
     assert limits.rates[limit] is None
     assert limits.rates["interactions"] is None
     assert all([(await limits.take(limit, "127.0.0.1")).allowed for _ in range(100)])
+
+
+async def test_off_turns_the_sign_in_limits_off() -> None:
+    settings = load_settings(rate_limit_login="off", rate_limit_login_ip="Off")
+    guard = login_guard(settings, MemoryRateLimiter())
+    assert [await guard.attempt("alice", "127.0.0.1") for _ in range(50)] == [None] * 50
 
 
 def test_pending_interactions_refill_over_the_interaction_lifetime() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -30,11 +31,19 @@ ENV_PREFIX = "TOLLHOUSE_"
 MAX_ACCESS_TOKEN_TTL = 3600
 MAX_CODE_TTL = 60
 MAX_LOGO_BYTES = 512 * 1024
+MAX_PENDING_INTERACTIONS = 1_000_000
+_COUNT = re.compile(r"[0-9]{1,7}\Z")
+_BEARER = re.compile(r"(?=.{32,512}\Z)[A-Za-z0-9._~+/-]+=*\Z")
+"""RFC 6750 §2.1 ``b64token``, long enough not to be guessed."""
 RATE_LIMITS = (
     "rate_limit_token",
     "rate_limit_introspect",
     "rate_limit_revoke",
     "rate_limit_register",
+    "rate_limit_authorize",
+    "rate_limit_userinfo",
+    "rate_limit_revocations",
+    "rate_limit_pages",
     "rate_limit_token_client",
     "rate_limit_token_client_failures",
     "rate_limit_login_ip",
@@ -93,6 +102,15 @@ class Settings(BaseSettings):
     rate_limit_introspect: str = "100/s,burst=200"
     rate_limit_revoke: str = "10/s,burst=20"
     rate_limit_register: str = "10/min"
+    rate_limit_authorize: str = "10/s,burst=50"
+    rate_limit_userinfo: str = "100/s,burst=200"
+    rate_limit_revocations: str = "10/s,burst=20"
+    rate_limit_pages: str = "10/s,burst=50"
+    """The sign-in, consent and sign-out pages and the interaction callback, one bucket
+    per client IP for all of them."""
+    max_pending_interactions: str = "300"
+    """Sign-in requests (interaction rows) a client IP may start per ``interaction_ttl``:
+    a bucket of N refilled over the TTL, so at most 2N of its rows live at once; ``off``."""
     rate_limit_token_client: str = "100/s,burst=200"
     """Authenticated /token requests per client_id, whatever the address (a fleet behind
     many IPs)."""
@@ -142,6 +160,16 @@ class Settings(BaseSettings):
     """The operator's own login page (interaction API); unset: the built-in one."""
     consent_url: str | None = None
     """The operator's own consent page (interaction API); unset: the built-in one."""
+    metrics_token: str | None = None
+    """Bearer token that lets a caller other than loopback read ``/metrics`` on the main
+    listener (web/metrics_access.py): at least 32 characters of RFC 6750 ``b64token``."""
+    metrics_public: bool = False
+    """``/metrics`` on the main listener answers every caller (opt-in: for a network that
+    keeps it private by other means)."""
+    metrics_port: int | None = None
+    """A second listener serving only ``/metrics``, to every caller that reaches it."""
+    metrics_host: str | None = None
+    """Address of the metrics listener; unset: the main listener's ``host``."""
     access_log: Path | None = None
     """File the access log (one JSON line per request) is appended to, reopened on
     SIGHUP for logrotate (logs.py); unset: stderr, with the other log lines."""
@@ -169,6 +197,33 @@ class Settings(BaseSettings):
         if v is not None and v.startswith(("sqlite:", "sqlite+aiosqlite:")):
             check_sqlite_url(v)
         return v
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if not _BEARER.match(v):
+            raise ValueError(
+                "must be at least 32 characters of A-Z a-z 0-9 - . _ ~ + / "
+                "(e.g. openssl rand -hex 32)"
+            )
+        return v
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port(cls, v: int | None) -> int | None:
+        if v is not None and not 1 <= v <= 65535:
+            raise ValueError(f"must be 1-65535, got {v}")
+        return v
+
+    @field_validator("max_pending_interactions")
+    @classmethod
+    def _max_pending(cls, v: str) -> str:
+        text = v.strip().lower()
+        if text == "off" or (_COUNT.match(text) and 1 <= int(text) <= MAX_PENDING_INTERACTIONS):
+            return text
+        raise ValueError(f"{v[:40]!r} is not accepted; use 1-{MAX_PENDING_INTERACTIONS} or off")
 
     @field_validator("client_cache_ttl")
     @classmethod

@@ -3,10 +3,10 @@ shared through Redis, and the rate limits."""
 
 from __future__ import annotations
 
-from tollhouse.config import Settings
+from tollhouse.config import RATE_LIMITS, Settings
 from tollhouse.security.lockout import open_failure_counts
 from tollhouse.security.login_guard import LockoutPolicy, LoginGuard
-from tollhouse.security.ratelimit import RateLimiter, RateLimits
+from tollhouse.security.ratelimit import OFF, RateLimiter, RateLimits
 from tollhouse.storage.ports import RevocationList
 
 
@@ -28,19 +28,14 @@ async def close_mirrors(mirrors: tuple[RevocationList, ...]) -> None:
 
 
 def rate_limits(settings: Settings, limiter: RateLimiter) -> RateLimits:
-    """The per-client-IP limits by endpoint, and the per-client ones on ``/token``: one
-    for authenticated requests, one for failed authentications (web/throttle.py)."""
-    return RateLimits(
-        limiter,
-        {
-            "token": settings.rate_limit_token,
-            "introspect": settings.rate_limit_introspect,
-            "revoke": settings.rate_limit_revoke,
-            "register": settings.rate_limit_register,
-            "token_client": settings.rate_limit_token_client,
-            "token_client_failures": settings.rate_limit_token_client_failures,
-        },
-    )
+    """Every ``TOLLHOUSE_RATE_LIMIT_<NAME>`` under its name in lower case (``token``,
+    ``authorize`` …; web/throttle.py says which path takes which), and ``interactions``:
+    the sign-in requests a client IP may start, ``max_pending_interactions`` per
+    ``interaction_ttl``."""
+    rates = {name.removeprefix("rate_limit_"): getattr(settings, name) for name in RATE_LIMITS}
+    pending = settings.max_pending_interactions
+    rates["interactions"] = pending if pending == OFF else f"{pending}/{settings.interaction_ttl}s"
+    return RateLimits(limiter, rates)
 
 
 def login_guard(settings: Settings, limiter: RateLimiter) -> LoginGuard:

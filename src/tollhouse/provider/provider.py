@@ -38,7 +38,7 @@ from tollhouse.provider.operations import (
     rate_limits,
     revocation_mirrors,
 )
-from tollhouse.provider.parts import DiscoveryCache, Hashers, PageSettings
+from tollhouse.provider.parts import DiscoveryCache, Hashers, MetricsAccess, PageSettings
 from tollhouse.provider.sign_in import SignInServices, sign_in_services
 from tollhouse.provider.tokens import TokenServices, open_keyring, token_services
 from tollhouse.security.client_secrets import ClientSecretVerifier
@@ -89,6 +89,7 @@ class Provider:
     discovery_cache: DiscoveryCache = field(default_factory=DiscoveryCache)
     logout_queue: LogoutQueue | None = None
     """Back-channel logout tokens waiting to be sent (backchannel.py); drained on close."""
+    metrics_access: MetricsAccess = field(default_factory=MetricsAccess)
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What this instance needs to serve, by name (``/readyz``): each check raises when
@@ -203,4 +204,5 @@ def _assemble(
         mirrors=core.mirrors,
         events=core.events,
         logout_queue=logout_queue,
+        metrics_access=MetricsAccess.from_settings(settings),
     )

@@ -87,6 +87,8 @@ EN: dict[str, str] = {
     "error.wrong_browser": (
         "This sign-in was started in another browser or has expired; start again from the app."
     ),
+    "busy.title": "Please wait",
+    "busy.message": "Too many requests from your network. Wait {wait} and try again.",
 }
 
 DE: dict[str, str] = {
@@ -169,6 +171,10 @@ DE: dict[str, str] = {
     "error.wrong_browser": (
         "Diese Anmeldung wurde in einem anderen Browser begonnen oder ist abgelaufen; "
         "beginnen Sie erneut in der Anwendung."
+    ),
+    "busy.title": "Bitte warten",
+    "busy.message": (
+        "Zu viele Anfragen aus Ihrem Netzwerk. Warten Sie {wait} und versuchen Sie es erneut."
     ),
 }
 

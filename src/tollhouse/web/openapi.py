@@ -263,8 +263,7 @@ PATHS: dict[str, Any] = {
                     "description": "A compact JWS, typ revocations+jwt.",
                     "content": {"application/jwt": {}},
                 },
-                "400": _CLIENT_ERRORS["400"],
-                "401": _CLIENT_ERRORS["401"],
+                **_CLIENT_ERRORS,
             },
         }
     },

@@ -30,6 +30,7 @@ BOOLEAN_VALUES = "1, true, yes or 0, false, no"
 
 MAX_ACCESS_TOKEN_TTL = 3600
 MAX_CODE_TTL = 60
+MAX_DEVICE_CODE_TTL = 1800
 MAX_LOGO_BYTES = 512 * 1024
 RATE_LIMITS = (
     "rate_limit_token",
@@ -40,6 +41,7 @@ RATE_LIMITS = (
     "rate_limit_token_client_failures",
     "rate_limit_login",
     "rate_limit_login_ip",
+    "rate_limit_device",
 )
 
 
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     purge_interval: int = 60
     purge_batch: int = 500
     code_ttl: int = 60
+    device_code_ttl: int = 600
+    """RFC 8628 ``expires_in``: how long a device's request waits for a person."""
+    device_interval: int = 5
+    """RFC 8628 ``interval``: seconds a device waits between polls."""
     session_ttl: int = 8 * 3600
     """Absolute lifetime of a browser session (single sign-on)."""
     session_idle_ttl: int = 3600
@@ -97,6 +103,8 @@ class Settings(BaseSettings):
     """Sign-in attempts per account (failures add up; a success clears them)."""
     rate_limit_login_ip: str = "30/15min"
     """Failed sign-in attempts per client IP."""
+    rate_limit_device: str = "20/min,burst=40"
+    """Requests per client IP to /device_authorization and to the /device page."""
     seed_demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     key_reload_interval: int = 10
@@ -209,6 +217,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be between 1 and {MAX_CODE_TTL} seconds, got {v}")
         return v
 
+    @field_validator("device_code_ttl")
+    @classmethod
+    def _device_code_ttl(cls, v: int) -> int:
+        if not 60 <= v <= MAX_DEVICE_CODE_TTL:
+            raise ValueError(f"must be between 60 and {MAX_DEVICE_CODE_TTL} seconds, got {v}")
+        return v
+
     @field_validator("refresh_grace_period")
     @classmethod
     def _grace(cls, v: int) -> int:
@@ -223,6 +238,7 @@ class Settings(BaseSettings):
         "session_idle_ttl",
         "id_token_ttl",
         "interaction_ttl",
+        "device_interval",
         "key_reload_interval",
         "purge_interval",
         "purge_batch",

@@ -21,6 +21,7 @@ from tollhouse.observability import metrics
 from tollhouse.protocol.events import (
     CodeReplayed,
     ConsentDecided,
+    DeviceFlow,
     FamilyRevoked,
     LoginFailed,
     LoginSucceeded,
@@ -84,6 +85,7 @@ _MESSAGES: dict[type[Any], str] = {
     FamilyRevoked: "refresh token family revoked",
     RefreshReplayed: "refresh token replayed; its family was revoked",
     CodeReplayed: "authorization code replayed; tokens from its first use revoked",
+    DeviceFlow: "device authorization",
 }
 _WARNINGS = (RefreshReplayed, CodeReplayed)
 

@@ -33,6 +33,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from tollhouse.protocol.events import (
     CodeReplayed,
     ConsentDecided,
+    DeviceFlow,
     FamilyRevoked,
     LoginFailed,
     LoginSucceeded,
@@ -109,6 +110,14 @@ CONSENTS = Counter(
     ["decision"],
     registry=REGISTRY,
 )
+DEVICE_AUTHORIZATIONS = Counter(
+    "tollhouse_device_authorizations_total",
+    "RFC 8628 device authorizations by outcome (requested, approved, denied, expired: "
+    "a poll answered expired_token, wrong_user_code: a code typed at /device that "
+    "matches no pending request).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 
 _ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
 
@@ -176,6 +185,8 @@ def record_event(event: SecurityEvent) -> None:
         LOGINS.labels("failure").inc()
     elif isinstance(event, ConsentDecided):
         CONSENTS.labels("allow" if event.allowed else "deny").inc()
+    elif isinstance(event, DeviceFlow):
+        _labelled(DEVICE_AUTHORIZATIONS, event.outcome).inc()
 
 
 def multiprocess_mode() -> bool:

@@ -88,6 +88,20 @@ class CodeReplayed:
     name: ClassVar[str] = "code_replay"
 
 
+DeviceOutcome = Literal["requested", "approved", "denied", "expired", "wrong_user_code"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFlow:
+    """RFC 8628: a device asked, a person approved or denied, a poll found the request
+    expired, or someone typed a user code that matches no pending request."""
+
+    outcome: DeviceOutcome
+    client_id: str | None = None
+    user_id: str | None = None
+    name: ClassVar[str] = "device"
+
+
 SecurityEvent = (
     LoginSucceeded
     | LoginFailed
@@ -97,6 +111,7 @@ SecurityEvent = (
     | FamilyRevoked
     | RefreshReplayed
     | CodeReplayed
+    | DeviceFlow
 )
 
 

@@ -26,9 +26,15 @@ async def close_mirrors(mirrors: tuple[RevocationList, ...]) -> None:
             await close()
 
 
+DEVICE_USER_CODE_FAILURES = "5/min"
+"""Wrong user codes typed at /device, per address and per browser (protocol/user_codes.py
+says why this keeps a live code out of reach)."""
+
+
 def rate_limits(settings: Settings, limiter: RateLimiter) -> RateLimits:
     """The per-client-IP limits by endpoint, and the per-client ones on ``/token``: one
-    for authenticated requests, one for failed authentications (web/throttle.py)."""
+    for authenticated requests, one for failed authentications (web/throttle.py); the
+    wrong user codes at /device."""
     return RateLimits(
         limiter,
         {
@@ -38,6 +44,8 @@ def rate_limits(settings: Settings, limiter: RateLimiter) -> RateLimits:
             "register": settings.rate_limit_register,
             "token_client": settings.rate_limit_token_client,
             "token_client_failures": settings.rate_limit_token_client_failures,
+            "device": settings.rate_limit_device,
+            "device_user_code": DEVICE_USER_CODE_FAILURES,
         },
     )
 

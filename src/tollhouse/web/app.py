@@ -18,6 +18,7 @@ from tollhouse.config import Settings
 from tollhouse.provider import Provider
 from tollhouse.web import (
     branding,
+    device,
     health,
     interaction,
     interaction_api,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         routes=[
             *routes.routes(),
             *interaction.routes(),
+            *device.routes(),
             *interaction_api.routes(),
             *branding.routes(),
             *logout.routes(),

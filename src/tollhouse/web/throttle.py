@@ -1,12 +1,14 @@
 """Rate limits: per client IP in front of the JSON protocol endpoints (step 4 of the
 request pipeline, web/pipeline.py), per client on ``/token``, per account at sign-in.
 
-``/token``, ``/introspect``, ``/revoke`` and ``/register`` (with
-``/register/{client_id}``) each have a token bucket per client IP
-(``TOLLHOUSE_RATE_LIMIT_*``). A refused request never reaches the endpoint: it gets
-HTTP 429 (RFC 6585 §4) with ``Retry-After`` and an RFC 6749 §5.2-style JSON body with
-the error code ``slow_down`` — the registered OAuth code for "too fast, back off"
-(RFC 8628 §3.5), which clients that know it already honour. Loopback is not exempt.
+``/token``, ``/introspect``, ``/revoke``, ``/register`` (with
+``/register/{client_id}``) and ``/device_authorization`` each have a token bucket per
+client IP (``TOLLHOUSE_RATE_LIMIT_*``); the ``/device`` page has its own under
+``TOLLHOUSE_RATE_LIMIT_DEVICE`` (web/device.py). A refused request never reaches the
+endpoint: it gets HTTP 429 (RFC 6585 §4) with ``Retry-After`` and an RFC 6749
+§5.2-style JSON body with the error code ``slow_down`` — the registered OAuth code for
+"too fast, back off" (RFC 8628 §3.5), which clients that know it already honour.
+Loopback is not exempt.
 
 The client IP is the one ``web/proxy.py`` settled on: the TCP peer, or the
 ``X-Forwarded-For`` client when the peer is one of ``TOLLHOUSE_TRUSTED_PROXIES``.
@@ -44,6 +46,7 @@ ENDPOINTS = {
     "/introspect": "introspect",
     "/revoke": "revoke",
     "/register": "register",
+    "/device_authorization": "device",
 }
 
 

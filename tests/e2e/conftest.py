@@ -139,6 +139,7 @@ NO_REQUEST_LIMITS = {
         "INTROSPECT",
         "REVOKE",
         "REGISTER",
+        "DEVICE",
     )
 }
 """Test servers see bursts of requests from 127.0.0.1 across a module, so the per-IP

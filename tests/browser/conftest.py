@@ -128,6 +128,9 @@ async def _seed(url: str, callbacks: str) -> None:
                     post_logout_redirect_uris=(f"{callbacks}/{client_id}/bye",),
                 )
             )
+        await storage.add_client(
+            Client("sensor-hub", "Sensor Hub", (), (GrantType.DEVICE_CODE,), AuthMethod.NONE, now)
+        )  # fmt: skip
         for username in USERS:
             await storage.add_user(
                 User(f"{username}-id", username, HASHER.hash(PASSWORD), now,

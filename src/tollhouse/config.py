@@ -30,6 +30,7 @@ ENV_PREFIX = "TOLLHOUSE_"
 
 MAX_ACCESS_TOKEN_TTL = 3600
 MAX_CODE_TTL = 60
+MAX_DEVICE_CODE_TTL = 1800
 MAX_LOGO_BYTES = 512 * 1024
 MAX_PENDING_INTERACTIONS = 1_000_000
 _COUNT = re.compile(r"[0-9]{1,7}\Z")
@@ -47,6 +48,7 @@ RATE_LIMITS = (
     "rate_limit_token_client",
     "rate_limit_token_client_failures",
     "rate_limit_login_ip",
+    "rate_limit_device",
 )
 
 
@@ -89,6 +91,10 @@ class Settings(BaseSettings):
     purge_interval: int = 60
     purge_batch: int = 500
     code_ttl: int = 60
+    device_code_ttl: int = 600
+    """RFC 8628 ``expires_in``: how long a device's request waits for a person."""
+    device_interval: int = 5
+    """RFC 8628 ``interval``: seconds a device waits between polls."""
     session_ttl: int = 8 * 3600
     """Absolute lifetime of a browser session (single sign-on)."""
     session_idle_ttl: int = 3600
@@ -134,6 +140,8 @@ class Settings(BaseSettings):
     password_hash_queue: Annotated[int, Field(ge=0, le=100_000)] = 32
     password_hash_queue_time: Annotated[float, Field(ge=0, le=60)] = 5.0
     """Longest a password check waits for a free slot before 503 + Retry-After."""
+    rate_limit_device: str = "20/min,burst=40"
+    """Requests per client IP to /device_authorization and to the /device page."""
     seed_demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     key_reload_interval: int = 10
@@ -295,6 +303,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be between 1 and {MAX_CODE_TTL} seconds, got {v}")
         return v
 
+    @field_validator("device_code_ttl")
+    @classmethod
+    def _device_code_ttl(cls, v: int) -> int:
+        if not 60 <= v <= MAX_DEVICE_CODE_TTL:
+            raise ValueError(f"must be between 60 and {MAX_DEVICE_CODE_TTL} seconds, got {v}")
+        return v
+
     @field_validator("refresh_grace_period")
     @classmethod
     def _grace(cls, v: int) -> int:
@@ -309,6 +324,7 @@ class Settings(BaseSettings):
         "session_idle_ttl",
         "id_token_ttl",
         "interaction_ttl",
+        "device_interval",
         "key_reload_interval",
         "purge_interval",
         "purge_batch",

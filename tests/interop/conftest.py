@@ -72,6 +72,9 @@ async def _seed(url: str) -> None:
             Client("rp-node", "Interop oauth4webapi", (f"{CALLBACKS}/rp-node/cb",),
                    (GrantType.AUTHORIZATION_CODE,), AuthMethod.NONE, now)
         )  # fmt: skip
+        await storage.add_client(
+            Client("rp-device", "Interop device", (), (GrantType.DEVICE_CODE,), AuthMethod.NONE, now)
+        )  # fmt: skip
         await storage.add_user(
             User("erin-id", USERNAME, HASHER.hash(PASSWORD), now, email="erin@example.test",
                  name="Erin Example", email_verified=True)

@@ -66,6 +66,9 @@ class AuthorizationRequest:
     ui_locales: str | None = None
     id_token_hint_sub: str | None = None
     """The subject named by a valid id_token_hint (for that client)."""
+    device: str | None = None
+    """RFC 8628: the fingerprint of the device code this request approves (from the
+    ``/device`` page); None for an ``/authorize`` request."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -83,6 +86,7 @@ class AuthorizationRequest:
             "login_hint": self.login_hint,
             "ui_locales": self.ui_locales,
             "id_token_hint_sub": self.id_token_hint_sub,
+            "device": self.device,
         }
 
     @classmethod
@@ -107,6 +111,7 @@ class AuthorizationRequest:
             login_hint=opt_str("login_hint"),
             ui_locales=opt_str("ui_locales"),
             id_token_hint_sub=opt_str("id_token_hint_sub"),
+            device=opt_str("device"),
         )
 
 

@@ -27,14 +27,20 @@ async def close_mirrors(mirrors: tuple[RevocationList, ...]) -> None:
             await close()
 
 
+DEVICE_USER_CODE_FAILURES = "5/min"
+"""Wrong user codes typed at /device, per address and per browser (protocol/user_codes.py
+says why this keeps a live code out of reach)."""
+
+
 def rate_limits(settings: Settings, limiter: RateLimiter) -> RateLimits:
     """Every ``TOLLHOUSE_RATE_LIMIT_<NAME>`` under its name in lower case (``token``,
     ``authorize`` …; web/throttle.py says which path takes which), and ``interactions``:
     the sign-in requests a client IP may start, ``max_pending_interactions`` per
-    ``interaction_ttl``."""
+    ``interaction_ttl``; ``device_user_code``: the wrong user codes at /device."""
     rates = {name.removeprefix("rate_limit_"): getattr(settings, name) for name in RATE_LIMITS}
     pending = settings.max_pending_interactions
     rates["interactions"] = pending if pending == OFF else f"{pending}/{settings.interaction_ttl}s"
+    rates["device_user_code"] = DEVICE_USER_CODE_FAILURES
     return RateLimits(limiter, rates)
 
 

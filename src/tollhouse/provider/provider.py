@@ -14,7 +14,9 @@ from tollhouse.keys.rotation import KeyRotation
 from tollhouse.maintenance import Purger
 from tollhouse.observability.audit import AuditTrail
 from tollhouse.protocol.cors import CorsPolicy, OriginIndex
+from tollhouse.protocol.device import DeviceVerification
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
+from tollhouse.protocol.endpoints.device_authorization import DeviceAuthorizationEndpoint
 from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
@@ -77,6 +79,9 @@ class Provider:
     purger: Purger
     key_rotation: KeyRotation
     registration: RegistrationEndpoint
+    device_authorization: DeviceAuthorizationEndpoint
+    device: DeviceVerification
+    """The person's side of the device flow (``/device``) and the operator's."""
     rate_limits: RateLimits
     login_guard: LoginGuard
     interactions: InteractionApi
@@ -189,6 +194,8 @@ def _assemble(
         userinfo=served.userinfo,
         logout=served.logout,
         registration=served.registration,
+        device_authorization=served.device_authorization,
+        device=served.device,
         sessions=people.sessions,
         login=people.login,
         sign_in=people.sign_in,

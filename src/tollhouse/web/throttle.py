@@ -16,6 +16,8 @@ Each interaction row (a pending sign-in request, web/pages.py :func:`respond`) a
 takes from the address's ``interactions`` bucket: ``TOLLHOUSE_MAX_PENDING_INTERACTIONS``
 tokens refilled over ``TOLLHOUSE_INTERACTION_TTL``, the rows' lifetime, so the rows one
 address keeps stay bounded whatever its request rate (:func:`new_interaction`).
+The ``/device`` page has its own bucket under ``TOLLHOUSE_RATE_LIMIT_DEVICE``
+(web/device.py).
 
 The client IP is the one ``web/proxy.py`` settled on: the TCP peer, or the
 ``X-Forwarded-For`` client when the peer is one of ``TOLLHOUSE_TRUSTED_PROXIES``.
@@ -77,6 +79,7 @@ PER_ADDRESS: dict[str, Limited] = {
     "/userinfo": Limited("userinfo", "/userinfo"),
     "/revocations": Limited("revocations", "/revocations"),
     **_pages("/login", "/consent", "/logout", "/interaction/callback"),
+    "/device_authorization": Limited("device", "/device_authorization"),
 }
 """Exact paths; :data:`PER_ADDRESS_PREFIXES` the paths under a prefix."""
 PER_ADDRESS_PREFIXES: tuple[tuple[str, Limited], ...] = (

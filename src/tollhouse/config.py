@@ -49,6 +49,7 @@ RATE_LIMITS = (
     "rate_limit_token_client_failures",
     "rate_limit_login_ip",
     "rate_limit_device",
+    "rate_limit_device_client",
 )
 
 
@@ -142,6 +143,9 @@ class Settings(BaseSettings):
     """Longest a password check waits for a free slot before 503 + Retry-After."""
     rate_limit_device: str = "20/min,burst=40"
     """Requests per client IP to /device_authorization and to the /device page."""
+    rate_limit_device_client: str = "10/min,burst=20"
+    """Authenticated /device_authorization requests per client_id, whatever the address:
+    a fleet of devices behind many IPs asks for codes rarely."""
     seed_demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     key_reload_interval: int = 10

@@ -144,6 +144,7 @@ NO_REQUEST_LIMITS = {
         "REVOCATIONS",
         "PAGES",
         "DEVICE",
+        "DEVICE_CLIENT",
     )
 } | {"TOLLHOUSE_MAX_PENDING_INTERACTIONS": "off"}
 """Test servers see bursts of requests from 127.0.0.1 across a module, so the per-IP

@@ -7,10 +7,18 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import Seed, Server, free_port, seed_database, start_server, stop
-from tests.e2e.device import add_device_clients, enter_code, poll, start
+from tests.e2e.device import (
+    TERMINAL,
+    TERMINAL_SECRET,
+    add_device_clients,
+    enter_code,
+    poll,
+    start,
+)
 from tests.e2e.forms import parse
 
 
@@ -21,7 +29,7 @@ def _server(tmp_path_factory: pytest.TempPathFactory, rate: str) -> Iterator[Ser
     asyncio.run(seed_database(url, seed))
     add_device_clients(url)
     port = free_port()
-    env = {"TOLLHOUSE_RATE_LIMIT_DEVICE": rate}
+    env = {"TOLLHOUSE_RATE_LIMIT_DEVICE": rate, "TOLLHOUSE_RATE_LIMIT_DEVICE_CLIENT": "off"}
     process, log_path = start_server(data_dir, port, env=env)
     try:
         yield Server(f"http://127.0.0.1:{port}", data_dir, url, seed, process, log_path)
@@ -78,3 +86,56 @@ def test_the_device_limit_covers_requests_and_the_page(flooded: Server) -> None:
     assert answers[:3] == [200, 200, 200] and answers[3] == 429
     assert refused.json()["error"] == "slow_down" and "retry-after" in refused.headers
     assert page[:3] == [200, 200, 200] and page[3] == 429
+
+
+def _from(address: str, server: Server) -> httpx.Client:
+    """A client whose connections leave from ``address`` (any 127.x is loopback)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=server.base_url, transport=transport, timeout=20)
+
+
+@pytest.fixture
+def per_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The per-IP device limit off, each client's own limit small."""
+    data_dir = tmp_path_factory.mktemp("device-client-limit")
+    url = f"sqlite:///{data_dir / 'tollhouse.db'}"
+    seed = Seed()
+    asyncio.run(seed_database(url, seed))
+    add_device_clients(url)
+    port = free_port()
+    env = {"TOLLHOUSE_RATE_LIMIT_DEVICE": "off", "TOLLHOUSE_RATE_LIMIT_DEVICE_CLIENT": "4/min"}
+    process, log_path = start_server(data_dir, port, env=env)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", data_dir, url, seed, process, log_path)
+    finally:
+        stop(process)
+
+
+def test_one_client_is_limited_across_addresses(per_client: Server) -> None:
+    """A fleet (or a flood naming one client) behind many addresses spends one bucket
+    per client; another client keeps its own."""
+    answers = []
+    for n in range(2, 7):
+        with _from(f"127.0.0.{n}", per_client) as device:
+            answers.append(start(device))
+    assert [a.status_code for a in answers] == [200] * 4 + [429], answers[-1].text
+    refused = answers[-1]
+    assert refused.json()["error"] == "slow_down" and "retry-after" in refused.headers
+    with _from("127.0.0.9", per_client) as terminal:
+        other = start(terminal, auth=(TERMINAL, TERMINAL_SECRET))
+    assert other.status_code == 200, other.text
+
+
+def test_failed_authentication_does_not_spend_the_client_limit(per_client: Server) -> None:
+    """Wrong secrets sent in the client's name cannot lock the rightful client out."""
+    with _from("127.0.0.20", per_client) as attacker:
+        failed = [start(attacker, auth=(TERMINAL, "wrong-secret")) for _ in range(8)]
+    assert {f.status_code for f in failed} == {401}
+    with _from("127.0.0.21", per_client) as terminal:
+        answered = [start(terminal, auth=(TERMINAL, TERMINAL_SECRET)) for _ in range(5)]
+    assert [a.status_code for a in answered] == [200] * 4 + [429]
+
+
+def test_off_turns_the_client_limit_off(guarded: Server) -> None:
+    with guarded.client() as device:
+        assert [start(device).status_code for _ in range(25)] == [200] * 25

@@ -35,6 +35,7 @@ from tollhouse.web.throttle import (
     authentication_failed,
     before_authentication,
     per_client,
+    per_device_client,
 )
 
 log = logging.getLogger("tollhouse.web")
@@ -143,8 +144,11 @@ async def device_authorization(provider: Provider, scope: Scope, receive: Receiv
     user_agent = header(scope, b"user-agent")
     origin = DeviceOrigin(address_of(scope), user_agent)
 
+    async def admit(client: Client) -> JsonResult | None:
+        return await per_device_client(provider, scope, client.client_id)
+
     async def handle(parsed: TokenRequest) -> JsonResult:
-        return await provider.device_authorization.handle(parsed, origin)
+        return await provider.device_authorization.handle(parsed, origin, admit)
 
     return await _client_endpoint(provider, scope, receive, "device authorization", handle)
 

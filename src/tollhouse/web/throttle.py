@@ -29,7 +29,9 @@ address (:func:`authentication_failed`; :func:`before_authentication` checks it)
 guessing a secret is slowed from every address, yet wrong secrets sent from elsewhere
 cannot lock the rightful client out, as a bucket every failure could drain would.
 Authenticated requests spend ``TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT`` per client_id,
-whatever the address (:func:`per_client`). Every refusal is :func:`refusal` (or
+whatever the address (:func:`per_client`); authenticated ``/device_authorization``
+requests spend ``TOLLHOUSE_RATE_LIMIT_DEVICE_CLIENT`` the same way
+(:func:`per_device_client`). Every refusal is :func:`refusal` (or
 :func:`page_refusal`): the same 429, metric and log line.
 """
 
@@ -236,3 +238,11 @@ async def per_client(provider: Provider, scope: Scope, client_id: str) -> JsonRe
     client's limit, else None."""
     key = _client_key(client_id)
     return await refusal(provider, scope, "token_client", key, "/token", "for this client")
+
+
+async def per_device_client(provider: Provider, scope: Scope, client_id: str) -> JsonResult | None:
+    """Once the client has authenticated: the 429 for a ``/device_authorization``
+    request over its client's ``TOLLHOUSE_RATE_LIMIT_DEVICE_CLIENT``, else None."""
+    key = _client_key(client_id)
+    template = "/device_authorization"
+    return await refusal(provider, scope, "device_client", key, template, "for this client")

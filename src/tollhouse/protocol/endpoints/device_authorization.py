@@ -19,6 +19,7 @@ from tollhouse.models import Client, DeviceAuthorization, GrantType
 from tollhouse.protocol import scopes, user_codes
 from tollhouse.protocol.client_auth import BASIC_CHALLENGE, ClientAuthenticator
 from tollhouse.protocol.device import VERIFICATION_PATH
+from tollhouse.protocol.endpoints.token import Admission
 from tollhouse.protocol.events import NO_EVENTS, DeviceFlow, Events
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import NO_STORE, JsonResult, add_query, error_json
@@ -62,10 +63,17 @@ class DeviceAuthorizationEndpoint:
         self._default_client_scopes = default_client_scopes
         self._events = events
 
-    async def handle(self, request: TokenRequest, origin: DeviceOrigin) -> JsonResult:
-        """Never raises an ``OAuthError``: it becomes an RFC 6749 §5.2 JSON response."""
+    async def handle(
+        self, request: TokenRequest, origin: DeviceOrigin, admit: Admission | None = None
+    ) -> JsonResult:
+        """Never raises an ``OAuthError``: it becomes an RFC 6749 §5.2 JSON response.
+        ``admit`` (the per-client limit) runs once the client has authenticated, so a
+        failed authentication never spends it."""
         try:
             client = await self._authenticator.authenticate(request.credentials)
+            refused = None if admit is None else await admit(client)
+            if refused is not None:
+                return refused
             if GrantType.DEVICE_CODE not in client.grant_types:
                 raise UnauthorizedClient("This client may not use the device authorization grant.")
             grant = scopes.resolve(

@@ -319,6 +319,7 @@ def test_interaction_describes_the_pending_request(setup: Setup) -> None:
     assert [s["scope"] for s in body["scopes"]] == ["openid", "profile"]
     assert body["scopes"][1]["description"] == "See your name and username"
     assert body["redirect_uri"] == CALLBACK
+    assert body["device"] is None  # an /authorize request, not a device's
 
 
 def test_an_interaction_is_answered_only_once(setup: Setup) -> None:
@@ -415,13 +416,21 @@ def test_revoked_admin_token_is_refused(setup: Setup) -> None:
     assert httpx.get(f"{setup.idp}/admin/interactions/x", headers=headers).status_code == 401
 
 
-def test_a_device_is_approved_through_the_login_app(setup: Setup) -> None:
-    """RFC 8628: with the operator's pages configured, /device hands the person to them
-    and their answers approve the device, with the amr they report in the ID Token."""
-    from tests.e2e.device import add_device_clients, poll, start
+@pytest.fixture(scope="module")
+def devices(setup: Setup) -> None:
+    """The setup with the device clients of tests/e2e/device.py added."""
+    from tests.e2e.device import add_device_clients
 
     add_device_clients(f"sqlite:///{setup.data_dir / 'tollhouse.db'}")
     time.sleep(1.2)  # every server sees a new client within a second
+
+
+@pytest.mark.usefixtures("devices")
+def test_a_device_is_approved_through_the_login_app(setup: Setup) -> None:
+    """RFC 8628: with the operator's pages configured, /device hands the person to them
+    and their answers approve the device, with the amr they report in the ID Token."""
+    from tests.e2e.device import poll, start
+
     fill = {
         "/login": {"username": setup.seed.username, "code": ONE_TIME_CODE},
         "/consent": {"grant": "openid read_sensors"},
@@ -449,3 +458,27 @@ def test_a_device_is_approved_through_the_login_app(setup: Setup) -> None:
         tokens = poll(device, started["device_code"]).json()
     claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
     assert claims["amr"] == AMR and tokens["scope"] == "openid read_sensors"
+
+
+@pytest.mark.usefixtures("devices")
+def test_a_device_interaction_names_where_the_device_asked_from(setup: Setup) -> None:
+    """RFC 8628 §5.4: the operator's consent app can show the device's IP address and
+    user agent, as the built-in consent page does."""
+    from tests.e2e.device import start
+
+    agent = "SensorHub/2.1 (substation 7)"
+    with httpx.Client(base_url=setup.idp, timeout=10) as device:
+        started = start(device, headers={"User-Agent": agent}).json()
+    with httpx.Client(timeout=10) as browser, admin(setup) as api:
+        form = parse(browser.get(started["verification_uri_complete"]).text).forms[0]
+        response = browser.post(f"{setup.idp}/device", data=form.inputs)
+        for _ in range(4):
+            location = urljoin(str(response.url), response.headers["location"])
+            if location.startswith(f"{setup.app}/login?interaction="):
+                break
+            response = browser.get(location)
+        else:
+            raise AssertionError("/device did not hand the person to the login app")
+        pending = api.get(f"/admin/interactions/{query(location)['interaction']}").json()
+    assert pending["device"] == {"ip": "127.0.0.1", "user_agent": agent}
+    assert pending["client"]["client_id"] == "sensor-hub"

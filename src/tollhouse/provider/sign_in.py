@@ -93,6 +93,7 @@ def sign_in_services(
         authorize=authorize,
         clock=clock,
         issuer=issuer,
+        devices=storage,
         events=events,
     )
     return SignInServices(

@@ -51,7 +51,7 @@ from tollhouse.protocol.results import NO_STORE, JsonResult, Redirect, add_query
 from tollhouse.protocol.sessions import SessionCookie, SessionService, SignedIn
 from tollhouse.protocol.sign_in import SignIn
 from tollhouse.randomness import fingerprint
-from tollhouse.storage.ports import AdminTokenStore, ApiStore, UserStore
+from tollhouse.storage.ports import AdminTokenStore, ApiStore, DeviceStore, UserStore
 
 __all__ = [
     "AnswerExpired",
@@ -104,9 +104,11 @@ class InteractionApi:
         authorize: AuthorizeEndpoint,
         clock: Clock,
         issuer: str,
+        devices: DeviceStore | None = None,
         events: Events = NO_EVENTS,
     ) -> None:
         self._interactions = interactions
+        self._devices = devices
         self._sign_in = sign_in
         self._sessions = sessions
         self._authorize = authorize
@@ -172,8 +174,19 @@ class InteractionApi:
             "ui_locales": request.ui_locales,
             "user": {"user_id": user.user_id, "username": user.username} if user else None,
             "expires_at": pending.record.expires_at,
+            "device": await self._device(request.device),
         }
         return JsonResult(200, body, dict(NO_STORE))
+
+    async def _device(self, device_code_hash: str | None) -> dict[str, str | None] | None:
+        """For a device's request, where it asked from (RFC 8628 §5.4), as the built-in
+        consent page shows it; None for an /authorize request."""
+        if device_code_hash is None or self._devices is None:
+            return None
+        device = await self._devices.get_device_authorization(device_code_hash)
+        if device is None:
+            return None
+        return {"ip": device.ip, "user_agent": device.user_agent}
 
     async def accept_login(self, interaction_id: str, body: Mapping[str, Any]) -> JsonResult:
         """``PUT …/accept-login`` ``{"username" | "user_id", "remember"?, "amr"?}``;

@@ -1,9 +1,13 @@
-"""The "sensors" API: simulated grid readings for tokens that carry ``read_sensors``.
+"""The "sensors" API: simulated grid readings for tokens that carry ``read_sensors``,
+and readings reported by devices (the sensor hub, demo/sensor_hub.py) with tokens that
+carry ``send_readings``.
 
 A resource server as docs/resource-server.md describes it: ``BearerAuthMiddleware``
 checks every request's access token locally (RFC 9068 JWT, the IdP's JWKS, RFC 6750
 errors) and ``RevocationFeed`` learns revoked tokens from the IdP's signed feed with
-the API's own client credentials. Run with ``python -m demo.sensors``.
+the API's own client credentials. ``GET /readings`` needs ``read_sensors``,
+``POST /readings`` ``send_readings``: one middleware per scope, chosen by method.
+Run with ``python -m demo.sensors``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import logging
 import math
 import random
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -24,8 +29,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from demo.settings import API_IDENTIFIER, HOST, Credentials, DemoSettings
+from demo.settings import API_IDENTIFIER, HOST, SEND_SCOPE, Credentials, DemoSettings
 from tollhouse.resource import BearerAuthMiddleware, RevocationFeed, TokenValidator
 from tollhouse.resource.asgi import ASGIApp
 
@@ -76,11 +82,17 @@ SENSORS = (
 )  # fmt: skip
 
 
+MAX_REPORTED = 20
+"""Reported sensors kept (the latest reading of each); more are refused."""
+_SENSOR_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
 async def readings(request: Request) -> Response:
     """The middleware has already checked the token and its ``read_sensors`` scope."""
     claims: dict[str, Any] = request.state.token_claims
     now = time.time()
     rng = random.Random(int(now * 10))  # noqa: S311 (simulated data, not security)
+    reported: dict[str, dict[str, Any]] = request.app.state.reported
     return JSONResponse(
         {
             "site": "Riverside grid (simulated)",
@@ -88,9 +100,60 @@ async def readings(request: Request) -> Response:
             "subject": claims["sub"],
             "client_id": claims["client_id"],
             "readings": [sensor.read(now, rng) for sensor in SENSORS],
+            "reported": sorted(reported.values(), key=lambda r: str(r["id"])),
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _report(body: object) -> dict[str, Any] | str:
+    """The reading a device sent, or what is wrong with it."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    sensor, value = body.get("sensor"), body.get("value")
+    name, unit = body.get("name", sensor), body.get("unit", "")
+    if not isinstance(sensor, str) or not _SENSOR_ID.fullmatch(sensor):
+        return "sensor must be 1-40 lower-case letters, digits and dashes"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "value must be a finite number"
+    if not isinstance(name, str) or not 0 < len(name) <= 80:
+        return "name must be a string of 1-80 characters"
+    if not isinstance(unit, str) or len(unit) > 8:
+        return "unit must be a string of at most 8 characters"
+    return {"id": sensor, "name": name, "value": value, "unit": unit}
+
+
+async def report(request: Request) -> Response:
+    """``POST /readings`` from a device; the middleware has checked ``send_readings``.
+    The reading is kept with who sent it: the token's subject (the person who approved
+    the device) and client."""
+    claims: dict[str, Any] = request.state.token_claims
+    try:
+        found = _report(await request.json())
+    except ValueError:
+        found = "the body must be JSON"
+    if isinstance(found, str):
+        return JSONResponse({"error": "invalid_request", "error_description": found}, 400)
+    reported: dict[str, dict[str, Any]] = request.app.state.reported
+    if found["id"] not in reported and len(reported) >= MAX_REPORTED:
+        return JSONResponse({"error": "invalid_request", "error_description": "too many"}, 400)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    entry = {**found, "subject": claims["sub"], "client_id": claims["client_id"]}
+    reported[found["id"]] = {**entry, "received_at": now}
+    log.info("reading %s=%s from %s (subject %s)", found["id"], found["value"],
+             claims["client_id"], claims["sub"])  # fmt: skip
+    return JSONResponse({**entry, "received_at": now}, 201, {"Cache-Control": "no-store"})
+
+
+class ByMethod:
+    """``POST`` to one app, every other method to another: each its own scope check."""
+
+    def __init__(self, post: ASGIApp, other: ASGIApp) -> None:
+        self.post, self.other = post, other
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chosen = self.post if scope.get("method") == "POST" else self.other
+        await chosen(scope, receive, send)
 
 
 async def healthz(request: Request) -> Response:
@@ -118,10 +181,20 @@ def create_app(settings: DemoSettings, credentials: Credentials) -> ASGIApp:
             validator.close()
 
     app = Starlette(
-        routes=[Route("/readings", readings), Route("/healthz", healthz)], lifespan=lifespan
+        routes=[
+            Route("/readings", readings, methods=["GET"]),
+            Route("/readings", report, methods=["POST"]),
+            Route("/healthz", healthz),
+        ],
+        lifespan=lifespan,
     )
-    return BearerAuthMiddleware(
-        app, validator, required_scopes=[REQUIRED_SCOPE], exclude_paths={"/healthz"}
+    app.state.reported = {}
+    excluded = {"/healthz"}
+    return ByMethod(
+        BearerAuthMiddleware(app, validator, required_scopes=[SEND_SCOPE], exclude_paths=excluded),
+        BearerAuthMiddleware(
+            app, validator, required_scopes=[REQUIRED_SCOPE], exclude_paths=excluded
+        ),
     )
 
 

@@ -14,6 +14,12 @@ API_IDENTIFIER = "https://sensors.grid-monitor.test"
 """The sensors API's identifier at the IdP (``aud`` of its tokens); cli/demo.py seeds it."""
 
 SCOPES = "openid profile email offline_access read_sensors"
+SEND_SCOPE = "send_readings"
+"""The sensors API's scope for devices that report readings (``POST /readings``);
+demo/run.py adds it to the seeded API."""
+
+HUB_CLIENT_ID = "sensor-hub"
+"""The sensor hub's public client (the device grant, no secret), registered by demo/run.py."""
 
 FIELD_CLIENT_ID = "field-technician"
 """The single-page app's public client (PKCE, no secret), registered by demo/run.py."""
@@ -40,11 +46,12 @@ class DemoSettings:
     api_port: int = 9001
     data_dir: Path = Path(".tollhouse-demo")
     field_port: int = 9002
+    hub_port: int = 9003
 
     @classmethod
     def from_env(cls) -> DemoSettings:
         """``DEMO_IDP_PORT``, ``DEMO_CLIENT_PORT``, ``DEMO_API_PORT``, ``DEMO_DATA_DIR``,
-        ``DEMO_SPA_PORT``."""
+        ``DEMO_SPA_PORT``, ``DEMO_HUB_PORT``."""
         default = cls()
         return cls(
             idp_port=_port("DEMO_IDP_PORT", default.idp_port),
@@ -52,6 +59,7 @@ class DemoSettings:
             api_port=_port("DEMO_API_PORT", default.api_port),
             data_dir=Path(os.environ.get("DEMO_DATA_DIR") or default.data_dir),
             field_port=_port("DEMO_SPA_PORT", default.field_port),
+            hub_port=_port("DEMO_HUB_PORT", default.hub_port),
         )
 
     @property
@@ -78,6 +86,11 @@ class DemoSettings:
     def field_url(self) -> str:
         """The field technician's single-page app (demo/field_app.py), its own origin."""
         return f"http://{HOST}:{self.field_port}"
+
+    @property
+    def hub_url(self) -> str:
+        """The sensor hub's status page (demo/sensor_hub.py)."""
+        return f"http://{HOST}:{self.hub_port}"
 
     @property
     def field_redirect_uri(self) -> str:

@@ -1,17 +1,20 @@
-"""``make demo``: start the IdP, the sensors API, Grid-Monitor and the field technician's
-single-page app; print the URLs to open.
+"""``make demo``: start the IdP, the sensors API, Grid-Monitor, the field technician's
+single-page app and the sensor hub (a device); print the URLs to open.
 
 1. ``tollhouse serve --seed-demo --insecure-http`` on ``DEMO_DATA_DIR`` (default
    ``.tollhouse-demo/``): plain HTTP, allowed on loopback only, so the browser needs no
    certificate exception. The seed writes the demo credentials to ``demo.json``.
 2. If the ports differ from the seeded ones, the Grid-Monitor client's redirect and
    post-logout URIs are set to match (through the IdP's storage, as admin commands do).
-   The field technician's public client is registered (or pointed) at its port too.
+   The field technician's public client is registered (or pointed) at its port too, the
+   sensor hub's public device client is registered, and the sensors API gets the
+   ``send_readings`` scope the hub asks for.
 3. ``python -m demo.sensors`` and ``python -m demo.grid_monitor``, which read their
-   credentials from ``demo.json``, and ``python -m demo.field_app`` (static files).
+   credentials from ``demo.json``, ``python -m demo.field_app`` (static files) and
+   ``python -m demo.sensor_hub``, whose user code the banner shows.
 
 Ports: ``DEMO_IDP_PORT`` (8080), ``DEMO_CLIENT_PORT`` (9000), ``DEMO_API_PORT`` (9001),
-``DEMO_SPA_PORT`` (9002).
+``DEMO_SPA_PORT`` (9002), ``DEMO_HUB_PORT`` (9003).
 The access-token lifetime defaults to 60 s here (``TOLLHOUSE_ACCESS_TOKEN_TTL``), so the
 refresh is seen within a minute. Output of each process: ``<data-dir>/logs/``.
 """
@@ -33,10 +36,19 @@ from pathlib import Path
 
 import httpx
 
-from demo.settings import FIELD_CLIENT_ID, FIELD_SCOPES, HOST, Credentials, DemoSettings
+from demo.settings import (
+    API_IDENTIFIER,
+    FIELD_CLIENT_ID,
+    FIELD_SCOPES,
+    HOST,
+    HUB_CLIENT_ID,
+    SEND_SCOPE,
+    Credentials,
+    DemoSettings,
+)
 from tollhouse.cli.demo import DEMO_CLIENT_ID
-from tollhouse.models import AuthMethod, Client, GrantType
-from tollhouse.storage.ports import ClientStore
+from tollhouse.models import Api, AuthMethod, Client, GrantType
+from tollhouse.storage.ports import ApiStore, ClientStore
 from tollhouse.storage.sql.storage import open_storage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +109,7 @@ def check_free(settings: DemoSettings) -> None:
         ("DEMO_CLIENT_PORT", settings.client_port),
         ("DEMO_API_PORT", settings.api_port),
         ("DEMO_SPA_PORT", settings.field_port),
+        ("DEMO_HUB_PORT", settings.hub_port),
     ):
         with socket.socket() as sock:
             # As uvicorn does: connections in TIME_WAIT do not make the port busy.
@@ -115,6 +128,7 @@ def child_env(settings: DemoSettings, extra: Mapping[str, str]) -> dict[str, str
     env["DEMO_CLIENT_PORT"] = str(settings.client_port)
     env["DEMO_API_PORT"] = str(settings.api_port)
     env["DEMO_SPA_PORT"] = str(settings.field_port)
+    env["DEMO_HUB_PORT"] = str(settings.hub_port)
     env["DEMO_DATA_DIR"] = str(settings.data_dir)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("TOLLHOUSE_ACCESS_TOKEN_TTL", DEMO_ACCESS_TOKEN_TTL)
@@ -170,6 +184,7 @@ async def match_client_urls(settings: DemoSettings, env: Mapping[str, str]) -> N
         if wanted != client:
             await storage.update_client(wanted)
         await register_field_app(storage, settings)
+        await register_hub(storage, storage)
     finally:
         await storage.close()
 
@@ -192,6 +207,30 @@ async def register_field_app(storage: ClientStore, settings: DemoSettings) -> No
         await storage.add_client(wanted)
     elif found.redirect_uris != wanted.redirect_uris:
         await storage.update_client(dataclasses.replace(wanted, created_at=found.created_at))
+
+
+async def register_hub(clients: ClientStore, apis: ApiStore) -> None:
+    """The sensor hub: a public client with the device grant and refresh tokens, asking
+    for ``send_readings``, a scope of the sensors API added here (the seed predates it)."""
+    api = await apis.get_api(API_IDENTIFIER)
+    if api is not None and SEND_SCOPE not in api.scopes:
+        described = {**api.descriptions, SEND_SCOPE: "Send sensor readings to the grid"}
+        await apis.delete_api(api.identifier)
+        await apis.add_api(
+            Api(api.identifier, (*api.scopes, SEND_SCOPE), api.created_at, api.name, described)
+        )
+    if await clients.get_client(HUB_CLIENT_ID) is None:
+        await clients.add_client(
+            Client(
+                HUB_CLIENT_ID,
+                "Sensor hub (substation North)",
+                (),
+                (GrantType.DEVICE_CODE, GrantType.REFRESH_TOKEN),
+                AuthMethod.NONE,
+                int(time.time()),
+                scopes=(SEND_SCOPE,),
+            )
+        )
 
 
 @contextlib.contextmanager
@@ -230,6 +269,7 @@ def running(settings: DemoSettings, env: Mapping[str, str] | None = None) -> Ite
                 ("sensors", "sensors", f"{settings.api_url}/healthz"),
                 ("grid-monitor", "grid_monitor", f"{settings.client_url}/healthz"),
                 ("field-app", "field_app", f"{settings.field_url}/healthz"),
+                ("sensor-hub", "sensor_hub", f"{settings.hub_url}/healthz"),
             )
         ]
         processes.extend(process for process, _ in apps)
@@ -238,6 +278,30 @@ def running(settings: DemoSettings, env: Mapping[str, str] | None = None) -> Ite
         yield Stack(settings, credentials, processes)
     finally:
         stop_all(processes)
+
+
+def hub_code(settings: DemoSettings, timeout: float = 10.0) -> dict[str, str]:
+    """The sensor hub's status once it has a user code to show (empty if not in time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            status: dict[str, str] = httpx.get(f"{settings.hub_url}/status.json").json()
+            if status.get("user_code") or status.get("state") == "sending":
+                return status
+        time.sleep(0.2)
+    return {}
+
+
+def hub_lines(settings: DemoSettings) -> list[str]:
+    status = hub_code(settings)
+    if status.get("user_code"):
+        return [
+            f"  Sensor hub         {settings.hub_url}/  (a device, public client "
+            f"{HUB_CLIENT_ID}: the device grant)",
+            f"    approve it at    {status['verification_uri_complete']}",
+            f"    code             {status['user_code']}",
+        ]
+    return [f"  Sensor hub         {settings.hub_url}/  (a device: its code is shown there)"]
 
 
 def banner(stack: Stack) -> str:
@@ -253,6 +317,7 @@ def banner(stack: Stack) -> str:
             f"  Sensors API        {s.api_url}/readings  (needs read_sensors)",
             f"  Field technician   {s.field_url}/  (a single-page app, public client "
             f"{FIELD_CLIENT_ID}: PKCE and CORS)",
+            *hub_lines(s),
             f"  Logs               {s.data_dir / 'logs'}/",
             "",
             "Press Ctrl-C to stop.",

@@ -81,8 +81,8 @@ async def add_people(settings: DemoSettings) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    idp, client, api, field = distinct_ports(4)
-    settings = DemoSettings(idp, client, api, tmp_path_factory.mktemp("demo"), field)
+    idp, client, api, field, hub = distinct_ports(5)
+    settings = DemoSettings(idp, client, api, tmp_path_factory.mktemp("demo"), field, hub)
     env = {
         "TOLLHOUSE_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL),
         "TOLLHOUSE_TEST_FAST_HASH": "1",

@@ -21,8 +21,8 @@ from tests.demo.conftest import distinct_ports
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    idp, client, api, field = distinct_ports(4)
-    settings = DemoSettings(idp, client, api, tmp_path_factory.mktemp("field"), field)
+    idp, client, api, field, hub = distinct_ports(5)
+    settings = DemoSettings(idp, client, api, tmp_path_factory.mktemp("field"), field, hub)
     env = {"TOLLHOUSE_TEST_FAST_HASH": "1", "TOLLHOUSE_LOG_LEVEL": "warning"}
     with running(settings, env) as started:
         yield started

@@ -18,7 +18,37 @@
     errorBox.hidden = !text;
   }
 
+  function cell(tag, text, className) {
+    const element = document.createElement(tag);
+    element.textContent = text;
+    if (className) element.className = className;
+    return element;
+  }
+
+  // Readings devices sent (the sensor hub): rebuilt each time, with textContent only.
+  function renderReported(reported) {
+    const box = document.getElementById("reported");
+    if (!box) return;
+    const table = box.querySelector("table");
+    const rows = table.querySelector("tbody");
+    rows.replaceChildren();
+    for (const reading of reported) {
+      const row = document.createElement("tr");
+      row.dataset.reported = reading.id;
+      row.append(
+        cell("th", reading.name),
+        cell("td", reading.value + " " + reading.unit, "num"),
+        cell("td", reading.client_id + " (" + reading.subject + ")"),
+      );
+      row.firstChild.scope = "row";
+      rows.append(row);
+    }
+    table.hidden = reported.length === 0;
+    document.getElementById("reported-none").hidden = reported.length > 0;
+  }
+
   function render(data) {
+    renderReported(data.reported || []);
     for (const reading of data.readings || []) {
       const row = section.querySelector('tr[data-sensor="' + CSS.escape(reading.id) + '"]');
       if (!row) continue;

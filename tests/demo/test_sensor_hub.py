@@ -84,7 +84,10 @@ def test_approved_hub_sends_readings_with_its_token(stack: Stack) -> None:
         # received: the hub's reading, carrying the subject of the hub's token.
         sign_in(stack, browser, operator(stack), expect_consent=True)
         body = readings_json(stack, browser)
+        page = browser.get(f"{stack.settings.client_url}/readings").text
     reported = {r["id"]: r for r in body["reported"]}
     hub = reported["hub-north-ambient"]
     assert hub["client_id"] == "sensor-hub" and hub["subject"] == body["subject"]
     assert hub["subject"] == sending["subject"]
+    # Grid-Monitor shows it under "Reported by devices".
+    assert 'data-reported="hub-north-ambient"' in page and "Substation North ambient" in page

@@ -127,7 +127,7 @@ class Hub:
         self.status.user_code = body["user_code"]
         self.status.verification_uri = body["verification_uri"]
         self.status.verification_uri_complete = body["verification_uri_complete"]
-        self.show("waiting", f"open {body['verification_uri_complete']}")
+        self.show("waiting")
         print(
             f"Sensor hub: to connect me, open {body['verification_uri']} and enter "
             f"{body['user_code']} (or open {body['verification_uri_complete']})",

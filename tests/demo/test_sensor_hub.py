@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,8 +23,7 @@ from tests.e2e.forms import parse
 ACCESS_TOKEN_TTL = 2
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def start_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     idp, client, api, field, hub = distinct_ports(5)
     settings = DemoSettings(idp, client, api, tmp_path_factory.mktemp("hub"), field, hub)
     env = {
@@ -34,6 +34,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     }
     with running(settings, env) as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from start_stack(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def fresh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own: the hub of ``stack`` is approved once, over HTTP. Started
+    before ``browser`` (named first), whose Playwright loop would forbid asyncio.run."""
+    yield from start_stack(tmp_path_factory)
 
 
 def hub_status(stack: Stack) -> dict[str, Any]:
@@ -91,3 +103,48 @@ def test_approved_hub_sends_readings_with_its_token(stack: Stack) -> None:
     assert hub["subject"] == sending["subject"]
     # Grid-Monitor shows it under "Reported by devices".
     assert 'data-reported="hub-north-ambient"' in page and "Substation North ambient" in page
+
+
+def test_operator_approves_the_hub_in_chromium(
+    fresh_stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    """The demo as a person does it: the hub's page, its link, sign-in and consent at
+    the IdP, then Grid-Monitor's page listing the hub's readings (monitor.js)."""
+    stack, creds = fresh_stack, fresh_stack.credentials
+    wait_for(stack, lambda s: s["user_code"])
+    context = browser.new_context(viewport={"width": 1000, "height": 820}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        page.goto(f"{stack.settings.hub_url}/")
+        page.screenshot(path=str(tmp_path / "hub-waiting.png"))
+        page.locator("a[href*='/device?user_code=']").click()
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url("**/login?interaction=**")
+        page.get_by_label("Username").fill(creds.username)
+        page.get_by_label("Password").fill(creds.password)
+        page.locator("button[type=submit]").click()
+        page.wait_for_url("**/consent?interaction=**")
+        assert page.get_by_text("Sensor hub", exact=False).first.is_visible()
+        assert page.get_by_text("127.0.0.1", exact=False).first.is_visible()
+        page.screenshot(path=str(tmp_path / "hub-consent.png"), full_page=True)
+        page.locator("button[name=decision][value=allow]").click()
+        page.wait_for_url("**/device?result=approved")
+
+        page.goto(f"{stack.settings.client_url}/")
+        page.get_by_role("link", name="Sign in with Tollhouse").click()
+        page.wait_for_url(f"{stack.settings.issuer}/consent?*")  # signed in already (SSO)
+        page.locator("button[name=decision][value=allow]").click()
+        page.wait_for_url(f"{stack.settings.client_url}/readings")
+        row = page.locator('tr[data-reported="hub-north-ambient"]')
+        row.wait_for(timeout=20_000)  # rendered by the server or by monitor.js
+        assert "sensor-hub" in row.inner_text()
+        page.screenshot(path=str(tmp_path / "hub-readings.png"), full_page=True)
+        page.goto(f"{stack.settings.hub_url}/")
+        assert "Connected" in page.locator("body").inner_text()
+        assert problems == []
+    finally:
+        context.close()

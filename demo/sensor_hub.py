@@ -98,7 +98,9 @@ class Hub:
                 if tokens is not None:
                     await self.report(tokens)
             except httpx.HTTPError as exc:
-                self.show("error", f"the identity provider or the API cannot be reached: {exc}")
+                self.show("error", f"the identity provider cannot be reached: {exc}")
+            except (ValueError, KeyError) as exc:  # a body that is not the JSON expected
+                self.show("error", f"unexpected answer from the identity provider: {exc!r}")
             await self.sleep(RETRY_AFTER)
 
     def show(self, state: str, message: str = "") -> None:
@@ -165,16 +167,22 @@ class Hub:
                 if refreshed is None:
                     return
                 tokens = refreshed
-            answer = await self.send(tokens)
-            if answer.status_code == 401:
-                refreshed = await self.refresh(tokens)
-                if refreshed is None:
-                    return
-                tokens = refreshed
+            try:
                 answer = await self.send(tokens)
+                if answer.status_code == 401:
+                    refreshed = await self.refresh(tokens)
+                    if refreshed is None:
+                        return
+                    tokens = refreshed
+                    answer = await self.send(tokens)
+            except httpx.HTTPError as exc:  # the API is down: keep the tokens, try later
+                self.show("sending", f"the sensors API cannot be reached: {exc}")
+                await self.sleep(SEND_EVERY)
+                continue
             if answer.status_code == 201:
                 self.status.sent += 1
                 self.status.subject = answer.json().get("subject")
+                self.status.message = ""
             else:
                 self.show("sending", f"the sensors API answered {answer.status_code}")
             await self.sleep(SEND_EVERY)

@@ -314,7 +314,8 @@ def banner(stack: Stack) -> str:
             "",
             f"  Identity provider  {s.issuer}  (plain HTTP on loopback: --insecure-http)",
             f"  Grid-Monitor       {s.client_url}  (client {c.client_id})",
-            f"  Sensors API        {s.api_url}/readings  (needs read_sensors)",
+            f"  Sensors API        {s.api_url}/readings  (GET needs read_sensors, "
+            "POST send_readings)",
             f"  Field technician   {s.field_url}/  (a single-page app, public client "
             f"{FIELD_CLIENT_ID}: PKCE and CORS)",
             *hub_lines(s),

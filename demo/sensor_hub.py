@@ -44,6 +44,8 @@ SEND_EVERY = 2.0
 RETRY_AFTER = 5.0
 SLOW_DOWN = 5
 """Seconds added to the interval after each ``slow_down`` (RFC 8628 §3.5)."""
+USER_AGENT = "sensor-hub/1.0 (Tollhouse demo; substation North)"
+"""Shown to the person approving the hub, with its address (RFC 8628 §5.4)."""
 SENSOR = {"sensor": "hub-north-ambient", "name": "Substation North ambient (hub)", "unit": "°C"}
 
 
@@ -251,7 +253,7 @@ def create_app(settings: DemoSettings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(timeout=10, headers={"User-Agent": USER_AGENT}) as http:
             hub = holder["hub"] = Hub(settings, http, HubStatus())
             task = asyncio.create_task(hub.run())
             try:

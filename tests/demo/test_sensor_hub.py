@@ -130,6 +130,7 @@ def test_operator_approves_the_hub_in_chromium(
         page.wait_for_url("**/consent?interaction=**")
         assert page.get_by_text("Sensor hub", exact=False).first.is_visible()
         assert page.get_by_text("127.0.0.1", exact=False).first.is_visible()
+        assert page.get_by_text("sensor-hub/1.0", exact=False).first.is_visible()
         page.screenshot(path=str(tmp_path / "hub-consent.png"), full_page=True)
         page.locator("button[name=decision][value=allow]").click()
         page.wait_for_url("**/device?result=approved")

@@ -17,7 +17,7 @@ from demo.settings import DemoSettings
 
 from tests.demo.conftest import distinct_ports
 from tests.demo.test_demo import operator, readings_json, sign_in
-from tests.e2e.device import answer
+from tests.e2e.device import answer, poll, start
 from tests.e2e.forms import parse
 
 ACCESS_TOKEN_TTL = 2
@@ -149,3 +149,29 @@ def test_operator_approves_the_hub_in_chromium(
         assert problems == []
     finally:
         context.close()
+
+
+def test_the_api_checks_reports_and_their_scope(stack: Stack) -> None:
+    """A device token of its own (the hub's client, approved over HTTP): bodies that do
+    not fit get 400, and send_readings does not let it read (403)."""
+    creds = stack.credentials
+    with httpx.Client(base_url=stack.settings.issuer, timeout=15) as device:
+        started = start(device, scope="send_readings").json()
+        with httpx.Client(timeout=15) as browser:
+            form = parse(browser.get(started["verification_uri_complete"]).text).forms[0]
+            submitted = browser.post(f"{stack.settings.issuer}/device", data=form.inputs)
+            done = answer(browser, submitted, username=creds.username, password=creds.password)
+            assert str(done.url).endswith("/device?result=approved")
+        tokens = poll(device, started["device_code"]).json()
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    readings = f"{stack.settings.api_url}/readings"
+    for body in ({"sensor": "Bad Id!", "value": 1}, {"sensor": "ok", "value": "NaN"}, [1]):
+        refused = httpx.post(readings, json=body, headers=auth)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
+    not_json = httpx.post(readings, content=b"{", headers=auth)
+    assert not_json.status_code == 400
+    accepted = httpx.post(readings, json={"sensor": "probe-1", "value": 2.5}, headers=auth)
+    assert accepted.status_code == 201 and accepted.json()["client_id"] == "sensor-hub"
+    forbidden = httpx.get(readings, headers=auth)
+    assert forbidden.status_code == 403
+    assert 'error="insufficient_scope"' in forbidden.headers["www-authenticate"]

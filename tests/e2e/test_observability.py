@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     stop,
 )
 from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+from tests.e2e.test_diagnosis import access_lines
 
 FORWARDED_CLIENT = "203.0.113.9"
 
@@ -271,11 +272,7 @@ def test_forwarded_headers_are_ignored_without_trusted_proxies(unproxied: Server
     )
     assert "strict-transport-security" not in response.headers
     request_id = response.headers["x-request-id"]
-    line = next(
-        json.loads(raw)
-        for raw in unproxied.logs().splitlines()
-        if raw.startswith("{") and request_id in raw and '"tollhouse.access"' in raw
-    )
+    line = access_lines(unproxied, {request_id})[request_id]
     assert line["client"] == "127.0.0.1"
 
 

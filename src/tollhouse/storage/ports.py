@@ -202,6 +202,14 @@ class RevocationList(Protocol):
     async def is_revoked(self, jti: str, now: int) -> bool: ...
 
 
+class OneTimeUses(Protocol):
+    """Values that may be used once within their lifetime: client assertion ``jti``s
+    (RFC 7523 §3 item 7), shared by every instance of the server."""
+
+    async def use_once(self, key: str, expires_at: int, now: int) -> bool:
+        """Record ``key`` until ``expires_at``; False if it is recorded already."""
+
+
 class RevocationFeedStore(Protocol):
     async def revocations_since(self, cursor: int, now: int, limit: int) -> list[Revocation]:
         """Unexpired revocations with ``seq > cursor``, in ``seq`` order, at most ``limit``."""
@@ -307,6 +315,7 @@ class Storage(
     AccessTokenStore,
     RegistrationTokenStore,
     AdminTokenStore,
+    OneTimeUses,
     Protocol,
 ):
     """Everything one backend provides; the provider hands each part to its user."""

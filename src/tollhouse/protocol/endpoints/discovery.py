@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from tollhouse.algorithms import CLIENT_ALGS
 from tollhouse.protocol.claims import SUPPORTED_CLAIMS
 from tollhouse.protocol.pkce import SUPPORTED_METHODS
 from tollhouse.protocol.scopes import IDP_SCOPES
@@ -19,7 +20,8 @@ ENDPOINT_PATHS = {
     "userinfo_endpoint": "/userinfo",
     "end_session_endpoint": "/logout",
 }
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+"""Introspection takes the same but ``none``: only a confidential client may introspect."""
 
 
 def metadata(
@@ -48,7 +50,10 @@ def metadata(
             "grant_types_supported": sorted(set(grant_types)),
             "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
             "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-            "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS[:2],
+            "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS[:3],
+            "token_endpoint_auth_signing_alg_values_supported": list(CLIENT_ALGS),
+            "revocation_endpoint_auth_signing_alg_values_supported": list(CLIENT_ALGS),
+            "introspection_endpoint_auth_signing_alg_values_supported": list(CLIENT_ALGS),
             "code_challenge_methods_supported": list(SUPPORTED_METHODS),
             "authorization_response_iss_parameter_supported": True,
             "subject_types_supported": ["public", "pairwise"],

@@ -16,9 +16,12 @@ from tollhouse.storage.memory.codes import MemoryCodes
 from tollhouse.storage.memory.keys import MemoryKeys
 from tollhouse.storage.memory.sessions import MemorySessions
 from tollhouse.storage.memory.tokens import MemoryTokens
+from tollhouse.storage.memory.uses import MemoryOneTimeUses
 
 __all__ = ["MemoryStorage"]
 
 
-class MemoryStorage(MemoryAccounts, MemoryCodes, MemorySessions, MemoryKeys, MemoryTokens):
+class MemoryStorage(
+    MemoryAccounts, MemoryCodes, MemorySessions, MemoryKeys, MemoryTokens, MemoryOneTimeUses
+):
     """Implements :class:`~tollhouse.storage.ports.Storage` in process memory."""

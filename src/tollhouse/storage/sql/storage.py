@@ -36,10 +36,12 @@ from tollhouse.storage.sql.schema import (
     revocations,
     sessions,
     token_families,
+    used_once,
 )
 from tollhouse.storage.sql.sessions import SqlSessions
 from tollhouse.storage.sql.statements import expired_batch
 from tollhouse.storage.sql.tokens import SqlTokenStores
+from tollhouse.storage.sql.uses import SqlOneTimeUses
 
 EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
     (authorization_codes, authorization_codes.c.code_hash),
@@ -55,6 +57,7 @@ EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
     (access_tokens, access_tokens.c.jti),
     (initial_access_tokens, initial_access_tokens.c.token_hash),
     (admin_tokens, admin_tokens.c.token_id),
+    (used_once, used_once.c.use_key),
 )
 """The tables ``purge_expired`` empties of expired rows, each with its key."""
 
@@ -74,6 +77,7 @@ class SqlStorage(
     SqlTokenStores,
     SqlRegistrationTokens,
     SqlAdminTokens,
+    SqlOneTimeUses,
 ):
     """Implements :class:`~tollhouse.storage.ports.Storage` on an ``AsyncEngine`` (a
     PostgreSQL database or a SQLite file)."""

@@ -48,8 +48,9 @@ _MAX_AGE: Final = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$
 class _Fetched:
     uri: str
     keys: tuple[VerifyKey, ...]
-    fetched_at: int
     fresh_until: int
+    refreshed_at: int | None = None
+    """When an unknown kid last made the set be fetched again."""
 
 
 def cache_lifetime(cache_control: str | None) -> int:
@@ -97,13 +98,17 @@ class ClientKeySource:
     async def _remote(self, client: Client, uri: str, refresh: bool) -> tuple[VerifyKey, ...]:
         now = self._clock.now()
         held = self._fetched.get(client.client_id)
+        refreshed_at = None
         if held is not None and held.uri == uri:
             self._fetched.move_to_end(client.client_id)
-            fresh = now < held.fresh_until
-            if fresh and not (refresh and now - held.fetched_at >= REFRESH_INTERVAL):
+            refreshed_at = held.refreshed_at
+            if refresh and (refreshed_at is None or now - refreshed_at >= REFRESH_INTERVAL):
+                refreshed_at = now
+            elif now < held.fresh_until:
                 return held.keys
         try:
             fetched = await self._fetch(client, uri, now)
+            fetched.refreshed_at = refreshed_at
         except InvalidClient:
             if held is not None and held.uri == uri:
                 return held.keys  # the last good set, while the client's host is down
@@ -134,4 +139,4 @@ class ClientKeySource:
             )
             raise InvalidClient(f"The client's jwks_uri could not be used: {reason}.") from None
         ttl = cache_lifetime(answer.headers.get("cache-control"))
-        return _Fetched(uri, keys, now, now + ttl)
+        return _Fetched(uri, keys, now + ttl)

@@ -172,6 +172,17 @@ class Interaction:
 
 
 @dataclass(frozen=True, slots=True)
+class PushedRequest:
+    """An authorization request pushed to /par (RFC 9126), waiting for /authorize."""
+
+    request_hash: str
+    """The SHA-256 fingerprint of the ``request_uri``'s random part."""
+    client_id: str
+    params: dict[str, str]
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class SigningKey:
     kid: str
     alg: str

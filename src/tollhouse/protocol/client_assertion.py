@@ -22,20 +22,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from tollhouse.algorithms import CLIENT_ALGS
 from tollhouse.clock import Clock, SystemClock
 from tollhouse.errors import InvalidClient
 from tollhouse.models import Client
-from tollhouse.protocol.client_keys import KeyChoice, choose_key
+from tollhouse.protocol import client_jws
+from tollhouse.protocol.client_jws import ClientKeys
 from tollhouse.resource import at_jwt
-from tollhouse.resource.errors import TokenError
-from tollhouse.resource.jwk import VerifyKey
 from tollhouse.storage.ports import OneTimeUses
 
 ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MAX_ASSERTION_BYTES: Final = 8 * 1024
 MAX_LIFETIME: Final = 300
 """Seconds an assertion may live ahead of now: a stolen one is useless soon after."""
 LEEWAY: Final = 30
@@ -44,13 +42,6 @@ MAX_JTI_LENGTH: Final = 256
 ACCEPTED_TYP: Final = frozenset({"jwt", "client-authentication+jwt"})
 """No ``typ``, the generic ``JWT``, or the explicit type of draft-ietf-oauth-rfc7523bis;
 a JWT typed as something else (an access token, a DPoP proof) is not an assertion."""
-
-
-class ClientKeys(Protocol):
-    async def keys_of(self, client: Client, *, refresh: bool = False) -> tuple[VerifyKey, ...]:
-        """The client's keys. ``refresh``: a kid was not found, so fetch the client's
-        ``jwks_uri`` again if it was not fetched very recently. Raises
-        :class:`~tollhouse.errors.InvalidClient` if the client has no usable keys."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +53,14 @@ class AssertionPolicy:
     algorithms: tuple[str, ...] = CLIENT_ALGS
 
 
-def refused(description: str, debug: str | None = None) -> InvalidClient:
+def refused(description: str, *, debug: str | None = None) -> InvalidClient:
     return InvalidClient(f"The client assertion was refused: {description}", debug=debug)
 
 
 def unverified_claims(assertion: str) -> dict[str, Any]:
     """The claims of an assertion, before any check: only to learn which client it
     claims to be (RFC 7523 §3: client_id is optional beside an assertion)."""
-    parts = assertion.split(".")
-    if len(assertion) > MAX_ASSERTION_BYTES or len(parts) != 3:
-        raise refused("it is not a compact JWS (RFC 7515 §7.1).")
-    try:
-        return at_jwt.payload_of(parts[1])
-    except TokenError:
-        raise refused("its payload is not base64url JSON.") from None
+    return client_jws.split(assertion, refused)[1]
 
 
 class AssertionVerifier:
@@ -96,15 +81,9 @@ class AssertionVerifier:
 
     async def verify(self, client: Client, assertion: str) -> None:
         """Raise ``invalid_client`` unless ``assertion`` authenticates ``client``."""
-        claims = unverified_claims(assertion)
-        head, _, _ = assertion.partition(".")
-        header = self._header(head)
-        alg: str = header["alg"]
-        key = await self._key(client, header.get("kid"), alg)
-        try:
-            at_jwt.check_signature(assertion, assertion.rindex("."), key)
-        except TokenError:
-            raise refused("its signature does not verify with the client's key.") from None
+        header, claims = client_jws.split(assertion, refused)
+        client_jws.check_header(header, self.policy.algorithms, ACCEPTED_TYP, refused)
+        await client_jws.check_signature(assertion, header, client, self._keys, refused)
         now = self._clock.now()
         exp = self._check_claims(client.client_id, claims, now)
         digest = hashlib.sha256(f"{client.client_id}\0{claims['jti']}".encode()).hexdigest()
@@ -114,37 +93,6 @@ class AssertionVerifier:
                 "request (RFC 7523 section 3).",
                 debug="assertion replay",
             )
-
-    def _header(self, segment: str) -> dict[str, Any]:
-        try:
-            header = at_jwt.header_of(segment)
-            at_jwt.check_crit(header)
-        except TokenError as error:
-            raise refused(error.description) from None
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self.policy.algorithms:
-            allowed = ", ".join(self.policy.algorithms)
-            raise refused(f"alg {str(alg)[:16]!r} is not accepted; use one of {allowed}.")
-        typ = header.get("typ")
-        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYP):
-            raise refused(f"typ {str(typ)[:32]!r} is not a client assertion's.")
-        kid = header.get("kid")
-        if kid is not None and (not isinstance(kid, str) or not kid):
-            raise refused("kid must be a non-empty string.")
-        return header
-
-    async def _key(self, client: Client, kid: str | None, alg: str) -> VerifyKey:
-        choice, key = choose_key(await self._keys.keys_of(client), kid, alg)
-        if choice == KeyChoice.UNKNOWN_KID:
-            # The client may have rotated: its jwks_uri is read again (rate limited).
-            choice, key = choose_key(await self._keys.keys_of(client, refresh=True), kid, alg)
-        if key is not None:
-            return key
-        if choice == KeyChoice.UNKNOWN_KID:
-            raise refused(f"no key with kid {str(kid)[:64]!r} is registered for this client.")
-        if choice == KeyChoice.AMBIGUOUS:
-            raise refused(f"the client has several {alg} keys; name one with kid.")
-        raise refused(f"no registered key of this client is for alg {alg}.")
 
     def _check_claims(self, client_id: str, claims: dict[str, Any], now: int) -> float:
         if claims.get("iss") != client_id or claims.get("sub") != client_id:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
+from tollhouse.protocol.endpoints.par import ParEndpoint
 from tollhouse.protocol.endpoints.registration import RegistrationEndpoint
 from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
 from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
@@ -16,6 +18,8 @@ from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
 from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
 from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
 from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
+from tollhouse.protocol.pushed_requests import PushedRequests
+from tollhouse.protocol.request_objects import RequestObjects
 from tollhouse.provider.clients import ClientServices
 from tollhouse.provider.core import Core
 from tollhouse.provider.tokens import TokenServices
@@ -31,10 +35,11 @@ class Endpoints:
     userinfo: UserInfoEndpoint
     logout: LogoutEndpoint
     registration: RegistrationEndpoint
+    par: ParEndpoint
 
 
 def authorize_endpoint(
-    core: Core, clients: ClientServices, tokens: TokenServices
+    core: Core, clients: ClientServices, tokens: TokenServices, pushed: PushedRequests
 ) -> AuthorizeEndpoint:
     settings, storage = core.settings, core.storage
     return AuthorizeEndpoint(
@@ -49,6 +54,11 @@ def authorize_endpoint(
         show_registered_redirect_uris=settings.development_mode,
         id_token_hints=tokens.hints,
         sessions=storage,
+        sources=AuthorizationSources(
+            pushed,
+            RequestObjects(clients.keys, core.issuer, core.clock),
+            require_par=settings.require_par,
+        ),
     )
 
 
@@ -86,8 +96,11 @@ def token_endpoint(core: Core, clients: ClientServices, tokens: TokenServices) -
 def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> Endpoints:
     settings, storage, clock, issuer = core.settings, core.storage, core.clock, core.issuer
     authenticator, lookup, revoker = clients.authenticator, tokens.lookup, tokens.revoker
+    pushed = PushedRequests(storage, clock)
+    authorize = authorize_endpoint(core, clients, tokens, pushed)
     return Endpoints(
-        authorize=authorize_endpoint(core, clients, tokens),
+        authorize=authorize,
+        par=ParEndpoint(authenticator, authorize, pushed),
         token=token_endpoint(core, clients, tokens),
         revocation=RevocationEndpoint(
             authenticator=authenticator, lookup=lookup, revoker=revoker, clock=clock

@@ -18,6 +18,7 @@ from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
+from tollhouse.protocol.endpoints.par import ParEndpoint
 from tollhouse.protocol.endpoints.registration import RegistrationEndpoint
 from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
 from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
@@ -77,6 +78,7 @@ class Provider:
     purger: Purger
     key_rotation: KeyRotation
     registration: RegistrationEndpoint
+    par: ParEndpoint
     rate_limits: RateLimits
     login_guard: LoginGuard
     interactions: InteractionApi
@@ -188,6 +190,7 @@ def _assemble(
         userinfo=served.userinfo,
         logout=served.logout,
         registration=served.registration,
+        par=served.par,
         sessions=people.sessions,
         login=people.login,
         sign_in=people.sign_in,

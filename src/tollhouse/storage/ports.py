@@ -21,6 +21,7 @@ from tollhouse.models import (
     Consent,
     InitialAccessToken,
     Interaction,
+    PushedRequest,
     RefreshToken,
     RegistrationAccessToken,
     Revocation,
@@ -210,6 +211,13 @@ class OneTimeUses(Protocol):
         """Record ``key`` until ``expires_at``; False if it is recorded already."""
 
 
+class PushedRequestStore(Protocol):
+    async def add_pushed_request(self, pushed: PushedRequest) -> None: ...
+
+    async def take_pushed_request(self, request_hash: str, now: int) -> PushedRequest | None:
+        """Remove and return it (RFC 9126 §4: used once); None if missing or expired."""
+
+
 class RevocationFeedStore(Protocol):
     async def revocations_since(self, cursor: int, now: int, limit: int) -> list[Revocation]:
         """Unexpired revocations with ``seq > cursor``, in ``seq`` order, at most ``limit``."""
@@ -316,6 +324,7 @@ class Storage(
     RegistrationTokenStore,
     AdminTokenStore,
     OneTimeUses,
+    PushedRequestStore,
     Protocol,
 ):
     """Everything one backend provides; the provider hands each part to its user."""

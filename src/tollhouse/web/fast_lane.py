@@ -1,5 +1,5 @@
 """The hot endpoints, answered from the raw ASGI scope: ``POST /token``,
-``/introspect``, ``/revoke``; ``GET /jwks.json`` and the discovery documents.
+``/introspect``, ``/revoke``, ``/par``; ``GET /jwks.json`` and the discovery documents.
 
 They carry nearly all of an identity provider's traffic, so they skip Starlette's
 router and its ``Request``/``Response`` objects (bench/RESULTS.md): each handler reads
@@ -131,6 +131,13 @@ async def introspect(provider: Provider, scope: Scope, receive: Receive) -> Json
     )
 
 
+async def par(provider: Provider, scope: Scope, receive: Receive) -> JsonResult:
+    """RFC 9126 §2.1."""
+    return await _client_endpoint(
+        provider, scope, receive, "pushed authorization request", provider.par.handle
+    )
+
+
 async def jwks(provider: Provider, scope: Scope, receive: Receive) -> JsonResult:
     return await jwks_result(provider)
 
@@ -143,6 +150,7 @@ HOT_ROUTES: dict[tuple[str, str], HotRoute] = {
     ("POST", "/token"): HotRoute("/token", token),
     ("POST", "/introspect"): HotRoute("/introspect", introspect),
     ("POST", "/revoke"): HotRoute("/revoke", revoke),
+    ("POST", "/par"): HotRoute("/par", par),
     ("GET", "/jwks.json"): HotRoute("/jwks.json", jwks),
     ("GET", "/.well-known/openid-configuration"): HotRoute(
         "/.well-known/openid-configuration", discovery

@@ -48,6 +48,7 @@ async def discovery_result(provider: Provider) -> JsonResult:
             signing_algs=algs,
             ui_locales=UI_LOCALES,
             extra_endpoints=extra,
+            require_par=provider.settings.require_par,
         )
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)
@@ -125,6 +126,7 @@ def routes() -> list[Route]:
         Route("/token", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
         Route("/revoke", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
         Route("/introspect", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
+        Route("/par", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
         Route("/revocations", revocations, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),

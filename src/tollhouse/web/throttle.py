@@ -43,6 +43,7 @@ ENDPOINTS = {
     "/token": "token",
     "/introspect": "introspect",
     "/revoke": "revoke",
+    "/par": "token",  # a step of the same flow as /token, with the same client auth
     "/register": "register",
 }
 

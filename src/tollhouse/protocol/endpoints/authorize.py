@@ -28,6 +28,7 @@ from tollhouse.errors import (
 )
 from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
 from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
+from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.protocol.sessions import SignedIn as SignedIn  # re-exported
@@ -90,7 +91,9 @@ class AuthorizeEndpoint:
         show_registered_redirect_uris: bool = False,
         id_token_hints: IdTokenHints | None = None,
         sessions: SessionStore | None = None,
+        sources: AuthorizationSources | None = None,
     ) -> None:
+        self.sources = sources or AuthorizationSources()
         self._hints = id_token_hints
         self._sessions = sessions
         self._clients = clients
@@ -122,6 +125,12 @@ class AuthorizeEndpoint:
                 sent_redirect,
             )
         try:
+            params = await self.sources.at_authorize(params, client)
+        except OAuthError as error:
+            # Not redirected: the redirect_uri is inside what could not be read.
+            return ErrorPage(error, client_id, sent_redirect)
+        sent_redirect = params.get("redirect_uri")
+        try:
             redirect_uri = redirect_uris.select(client.redirect_uris, sent_redirect)
         except InvalidRedirectUri as error:
             if not self._show_registered:
@@ -136,6 +145,13 @@ class AuthorizeEndpoint:
         except OAuthError as error:
             return self.error_redirect(redirect_uri, error, state, client=client)
         return await self.resume(request, client, signed_in)
+
+    async def check(self, params: Mapping[str, str], client: Client) -> None:
+        """Raise what /authorize would refuse ``params`` with (RFC 9126 §2.1: a pushed
+        request is validated as an authorization request when it is pushed)."""
+        sent_redirect = params.get("redirect_uri")
+        redirect_uri = redirect_uris.select(client.redirect_uris, sent_redirect)
+        await self._validate(params, client, redirect_uri, sent_redirect is not None)
 
     async def _validate(
         self, params: Mapping[str, str], client: Client, redirect_uri: str, redirect_sent: bool

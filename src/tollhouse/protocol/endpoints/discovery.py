@@ -19,6 +19,7 @@ ENDPOINT_PATHS = {
     "revocation_feed_endpoint": "/revocations",
     "userinfo_endpoint": "/userinfo",
     "end_session_endpoint": "/logout",
+    "pushed_authorization_request_endpoint": "/par",
 }
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 """Introspection takes the same but ``none``: only a confidential client may introspect."""
@@ -32,6 +33,7 @@ def metadata(
     signing_algs: Iterable[str],
     ui_locales: Iterable[str] = ("en",),
     extra_endpoints: dict[str, str] | None = None,
+    require_par: bool = False,
 ) -> dict[str, Any]:
     """The document served at both well-known locations.
 
@@ -66,8 +68,10 @@ def metadata(
             "backchannel_logout_session_supported": True,
             "frontchannel_logout_supported": False,
             "ui_locales_supported": list(ui_locales),
-            "request_parameter_supported": False,
+            "request_parameter_supported": True,
             "request_uri_parameter_supported": False,
+            "request_object_signing_alg_values_supported": list(CLIENT_ALGS),
+            "require_pushed_authorization_requests": require_par,
             "claims_parameter_supported": False,
         }
     )

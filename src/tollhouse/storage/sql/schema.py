@@ -248,6 +248,16 @@ used_once = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
+pushed_requests = Table(
+    # RFC 9126: keyed by the fingerprint of the request_uri, never the value itself.
+    "pushed_requests",
+    metadata,
+    Column("request_hash", ID, primary_key=True),
+    Column("client_id", ID, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
 revocations = Table(
     "revocations",
     metadata,

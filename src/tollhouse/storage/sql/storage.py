@@ -32,6 +32,7 @@ from tollhouse.storage.sql.schema import (
     authorization_codes,
     initial_access_tokens,
     interactions,
+    pushed_requests,
     refresh_tokens,
     revocations,
     sessions,
@@ -58,6 +59,7 @@ EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
     (initial_access_tokens, initial_access_tokens.c.token_hash),
     (admin_tokens, admin_tokens.c.token_id),
     (used_once, used_once.c.use_key),
+    (pushed_requests, pushed_requests.c.request_hash),
 )
 """The tables ``purge_expired`` empties of expired rows, each with its key."""
 

@@ -21,9 +21,6 @@ from tollhouse.storage.ports import PushedRequestStore
 REQUEST_URI_PREFIX: Final = "urn:ietf:params:oauth:request_uri:"
 PAR_TTL: Final = 60
 """RFC 9126 §2.2: "A value of 60 seconds ... is RECOMMENDED"; FAPI 2.0 asks < 600."""
-PUSHED_MARK: Final = "\x00pushed"
-"""Set in the parameters handed on after a pushed request was taken; a request from a
-browser cannot carry it (a NUL is refused in every query)."""
 
 
 class PushedRequests:
@@ -57,4 +54,4 @@ class PushedRequests:
             )
         if pushed.client_id != client_id:
             raise InvalidRequestUri("The request_uri was pushed by another client.")
-        return {**pushed.params, PUSHED_MARK: "1"}
+        return pushed.params

@@ -23,6 +23,7 @@ from tollhouse.protocol.client_assertion import (
     AssertionVerifier,
     unverified_claims,
 )
+from tollhouse.protocol.profile import Fapi2Profile
 from tollhouse.protocol.requests import ClientCredentials
 from tollhouse.storage.ports import ClientStore
 
@@ -107,7 +108,9 @@ class ClientAuthenticator:
         verifier: SecretVerifier,
         clock: Clock | None = None,
         assertions: AssertionVerifier | None = None,
+        profile: Fapi2Profile | None = None,
     ) -> None:
+        self.profile = profile
         self._clients = clients
         self._verifier = verifier
         self._clock = clock or SystemClock()
@@ -121,6 +124,8 @@ class ClientAuthenticator:
             if credentials.client_secret is not None:
                 await self._verifier.dummy_verify()
             raise InvalidClient("Client authentication failed.", debug="unknown client_id")
+        if self.profile is not None:
+            self.profile.check_client(client)
         if client.uses_keys or credentials.assertion is not None:
             return await self._by_assertion(client, credentials.assertion)
         if client.is_public:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tollhouse.algorithms import FAPI2_CLIENT_ALGS
 from tollhouse.protocol.client_assertion import AssertionPolicy, AssertionVerifier
 from tollhouse.protocol.client_auth import ClientAuthenticator
+from tollhouse.protocol.profile import Fapi2Profile
 from tollhouse.provider.client_keys import ClientKeySource
 from tollhouse.provider.core import Core
 from tollhouse.provider.parts import hash_gate
@@ -45,7 +47,11 @@ def client_services(core: Core) -> ClientServices:
     # §3 item 7: an assertion is accepted once, whichever instance receives it).
     assertions = AssertionVerifier(assertion_policy(core), keys, storage, clock)
     authenticator = ClientAuthenticator(
-        clients=clients, verifier=client_secrets, clock=clock, assertions=assertions
+        clients=clients,
+        verifier=client_secrets,
+        clock=clock,
+        assertions=assertions,
+        profile=Fapi2Profile() if settings.profile == "fapi2" else None,
     )
     return ClientServices(
         client_secrets=client_secrets,
@@ -58,5 +64,9 @@ def client_services(core: Core) -> ClientServices:
 
 
 def assertion_policy(core: Core) -> AssertionPolicy:
-    """RFC 7523 §3 item 3: the issuer is the audience; the token endpoint URL too."""
-    return AssertionPolicy(issuer=core.issuer, token_endpoint=core.issuer + "/token")
+    """RFC 7523 §3 item 3: the issuer is the audience; the token endpoint URL too,
+    except under the FAPI 2.0 profile (issuer only, no RS256)."""
+    issuer = core.issuer
+    if core.settings.profile == "fapi2":
+        return AssertionPolicy(issuer, issuer + "/token", True, FAPI2_CLIENT_ALGS)
+    return AssertionPolicy(issuer=issuer, token_endpoint=issuer + "/token")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tollhouse.algorithms import CLIENT_ALGS, FAPI2_CLIENT_ALGS
 from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
@@ -42,6 +43,8 @@ def authorize_endpoint(
     core: Core, clients: ClientServices, tokens: TokenServices, pushed: PushedRequests
 ) -> AuthorizeEndpoint:
     settings, storage = core.settings, core.storage
+    fapi = settings.profile == "fapi2"
+    request_algs = FAPI2_CLIENT_ALGS if fapi else CLIENT_ALGS
     return AuthorizeEndpoint(
         clients=clients.clients,
         apis=clients.apis,
@@ -56,9 +59,10 @@ def authorize_endpoint(
         sessions=storage,
         sources=AuthorizationSources(
             pushed,
-            RequestObjects(clients.keys, core.issuer, core.clock),
-            require_par=settings.require_par,
+            RequestObjects(clients.keys, core.issuer, core.clock, algorithms=request_algs),
+            require_par=settings.require_par or fapi,
         ),
+        pkce_for_all=fapi,
     )
 
 

@@ -92,7 +92,9 @@ class AuthorizeEndpoint:
         id_token_hints: IdTokenHints | None = None,
         sessions: SessionStore | None = None,
         sources: AuthorizationSources | None = None,
+        pkce_for_all: bool = False,
     ) -> None:
+        self._pkce_for_all = pkce_for_all
         self.sources = sources or AuthorizationSources()
         self._hints = id_token_hints
         self._sessions = sessions
@@ -171,8 +173,8 @@ class AuthorizeEndpoint:
 
         challenge = params.get("code_challenge")
         method = params.get("code_challenge_method")
-        # RFC 9700 §2.1.1: public clients MUST use PKCE.
-        pkce.validate_challenge(challenge, method, required=client.is_public)
+        # RFC 9700 §2.1.1: public clients MUST use PKCE; FAPI 2.0 §5.3.2.2: every client.
+        pkce.validate_challenge(challenge, method, required=client.is_public or self._pkce_for_all)
 
         grant = scopes.resolve(
             scopes.parse(params.get("scope")),

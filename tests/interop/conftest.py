@@ -83,6 +83,11 @@ async def _seed(url: str) -> None:
                    jwks=json.dumps({"keys": [CLIENT_KEY.as_dict(private=False)]}),
                    require_pushed_authorization_requests=True)
         )  # fmt: skip
+        await storage.add_client(
+            Client("rp-authlib-key", "Interop Authlib private_key_jwt", (),
+                   (GrantType.CLIENT_CREDENTIALS,), AuthMethod.PRIVATE_KEY_JWT, now,
+                   jwks=json.dumps({"keys": [CLIENT_KEY.as_dict(private=False)]}))
+        )  # fmt: skip
         await storage.add_user(
             User("erin-id", USERNAME, HASHER.hash(PASSWORD), now, email="erin@example.test",
                  name="Erin Example", email_verified=True)

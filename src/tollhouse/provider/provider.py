@@ -92,6 +92,16 @@ class Provider:
     logout_queue: LogoutQueue | None = None
     """Back-channel logout tokens waiting to be sent (backchannel.py); drained on close."""
 
+    @property
+    def require_par(self) -> bool:
+        """Every client must push its authorization requests (RFC 9126 §5)."""
+        return self.authorize.sources.require_par
+
+    @property
+    def fapi2(self) -> bool:
+        """The FAPI 2.0 profile is on (protocol/profile.py)."""
+        return self.settings.profile == "fapi2"
+
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What this instance needs to serve, by name (``/readyz``): each check raises when
         its dependency is down; Redis only when configured."""

@@ -48,8 +48,8 @@ async def discovery_result(provider: Provider) -> JsonResult:
             signing_algs=algs,
             ui_locales=UI_LOCALES,
             extra_endpoints=extra,
-            require_par=provider.settings.require_par,
-            fapi2=provider.settings.profile == "fapi2",
+            require_par=provider.require_par,
+            fapi2=provider.fapi2,
         )
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)

@@ -373,3 +373,26 @@ def test_discovery_lists_private_key_jwt(pk: PkServer) -> None:
         assert "private_key_jwt" in doc[f"{endpoint}_endpoint_auth_methods_supported"]
         algs = doc[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
         assert set(algs) == {"ES256", "EdDSA", "PS256", "RS256"}
+
+
+def test_the_revocation_feed_takes_an_assertion_in_the_query(pk: PkServer) -> None:
+    """/revocations is a GET: RFC 7523's parameters come in the query there."""
+    key = pk.keys.introspector
+    with pk.client() as http:
+        feed = http.get(
+            "/revocations",
+            params={
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": assertion(key, INTROSPECTOR, pk.base_url),
+            },
+        )
+        stranger = http.get(
+            "/revocations",
+            params={
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": assertion(pk.keys.other, INTROSPECTOR, pk.base_url),
+            },
+        )
+    assert feed.status_code == 200, feed.text
+    assert feed.headers["content-type"].startswith("application/jwt")
+    refused(stranger, "no key with kid")

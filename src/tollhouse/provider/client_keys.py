@@ -111,7 +111,10 @@ class ClientKeySource:
             fetched.refreshed_at = refreshed_at
         except InvalidClient:
             if held is not None and held.uri == uri:
-                return held.keys  # the last good set, while the client's host is down
+                # The last good set while the client's host is down, tried again in a
+                # minute rather than at every request.
+                held.fresh_until = now + MIN_TTL
+                return held.keys
             raise
         self._fetched[client.client_id] = fetched
         while len(self._fetched) > MAX_CLIENTS:

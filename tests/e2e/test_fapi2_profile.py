@@ -31,7 +31,7 @@ class Fapi:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=10)
 
-    def auth(self, aud: str | None = None, key: Key | None = None) -> dict[str, str]:
+    def auth(self, aud: str | list[str] | None = None, key: Key | None = None) -> dict[str, str]:
         signed = assertion(key or self.es, FAPI_CLIENT, aud or self.base_url)
         return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
 
@@ -93,11 +93,16 @@ def test_only_the_issuer_is_an_audience_and_rs256_is_refused(fapi: Fapi) -> None
             "/token",
             data={"grant_type": "client_credentials", **fapi.auth(fapi.base_url + "/token")},
         )
+        in_array = http.post(
+            "/token",
+            data={"grant_type": "client_credentials", **fapi.auth([fapi.base_url])},
+        )
         rs256 = http.post(
             "/token", data={"grant_type": "client_credentials", **fapi.auth(key=fapi.rs)}
         )
     assert by_endpoint.status_code == 401
     assert "aud must be the issuer" in by_endpoint.json()["error_description"]
+    assert in_array.status_code == 401
     assert rs256.status_code == 401
     assert "RS256" in rs256.json()["error_description"]
 

@@ -97,7 +97,10 @@ class AssertionVerifier:
     def _check_claims(self, client_id: str, claims: dict[str, Any], now: int) -> float:
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
             raise refused("iss and sub must both be the client_id (RFC 7523 section 3).")
-        if not _audience_ok(claims.get("aud"), self._audiences):
+        aud = claims.get("aud")
+        # FAPI 2.0 §5.3.2.1 (2025): the issuer identifier as a single string.
+        single = type(aud) is str or not self.policy.issuer_only
+        if not single or not _audience_ok(aud, self._audiences):
             raise refused(f"aud must be the issuer identifier {self.policy.issuer}.")
         exp = claims.get("exp")
         if not at_jwt.is_numeric_date(exp):

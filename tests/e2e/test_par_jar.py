@@ -264,3 +264,26 @@ def test_discovery_names_par(setup: Setup) -> None:
     assert doc["pushed_authorization_request_endpoint"] == setup.base_url + "/par"
     assert doc["require_pushed_authorization_requests"] is False
     assert doc["request_parameter_supported"] is True
+
+
+def test_par_answers_the_pushing_clients_origin(setup: Setup) -> None:
+    """CORS as at /token: a single-page app may push from its redirect URI's origin."""
+    origin = "http://127.0.0.1:9000"  # CALLBACK's origin
+    _, challenge = pkce_pair()
+    with setup.client() as http:
+        preflight = http.options(
+            "/par",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        )
+        pushed = http.post(
+            "/par", data={**_request(challenge, "s"), **_auth(setup)}, headers={"Origin": origin}
+        )
+        foreign = http.post(
+            "/par",
+            data={**_request(challenge, "s"), **_auth(setup)},
+            headers={"Origin": "https://elsewhere.example"},
+        )
+    assert preflight.headers.get("access-control-allow-origin") == origin
+    assert pushed.status_code == 201
+    assert pushed.headers.get("access-control-allow-origin") == origin
+    assert "access-control-allow-origin" not in foreign.headers

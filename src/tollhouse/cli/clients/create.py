@@ -16,7 +16,7 @@ from tollhouse.cli.clients.arguments import (
     check_scopes,
     check_uris,
 )
-from tollhouse.cli.clients.keys import key_options, read_keys, with_keys
+from tollhouse.cli.clients.keys import KeyOptions, key_options, with_keys
 from tollhouse.cli.clients.metadata import json_option, metadata, record_fields
 from tollhouse.cli.clients.secret import SECRET_WARNING, new_secret
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
@@ -151,11 +151,7 @@ def create(
     id_token_alg: str | None,
     subject_type: str,
     cors_origins: tuple[str, ...],
-    auth_method: str | None,
-    jwks_file: Path | None,
-    jwks_uri: str | None,
-    require_par: bool | None,
-    require_signed_request: bool | None,
+    key_options: KeyOptions,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -164,11 +160,11 @@ def create(
     if not name.strip():
         usage_error("--name must not be empty")
     client_id = client_ids.generate() if chosen_id is None else _checked_id(chosen_id)
-    method = _method(auth_method, public)
+    method = _method(key_options.auth_method, public)
     public = method == AuthMethod.NONE
     if public and introspect:
         usage_error("a public client cannot introspect tokens (it cannot authenticate)")
-    keys = read_keys(method, jwks_file, jwks_uri, require_par, require_signed_request)
+    keys = key_options.read(method)
     chosen = check_grant_types(grant_types, public)
     uris = check_redirect_uris(redirect_uris, chosen)
     scopes = check_scopes(scope_values)
@@ -197,8 +193,8 @@ def create(
         subject_type=subject_type,
         allowed_cors_origins=_cors_origins(cors_origins),
     )
-    client = with_keys(client, keys)
-    _print_created(run(_add(settings, client, introspect, chosen_id is not None)), secret, as_json)
+    added = run(_add(settings, with_keys(client, keys), introspect, chosen_id is not None))
+    _print_created(added, secret, as_json)
 
 
 def _method(auth_method: str | None, public: bool) -> str:

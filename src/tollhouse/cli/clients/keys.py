@@ -7,10 +7,12 @@ update`` itself, which changes them (a key rotation, a move off secrets).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -27,7 +29,36 @@ F = TypeVar("F", bound=Callable[..., Any])
 AUTH_METHODS = [method.value for method in AuthMethod]
 
 
+@dataclass(frozen=True, slots=True)
+class KeyOptions:
+    """The values of the options :func:`key_options` adds, as one argument."""
+
+    auth_method: str | None
+    jwks_file: Path | None
+    jwks_uri: str | None
+    require_par: bool | None
+    require_signed: bool | None
+
+    def read(self, method: str) -> KeyMetadata:
+        return read_keys(
+            method, self.jwks_file, self.jwks_uri, self.require_par, self.require_signed
+        )
+
+
 def key_options(command: F) -> F:
+    """Add the key options; the command receives them as ``key_options``."""
+
+    @functools.wraps(command)
+    def bundled(*args: Any, **kwargs: Any) -> Any:
+        kwargs["key_options"] = KeyOptions(
+            kwargs.pop("auth_method"),
+            kwargs.pop("jwks_file"),
+            kwargs.pop("jwks_uri"),
+            kwargs.pop("require_par"),
+            kwargs.pop("require_signed_request"),
+        )
+        return command(*args, **kwargs)
+
     options = (
         click.option(
             "--auth-method",
@@ -60,9 +91,10 @@ def key_options(command: F) -> F:
             help="Authorization requests only as signed request objects (RFC 9101).",
         ),
     )
+    decorated: Callable[..., Any] = bundled
     for option in reversed(options):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return cast(F, decorated)
 
 
 def read_keys(
@@ -107,11 +139,7 @@ def with_keys(client: Client, keys: KeyMetadata) -> Client:
 @state_options
 def update(
     client_id: str,
-    auth_method: str | None,
-    jwks_file: Path | None,
-    jwks_uri: str | None,
-    require_par: bool | None,
-    require_signed_request: bool | None,
+    key_options: KeyOptions,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -120,20 +148,9 @@ def update(
     and signed-request requirements. Options not given keep their values; new keys
     replace the old ones (give --jwks-file or --jwks-uri)."""
     settings = settings_from(data_dir, database)
-    changes = (auth_method, jwks_file, jwks_uri, require_par, require_signed_request)
-    if all(value is None for value in changes):
+    if all(value is None for value in dataclasses.astuple(key_options)):
         usage_error("nothing to change; give --auth-method, --jwks-file, --jwks-uri, ...")
-    client = run(
-        _update(
-            settings,
-            client_id,
-            auth_method,
-            jwks_file,
-            jwks_uri,
-            require_par,
-            require_signed_request,
-        )
-    )
+    client = run(_update(settings, client_id, key_options))
     meta = metadata(client)
     if as_json:
         echo_json(meta)
@@ -141,35 +158,16 @@ def update(
         echo_record([("client_id", client.client_id), *record_fields(meta)])
 
 
-async def _update(
-    settings: Settings,
-    client_id: str,
-    auth_method: str | None,
-    jwks_file: Path | None,
-    jwks_uri: str | None,
-    require_par: bool | None,
-    require_signed: bool | None,
-) -> Client:
+async def _update(settings: Settings, client_id: str, options: KeyOptions) -> Client:
     async with storage_for(settings) as storage:
         client = await storage.get_client(client_id)
         if client is None:
             raise NotFound(f"no client {client_id}")
-        method = auth_method or client.token_endpoint_auth_method
-        keep_keys = jwks_file is None and jwks_uri is None
-        keys = (
-            read_keys(
-                method,
-                jwks_file,
-                jwks_uri,
-                client.require_pushed_authorization_requests
-                if require_par is None
-                else require_par,
-                client.require_signed_request_object if require_signed is None else require_signed,
-            )
-            if not keep_keys
-            else _kept(client, method, require_par, require_signed)
+        method = options.auth_method or client.token_endpoint_auth_method
+        updated = dataclasses.replace(
+            with_keys(client, _new_keys(client, method, options)),
+            token_endpoint_auth_method=method,
         )
-        updated = dataclasses.replace(with_keys(client, keys), token_endpoint_auth_method=method)
         if method in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT):
             updated = dataclasses.replace(
                 updated,
@@ -186,19 +184,22 @@ async def _update(
     return updated
 
 
-def _kept(
-    client: Client, method: str, require_par: bool | None, require_signed: bool | None
-) -> KeyMetadata:
-    keys = KeyMetadata(
+def _new_keys(client: Client, method: str, options: KeyOptions) -> KeyMetadata:
+    """The options applied to the client's key metadata; what is not given is kept."""
+    par = options.require_par
+    signed = options.require_signed
+    merged = dataclasses.replace(
+        options,
+        require_par=client.require_pushed_authorization_requests if par is None else par,
+        require_signed=client.require_signed_request_object if signed is None else signed,
+    )
+    if options.jwks_file is not None or options.jwks_uri is not None:
+        return merged.read(method)
+    if method == AuthMethod.PRIVATE_KEY_JWT and client.jwks is None and client.jwks_uri is None:
+        usage_error("private_key_jwt needs the client's public keys: --jwks-file or --jwks-uri")
+    return KeyMetadata(
         jwks=client.jwks,
         jwks_uri=client.jwks_uri,
-        require_pushed_authorization_requests=(
-            client.require_pushed_authorization_requests if require_par is None else require_par
-        ),
-        require_signed_request_object=(
-            client.require_signed_request_object if require_signed is None else require_signed
-        ),
+        require_pushed_authorization_requests=bool(merged.require_par),
+        require_signed_request_object=bool(merged.require_signed),
     )
-    if method == AuthMethod.PRIVATE_KEY_JWT and keys.jwks is None and keys.jwks_uri is None:
-        usage_error("private_key_jwt needs the client's public keys: --jwks-file or --jwks-uri")
-    return keys

@@ -30,6 +30,7 @@ from tollhouse.errors import InvalidClient
 from tollhouse.models import Client
 from tollhouse.protocol import client_jws
 from tollhouse.protocol.client_jws import ClientKeys
+from tollhouse.protocol.events import NO_EVENTS, AssertionReplayed, Events
 from tollhouse.resource import at_jwt
 from tollhouse.storage.ports import OneTimeUses
 
@@ -70,8 +71,10 @@ class AssertionVerifier:
         keys: ClientKeys,
         uses: OneTimeUses,
         clock: Clock | None = None,
+        events: Events = NO_EVENTS,
     ) -> None:
         self.policy = policy
+        self._events = events
         self._keys = keys
         self._uses = uses
         self._clock = clock or SystemClock()
@@ -88,6 +91,7 @@ class AssertionVerifier:
         exp = self._check_claims(client.client_id, claims, now)
         digest = hashlib.sha256(f"{client.client_id}\0{claims['jti']}".encode()).hexdigest()
         if not await self._uses.use_once(f"jti:{digest}", int(exp) + LEEWAY, now):
+            self._events.emit(AssertionReplayed(client.client_id))
             raise refused(
                 "its jti was used before; sign a new assertion with a new jti for each "
                 "request (RFC 7523 section 3).",

@@ -45,7 +45,7 @@ def client_services(core: Core) -> ClientServices:
     keys = ClientKeySource(SafeFetcher(core.outbound), storage, clock)
     # The jtis of assertions are kept in the database every instance shares (RFC 7523
     # §3 item 7: an assertion is accepted once, whichever instance receives it).
-    assertions = AssertionVerifier(assertion_policy(core), keys, storage, clock)
+    assertions = AssertionVerifier(assertion_policy(core), keys, storage, clock, core.events)
     authenticator = ClientAuthenticator(
         clients=clients,
         verifier=client_secrets,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -161,8 +162,9 @@ def register(http: httpx.Client, body: dict[str, Any], token: str | None) -> htt
 
 
 def web_client(backchannel: str) -> dict[str, Any]:
+    # Names are unique (protocol/client_names.py): one per registration.
     return {
-        "client_name": "RP",
+        "client_name": f"RP {secrets.token_hex(4)}",
         "redirect_uris": [NATIVE_CB],
         "token_endpoint_auth_method": "none",
         "backchannel_logout_uri": backchannel,

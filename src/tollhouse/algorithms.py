@@ -30,6 +30,12 @@ SigningAlg = Literal["ES256", "RS256", "EdDSA"]
 SIGNING_ALGS: Final[tuple[SigningAlg, ...]] = get_args(SigningAlg)
 """Every supported alg, in the order discovery lists them (the default first)."""
 
+CLIENT_ALGS: Final = ("ES256", "EdDSA", "PS256", "RS256")
+"""What clients may sign their assertions (RFC 7523) and request objects (RFC 9101)
+with: the server's algorithms and RSASSA-PSS (RFC 7518 §3.5), which FAPI 2.0 asks for."""
+FAPI2_CLIENT_ALGS: Final = ("ES256", "EdDSA", "PS256")
+"""FAPI 2.0 Security Profile §5.4.1: PS256, ES256 or EdDSA; never RSASSA-PKCS1-v1_5."""
+
 RSA_KEY_SIZES: Final = (2048, 3072, 4096)
 DEFAULT_RSA_KEY_BITS: Final = 2048
 

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     id_token_ttl: int = 600
     interaction_ttl: int = 600
     registration: Literal["token", "open", "off"] = "token"
+    require_par: bool = False
+    profile: Literal["none", "fapi2"] = "none"
+    """``fapi2``: enforce the FAPI 2.0 Security Profile for every client
+    (protocol/profile.py)."""
+    """Every client must push its authorization requests to /par first (RFC 9126 §5)."""
     default_client_scopes: str | None = None
     rate_limit_token: str = "10/s,burst=20"
     """Requests per client IP: ``N/PERIOD[,burst=B]`` or ``off`` (security/ratelimit.py)."""

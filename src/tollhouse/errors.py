@@ -1,7 +1,8 @@
 """The one family of errors: every failure a client can see is an ``OAuthError``.
 
 RFC 6749 §5.2 and §4.1.2.1 name the error codes; RFC 6750 §3.1 adds the bearer ones,
-RFC 7591 §3.2.2 the registration ones and RFC 8707 §2 ``invalid_target``.
+RFC 7591 §3.2.2 the registration ones, RFC 8707 §2 ``invalid_target`` and RFC 9101
+§6.2 those of request objects.
 An error carries a public ``description`` (restricted to the RFC 6749 §5.2 character
 set) and a private ``debug`` text that is logged, never sent.
 """
@@ -203,6 +204,22 @@ class InsufficientScope(OAuthError):
     error = "insufficient_scope"
     status = 403
     default_description = "The access token does not carry the required scope."
+
+
+class InvalidRequestUri(OAuthError):
+    """RFC 9101 §6.2 / RFC 9126 §4: the request_uri is unknown, used or expired."""
+
+    error = "invalid_request_uri"
+    status = 400
+    default_description = "The request_uri is not valid."
+
+
+class InvalidRequestObject(OAuthError):
+    """RFC 9101 §6.2: the request object is not valid."""
+
+    error = "invalid_request_object"
+    status = 400
+    default_description = "The request object is not valid."
 
 
 class InvalidClientMetadata(OAuthError):

@@ -21,6 +21,8 @@ class AuthMethod(StrEnum):
     CLIENT_SECRET_BASIC = "client_secret_basic"
     CLIENT_SECRET_POST = "client_secret_post"
     NONE = "none"
+    PRIVATE_KEY_JWT = "private_key_jwt"
+    """RFC 7523 §2.2 / OIDC Core §9: a JWT signed with a key from the client's JWKS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +63,23 @@ class Client:
     """Registered over HTTP with no operator involved (``TOLLHOUSE_REGISTRATION=open``,
     no initial access token): nobody vouches for its redirect hosts, so the browser is
     never sent there unasked and consent is asked every time (RFC 9700 §4.11.2)."""
+    jwks: str | None = None
+    """RFC 7591 §2 ``jwks``: the client's public keys, a JWK Set as JSON text."""
+    jwks_uri: str | None = None
+    """RFC 7591 §2 ``jwks_uri``: where the client publishes its JWK Set."""
+    require_pushed_authorization_requests: bool = False
+    """RFC 9126 §6: this client's authorization requests must come through /par."""
+    require_signed_request_object: bool = False
+    """RFC 9101 §10.5: this client's authorization requests must be signed objects."""
 
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == AuthMethod.NONE
+
+    @property
+    def uses_keys(self) -> bool:
+        """Authenticates with a signed assertion (RFC 7523) rather than a secret."""
+        return self.token_endpoint_auth_method == AuthMethod.PRIVATE_KEY_JWT
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +170,17 @@ class Interaction:
     client_id: str
     request: dict[str, Any]
     created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class PushedRequest:
+    """An authorization request pushed to /par (RFC 9126), waiting for /authorize."""
+
+    request_hash: str
+    """The SHA-256 fingerprint of the ``request_uri``'s random part."""
+    client_id: str
+    params: dict[str, str]
     expires_at: int
 
 

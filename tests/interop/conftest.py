@@ -10,6 +10,7 @@ to accept plain HTTP.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import ssl
 import subprocess
@@ -21,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from joserfc.jwk import ECKey
 
 from tests.e2e.conftest import HASHER, TOLLHOUSE, free_port, stop
 from tests.e2e.flows import Callback, browse
@@ -28,6 +31,8 @@ from tollhouse.models import AuthMethod, Client, GrantType, User
 from tollhouse.storage.sql.storage import open_storage
 
 SECRET = "interop-secret-" + "i" * 30
+CLIENT_KEY = ECKey.import_key(ec.generate_private_key(ec.SECP256R1()), {"kid": "interop-1"})
+"""The private_key_jwt client's key (rp-pkjwt): its public half is registered."""
 USERNAME = "erin"
 PASSWORD = "erin's long and secret passphrase"
 CALLBACKS = "http://127.0.0.1:7711"
@@ -74,6 +79,17 @@ async def _seed(url: str) -> None:
         )  # fmt: skip
         await storage.add_client(
             Client("rp-device", "Interop device", (), (GrantType.DEVICE_CODE,), AuthMethod.NONE, now)
+        )  # fmt: skip
+        await storage.add_client(
+            Client("rp-pkjwt", "Interop private_key_jwt", (f"{CALLBACKS}/rp-pkjwt/cb",),
+                   grants, AuthMethod.PRIVATE_KEY_JWT, now,
+                   jwks=json.dumps({"keys": [CLIENT_KEY.as_dict(private=False)]}),
+                   require_pushed_authorization_requests=True)
+        )  # fmt: skip
+        await storage.add_client(
+            Client("rp-authlib-key", "Interop Authlib private_key_jwt", (),
+                   (GrantType.CLIENT_CREDENTIALS,), AuthMethod.PRIVATE_KEY_JWT, now,
+                   jwks=json.dumps({"keys": [CLIENT_KEY.as_dict(private=False)]}))
         )  # fmt: skip
         await storage.add_user(
             User("erin-id", USERNAME, HASHER.hash(PASSWORD), now, email="erin@example.test",

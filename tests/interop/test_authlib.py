@@ -4,14 +4,18 @@ client_secret_basic, ID Token validation with its defaults, userinfo."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Any
 
 import pytest
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.base_client.sync_app import BaseApp, OAuth2Mixin
 from authlib.integrations.base_client.sync_openid import OpenIDMixin
 from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
-from tests.interop.conftest import CALLBACKS, SECRET, USERNAME, HttpsIdp
+from tests.interop.conftest import CALLBACKS, CLIENT_KEY, SECRET, USERNAME, HttpsIdp
 
 
 class NoFramework:
@@ -87,3 +91,38 @@ def test_authlib_refuses_an_id_token_for_another_nonce(
     )
     with pytest.raises(InvalidClaimError):
         rp.parse_id_token(token, nonce="the nonce of another authorization request")
+
+
+class ShortLivedPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]
+    """Authlib's private_key_jwt with a 60 s assertion and a fresh jti each time.
+
+    As shipped, Authlib dates its assertions an hour ahead (``expires_in`` 3600), which
+    Tollhouse refuses (at most 5 minutes), and keeps the first ``jti`` once ``claims``
+    are given (it writes the jti into that dict)."""
+
+    def sign(self, auth: Any, token_endpoint: str) -> str:
+        now = int(time.time())
+        self.claims = {"exp": now + 60, "jti": secrets.token_urlsafe(24)}
+        signed: str = super().sign(auth, token_endpoint)
+        return signed
+
+
+def test_authlib_authenticates_with_private_key_jwt(
+    https_idp: HttpsIdp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authlib's RFC 7523 client authentication: its assertion's aud is the token
+    endpoint URL, which Tollhouse accepts outside the FAPI profile."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(https_idp.ca_file))
+    token_endpoint = f"{https_idp.issuer}/token"
+
+    def session(auth: PrivateKeyJWT) -> OAuth2Session:
+        return OAuth2Session("rp-authlib-key", CLIENT_KEY, token_endpoint_auth_method=auth)
+
+    short = ShortLivedPrivateKeyJWT(token_endpoint, alg="ES256")
+    for _ in range(2):  # a new assertion each time
+        token = session(short).fetch_token(token_endpoint, grant_type="client_credentials")
+        assert token["token_type"].lower() == "bearer" and token["access_token"]
+    with pytest.raises(OAuthError, match="more than 300 seconds ahead"):
+        session(PrivateKeyJWT(token_endpoint, alg="ES256")).fetch_token(
+            token_endpoint, grant_type="client_credentials"
+        )

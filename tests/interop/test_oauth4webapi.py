@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.interop.conftest import CALLBACKS, SECRET, USERNAME, HttpsIdp
+from tests.interop.conftest import CALLBACKS, CLIENT_KEY, SECRET, USERNAME, HttpsIdp
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -52,7 +52,13 @@ def node() -> str:
 
 
 def run_relying_party(
-    node: str, idp: HttpsIdp, client_id: str, alg: str | None = None, *, secret: str | None = None
+    node: str,
+    idp: HttpsIdp,
+    client_id: str,
+    alg: str | None = None,
+    *,
+    secret: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -65,6 +71,7 @@ def run_relying_party(
         env["ID_TOKEN_ALG"] = alg
     if secret:
         env["CLIENT_SECRET"] = secret
+    env.update(extra_env or {})
     process = subprocess.Popen(
         [node, "--dns-result-order=ipv4first", "rp.mjs"],
         cwd=NODE_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -115,3 +122,14 @@ def test_oauth4webapi_checks_the_id_token_alg_the_client_registered(
     assert result["claims"]["aud"] == "rp-es256"
     with pytest.raises(RelyingPartyRefused, match='unexpected JWT "alg"'):
         run_relying_party(node, https_idp, "rp-es256", "RS256", secret=SECRET)
+
+
+def test_oauth4webapi_pushes_and_authenticates_with_private_key_jwt(
+    node: str, https_idp: HttpsIdp
+) -> None:
+    """rp-pkjwt must push its requests (PAR) and has no secret: oauth4webapi signs its
+    assertions (aud = the issuer) with the key whose public half was registered."""
+    env = {"PRIVATE_JWK": json.dumps(CLIENT_KEY.as_dict(private=True)), "USE_PAR": "1"}
+    result = run_relying_party(node, https_idp, "rp-pkjwt", extra_env=env)
+    assert result["claims"]["aud"] == "rp-pkjwt"
+    assert result["userinfo"]["sub"] == result["claims"]["sub"]

@@ -17,6 +17,7 @@ from tollhouse.observability.audit import (
     unbind_request,
 )
 from tollhouse.protocol.events import (
+    AssertionReplayed,
     BackchannelLogout,
     CodeReplayed,
     ConsentDecided,
@@ -80,6 +81,7 @@ def test_event_names_cover_every_security_event() -> None:
             FamilyRevoked("f1", "refresh_replay"),
             RefreshReplayed("f1", "web"),
             CodeReplayed("web"),
+            AssertionReplayed("web"),
         ]
     )
     assert [line["event"] for line in lines] == [
@@ -91,11 +93,12 @@ def test_event_names_cover_every_security_event() -> None:
         "family_revoked",
         "refresh_replay",
         "code_replay",
+        "assertion_replay",
     ]
     consent = lines[2]
     assert consent["decision"] == "deny" and "allowed" not in consent
     assert consent["scopes"] == "openid read_sensors"
-    assert [line["level"] for line in lines[-2:]] == ["warning", "warning"]
+    assert [line["level"] for line in lines[-3:]] == ["warning", "warning", "warning"]
     assert "request_id" not in lines[0]  # outside a request: no invented id
 
 

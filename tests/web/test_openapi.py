@@ -17,7 +17,8 @@ def test_token_form_lists_every_grants_parameters_and_client_credentials() -> No
     declared = {name for grant in GRANTS for name in grant.parameters}
     properties = token_schema()["properties"]
     assert isinstance(properties, dict)
-    assert set(properties) == declared | {"grant_type", "client_id", "client_secret"}
+    credentials = {"client_id", "client_secret", "client_assertion_type", "client_assertion"}
+    assert set(properties) == declared | {"grant_type"} | credentials
     assert token_schema()["required"] == ["grant_type"]
 
 

@@ -30,6 +30,7 @@ from tollhouse.diagnostics import (
     database_checks,
     key_checks,
     master_key_checks,
+    profile_checks,
     remote,
     tls_checks,
 )
@@ -92,6 +93,7 @@ async def diagnose(
     if facts.keys is not None:
         found.extend(client_checks.check_redirect_uris(facts.clients))
         found.extend(client_checks.check_client_scopes(facts.clients, facts.apis))
+        found.extend(profile_checks.check_fapi2_clients(settings.profile, facts.clients))
     if url is not None:
         context = remote.tls_context(_certificates(settings))
         published = (

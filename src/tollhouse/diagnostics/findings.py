@@ -25,7 +25,7 @@ class FindingDict(TypedDict):
 class Finding:
     check: str
     """The area: ``config``, ``database``, ``keys``, ``master_key``, ``tls``,
-    ``redirect_uris``, ``scopes``, ``clock`` or ``server``."""
+    ``redirect_uris``, ``scopes``, ``fapi2_profile``, ``clock`` or ``server``."""
     level: Level
     what: str
     """One line saying what was found. Never a secret."""

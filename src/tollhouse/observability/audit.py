@@ -20,6 +20,7 @@ from typing import Any
 
 from tollhouse.observability import metrics
 from tollhouse.protocol.events import (
+    AssertionReplayed,
     BackchannelLogout,
     CodeReplayed,
     ConsentDecided,
@@ -87,10 +88,11 @@ _MESSAGES: dict[type[Any], str] = {
     FamilyRevoked: "refresh token family revoked",
     RefreshReplayed: "refresh token replayed; its family was revoked",
     CodeReplayed: "authorization code replayed; tokens from its first use revoked",
+    AssertionReplayed: "client assertion replayed; refused",
     BackchannelLogout: "back-channel logout token",
     DeviceFlow: "device authorization",
 }
-_WARNINGS = (RefreshReplayed, CodeReplayed)
+_WARNINGS = (RefreshReplayed, CodeReplayed, AssertionReplayed)
 
 
 def audit_fields(event: SecurityEvent) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tollhouse.protocol.events import (
+    AssertionReplayed,
     BackchannelLogout,
     CodeReplayed,
     ConsentDecided,
@@ -91,6 +92,11 @@ REFRESH_REPLAYS = Counter(
 CODE_REPLAYS = Counter(
     "tollhouse_code_replays_total",
     "Authorization codes presented more than once (RFC 6749 4.1.2).",
+    registry=REGISTRY,
+)
+ASSERTION_REPLAYS = Counter(
+    "tollhouse_assertion_replays_total",
+    "Client assertions whose jti was presented again (RFC 7523 3).",
     registry=REGISTRY,
 )
 RATE_LIMITED = Counter(
@@ -198,6 +204,8 @@ def record_event(event: SecurityEvent) -> None:
         REFRESH_REPLAYS.inc()
     elif isinstance(event, CodeReplayed):
         CODE_REPLAYS.inc()
+    elif isinstance(event, AssertionReplayed):
+        ASSERTION_REPLAYS.inc()
     elif isinstance(event, LoginSucceeded):
         LOGINS.labels("success").inc()
     elif isinstance(event, LoginFailed):

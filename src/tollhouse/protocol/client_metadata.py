@@ -8,7 +8,8 @@ RFC 7591 §2: "The authorization server MUST ignore any client metadata sent by 
 client that it does not understand" — unknown fields are dropped, and so are the
 informational ones Tollhouse does not keep (``client_uri``, ``logo_uri``, ``contacts``,
 ``tos_uri``, ``policy_uri``, ``software_id``, ``software_version``,
-``software_statement``, ``jwks``, ``jwks_uri``). The response lists only what was
+``software_statement``). The keys (``jwks``, ``jwks_uri``) and the request rules of
+RFC 9126 / RFC 9101 are checked in protocol/client_key_metadata.py. The response lists only what was
 registered, as RFC 7591 §3.2.1 asks, so a client sees what was kept. URLs the server
 fetches are checked apart, asynchronously (protocol/fetched_urls.py).
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from tollhouse.errors import (
 )
 from tollhouse.models import Api, AuthMethod, GrantType
 from tollhouse.protocol import scopes as scope_rules
+from tollhouse.protocol.client_key_metadata import KeyMetadata, key_metadata
 from tollhouse.protocol.cors import is_origin
 from tollhouse.protocol.redirect_uris import check_registrable
 
@@ -47,7 +49,7 @@ UNSUPPORTED = {
     "URIs on one host for pairwise subjects.",
     "request_uris": "Request objects are not supported (request_uris).",
     "token_endpoint_auth_signing_alg": "token_endpoint_auth_signing_alg is not supported: "
-    "clients authenticate with a secret or not at all.",
+    "an assertion may be signed with any registered key, each used with its own alg.",
 }
 """Metadata that would change behaviour if it were silently ignored: refused."""
 
@@ -69,10 +71,15 @@ class ClientMetadata:
     subject_type: str = "public"
     allowed_cors_origins: tuple[str, ...] = ()
     """Browser origins beyond the redirect URIs' (protocol/cors.py)."""
+    keys: KeyMetadata = field(default_factory=KeyMetadata)
 
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == AuthMethod.NONE
+
+    @property
+    def has_secret(self) -> bool:
+        return self.token_endpoint_auth_method not in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT)
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -151,6 +158,7 @@ def validate(
         id_token_signed_response_alg=_choice(body, "id_token_signed_response_alg", SIGNING_ALGS),
         subject_type=subject_type,
         allowed_cors_origins=cors_origins(_strings(body, "allowed_cors_origins") or ()),
+        keys=key_metadata(body, method),
     )
 
 

@@ -90,6 +90,15 @@ class CodeReplayed:
 
 
 @dataclass(frozen=True, slots=True)
+class AssertionReplayed:
+    """RFC 7523 §3: a client assertion's jti was presented again (a captured
+    assertion replayed, or a client that reuses its jtis)."""
+
+    client_id: str
+    name: ClassVar[str] = "assertion_replay"
+
+
+@dataclass(frozen=True, slots=True)
 class BackchannelLogout:
     """What became of one logout token (OIDC Back-Channel Logout 1.0 §2.5), reported by
     the sender: ``delivered``; ``failed`` after ``attempts`` tries; ``refused``, its
@@ -127,6 +136,7 @@ SecurityEvent = (
     | FamilyRevoked
     | RefreshReplayed
     | CodeReplayed
+    | AssertionReplayed
     | BackchannelLogout
     | DeviceFlow
 )

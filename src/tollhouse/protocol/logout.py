@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tollhouse.clock import Clock
 from tollhouse.models import Client, Session
+from tollhouse.protocol.client_trust import operator_made
 from tollhouse.protocol.id_token import IdTokenIssuer
 from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.subjects import Subjects
@@ -94,15 +95,10 @@ class SessionTerminator:
                     client_id,
                     client.backchannel_logout_uri,
                     self._logout_token(client, session),
-                    operator_chosen=await self._operator_made(client_id),
+                    operator_chosen=await operator_made(self._registrations, client_id),
                 )
             )
         return notifications
-
-    async def _operator_made(self, client_id: str) -> bool:
-        """Only RFC 7591 registration gives a client a registration access token: a
-        client without one was created by an operator (CLI, storage)."""
-        return await self._registrations.get_registration_access_token(client_id) is None
 
     def _logout_token(self, client: Client, session: Session) -> str:
         """Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, sub and sid;

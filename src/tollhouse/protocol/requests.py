@@ -42,7 +42,9 @@ class ClientCredentials:
     client_id: str | None
     client_secret: str | None
     method: str
-    """``client_secret_basic``, ``client_secret_post`` or ``none``."""
+    """``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` or ``none``."""
+    assertion: str | None = None
+    """RFC 7523 §2.2 ``client_assertion`` (``private_key_jwt``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tollhouse.algorithms import FAPI2_CLIENT_ALGS
+from tollhouse.protocol.client_assertion import AssertionPolicy, AssertionVerifier
 from tollhouse.protocol.client_auth import ClientAuthenticator
+from tollhouse.protocol.profile import Fapi2Profile
+from tollhouse.provider.client_keys import ClientKeySource
 from tollhouse.provider.core import Core
 from tollhouse.provider.parts import hash_gate
 from tollhouse.security.client_secrets import ClientSecretHasher, ClientSecretVerifier
+from tollhouse.security.safe_fetch import SafeFetcher
 from tollhouse.storage.hot_cache import CachedApis, CachedClients, RegistryWatch
 
 
@@ -19,6 +24,8 @@ class ClientServices:
     """Clients and APIs are read on every grant: kept in process until the registry's
     change counter moves, so a change anywhere is seen within a second (hot_cache.py)."""
     authenticator: ClientAuthenticator
+    keys: ClientKeySource
+    """Clients' public keys: registered jwks, or fetched from jwks_uri and cached."""
     default_scopes: tuple[str, ...] | None
     """What a client registered without ``scope`` may ask for; None: every scope."""
 
@@ -35,10 +42,31 @@ def client_services(core: Core) -> ClientServices:
     watch = RegistryWatch(storage)
     clients = CachedClients(storage, watch=watch, ttl=ttl)
     scopes = settings.default_client_scopes
+    keys = ClientKeySource(SafeFetcher(core.outbound), storage, clock)
+    # The jtis of assertions are kept in the database every instance shares (RFC 7523
+    # §3 item 7: an assertion is accepted once, whichever instance receives it).
+    assertions = AssertionVerifier(assertion_policy(core), keys, storage, clock, core.events)
+    authenticator = ClientAuthenticator(
+        clients=clients,
+        verifier=client_secrets,
+        clock=clock,
+        assertions=assertions,
+        profile=Fapi2Profile() if settings.profile == "fapi2" else None,
+    )
     return ClientServices(
         client_secrets=client_secrets,
         clients=clients,
         apis=CachedApis(storage, watch=watch, ttl=ttl),
-        authenticator=ClientAuthenticator(clients=clients, verifier=client_secrets, clock=clock),
+        authenticator=authenticator,
+        keys=keys,
         default_scopes=tuple(scopes.split()) if scopes else None,
     )
+
+
+def assertion_policy(core: Core) -> AssertionPolicy:
+    """RFC 7523 §3 item 3: the issuer is the audience; the token endpoint URL too,
+    except under the FAPI 2.0 profile (issuer only, no RS256)."""
+    issuer = core.issuer
+    if core.settings.profile == "fapi2":
+        return AssertionPolicy(issuer, issuer + "/token", True, FAPI2_CLIENT_ALGS)
+    return AssertionPolicy(issuer=issuer, token_endpoint=issuer + "/token")

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tollhouse.algorithms import CLIENT_ALGS, FAPI2_CLIENT_ALGS
+from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.device import DeviceVerification
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.device_authorization import DeviceAuthorizationEndpoint
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
+from tollhouse.protocol.endpoints.par import ParEndpoint
 from tollhouse.protocol.endpoints.registration import RegistrationEndpoint
 from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
 from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
@@ -20,6 +23,8 @@ from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
 from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
 from tollhouse.protocol.grants.device_code import DeviceCodeGrant
 from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
+from tollhouse.protocol.pushed_requests import PushedRequests
+from tollhouse.protocol.request_objects import RequestObjects
 from tollhouse.provider.clients import ClientServices
 from tollhouse.provider.core import Core
 from tollhouse.provider.tokens import TokenServices
@@ -37,6 +42,7 @@ class Endpoints:
     registration: RegistrationEndpoint
     device_authorization: DeviceAuthorizationEndpoint
     device: DeviceVerification
+    par: ParEndpoint
 
 
 def device_verification(core: Core, clients: ClientServices) -> DeviceVerification:
@@ -69,9 +75,15 @@ def device_authorization_endpoint(
 
 
 def authorize_endpoint(
-    core: Core, clients: ClientServices, tokens: TokenServices, device: DeviceVerification
+    core: Core,
+    clients: ClientServices,
+    tokens: TokenServices,
+    device: DeviceVerification,
+    pushed: PushedRequests,
 ) -> AuthorizeEndpoint:
     settings, storage = core.settings, core.storage
+    fapi = settings.profile == "fapi2"
+    request_algs = FAPI2_CLIENT_ALGS if fapi else CLIENT_ALGS
     return AuthorizeEndpoint(
         clients=clients.clients,
         apis=clients.apis,
@@ -85,6 +97,12 @@ def authorize_endpoint(
         id_token_hints=tokens.hints,
         sessions=storage,
         devices=device,
+        sources=AuthorizationSources(
+            pushed,
+            RequestObjects(clients.keys, core.issuer, core.clock, algorithms=request_algs),
+            require_par=settings.require_par or fapi,
+        ),
+        pkce_for_all=fapi,
     )
 
 
@@ -128,10 +146,13 @@ def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> End
     settings, storage, clock, issuer = core.settings, core.storage, core.clock, core.issuer
     authenticator, lookup, revoker = clients.authenticator, tokens.lookup, tokens.revoker
     device = device_verification(core, clients)
+    pushed = PushedRequests(storage, clock)
+    authorize = authorize_endpoint(core, clients, tokens, device, pushed)
     return Endpoints(
         device=device,
         device_authorization=device_authorization_endpoint(core, clients),
-        authorize=authorize_endpoint(core, clients, tokens, device),
+        authorize=authorize,
+        par=ParEndpoint(authenticator, authorize, pushed),
         token=token_endpoint(core, clients, tokens),
         revocation=RevocationEndpoint(
             authenticator=authenticator, lookup=lookup, revoker=revoker, clock=clock

@@ -20,6 +20,7 @@ from tollhouse.protocol.endpoints.device_authorization import DeviceAuthorizatio
 from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
+from tollhouse.protocol.endpoints.par import ParEndpoint
 from tollhouse.protocol.endpoints.registration import RegistrationEndpoint
 from tollhouse.protocol.endpoints.revocation import RevocationEndpoint
 from tollhouse.protocol.endpoints.revocation_feed import RevocationFeedEndpoint
@@ -82,6 +83,7 @@ class Provider:
     device_authorization: DeviceAuthorizationEndpoint
     device: DeviceVerification
     """The person's side of the device flow (``/device``) and the operator's."""
+    par: ParEndpoint
     rate_limits: RateLimits
     login_guard: LoginGuard
     interactions: InteractionApi
@@ -95,6 +97,16 @@ class Provider:
     logout_queue: LogoutQueue | None = None
     """Back-channel logout tokens waiting to be sent (backchannel.py); drained on close."""
     metrics_access: MetricsAccess = field(default_factory=MetricsAccess)
+
+    @property
+    def require_par(self) -> bool:
+        """Every client must push its authorization requests (RFC 9126 §5)."""
+        return self.authorize.sources.require_par
+
+    @property
+    def fapi2(self) -> bool:
+        """The FAPI 2.0 profile is on (protocol/profile.py)."""
+        return self.settings.profile == "fapi2"
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What this instance needs to serve, by name (``/readyz``): each check raises when
@@ -196,6 +208,7 @@ def _assemble(
         registration=served.registration,
         device_authorization=served.device_authorization,
         device=served.device,
+        par=served.par,
         sessions=people.sessions,
         login=people.login,
         sign_in=people.sign_in,

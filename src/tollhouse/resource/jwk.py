@@ -1,7 +1,9 @@
 """RFC 7517 public keys parsed once into ``cryptography`` objects that verify RFC 7515 JWS.
 
-Only the three algorithms Tollhouse signs with are known: ES256 (RFC 7518 §3.4), RS256
-(RFC 7518 §3.3) and EdDSA over Ed25519 (RFC 8037 §3.1). Verification calls
+The three algorithms Tollhouse signs with are known: ES256 (RFC 7518 §3.4), RS256
+(RFC 7518 §3.3) and EdDSA over Ed25519 (RFC 8037 §3.1); and PS256 (RFC 7518 §3.5),
+which clients may sign their assertions and request objects with, accepted only where
+a caller asks for it. Verification calls
 ``cryptography`` directly with objects built here once per key, so a validation costs
 one signature check and no parsing of the key.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -54,12 +56,16 @@ class VerifyKey:
     public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
 
-def parse_jwk(jwk: dict[str, Any]) -> VerifyKey:
+def parse_jwk(
+    jwk: dict[str, Any], algs: Collection[str] = SUPPORTED_ALGS, alg: str | None = None
+) -> VerifyKey:
     """A verification key from one JWK; raises :class:`UnusableKey` if it is unusable.
 
-    The key's ``alg`` must be one of :data:`SUPPORTED_ALGS`; a JWK without ``alg`` gets
-    the one its type implies (EC P-256 → ES256, RSA → RS256, OKP Ed25519 → EdDSA). Keys
-    whose ``use`` is not ``sig`` or whose ``key_ops`` lack ``verify`` are refused.
+    The key's ``alg`` must be one of ``algs`` (:data:`SUPPORTED_ALGS` unless a caller
+    also accepts PS256, RFC 7518 §3.5, as client authentication does); a JWK without
+    ``alg`` gets ``alg`` if given, else the one its type implies (EC P-256 → ES256, RSA
+    → RS256, OKP Ed25519 → EdDSA). Keys whose ``use`` is not ``sig`` or whose
+    ``key_ops`` lack ``verify`` are refused.
     """
     kid = jwk.get("kid")
     if not isinstance(kid, str) or not kid:
@@ -70,8 +76,8 @@ def parse_jwk(jwk: dict[str, Any]) -> VerifyKey:
     ops = jwk.get("key_ops")
     if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
         raise UnusableKey(f"JWK {kid} may not verify")
-    alg = jwk.get("alg") or _INFERRED_ALG.get((kty, None if kty == "RSA" else crv))
-    if alg not in SUPPORTED_ALGS:
+    alg = jwk.get("alg") or alg or _INFERRED_ALG.get((kty, None if kty == "RSA" else crv))
+    if alg not in algs:
         raise UnusableKey(f"JWK {kid} has unsupported alg {alg!r}")
     if "d" in jwk or "p" in jwk:
         raise UnusableKey(f"JWK {kid} is a private key; refusing to use it")
@@ -80,6 +86,8 @@ def parse_jwk(jwk: dict[str, Any]) -> VerifyKey:
             return _es256(kid, jwk)
         if alg == "RS256" and kty == "RSA":
             return _rs256(kid, jwk)
+        if alg == "PS256" and kty == "RSA":
+            return _ps256(kid, jwk)
         if alg == "EdDSA" and kty == "OKP" and crv == "Ed25519":
             return _eddsa(kid, jwk)
     except (ValueError, TypeError, binascii.Error) as exc:
@@ -183,6 +191,32 @@ def _rs256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
         return equal(recovered, _SHA256_DIGEST_INFO + sha256(signing_input).digest())
 
     return VerifyKey(kid, "RS256", verify, key)
+
+
+_PSS_SHA256: Final = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+"""RFC 7518 §3.5: RSASSA-PSS with SHA-256, MGF1 with SHA-256, a 32-octet salt."""
+_SHA256: Final = hashes.SHA256()
+
+
+def _ps256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
+    n = int.from_bytes(_member(jwk, "n"))
+    e = int.from_bytes(_member(jwk, "e"))
+    if n.bit_length() < MIN_RSA_BITS:
+        raise ValueError(f"RSA modulus shorter than {MIN_RSA_BITS} bits")
+    key = rsa.RSAPublicNumbers(e, n).public_key()
+    size = (n.bit_length() + 7) // 8
+    verify_pss = key.verify
+
+    def verify(signature: bytes, signing_input: bytes) -> bool:
+        if len(signature) != size:
+            return False
+        try:
+            verify_pss(signature, signing_input, _PSS_SHA256, _SHA256)
+        except InvalidSignature:
+            return False
+        return True
+
+    return VerifyKey(kid, "PS256", verify, key)
 
 
 _SMALL_ORDER_ED25519: Final = tuple(

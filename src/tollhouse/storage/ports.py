@@ -23,6 +23,7 @@ from tollhouse.models import (
     DeviceStatus,
     InitialAccessToken,
     Interaction,
+    PushedRequest,
     RefreshToken,
     RegistrationAccessToken,
     Revocation,
@@ -229,6 +230,21 @@ class RevocationList(Protocol):
     async def is_revoked(self, jti: str, now: int) -> bool: ...
 
 
+class OneTimeUses(Protocol):
+    """Values that may be used once within their lifetime: client assertion ``jti``s
+    (RFC 7523 §3 item 7), shared by every instance of the server."""
+
+    async def use_once(self, key: str, expires_at: int, now: int) -> bool:
+        """Record ``key`` until ``expires_at``; False if it is recorded already."""
+
+
+class PushedRequestStore(Protocol):
+    async def add_pushed_request(self, pushed: PushedRequest) -> None: ...
+
+    async def take_pushed_request(self, request_hash: str, now: int) -> PushedRequest | None:
+        """Remove and return it (RFC 9126 §4: used once); None if missing or expired."""
+
+
 class RevocationFeedStore(Protocol):
     async def revocations_since(self, cursor: int, now: int, limit: int) -> list[Revocation]:
         """Unexpired revocations with ``seq > cursor``, in ``seq`` order, at most ``limit``."""
@@ -335,6 +351,8 @@ class Storage(
     AccessTokenStore,
     RegistrationTokenStore,
     AdminTokenStore,
+    OneTimeUses,
+    PushedRequestStore,
     Protocol,
 ):
     """Everything one backend provides; the provider hands each part to its user."""

@@ -1,5 +1,5 @@
 """The hot endpoints, answered from the raw ASGI scope: ``POST /token``,
-``/introspect``, ``/revoke`` (and ``/device_authorization``, which shares their
+``/introspect``, ``/revoke``, ``/par`` (and ``/device_authorization``, which shares their
 form and client parsing); ``GET /jwks.json`` and the discovery documents.
 
 They carry nearly all of an identity provider's traffic, so they skip Starlette's
@@ -153,6 +153,13 @@ async def device_authorization(provider: Provider, scope: Scope, receive: Receiv
     return await _client_endpoint(provider, scope, receive, "device authorization", handle)
 
 
+async def par(provider: Provider, scope: Scope, receive: Receive) -> JsonResult:
+    """RFC 9126 §2.1."""
+    return await _client_endpoint(
+        provider, scope, receive, "pushed authorization request", provider.par.handle
+    )
+
+
 async def jwks(provider: Provider, scope: Scope, receive: Receive) -> JsonResult:
     return await jwks_result(provider)
 
@@ -166,6 +173,7 @@ HOT_ROUTES: dict[tuple[str, str], HotRoute] = {
     ("POST", "/introspect"): HotRoute("/introspect", introspect),
     ("POST", "/revoke"): HotRoute("/revoke", revoke),
     ("POST", "/device_authorization"): HotRoute("/device_authorization", device_authorization),
+    ("POST", "/par"): HotRoute("/par", par),
     ("GET", "/jwks.json"): HotRoute("/jwks.json", jwks),
     ("GET", "/.well-known/openid-configuration"): HotRoute(
         "/.well-known/openid-configuration", discovery

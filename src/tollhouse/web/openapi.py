@@ -58,7 +58,15 @@ def _form(properties: dict[str, Any], required: list[str] | None = None) -> dict
 
 
 _STRING = {"type": "string", "maxLength": 4096}
-_CLIENT_AUTH = {"client_id": _STRING, "client_secret": _STRING}
+_CLIENT_AUTH = {
+    "client_id": _STRING,
+    "client_secret": _STRING,
+    "client_assertion_type": {
+        "type": "string",
+        "enum": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+    },
+    "client_assertion": {"type": "string", "maxLength": 16384},
+}
 _CLIENT_ERRORS = {
     "400": _error("RFC 6749 §5.2 error (invalid_request, invalid_grant, …)."),
     "401": _error("invalid_client: client authentication failed.", challenge=True),
@@ -66,7 +74,7 @@ _CLIENT_ERRORS = {
 }
 _SECURITY: list[dict[str, list[str]]] = [{"clientSecretBasic": []}, {}]
 """HTTP Basic (client_secret_basic), or credentials in the form body (client_secret_post,
-or a public client's bare client_id)."""
+private_key_jwt's client_assertion, or a public client's bare client_id)."""
 
 SCHEMAS: dict[str, Any] = {
     "OAuthError": {
@@ -237,6 +245,40 @@ PATHS: dict[str, Any] = {
                 "200": _json(
                     "Revoked, or the token was invalid (RFC 7009 §2.2).",
                     {"type": "object", "maxProperties": 0},
+                )
+            }
+            | _CLIENT_ERRORS,
+        }
+    },
+    "/par": {
+        "post": {
+            "operationId": "par",
+            "summary": "RFC 9126 pushed authorization request",
+            "security": _SECURITY,
+            "requestBody": _form(
+                {
+                    "response_type": _STRING,
+                    "redirect_uri": _STRING,
+                    "scope": _STRING,
+                    "state": _STRING,
+                    "code_challenge": _STRING,
+                    "code_challenge_method": _STRING,
+                    "request": _STRING,
+                    **_CLIENT_AUTH,
+                },
+                [],
+            ),
+            "responses": {
+                "201": _json(
+                    "The request_uri for /authorize (RFC 9126 §2.2).",
+                    {
+                        "type": "object",
+                        "required": ["request_uri", "expires_in"],
+                        "properties": {
+                            "request_uri": {"type": "string"},
+                            "expires_in": {"type": "integer"},
+                        },
+                    },
                 )
             }
             | _CLIENT_ERRORS,

@@ -9,7 +9,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tollhouse.errors import InvalidClient, InvalidRequest, OAuthError
-from tollhouse.protocol.client_auth import BASIC_CHALLENGE, credentials_from
+from tollhouse.protocol.client_auth import (
+    ASSERTION_PARAMETERS,
+    BASIC_CHALLENGE,
+    credentials_from,
+)
 from tollhouse.protocol.endpoints import discovery
 from tollhouse.protocol.endpoints.authorize import AuthorizeOutcome
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
@@ -44,6 +48,8 @@ async def discovery_result(provider: Provider) -> JsonResult:
             signing_algs=algs,
             ui_locales=UI_LOCALES,
             extra_endpoints=extra,
+            require_par=provider.require_par,
+            fapi2=provider.fapi2,
         )
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)
@@ -84,7 +90,9 @@ async def revocations(request: Request) -> Response:
     provider = provider_of(request)
     try:
         params = query_parameters(request)
-        credentials = credentials_from(request.headers.get("authorization"), {})
+        # A GET: private_key_jwt's parameters (RFC 7523 §2.2) come in the query.
+        assertion = {k: v for k, v in params.items() if k in ASSERTION_PARAMETERS}
+        credentials = credentials_from(request.headers.get("authorization"), assertion)
     except InvalidClient as error:
         return json_response(error_json(error, headers={"WWW-Authenticate": BASIC_CHALLENGE}))
     except OAuthError as error:
@@ -124,6 +132,7 @@ def routes() -> list[Route]:
             methods=["GET", "PUT", "DELETE", "PATCH"],
         ),
         Route("/introspect", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
+        Route("/par", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
         Route("/revocations", revocations, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),

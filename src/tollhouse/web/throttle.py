@@ -76,6 +76,8 @@ PER_ADDRESS: dict[str, Limited] = {
     "/token": Limited("token", "/token"),
     "/introspect": Limited("introspect", "/introspect"),
     "/revoke": Limited("revoke", "/revoke"),
+    # A step of the same flow as /token, with the same client authentication.
+    "/par": Limited("token", "/par"),
     "/register": Limited("register", "/register"),
     "/authorize": Limited("authorize", "/authorize", page=True),
     "/userinfo": Limited("userinfo", "/userinfo"),

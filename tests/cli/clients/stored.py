@@ -35,6 +35,10 @@ METADATA_KEYS = {
     "refresh_token_absolute_ttl",
     "allowed_cors_origins",
     "self_registered",
+    "jwks",
+    "jwks_uri",
+    "require_pushed_authorization_requests",
+    "require_signed_request_object",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
 

@@ -7,7 +7,9 @@
 // Driven by tests/interop/test_oauth4webapi.py over stdin/stdout, one JSON line each:
 //   out {"authorization_url"}  ← in {"callback_url"}  → out {"claims", "userinfo", ...}
 // Environment: ISSUER, CLIENT_ID, REDIRECT_URI, CLIENT_SECRET and ID_TOKEN_ALG (optional),
-// and NODE_EXTRA_CA_CERTS for Tollhouse's self-signed certificate.
+// and NODE_EXTRA_CA_CERTS for Tollhouse's self-signed certificate. PRIVATE_JWK (an EC
+// P-256 private JWK with kid) makes the client authenticate with private_key_jwt;
+// USE_PAR=1 pushes the authorization request to /par first (RFC 9126).
 import * as oauth from 'oauth4webapi'
 import { createInterface } from 'node:readline'
 
@@ -16,9 +18,16 @@ const redirectUri = process.env.REDIRECT_URI
 const client = { client_id: process.env.CLIENT_ID }
 if (process.env.ID_TOKEN_ALG) client.id_token_signed_response_alg = process.env.ID_TOKEN_ALG
 // A public client (PKCE instead of a secret) unless CLIENT_SECRET is given.
-const clientAuth = process.env.CLIENT_SECRET
+let clientAuth = process.env.CLIENT_SECRET
   ? oauth.ClientSecretBasic(process.env.CLIENT_SECRET)
   : oauth.None()
+if (process.env.PRIVATE_JWK) {
+  const jwk = JSON.parse(process.env.PRIVATE_JWK)
+  const key = await crypto.subtle.importKey(
+    'jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'],
+  )
+  clientAuth = oauth.PrivateKeyJwt({ key, kid: jwk.kid })
+}
 
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
 const send = (value) => process.stdout.write(JSON.stringify(value) + '\n')
@@ -28,7 +37,7 @@ const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryReq
 const codeVerifier = oauth.generateRandomCodeVerifier()
 const state = oauth.generateRandomState()
 const nonce = oauth.generateRandomNonce()
-const url = new URL(as.authorization_endpoint)
+let url = new URL(as.authorization_endpoint)
 url.searchParams.set('client_id', client.client_id)
 url.searchParams.set('redirect_uri', redirectUri)
 url.searchParams.set('response_type', 'code')
@@ -37,6 +46,15 @@ url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(co
 url.searchParams.set('code_challenge_method', 'S256')
 url.searchParams.set('state', state)
 url.searchParams.set('nonce', nonce)
+if (process.env.USE_PAR) {
+  const pushed = await oauth.processPushedAuthorizationResponse(
+    as, client,
+    await oauth.pushedAuthorizationRequest(as, client, clientAuth, url.searchParams),
+  )
+  url = new URL(as.authorization_endpoint)
+  url.searchParams.set('client_id', client.client_id)
+  url.searchParams.set('request_uri', pushed.request_uri)
+}
 send({ authorization_url: url.href, nonce })
 
 const { value } = await lines.next()

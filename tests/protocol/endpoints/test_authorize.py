@@ -71,7 +71,6 @@ async def test_missing_redirect_uri_with_several_registered_shows_an_error_page(
         ({"prompt": "none login"}, "invalid_request"),
         ({"max_age": "-1"}, "invalid_request"),
         ({"response_mode": "fragment"}, "invalid_request"),
-        ({"request": "eyJ..."}, "invalid_request"),
     ],
 )
 async def test_other_errors_redirect_with_error_state_and_iss(
@@ -84,6 +83,24 @@ async def test_other_errors_redirect_with_error_state_and_iss(
     assert q["error"] == error
     assert q["state"] == "xyz"
     assert q["iss"] == ISSUER
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"request": "eyJ..."}, "invalid_request_object"),
+        ({"request_uri": "https://rp.test/request.jwt"}, "invalid_request_uri"),
+        ({"request_uri": "urn:ietf:params:oauth:request_uri:unknown"}, "invalid_request_uri"),
+    ],
+)
+async def test_unreadable_request_objects_and_uris_show_an_error_page(
+    world: World, overrides: dict[str, str | None], error: str
+) -> None:
+    """RFC 9101 / RFC 9126: the redirect_uri to answer at is inside what could not be
+    read, so the user sees the error; nothing is redirected."""
+    outcome = await world.provider.authorize.handle(params(**overrides), None)
+    assert isinstance(outcome, ErrorPage)
+    assert outcome.error.error == error
 
 
 async def test_public_client_without_pkce_is_refused(world: World) -> None:

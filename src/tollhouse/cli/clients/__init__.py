@@ -7,7 +7,8 @@ and stored only as a SHA-256 digest (never a bearer secret at rest;
 security/client_secrets.py, ADR 0006).
 
 One module per concept: ``create`` (with ``arguments``, the rules its options follow),
-``manage`` (list, show, delete, trust), ``secret`` (rotate-secret) and ``metadata`` (what is
+``manage`` (list, show, delete, trust), ``keys`` (the key options, and ``update``),
+``secret`` (rotate-secret) and ``metadata`` (what is
 printed about a client).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import click
 
 from tollhouse.cli.clients.create import create
+from tollhouse.cli.clients.keys import update
 from tollhouse.cli.clients.manage import delete, list_, show, trust
 from tollhouse.cli.clients.secret import rotate_secret
 
@@ -25,7 +27,7 @@ def clients() -> None:
     """OAuth clients: the applications that ask for tokens."""
 
 
-for _command in (create, list_, show, delete, rotate_secret, trust):
+for _command in (create, update, list_, show, delete, rotate_secret, trust):
     clients.add_command(_command)
 
 __all__ = ["clients"]

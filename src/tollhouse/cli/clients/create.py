@@ -17,6 +17,7 @@ from tollhouse.cli.clients.arguments import (
     check_scopes,
     check_uris,
 )
+from tollhouse.cli.clients.keys import KeyOptions, key_options, with_keys
 from tollhouse.cli.clients.metadata import json_option, metadata, record_fields
 from tollhouse.cli.clients.secret import SECRET_WARNING, new_secret
 from tollhouse.cli.context import echo_json, fail, run, settings_from, state_options, storage_for
@@ -132,6 +133,7 @@ INTROSPECT_OWN_SCOPES = "*"
     help="A browser origin, besides the redirect URIs', that may call /token, /userinfo "
     "and /revoke (allowed_cors_origins; repeatable), e.g. https://app.example.",
 )
+@key_options
 @json_option
 @state_options
 def create(
@@ -150,6 +152,7 @@ def create(
     id_token_alg: str | None,
     subject_type: str,
     cors_origins: tuple[str, ...],
+    key_options: KeyOptions,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -158,8 +161,11 @@ def create(
     if not name.strip():
         usage_error("--name must not be empty")
     client_id = client_ids.generate() if chosen_id is None else _checked_id(chosen_id)
+    method = _method(key_options.auth_method, public)
+    public = method == AuthMethod.NONE
     if public and introspect:
         usage_error("a public client cannot introspect tokens (it cannot authenticate)")
+    keys = key_options.read(method)
     chosen = check_grant_types(grant_types, public)
     uris = check_redirect_uris(redirect_uris, chosen)
     scopes = check_scopes(scope_values)
@@ -167,13 +173,13 @@ def create(
         check_uris((backchannel_logout_uri,), "--backchannel-logout-uri")
     settings = settings_from(data_dir, database)
 
-    secret = None if public else new_secret()
+    secret = None if method in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT) else new_secret()
     client = Client(
         client_id=client_id,
         name=name,
         redirect_uris=uris,
         grant_types=chosen,
-        token_endpoint_auth_method=AuthMethod.NONE if public else AuthMethod.CLIENT_SECRET_BASIC,
+        token_endpoint_auth_method=method,
         created_at=SystemClock().now(),
         secret_hash=None if secret is None else client_secret_hasher(settings).hash(secret),
         scopes=scopes,
@@ -188,7 +194,16 @@ def create(
         subject_type=subject_type,
         allowed_cors_origins=_cors_origins(cors_origins),
     )
-    _print_created(run(_add(settings, client, introspect, chosen_id is not None)), secret, as_json)
+    added = run(_add(settings, with_keys(client, keys), introspect, chosen_id is not None))
+    _print_created(added, secret, as_json)
+
+
+def _method(auth_method: str | None, public: bool) -> str:
+    if auth_method is None:
+        return AuthMethod.NONE if public else AuthMethod.CLIENT_SECRET_BASIC
+    if public and auth_method != AuthMethod.NONE:
+        usage_error("--public means --auth-method none")
+    return auth_method
 
 
 def _checked_id(client_id: str) -> str:

@@ -3,7 +3,8 @@ secret or the secret's digest."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+import json
+from typing import Any, TypedDict
 
 import click
 
@@ -38,6 +39,10 @@ class ClientMetadata(TypedDict):
     allowed_cors_origins: list[str]
     self_registered: bool
     """Registered over HTTP with no operator involved (open registration)."""
+    jwks: dict[str, Any] | None
+    jwks_uri: str | None
+    require_pushed_authorization_requests: bool
+    require_signed_request_object: bool
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -62,6 +67,10 @@ def metadata(client: Client) -> ClientMetadata:
         "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
         "allowed_cors_origins": list(client.allowed_cors_origins),
         "self_registered": client.self_registered,
+        "jwks": None if client.jwks is None else json.loads(client.jwks),
+        "jwks_uri": client.jwks_uri,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "require_signed_request_object": client.require_signed_request_object,
     }
 
 
@@ -73,6 +82,13 @@ def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("grant_types", " ".join(meta["grant_types"])),
         ("scope", meta["scope"] if meta["scope"] is not None else "(any scope the server defines)"),
         ("token_endpoint_auth_method", meta["token_endpoint_auth_method"]),
+        ("jwks", _key_ids(meta["jwks"])),
+        ("jwks_uri", meta["jwks_uri"]),
+        (
+            "require_pushed_authorization_requests",
+            _yes(meta["require_pushed_authorization_requests"]),
+        ),
+        ("require_signed_request_object", _yes(meta["require_signed_request_object"])),
         ("introspects tokens for", " ".join(meta["introspect_audiences"]) or None),
         ("access_token_ttl", _seconds(meta["access_token_ttl"])),
         ("refresh_token_ttl", _seconds(meta["refresh_token_ttl"])),
@@ -80,6 +96,17 @@ def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("created_at", meta["created_at"]),
         ("registered by", THIRD_PARTY if meta["self_registered"] else None),
     ]
+
+
+def _key_ids(jwks: dict[str, Any] | None) -> str | None:
+    if jwks is None:
+        return None
+    keys = jwks.get("keys", [])
+    return f"{len(keys)} key(s): " + " ".join(str(key.get("kid", "-")) for key in keys)
+
+
+def _yes(value: bool) -> str | None:
+    return "yes" if value else None
 
 
 def _seconds(value: int | None) -> str | None:

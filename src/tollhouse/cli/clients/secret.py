@@ -84,6 +84,8 @@ async def _rotate(
         client = await storage.get_client(client_id)
         if client is None:
             raise NotFound(f"no client {client_id}")
+        if client.uses_keys:
+            return f"client {client_id} authenticates with private_key_jwt and has no secret"
         if client.is_public:
             return (
                 f"client {client_id} is public (token_endpoint_auth_method none) "

@@ -28,6 +28,7 @@ from tollhouse.errors import (
 )
 from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
 from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
+from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.protocol.sessions import SignedIn as SignedIn  # re-exported
@@ -99,8 +100,12 @@ class AuthorizeEndpoint:
         id_token_hints: IdTokenHints | None = None,
         sessions: SessionStore | None = None,
         devices: DeviceDecisions | None = None,
+        sources: AuthorizationSources | None = None,
+        pkce_for_all: bool = False,
     ) -> None:
         self._devices = devices
+        self._pkce_for_all = pkce_for_all
+        self.sources = sources or AuthorizationSources()
         self._hints = id_token_hints
         self._sessions = sessions
         self._clients = clients
@@ -132,6 +137,12 @@ class AuthorizeEndpoint:
                 sent_redirect,
             )
         try:
+            params = await self.sources.at_authorize(params, client)
+        except OAuthError as error:
+            # Not redirected: the redirect_uri is inside what could not be read.
+            return ErrorPage(error, client_id, sent_redirect)
+        sent_redirect = params.get("redirect_uri")
+        try:
             redirect_uri = redirect_uris.select(client.redirect_uris, sent_redirect)
         except InvalidRedirectUri as error:
             if not self._show_registered:
@@ -146,6 +157,13 @@ class AuthorizeEndpoint:
         except OAuthError as error:
             return self.error_redirect(redirect_uri, error, state, client=client)
         return await self.resume(request, client, signed_in)
+
+    async def check(self, params: Mapping[str, str], client: Client) -> None:
+        """Raise what /authorize would refuse ``params`` with (RFC 9126 §2.1: a pushed
+        request is validated as an authorization request when it is pushed)."""
+        sent_redirect = params.get("redirect_uri")
+        redirect_uri = redirect_uris.select(client.redirect_uris, sent_redirect)
+        await self._validate(params, client, redirect_uri, sent_redirect is not None)
 
     async def _validate(
         self, params: Mapping[str, str], client: Client, redirect_uri: str, redirect_sent: bool
@@ -165,8 +183,8 @@ class AuthorizeEndpoint:
 
         challenge = params.get("code_challenge")
         method = params.get("code_challenge_method")
-        # RFC 9700 §2.1.1: public clients MUST use PKCE.
-        pkce.validate_challenge(challenge, method, required=client.is_public)
+        # RFC 9700 §2.1.1: public clients MUST use PKCE; FAPI 2.0 §5.3.2.2: every client.
+        pkce.validate_challenge(challenge, method, required=client.is_public or self._pkce_for_all)
 
         grant = scopes.resolve(
             scopes.parse(params.get("scope")),

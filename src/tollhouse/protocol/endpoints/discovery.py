@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from tollhouse.algorithms import CLIENT_ALGS, FAPI2_CLIENT_ALGS
 from tollhouse.protocol.claims import SUPPORTED_CLAIMS
 from tollhouse.protocol.pkce import SUPPORTED_METHODS
 from tollhouse.protocol.scopes import IDP_SCOPES
@@ -19,8 +20,10 @@ ENDPOINT_PATHS = {
     "userinfo_endpoint": "/userinfo",
     "end_session_endpoint": "/logout",
     "device_authorization_endpoint": "/device_authorization",
+    "pushed_authorization_request_endpoint": "/par",
 }
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+"""Introspection takes the same but ``none``: only a confidential client may introspect."""
 
 
 def metadata(
@@ -31,6 +34,8 @@ def metadata(
     signing_algs: Iterable[str],
     ui_locales: Iterable[str] = ("en",),
     extra_endpoints: dict[str, str] | None = None,
+    require_par: bool = False,
+    fapi2: bool = False,
 ) -> dict[str, Any]:
     """The document served at both well-known locations.
 
@@ -38,6 +43,9 @@ def metadata(
     server's issuer identifier value into which the well-known URI string was inserted".
     """
     endpoints = {**ENDPOINT_PATHS, **(extra_endpoints or {})}
+    # FAPI 2.0 (protocol/profile.py): private_key_jwt only, no RS256, pushed requests.
+    methods = ["private_key_jwt"] if fapi2 else CLIENT_AUTH_METHODS
+    client_algs = list(FAPI2_CLIENT_ALGS if fapi2 else CLIENT_ALGS)
     algs = sorted(set(signing_algs))
     doc: dict[str, Any] = {"issuer": issuer}
     doc.update({name: issuer + path for name, path in endpoints.items()})
@@ -47,9 +55,12 @@ def metadata(
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": sorted(set(grant_types)),
-            "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-            "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-            "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS[:2],
+            "token_endpoint_auth_methods_supported": methods,
+            "revocation_endpoint_auth_methods_supported": methods,
+            "introspection_endpoint_auth_methods_supported": [m for m in methods if m != "none"],
+            "token_endpoint_auth_signing_alg_values_supported": client_algs,
+            "revocation_endpoint_auth_signing_alg_values_supported": client_algs,
+            "introspection_endpoint_auth_signing_alg_values_supported": client_algs,
             "code_challenge_methods_supported": list(SUPPORTED_METHODS),
             "authorization_response_iss_parameter_supported": True,
             "subject_types_supported": ["public", "pairwise"],
@@ -62,8 +73,10 @@ def metadata(
             "backchannel_logout_session_supported": True,
             "frontchannel_logout_supported": False,
             "ui_locales_supported": list(ui_locales),
-            "request_parameter_supported": False,
+            "request_parameter_supported": True,
             "request_uri_parameter_supported": False,
+            "request_object_signing_alg_values_supported": client_algs,
+            "require_pushed_authorization_requests": require_par or fapi2,
             "claims_parameter_supported": False,
         }
     )

@@ -19,6 +19,7 @@ secret is likewise returned only when it is issued.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from enum import StrEnum
 from typing import Any, Protocol
@@ -178,7 +179,7 @@ class RegistrationEndpoint:
     async def _create(self, metadata: ClientMetadata) -> JsonResult:
         now = self._clock.now()
         client_id = generate_client_id()  # RFC 7591 §3.2.1: the server issues the id
-        secret = None if metadata.is_public else token(SECRET_BYTES)
+        secret = token(SECRET_BYTES) if metadata.has_secret else None
         client = apply_metadata(
             Client(
                 client_id=client_id,
@@ -236,7 +237,7 @@ class RegistrationEndpoint:
             return error_json(error)
         secret: str | None = None
         updated = apply_metadata(client, metadata)
-        if metadata.is_public:
+        if not metadata.has_secret:
             updated = dataclasses.replace(
                 updated,
                 secret_hash=None,
@@ -347,4 +348,12 @@ class RegistrationEndpoint:
         info["subject_type"] = client.subject_type
         if client.allowed_cors_origins:
             info["allowed_cors_origins"] = list(client.allowed_cors_origins)
+        if client.jwks is not None:
+            info["jwks"] = json.loads(client.jwks)
+        if client.jwks_uri is not None:
+            info["jwks_uri"] = client.jwks_uri
+        if client.require_pushed_authorization_requests:
+            info["require_pushed_authorization_requests"] = True
+        if client.require_signed_request_object:
+            info["require_signed_request_object"] = True
         return info

@@ -33,6 +33,10 @@ class ClientInformation(TypedDict, total=False):
     id_token_signed_response_alg: str
     subject_type: str
     allowed_cors_origins: list[str]
+    jwks: dict[str, Any]
+    jwks_uri: str
+    require_pushed_authorization_requests: bool
+    require_signed_request_object: bool
 
 
 def parse_body(raw_body: bytes) -> dict[str, Any]:
@@ -67,4 +71,8 @@ def apply_metadata(client: Client, metadata: ClientMetadata) -> Client:
         id_token_signed_response_alg=metadata.id_token_signed_response_alg,
         subject_type=metadata.subject_type,
         allowed_cors_origins=metadata.allowed_cors_origins,
+        jwks=metadata.keys.jwks,
+        jwks_uri=metadata.keys.jwks_uri,
+        require_pushed_authorization_requests=metadata.keys.require_pushed_authorization_requests,
+        require_signed_request_object=metadata.keys.require_signed_request_object,
     )

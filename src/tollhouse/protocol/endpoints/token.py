@@ -37,6 +37,8 @@ class TokenEndpoint:
             grant = self._grants.get(grant_type)
             if grant is None:
                 raise UnsupportedGrantType(f"The grant type {grant_type!r} is not supported.")
+            if self._authenticator.profile is not None:
+                self._authenticator.profile.check_token_request(request)
             return await grant.handle(client, request)
         except InvalidClient as error:
             # RFC 6749 §5.2: 401 with WWW-Authenticate naming the scheme.

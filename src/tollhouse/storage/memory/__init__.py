@@ -17,11 +17,18 @@ from tollhouse.storage.memory.devices import MemoryDevices
 from tollhouse.storage.memory.keys import MemoryKeys
 from tollhouse.storage.memory.sessions import MemorySessions
 from tollhouse.storage.memory.tokens import MemoryTokens
+from tollhouse.storage.memory.uses import MemoryOneTimeUses
 
 __all__ = ["MemoryStorage"]
 
 
 class MemoryStorage(
-    MemoryAccounts, MemoryCodes, MemoryDevices, MemorySessions, MemoryKeys, MemoryTokens
+    MemoryAccounts,
+    MemoryCodes,
+    MemoryDevices,
+    MemorySessions,
+    MemoryKeys,
+    MemoryTokens,
+    MemoryOneTimeUses,
 ):
     """Implements :class:`~tollhouse.storage.ports.Storage` in process memory."""

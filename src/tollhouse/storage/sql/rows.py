@@ -68,6 +68,10 @@ def client_row(client: Client) -> dict[str, Any]:
         "previous_secret_expires_at": client.previous_secret_expires_at,
         "allowed_cors_origins": dump_strings(client.allowed_cors_origins),
         "self_registered": client.self_registered,
+        "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
+        "require_par": client.require_pushed_authorization_requests,
+        "require_signed_request_object": client.require_signed_request_object,
     }
 
 
@@ -93,6 +97,10 @@ def to_client(row: Row) -> Client:
         previous_secret_expires_at=row["previous_secret_expires_at"],
         allowed_cors_origins=load_strings(row["allowed_cors_origins"]),
         self_registered=bool(row["self_registered"]),
+        jwks=row["jwks"],
+        jwks_uri=row["jwks_uri"],
+        require_pushed_authorization_requests=bool(row["require_par"]),
+        require_signed_request_object=bool(row["require_signed_request_object"]),
     )
 
 

@@ -65,6 +65,10 @@ clients = Table(
     Column("previous_secret_expires_at", BigInteger, nullable=True),
     Column("allowed_cors_origins", Text, nullable=False, server_default=text("'[]'")),
     Column("self_registered", Boolean, nullable=False, server_default=false()),
+    Column("jwks", Text, nullable=True),
+    Column("jwks_uri", Text, nullable=True),
+    Column("require_par", Boolean, nullable=False, server_default=false()),
+    Column("require_signed_request_object", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(
@@ -259,6 +263,24 @@ signing_keys = Table(
     Column("generation", Integer, nullable=True),
     # One winner when instances rotate at once: both insert the next generation.
     UniqueConstraint("alg", "generation", name="uq_signing_keys_alg_generation"),
+)
+
+used_once = Table(
+    # Client assertion jtis (RFC 7523 §3): the key is a digest, never the value itself.
+    "used_once",
+    metadata,
+    Column("use_key", ID, primary_key=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+pushed_requests = Table(
+    # RFC 9126: keyed by the fingerprint of the request_uri, never the value itself.
+    "pushed_requests",
+    metadata,
+    Column("request_hash", ID, primary_key=True),
+    Column("client_id", ID, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
 revocations = Table(

@@ -35,14 +35,17 @@ from tollhouse.storage.sql.schema import (
     device_authorizations,
     initial_access_tokens,
     interactions,
+    pushed_requests,
     refresh_tokens,
     revocations,
     sessions,
     token_families,
+    used_once,
 )
 from tollhouse.storage.sql.sessions import SqlSessions
 from tollhouse.storage.sql.statements import expired_batch
 from tollhouse.storage.sql.tokens import SqlTokenStores
+from tollhouse.storage.sql.uses import SqlOneTimeUses
 
 EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
     (authorization_codes, authorization_codes.c.code_hash),
@@ -59,6 +62,8 @@ EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
     (access_tokens, access_tokens.c.jti),
     (initial_access_tokens, initial_access_tokens.c.token_hash),
     (admin_tokens, admin_tokens.c.token_id),
+    (used_once, used_once.c.use_key),
+    (pushed_requests, pushed_requests.c.request_hash),
 )
 """The tables ``purge_expired`` empties of expired rows, each with its key."""
 
@@ -79,6 +84,7 @@ class SqlStorage(
     SqlTokenStores,
     SqlRegistrationTokens,
     SqlAdminTokens,
+    SqlOneTimeUses,
 ):
     """Implements :class:`~tollhouse.storage.ports.Storage` on an ``AsyncEngine`` (a
     PostgreSQL database or a SQLite file)."""

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     id_token_ttl: int = 600
     interaction_ttl: int = 600
     registration: Literal["token", "open", "off"] = "token"
+    dpop_nonce: Literal["off", "public", "all"] = "public"
+    """RFC 9449 §8: which DPoP token requests must carry a server nonce (docs/dpop.md)."""
+    dpop_proof_window: Annotated[int, Field(ge=5, le=600)] = 60
+    """Seconds a DPoP proof's ``iat`` may differ from the server's clock."""
     default_client_scopes: str | None = None
     rate_limit_token: str = "10/s,burst=20"
     """Requests per client IP: ``N/PERIOD[,burst=B]`` or ``off`` (security/ratelimit.py)."""

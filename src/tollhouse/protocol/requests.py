@@ -66,6 +66,8 @@ class AuthorizationRequest:
     ui_locales: str | None = None
     id_token_hint_sub: str | None = None
     """The subject named by a valid id_token_hint (for that client)."""
+    dpop_jkt: str | None = None
+    """RFC 9449 §10: the thumbprint of the key the code exchange must prove."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -83,6 +85,7 @@ class AuthorizationRequest:
             "login_hint": self.login_hint,
             "ui_locales": self.ui_locales,
             "id_token_hint_sub": self.id_token_hint_sub,
+            "dpop_jkt": self.dpop_jkt,
         }
 
     @classmethod
@@ -107,6 +110,7 @@ class AuthorizationRequest:
             login_hint=opt_str("login_hint"),
             ui_locales=opt_str("ui_locales"),
             id_token_hint_sub=opt_str("id_token_hint_sub"),
+            dpop_jkt=opt_str("dpop_jkt"),
         )
 
 
@@ -115,11 +119,22 @@ def _as_list(value: object) -> list[object]:
 
 
 @dataclass(frozen=True, slots=True)
+class DpopRequest:
+    """What a request carried for RFC 9449: every ``DPoP`` header value, the method,
+    and the URL the proof must name (built from the issuer's public URL)."""
+
+    headers: tuple[str, ...]
+    method: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class TokenRequest:
     """A /token request: the body parameters and the presented client credentials."""
 
     params: Mapping[str, str]
     credentials: ClientCredentials
+    dpop: DpopRequest | None = None
 
     @property
     def grant_type(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tollhouse.protocol.dpop import DpopBinding
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
@@ -18,6 +19,7 @@ from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
 from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
 from tollhouse.provider.clients import ClientServices
 from tollhouse.provider.core import Core
+from tollhouse.provider.dpop import dpop_binding
 from tollhouse.provider.tokens import TokenServices
 
 
@@ -52,7 +54,9 @@ def authorize_endpoint(
     )
 
 
-def token_endpoint(core: Core, clients: ClientServices, tokens: TokenServices) -> TokenEndpoint:
+def token_endpoint(
+    core: Core, clients: ClientServices, tokens: TokenServices, dpop: DpopBinding
+) -> TokenEndpoint:
     """``/token`` with the grants this server offers (RFC 6749 §4.1, §4.4, §6)."""
     settings, storage, clock, events = core.settings, core.storage, core.clock, core.events
     code = AuthorizationCodeGrant(
@@ -80,15 +84,18 @@ def token_endpoint(core: Core, clients: ClientServices, tokens: TokenServices) -
         issuer=core.issuer,
         default_client_scopes=clients.default_scopes,
     )
-    return TokenEndpoint(authenticator=clients.authenticator, grants=[code, refresh, machine])
+    return TokenEndpoint(
+        authenticator=clients.authenticator, grants=[code, refresh, machine], dpop=dpop
+    )
 
 
 def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> Endpoints:
     settings, storage, clock, issuer = core.settings, core.storage, core.clock, core.issuer
     authenticator, lookup, revoker = clients.authenticator, tokens.lookup, tokens.revoker
+    dpop = dpop_binding(core)
     return Endpoints(
         authorize=authorize_endpoint(core, clients, tokens),
-        token=token_endpoint(core, clients, tokens),
+        token=token_endpoint(core, clients, tokens, dpop),
         revocation=RevocationEndpoint(
             authenticator=authenticator, lookup=lookup, revoker=revoker, clock=clock
         ),
@@ -109,6 +116,7 @@ def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> End
             clients=storage,
             subjects=tokens.subjects,
             clock=clock,
+            dpop=dpop.checker,
         ),
         logout=LogoutEndpoint(clients=storage, hints=tokens.hints),
         registration=RegistrationEndpoint(

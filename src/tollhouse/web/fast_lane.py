@@ -11,6 +11,7 @@ are Starlette's routes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -26,7 +27,7 @@ from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
 from tollhouse.web.cors import identify
 from tollhouse.web.observe import observe_token_response
-from tollhouse.web.parsing import header, scope_form
+from tollhouse.web.parsing import dpop_request, header, scope_form
 from tollhouse.web.routes import discovery_result, jwks_result
 from tollhouse.web.throttle import authentication_failed, before_authentication, per_client
 
@@ -82,6 +83,7 @@ async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResul
     if isinstance(parsed, JsonResult):
         observe_token_response(None, grant_types, parsed)
         return parsed
+    parsed = dataclasses.replace(parsed, dpop=dpop_request(scope, provider.issuer + "/token"))
     limited = await before_authentication(provider, scope, parsed.credentials.client_id or "")
     if limited is not None:
         observe_token_response(None, grant_types, limited)

@@ -28,6 +28,7 @@ from tollhouse.web.pages import (
 )
 from tollhouse.web.parsing import (
     check_form_type,
+    dpop_request,
     form_parameters,
     parse_form,
     query_parameters,
@@ -132,7 +133,11 @@ async def userinfo(request: Request) -> Response:
             form = await _userinfo_form(request)
     except OAuthError as error:
         return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
-    result = await provider.userinfo.handle(request.headers.get("authorization"), form)
+    result = await provider.userinfo.handle(
+        request.headers.get("authorization"),
+        form,
+        dpop_request(request.scope, provider.issuer + "/userinfo"),
+    )
     identify(request.scope, result.client_id)
     headers = {"Cache-Control": "no-store"}
     if result.www_authenticate:

@@ -30,6 +30,7 @@ def metadata(
     signing_algs: Iterable[str],
     ui_locales: Iterable[str] = ("en",),
     extra_endpoints: dict[str, str] | None = None,
+    dpop_algs: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The document served at both well-known locations.
 
@@ -66,4 +67,6 @@ def metadata(
             "claims_parameter_supported": False,
         }
     )
+    if dpop_algs:
+        doc["dpop_signing_alg_values_supported"] = list(dpop_algs)  # RFC 9449 §5.1
     return doc

@@ -68,6 +68,7 @@ def client_row(client: Client) -> dict[str, Any]:
         "previous_secret_expires_at": client.previous_secret_expires_at,
         "allowed_cors_origins": dump_strings(client.allowed_cors_origins),
         "self_registered": client.self_registered,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
     }
 
 
@@ -93,6 +94,7 @@ def to_client(row: Row) -> Client:
         previous_secret_expires_at=row["previous_secret_expires_at"],
         allowed_cors_origins=load_strings(row["allowed_cors_origins"]),
         self_registered=bool(row["self_registered"]),
+        dpop_bound_access_tokens=bool(row["dpop_bound_access_tokens"]),
     )
 
 
@@ -141,6 +143,7 @@ def code_row(code: AuthorizationCode) -> dict[str, Any]:
         "family_id": code.family_id,
         "amr": dump_strings(code.amr),
         "acr": code.acr,
+        "dpop_jkt": code.dpop_jkt,
     }
 
 
@@ -165,6 +168,7 @@ def to_code(row: Row) -> AuthorizationCode:
         family_id=row["family_id"],
         amr=load_strings(row["amr"]),
         acr=row["acr"],
+        dpop_jkt=row["dpop_jkt"],
     )
 
 
@@ -298,6 +302,7 @@ def family_row(family: TokenFamily) -> dict[str, Any]:
         "offline": family.offline,
         "amr": dump_strings(family.amr),
         "acr": family.acr,
+        "dpop_jkt": family.dpop_jkt,
     }
 
 
@@ -314,6 +319,7 @@ def to_family(row: Row) -> TokenFamily:
         offline=row["offline"],
         amr=load_strings(row["amr"]),
         acr=row["acr"],
+        dpop_jkt=row["dpop_jkt"],
     )
 
 

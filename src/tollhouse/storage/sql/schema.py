@@ -65,6 +65,7 @@ clients = Table(
     Column("previous_secret_expires_at", BigInteger, nullable=True),
     Column("allowed_cors_origins", Text, nullable=False, server_default=text("'[]'")),
     Column("self_registered", Boolean, nullable=False, server_default=false()),
+    Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(
@@ -148,6 +149,8 @@ authorization_codes = Table(
     # How the user signed in (JSON list of RFC 8176 names), for the ID Token.
     Column("amr", Text, nullable=False, server_default=text("'[]'")),
     Column("acr", Text, nullable=True),
+    # RFC 9449 §10: the DPoP key thumbprint the code exchange must prove.
+    Column("dpop_jkt", String(64), nullable=True),
 )
 
 consents = Table(
@@ -277,6 +280,8 @@ token_families = Table(
     # The authorization's amr and acr, for the ID Token of every refresh.
     Column("amr", Text, nullable=False, server_default=text("'[]'")),
     Column("acr", Text, nullable=True),
+    # RFC 9449 §5: a public client's refresh tokens are bound to this DPoP key.
+    Column("dpop_jkt", String(64), nullable=True),
 )
 
 refresh_tokens = Table(

@@ -102,6 +102,11 @@ def _revocation(
 )
 @click.option("--leeway", type=int, default=30, envvar=ENV + "LEEWAY", show_default=True)
 @click.option(
+    "--public-url",
+    envvar=ENV + "PUBLIC_URL",
+    help="The API's address as clients call it (the base of the URLs DPoP proofs name).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -119,6 +124,7 @@ def gateway(
     redis_url: str | None,
     ca_file: Path | None,
     leeway: int,
+    public_url: str | None,
     log_level: str,
 ) -> None:
     """Answer token checks for a reverse proxy: GET /check (or /nginx/check).
@@ -153,7 +159,7 @@ def gateway(
     click.echo(f"Gateway for {issuer} (audience {' '.join(audiences)}); {summary}")
     click.echo(f"Listening on http://{host}:{port}/check")
     uvicorn.run(
-        create_app(validator, on_startup=start),
+        create_app(validator, on_startup=start, public_url=public_url),
         host=host,
         port=port,
         log_config=None,

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from tollhouse.errors import InvalidDpopProof
+from tollhouse.resource.errors import INVALID_DPOP_PROOF, INVALID_TOKEN, TokenError
 from tollhouse.resource.jwk import PROOF_ALGS, UnusableKey, b64decode, proof_key
 
 PROOF_TYP: Final = "dpop+jwt"
@@ -223,3 +224,55 @@ class ProofChecker:
         key = hashlib.sha256(f"{jkt}.{jti}".encode()).hexdigest()
         if not await self._replay.first_use(key, 2 * self._window + 1):
             raise InvalidDpopProof("The DPoP proof was already used.")
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedProof:
+    """What a request to a protected resource carried: the ``Authorization`` scheme,
+    every ``DPoP`` header value, its method and its public URL."""
+
+    scheme: str
+    headers: tuple[str, ...]
+    method: str
+    url: str
+
+
+def bound_jkt(claims: Mapping[str, Any]) -> str | None:
+    """RFC 9449 §6.1: the thumbprint in ``cnf.jkt``; None for a bearer token."""
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    return jkt if isinstance(jkt, str) else None
+
+
+def dpop_error(error: str, description: str, algs: Sequence[str]) -> TokenError:
+    """A refusal with RFC 9449 §7.1's ``DPoP`` challenge."""
+    refused = TokenError(error, description)
+    refused.dpop_algs = tuple(algs)
+    return refused
+
+
+def refuse_bound_bearer(claims: Mapping[str, Any], algs: Sequence[str]) -> None:
+    """RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused."""
+    if bound_jkt(claims) is not None:
+        raise dpop_error(INVALID_TOKEN, "This access token is DPoP-bound: use DPoP.", algs)
+
+
+async def check_binding(
+    checker: ProofChecker, claims: Mapping[str, Any], token: str, presented: PresentedProof
+) -> None:
+    """RFC 9449 §7.1: a DPoP-bound token comes with the DPoP scheme and a proof, for this
+    request and this token (``ath``), signed by the key in its ``cnf.jkt``."""
+    if presented.scheme != "dpop":
+        refuse_bound_bearer(claims, checker.algs)
+        return
+    jkt = bound_jkt(claims)
+    if jkt is None:
+        raise dpop_error(INVALID_TOKEN, "This access token is not DPoP-bound.", checker.algs)
+    try:
+        proof = await checker.check(
+            presented.headers, method=presented.method, url=presented.url, access_token=token
+        )
+    except InvalidDpopProof as error:
+        raise dpop_error(INVALID_DPOP_PROOF, error.description, checker.algs) from None
+    if not hmac.compare_digest(proof.jkt, jkt):
+        raise dpop_error(INVALID_TOKEN, "The DPoP proof is not by this token's key.", checker.algs)

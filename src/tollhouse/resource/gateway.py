@@ -25,7 +25,6 @@ from starlette.routing import Route
 
 from tollhouse.errors import ConfigError
 from tollhouse.resource.at_jwt import scope_tokens
-from tollhouse.resource.bearer import bearer_token
 from tollhouse.resource.errors import INVALID_REQUEST, TokenError
 from tollhouse.resource.validator import TokenValidator
 
@@ -43,17 +42,43 @@ def _header_value(value: Any) -> str:
     return quote(text, safe=" !#$&'()*+,/:;=?@[]~")
 
 
+def original_request(request: Request, public_url: str | None) -> tuple[str, str]:
+    """The method and URL of the request the proxy asks about, for DPoP proofs: nginx
+    sends ``X-Original-Method`` and ``X-Original-URI`` (configured), Traefik
+    ``X-Forwarded-Method``/``-Proto``/``-Host``/``-Uri``. The gateway listens to the
+    proxy only, so these headers are the proxy's. ``public_url`` (the API's address
+    as clients call it) wins over the forwarded scheme and host."""
+    headers = request.headers
+    method = headers.get("x-original-method") or headers.get("x-forwarded-method")
+    uri = headers.get("x-original-uri") or headers.get("x-forwarded-uri") or "/"
+    if public_url:
+        base = public_url.rstrip("/")
+    else:
+        proto = headers.get("x-forwarded-proto", request.url.scheme)
+        base = f"{proto}://{headers.get('x-forwarded-host') or headers.get('host', '')}"
+    return (method or request.method).upper(), base + uri
+
+
 def create_app(
-    validator: TokenValidator, *, on_startup: Callable[[], object] | None = None
+    validator: TokenValidator,
+    *,
+    on_startup: Callable[[], object] | None = None,
+    public_url: str | None = None,
 ) -> Starlette:
     """The gateway's ASGI app around one validator (its revocation check included)."""
 
     async def check(request: Request, *, nginx: bool = False) -> Response:
         wanted = request.query_params.get("scope", "") + " "
         wanted += " ".join(request.headers.getlist("x-required-scopes"))
+        method, url = original_request(request, public_url)
         try:
-            token = bearer_token(request.headers.getlist("authorization"))
-            claims = await validator.validate_async(token, scope_tokens(wanted))
+            claims = await validator.validate_request_async(
+                request.headers.getlist("authorization"),
+                request.headers.getlist("dpop"),
+                method=method,
+                url=url,
+                required_scopes=scope_tokens(wanted),
+            )
         except TokenError as error:
             error.realm = validator.realm
             status = error.status_code

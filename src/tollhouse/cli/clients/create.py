@@ -131,6 +131,12 @@ INTROSPECT_OWN_SCOPES = "*"
     help="A browser origin, besides the redirect URIs', that may call /token, /userinfo "
     "and /revoke (allowed_cors_origins; repeatable), e.g. https://app.example.",
 )
+@click.option(
+    "--dpop-bound",
+    is_flag=True,
+    help="Every token request must carry a DPoP proof: no bearer tokens for this client "
+    "(dpop_bound_access_tokens, RFC 9449).",
+)
 @json_option
 @state_options
 def create(
@@ -149,6 +155,7 @@ def create(
     id_token_alg: str | None,
     subject_type: str,
     cors_origins: tuple[str, ...],
+    dpop_bound: bool,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -186,6 +193,7 @@ def create(
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,
         allowed_cors_origins=_cors_origins(cors_origins),
+        dpop_bound_access_tokens=dpop_bound,
     )
     _print_created(run(_add(settings, client, introspect, chosen_id is not None)), secret, as_json)
 

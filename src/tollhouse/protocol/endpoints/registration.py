@@ -347,4 +347,6 @@ class RegistrationEndpoint:
         info["subject_type"] = client.subject_type
         if client.allowed_cors_origins:
             info["allowed_cors_origins"] = list(client.allowed_cors_origins)
+        if client.dpop_bound_access_tokens:
+            info["dpop_bound_access_tokens"] = True
         return info

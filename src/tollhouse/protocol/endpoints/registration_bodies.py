@@ -33,6 +33,7 @@ class ClientInformation(TypedDict, total=False):
     id_token_signed_response_alg: str
     subject_type: str
     allowed_cors_origins: list[str]
+    dpop_bound_access_tokens: bool
 
 
 def parse_body(raw_body: bytes) -> dict[str, Any]:
@@ -67,4 +68,5 @@ def apply_metadata(client: Client, metadata: ClientMetadata) -> Client:
         id_token_signed_response_alg=metadata.id_token_signed_response_alg,
         subject_type=metadata.subject_type,
         allowed_cors_origins=metadata.allowed_cors_origins,
+        dpop_bound_access_tokens=metadata.dpop_bound_access_tokens,
     )

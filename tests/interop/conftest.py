@@ -72,6 +72,10 @@ async def _seed(url: str) -> None:
             Client("rp-node", "Interop oauth4webapi", (f"{CALLBACKS}/rp-node/cb",),
                    (GrantType.AUTHORIZATION_CODE,), AuthMethod.NONE, now)
         )  # fmt: skip
+        await storage.add_client(
+            Client("rp-dpop", "Interop oauth4webapi DPoP", (f"{CALLBACKS}/rp-dpop/cb",),
+                   grants, AuthMethod.NONE, now)
+        )  # fmt: skip
         await storage.add_user(
             User("erin-id", USERNAME, HASHER.hash(PASSWORD), now, email="erin@example.test",
                  name="Erin Example", email_verified=True)

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from tests.interop.conftest import CALLBACKS, SECRET, USERNAME, HttpsIdp
@@ -52,7 +53,13 @@ def node() -> str:
 
 
 def run_relying_party(
-    node: str, idp: HttpsIdp, client_id: str, alg: str | None = None, *, secret: str | None = None
+    node: str,
+    idp: HttpsIdp,
+    client_id: str,
+    alg: str | None = None,
+    *,
+    secret: str | None = None,
+    script: str = "rp.mjs",
 ) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -66,7 +73,7 @@ def run_relying_party(
     if secret:
         env["CLIENT_SECRET"] = secret
     process = subprocess.Popen(
-        [node, "--dns-result-order=ipv4first", "rp.mjs"],
+        [node, "--dns-result-order=ipv4first", script],
         cwd=NODE_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -83,7 +90,7 @@ def run_relying_party(
         if process.returncode != 0:
             raise RelyingPartyRefused(err)
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        result["nonce"] = started["nonce"]
+        result["nonce"] = started.get("nonce")
         return result
     finally:
         if process.poll() is None:
@@ -115,3 +122,19 @@ def test_oauth4webapi_checks_the_id_token_alg_the_client_registered(
     assert result["claims"]["aud"] == "rp-es256"
     with pytest.raises(RelyingPartyRefused, match='unexpected JWT "alg"'):
         run_relying_party(node, https_idp, "rp-es256", "RS256", secret=SECRET)
+
+
+def test_oauth4webapi_dpop_code_flow_with_nonce_refresh_and_userinfo(
+    node: str, https_idp: HttpsIdp
+) -> None:
+    """RFC 9449 with oauth4webapi's own DPoP: the public client meets the nonce challenge
+    (``TOLLHOUSE_DPOP_NONCE`` defaults to ``public``), gets tokens bound to its key,
+    refreshes with it and calls userinfo with the DPoP scheme."""
+    result = run_relying_party(node, https_idp, "rp-dpop", script="dpop.mjs")
+    assert result["nonce_challenged"] is True
+    assert result["token_type"].lower() == "dpop"
+    assert result["refreshed_token_type"].lower() == "dpop"
+    assert result["userinfo"]["sub"] == "erin-id"
+    first = jwt.decode(result["access_token"], options={"verify_signature": False})
+    second = jwt.decode(result["refreshed_access_token"], options={"verify_signature": False})
+    assert first["cnf"]["jkt"] == second["cnf"]["jkt"]

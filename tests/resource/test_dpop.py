@@ -18,6 +18,7 @@ from tests.resource.conftest import AUDIENCE, FakeIssuer
 from tollhouse.errors import InvalidDpopProof
 from tollhouse.resource import BearerAuthMiddleware, TokenError, TokenValidator
 from tollhouse.resource.dpop import MemoryReplayCache, ProofChecker, normalize_htu, thumbprint
+from tollhouse.resource.gateway import create_app
 
 API = "https://api.example.test"
 URL = API + "/readings"
@@ -165,3 +166,33 @@ async def test_memory_replay_cache_is_bounded() -> None:
     assert await cache.first_use("b", 60)
     assert await cache.first_use("c", 60)
     assert len(cache._seen) == 2
+
+
+@pytest.fixture
+async def gateway(issuer: FakeIssuer) -> AsyncIterator[httpx.AsyncClient]:
+    validator = TokenValidator(issuer.url, AUDIENCE)
+    transport = httpx.ASGITransport(app=create_app(validator, public_url=API))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
+        yield http
+    validator.close()
+
+
+async def test_the_gateway_checks_the_proof_against_the_original_request(
+    issuer: FakeIssuer, gateway: httpx.AsyncClient
+) -> None:
+    """nginx auth_request: the original method and URI come in X-Original-* headers."""
+    key = ProofKey()
+    token = bound_token(issuer, key)
+    original = {"X-Original-Method": "DELETE", "X-Original-URI": "/readings/7?force=1"}
+    auth = {"Authorization": f"DPoP {token}", **original}
+    proof = key.proof("DELETE", API + "/readings/7", access_token=token)
+    ok = await gateway.get("/nginx/check", headers={**auth, "DPoP": proof})
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["x-auth-subject"] == "user-1"
+
+    for_get = key.proof("GET", API + "/readings/7", access_token=token)
+    refused = await gateway.get("/nginx/check", headers={**auth, "DPoP": for_get})
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("DPoP ")
+    as_bearer = await gateway.get("/nginx/check", headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401

@@ -59,6 +59,33 @@ def original_request(request: Request, public_url: str | None) -> tuple[str, str
     return (method or request.method).upper(), base + uri
 
 
+async def _validate(
+    validator: TokenValidator, request: Request, public_url: str | None
+) -> dict[str, Any]:
+    wanted = request.query_params.get("scope", "") + " "
+    wanted += " ".join(request.headers.getlist("x-required-scopes"))
+    method, url = original_request(request, public_url)
+    return await validator.validate_request_async(
+        request.headers.getlist("authorization"),
+        request.headers.getlist("dpop"),
+        method=method,
+        url=url,
+        required_scopes=scope_tokens(wanted),
+    )
+
+
+def _refusal(validator: TokenValidator, error: TokenError, nginx: bool) -> Response:
+    error.realm = validator.realm
+    status = error.status_code
+    if nginx and error.error == INVALID_REQUEST:
+        status = 401
+    headers = {"WWW-Authenticate": error.www_authenticate, **NO_STORE}
+    body = error.to_dict()
+    if not body:
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def create_app(
     validator: TokenValidator,
     *,
@@ -68,27 +95,10 @@ def create_app(
     """The gateway's ASGI app around one validator (its revocation check included)."""
 
     async def check(request: Request, *, nginx: bool = False) -> Response:
-        wanted = request.query_params.get("scope", "") + " "
-        wanted += " ".join(request.headers.getlist("x-required-scopes"))
-        method, url = original_request(request, public_url)
         try:
-            claims = await validator.validate_request_async(
-                request.headers.getlist("authorization"),
-                request.headers.getlist("dpop"),
-                method=method,
-                url=url,
-                required_scopes=scope_tokens(wanted),
-            )
+            claims = await _validate(validator, request, public_url)
         except TokenError as error:
-            error.realm = validator.realm
-            status = error.status_code
-            if nginx and error.error == INVALID_REQUEST:
-                status = 401
-            headers = {"WWW-Authenticate": error.www_authenticate, **NO_STORE}
-            body = error.to_dict()
-            if not body:
-                return Response(status_code=status, headers=headers)
-            return JSONResponse(body, status_code=status, headers=headers)
+            return _refusal(validator, error, nginx)
         headers = {
             "X-Auth-Subject": _header_value(claims.get("sub")),
             "X-Auth-Scopes": _header_value(claims.get("scope", "")),

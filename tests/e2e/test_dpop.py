@@ -115,6 +115,7 @@ def test_client_credentials_token_is_bound_to_the_proof_key(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["token_type"] == "DPoP"
+    assert "DPoP-Nonce" not in response.headers  # no nonce asked of confidential clients
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["cnf"] == {"jkt": key.jkt}
     seen = http.post(
@@ -256,6 +257,7 @@ def test_public_client_flow_with_nonce_refresh_and_userinfo(dpop_server: Server)
         assert response.status_code == 200, response.text
         tokens = response.json()
         assert tokens["token_type"] == "DPoP"
+        assert response.headers["DPoP-Nonce"]  # §8.2: the nonce for the next proof
         access, refresh = tokens["access_token"], tokens["refresh_token"]
 
         userinfo_url = dpop_server.base_url + "/userinfo"

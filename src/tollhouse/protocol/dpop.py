@@ -80,14 +80,18 @@ class DpopBinding:
     def checker(self) -> ProofChecker:
         return self._checker
 
-    def nonce(self) -> str:
-        return self._nonces.current()
+    def fresh_nonce(self, client: Client) -> str | None:
+        """The nonce for the client's next proof when it needs one (§8.2: a successful
+        response may carry it, sparing the client a use_dpop_nonce round trip)."""
+        return self._nonces.current() if self._needs_nonce(client) else None
 
-    def _nonce_check(self, client: Client) -> NonceCheck | None:
-        public = client.token_endpoint_auth_method == "none"
-        if self._policy == NoncePolicy.ALL or (self._policy == NoncePolicy.PUBLIC and public):
-            return self._nonces.checker()
-        return self._optional_nonce
+    def _needs_nonce(self, client: Client) -> bool:
+        return self._policy == NoncePolicy.ALL or (
+            self._policy == NoncePolicy.PUBLIC and client.is_public
+        )
+
+    def _nonce_check(self, client: Client) -> NonceCheck:
+        return self._nonces.checker() if self._needs_nonce(client) else self._optional_nonce
 
     def _optional_nonce(self, nonce: str | None) -> None:
         # A nonce the client sent although none was required must still be ours.

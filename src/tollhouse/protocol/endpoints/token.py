@@ -64,8 +64,9 @@ class TokenEndpoint:
     async def _run(self, grant: Grant, client: Client, request: TokenRequest) -> JsonResult:
         """RFC 9449 §5: the proof is checked before any grant, which then binds what it
         issues to the proof's key (protocol/dpop_context.py)."""
-        proof = None if self._dpop is None else await self._dpop.prove(client, request.dpop)
-        if proof is None:
+        dpop = self._dpop
+        proof = None if dpop is None else await dpop.prove(client, request.dpop)
+        if dpop is None or proof is None:
             return await grant.handle(client, request)
         reset = bind(proof.jkt)
         try:
@@ -75,4 +76,6 @@ class TokenEndpoint:
         if result.status != 200 or "access_token" not in result.body:
             return result
         body = {**result.body, "token_type": DPOP_SCHEME}  # RFC 9449 §5
-        return dataclasses.replace(result, body=body)
+        nonce = dpop.fresh_nonce(client)
+        headers = result.headers if nonce is None else {**result.headers, "DPoP-Nonce": nonce}
+        return dataclasses.replace(result, body=body, headers=headers)

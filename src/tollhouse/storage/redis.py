@@ -14,7 +14,9 @@ ignores ``now``.
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.models import Revocation
 
 DEFAULT_PREFIX = "tollhouse:"
@@ -63,4 +65,12 @@ class RedisReplayCache:
         self._prefix = prefix
 
     async def first_use(self, key: str, ttl: int) -> bool:
-        return bool(await self._redis.set(f"{self._prefix}dpop:{key}", b"1", ex=ttl, nx=True))
+        """Fails closed: without Redis no instance can tell a replay, so the request is
+        refused with 503 and ``Retry-After`` (never accepted, never a 500)."""
+        try:
+            stored = await self._redis.set(f"{self._prefix}dpop:{key}", b"1", ex=ttl, nx=True)
+        except (RedisError, OSError):
+            raise TemporarilyUnavailable(
+                "The server cannot check DPoP proofs right now; retry shortly."
+            ) from None
+        return bool(stored)

@@ -3,6 +3,7 @@ DPoP-bound token only with a proof by its key for this request, and refuse it as
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator
 
@@ -13,11 +14,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.e2e.backends import REDIS_URL, require_redis
 from tests.e2e.dpop_proofs import ProofKey
 from tests.resource.conftest import AUDIENCE, FakeIssuer
 from tollhouse.errors import InvalidDpopProof
 from tollhouse.resource import BearerAuthMiddleware, TokenError, TokenValidator
-from tollhouse.resource.dpop import MemoryReplayCache, ProofChecker, normalize_htu, thumbprint
+from tollhouse.resource.dpop import (
+    MemoryReplayCache,
+    ProofChecker,
+    RedisReplayCache,
+    normalize_htu,
+    thumbprint,
+)
 from tollhouse.resource.gateway import create_app
 
 API = "https://api.example.test"
@@ -196,3 +204,27 @@ async def test_the_gateway_checks_the_proof_against_the_original_request(
     assert refused.headers["www-authenticate"].startswith("DPoP ")
     as_bearer = await gateway.get("/nginx/check", headers={"Authorization": f"Bearer {token}"})
     assert as_bearer.status_code == 401
+
+
+async def test_two_api_processes_share_replays_through_redis(issuer: FakeIssuer) -> None:
+    """Each validator stands for one process of the API; the proof one accepted is a
+    replay at the other."""
+    require_redis()
+    prefix = f"tollhouse-test-{secrets.token_hex(6)}:"
+    caches = [RedisReplayCache(REDIS_URL, prefix=prefix) for _ in range(2)]
+    validators = [TokenValidator(issuer.url, AUDIENCE, dpop=ProofChecker(c)) for c in caches]
+    try:
+        key = ProofKey()
+        token = bound_token(issuer, key)
+        proof = [key.proof("GET", URL, access_token=token)]
+        auth = [f"DPoP {token}"]
+        first, second = validators
+        await first.validate_request_async(auth, proof, method="GET", url=URL)
+        with pytest.raises(TokenError) as replayed:
+            await second.validate_request_async(auth, proof, method="GET", url=URL)
+        assert replayed.value.error == "invalid_dpop_proof"
+    finally:
+        for validator in validators:
+            validator.close()
+        for cache in caches:
+            await cache.close()

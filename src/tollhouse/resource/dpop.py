@@ -64,6 +64,34 @@ class MemoryReplayCache:
         return True
 
 
+class RedisReplayCache:
+    """A replay cache in Redis, for an API served by several processes or hosts: one
+    key per proof, ``<prefix>dpop:<hash>``, set only if absent, expiring with the
+    window. An unreachable Redis refuses the proof (a replay could not be told)."""
+
+    def __init__(
+        self, redis_url: str, *, prefix: str = "tollhouse-api:", timeout: float = 0.5
+    ) -> None:
+        from redis.asyncio import Redis  # optional until a Redis cache is used
+
+        self._redis = Redis.from_url(
+            redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._prefix = prefix
+
+    async def first_use(self, key: str, ttl: int) -> bool:
+        from redis.exceptions import RedisError
+
+        try:
+            stored = await self._redis.set(f"{self._prefix}dpop:{key}", b"1", ex=ttl, nx=True)
+        except (RedisError, OSError):
+            raise InvalidDpopProof("DPoP replay protection is unavailable; retry.") from None
+        return bool(stored)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
 @dataclass(frozen=True, slots=True)
 class Proof:
     """A proof that passed every check: its key's RFC 7638 thumbprint and claims."""

@@ -168,6 +168,7 @@ REFUSALS = {
     "future iat": ("iat", lambda k, url: k.proof("POST", url, iat=time.time() + 600)),
     "alg none": ("alg", lambda k, url: k.proof("POST", url, header={"alg": "none"})),
     "alg HS256": ("alg", lambda k, url: k.proof("POST", url, header={"alg": "HS256"})),
+    "crit": ("crit", lambda k, url: k.proof("POST", url, header={"crit": ["exp"]})),
     "typ JWT": ("typ", lambda k, url: k.proof("POST", url, header={"typ": "JWT"})),
     "private key": ("private", lambda k, url: k.proof("POST", url, header={"jwk": k.private_jwk})),
     "other signer": ("signature", lambda k, url: k.proof("POST", url, signer=ProofKey())),

@@ -157,6 +157,8 @@ def _verified_header(proof: str, algs: Sequence[str]) -> tuple[dict[str, Any], s
     header = _json_segment(head, "header")
     if header.get("typ") != PROOF_TYP:
         raise InvalidDpopProof("The DPoP proof's typ must be dpop+jwt.")
+    if "crit" in header:  # RFC 7515 §4.1.11: no extension is understood here
+        raise InvalidDpopProof("The DPoP proof's header has crit extensions.")
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algs:
         raise InvalidDpopProof("The DPoP proof's alg is not supported.")

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     trusted_proxies: str | None = None
     """IPs / CIDR networks (comma or space separated) whose X-Forwarded-For and
     X-Forwarded-Proto are honoured (web/proxy.py); from other peers they are ignored."""
+    tls_client_cert_header: str | None = None
+    """The header in which a trusted proxy passes the client's TLS certificate (nginx:
+    ``$ssl_client_escaped_cert``); ignored from other peers (web/client_cert.py)."""
     outbound_allow: str | None = None
     """Internal targets clients registered over HTTP may still use (security/outbound.py):
     IPs, CIDR networks and host names, comma or space separated."""

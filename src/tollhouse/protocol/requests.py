@@ -135,6 +135,8 @@ class TokenRequest:
     params: Mapping[str, str]
     credentials: ClientCredentials
     dpop: DpopRequest | None = None
+    certificate: str | None = None
+    """RFC 8705 §3.1 ``x5t#S256`` of the client's TLS certificate, when one was presented."""
 
     @property
     def grant_type(self) -> str:

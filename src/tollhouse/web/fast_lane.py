@@ -25,6 +25,7 @@ from tollhouse.protocol.client_auth import BASIC_CHALLENGE, credentials_from
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
+from tollhouse.web.client_cert import certificate_thumbprint
 from tollhouse.web.cors import identify
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import dpop_request, header, scope_form
@@ -83,7 +84,11 @@ async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResul
     if isinstance(parsed, JsonResult):
         observe_token_response(None, grant_types, parsed)
         return parsed
-    parsed = dataclasses.replace(parsed, dpop=dpop_request(scope, provider.issuer + "/token"))
+    bound = _with_bindings(provider, scope, parsed)
+    if isinstance(bound, JsonResult):
+        observe_token_response(None, grant_types, bound)
+        return bound
+    parsed = bound
     limited = await before_authentication(provider, scope, parsed.credentials.client_id or "")
     if limited is not None:
         observe_token_response(None, grant_types, limited)
@@ -97,6 +102,19 @@ async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResul
     log_refusal(scope, "token request", parsed, result)
     observe_token_response(parsed.params.get("grant_type"), grant_types, result)
     return result
+
+
+def _with_bindings(
+    provider: Provider, scope: Scope, parsed: TokenRequest
+) -> TokenRequest | JsonResult:
+    """The request's DPoP proofs (RFC 9449) and client certificate (RFC 8705), to which
+    the tokens will be bound."""
+    try:
+        certificate = certificate_thumbprint(scope, provider.settings.tls_client_cert_header)
+    except OAuthError as error:
+        return error_json(error)
+    dpop = dpop_request(scope, provider.issuer + "/token")
+    return dataclasses.replace(parsed, dpop=dpop, certificate=certificate)
 
 
 async def _admit(provider: Provider, scope: Scope, client: Client) -> JsonResult | None:

@@ -31,6 +31,7 @@ def metadata(
     ui_locales: Iterable[str] = ("en",),
     extra_endpoints: dict[str, str] | None = None,
     dpop_algs: Iterable[str] = (),
+    certificate_bound: bool = False,
 ) -> dict[str, Any]:
     """The document served at both well-known locations.
 
@@ -69,4 +70,6 @@ def metadata(
     )
     if dpop_algs:
         doc["dpop_signing_alg_values_supported"] = list(dpop_algs)  # RFC 9449 §5.1
+    if certificate_bound:
+        doc["tls_client_certificate_bound_access_tokens"] = True  # RFC 8705 §3.3
     return doc

@@ -63,16 +63,17 @@ class TokenEndpoint:
 
     async def _run(self, grant: Grant, client: Client, request: TokenRequest) -> JsonResult:
         """RFC 9449 §5: the proof is checked before any grant, which then binds what it
-        issues to the proof's key (protocol/dpop_context.py)."""
+        issues to the proof's key, or else to the client certificate (RFC 8705 §3;
+        protocol/dpop_context.py)."""
         dpop = self._dpop
         proof = None if dpop is None else await dpop.prove(client, request.dpop)
-        if dpop is None or proof is None:
-            return await grant.handle(client, request)
-        reset = bind(proof.jkt)
+        reset = bind(None if proof is None else proof.jkt, request.certificate)
         try:
             result = await grant.handle(client, request)
         finally:
             reset()
+        if dpop is None or proof is None:
+            return result  # certificate-bound tokens stay Bearer tokens (RFC 8705 §3)
         if result.status != 200 or "access_token" not in result.body:
             return result
         body = {**result.body, "token_type": DPOP_SCHEME}  # RFC 9449 §5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from hmac import compare_digest
 from typing import Any
 
 from tollhouse.clock import Clock
@@ -92,13 +93,15 @@ class UserInfoEndpoint:
         authorization: str | None,
         form: dict[str, str] | None,
         dpop: DpopRequest | None = None,
+        certificate: str | None = None,
     ) -> UserInfoResult:
+        """``certificate``: the ``x5t#S256`` of the client's TLS certificate, if any."""
         scheme = "bearer"
         try:
             scheme, token = presented_token(authorization, form)
             if token is None:
                 return UserInfoResult(401, {}, bearer_challenge(None))
-            client_id, claims = await self._claims(token, scheme, dpop)
+            client_id, claims = await self._claims(token, scheme, dpop, certificate)
             return UserInfoResult(200, claims, client_id=client_id)
         except InvalidRequest as error:
             return UserInfoResult(400, error.to_dict(), bearer_challenge(error))
@@ -135,15 +138,18 @@ class UserInfoEndpoint:
             raise InvalidToken("The DPoP proof key is not the key this token is bound to.")
 
     async def _claims(
-        self, token: str, scheme: str, dpop: DpopRequest | None
+        self, token: str, scheme: str, dpop: DpopRequest | None, certificate: str | None
     ) -> tuple[str, dict[str, Any]]:
         found = await self._lookup.find(token, "access_token")
         if found is None or found.kind != "access_token" or not found.active:
             raise InvalidToken("The access token is invalid or expired.")
         cnf = found.claims.get("cnf")
-        await self._check_binding(
-            token, cnf.get("jkt") if isinstance(cnf, dict) else None, scheme, dpop
-        )
+        cnf = cnf if isinstance(cnf, dict) else {}
+        x5t = cnf.get("x5t#S256")
+        # RFC 8705 §3: a certificate-bound token comes over TLS with that certificate.
+        if x5t is not None and (certificate is None or not compare_digest(certificate, x5t)):
+            raise InvalidToken("This access token is bound to another client certificate.")
+        await self._check_binding(token, cnf.get("jkt"), scheme, dpop)
         if found.jti is not None and await self._revoker.is_revoked(found.jti):
             raise InvalidToken("The access token has been revoked.")
         scopes = str(found.claims.get("scope", "")).split(" ")  # RFC 6749 §3.3: %x20 only

@@ -110,7 +110,7 @@ def _with_bindings(
     """The request's DPoP proofs (RFC 9449) and client certificate (RFC 8705), to which
     the tokens will be bound."""
     try:
-        certificate = certificate_thumbprint(scope, provider.settings.tls_client_cert_header)
+        certificate = certificate_thumbprint(scope, provider.client_cert_header)
     except OAuthError as error:
         return error_json(error)
     dpop = dpop_request(scope, provider.issuer + "/token")

@@ -135,9 +135,7 @@ async def userinfo(request: Request) -> Response:
     except OAuthError as error:
         return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
     try:
-        certificate = certificate_thumbprint(
-            request.scope, provider.settings.tls_client_cert_header
-        )
+        certificate = certificate_thumbprint(request.scope, provider.client_cert_header)
     except OAuthError as error:
         return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
     result = await provider.userinfo.handle(

@@ -45,7 +45,7 @@ async def discovery_result(provider: Provider) -> JsonResult:
             ui_locales=UI_LOCALES,
             extra_endpoints=extra,
             dpop_algs=() if provider.token.dpop is None else provider.token.dpop.algs,
-            certificate_bound=bool(provider.settings.tls_client_cert_header),
+            certificate_bound=bool(provider.client_cert_header),
         )
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)

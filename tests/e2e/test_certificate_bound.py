@@ -8,45 +8,17 @@ itself, naming any certificate. Here a server that does not trust the peer ignor
 from __future__ import annotations
 
 import asyncio
-import base64
-import datetime
-import hashlib
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import httpx
 import jwt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.e2e.certs import client_certificate as certificate
 from tests.e2e.conftest import Seed, Server, free_port, seed_database, start_server, stop
 from tests.e2e.flows import Callback, browse, pkce_pair
 
 HEADER = "X-SSL-Client-Cert"
-
-
-def certificate(name: str) -> tuple[str, str]:
-    """A self-signed client certificate: (nginx's escaped PEM, its x5t#S256)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    der = cert.public_bytes(serialization.Encoding.DER)
-    x5t = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
-    return quote(pem, safe=""), x5t
 
 
 def start(tmp: pytest.TempPathFactory, name: str, trusted: str) -> Iterator[Server]:
@@ -117,7 +89,7 @@ def test_the_header_from_an_untrusted_peer_is_ignored(direct: Server) -> None:
 
 def test_a_malformed_certificate_header_is_a_400(behind_proxy: Server) -> None:
     with behind_proxy.client() as http:
-        response = machine_token(behind_proxy, http, quote("-----BEGIN CERTIFICATE-----\nxx"))
+        response = machine_token(behind_proxy, http, "-----BEGIN%20CERTIFICATE-----%0Axx")
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 

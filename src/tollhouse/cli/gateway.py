@@ -102,6 +102,11 @@ def _revocation(
 )
 @click.option("--leeway", type=int, default=30, envvar=ENV + "LEEWAY", show_default=True)
 @click.option(
+    "--client-cert-header",
+    envvar=ENV + "CLIENT_CERT_HEADER",
+    help="Header in which the proxy passes the client certificate (RFC 8705 bound tokens).",
+)
+@click.option(
     "--public-url",
     envvar=ENV + "PUBLIC_URL",
     help="The API's address as clients call it (the base of the URLs DPoP proofs name).",
@@ -124,6 +129,7 @@ def gateway(
     redis_url: str | None,
     ca_file: Path | None,
     leeway: int,
+    client_cert_header: str | None,
     public_url: str | None,
     log_level: str,
 ) -> None:
@@ -159,7 +165,12 @@ def gateway(
     click.echo(f"Gateway for {issuer} (audience {' '.join(audiences)}); {summary}")
     click.echo(f"Listening on http://{host}:{port}/check")
     uvicorn.run(
-        create_app(validator, on_startup=start, public_url=public_url),
+        create_app(
+            validator,
+            on_startup=start,
+            public_url=public_url,
+            client_cert_header=client_cert_header,
+        ),
         host=host,
         port=port,
         log_config=None,

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMa
 from typing import Any
 
 from tollhouse.resource.bearer import header_values
-from tollhouse.resource.errors import TokenError
+from tollhouse.resource.errors import TokenError, invalid_request
+from tollhouse.resource.mtls import pem_thumbprint, tls_extension_certificate
 from tollhouse.resource.validator import TokenValidator
 
 Scope = MutableMapping[str, Any]
@@ -63,6 +64,7 @@ class BearerAuthMiddleware:
                 method=scope.get("method", "GET"),
                 url=request_url(scope, self.public_url),
                 required_scopes=self.required_scopes,
+                certificate=scope_certificate(scope),
             )
         except TokenError as error:
             error.realm = self.validator.realm
@@ -101,3 +103,14 @@ def request_url(scope: Scope, public_url: str | None) -> str:
     scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme"))
     host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
     return f"{scheme}://{host}{path}"
+
+
+def scope_certificate(scope: Scope) -> str | None:
+    """The ``x5t#S256`` of the client certificate in the ASGI TLS extension (RFC 8705)."""
+    pem = tls_extension_certificate(scope)
+    if pem is None:
+        return None
+    try:
+        return pem_thumbprint(pem)
+    except ValueError:
+        raise invalid_request("The client certificate cannot be read.") from None

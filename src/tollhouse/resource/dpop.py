@@ -24,6 +24,7 @@ import orjson
 from tollhouse.errors import InvalidDpopProof
 from tollhouse.resource.errors import INVALID_DPOP_PROOF, INVALID_TOKEN, TokenError
 from tollhouse.resource.jwk import PROOF_ALGS, UnusableKey, b64decode, proof_key
+from tollhouse.resource.mtls import presents
 
 PROOF_TYP: Final = "dpop+jwt"
 MAX_PROOF_LENGTH: Final = 8192
@@ -259,12 +260,14 @@ class ProofChecker:
 @dataclass(frozen=True, slots=True)
 class PresentedProof:
     """What a request to a protected resource carried: the ``Authorization`` scheme,
-    every ``DPoP`` header value, its method and its public URL."""
+    every ``DPoP`` header value, its method and its public URL, and the ``x5t#S256`` of
+    its TLS client certificate (RFC 8705), if any."""
 
     scheme: str
     headers: tuple[str, ...]
     method: str
     url: str
+    certificate: str | None = None
 
 
 def bound_jkt(claims: Mapping[str, Any]) -> str | None:
@@ -281,10 +284,15 @@ def dpop_error(error: str, description: str, algs: Sequence[str]) -> TokenError:
     return refused
 
 
-def refuse_bound_bearer(claims: Mapping[str, Any], algs: Sequence[str]) -> None:
-    """RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused."""
+def refuse_bound_bearer(
+    claims: Mapping[str, Any], algs: Sequence[str], certificate: str | None = None
+) -> None:
+    """RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused; so is a
+    certificate-bound one without its certificate (RFC 8705 §3)."""
     if bound_jkt(claims) is not None:
         raise dpop_error(INVALID_TOKEN, "This access token is DPoP-bound: use DPoP.", algs)
+    if not presents(claims, certificate):
+        raise TokenError(INVALID_TOKEN, "This access token is bound to another certificate.")
 
 
 async def check_binding(
@@ -293,8 +301,10 @@ async def check_binding(
     """RFC 9449 §7.1: a DPoP-bound token comes with the DPoP scheme and a proof, for this
     request and this token (``ath``), signed by the key in its ``cnf.jkt``."""
     if presented.scheme != "dpop":
-        refuse_bound_bearer(claims, checker.algs)
+        refuse_bound_bearer(claims, checker.algs, presented.certificate)
         return
+    if not presents(claims, presented.certificate):
+        raise TokenError(INVALID_TOKEN, "This access token is bound to another certificate.")
     jkt = bound_jkt(claims)
     if jkt is None:
         raise dpop_error(INVALID_TOKEN, "This access token is not DPoP-bound.", checker.algs)

@@ -25,7 +25,8 @@ from starlette.routing import Route
 
 from tollhouse.errors import ConfigError
 from tollhouse.resource.at_jwt import scope_tokens
-from tollhouse.resource.errors import INVALID_REQUEST, TokenError
+from tollhouse.resource.errors import INVALID_REQUEST, TokenError, invalid_request
+from tollhouse.resource.mtls import pem_thumbprint
 from tollhouse.resource.validator import TokenValidator
 
 log = logging.getLogger("tollhouse.resource.gateway")
@@ -60,7 +61,7 @@ def original_request(request: Request, public_url: str | None) -> tuple[str, str
 
 
 async def _validate(
-    validator: TokenValidator, request: Request, public_url: str | None
+    validator: TokenValidator, request: Request, public_url: str | None, cert_header: str | None
 ) -> dict[str, Any]:
     wanted = request.query_params.get("scope", "") + " "
     wanted += " ".join(request.headers.getlist("x-required-scopes"))
@@ -71,7 +72,22 @@ async def _validate(
         method=method,
         url=url,
         required_scopes=scope_tokens(wanted),
+        certificate=_certificate(request, cert_header),
     )
+
+
+def _certificate(request: Request, header: str | None) -> str | None:
+    """RFC 8705: the client certificate the proxy forwards (nginx
+    ``$ssl_client_escaped_cert``); the gateway listens to the proxy only."""
+    values = request.headers.getlist(header) if header else []
+    if len(values) > 1:
+        raise invalid_request("More than one client certificate header.")
+    if not values or not values[0]:
+        return None
+    try:
+        return pem_thumbprint(values[0])
+    except ValueError:
+        raise invalid_request("The client certificate cannot be read.") from None
 
 
 def _refusal(validator: TokenValidator, error: TokenError, nginx: bool) -> Response:
@@ -91,12 +107,13 @@ def create_app(
     *,
     on_startup: Callable[[], object] | None = None,
     public_url: str | None = None,
+    client_cert_header: str | None = None,
 ) -> Starlette:
     """The gateway's ASGI app around one validator (its revocation check included)."""
 
     async def check(request: Request, *, nginx: bool = False) -> Response:
         try:
-            claims = await _validate(validator, request, public_url)
+            claims = await _validate(validator, request, public_url, client_cert_header)
         except TokenError as error:
             return _refusal(validator, error, nginx)
         headers = {

@@ -294,16 +294,19 @@ class TokenValidator(AccessTokenVerifier):
         method: str,
         url: str,
         required_scopes: Iterable[str] = (),
+        certificate: str | None = None,
     ) -> dict[str, Any]:
         """A request's ``Authorization`` and ``DPoP`` header values: a bearer token, or
         (RFC 9449 §7.1) a DPoP-bound token with its proof for ``method`` and ``url`` (the
-        URL clients call, e.g. behind a proxy). Bound tokens sent as Bearer are refused."""
+        URL clients call, e.g. behind a proxy). Bound tokens sent as Bearer are refused.
+        ``certificate``: the ``x5t#S256`` of the request's TLS client certificate, which
+        a certificate-bound token (RFC 8705 §3) must name."""
         try:
             scheme, token = presented_token(authorization)
         except TokenError as error:
             error.realm = self.realm
             raise
-        presented = PresentedProof(scheme, tuple(dpop), method, url)
+        presented = PresentedProof(scheme, tuple(dpop), method, url, certificate)
         return await self._validate_async(token, required_scopes, presented)
 
     async def _validate_async(

@@ -19,6 +19,7 @@ from tollhouse.resource import (
     RevocationFeed,
     TokenValidator,
 )
+from tollhouse.resource.asgi import ASGIApp
 from tollhouse.resource.discovery import FetchError, fetch_metadata
 from tollhouse.resource.gateway import create_app
 
@@ -164,13 +165,15 @@ def gateway(
 
     click.echo(f"Gateway for {issuer} (audience {' '.join(audiences)}); {summary}")
     click.echo(f"Listening on http://{host}:{port}/check")
+    app = create_app(
+        validator, on_startup=start, public_url=public_url, client_cert_header=client_cert_header
+    )
+    _serve(app, host, port)
+
+
+def _serve(app: ASGIApp, host: str, port: int) -> None:
     uvicorn.run(
-        create_app(
-            validator,
-            on_startup=start,
-            public_url=public_url,
-            client_cert_header=client_cert_header,
-        ),
+        app,
         host=host,
         port=port,
         log_config=None,

@@ -85,9 +85,9 @@ def token_url(server: Server) -> str:
 def machine_token(
     server: Server, http: httpx.Client, proof: str | list[str] | None, client_id: str = ""
 ) -> httpx.Response:
-    headers: list[tuple[str, str]] = []
+    headers: list[tuple[bytes, bytes]] = []
     for value in [proof] if isinstance(proof, str) else proof or []:
-        headers.append(("DPoP", value))
+        headers.append((b"DPoP", value.encode("latin-1")))
     return http.post(
         "/token",
         data={"grant_type": "client_credentials", "scope": "read_sensors"},
@@ -156,6 +156,11 @@ def test_htu_ignores_query_and_fragment_and_normalises_case(
     assert response.status_code == 200, response.text
 
 
+def _spoil_payload(proof: str) -> str:
+    head, body, signature = proof.split(".")
+    return f"{head}.{body}\u00e9.{signature}"
+
+
 def _small_order_ed25519() -> dict[str, str]:
     return {"kty": "OKP", "crv": "Ed25519", "x": b64(bytes(32))}
 
@@ -168,6 +173,9 @@ REFUSALS = {
     "future iat": ("iat", lambda k, url: k.proof("POST", url, iat=time.time() + 600)),
     "alg none": ("alg", lambda k, url: k.proof("POST", url, header={"alg": "none"})),
     "alg HS256": ("alg", lambda k, url: k.proof("POST", url, header={"alg": "HS256"})),
+    "bad htu": ("htu", lambda k, url: k.proof("POST", "http://[::1/token")),
+    "bad port": ("htu", lambda k, url: k.proof("POST", "http://127.0.0.1:99999/token")),
+    "non-ASCII payload": ("compact JWS", lambda k, url: _spoil_payload(k.proof("POST", url))),
     "crit": ("crit", lambda k, url: k.proof("POST", url, header={"crit": ["exp"]})),
     "typ JWT": ("typ", lambda k, url: k.proof("POST", url, header={"typ": "JWT"})),
     "private key": ("private", lambda k, url: k.proof("POST", url, header={"jwk": k.private_jwk})),

@@ -122,12 +122,12 @@ def access_token_hash(token: str) -> str:
 def normalize_htu(url: str) -> str:
     """RFC 9449 §4.3 step 9: without query and fragment, after RFC 3986 §6.2.2 and
     §6.2.3 normalisation (case of scheme and host, default port, empty path)."""
-    parts = urlsplit(url)
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
     try:
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
         raise InvalidDpopProof("The htu claim is not a valid URL.") from None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
     if ":" in host:
         host = f"[{host}]"
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
@@ -152,7 +152,7 @@ def _json_segment(segment: str, what: str) -> dict[str, Any]:
 def _verified_header(proof: str, algs: Sequence[str]) -> tuple[dict[str, Any], str]:
     """§4.3 steps 2-7: one compact JWS, ``typ``, an allowed ``alg``, a public JWK and a
     signature that verifies with it. Returns the payload and the key's thumbprint."""
-    if len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2:
+    if len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2 or not proof.isascii():
         raise InvalidDpopProof("The DPoP proof is not a compact JWS.")
     head, body, signature = proof.split(".")
     header = _json_segment(head, "header")

@@ -147,7 +147,7 @@ class UserInfoEndpoint:
         cnf = cnf if isinstance(cnf, dict) else {}
         x5t = cnf.get("x5t#S256")
         # RFC 8705 §3: a certificate-bound token comes over TLS with that certificate.
-        if x5t is not None and (certificate is None or not compare_digest(certificate, x5t)):
+        if x5t is not None and (certificate is None or not compare_digest(certificate, str(x5t))):
             raise InvalidToken("This access token is bound to another client certificate.")
         await self._check_binding(token, cnf.get("jkt"), scheme, dpop)
         if found.jti is not None and await self._revoker.is_revoked(found.jti):

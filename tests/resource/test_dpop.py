@@ -3,12 +3,16 @@ DPoP-bound token only with a proof by its key for this request, and refuse it as
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -228,3 +232,28 @@ async def test_two_api_processes_share_replays_through_redis(issuer: FakeIssuer)
             validator.close()
         for cache in caches:
             await cache.close()
+
+
+_FUZZ_KEY = ProofKey()
+_FUZZ_PROOF = _FUZZ_KEY.proof("GET", URL, iat=2_000_000_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    position=st.integers(min_value=0, max_value=len(_FUZZ_PROOF) - 1),
+    replacement=st.text(min_size=0, max_size=3),
+)
+def test_a_spoiled_proof_is_refused_never_crashes(position: int, replacement: str) -> None:
+    """Any edit of a valid proof ends in a refusal of the protocol's family, not a crash."""
+    spoiled = _FUZZ_PROOF[:position] + replacement + _FUZZ_PROOF[position + 1 :]
+    checker = ProofChecker(MemoryReplayCache(), now=lambda: 2_000_000_000)
+    with contextlib.suppress(InvalidDpopProof):
+        asyncio.run(checker.check([spoiled], method="GET", url=URL))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_is_refused_never_crashes(text: str) -> None:
+    checker = ProofChecker(MemoryReplayCache())
+    with pytest.raises(InvalidDpopProof):
+        asyncio.run(checker.check([text], method="GET", url=URL))

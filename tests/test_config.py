@@ -38,6 +38,13 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ("MAX_CONNECTIONS", "0", "must be at least 1, got '0'"),
         ("ACCESS_LOG_BUFFER", "4096", "must be at least 65536, got '4096'"),
         ("ACCESS_LOG_BUFFER", "4M", "'4M' is not a whole number"),
+        (
+            "METRICS_TOKEN",
+            "short",
+            "must be at least 32 characters of A-Z a-z 0-9 - . _ ~ + / (e.g. openssl rand -hex 32)",
+        ),
+        ("METRICS_PORT", "70000", "must be 1-65535, got 70000"),
+        ("MAX_PENDING_INTERACTIONS", "0", "'0' is not accepted; use 1-1000000 or off"),
     ],
 )
 def test_refused_values_name_the_variable_and_what_it_accepts(
@@ -51,6 +58,22 @@ def test_refused_values_name_the_variable_and_what_it_accepts(
     text = str(caught.value)
     assert text == f"invalid {variable.lower()} (TOLLHOUSE_{variable}): {message}"
     assert "\n" not in text and "pydantic" not in text and "Input should" not in text
+
+
+@pytest.mark.parametrize("token", ["x" * 31, "x" * 40 + " ", "x" * 40 + "\n", "é" * 40, "x" * 513])
+def test_a_metrics_token_must_be_a_long_bearer_token(
+    monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setenv("TOLLHOUSE_METRICS_TOKEN", token)
+    with pytest.raises(ConfigError, match="TOLLHOUSE_METRICS_TOKEN"):
+        load_settings()
+
+
+def test_a_generated_metrics_token_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOLLHOUSE_METRICS_TOKEN", "0123456789abcdef" * 4)
+    assert load_settings().metrics_token == "0123456789abcdef" * 4
+    monkeypatch.setenv("TOLLHOUSE_METRICS_TOKEN", "A-._~+/" * 5 + "==")
+    assert load_settings().metrics_token
 
 
 @pytest.mark.parametrize("value", ["1", "true", "yes", "0", "false", "no"])

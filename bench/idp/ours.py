@@ -171,6 +171,11 @@ class Server:
             TOLLHOUSE_RATE_LIMIT_REGISTER="off",
             TOLLHOUSE_LOGIN_LOCKOUT_PER_ADDRESS="0",
             TOLLHOUSE_LOGIN_LOCKOUT_PER_ACCOUNT="0",
+            TOLLHOUSE_RATE_LIMIT_AUTHORIZE="off",
+            TOLLHOUSE_RATE_LIMIT_USERINFO="off",
+            TOLLHOUSE_RATE_LIMIT_REVOCATIONS="off",
+            TOLLHOUSE_RATE_LIMIT_PAGES="off",
+            TOLLHOUSE_MAX_PENDING_INTERACTIONS="off",
             TOLLHOUSE_RATE_LIMIT_LOGIN_IP="off",
         )
         if self.backend.database:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -29,15 +30,25 @@ ENV_PREFIX = "TOLLHOUSE_"
 
 MAX_ACCESS_TOKEN_TTL = 3600
 MAX_CODE_TTL = 60
+MAX_DEVICE_CODE_TTL = 1800
 MAX_LOGO_BYTES = 512 * 1024
+MAX_PENDING_INTERACTIONS = 1_000_000
+_COUNT = re.compile(r"[0-9]{1,7}\Z")
+_BEARER = re.compile(r"(?=.{32,512}\Z)[A-Za-z0-9._~+/-]+=*\Z")
+"""RFC 6750 §2.1 ``b64token``, long enough not to be guessed."""
 RATE_LIMITS = (
     "rate_limit_token",
     "rate_limit_introspect",
     "rate_limit_revoke",
     "rate_limit_register",
+    "rate_limit_authorize",
+    "rate_limit_userinfo",
+    "rate_limit_revocations",
+    "rate_limit_pages",
     "rate_limit_token_client",
     "rate_limit_token_client_failures",
     "rate_limit_login_ip",
+    "rate_limit_device",
 )
 
 
@@ -80,6 +91,10 @@ class Settings(BaseSettings):
     purge_interval: int = 60
     purge_batch: int = 500
     code_ttl: int = 60
+    device_code_ttl: int = 600
+    """RFC 8628 ``expires_in``: how long a device's request waits for a person."""
+    device_interval: int = 5
+    """RFC 8628 ``interval``: seconds a device waits between polls."""
     session_ttl: int = 8 * 3600
     """Absolute lifetime of a browser session (single sign-on)."""
     session_idle_ttl: int = 3600
@@ -97,6 +112,15 @@ class Settings(BaseSettings):
     rate_limit_introspect: str = "100/s,burst=200"
     rate_limit_revoke: str = "10/s,burst=20"
     rate_limit_register: str = "10/min"
+    rate_limit_authorize: str = "10/s,burst=50"
+    rate_limit_userinfo: str = "100/s,burst=200"
+    rate_limit_revocations: str = "10/s,burst=20"
+    rate_limit_pages: str = "10/s,burst=50"
+    """The sign-in, consent and sign-out pages and the interaction callback, one bucket
+    per client IP for all of them."""
+    max_pending_interactions: str = "300"
+    """Sign-in requests (interaction rows) a client IP may start per ``interaction_ttl``:
+    a bucket of N refilled over the TTL, so at most 2N of its rows live at once; ``off``."""
     rate_limit_token_client: str = "100/s,burst=200"
     """Authenticated /token requests per client_id, whatever the address (a fleet behind
     many IPs)."""
@@ -120,6 +144,8 @@ class Settings(BaseSettings):
     password_hash_queue: Annotated[int, Field(ge=0, le=100_000)] = 32
     password_hash_queue_time: Annotated[float, Field(ge=0, le=60)] = 5.0
     """Longest a password check waits for a free slot before 503 + Retry-After."""
+    rate_limit_device: str = "20/min,burst=40"
+    """Requests per client IP to /device_authorization and to the /device page."""
     seed_demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     key_reload_interval: int = 10
@@ -149,6 +175,16 @@ class Settings(BaseSettings):
     """The operator's own login page (interaction API); unset: the built-in one."""
     consent_url: str | None = None
     """The operator's own consent page (interaction API); unset: the built-in one."""
+    metrics_token: str | None = None
+    """Bearer token that lets a caller other than loopback read ``/metrics`` on the main
+    listener (web/metrics_access.py): at least 32 characters of RFC 6750 ``b64token``."""
+    metrics_public: bool = False
+    """``/metrics`` on the main listener answers every caller (opt-in: for a network that
+    keeps it private by other means)."""
+    metrics_port: int | None = None
+    """A second listener serving only ``/metrics``, to every caller that reaches it."""
+    metrics_host: str | None = None
+    """Address of the metrics listener; unset: the main listener's ``host``."""
     access_log: Path | None = None
     """File the access log (one JSON line per request) is appended to, reopened on
     SIGHUP for logrotate (logs.py); unset: stderr, with the other log lines."""
@@ -176,6 +212,33 @@ class Settings(BaseSettings):
         if v is not None and v.startswith(("sqlite:", "sqlite+aiosqlite:")):
             check_sqlite_url(v)
         return v
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if not _BEARER.match(v):
+            raise ValueError(
+                "must be at least 32 characters of A-Z a-z 0-9 - . _ ~ + / "
+                "(e.g. openssl rand -hex 32)"
+            )
+        return v
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port(cls, v: int | None) -> int | None:
+        if v is not None and not 1 <= v <= 65535:
+            raise ValueError(f"must be 1-65535, got {v}")
+        return v
+
+    @field_validator("max_pending_interactions")
+    @classmethod
+    def _max_pending(cls, v: str) -> str:
+        text = v.strip().lower()
+        if text == "off" or (_COUNT.match(text) and 1 <= int(text) <= MAX_PENDING_INTERACTIONS):
+            return text
+        raise ValueError(f"{v[:40]!r} is not accepted; use 1-{MAX_PENDING_INTERACTIONS} or off")
 
     @field_validator("client_cache_ttl")
     @classmethod
@@ -247,6 +310,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be between 1 and {MAX_CODE_TTL} seconds, got {v}")
         return v
 
+    @field_validator("device_code_ttl")
+    @classmethod
+    def _device_code_ttl(cls, v: int) -> int:
+        if not 60 <= v <= MAX_DEVICE_CODE_TTL:
+            raise ValueError(f"must be between 60 and {MAX_DEVICE_CODE_TTL} seconds, got {v}")
+        return v
+
     @field_validator("refresh_grace_period")
     @classmethod
     def _grace(cls, v: int) -> int:
@@ -261,6 +331,7 @@ class Settings(BaseSettings):
         "session_idle_ttl",
         "id_token_ttl",
         "interaction_ttl",
+        "device_interval",
         "key_reload_interval",
         "purge_interval",
         "purge_batch",

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from tollhouse.config import ENV_PREFIX, Settings
 from tollhouse.security.master_key import NEW_ENV_VAR
 
-OTHER_VARIABLES = frozenset({NEW_ENV_VAR, "TOLLHOUSE_CHROMIUM"})
-"""Variables read outside the settings: ``keys rewrap``'s new master key, and the
-browser the browser tests drive."""
+OTHER_VARIABLES = frozenset({NEW_ENV_VAR, "TOLLHOUSE_CHROMIUM", "TOLLHOUSE_LOGIN_CLIENT_SECRET"})
+"""Variables read outside the settings: ``keys rewrap``'s new master key, the browser
+the browser tests drive, and ``login --device``'s client secret."""
 OTHER_PREFIXES = ("TOLLHOUSE_GATEWAY_", "TOLLHOUSE_TEST_", "TOLLHOUSE_BENCH_")
 """``tollhouse gateway``'s options, and the test suite's and benchmarks' own knobs."""
 

@@ -146,6 +146,39 @@ class SlowDown(OAuthError):
     default_description = "Too many requests; retry later."
 
 
+class AuthorizationPending(OAuthError):
+    """RFC 8628 §3.5: the person has not yet decided; poll again after ``interval``."""
+
+    error = "authorization_pending"
+    status = 400
+    default_description = "The user has not yet approved or denied the request."
+
+
+class PollTooFast(OAuthError):
+    """RFC 8628 §3.5 ``slow_down`` as a token error (400): still pending, and the
+    interval grows by 5 seconds."""
+
+    error = "slow_down"
+    status = 400
+    default_description = "Polling too fast; wait the interval, now 5 seconds longer."
+
+
+class DeviceAccessDenied(OAuthError):
+    """RFC 8628 §3.5 ``access_denied`` at the token endpoint (a 400, RFC 6749 §5.2)."""
+
+    error = "access_denied"
+    status = 400
+    default_description = "The user denied the request."
+
+
+class ExpiredToken(OAuthError):
+    """RFC 8628 §3.5: the device code expired; start a new request."""
+
+    error = "expired_token"
+    status = 400
+    default_description = "The device code has expired."
+
+
 class LoginRequired(OAuthError):
     error = "login_required"
     status = 400

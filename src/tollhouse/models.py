@@ -11,6 +11,8 @@ class GrantType(StrEnum):
     AUTHORIZATION_CODE = "authorization_code"
     REFRESH_TOKEN = "refresh_token"
     CLIENT_CREDENTIALS = "client_credentials"
+    DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+    """RFC 8628 §3.4 (``--grant-type device_code`` on the command line)."""
 
 
 class AuthMethod(StrEnum):
@@ -280,3 +282,41 @@ class AdminToken:
     name: str
     created_at: int
     expires_at: int
+
+
+class DeviceStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """An RFC 8628 §3.1 request of a device, waiting for a person at ``/device``.
+
+    Both codes are kept only as fingerprints. Once approved, the authorization code
+    the device redeems at /token is stored under :attr:`code_hash`."""
+
+    device_code_hash: str
+    user_code_hash: str
+    client_id: str
+    scopes: tuple[str, ...]
+    audience: str
+    created_at: int
+    expires_at: int
+    interval: int
+    """Seconds the device must wait between polls; grows by 5 on ``slow_down``."""
+    ip: str | None = None
+    """The address the device asked from, shown to the person who approves."""
+    user_agent: str | None = None
+    status: DeviceStatus = DeviceStatus.PENDING
+    user_id: str | None = None
+    decided_at: int | None = None
+    last_polled_at: int | None = None
+
+    @property
+    def code_hash(self) -> str:
+        """The key of the authorization code an approval stores: no presented code
+        fingerprints to it (a fingerprint has no ``:``), so it is redeemable only by
+        the device grant."""
+        return f"device:{self.device_code_hash}"

@@ -134,6 +134,9 @@ async def _seed(url: str, callbacks: str) -> None:
                     self_registered=client_id == "app-c",
                 )
             )
+        await storage.add_client(
+            Client("sensor-hub", "Sensor Hub", (), (GrantType.DEVICE_CODE,), AuthMethod.NONE, now)
+        )  # fmt: skip
         for username in USERS:
             await storage.add_user(
                 User(f"{username}-id", username, HASHER.hash(PASSWORD), now,

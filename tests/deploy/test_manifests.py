@@ -94,6 +94,17 @@ def test_password_checks_fit_the_memory_limit() -> None:
     assert budget <= limit_mib // 2, (budget, limit_mib)  # room for caches and bursts
 
 
+def test_prometheus_scrapes_the_metrics_listener_the_service_does_not_expose() -> None:
+    found = manifests()
+    template = found["Deployment/tollhouse"]["spec"]["template"]
+    [container] = template["spec"]["containers"]
+    annotations = template["metadata"]["annotations"]
+    assert f"--metrics-port={annotations['prometheus.io/port']}" in container["args"]
+    assert annotations["prometheus.io/scheme"] == "http"
+    exposed = {p["targetPort"] for p in found["Service/tollhouse"]["spec"]["ports"]}
+    assert "metrics" not in exposed and int(annotations["prometheus.io/port"]) not in exposed
+
+
 def test_service_targets_the_container_port() -> None:
     found = manifests()
     [container] = found["Deployment/tollhouse"]["spec"]["template"]["spec"]["containers"]

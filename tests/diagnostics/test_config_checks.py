@@ -36,6 +36,7 @@ def test_default_settings_give_no_warning(make_settings: MakeSettings) -> None:
             {"login_lockout_per_address": 0, "login_lockout_per_account": 0},
             "the sign-in lockout is off",
         ),
+        ({"metrics_public": True, "host": "0.0.0.0"}, "/metrics answers every caller"),
         ({"host": "0.0.0.0"}, "no issuer set"),
         ({"redis": "redis://10.0.0.5:6379/0"}, "without TLS"),
         ({"issuer": "https://idp.example.test"}, "the issuer host is idp.example.test"),

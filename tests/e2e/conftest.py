@@ -139,8 +139,13 @@ NO_REQUEST_LIMITS = {
         "INTROSPECT",
         "REVOKE",
         "REGISTER",
+        "AUTHORIZE",
+        "USERINFO",
+        "REVOCATIONS",
+        "PAGES",
+        "DEVICE",
     )
-}
+} | {"TOLLHOUSE_MAX_PENDING_INTERACTIONS": "off"}
 """Test servers see bursts of requests from 127.0.0.1 across a module, so the per-IP
 request limits are off unless a test passes them in ``env`` (tests/e2e/test_rate_limits.py);
 the login guard keeps its defaults."""

@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.backends import backend
 from tests.e2e.conftest import HASHER, Seed, Server, free_port, seed_database, start_server, stop
+from tests.e2e.device import DEVICE_GRANT, HUB, add_device_clients, answer, enter_code, start
 from tests.e2e.dpop_proofs import ProofKey, b64
 from tests.e2e.flows import Callback, browse, pkce_pair
 from tollhouse.models import AuthMethod, Client, GrantType
@@ -362,3 +363,34 @@ def test_userinfo_refuses_what_does_not_prove_the_token_key(dpop_server: Server)
         assert http.get("/userinfo", headers={**auth, "DPoP": proof}).status_code == 200
         replayed = http.get("/userinfo", headers={**auth, "DPoP": proof})
         assert_dpop_challenge(replayed, "invalid_dpop_proof")
+
+
+def test_the_device_grant_binds_its_tokens_too(dpop_server: Server) -> None:
+    """The proof is checked before any grant, so RFC 8628's device grant binds its tokens
+    (and the public client's refresh token) like the others."""
+    add_device_clients(dpop_server.database_url)
+    time.sleep(1.2)  # every server sees a new client within a second
+    key = ProofKey()
+    with dpop_server.client() as http, dpop_server.client() as browser:
+        body = start(http, scope="openid read_sensors offline_access").json()
+        entered = enter_code(browser, body["user_code"])
+        answer(
+            browser,
+            entered,
+            username=dpop_server.seed.username,
+            password=dpop_server.seed.password,
+        )
+        data = {"grant_type": DEVICE_GRANT, "device_code": body["device_code"], "client_id": HUB}
+        nonce = nonce_of(dpop_server, http, key, data)
+        tokens = token_with(dpop_server, http, key, data, nonce)
+        assert tokens.status_code == 200, tokens.text
+        assert tokens.json()["token_type"] == "DPoP"
+        claims = jwt.decode(tokens.json()["access_token"], options={"verify_signature": False})
+        assert claims["cnf"] == {"jkt": key.jkt}
+        refresh = {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens.json()["refresh_token"],
+            "client_id": HUB,
+        }
+        other = token_with(dpop_server, http, ProofKey(), refresh, nonce)
+        assert_refused(other, "invalid_grant")

@@ -413,3 +413,39 @@ def test_revoked_admin_token_is_refused(setup: Setup) -> None:
         check=True, capture_output=True,
     )  # fmt: skip
     assert httpx.get(f"{setup.idp}/admin/interactions/x", headers=headers).status_code == 401
+
+
+def test_a_device_is_approved_through_the_login_app(setup: Setup) -> None:
+    """RFC 8628: with the operator's pages configured, /device hands the person to them
+    and their answers approve the device, with the amr they report in the ID Token."""
+    from tests.e2e.device import add_device_clients, poll, start
+
+    add_device_clients(f"sqlite:///{setup.data_dir / 'tollhouse.db'}")
+    time.sleep(1.2)  # every server sees a new client within a second
+    fill = {
+        "/login": {"username": setup.seed.username, "code": ONE_TIME_CODE},
+        "/consent": {"grant": "openid read_sensors"},
+    }
+    with httpx.Client(base_url=setup.idp, timeout=10) as device:
+        started = start(device).json()
+        with httpx.Client(timeout=10) as browser:
+            page = browser.get(started["verification_uri_complete"])
+            form = parse(page.text).forms[0]
+            response = browser.post(f"{setup.idp}/device", data=form.inputs)
+            visited = []
+            for _ in range(12):
+                visited.append(str(response.url))
+                if response.is_redirect:
+                    response = browser.get(urljoin(str(response.url), response.headers["location"]))
+                    continue
+                path = urlsplit(str(response.url)).path
+                if str(response.url).startswith(setup.idp) or path not in fill:
+                    break
+                form = parse(response.text).forms[0]
+                target = urljoin(str(response.url), form.action or "")
+                response = browser.post(target, data={**form.inputs, **fill[path]})
+        assert str(response.url) == f"{setup.idp}/device?result=approved", visited
+        assert any(url.startswith(f"{setup.app}/consent?interaction=") for url in visited)
+        tokens = poll(device, started["device_code"]).json()
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert claims["amr"] == AMR and tokens["scope"] == "openid read_sensors"

@@ -283,3 +283,12 @@ def test_nginx_rate_limits_the_token_endpoint(deployment: Deployment) -> None:
     limited = [r for r in statuses if r.status_code == 429]
     assert limited, [r.status_code for r in statuses]
     assert "nginx" in limited[0].text  # nginx's own page: Tollhouse never saw the request
+
+
+def test_metrics_through_nginx_answer_a_scraper_on_the_host(deployment: Deployment) -> None:
+    """nginx passes /metrics from loopback only, naming the client in X-Forwarded-For;
+    Tollhouse trusts nginx, so the forwarded client is local and gets the counters."""
+    with deployment.client() as http:
+        response = http.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert "tollhouse_http_requests_total" in response.text

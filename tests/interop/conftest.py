@@ -76,6 +76,9 @@ async def _seed(url: str) -> None:
             Client("rp-dpop", "Interop oauth4webapi DPoP", (f"{CALLBACKS}/rp-dpop/cb",),
                    grants, AuthMethod.NONE, now)
         )  # fmt: skip
+        await storage.add_client(
+            Client("rp-device", "Interop device", (), (GrantType.DEVICE_CODE,), AuthMethod.NONE, now)
+        )  # fmt: skip
         await storage.add_user(
             User("erin-id", USERNAME, HASHER.hash(PASSWORD), now, email="erin@example.test",
                  name="Erin Example", email_verified=True)

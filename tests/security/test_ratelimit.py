@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tollhouse.config import load_settings
+from tollhouse.config import RATE_LIMITS, load_settings
 from tollhouse.errors import ConfigError
+from tollhouse.provider.operations import login_guard, rate_limits
 from tollhouse.security.ratelimit import (
     MemoryRateLimiter,
     Rate,
@@ -68,6 +69,35 @@ def test_default_token_limit_is_10_per_second_with_a_burst_of_20() -> None:
 def test_configuration_refuses_a_malformed_rate_naming_the_variable() -> None:
     with pytest.raises(ConfigError, match="TOLLHOUSE_RATE_LIMIT_LOGIN_IP"):
         load_settings(rate_limit_login_ip="30 per minute")
+
+
+@pytest.mark.parametrize("name", RATE_LIMITS)
+async def test_every_limit_is_turned_off_by_off(name: str) -> None:
+    settings = load_settings(**{name: "OFF"}, max_pending_interactions="off")
+    limits = rate_limits(settings, MemoryRateLimiter())
+    limit = name.removeprefix("rate_limit_")
+    assert limits.rates[limit] is None
+    assert limits.rates["interactions"] is None
+    assert all([(await limits.take(limit, "127.0.0.1")).allowed for _ in range(100)])
+
+
+async def test_off_turns_the_sign_in_limits_off() -> None:
+    settings = load_settings(rate_limit_login="off", rate_limit_login_ip="Off")
+    guard = login_guard(settings, MemoryRateLimiter())
+    assert [await guard.attempt("alice", "127.0.0.1") for _ in range(50)] == [None] * 50
+
+
+def test_pending_interactions_refill_over_the_interaction_lifetime() -> None:
+    limits = rate_limits(load_settings(), MemoryRateLimiter())
+    assert limits.rates["interactions"] == Rate(300, 600, 300)
+    settings = load_settings(max_pending_interactions="5", interaction_ttl=120)
+    assert rate_limits(settings, MemoryRateLimiter()).rates["interactions"] == Rate(5, 120, 5)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "five", "1e3", "5/min", "", "99999999"])
+def test_a_malformed_pending_interaction_bound_names_the_variable(text: str) -> None:
+    with pytest.raises(ConfigError, match="TOLLHOUSE_MAX_PENDING_INTERACTIONS"):
+        load_settings(max_pending_interactions=text)
 
 
 async def test_bucket_allows_the_burst_then_refuses_with_retry_after() -> None:

@@ -11,6 +11,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tollhouse.provider import Provider
+from tollhouse.provider.parts import MetricsAccess
 from tollhouse.web import health
 
 
@@ -42,6 +43,7 @@ class FakeProvider:
         self.keyring = parts.get("keyring", KeyRing())
         self.mirrors = parts.get("mirrors", ())
         self.settings = SimpleNamespace(redis=parts.get("redis"))
+        self.metrics_access = MetricsAccess()
 
 
 async def get(path: str, **parts: Any) -> httpx.Response:

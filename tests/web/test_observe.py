@@ -152,12 +152,12 @@ async def test_an_unavailable_database_is_counted_under_the_status_the_client_go
     async def down(request: Request) -> Response:
         raise TemporarilyUnavailable("the database cannot be reached")
 
-    app = piped(Starlette(routes=[Route("/userinfo", down)]))
-    before = value("tollhouse_http_requests_total", endpoint="/userinfo", status="503")
+    app = piped(Starlette(routes=[Route("/readyz", down)]))
+    before = value("tollhouse_http_requests_total", endpoint="/readyz", status="503")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://idp.test") as http:
-        answer = await http.get("/userinfo")
+        answer = await http.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["error"] == "temporarily_unavailable"
     assert answer.headers["retry-after"] and answer.headers["x-request-id"]
-    assert value("tollhouse_http_requests_total", endpoint="/userinfo", status="503") == before + 1
+    assert value("tollhouse_http_requests_total", endpoint="/readyz", status="503") == before + 1

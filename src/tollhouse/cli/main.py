@@ -8,10 +8,12 @@ from tollhouse.cli import (
     admin_token,
     apis,
     clients,
+    device,
     doctor,
     gateway,
     key_export,
     keys,
+    login,
     migrate,
     registration_token,
     serve,
@@ -37,6 +39,8 @@ cli.add_command(apis.apis)
 cli.add_command(keys.keys)
 cli.add_command(tokens.tokens)
 cli.add_command(sessions.sessions)
+cli.add_command(device.device)
+cli.add_command(login.login)
 cli.add_command(gateway.gateway)
 cli.add_command(doctor.doctor)
 cli.add_command(registration_token.registration_token)

@@ -15,7 +15,14 @@ import uvicorn
 from tollhouse.cli.context import fail, run, secure_data_dir, serve_settings, state_options
 from tollhouse.cli.demo import banner, seed
 from tollhouse.cli.serving import record
-from tollhouse.cli.startup import BACKLOG, bind, check_master_key, listening_line, redis_warning
+from tollhouse.cli.startup import (
+    BACKLOG,
+    bind,
+    check_master_key,
+    listening_line,
+    metrics_line,
+    redis_warning,
+)
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
 from tollhouse.diagnostics.config_checks import startup_warnings
@@ -27,6 +34,7 @@ from tollhouse.security.tls import ensure_self_signed
 from tollhouse.storage.sql.storage import open_storage
 from tollhouse.web.asgi import serve_worker, tls13_context
 from tollhouse.web.connection_limits import LimitedHttp
+from tollhouse.web.metrics_listener import bind_metrics_socket, serve_metrics
 from tollhouse.web.workers import BalancedWorkers
 
 ASGI_FACTORY = "tollhouse.web.asgi:from_environment"
@@ -120,18 +128,39 @@ def _bind(settings: Settings) -> tuple[Settings, list[socket.socket]]:
     return settings, sockets
 
 
-def _run_server(settings: Settings, options: dict[str, Any], sockets: list[socket.socket]) -> None:
+def _bind_metrics(settings: Settings) -> socket.socket | None:
+    """The ``--metrics-port`` listener's socket (web/metrics_listener.py), if asked for."""
+    if settings.metrics_port is None:
+        return None
+    host = settings.metrics_host or settings.host
+    try:
+        return bind_metrics_socket(host, settings.metrics_port)
+    except OSError as exc:
+        where = f"[{host}]" if ":" in host else host
+        fail(f"cannot listen on {where}:{settings.metrics_port} for metrics: {exc.strerror or exc}")
+
+
+def _run_server(
+    settings: Settings,
+    options: dict[str, Any],
+    sockets: list[socket.socket],
+    metrics_socket: socket.socket | None,
+) -> None:
     if settings.workers > 1:
         # Workers are separate processes: /metrics sums their files (observability/metrics).
         try:
             prepare_multiprocess(settings.data_dir / "metrics")
         except OSError as exc:
             fail(f"cannot prepare {settings.data_dir / 'metrics'} for --workers: {exc.strerror}")
+        if metrics_socket is not None:
+            serve_metrics(metrics_socket)  # in the supervisor: the sum of every worker
         if sockets:
             # A listening socket per worker, so connections are spread (web/workers.py).
             sys.exit(BalancedWorkers(serve_worker, options, sockets).run())
         uvicorn.run(**options, workers=settings.workers)  # no SO_REUSEPORT balancing here
         return
+    if metrics_socket is not None:
+        serve_metrics(metrics_socket)
     server = uvicorn.Server(uvicorn.Config(**options))
     server.run(sockets=sockets)
     if not server.started:
@@ -163,6 +192,18 @@ async def _redis_check(settings: Settings) -> None:
     help="IPs/CIDRs whose X-Forwarded-For/-Proto are honoured (e.g. 127.0.0.1).",
 )
 @click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Also serve /metrics alone on this port, to every caller that reaches it "
+    "(env TOLLHOUSE_METRICS_PORT).",
+)
+@click.option(
+    "--metrics-host",
+    default=None,
+    help="Bind address of the --metrics-port listener (default: --host).",
+)
+@click.option(
     "--access-log",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -182,6 +223,8 @@ def serve(
     seed_demo: bool | None,
     trusted_proxies: str | None,
     access_log: Path | None,
+    metrics_port: int | None,
+    metrics_host: str | None,
     data_dir: Path | None,
     database: str | None,
 ) -> None:
@@ -207,6 +250,8 @@ def serve(
         seed_demo=seed_demo,
         trusted_proxies=trusted_proxies,
         access_log=access_log,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
     configure(settings.log_level)
     try:
@@ -214,6 +259,7 @@ def serve(
     except ConfigError as exc:
         fail(str(exc))
     settings, sockets = _bind(settings)
+    metrics_socket = _bind_metrics(settings)
     for finding in startup_warnings(settings):  # unsafe but valid settings, one line each
         click.echo(finding.line(), err=True)
     tls, cacert = _tls_options(settings)
@@ -227,5 +273,7 @@ def serve(
         )
     click.echo(text or f"Issuer: {settings.issuer_url}")
     click.echo(listening_line(settings))
+    if metrics_socket is not None:
+        click.echo(metrics_line(metrics_socket))
     _export(settings)
-    _run_server(settings, _server_options(settings, tls), sockets)
+    _run_server(settings, _server_options(settings, tls), sockets, metrics_socket)

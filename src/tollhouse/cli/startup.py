@@ -60,6 +60,13 @@ def listening_line(settings: Settings) -> str:
     return line
 
 
+def metrics_line(sock: socket.socket) -> str:
+    """``Metrics on …``: where the ``--metrics-port`` listener answers."""
+    host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"Metrics on http://{host}:{port}/metrics"
+
+
 async def redis_warning(url: str) -> str | None:
     """A warning line if Redis at ``url`` does not answer a PING now (the server still
     starts: ``/readyz`` answers 503 until Redis is back)."""

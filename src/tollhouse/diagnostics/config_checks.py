@@ -238,6 +238,15 @@ def _abuse(s: Settings) -> list[Finding]:
                 "remove both to get the default lockout (5 per address, 50 per account)",
             )
         )
+    if s.metrics_public and not is_loopback(s.host):
+        found.append(
+            warning(
+                CHECK,
+                "/metrics answers every caller on the public listener "
+                "(TOLLHOUSE_METRICS_PUBLIC=true)",
+                "scrape with TOLLHOUSE_METRICS_TOKEN or serve --metrics-port instead",
+            )
+        )
     return found
 
 

@@ -23,6 +23,7 @@ from tollhouse.protocol.events import (
     BackchannelLogout,
     CodeReplayed,
     ConsentDecided,
+    DeviceFlow,
     FamilyRevoked,
     LoginFailed,
     LoginSucceeded,
@@ -87,6 +88,7 @@ _MESSAGES: dict[type[Any], str] = {
     RefreshReplayed: "refresh token replayed; its family was revoked",
     CodeReplayed: "authorization code replayed; tokens from its first use revoked",
     BackchannelLogout: "back-channel logout token",
+    DeviceFlow: "device authorization",
 }
 _WARNINGS = (RefreshReplayed, CodeReplayed)
 

@@ -34,6 +34,7 @@ from tollhouse.protocol.events import (
     BackchannelLogout,
     CodeReplayed,
     ConsentDecided,
+    DeviceFlow,
     FamilyRevoked,
     LoginFailed,
     LoginSucceeded,
@@ -123,6 +124,14 @@ ACCESS_LOG_DROPPED = Counter(
     "nothing for longer than the access log buffer holds; the log marks each gap.",
     registry=REGISTRY,
 )
+DEVICE_AUTHORIZATIONS = Counter(
+    "tollhouse_device_authorizations_total",
+    "RFC 8628 device authorizations by outcome (requested, approved, denied, expired: "
+    "a poll answered expired_token, wrong_user_code: a code typed at /device that "
+    "matches no pending request).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 
@@ -197,6 +206,8 @@ def record_event(event: SecurityEvent) -> None:
         CONSENTS.labels("allow" if event.allowed else "deny").inc()
     elif isinstance(event, BackchannelLogout):
         BACKCHANNEL_LOGOUTS.labels(event.result).inc()
+    elif isinstance(event, DeviceFlow):
+        _labelled(DEVICE_AUTHORIZATIONS, event.outcome).inc()
 
 
 def multiprocess_mode() -> bool:

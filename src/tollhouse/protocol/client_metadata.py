@@ -37,6 +37,8 @@ from tollhouse.protocol.redirect_uris import check_registrable
 MAX_URIS = 32
 MAX_NAME_LENGTH = 200
 GRANT_TYPES = tuple(grant.value for grant in GrantType)
+USER_GRANTS = frozenset({GrantType.AUTHORIZATION_CODE.value, GrantType.DEVICE_CODE.value})
+"""The grants a person authorizes: the only ones that come with refresh tokens."""
 RESPONSE_TYPES = ("code",)
 AUTH_METHODS = tuple(method.value for method in AuthMethod)
 SUBJECT_TYPES = ("public", "pairwise")
@@ -247,10 +249,10 @@ def _grant_and_response_types(body: Mapping[str, Any]) -> tuple[tuple[str, ...],
             "grant_types and response_types are inconsistent: authorization_code goes "
             "with the response type code and vice versa (RFC 7591 section 2.1)."
         )
-    if GrantType.REFRESH_TOKEN in grants and GrantType.AUTHORIZATION_CODE not in grants:
+    if GrantType.REFRESH_TOKEN in grants and not USER_GRANTS & set(grants):
         raise InvalidClientMetadata(
-            "refresh_token needs authorization_code as well: refresh tokens are issued "
-            "only with an authorization code here."
+            "refresh_token needs authorization_code or the device_code grant as well: "
+            "refresh tokens are issued only with a user's authorization here."
         )
     return grants, responses
 

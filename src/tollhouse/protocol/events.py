@@ -104,6 +104,20 @@ class BackchannelLogout:
     name: ClassVar[str] = "backchannel_logout"
 
 
+DeviceOutcome = Literal["requested", "approved", "denied", "expired", "wrong_user_code"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFlow:
+    """RFC 8628: a device asked, a person approved or denied, a poll found the request
+    expired, or someone typed a user code that matches no pending request."""
+
+    outcome: DeviceOutcome
+    client_id: str | None = None
+    user_id: str | None = None
+    name: ClassVar[str] = "device"
+
+
 SecurityEvent = (
     LoginSucceeded
     | LoginFailed
@@ -114,6 +128,7 @@ SecurityEvent = (
     | RefreshReplayed
     | CodeReplayed
     | BackchannelLogout
+    | DeviceFlow
 )
 
 

@@ -66,6 +66,9 @@ class AuthorizationRequest:
     ui_locales: str | None = None
     id_token_hint_sub: str | None = None
     """The subject named by a valid id_token_hint (for that client)."""
+    device: str | None = None
+    """RFC 8628: the fingerprint of the device code this request approves (from the
+    ``/device`` page); None for an ``/authorize`` request."""
     dpop_jkt: str | None = None
     """RFC 9449 §10: the thumbprint of the key the code exchange must prove."""
 
@@ -85,6 +88,7 @@ class AuthorizationRequest:
             "login_hint": self.login_hint,
             "ui_locales": self.ui_locales,
             "id_token_hint_sub": self.id_token_hint_sub,
+            "device": self.device,
             "dpop_jkt": self.dpop_jkt,
         }
 
@@ -110,6 +114,7 @@ class AuthorizationRequest:
             login_hint=opt_str("login_hint"),
             ui_locales=opt_str("ui_locales"),
             id_token_hint_sub=opt_str("id_token_hint_sub"),
+            device=opt_str("device"),
             dpop_jkt=opt_str("dpop_jkt"),
         )
 

@@ -1,12 +1,15 @@
 """Wiring of the protocol endpoints a client calls: /authorize, /token and its grants,
-revocation, introspection, the revocation feed, userinfo, logout and registration."""
+revocation, introspection, the revocation feed, userinfo, logout, registration and the
+device flow (RFC 8628)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tollhouse.protocol.device import DeviceVerification
 from tollhouse.protocol.dpop import DpopBinding
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
+from tollhouse.protocol.endpoints.device_authorization import DeviceAuthorizationEndpoint
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
 from tollhouse.protocol.endpoints.registration import RegistrationEndpoint
@@ -16,6 +19,7 @@ from tollhouse.protocol.endpoints.token import TokenEndpoint
 from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
 from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
 from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
+from tollhouse.protocol.grants.device_code import DeviceCodeGrant
 from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
 from tollhouse.provider.clients import ClientServices
 from tollhouse.provider.core import Core
@@ -33,10 +37,41 @@ class Endpoints:
     userinfo: UserInfoEndpoint
     logout: LogoutEndpoint
     registration: RegistrationEndpoint
+    device_authorization: DeviceAuthorizationEndpoint
+    device: DeviceVerification
+
+
+def device_verification(core: Core, clients: ClientServices) -> DeviceVerification:
+    storage = core.storage
+    return DeviceVerification(
+        devices=storage,
+        codes=storage,
+        clients=clients.clients,
+        clock=core.clock,
+        issuer=core.issuer,
+        sessions=storage,
+        events=core.events,
+    )
+
+
+def device_authorization_endpoint(
+    core: Core, clients: ClientServices
+) -> DeviceAuthorizationEndpoint:
+    return DeviceAuthorizationEndpoint(
+        authenticator=clients.authenticator,
+        apis=clients.apis,
+        devices=core.storage,
+        clock=core.clock,
+        issuer=core.issuer,
+        ttl=core.settings.device_code_ttl,
+        interval=core.settings.device_interval,
+        default_client_scopes=clients.default_scopes,
+        events=core.events,
+    )
 
 
 def authorize_endpoint(
-    core: Core, clients: ClientServices, tokens: TokenServices
+    core: Core, clients: ClientServices, tokens: TokenServices, device: DeviceVerification
 ) -> AuthorizeEndpoint:
     settings, storage = core.settings, core.storage
     return AuthorizeEndpoint(
@@ -51,6 +86,7 @@ def authorize_endpoint(
         show_registered_redirect_uris=settings.development_mode,
         id_token_hints=tokens.hints,
         sessions=storage,
+        devices=device,
     )
 
 
@@ -84,8 +120,11 @@ def token_endpoint(
         issuer=core.issuer,
         default_client_scopes=clients.default_scopes,
     )
+    device = DeviceCodeGrant(
+        devices=storage, codes=storage, redeemer=code, clock=clock, events=events
+    )
     return TokenEndpoint(
-        authenticator=clients.authenticator, grants=[code, refresh, machine], dpop=dpop
+        authenticator=clients.authenticator, grants=[code, refresh, machine, device], dpop=dpop
     )
 
 
@@ -93,8 +132,11 @@ def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> End
     settings, storage, clock, issuer = core.settings, core.storage, core.clock, core.issuer
     authenticator, lookup, revoker = clients.authenticator, tokens.lookup, tokens.revoker
     dpop = dpop_binding(core)
+    device = device_verification(core, clients)
     return Endpoints(
-        authorize=authorize_endpoint(core, clients, tokens),
+        device=device,
+        device_authorization=device_authorization_endpoint(core, clients),
+        authorize=authorize_endpoint(core, clients, tokens, device),
         token=token_endpoint(core, clients, tokens, dpop),
         revocation=RevocationEndpoint(
             authenticator=authenticator, lookup=lookup, revoker=revoker, clock=clock

@@ -3,10 +3,10 @@ shared through Redis, and the rate limits."""
 
 from __future__ import annotations
 
-from tollhouse.config import Settings
+from tollhouse.config import RATE_LIMITS, Settings
 from tollhouse.security.lockout import open_failure_counts
 from tollhouse.security.login_guard import LockoutPolicy, LoginGuard
-from tollhouse.security.ratelimit import RateLimiter, RateLimits
+from tollhouse.security.ratelimit import OFF, RateLimiter, RateLimits
 from tollhouse.storage.ports import RevocationList
 
 
@@ -27,20 +27,21 @@ async def close_mirrors(mirrors: tuple[RevocationList, ...]) -> None:
             await close()
 
 
+DEVICE_USER_CODE_FAILURES = "5/min"
+"""Wrong user codes typed at /device, per address and per browser (protocol/user_codes.py
+says why this keeps a live code out of reach)."""
+
+
 def rate_limits(settings: Settings, limiter: RateLimiter) -> RateLimits:
-    """The per-client-IP limits by endpoint, and the per-client ones on ``/token``: one
-    for authenticated requests, one for failed authentications (web/throttle.py)."""
-    return RateLimits(
-        limiter,
-        {
-            "token": settings.rate_limit_token,
-            "introspect": settings.rate_limit_introspect,
-            "revoke": settings.rate_limit_revoke,
-            "register": settings.rate_limit_register,
-            "token_client": settings.rate_limit_token_client,
-            "token_client_failures": settings.rate_limit_token_client_failures,
-        },
-    )
+    """Every ``TOLLHOUSE_RATE_LIMIT_<NAME>`` under its name in lower case (``token``,
+    ``authorize`` …; web/throttle.py says which path takes which), and ``interactions``:
+    the sign-in requests a client IP may start, ``max_pending_interactions`` per
+    ``interaction_ttl``; ``device_user_code``: the wrong user codes at /device."""
+    rates = {name.removeprefix("rate_limit_"): getattr(settings, name) for name in RATE_LIMITS}
+    pending = settings.max_pending_interactions
+    rates["interactions"] = pending if pending == OFF else f"{pending}/{settings.interaction_ttl}s"
+    rates["device_user_code"] = DEVICE_USER_CODE_FAILURES
+    return RateLimits(limiter, rates)
 
 
 def login_guard(settings: Settings, limiter: RateLimiter) -> LoginGuard:

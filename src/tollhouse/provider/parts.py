@@ -1,11 +1,11 @@
 """The small objects the provider owns besides the endpoints: how passwords are
-checked off the event loop, what the pages need of the configuration, and the
-discovery document's cache."""
+checked off the event loop, what the pages and ``/metrics`` need of the configuration,
+and the discovery document's cache."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tollhouse.config import Settings
@@ -77,3 +77,16 @@ class PageSettings:
     @classmethod
     def from_settings(cls, settings: Settings, issuer: str) -> PageSettings:
         return cls(settings.operator_name, settings.operator_logo, issuer.startswith("https://"))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsAccess:
+    """Who besides local callers may read ``/metrics`` on the main listener
+    (web/metrics_access.py): holders of ``token``, or everyone when ``public``."""
+
+    token: str | None = field(default=None, repr=False)
+    public: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MetricsAccess:
+        return cls(settings.metrics_token, settings.metrics_public)

@@ -14,7 +14,9 @@ from tollhouse.keys.rotation import KeyRotation
 from tollhouse.maintenance import Purger
 from tollhouse.observability.audit import AuditTrail
 from tollhouse.protocol.cors import CorsPolicy, OriginIndex
+from tollhouse.protocol.device import DeviceVerification
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
+from tollhouse.protocol.endpoints.device_authorization import DeviceAuthorizationEndpoint
 from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
 from tollhouse.protocol.endpoints.logout import LogoutEndpoint
@@ -38,7 +40,7 @@ from tollhouse.provider.operations import (
     rate_limits,
     revocation_mirrors,
 )
-from tollhouse.provider.parts import DiscoveryCache, Hashers, PageSettings
+from tollhouse.provider.parts import DiscoveryCache, Hashers, MetricsAccess, PageSettings
 from tollhouse.provider.sign_in import SignInServices, sign_in_services
 from tollhouse.provider.tokens import TokenServices, open_keyring, token_services
 from tollhouse.security.client_secrets import ClientSecretVerifier
@@ -77,6 +79,9 @@ class Provider:
     purger: Purger
     key_rotation: KeyRotation
     registration: RegistrationEndpoint
+    device_authorization: DeviceAuthorizationEndpoint
+    device: DeviceVerification
+    """The person's side of the device flow (``/device``) and the operator's."""
     rate_limits: RateLimits
     login_guard: LoginGuard
     interactions: InteractionApi
@@ -89,6 +94,7 @@ class Provider:
     discovery_cache: DiscoveryCache = field(default_factory=DiscoveryCache)
     logout_queue: LogoutQueue | None = None
     """Back-channel logout tokens waiting to be sent (backchannel.py); drained on close."""
+    metrics_access: MetricsAccess = field(default_factory=MetricsAccess)
 
     @property
     def client_cert_header(self) -> str | None:
@@ -193,6 +199,8 @@ def _assemble(
         userinfo=served.userinfo,
         logout=served.logout,
         registration=served.registration,
+        device_authorization=served.device_authorization,
+        device=served.device,
         sessions=people.sessions,
         login=people.login,
         sign_in=people.sign_in,
@@ -208,4 +216,5 @@ def _assemble(
         mirrors=core.mirrors,
         events=core.events,
         logout_queue=logout_queue,
+        metrics_access=MetricsAccess.from_settings(settings),
     )

@@ -19,6 +19,8 @@ from tollhouse.models import (
     AuthorizationCode,
     Client,
     Consent,
+    DeviceAuthorization,
+    DeviceStatus,
     InitialAccessToken,
     Interaction,
     RefreshToken,
@@ -119,6 +121,31 @@ class CodeStore(Protocol):
 
     async def get_code(self, code_hash: str) -> AuthorizationCode | None:
         """The stored code whatever its state (to detect reuse)."""
+
+
+class DeviceStore(Protocol):
+    """RFC 8628 device authorizations, by the fingerprints of their codes."""
+
+    async def add_device_authorization(self, device: DeviceAuthorization) -> None:
+        """Raises ``Conflict`` if either code's hash exists or the client does not."""
+
+    async def get_device_authorization(self, device_code_hash: str) -> DeviceAuthorization | None:
+        """The stored request whatever its state."""
+
+    async def find_device_authorization(self, user_code_hash: str) -> DeviceAuthorization | None:
+        """The stored request with this user code, whatever its state."""
+
+    async def record_device_poll(self, device_code_hash: str, now: int, interval: int) -> None:
+        """Note a poll at ``now`` and the interval the device must keep from now on."""
+
+    async def decide_device_authorization(
+        self, device_code_hash: str, status: DeviceStatus, user_id: str | None, now: int
+    ) -> bool:
+        """Atomically set the decision of a request still pending and unexpired at
+        ``now``; False, with nothing written, otherwise (of two decisions one wins)."""
+
+    async def list_device_authorizations(self, now: int) -> list[DeviceAuthorization]:
+        """The pending, unexpired requests, oldest first."""
 
 
 class ConsentStore(Protocol):
@@ -297,6 +324,7 @@ class Storage(
     ApiStore,
     RegistryVersion,
     CodeStore,
+    DeviceStore,
     ConsentStore,
     SessionStore,
     InteractionStore,
@@ -315,7 +343,8 @@ class Storage(
         """Raise if the backend is unreachable."""
 
     async def purge_expired(self, now: int, batch: int = 1000) -> int:
-        """Delete at most ``batch`` expired rows per table (codes, sessions, interactions,
-        revocations, refresh tokens, families, access token records); returns how many."""
+        """Delete at most ``batch`` expired rows per table (codes, device authorizations,
+        sessions, interactions, revocations, refresh tokens, families, access token
+        records); returns how many."""
 
     async def close(self) -> None: ...

@@ -19,6 +19,7 @@ from tollhouse.observability.access_log import ACCESS_LOG
 from tollhouse.provider import Provider
 from tollhouse.web import (
     branding,
+    device,
     health,
     interaction,
     interaction_api,
@@ -74,6 +75,7 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         routes=[
             *routes.routes(),
             *interaction.routes(),
+            *device.routes(),
             *interaction_api.routes(),
             *branding.routes(),
             *logout.routes(),

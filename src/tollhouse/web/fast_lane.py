@@ -1,5 +1,6 @@
 """The hot endpoints, answered from the raw ASGI scope: ``POST /token``,
-``/introspect``, ``/revoke``; ``GET /jwks.json`` and the discovery documents.
+``/introspect``, ``/revoke`` (and ``/device_authorization``, which shares their
+form and client parsing); ``GET /jwks.json`` and the discovery documents.
 
 They carry nearly all of an identity provider's traffic, so they skip Starlette's
 router and its ``Request``/``Response`` objects (bench/RESULTS.md): each handler reads
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope
 from tollhouse.errors import InvalidClient, OAuthError
 from tollhouse.models import Client
 from tollhouse.protocol.client_auth import BASIC_CHALLENGE, credentials_from
+from tollhouse.protocol.endpoints.device_authorization import DeviceOrigin
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
@@ -30,7 +32,12 @@ from tollhouse.web.cors import identify
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import dpop_request, header, scope_form
 from tollhouse.web.routes import discovery_result, jwks_result
-from tollhouse.web.throttle import authentication_failed, before_authentication, per_client
+from tollhouse.web.throttle import (
+    address_of,
+    authentication_failed,
+    before_authentication,
+    per_client,
+)
 
 log = logging.getLogger("tollhouse.web")
 
@@ -151,6 +158,17 @@ async def introspect(provider: Provider, scope: Scope, receive: Receive) -> Json
     )
 
 
+async def device_authorization(provider: Provider, scope: Scope, receive: Receive) -> JsonResult:
+    """RFC 8628 §3.1: POST, form-encoded, client-authenticated like /token."""
+    user_agent = header(scope, b"user-agent")
+    origin = DeviceOrigin(address_of(scope), user_agent)
+
+    async def handle(parsed: TokenRequest) -> JsonResult:
+        return await provider.device_authorization.handle(parsed, origin)
+
+    return await _client_endpoint(provider, scope, receive, "device authorization", handle)
+
+
 async def jwks(provider: Provider, scope: Scope, receive: Receive) -> JsonResult:
     return await jwks_result(provider)
 
@@ -163,6 +181,7 @@ HOT_ROUTES: dict[tuple[str, str], HotRoute] = {
     ("POST", "/token"): HotRoute("/token", token),
     ("POST", "/introspect"): HotRoute("/introspect", introspect),
     ("POST", "/revoke"): HotRoute("/revoke", revoke),
+    ("POST", "/device_authorization"): HotRoute("/device_authorization", device_authorization),
     ("GET", "/jwks.json"): HotRoute("/jwks.json", jwks),
     ("GET", "/.well-known/openid-configuration"): HotRoute(
         "/.well-known/openid-configuration", discovery

@@ -1,4 +1,5 @@
-"""Operator endpoints: ``/readyz`` (can this instance serve?) and ``/metrics``.
+"""Operator endpoints: ``/readyz`` (can this instance serve?) and ``/metrics`` (for
+whom: web/metrics_access.py).
 
 ``/healthz`` (in :mod:`tollhouse.web.routes`) only says the process is up: a liveness
 probe. ``/readyz`` says whether it can do its work now: the database answers, Redis
@@ -18,6 +19,8 @@ from starlette.routing import Route
 
 from tollhouse.observability import metrics
 from tollhouse.provider import Provider
+from tollhouse.web import metrics_access
+from tollhouse.web.rendering import json_response
 
 log = logging.getLogger("tollhouse.health")
 
@@ -62,7 +65,12 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus text exposition; with ``--workers N``, the sum over all workers."""
+    """Prometheus text exposition; with ``--workers N``, the sum over all workers. Only
+    for local callers and holders of the metrics token (web/metrics_access.py)."""
+    provider: Provider = request.app.state.provider
+    refused = metrics_access.refusal(request.scope, provider.metrics_access)
+    if refused is not None:
+        return json_response(refused)
     body, content_type = metrics.exposition()
     return Response(body, headers={"Cache-Control": "no-store", "Content-Type": content_type})
 

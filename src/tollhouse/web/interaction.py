@@ -149,6 +149,7 @@ async def _consent_page(request: Request, provider: Provider, pending: Pending) 
         return RedirectResponse(f"/login?interaction={pending.interaction_id}", status_code=303)
     messages = messages_of(request, pending.request.ui_locales)
     view = await provider.sign_in.consent_view(pending, signed_in)
+    device = await provider.device.of(pending.request)
     return render(
         request,
         provider,
@@ -163,6 +164,10 @@ async def _consent_page(request: Request, provider: Provider, pending: Pending) 
             "audience": view.api_name,
             "redirect_host": urlsplit(pending.request.redirect_uri).netloc,
             "third_party": pending.client.self_registered,
+            # RFC 8628 §5.4: where the device asked from, so a person can tell a
+            # request sent to them by someone else.
+            "device_ip": None if device is None else device.ip or "?",
+            "device_agent": None if device is None else device.user_agent or "?",
             "csrf_token": read_cookie(request, provider, CSRF) or "",
             "interaction": pending.interaction_id,
         },

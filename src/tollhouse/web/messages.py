@@ -87,6 +87,24 @@ EN: dict[str, str] = {
     "error.wrong_browser": (
         "This sign-in was started in another browser or has expired; start again from the app."
     ),
+    "busy.title": "Please wait",
+    "busy.message": "Too many requests from your network. Wait {wait} and try again.",
+    "device.title": "Connect a device",
+    "device.heading": "Connect a device",
+    "device.intro": "Enter the code your device shows.",
+    "device.label": "Code",
+    "device.submit": "Continue",
+    "device.confirm": "Check that this is the code your device shows, then continue.",
+    "device.wrong": "That code is not valid. Check it and try again.",
+    "device.locked": "Too many attempts. Wait {wait} and try again.",
+    "device.approved": "Your device is connected. You can return to it now.",
+    "device.denied": "You denied access. The device will not be connected.",
+    "device.expired": (
+        "This request has expired or was already answered. Start again on the device."
+    ),
+    "consent.device_from": (
+        "The device asked from {ip} ({agent}). Allow only a device you have in front of you."
+    ),
 }
 
 DE: dict[str, str] = {
@@ -169,6 +187,26 @@ DE: dict[str, str] = {
     "error.wrong_browser": (
         "Diese Anmeldung wurde in einem anderen Browser begonnen oder ist abgelaufen; "
         "beginnen Sie erneut in der Anwendung."
+    ),
+    "busy.title": "Bitte warten",
+    "busy.message": (
+        "Zu viele Anfragen aus Ihrem Netzwerk. Warten Sie {wait} und versuchen Sie es erneut."
+    ),
+    "device.title": "Gerät verbinden",
+    "device.heading": "Gerät verbinden",
+    "device.intro": "Geben Sie den Code ein, den Ihr Gerät anzeigt.",
+    "device.label": "Code",
+    "device.submit": "Weiter",
+    "device.confirm": "Prüfen Sie, ob Ihr Gerät diesen Code anzeigt, und fahren Sie dann fort.",
+    "device.wrong": "Dieser Code ist ungültig. Prüfen Sie ihn und versuchen Sie es erneut.",
+    "device.locked": "Zu viele Versuche. Warten Sie {wait} und versuchen Sie es erneut.",
+    "device.approved": "Ihr Gerät ist verbunden. Sie können zu ihm zurückkehren.",
+    "device.denied": "Sie haben den Zugriff abgelehnt. Das Gerät wird nicht verbunden.",
+    "device.expired": (
+        "Diese Anfrage ist abgelaufen oder wurde schon beantwortet. Beginnen Sie erneut am Gerät."
+    ),
+    "consent.device_from": (
+        "Das Gerät fragte von {ip} ({agent}). Erlauben Sie nur ein Gerät, das vor Ihnen steht."
     ),
 }
 

@@ -3,10 +3,10 @@
 Hand-written data, not generated from the routes (but for the ``/token`` form, built
 from the grants' own parameter lists): it is the documented surface that the
 schemathesis run in ``tests/fuzz`` holds the server to (status codes, content types and
-response shapes). ``/authorize``, ``/login`` and ``/consent`` are browser pages and are
-not described. Error bodies are RFC 6749 §5.2; token responses RFC 6749 §5.1;
-introspection RFC 7662 §2.2; revocation RFC 7009 §2.2; the JWK Set RFC 7517 §5;
-metadata RFC 8414 §2.
+response shapes). ``/authorize``, ``/login``, ``/consent`` and ``/device`` are browser
+pages and are not described. Error bodies are RFC 6749 §5.2; token responses RFC 6749
+§5.1; device authorization RFC 8628 §3.2; introspection RFC 7662 §2.2; revocation
+RFC 7009 §2.2; the JWK Set RFC 7517 §5; metadata RFC 8414 §2.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from tollhouse.protocol.grants import Grant
 from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
 from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
+from tollhouse.protocol.grants.device_code import DeviceCodeGrant
 from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
 
 JSON = "application/json"
@@ -174,6 +175,7 @@ GRANTS: tuple[type[Grant], ...] = (
     AuthorizationCodeGrant,
     RefreshTokenGrant,
     ClientCredentialsGrant,
+    DeviceCodeGrant,
 )
 """The grants ``/token`` serves (RFC 6749 §4); its form is built from their metadata."""
 
@@ -198,6 +200,18 @@ _DPOP_HEADER = {
     "description": "RFC 9449 proof: the tokens are bound to its key (token_type DPoP); "
     "400 invalid_dpop_proof, or use_dpop_nonce with a DPoP-Nonce header.",
 }
+_DEVICE_RESPONSE = {
+    "type": "object",
+    "required": ["device_code", "user_code", "verification_uri", "expires_in"],
+    "properties": {
+        "device_code": _STRING,
+        "user_code": _STRING,
+        "verification_uri": _STRING,
+        "verification_uri_complete": _STRING,
+        "expires_in": {"type": "integer"},
+        "interval": {"type": "integer"},
+    },
+}
 
 PATHS: dict[str, Any] = {
     "/token": {
@@ -209,6 +223,15 @@ PATHS: dict[str, Any] = {
             "requestBody": token_form(GRANTS),
             "responses": {"200": _json("Tokens (RFC 6749 §5.1).", _ref("TokenResponse"))}
             | _CLIENT_ERRORS,
+        }
+    },
+    "/device_authorization": {
+        "post": {
+            "operationId": "device_authorization",
+            "summary": "RFC 8628 §3.1 device authorization",
+            "security": _SECURITY,
+            "requestBody": _form({"scope": _STRING, "resource": _STRING, **_CLIENT_AUTH}, []),
+            "responses": {"200": _json("RFC 8628 §3.2.", _DEVICE_RESPONSE)} | _CLIENT_ERRORS,
         }
     },
     "/revoke": {
@@ -272,8 +295,7 @@ PATHS: dict[str, Any] = {
                     "description": "A compact JWS, typ revocations+jwt.",
                     "content": {"application/jwt": {}},
                 },
-                "400": _CLIENT_ERRORS["400"],
-                "401": _CLIENT_ERRORS["401"],
+                **_CLIENT_ERRORS,
             },
         }
     },

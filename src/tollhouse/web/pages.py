@@ -22,6 +22,7 @@ from tollhouse.protocol.interactions import AnswerExpired, InteractionRefused, W
 from tollhouse.protocol.results import Redirect
 from tollhouse.protocol.sessions import SignedIn
 from tollhouse.provider import Provider
+from tollhouse.web import throttle
 from tollhouse.web.branding import branding_of
 from tollhouse.web.cookies import CSRF, SESSION, read_cookie, set_cookie
 from tollhouse.web.messages import EN, Messages, messages_for
@@ -159,6 +160,10 @@ async def respond(request: Request, provider: Provider, outcome: AuthorizeOutcom
             outcome.registered_redirect_uris,
             outcome.hint,
         )
+    # Each interaction is a stored row: the address's allowance bounds how many it keeps.
+    refused = await throttle.new_interaction(provider, request.scope)
+    if refused is not None:
+        return refused
     started = await provider.sign_in.start(outcome, read_cookie(request, provider, CSRF))
     response = RedirectResponse(started.location, status_code=303)
     response.headers["Cache-Control"] = "no-store"

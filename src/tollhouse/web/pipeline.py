@@ -9,7 +9,8 @@ Every HTTP request passes the same steps in the same order, whoever answers it:
 3. CORS (web/cors.py, rules in protocol/cors.py) — a preflight to an endpoint of the
    table is answered here; the actual answer gets its headers in :meth:`Pipeline.headers`;
 4. rate limit per client address on the paths that have one
-   (:func:`~tollhouse.web.throttle.per_address`);
+   (:func:`~tollhouse.web.throttle.per_address`): a JSON 429, or for the paths browsers
+   navigate to a 429 page, answered like a Starlette response;
 5. the endpoint: a hot JSON endpoint answered from the scope (web/fast_lane.py), or
    Starlette for everything else (pages, other methods on the hot paths: 405, HEAD);
 6. metrics and access log (:meth:`RequestContext.close`), in ``finally``;
@@ -27,9 +28,11 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tollhouse.protocol.cors import CorsPolicy
+from tollhouse.protocol.results import JsonResult
 from tollhouse.provider import Provider
 from tollhouse.web import cors
 from tollhouse.web.fast_lane import HOT_ROUTES, HotRoute
@@ -85,16 +88,18 @@ class Pipeline:
                 and await self._cross_origin(scope, send, exchange, cross)
             ):
                 return
-            result = None
+            result: JsonResult | Response | None = None
             limited = endpoint_of(scope["path"])
             if limited is not None or hot is not None:
                 provider = self.provider
                 if limited is not None:
-                    result = await per_address(provider, scope, *limited)
+                    result = await per_address(provider, scope, limited)
                 if result is None and hot is not None:
                     result = await hot.handler(provider, scope, receive)
             if result is None:
-                await self._framework(scope, receive, send, exchange)
+                await self._framework(scope, receive, send, exchange, self.framework)
+            elif isinstance(result, Response):  # a refused page (web/throttle.py)
+                await self._framework(scope, receive, send, exchange, result)
             else:
                 start, body = json_messages(scope, result, self.headers(scope, exchange))
                 exchange.status = result.status
@@ -125,9 +130,10 @@ class Pipeline:
         return True
 
     async def _framework(
-        self, scope: Scope, receive: Receive, send: Send, exchange: Exchange
+        self, scope: Scope, receive: Receive, send: Send, exchange: Exchange, app: ASGIApp
     ) -> None:
-        """Step 5 through Starlette; its response gets the headers of step 2."""
+        """Step 5 through Starlette (``app``: its router, or a response already made);
+        the response gets the headers of step 2."""
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -140,4 +146,4 @@ class Pipeline:
             await send(message)
 
         scope["app"] = self.app  # what Starlette.__call__ sets: request.app, url_for
-        await self.framework(scope, receive, send_with_headers)
+        await app(scope, receive, send_with_headers)

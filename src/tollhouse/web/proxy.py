@@ -10,8 +10,8 @@ The outcome, for everything after it:
 
 - ``scope["state"]["client_ip"]``: the effective client IP (logs, rate limits);
 - ``scope["state"]["peer_ip"]``: the TCP peer, whatever the headers say;
-- ``scope["state"]["trusted_peer"]``: whether that peer is a trusted proxy (whose other
-  headers, such as a client certificate's, may then be believed);
+- ``scope["state"]["trusted_peer"]``: whether that peer is a trusted proxy (whose
+  forwarding headers, and a client certificate header, are believed);
 - ``scope["client"]`` rewritten to the effective client IP (as uvicorn's own proxy
   middleware does), and ``scope["scheme"]`` set from a trusted ``X-Forwarded-Proto``,
   so HSTS and URLs follow the scheme the browser used.
@@ -80,8 +80,9 @@ class TrustedProxies:
         peer = client[0] if client else None
         peer_address = self._peer_address(peer) if peer else None
         client_ip = str(peer_address) if peer_address else peer
-        trusted = peer_address is not None and bool(self.trusted) and self.is_trusted(peer_address)
-        if peer_address is not None and trusted:
+        proxied = False
+        if peer_address is not None and self.trusted and self.is_trusted(peer_address):
+            proxied = True
             client_ip = self._forwarded_client(scope, str(peer_address))
             proto = _header_values(scope, b"x-forwarded-proto")
             if proto and proto[-1].lower() in ("http", "https"):
@@ -91,7 +92,7 @@ class TrustedProxies:
         state = scope.setdefault("state", {})
         state["client_ip"] = client_ip
         state["peer_ip"] = peer
-        state["trusted_peer"] = trusted
+        state["trusted_peer"] = proxied
 
     def _peer_address(self, peer: str) -> Address | None:
         """:func:`_address`, remembered: the same few peers (clients, the proxy) connect

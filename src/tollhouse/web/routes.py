@@ -120,6 +120,11 @@ def routes() -> list[Route]:
         Route("/authorize", authorize, methods=["GET", "POST"]),
         Route("/token", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
         Route("/revoke", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
+        Route(
+            "/device_authorization",
+            method_not_allowed,
+            methods=["GET", "PUT", "DELETE", "PATCH"],
+        ),
         Route("/introspect", method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"]),
         Route("/revocations", revocations, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

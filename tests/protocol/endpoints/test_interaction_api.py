@@ -176,7 +176,7 @@ async def test_rejection_redirects_the_error_with_state_and_iss(world: World) ->
     api = world.provider.interactions
     answer = await api.reject(await pending(world), {"error": "consent_required"})
     redeemed = await api.redeem(verifier_of(answer.body["redirect_to"]), CSRF)
-    location = api.rejection(redeemed).location
+    location = (await api.rejection(redeemed)).location
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     assert location.startswith(CALLBACK)
     assert query["error"] == "consent_required" and query["state"] == "st"

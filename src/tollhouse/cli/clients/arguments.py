@@ -44,16 +44,22 @@ def check_scopes(values: Sequence[str]) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(names))
 
 
+GRANT_ALIASES = {"device_code": GrantType.DEVICE_CODE.value}
+"""Short names ``--grant-type`` accepts for the URN-named grants."""
+GRANT_CHOICES = [*(grant.value for grant in GrantType), *GRANT_ALIASES]
+
+
 def check_grant_types(grant_types: Sequence[str], public: bool) -> tuple[str, ...]:
-    chosen = tuple(dict.fromkeys(grant_types))
+    chosen = tuple(dict.fromkeys(GRANT_ALIASES.get(g, g) for g in grant_types))
     if public and GrantType.CLIENT_CREDENTIALS in chosen:
         usage_error(
             "a public client cannot use client_credentials (it has no secret to "
             "authenticate with, RFC 6749 §4.4); drop --public or the grant type"
         )
-    if GrantType.REFRESH_TOKEN in chosen and GrantType.AUTHORIZATION_CODE not in chosen:
+    user_grants = {GrantType.AUTHORIZATION_CODE.value, GrantType.DEVICE_CODE.value}
+    if GrantType.REFRESH_TOKEN in chosen and not user_grants & set(chosen):
         usage_error(
-            "refresh_token needs authorization_code as well: refresh tokens are issued "
-            "only with an authorization code (RFC 6749 §4.4.3)"
+            "refresh_token needs authorization_code or device_code as well: refresh "
+            "tokens are issued only with a user's authorization (RFC 6749 §4.4.3)"
         )
     return chosen

@@ -11,6 +11,7 @@ import click
 
 from tollhouse.algorithms import SIGNING_ALGS
 from tollhouse.cli.clients.arguments import (
+    GRANT_CHOICES,
     check_grant_types,
     check_redirect_uris,
     check_scopes,
@@ -62,10 +63,10 @@ INTROSPECT_OWN_SCOPES = "*"
     "--grant-type",
     "grant_types",
     multiple=True,
-    type=click.Choice([grant.value for grant in GrantType]),
+    type=click.Choice(GRANT_CHOICES),
     default=[GrantType.AUTHORIZATION_CODE.value],
     show_default=True,
-    help="Grant type the client may use (repeatable).",
+    help="Grant type the client may use (repeatable; device_code names RFC 8628's).",
 )
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option(

@@ -76,6 +76,14 @@ class NeedsConsent:
 AuthorizeOutcome = Redirect | ErrorPage | NeedsLogin | NeedsConsent
 
 
+class DeviceDecisions(Protocol):
+    """What a person's answer does to an RFC 8628 request (protocol/device.py)."""
+
+    async def approve(self, request: AuthorizationRequest, signed_in: SignedIn) -> Redirect: ...
+
+    async def deny(self, request: AuthorizationRequest) -> Redirect: ...
+
+
 class AuthorizeEndpoint:
     def __init__(
         self,
@@ -91,7 +99,9 @@ class AuthorizeEndpoint:
         show_registered_redirect_uris: bool = False,
         id_token_hints: IdTokenHints | None = None,
         sessions: SessionStore | None = None,
+        devices: DeviceDecisions | None = None,
     ) -> None:
+        self._devices = devices
         self._hints = id_token_hints
         self._sessions = sessions
         self._clients = clients
@@ -239,19 +249,32 @@ class AuthorizeEndpoint:
     ) -> Redirect:
         """Record the user's decision; deny → ``access_denied`` (RFC 6749 §4.1.2.1)."""
         if not allowed:
-            client = await self._clients.get_client(request.client_id)
-            return self.error_redirect(
-                request.redirect_uri, AccessDenied(), request.state, client=client
+            return await self.refuse(request, AccessDenied())
+        if request.device is None:
+            # A device's approval is not remembered: RFC 8628 §5.4, each one is asked.
+            await self._consents.save_consent(
+                Consent(
+                    signed_in.user_id,
+                    request.client_id,
+                    _consent_items(request),
+                    self._clock.now(),
+                )
             )
-        await self._consents.save_consent(
-            Consent(
-                signed_in.user_id, request.client_id, _consent_items(request), self._clock.now()
-            )
-        )
         return await self.issue_code(request, signed_in)
 
+    async def refuse(self, request: AuthorizationRequest, error: OAuthError) -> Redirect:
+        """The user (or the login app) refused: the client gets ``error``; a device
+        gets ``access_denied`` when it next polls."""
+        if request.device is not None and self._devices is not None:
+            return await self._devices.deny(request)
+        client = await self._clients.get_client(request.client_id)
+        return self.error_redirect(request.redirect_uri, error, request.state, client=client)
+
     async def issue_code(self, request: AuthorizationRequest, signed_in: SignedIn) -> Redirect:
-        """RFC 6749 §4.1.2; the code is stored only as its hash and lives ≤ 60 s."""
+        """RFC 6749 §4.1.2; the code is stored only as its hash and lives ≤ 60 s. For a
+        device (RFC 8628 §3.3), the approval that lets its next poll redeem one."""
+        if request.device is not None and self._devices is not None:
+            return await self._devices.approve(request, signed_in)
         code = token(32)
         now = self._clock.now()
         await self._codes.add_code(

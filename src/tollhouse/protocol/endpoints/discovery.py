@@ -18,6 +18,7 @@ ENDPOINT_PATHS = {
     "revocation_feed_endpoint": "/revocations",
     "userinfo_endpoint": "/userinfo",
     "end_session_endpoint": "/logout",
+    "device_authorization_endpoint": "/device_authorization",
 }
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 

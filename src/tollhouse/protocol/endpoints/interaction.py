@@ -251,7 +251,7 @@ class InteractionApi:
                 self._events.emit(
                     ConsentDecided(redeemed.client.client_id, state.user_id, allowed=False)
                 )
-            return Finished(self.rejection(redeemed))
+            return Finished(await self.rejection(redeemed))
         if isinstance(decision, LoginAccepted):
             logged_in = await self._sign_in.finish_login(
                 state.request,
@@ -274,15 +274,12 @@ class InteractionApi:
         )
         return Finished(done)
 
-    def rejection(self, redeemed: Redeemed) -> Redirect:
+    async def rejection(self, redeemed: Redeemed) -> Redirect:
         """The app rejected: the client receives the error (RFC 6749 §4.1.2.1)."""
         decision = redeemed.decision
         if not isinstance(decision, Rejected):
             raise TypeError("not a rejection")
-        request = redeemed.state.request
-        return self._authorize.error_redirect(
-            request.redirect_uri, decision.as_error(), request.state, client=redeemed.client
-        )
+        return await self._authorize.refuse(redeemed.state.request, decision.as_error())
 
     async def complete_consent(self, redeemed: Redeemed, signed_in: SignedIn) -> Redirect:
         """The app granted ``scopes`` for the user it was asked about: a code for them,

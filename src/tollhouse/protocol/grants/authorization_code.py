@@ -52,6 +52,16 @@ class AuthorizationCodeGrant:
         code_hash = fingerprint(require(params, "code"))
         now = self._clock.now()
         code = await self._unused_code(code_hash, client, params, now)
+        issued = await self.redeem(client, code, now)
+        if issued is None:
+            # Another redemption consumed it since it was read: this one is a reuse.
+            await self._refuse_unusable_code(await self._codes.get_code(code_hash))
+        return issued
+
+    async def redeem(self, client: Client, code: AuthorizationCode, now: int) -> JsonResult | None:
+        """Consume ``code`` and answer with its tokens; None, with nothing issued, when
+        another redemption consumed it first. Also the device grant's last step
+        (grants/device_code.py): one set of tokens for both flows."""
         access = self._access_tokens.reserve(client.access_token_ttl)
         family, refresh = self._new_refresh_token(client, code)
         # What this redemption issues is recorded by the write that consumes the code:
@@ -62,9 +72,8 @@ class AuthorizationCodeGrant:
             family=family,
             first_token=None if refresh is None else refresh.record,
         )
-        if await self._codes.consume_code(code_hash, now, issued) is None:
-            # Another redemption consumed it since it was read: this one is a reuse.
-            await self._refuse_unusable_code(await self._codes.get_code(code_hash))
+        if await self._codes.consume_code(code.code_hash, now, issued) is None:
+            return None
         token = await self._access_tokens.issue(
             subject=code.user_id,
             client_id=client.client_id,

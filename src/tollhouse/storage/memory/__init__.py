@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from tollhouse.storage.memory.accounts import MemoryAccounts
 from tollhouse.storage.memory.codes import MemoryCodes
+from tollhouse.storage.memory.devices import MemoryDevices
 from tollhouse.storage.memory.keys import MemoryKeys
 from tollhouse.storage.memory.sessions import MemorySessions
 from tollhouse.storage.memory.tokens import MemoryTokens
@@ -20,5 +21,7 @@ from tollhouse.storage.memory.tokens import MemoryTokens
 __all__ = ["MemoryStorage"]
 
 
-class MemoryStorage(MemoryAccounts, MemoryCodes, MemorySessions, MemoryKeys, MemoryTokens):
+class MemoryStorage(
+    MemoryAccounts, MemoryCodes, MemoryDevices, MemorySessions, MemoryKeys, MemoryTokens
+):
     """Implements :class:`~tollhouse.storage.ports.Storage` in process memory."""

@@ -46,6 +46,7 @@ class MemoryAccounts(MemoryTables):
             return False
         self._registry_changed()
         self._codes = {h: c for h, c in self._codes.items() if c.client_id != client_id}
+        self._devices = {h: d for h, d in self._devices.items() if d.client_id != client_id}
         self._consents = {k: c for k, c in self._consents.items() if k[1] != client_id}
         self._registration_tokens.pop(client_id, None)
         gone = {f.family_id for f in self._families.values() if f.client_id == client_id}

@@ -16,6 +16,7 @@ from tollhouse.models import (
     AuthorizationCode,
     Client,
     Consent,
+    DeviceAuthorization,
     InitialAccessToken,
     Interaction,
     RefreshToken,
@@ -52,6 +53,7 @@ class MemoryTables:
         self._scope_owner: dict[str, str] = {}
         self._codes: dict[str, AuthorizationCode] = {}
         self._consents: dict[tuple[str, str], Consent] = {}
+        self._devices: dict[str, DeviceAuthorization] = {}
         self._sessions: dict[str, Session] = {}
         self._session_clients: dict[str, set[str]] = {}
         """Client ids by session ``sid``; they go when the session goes."""
@@ -78,6 +80,7 @@ class MemoryTables:
         if batch < 1:
             raise ValueError("batch must be at least 1")
         removed = len(purge(self._codes, now, batch))
+        removed += len(purge(self._devices, now, batch))
         purged_sessions = purge(self._sessions, now, batch)
         self._forget_clients_of(purged_sessions)
         removed += len(purged_sessions)

@@ -153,6 +153,31 @@ authorization_codes = Table(
     Column("dpop_jkt", String(64), nullable=True),
 )
 
+device_authorizations = Table(
+    "device_authorizations",
+    metadata,
+    Column("device_code_hash", ID, primary_key=True),
+    Column("user_code_hash", ID, nullable=False, unique=True),
+    Column(
+        "client_id",
+        ID,
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("scopes", Text, nullable=False),
+    Column("audience", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("interval", Integer, nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=True),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("last_polled_at", BigInteger, nullable=True),
+)
+
 consents = Table(
     "consents",
     metadata,

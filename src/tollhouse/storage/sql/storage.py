@@ -1,7 +1,8 @@
 """``SqlStorage``: every storage port on SQLAlchemy Core, for SQLite and PostgreSQL.
 
-One class serves both databases: the stores (``accounts``, ``codes``, ``sessions``,
-``keys``, ``tokens``, ``registration``, ``admin``) build the same statements, and what
+One class serves both databases: the stores (``accounts``, ``codes``, ``devices``,
+``sessions``, ``keys``, ``tokens``, ``registration``, ``admin``) build the same
+statements, and what
 differs between the databases sits behind the
 :class:`~tollhouse.storage.sql.backend.Backend` chosen once, here. Engines are
 configured in ``engine``, migrations run by ``migrate``, rows mapped in ``rows``.
@@ -22,6 +23,7 @@ from tollhouse.storage.sql.accounts import SqlAccounts
 from tollhouse.storage.sql.admin import SqlAdminTokens
 from tollhouse.storage.sql.backend import backend_for
 from tollhouse.storage.sql.codes import SqlCodes
+from tollhouse.storage.sql.devices import SqlDevices
 from tollhouse.storage.sql.engine import create_engine
 from tollhouse.storage.sql.keys import SqlKeys
 from tollhouse.storage.sql.migrate import migrate as migrate_to_head
@@ -30,6 +32,7 @@ from tollhouse.storage.sql.schema import (
     access_tokens,
     admin_tokens,
     authorization_codes,
+    device_authorizations,
     initial_access_tokens,
     interactions,
     refresh_tokens,
@@ -43,6 +46,7 @@ from tollhouse.storage.sql.tokens import SqlTokenStores
 
 EXPIRING: tuple[tuple[Table, Column[Any]], ...] = (
     (authorization_codes, authorization_codes.c.code_hash),
+    (device_authorizations, device_authorizations.c.device_code_hash),
     # A purged session takes its session_clients rows with it (ON DELETE CASCADE,
     # a handful per session), and those are not counted.
     (sessions, sessions.c.session_hash),
@@ -69,6 +73,7 @@ async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
 class SqlStorage(
     SqlAccounts,
     SqlCodes,
+    SqlDevices,
     SqlSessions,
     SqlKeys,
     SqlTokenStores,

@@ -104,10 +104,14 @@ class Settings(BaseSettings):
     interaction_ttl: int = 600
     registration: Literal["token", "open", "off"] = "token"
     require_par: bool = False
+    """Every client must push its authorization requests to /par first (RFC 9126 §5)."""
     profile: Literal["none", "fapi2"] = "none"
     """``fapi2``: enforce the FAPI 2.0 Security Profile for every client
     (protocol/profile.py)."""
-    """Every client must push its authorization requests to /par first (RFC 9126 §5)."""
+    dpop_nonce: Literal["off", "public", "all"] = "public"
+    """RFC 9449 §8: which DPoP token requests must carry a server nonce (docs/dpop.md)."""
+    dpop_proof_window: Annotated[int, Field(ge=5, le=600)] = 60
+    """Seconds a DPoP proof's ``iat`` may differ from the server's clock."""
     default_client_scopes: str | None = None
     rate_limit_token: str = "10/s,burst=20"
     """Requests per client IP: ``N/PERIOD[,burst=B]`` or ``off`` (security/ratelimit.py)."""
@@ -166,6 +170,9 @@ class Settings(BaseSettings):
     trusted_proxies: str | None = None
     """IPs / CIDR networks (comma or space separated) whose X-Forwarded-For and
     X-Forwarded-Proto are honoured (web/proxy.py); from other peers they are ignored."""
+    tls_client_cert_header: str | None = None
+    """The header in which a trusted proxy passes the client's TLS certificate (nginx:
+    ``$ssl_client_escaped_cert``); ignored from other peers (web/client_cert.py)."""
     outbound_allow: str | None = None
     """Internal targets clients registered over HTTP may still use (security/outbound.py):
     IPs, CIDR networks and host names, comma or space separated."""

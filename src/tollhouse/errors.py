@@ -222,6 +222,29 @@ class InvalidRequestObject(OAuthError):
     default_description = "The request object is not valid."
 
 
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5, §7.1: the DPoP proof is missing, malformed or fails a check of §4.3.
+
+    400 at the token endpoint; resource servers answer 401 with a ``DPoP`` challenge."""
+
+    error = "invalid_dpop_proof"
+    status = 400
+    default_description = "The DPoP proof is invalid."
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 §8: the server requires a nonce in the proof; ``nonce`` goes in the
+    ``DPoP-Nonce`` response header."""
+
+    error = "use_dpop_nonce"
+    status = 400
+    default_description = "Authorization server requires nonce in DPoP proof."
+
+    def __init__(self, nonce: str, description: str | None = None) -> None:
+        super().__init__(description)
+        self.nonce = nonce
+
+
 class InvalidClientMetadata(OAuthError):
     """RFC 7591 §3.2.2."""
 

@@ -71,6 +71,8 @@ class Client:
     """RFC 9126 §6: this client's authorization requests must come through /par."""
     require_signed_request_object: bool = False
     """RFC 9101 §10.5: this client's authorization requests must be signed objects."""
+    dpop_bound_access_tokens: bool = False
+    """RFC 9449 §5.2 (RFC 7591 metadata): every token request must carry a DPoP proof."""
 
     @property
     def is_public(self) -> bool:
@@ -131,6 +133,8 @@ class AuthorizationCode:
     """How the user authenticated (RFC 8176), from the session: for the ID Token."""
     acr: str | None = None
     """Authentication context class reference (OIDC Core §2); None: not asserted."""
+    dpop_jkt: str | None = None
+    """RFC 9449 §10: the thumbprint of the key the exchange's DPoP proof must use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +238,8 @@ class TokenFamily:
     acr: str | None = None
     """How the user authenticated for the authorization, kept for the ID Tokens of
     every refresh (OIDC Core §12.2)."""
+    dpop_jkt: str | None = None
+    """RFC 9449 §5: a public client's refresh tokens are bound to this DPoP key."""
 
     def live_at(self, now: int) -> bool:
         """Not revoked and within its absolute lifetime: its tokens may still rotate."""

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import CALLBACK, Seed, free_port, seed_database, start_server, stop
+from tests.e2e.dpop_proofs import ProofKey
 from tests.e2e.flows import pkce_pair
 from tests.e2e.test_private_key_jwt import ASSERTION_TYPE, Key, _key, assertion, public_set
 from tollhouse.models import AuthMethod, Client, GrantType
@@ -69,10 +70,26 @@ def fapi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fapi]:
         stop(process)
 
 
-def test_a_key_client_with_the_issuer_as_audience_gets_tokens(fapi: Fapi) -> None:
+def test_a_key_client_with_the_issuer_as_audience_gets_dpop_bound_tokens(fapi: Fapi) -> None:
+    """FAPI 2.0 Security Profile 5.3.2.1 item 5: with a DPoP proof the tokens are bound."""
+    key = ProofKey("ES256")
+    with fapi.client() as http:
+        response = http.post(
+            "/token",
+            data={"grant_type": "client_credentials", **fapi.auth()},
+            headers={"DPoP": key.proof("POST", f"{fapi.base_url}/token")},
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+
+
+def test_bearer_tokens_are_refused_naming_the_rule(fapi: Fapi) -> None:
+    """Without a proof (or a client certificate) the profile refuses to issue tokens."""
     with fapi.client() as http:
         response = http.post("/token", data={"grant_type": "client_credentials", **fapi.auth()})
-    assert response.status_code == 200, response.text
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert "sender-constrained" in response.json()["error_description"]
 
 
 def test_secrets_are_refused_naming_the_profile(fapi: Fapi) -> None:

@@ -78,6 +78,10 @@ async def _seed(url: str) -> None:
                    (GrantType.AUTHORIZATION_CODE,), AuthMethod.NONE, now)
         )  # fmt: skip
         await storage.add_client(
+            Client("rp-dpop", "Interop oauth4webapi DPoP", (f"{CALLBACKS}/rp-dpop/cb",),
+                   grants, AuthMethod.NONE, now)
+        )  # fmt: skip
+        await storage.add_client(
             Client("rp-device", "Interop device", (), (GrantType.DEVICE_CODE,), AuthMethod.NONE, now)
         )  # fmt: skip
         await storage.add_client(

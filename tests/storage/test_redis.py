@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.storage import records as make
+from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.storage.ports import RevocationList
 from tollhouse.storage.redis import RedisRevocationList
 
@@ -141,3 +142,23 @@ async def test_ping_fails_when_redis_is_unreachable() -> None:
             await redis.ping()
     finally:
         await redis.close()
+
+
+async def test_dpop_replay_cache_accepts_a_proof_once_and_forgets_it(
+    revocations: RedisRevocationList, raw: Redis, prefix: str
+) -> None:
+    cache = revocations.replay_cache()
+    assert await cache.first_use("proof-1", 60)
+    assert not await cache.first_use("proof-1", 60)
+    assert await cache.first_use("proof-2", 60)
+    assert 0 < await raw.ttl(f"{prefix}dpop:proof-1") <= 60
+
+
+async def test_dpop_replay_cache_fails_closed_without_redis() -> None:
+    """No instance could tell a replay: 503 (TemporarilyUnavailable), never accepted."""
+    down = RedisRevocationList("redis://127.0.0.1:1/0")
+    try:
+        with pytest.raises(TemporarilyUnavailable):
+            await down.replay_cache().first_use("proof", 60)
+    finally:
+        await down.close()

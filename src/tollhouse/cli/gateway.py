@@ -19,6 +19,7 @@ from tollhouse.resource import (
     RevocationFeed,
     TokenValidator,
 )
+from tollhouse.resource.asgi import ASGIApp
 from tollhouse.resource.discovery import FetchError, fetch_metadata
 from tollhouse.resource.gateway import create_app
 
@@ -102,6 +103,16 @@ def _revocation(
 )
 @click.option("--leeway", type=int, default=30, envvar=ENV + "LEEWAY", show_default=True)
 @click.option(
+    "--client-cert-header",
+    envvar=ENV + "CLIENT_CERT_HEADER",
+    help="Header in which the proxy passes the client certificate (RFC 8705 bound tokens).",
+)
+@click.option(
+    "--public-url",
+    envvar=ENV + "PUBLIC_URL",
+    help="The API's address as clients call it (the base of the URLs DPoP proofs name).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -119,6 +130,8 @@ def gateway(
     redis_url: str | None,
     ca_file: Path | None,
     leeway: int,
+    client_cert_header: str | None,
+    public_url: str | None,
     log_level: str,
 ) -> None:
     """Answer token checks for a reverse proxy: GET /check (or /nginx/check).
@@ -152,8 +165,15 @@ def gateway(
 
     click.echo(f"Gateway for {issuer} (audience {' '.join(audiences)}); {summary}")
     click.echo(f"Listening on http://{host}:{port}/check")
+    app = create_app(
+        validator, on_startup=start, public_url=public_url, client_cert_header=client_cert_header
+    )
+    _serve(app, host, port)
+
+
+def _serve(app: ASGIApp, host: str, port: int) -> None:
     uvicorn.run(
-        create_app(validator, on_startup=start),
+        app,
         host=host,
         port=port,
         log_config=None,

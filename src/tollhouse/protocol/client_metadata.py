@@ -72,6 +72,8 @@ class ClientMetadata:
     allowed_cors_origins: tuple[str, ...] = ()
     """Browser origins beyond the redirect URIs' (protocol/cors.py)."""
     keys: KeyMetadata = field(default_factory=KeyMetadata)
+    dpop_bound_access_tokens: bool = False
+    """RFC 9449 §5.2: every token request of this client must carry a DPoP proof."""
 
     @property
     def is_public(self) -> bool:
@@ -159,6 +161,7 @@ def validate(
         subject_type=subject_type,
         allowed_cors_origins=cors_origins(_strings(body, "allowed_cors_origins") or ()),
         keys=key_metadata(body, method),
+        dpop_bound_access_tokens=_flag(body, "dpop_bound_access_tokens"),
     )
 
 
@@ -178,6 +181,13 @@ def cors_origins(values: Iterable[str]) -> tuple[str, ...]:
 def _given(body: Mapping[str, Any], name: str) -> bool:
     """JSON ``null`` counts as omitted (RFC 7592 §2.2 treats omitted fields as null)."""
     return body.get(name) is not None
+
+
+def _flag(body: Mapping[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidClientMetadata(f"{name} must be true or false.")
+    return value
 
 
 def _string(body: Mapping[str, Any], name: str) -> str | None:

@@ -11,9 +11,9 @@ What the profile changes (FAPI 2.0 Security Profile §5.3):
   ES256, EdDSA or PS256 (§5.4.1);
 - authorization requests: pushed (PAR, §5.3.2.2 item 2), PKCE with S256 for every
   client (§5.3.2.2 item 4), ``response_type=code`` only (already so);
-- tokens: sender-constrained (§5.3.2.1 item 5). DPoP and mTLS are built apart; a
-  :class:`SenderConstraint` plugged into :class:`Fapi2Profile` says whether a token
-  request will get bound tokens, and unbound ones are then refused.
+- tokens: sender-constrained (§5.3.2.1 item 5): a token request needs a DPoP proof
+  (RFC 9449) or a client certificate from the trusted proxy (RFC 8705 §3); the token
+  endpoint checks the proof before any grant runs and binds what it issues.
 
 Codes already live at most 60 s and every authorization response carries ``iss``.
 """
@@ -21,7 +21,7 @@ Codes already live at most 60 s and every authorization response carries ``iss``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
 from tollhouse.algorithms import FAPI2_CLIENT_ALGS
 from tollhouse.errors import InvalidClient, InvalidRequest
@@ -31,16 +31,14 @@ from tollhouse.protocol.requests import TokenRequest
 PROFILES: Final = ("none", "fapi2")
 
 
-class SenderConstraint(Protocol):
-    def binds(self, request: TokenRequest) -> bool:
-        """Whether the tokens of ``request`` will be sender-constrained (a valid DPoP
-        proof came with it, or it came over mutual TLS)."""
+def sender_constrained(request: TokenRequest) -> bool:
+    """Whether the tokens of ``request`` will be bound: it carries a DPoP proof (an
+    invalid one is refused before any grant runs) or a client certificate."""
+    return request.dpop is not None or request.certificate is not None
 
 
 @dataclass(frozen=True, slots=True)
 class Fapi2Profile:
-    sender_constraint: SenderConstraint | None = None
-    """None until DPoP or mTLS is wired: tokens are then not checked for binding."""
     algorithms: tuple[str, ...] = FAPI2_CLIENT_ALGS
 
     def check_client(self, client: Client) -> None:
@@ -52,8 +50,8 @@ class Fapi2Profile:
             )
 
     def check_token_request(self, request: TokenRequest) -> None:
-        if self.sender_constraint is not None and not self.sender_constraint.binds(request):
+        if not sender_constrained(request):
             raise InvalidRequest(
                 "The FAPI 2.0 profile is on: tokens must be sender-constrained; send a DPoP "
-                "proof (FAPI 2.0 Security Profile 5.3.2.1)."
+                "proof or a client certificate (FAPI 2.0 Security Profile 5.3.2.1)."
             )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from tollhouse.clock import Clock
 from tollhouse.models import Client, RefreshToken, TokenFamily
+from tollhouse.protocol.dpop_context import bound_key
 from tollhouse.protocol.events import NO_EVENTS, Events, TokenIssued
 from tollhouse.randomness import fingerprint, ordered_identifier, token
 
@@ -60,6 +61,9 @@ class RefreshTokenIssuer:
             offline=offline,
             amr=amr,
             acr=acr,
+            # RFC 9449 §5: a public client's refresh tokens are bound to the key that
+            # proved this request; confidential clients' by their authentication.
+            dpop_jkt=bound_key.get() if client.is_public else None,
         )
 
     def build(

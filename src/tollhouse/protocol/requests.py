@@ -71,6 +71,8 @@ class AuthorizationRequest:
     device: str | None = None
     """RFC 8628: the fingerprint of the device code this request approves (from the
     ``/device`` page); None for an ``/authorize`` request."""
+    dpop_jkt: str | None = None
+    """RFC 9449 §10: the thumbprint of the key the code exchange must prove."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -89,6 +91,7 @@ class AuthorizationRequest:
             "ui_locales": self.ui_locales,
             "id_token_hint_sub": self.id_token_hint_sub,
             "device": self.device,
+            "dpop_jkt": self.dpop_jkt,
         }
 
     @classmethod
@@ -114,6 +117,7 @@ class AuthorizationRequest:
             ui_locales=opt_str("ui_locales"),
             id_token_hint_sub=opt_str("id_token_hint_sub"),
             device=opt_str("device"),
+            dpop_jkt=opt_str("dpop_jkt"),
         )
 
 
@@ -122,11 +126,24 @@ def _as_list(value: object) -> list[object]:
 
 
 @dataclass(frozen=True, slots=True)
+class DpopRequest:
+    """What a request carried for RFC 9449: every ``DPoP`` header value, the method,
+    and the URL the proof must name (built from the issuer's public URL)."""
+
+    headers: tuple[str, ...]
+    method: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class TokenRequest:
     """A /token request: the body parameters and the presented client credentials."""
 
     params: Mapping[str, str]
     credentials: ClientCredentials
+    dpop: DpopRequest | None = None
+    certificate: str | None = None
+    """RFC 8705 §3.1 ``x5t#S256`` of the client's TLS certificate, when one was presented."""
 
     @property
     def grant_type(self) -> str:

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from tollhouse.clock import Clock
 from tollhouse.models import AccessTokenRecord
+from tollhouse.protocol.dpop_context import confirmation
 from tollhouse.protocol.events import NO_EVENTS, Events, TokenIssued
 from tollhouse.randomness import ordered_identifier
 from tollhouse.storage.ports import AccessTokenStore
@@ -104,6 +105,9 @@ class AccessTokenIssuer:
             claims["scope"] = " ".join(scopes)
         if auth_time is not None:
             claims["auth_time"] = auth_time
+        cnf = confirmation()
+        if cnf is not None:
+            claims["cnf"] = cnf
         token = self._signer.sign_jwt(claims, typ=ACCESS_TOKEN_TYP)
         await self._records.record_access_token(
             AccessTokenRecord(jti, client_id, subject, expires_at, now, family_id)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from tollhouse.algorithms import CLIENT_ALGS, FAPI2_CLIENT_ALGS
 from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.device import DeviceVerification
+from tollhouse.protocol.dpop import DpopBinding
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.device_authorization import DeviceAuthorizationEndpoint
 from tollhouse.protocol.endpoints.introspection import IntrospectionEndpoint
@@ -27,6 +28,7 @@ from tollhouse.protocol.pushed_requests import PushedRequests
 from tollhouse.protocol.request_objects import RequestObjects
 from tollhouse.provider.clients import ClientServices
 from tollhouse.provider.core import Core
+from tollhouse.provider.dpop import dpop_binding
 from tollhouse.provider.tokens import TokenServices
 
 
@@ -106,7 +108,9 @@ def authorize_endpoint(
     )
 
 
-def token_endpoint(core: Core, clients: ClientServices, tokens: TokenServices) -> TokenEndpoint:
+def token_endpoint(
+    core: Core, clients: ClientServices, tokens: TokenServices, dpop: DpopBinding
+) -> TokenEndpoint:
     """``/token`` with the grants this server offers (RFC 6749 §4.1, §4.4, §6)."""
     settings, storage, clock, events = core.settings, core.storage, core.clock, core.events
     code = AuthorizationCodeGrant(
@@ -138,13 +142,14 @@ def token_endpoint(core: Core, clients: ClientServices, tokens: TokenServices) -
         devices=storage, codes=storage, redeemer=code, clock=clock, events=events
     )
     return TokenEndpoint(
-        authenticator=clients.authenticator, grants=[code, refresh, machine, device]
+        authenticator=clients.authenticator, grants=[code, refresh, machine, device], dpop=dpop
     )
 
 
 def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> Endpoints:
     settings, storage, clock, issuer = core.settings, core.storage, core.clock, core.issuer
     authenticator, lookup, revoker = clients.authenticator, tokens.lookup, tokens.revoker
+    dpop = dpop_binding(core)
     device = device_verification(core, clients)
     pushed = PushedRequests(storage, clock)
     authorize = authorize_endpoint(core, clients, tokens, device, pushed)
@@ -153,7 +158,7 @@ def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> End
         device_authorization=device_authorization_endpoint(core, clients),
         authorize=authorize,
         par=ParEndpoint(authenticator, authorize, pushed),
-        token=token_endpoint(core, clients, tokens),
+        token=token_endpoint(core, clients, tokens, dpop),
         revocation=RevocationEndpoint(
             authenticator=authenticator, lookup=lookup, revoker=revoker, clock=clock
         ),
@@ -174,6 +179,7 @@ def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> End
             clients=storage,
             subjects=tokens.subjects,
             clock=clock,
+            dpop=dpop.checker,
         ),
         logout=LogoutEndpoint(clients=storage, hints=tokens.hints),
         registration=RegistrationEndpoint(

@@ -108,6 +108,11 @@ class Provider:
         """The FAPI 2.0 profile is on (protocol/profile.py)."""
         return self.settings.profile == "fapi2"
 
+    @property
+    def client_cert_header(self) -> str | None:
+        """RFC 8705: the header in which a trusted proxy passes the client certificate."""
+        return self.settings.tls_client_cert_header
+
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What this instance needs to serve, by name (``/readyz``): each check raises when
         its dependency is down; Redis only when configured."""

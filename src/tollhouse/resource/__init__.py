@@ -45,6 +45,7 @@ from __future__ import annotations
 from tollhouse.errors import ConfigError
 from tollhouse.resource.asgi import BearerAuthMiddleware
 from tollhouse.resource.dependencies import require_scopes
+from tollhouse.resource.dpop import MemoryReplayCache, ProofChecker, RedisReplayCache
 from tollhouse.resource.errors import RevocationUnavailable, TokenError
 from tollhouse.resource.revocation import (
     IntrospectionRevocation,
@@ -57,6 +58,9 @@ __all__ = [
     "BearerAuthMiddleware",
     "ConfigError",
     "IntrospectionRevocation",
+    "MemoryReplayCache",
+    "ProofChecker",
+    "RedisReplayCache",
     "RedisRevocationList",
     "RevocationCheck",
     "RevocationFeed",

@@ -6,8 +6,9 @@ import json
 from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
 from typing import Any
 
-from tollhouse.resource.bearer import bearer_token, header_values
-from tollhouse.resource.errors import TokenError
+from tollhouse.resource.bearer import header_values
+from tollhouse.resource.errors import TokenError, invalid_request
+from tollhouse.resource.mtls import pem_thumbprint, tls_extension_certificate
 from tollhouse.resource.validator import TokenValidator
 
 Scope = MutableMapping[str, Any]
@@ -28,6 +29,11 @@ class BearerAuthMiddleware:
     ``insufficient_scope``, 400 ``invalid_request``, each with the RFC 6750
     ``WWW-Authenticate`` header; a WebSocket handshake is closed with code 1008.
     Paths in ``exclude_paths`` (exact match, e.g. ``/healthz``) pass without a token.
+
+    DPoP-bound tokens (RFC 9449) need ``Authorization: DPoP`` and a proof for this
+    request; the URL a proof names is ``public_url`` (the API's address as clients see
+    it, behind a proxy) and the request's path, or else the request's scheme and
+    ``Host``.
     """
 
     def __init__(
@@ -37,8 +43,10 @@ class BearerAuthMiddleware:
         *,
         required_scopes: Iterable[str] = (),
         exclude_paths: Collection[str] = (),
+        public_url: str | None = None,
     ) -> None:
         self.app = app
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.validator = validator
         self.required_scopes = tuple(required_scopes)
         self.exclude_paths = frozenset(exclude_paths)
@@ -49,8 +57,15 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            token = bearer_token(header_values(scope["headers"], b"authorization"))
-            claims = await self.validator.validate_async(token, self.required_scopes)
+            headers = scope["headers"]
+            claims = await self.validator.validate_request_async(
+                header_values(headers, b"authorization"),
+                header_values(headers, b"dpop"),
+                method=scope.get("method", "GET"),
+                url=request_url(scope, self.public_url),
+                required_scopes=self.required_scopes,
+                certificate=scope_certificate(scope),
+            )
         except TokenError as error:
             error.realm = self.validator.realm
             if kind == "websocket":
@@ -78,3 +93,24 @@ async def send_error(send: Send, error: TokenError) -> None:
         headers.append((b"content-type", b"application/json"))
     await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def request_url(scope: Scope, public_url: str | None) -> str:
+    """The URL a DPoP proof must name (RFC 9449 §4.3 step 9; query left out)."""
+    path = str(scope.get("root_path", "")) + str(scope.get("path", "/"))
+    if public_url:
+        return public_url + path
+    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme"))
+    host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+    return f"{scheme}://{host}{path}"
+
+
+def scope_certificate(scope: Scope) -> str | None:
+    """The ``x5t#S256`` of the client certificate in the ASGI TLS extension (RFC 8705)."""
+    pem = tls_extension_certificate(scope)
+    if pem is None:
+        return None
+    try:
+        return pem_thumbprint(pem)
+    except ValueError:
+        raise invalid_request("The client certificate cannot be read.") from None

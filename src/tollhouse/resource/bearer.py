@@ -1,4 +1,5 @@
-"""RFC 6750 §2.1: the access token in the ``Authorization: Bearer`` request header."""
+"""RFC 6750 §2.1: the access token in the ``Authorization: Bearer`` request header, or
+RFC 9449 §7.1's ``Authorization: DPoP``."""
 
 from __future__ import annotations
 
@@ -18,19 +19,28 @@ def bearer_token(authorization: Sequence[str]) -> str:
     No header, or another scheme (e.g. Basic): the "missing" error (401, no error code,
     RFC 6750 §3.1). Several headers or a malformed value: ``invalid_request`` (400).
     """
+    return presented_token(authorization, ("bearer",))[1]
+
+
+def presented_token(
+    authorization: Sequence[str], schemes: Sequence[str] = ("bearer", "dpop")
+) -> tuple[str, str]:
+    """The scheme (lower case, one of ``schemes``: RFC 6750 ``bearer``, RFC 9449 §7.1
+    ``dpop``) and the token of a request's ``Authorization`` header values."""
     if not authorization:
         raise missing_token()
     if len(authorization) > 1:
         raise invalid_request("The request carries more than one Authorization header.")
     scheme, _, credentials = authorization[0].strip().partition(" ")
-    if scheme.lower() != "bearer":
+    scheme = scheme.lower()
+    if scheme not in schemes:
         raise missing_token()
     token = credentials.lstrip(" ")
     if not token:
-        raise invalid_request("The Authorization header has no bearer token.")
+        raise invalid_request("The Authorization header has no access token.")
     if _TOKEN68.fullmatch(token) is None:
-        raise invalid_request("The bearer token in the Authorization header is malformed.")
-    return token
+        raise invalid_request("The access token in the Authorization header is malformed.")
+    return scheme, token
 
 
 def header_values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[str]:

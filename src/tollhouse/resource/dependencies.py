@@ -7,8 +7,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from tollhouse.resource.asgi import request_url
 from tollhouse.resource.at_jwt import scope_set
-from tollhouse.resource.bearer import bearer_token
 from tollhouse.resource.errors import TokenError, insufficient_scope
 from tollhouse.resource.validator import TokenValidator
 
@@ -37,8 +37,13 @@ class RequireScopes:
                 return dict(claims)
             if not isinstance(validator, TokenValidator):
                 raise RuntimeError("set app.state.token_validator to a TokenValidator")
-            token = bearer_token(request.headers.getlist("authorization"))
-            return await validator.validate_async(token, self.scopes)
+            return await validator.validate_request_async(
+                request.headers.getlist("authorization"),
+                request.headers.getlist("dpop"),
+                method=request.method,
+                url=request_url(request.scope, getattr(request.app.state, "public_url", None)),
+                required_scopes=self.scopes,
+            )
         except TokenError as error:
             if isinstance(validator, TokenValidator):
                 error.realm = validator.realm

@@ -8,8 +8,15 @@ from typing import Final
 INVALID_REQUEST: Final = "invalid_request"
 INVALID_TOKEN: Final = "invalid_token"
 INSUFFICIENT_SCOPE: Final = "insufficient_scope"
+INVALID_DPOP_PROOF: Final = "invalid_dpop_proof"
+"""RFC 9449 §7.1: the DPoP proof of a request with a DPoP-bound token is refused."""
 
-_STATUS: Final = {INVALID_REQUEST: 400, INVALID_TOKEN: 401, INSUFFICIENT_SCOPE: 403}
+_STATUS: Final = {
+    INVALID_REQUEST: 400,
+    INVALID_TOKEN: 401,
+    INSUFFICIENT_SCOPE: 403,
+    INVALID_DPOP_PROOF: 401,
+}
 _ALLOWED: Final = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
 
@@ -48,6 +55,8 @@ class TokenError(Exception):
         self.missing = missing
         self.realm = realm
         self.check = check
+        self.dpop_algs: tuple[str, ...] | None = None
+        """Set when the challenge is RFC 9449 §7.1's ``DPoP`` scheme (its ``algs``)."""
         super().__init__(f"{error}: {self.description}")
 
     @property
@@ -59,6 +68,9 @@ class TokenError(Exception):
             parts.append(f'error_description="{self.description}"')
             if self.scope:
                 parts.append(f'scope="{_quoted(" ".join(self.scope))}"')
+        if self.dpop_algs is not None:
+            parts.insert(0, f'algs="{" ".join(self.dpop_algs)}"')
+            return "DPoP " + ", ".join(parts)
         return "Bearer " + ", ".join(parts) if parts else "Bearer"
 
     def to_dict(self) -> dict[str, str]:

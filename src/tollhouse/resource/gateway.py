@@ -25,8 +25,8 @@ from starlette.routing import Route
 
 from tollhouse.errors import ConfigError
 from tollhouse.resource.at_jwt import scope_tokens
-from tollhouse.resource.bearer import bearer_token
-from tollhouse.resource.errors import INVALID_REQUEST, TokenError
+from tollhouse.resource.errors import INVALID_REQUEST, TokenError, invalid_request
+from tollhouse.resource.mtls import pem_thumbprint
 from tollhouse.resource.validator import TokenValidator
 
 log = logging.getLogger("tollhouse.resource.gateway")
@@ -43,27 +43,79 @@ def _header_value(value: Any) -> str:
     return quote(text, safe=" !#$&'()*+,/:;=?@[]~")
 
 
+def original_request(request: Request, public_url: str | None) -> tuple[str, str]:
+    """The method and URL of the request the proxy asks about, for DPoP proofs: nginx
+    sends ``X-Original-Method`` and ``X-Original-URI`` (configured), Traefik
+    ``X-Forwarded-Method``/``-Proto``/``-Host``/``-Uri``. The gateway listens to the
+    proxy only, so these headers are the proxy's. ``public_url`` (the API's address
+    as clients call it) wins over the forwarded scheme and host."""
+    headers = request.headers
+    method = headers.get("x-original-method") or headers.get("x-forwarded-method")
+    uri = headers.get("x-original-uri") or headers.get("x-forwarded-uri") or "/"
+    if public_url:
+        base = public_url.rstrip("/")
+    else:
+        proto = headers.get("x-forwarded-proto", request.url.scheme)
+        base = f"{proto}://{headers.get('x-forwarded-host') or headers.get('host', '')}"
+    return (method or request.method).upper(), base + uri
+
+
+async def _validate(
+    validator: TokenValidator, request: Request, public_url: str | None, cert_header: str | None
+) -> dict[str, Any]:
+    wanted = request.query_params.get("scope", "") + " "
+    wanted += " ".join(request.headers.getlist("x-required-scopes"))
+    method, url = original_request(request, public_url)
+    return await validator.validate_request_async(
+        request.headers.getlist("authorization"),
+        request.headers.getlist("dpop"),
+        method=method,
+        url=url,
+        required_scopes=scope_tokens(wanted),
+        certificate=_certificate(request, cert_header),
+    )
+
+
+def _certificate(request: Request, header: str | None) -> str | None:
+    """RFC 8705: the client certificate the proxy forwards (nginx
+    ``$ssl_client_escaped_cert``); the gateway listens to the proxy only."""
+    values = request.headers.getlist(header) if header else []
+    if len(values) > 1:
+        raise invalid_request("More than one client certificate header.")
+    if not values or not values[0]:
+        return None
+    try:
+        return pem_thumbprint(values[0])
+    except ValueError:
+        raise invalid_request("The client certificate cannot be read.") from None
+
+
+def _refusal(validator: TokenValidator, error: TokenError, nginx: bool) -> Response:
+    error.realm = validator.realm
+    status = error.status_code
+    if nginx and error.error == INVALID_REQUEST:
+        status = 401
+    headers = {"WWW-Authenticate": error.www_authenticate, **NO_STORE}
+    body = error.to_dict()
+    if not body:
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def create_app(
-    validator: TokenValidator, *, on_startup: Callable[[], object] | None = None
+    validator: TokenValidator,
+    *,
+    on_startup: Callable[[], object] | None = None,
+    public_url: str | None = None,
+    client_cert_header: str | None = None,
 ) -> Starlette:
     """The gateway's ASGI app around one validator (its revocation check included)."""
 
     async def check(request: Request, *, nginx: bool = False) -> Response:
-        wanted = request.query_params.get("scope", "") + " "
-        wanted += " ".join(request.headers.getlist("x-required-scopes"))
         try:
-            token = bearer_token(request.headers.getlist("authorization"))
-            claims = await validator.validate_async(token, scope_tokens(wanted))
+            claims = await _validate(validator, request, public_url, client_cert_header)
         except TokenError as error:
-            error.realm = validator.realm
-            status = error.status_code
-            if nginx and error.error == INVALID_REQUEST:
-                status = 401
-            headers = {"WWW-Authenticate": error.www_authenticate, **NO_STORE}
-            body = error.to_dict()
-            if not body:
-                return Response(status_code=status, headers=headers)
-            return JSONResponse(body, status_code=status, headers=headers)
+            return _refusal(validator, error, nginx)
         headers = {
             "X-Auth-Subject": _header_value(claims.get("sub")),
             "X-Auth-Scopes": _header_value(claims.get("scope", "")),

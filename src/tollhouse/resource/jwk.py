@@ -137,6 +137,36 @@ def _member(jwk: dict[str, Any], name: str, size: int | None = None) -> bytes:
     return raw
 
 
+PROOF_ALGS: Final = ("ES256", "EdDSA", "RS256", "PS256")
+"""Algorithms of keys clients sign with (RFC 9449 DPoP proofs): asymmetric only."""
+_PRIVATE_MEMBERS: Final = frozenset(("d", "p", "q", "dp", "dq", "qi", "oth", "k"))
+_PROOF_KTY: Final = {"ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519")}
+
+
+def proof_key(jwk: dict[str, Any], alg: str) -> VerifyKey:
+    """A client's public key for ``alg`` (one of :data:`PROOF_ALGS`), as embedded in a
+    DPoP proof (RFC 9449 §4.2: "MUST NOT contain a private key"). Raises
+    :class:`UnusableKey`; small-order Ed25519 points and short RSA moduli included."""
+    if alg not in PROOF_ALGS:
+        raise UnusableKey(f"alg {alg!r} is not allowed")
+    if _PRIVATE_MEMBERS & jwk.keys():
+        raise UnusableKey("the JWK holds private key members")
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    wanted = _PROOF_KTY.get(alg, ("RSA", None))
+    if (kty, crv if kty != "RSA" else None) != wanted:
+        raise UnusableKey(f"kty {kty!r} / crv {crv!r} do not fit alg {alg}")
+    try:
+        if alg == "ES256":
+            return _es256("", jwk)
+        if alg == "EdDSA":
+            return _eddsa("", jwk)
+        if alg == "PS256":
+            return _ps256("", jwk)
+        return _rs256("", jwk)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise UnusableKey(f"the JWK is malformed: {exc}") from None
+
+
 def _es256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
     x = int.from_bytes(_member(jwk, "x", 32))
     y = int.from_bytes(_member(jwk, "y", 32))

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Collection, Iterable, Set
+from collections.abc import Collection, Iterable, Sequence, Set
 from typing import Any, Final, Protocol
 
 import httpx
@@ -34,8 +34,16 @@ from tollhouse.resource.at_jwt import (
     refused,
     scope_tokens,
 )
+from tollhouse.resource.bearer import presented_token
 from tollhouse.resource.cache import Verified, VerifiedTokenCache
 from tollhouse.resource.discovery import FetchError, check_url
+from tollhouse.resource.dpop import (
+    MemoryReplayCache,
+    PresentedProof,
+    ProofChecker,
+    check_binding,
+    refuse_bound_bearer,
+)
 from tollhouse.resource.errors import TokenError, insufficient_scope, missing_token
 from tollhouse.resource.jwk import SUPPORTED_ALGS, VerifyKey
 from tollhouse.resource.jwks import JwksCache
@@ -210,7 +218,11 @@ class TokenValidator(AccessTokenVerifier):
         realm: str | None = None,
         clock: Clock | None = None,
         http_client: httpx.Client | None = None,
+        dpop: ProofChecker | None = None,
     ) -> None:
+        """``dpop``: the RFC 9449 proof checker for DPoP-bound tokens; by default one
+        with an in-process replay cache (pass one on a shared cache when several
+        processes serve the API)."""
         issuer = check_url(issuer, "issuer")
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
         if not audiences or not all(isinstance(a, str) and a for a in audiences):
@@ -236,6 +248,8 @@ class TokenValidator(AccessTokenVerifier):
             clock=clock,
         )
         self.realm = realm if realm is not None else audiences[0]
+        now = (clock or SystemClock()).now
+        self.dpop = dpop if dpop is not None else ProofChecker(MemoryReplayCache(), now=now)
         self.revocation = revocation
         self._token_check = getattr(revocation, "is_token_revoked", None)
         self._revocation_blocks = bool(getattr(revocation, "blocking", True))
@@ -260,6 +274,7 @@ class TokenValidator(AccessTokenVerifier):
             verified = self._verified(token, _BLOCK)
             if self.revocation is not None:
                 self._check_revoked(token, verified)
+            refuse_bound_bearer(verified.claims, self.dpop.algs)
             return self._with_scopes(verified, required_scopes)
         except TokenError as error:
             error.realm = self.realm
@@ -269,6 +284,34 @@ class TokenValidator(AccessTokenVerifier):
         self, token: str, required_scopes: Iterable[str] = ()
     ) -> dict[str, Any]:
         """:meth:`validate` for event loops: network and blocking checks run in a thread."""
+        return await self._validate_async(token, required_scopes, None)
+
+    async def validate_request_async(
+        self,
+        authorization: Sequence[str],
+        dpop: Sequence[str],
+        *,
+        method: str,
+        url: str,
+        required_scopes: Iterable[str] = (),
+        certificate: str | None = None,
+    ) -> dict[str, Any]:
+        """A request's ``Authorization`` and ``DPoP`` header values: a bearer token, or
+        (RFC 9449 §7.1) a DPoP-bound token with its proof for ``method`` and ``url`` (the
+        URL clients call, e.g. behind a proxy). Bound tokens sent as Bearer are refused.
+        ``certificate``: the ``x5t#S256`` of the request's TLS client certificate, which
+        a certificate-bound token (RFC 8705 §3) must name."""
+        try:
+            scheme, token = presented_token(authorization)
+        except TokenError as error:
+            error.realm = self.realm
+            raise
+        presented = PresentedProof(scheme, tuple(dpop), method, url, certificate)
+        return await self._validate_async(token, required_scopes, presented)
+
+    async def _validate_async(
+        self, token: str, required_scopes: Iterable[str], presented: PresentedProof | None
+    ) -> dict[str, Any]:
         try:
             try:
                 verified = self._verified(token, _DEFER)
@@ -280,6 +323,10 @@ class TokenValidator(AccessTokenVerifier):
                     await asyncio.to_thread(self._check_revoked, token, verified)
                 else:
                     self._check_revoked(token, verified)
+            if presented is None:
+                refuse_bound_bearer(verified.claims, self.dpop.algs)
+            else:
+                await check_binding(self.dpop, verified.claims, token, presented)
             return self._with_scopes(verified, required_scopes)
         except TokenError as error:
             error.realm = self.realm

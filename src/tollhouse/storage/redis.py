@@ -1,4 +1,5 @@
-"""The Redis adapter: a revocation list shared with resource servers.
+"""The Redis adapter: a revocation list shared with resource servers, and the DPoP
+proof replay cache shared by the instances.
 
 Each revoked access token is one key, ``<prefix>revoked:<jti>`` (by default
 ``tollhouse:revoked:<jti>``), holding the reason and expiring with the token, so Redis
@@ -13,7 +14,9 @@ ignores ``now``.
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from tollhouse.errors import TemporarilyUnavailable
 from tollhouse.models import Revocation
 
 DEFAULT_PREFIX = "tollhouse:"
@@ -45,5 +48,29 @@ class RedisRevocationList:
         """Raise if Redis is unreachable."""
         await self._redis.ping()
 
+    def replay_cache(self) -> RedisReplayCache:
+        """The DPoP replay cache on the same connection (closed with this list)."""
+        return RedisReplayCache(self._redis, self._prefix)
+
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class RedisReplayCache:
+    """RFC 9449 §11.1 replay cache shared by every instance: one key per proof,
+    ``<prefix>dpop:<hash>``, set only if absent and expiring with the proof's window."""
+
+    def __init__(self, redis: Redis, prefix: str = DEFAULT_PREFIX) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def first_use(self, key: str, ttl: int) -> bool:
+        """Fails closed: without Redis no instance can tell a replay, so the request is
+        refused with 503 and ``Retry-After`` (never accepted, never a 500)."""
+        try:
+            stored = await self._redis.set(f"{self._prefix}dpop:{key}", b"1", ex=ttl, nx=True)
+        except (RedisError, OSError):
+            raise TemporarilyUnavailable(
+                "The server cannot check DPoP proofs right now; retry shortly."
+            ) from None
+        return bool(stored)

@@ -12,6 +12,7 @@ are Starlette's routes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -26,9 +27,10 @@ from tollhouse.protocol.endpoints.device_authorization import DeviceOrigin
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
+from tollhouse.web.client_cert import certificate_thumbprint
 from tollhouse.web.cors import identify
 from tollhouse.web.observe import observe_token_response
-from tollhouse.web.parsing import header, scope_form
+from tollhouse.web.parsing import dpop_request, header, scope_form
 from tollhouse.web.routes import discovery_result, jwks_result
 from tollhouse.web.throttle import (
     address_of,
@@ -90,6 +92,11 @@ async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResul
     if isinstance(parsed, JsonResult):
         observe_token_response(None, grant_types, parsed)
         return parsed
+    bound = _with_bindings(provider, scope, parsed)
+    if isinstance(bound, JsonResult):
+        observe_token_response(None, grant_types, bound)
+        return bound
+    parsed = bound
     limited = await before_authentication(provider, scope, parsed.credentials.client_id or "")
     if limited is not None:
         observe_token_response(None, grant_types, limited)
@@ -103,6 +110,19 @@ async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResul
     log_refusal(scope, "token request", parsed, result)
     observe_token_response(parsed.params.get("grant_type"), grant_types, result)
     return result
+
+
+def _with_bindings(
+    provider: Provider, scope: Scope, parsed: TokenRequest
+) -> TokenRequest | JsonResult:
+    """The request's DPoP proofs (RFC 9449) and client certificate (RFC 8705), to which
+    the tokens will be bound."""
+    try:
+        certificate = certificate_thumbprint(scope, provider.client_cert_header)
+    except OAuthError as error:
+        return error_json(error)
+    dpop = dpop_request(scope, provider.issuer + "/token")
+    return dataclasses.replace(parsed, dpop=dpop, certificate=certificate)
 
 
 async def _admit(provider: Provider, scope: Scope, client: Client) -> JsonResult | None:

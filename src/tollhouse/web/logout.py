@@ -14,6 +14,7 @@ from tollhouse.protocol.endpoints.logout import LogoutRequest
 from tollhouse.protocol.results import Redirect
 from tollhouse.provider import Provider
 from tollhouse.randomness import equal, token
+from tollhouse.web.client_cert import certificate_thumbprint
 from tollhouse.web.cookies import CSRF, SESSION, delete_cookie, read_cookie, set_cookie
 from tollhouse.web.cors import identify
 from tollhouse.web.messages import Messages
@@ -28,6 +29,7 @@ from tollhouse.web.pages import (
 )
 from tollhouse.web.parsing import (
     check_form_type,
+    dpop_request,
     form_parameters,
     parse_form,
     query_parameters,
@@ -132,7 +134,16 @@ async def userinfo(request: Request) -> Response:
             form = await _userinfo_form(request)
     except OAuthError as error:
         return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
-    result = await provider.userinfo.handle(request.headers.get("authorization"), form)
+    try:
+        certificate = certificate_thumbprint(request.scope, provider.client_cert_header)
+    except OAuthError as error:
+        return JSONResponse(error.to_dict(), status_code=400, headers={"Cache-Control": "no-store"})
+    result = await provider.userinfo.handle(
+        request.headers.get("authorization"),
+        form,
+        dpop_request(request.scope, provider.issuer + "/userinfo"),
+        certificate,
+    )
     identify(request.scope, result.client_id)
     headers = {"Cache-Control": "no-store"}
     if result.www_authenticate:

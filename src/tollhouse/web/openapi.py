@@ -200,6 +200,14 @@ def token_form(grants: Sequence[type[Grant]]) -> dict[str, Any]:
 
 
 _TOKEN_HINT = {"type": "string", "examples": ["access_token", "refresh_token"]}
+_DPOP_HEADER = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "schema": _STRING,
+    "description": "RFC 9449 proof: the tokens are bound to its key (token_type DPoP); "
+    "400 invalid_dpop_proof, or use_dpop_nonce with a DPoP-Nonce header.",
+}
 _DEVICE_RESPONSE = {
     "type": "object",
     "required": ["device_code", "user_code", "verification_uri", "expires_in"],
@@ -219,6 +227,7 @@ PATHS: dict[str, Any] = {
             "operationId": "token",
             "summary": "RFC 6749 §3.2 token endpoint",
             "security": _SECURITY,
+            "parameters": [_DPOP_HEADER],
             "requestBody": token_form(GRANTS),
             "responses": {"200": _json("Tokens (RFC 6749 §5.1).", _ref("TokenResponse"))}
             | _CLIENT_ERRORS,

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope
 
 from tollhouse.errors import InvalidRequest
-from tollhouse.protocol.requests import single_valued
+from tollhouse.protocol.requests import DpopRequest, single_valued
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_FIELDS = 100
@@ -129,3 +129,13 @@ def _unescape(text: str) -> str:
     if "%" in text or "+" in text:
         return unquote(text.replace("+", " "), errors="strict")
     return text
+
+
+def dpop_request(scope: Scope, url: str) -> DpopRequest | None:
+    """Every ``DPoP`` header (RFC 9449 §4.3 step 1 wants exactly one), the method and
+    the URL a proof must name: built from the issuer's public URL, never from the
+    ``Host`` a client or proxy sent."""
+    values = tuple(v.decode("latin-1") for k, v in scope["headers"] if k == b"dpop")
+    if not values:
+        return None
+    return DpopRequest(values, scope["method"], url)

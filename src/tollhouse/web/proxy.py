@@ -11,7 +11,7 @@ The outcome, for everything after it:
 - ``scope["state"]["client_ip"]``: the effective client IP (logs, rate limits);
 - ``scope["state"]["peer_ip"]``: the TCP peer, whatever the headers say;
 - ``scope["state"]["trusted_peer"]``: whether that peer is a trusted proxy (whose
-  forwarding headers were believed);
+  forwarding headers, and a client certificate header, are believed);
 - ``scope["client"]`` rewritten to the effective client IP (as uvicorn's own proxy
   middleware does), and ``scope["scheme"]`` set from a trusted ``X-Forwarded-Proto``,
   so HSTS and URLs follow the scheme the browser used.

@@ -50,6 +50,8 @@ async def discovery_result(provider: Provider) -> JsonResult:
             extra_endpoints=extra,
             require_par=provider.require_par,
             fapi2=provider.fapi2,
+            dpop_algs=() if provider.token.dpop is None else provider.token.dpop.algs,
+            certificate_bound=bool(provider.client_cert_header),
         )
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)

@@ -39,6 +39,7 @@ METADATA_KEYS = {
     "jwks_uri",
     "require_pushed_authorization_requests",
     "require_signed_request_object",
+    "dpop_bound_access_tokens",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
 

@@ -75,6 +75,18 @@ def test_public_client_has_no_secret_and_cannot_rotate_one(cli: Cli) -> None:
     cli("clients", "rotate-secret", created["client_id"]).assert_failure("public")
 
 
+def test_dpop_bound_client(cli: Cli) -> None:
+    """RFC 9449 §5.2 ``dpop_bound_access_tokens``: shown, stored, off by default."""
+    bound = create(cli, "--public", "--redirect-uri", CALLBACK, "--dpop-bound")
+    plain = create(cli, "--public", "--redirect-uri", CALLBACK)
+
+    assert bound["dpop_bound_access_tokens"] is True
+    assert plain["dpop_bound_access_tokens"] is False
+    shown = cli("clients", "show", bound["client_id"])
+    shown.assert_ok()
+    assert "dpop_bound_access_tokens: true" in shown.stdout
+
+
 def test_unsafe_redirect_uris_are_usage_errors(cli: Cli) -> None:
     bad = ["http://example.com/cb", "https://a/cb#frag", "relative/cb", "http://localhost:9000/cb"]
     commands = [["clients", "create", "--name", "x", "--redirect-uri", uri] for uri in bad]

@@ -180,6 +180,21 @@ async def test_public_client_gets_no_secret(world: World) -> None:
     assert stored is not None and stored.is_public and stored.secret_hash is None
 
 
+async def test_dpop_bound_access_tokens_is_stored_and_returned(world: World) -> None:
+    """RFC 9449 §5.2 client metadata."""
+    result = await register(world, {**BODY, "dpop_bound_access_tokens": True})
+    assert result.status == 201, result.body
+    assert result.body["dpop_bound_access_tokens"] is True
+    stored = await world.storage.get_client(result.body["client_id"])
+    assert stored is not None and stored.dpop_bound_access_tokens
+
+
+async def test_dpop_bound_access_tokens_must_be_a_boolean(world: World) -> None:
+    refused = await register(world, {**BODY, "dpop_bound_access_tokens": "yes"})
+    assert refused.status == 400
+    assert refused.body["error"] == "invalid_client_metadata"
+
+
 async def test_open_policy_registers_without_a_token(world: World) -> None:
     result = await endpoint_with(world, "open").register(raw(BODY), None)
     assert result.status == 201

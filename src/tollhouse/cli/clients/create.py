@@ -134,6 +134,12 @@ INTROSPECT_OWN_SCOPES = "*"
     "and /revoke (allowed_cors_origins; repeatable), e.g. https://app.example.",
 )
 @key_options
+@click.option(
+    "--dpop-bound",
+    is_flag=True,
+    help="Every token request must carry a DPoP proof: no bearer tokens for this client "
+    "(dpop_bound_access_tokens, RFC 9449).",
+)
 @json_option
 @state_options
 def create(
@@ -153,6 +159,7 @@ def create(
     subject_type: str,
     cors_origins: tuple[str, ...],
     key_options: KeyOptions,
+    dpop_bound: bool,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -193,6 +200,7 @@ def create(
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,
         allowed_cors_origins=_cors_origins(cors_origins),
+        dpop_bound_access_tokens=dpop_bound,
     )
     added = run(_add(settings, with_keys(client, keys), introspect, chosen_id is not None))
     _print_created(added, secret, as_json)

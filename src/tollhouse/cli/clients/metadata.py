@@ -43,6 +43,7 @@ class ClientMetadata(TypedDict):
     jwks_uri: str | None
     require_pushed_authorization_requests: bool
     require_signed_request_object: bool
+    dpop_bound_access_tokens: bool
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -71,6 +72,7 @@ def metadata(client: Client) -> ClientMetadata:
         "jwks_uri": client.jwks_uri,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "require_signed_request_object": client.require_signed_request_object,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
     }
 
 
@@ -95,6 +97,7 @@ def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("refresh_token_absolute_ttl", _seconds(meta["refresh_token_absolute_ttl"])),
         ("created_at", meta["created_at"]),
         ("registered by", THIRD_PARTY if meta["self_registered"] else None),
+        ("dpop_bound_access_tokens", "true" if meta["dpop_bound_access_tokens"] else None),
     ]
 
 

@@ -29,6 +29,7 @@ from tollhouse.errors import (
 from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
 from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
 from tollhouse.protocol.authorization_sources import AuthorizationSources
+from tollhouse.protocol.dpop_context import checked_jkt
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.protocol.sessions import SignedIn as SignedIn  # re-exported
@@ -209,6 +210,7 @@ class AuthorizeEndpoint:
             login_hint=params.get("login_hint"),
             ui_locales=params.get("ui_locales"),
             id_token_hint_sub=self._hint_subject(params.get("id_token_hint"), client),
+            dpop_jkt=checked_jkt(params.get("dpop_jkt")),
         )
 
     def _hint_subject(self, hint: str | None, client: Client) -> str | None:
@@ -310,6 +312,7 @@ class AuthorizeEndpoint:
                 nonce=request.nonce,
                 amr=signed_in.amr,
                 acr=signed_in.acr,
+                dpop_jkt=request.dpop_jkt,
             )
         )
         if signed_in.sid and self._sessions is not None:

@@ -36,6 +36,8 @@ def metadata(
     extra_endpoints: dict[str, str] | None = None,
     require_par: bool = False,
     fapi2: bool = False,
+    dpop_algs: Iterable[str] = (),
+    certificate_bound: bool = False,
 ) -> dict[str, Any]:
     """The document served at both well-known locations.
 
@@ -80,4 +82,8 @@ def metadata(
             "claims_parameter_supported": False,
         }
     )
+    if dpop_algs:
+        doc["dpop_signing_alg_values_supported"] = list(dpop_algs)  # RFC 9449 §5.1
+    if certificate_bound:
+        doc["tls_client_certificate_bound_access_tokens"] = True  # RFC 8705 §3.3
     return doc

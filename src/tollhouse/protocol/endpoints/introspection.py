@@ -52,7 +52,7 @@ class IntrospectionEndpoint:
         if found.jti is not None and await self._revoker.is_revoked(found.jti):
             return dict(INACTIVE)
         body: dict[str, Any] = {"active": True, **found.claims}
-        body["token_type"] = "Bearer" if found.kind == "access_token" else "refresh_token"
+        body["token_type"] = _token_type(found)
         if found.subject == found.client_id:
             return body  # RFC 6749 §4.4: a client acting for itself has no username
         user = await self._users.get_user(found.subject)
@@ -71,3 +71,12 @@ def _may_see(client: Client, found: FoundToken) -> bool:
     aud = found.claims.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
     return any(a in client.introspect_audiences for a in audiences)
+
+
+def _token_type(found: FoundToken) -> str:
+    """RFC 7662 §2.2 ``token_type``: ``DPoP`` for a key-bound access token (RFC 9449
+    §6.2, whose ``cnf`` the claims already carry)."""
+    if found.kind != "access_token":
+        return "refresh_token"
+    cnf = found.claims.get("cnf")
+    return "DPoP" if isinstance(cnf, dict) and "jkt" in cnf else "Bearer"

@@ -356,4 +356,6 @@ class RegistrationEndpoint:
             info["require_pushed_authorization_requests"] = True
         if client.require_signed_request_object:
             info["require_signed_request_object"] = True
+        if client.dpop_bound_access_tokens:
+            info["dpop_bound_access_tokens"] = True
         return info

@@ -37,6 +37,7 @@ class ClientInformation(TypedDict, total=False):
     jwks_uri: str
     require_pushed_authorization_requests: bool
     require_signed_request_object: bool
+    dpop_bound_access_tokens: bool
 
 
 def parse_body(raw_body: bytes) -> dict[str, Any]:
@@ -75,4 +76,5 @@ def apply_metadata(client: Client, metadata: ClientMetadata) -> Client:
         jwks_uri=metadata.keys.jwks_uri,
         require_pushed_authorization_requests=metadata.keys.require_pushed_authorization_requests,
         require_signed_request_object=metadata.keys.require_signed_request_object,
+        dpop_bound_access_tokens=metadata.dpop_bound_access_tokens,
     )

@@ -9,6 +9,7 @@ from tollhouse.clock import Clock
 from tollhouse.errors import InvalidGrant, InvalidTarget, UnauthorizedClient
 from tollhouse.models import AuthorizationCode, Client, GrantType, TokenFamily
 from tollhouse.protocol import pkce
+from tollhouse.protocol.dpop_context import bound_key
 from tollhouse.protocol.events import NO_EVENTS, CodeReplayed, Events
 from tollhouse.protocol.id_token import Authentication, IdTokenIssuer
 from tollhouse.protocol.refresh_tokens import IssuedRefreshToken, RefreshTokenIssuer
@@ -200,6 +201,9 @@ def _check_binding(code: AuthorizationCode, client: Client, params: Mapping[str,
     resource = params.get("resource")
     if resource is not None and resource != code.audience:
         raise InvalidTarget("The resource differs from the one that was authorized.")
+    if code.dpop_jkt is not None and bound_key.get() != code.dpop_jkt:
+        # RFC 9449 §10.1: the proof must use the key named by dpop_jkt at /authorize.
+        raise InvalidGrant("The DPoP proof key differs from the dpop_jkt of the request.")
 
 
 def _check_redirect_uri(code: AuthorizationCode, sent: str | None, client: Client) -> None:

@@ -8,9 +8,16 @@ from collections.abc import Mapping
 from typing import ClassVar, NoReturn
 
 from tollhouse.clock import Clock
-from tollhouse.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
+from tollhouse.errors import (
+    InvalidDpopProof,
+    InvalidGrant,
+    InvalidScope,
+    InvalidTarget,
+    UnauthorizedClient,
+)
 from tollhouse.models import Client, GrantType, RefreshToken, TokenFamily
 from tollhouse.protocol import scopes
+from tollhouse.protocol.dpop_context import bound_key
 from tollhouse.protocol.events import NO_EVENTS, Events, RefreshReplayed
 from tollhouse.protocol.id_token import Authentication, IdTokenIssuer
 from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer
@@ -63,6 +70,7 @@ class RefreshTokenGrant:
             raise InvalidGrant("The refresh token has been revoked or has expired.")
         if presented.used_at is None and presented.expires_at <= now:
             raise InvalidGrant("The refresh token has expired.")
+        _check_key(family)
         retry = family.live_at(now) and self._within_grace(presented, now)
         if presented.used_at is not None and not retry:
             await self._replayed(presented)
@@ -198,3 +206,15 @@ def _requested_scopes(params: Mapping[str, str], presented: RefreshToken) -> tup
     if resource is not None and resource != presented.audience:
         raise InvalidTarget("The resource differs from the one that was authorized.")
     return tuple(requested)
+
+
+def _check_key(family: TokenFamily) -> None:
+    """RFC 9449 §5: a public client's refresh token is bound to the key of the proof
+    it was first issued with; checked before the token is consumed."""
+    if family.dpop_jkt is None:
+        return
+    jkt = bound_key.get()
+    if jkt is None:
+        raise InvalidDpopProof("This refresh token is DPoP-bound: send a DPoP proof.")
+    if jkt != family.dpop_jkt:
+        raise InvalidGrant("The DPoP proof key differs from the refresh token's key.")

@@ -72,6 +72,7 @@ def client_row(client: Client) -> dict[str, Any]:
         "jwks_uri": client.jwks_uri,
         "require_par": client.require_pushed_authorization_requests,
         "require_signed_request_object": client.require_signed_request_object,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
     }
 
 
@@ -101,6 +102,7 @@ def to_client(row: Row) -> Client:
         jwks_uri=row["jwks_uri"],
         require_pushed_authorization_requests=bool(row["require_par"]),
         require_signed_request_object=bool(row["require_signed_request_object"]),
+        dpop_bound_access_tokens=bool(row["dpop_bound_access_tokens"]),
     )
 
 
@@ -149,6 +151,7 @@ def code_row(code: AuthorizationCode) -> dict[str, Any]:
         "family_id": code.family_id,
         "amr": dump_strings(code.amr),
         "acr": code.acr,
+        "dpop_jkt": code.dpop_jkt,
     }
 
 
@@ -173,6 +176,7 @@ def to_code(row: Row) -> AuthorizationCode:
         family_id=row["family_id"],
         amr=load_strings(row["amr"]),
         acr=row["acr"],
+        dpop_jkt=row["dpop_jkt"],
     )
 
 
@@ -306,6 +310,7 @@ def family_row(family: TokenFamily) -> dict[str, Any]:
         "offline": family.offline,
         "amr": dump_strings(family.amr),
         "acr": family.acr,
+        "dpop_jkt": family.dpop_jkt,
     }
 
 
@@ -322,6 +327,7 @@ def to_family(row: Row) -> TokenFamily:
         offline=row["offline"],
         amr=load_strings(row["amr"]),
         acr=row["acr"],
+        dpop_jkt=row["dpop_jkt"],
     )
 
 

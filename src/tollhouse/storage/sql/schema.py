@@ -69,6 +69,7 @@ clients = Table(
     Column("jwks_uri", Text, nullable=True),
     Column("require_par", Boolean, nullable=False, server_default=false()),
     Column("require_signed_request_object", Boolean, nullable=False, server_default=false()),
+    Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(
@@ -152,6 +153,8 @@ authorization_codes = Table(
     # How the user signed in (JSON list of RFC 8176 names), for the ID Token.
     Column("amr", Text, nullable=False, server_default=text("'[]'")),
     Column("acr", Text, nullable=True),
+    # RFC 9449 §10: the DPoP key thumbprint the code exchange must prove.
+    Column("dpop_jkt", String(64), nullable=True),
 )
 
 device_authorizations = Table(
@@ -324,6 +327,8 @@ token_families = Table(
     # The authorization's amr and acr, for the ID Token of every refresh.
     Column("amr", Text, nullable=False, server_default=text("'[]'")),
     Column("acr", Text, nullable=True),
+    # RFC 9449 §5: a public client's refresh tokens are bound to this DPoP key.
+    Column("dpop_jkt", String(64), nullable=True),
 )
 
 refresh_tokens = Table(

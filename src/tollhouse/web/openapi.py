@@ -19,6 +19,7 @@ from tollhouse.protocol.grants.authorization_code import AuthorizationCodeGrant
 from tollhouse.protocol.grants.client_credentials import ClientCredentialsGrant
 from tollhouse.protocol.grants.device_code import DeviceCodeGrant
 from tollhouse.protocol.grants.refresh_token import RefreshTokenGrant
+from tollhouse.web.openapi_schemas import SCHEMAS
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -75,109 +76,6 @@ _CLIENT_ERRORS = {
 _SECURITY: list[dict[str, list[str]]] = [{"clientSecretBasic": []}, {}]
 """HTTP Basic (client_secret_basic), or credentials in the form body (client_secret_post,
 private_key_jwt's client_assertion, or a public client's bare client_id)."""
-
-SCHEMAS: dict[str, Any] = {
-    "OAuthError": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {"type": "string", "pattern": "^[\\x20-\\x21\\x23-\\x5B\\x5D-\\x7E]+$"},
-            "error_description": {"type": "string"},
-            "error_uri": {"type": "string"},
-        },
-    },
-    "TokenResponse": {
-        "type": "object",
-        "required": ["access_token", "token_type", "expires_in"],
-        "properties": {
-            "access_token": {"type": "string"},
-            "token_type": {"type": "string", "enum": ["Bearer"]},
-            "expires_in": {"type": "integer", "minimum": 1},
-            "refresh_token": {"type": "string"},
-            "scope": {"type": "string"},
-            "id_token": {"type": "string"},
-        },
-    },
-    "IntrospectionResponse": {
-        "type": "object",
-        "required": ["active"],
-        "properties": {
-            "active": {"type": "boolean"},
-            "scope": {"type": "string"},
-            "client_id": {"type": "string"},
-            "sub": {"type": "string"},
-            "aud": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-            "iss": {"type": "string"},
-            "exp": {"type": "integer"},
-            "iat": {"type": "integer"},
-            "nbf": {"type": "integer"},
-            "jti": {"type": "string"},
-            "token_type": {"type": "string"},
-        },
-    },
-    "JwkSet": {
-        "type": "object",
-        "required": ["keys"],
-        "properties": {
-            "keys": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["kty", "kid", "alg", "use"],
-                    "properties": {
-                        "kty": {"type": "string", "enum": ["EC", "RSA", "OKP"]},
-                        "kid": {"type": "string"},
-                        "alg": {"type": "string"},
-                        "use": {"type": "string", "enum": ["sig"]},
-                    },
-                    "not": {"anyOf": [{"required": [m]} for m in ("d", "p", "q", "dp", "dq")]},
-                },
-            }
-        },
-    },
-    "ClientMetadata": {
-        "type": "object",
-        "properties": {
-            "redirect_uris": {"type": "array", "items": {"type": "string"}},
-            "client_name": {"type": "string"},
-            "grant_types": {"type": "array", "items": {"type": "string"}},
-            "response_types": {"type": "array", "items": {"type": "string"}},
-            "token_endpoint_auth_method": {"type": "string"},
-            "scope": {"type": "string"},
-        },
-    },
-    "ClientInformation": {
-        "type": "object",
-        "required": ["client_id", "registration_access_token", "registration_client_uri"],
-        "properties": {
-            "client_id": {"type": "string"},
-            "client_secret": {"type": "string"},
-            "client_id_issued_at": {"type": "integer"},
-            "client_secret_expires_at": {"type": "integer"},
-            "registration_access_token": {"type": "string"},
-            "registration_client_uri": {"type": "string"},
-            "redirect_uris": {"type": "array", "items": {"type": "string"}},
-            "grant_types": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "Metadata": {
-        "type": "object",
-        "required": [
-            "issuer",
-            "authorization_endpoint",
-            "token_endpoint",
-            "jwks_uri",
-            "response_types_supported",
-        ],
-        "properties": {
-            "issuer": {"type": "string"},
-            "authorization_endpoint": {"type": "string"},
-            "token_endpoint": {"type": "string"},
-            "jwks_uri": {"type": "string"},
-            "response_types_supported": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-}
 
 GRANTS: tuple[type[Grant], ...] = (
     AuthorizationCodeGrant,
@@ -388,6 +286,31 @@ PATHS: dict[str, Any] = {
 }
 
 
+_CONNECTION_REFUSALS = {
+    str(status): {
+        "description": f"{reason} Refused before any endpoint by the connection limits "
+        "(docs/deployment.md); plain text.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+    for status, reason in (
+        (413, "A body over 1 MiB."),
+        (414, "A request line over TOLLHOUSE_MAX_HEADER_BYTES."),
+        (431, "A header block over TOLLHOUSE_MAX_HEADER_BYTES."),
+    )
+}
+
+
+def _with_connection_refusals(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation may meet the connection limits' answers (web/connection_limits.py)."""
+    return {
+        path: {
+            method: {**operation, "responses": operation["responses"] | _CONNECTION_REFUSALS}
+            for method, operation in operations.items()
+        }
+        for path, operations in paths.items()
+    }
+
+
 def document(issuer: str, version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document for a server at ``issuer``."""
     return {
@@ -399,7 +322,7 @@ def document(issuer: str, version: str) -> dict[str, Any]:
             "provider. Browser pages (/authorize, /login, /consent) are not described.",
         },
         "servers": [{"url": issuer}],
-        "paths": PATHS,
+        "paths": _with_connection_refusals(PATHS),
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

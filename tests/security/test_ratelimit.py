@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tollhouse.config import RATE_LIMITS, load_settings
+from tollhouse.config import load_settings
+from tollhouse.config_limits import RATE_LIMITS
 from tollhouse.errors import ConfigError
 from tollhouse.provider.operations import login_guard, rate_limits
 from tollhouse.security.ratelimit import (

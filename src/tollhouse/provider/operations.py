@@ -3,7 +3,8 @@ shared through Redis, and the rate limits."""
 
 from __future__ import annotations
 
-from tollhouse.config import RATE_LIMITS, Settings
+from tollhouse.config import Settings
+from tollhouse.config_limits import RATE_LIMITS
 from tollhouse.security.lockout import open_failure_counts
 from tollhouse.security.login_guard import LockoutPolicy, LoginGuard
 from tollhouse.security.ratelimit import OFF, RateLimiter, RateLimits

@@ -80,6 +80,9 @@ class Settings(AbuseLimits):
     registration: Literal["token", "open", "off"] = "token"
     require_par: bool = False
     """Every client must push its authorization requests to /par first (RFC 9126 §5)."""
+    client_assertion_max_lifetime: Annotated[int, Field(ge=60, le=3600)] = 300
+    """Seconds a private_key_jwt assertion's ``exp`` may lie ahead (RFC 7523 §3 item 4);
+    clients that date theirs an hour ahead (Authlib) need 3600."""
     profile: Literal["none", "fapi2"] = "none"
     """``fapi2``: enforce the FAPI 2.0 Security Profile for every client
     (protocol/profile.py)."""

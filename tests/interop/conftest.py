@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -103,9 +104,9 @@ async def _seed(url: str) -> None:
         await storage.close()
 
 
-@pytest.fixture(scope="session")
-def https_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsIdp]:
-    data_dir = tmp_path_factory.mktemp("interop-idp")
+@contextmanager
+def serve_https(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[HttpsIdp]:
+    """A real server over HTTPS (its own development certificate) on a seeded database."""
     asyncio.run(_seed(f"sqlite:///{data_dir / 'tollhouse.db'}"))
     port = free_port()
     log_path = data_dir / "server.log"
@@ -113,7 +114,7 @@ def https_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsIdp]:
         process = subprocess.Popen(
             [str(TOLLHOUSE), "serve", "--host", "127.0.0.1", "--port", str(port),
              "--data-dir", str(data_dir)],
-            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )  # fmt: skip
     issuer = f"https://localhost:{port}"
     ca_file = data_dir / "tls" / "localhost.crt"
@@ -133,3 +134,9 @@ def https_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsIdp]:
         yield HttpsIdp(issuer, ca_file, data_dir)
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def https_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsIdp]:
+    with serve_https(tmp_path_factory.mktemp("interop-idp")) as idp:
+        yield idp

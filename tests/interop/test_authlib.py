@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from authlib.integrations.base_client.sync_openid import OpenIDMixin
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
-from tests.interop.conftest import CALLBACKS, CLIENT_KEY, SECRET, USERNAME, HttpsIdp
+from tests.interop.conftest import CALLBACKS, CLIENT_KEY, SECRET, USERNAME, HttpsIdp, serve_https
 
 
 class NoFramework:
@@ -126,3 +127,20 @@ def test_authlib_authenticates_with_private_key_jwt(
         session(PrivateKeyJWT(token_endpoint, alg="ES256")).fetch_token(
             token_endpoint, grant_type="client_credentials"
         )
+
+
+def test_authlib_private_key_jwt_as_shipped_with_hour_long_assertions_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authlib's PrivateKeyJWT, unmodified, dates each assertion an hour ahead with a new
+    jti: a server with TOLLHOUSE_CLIENT_ASSERTION_MAX_LIFETIME=3600 accepts it, each jti
+    once (docs/client-authentication.md)."""
+    env = {"TOLLHOUSE_CLIENT_ASSERTION_MAX_LIFETIME": "3600"}
+    with serve_https(tmp_path, env) as idp:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(idp.ca_file))
+        token_endpoint = f"{idp.issuer}/token"
+        auth = PrivateKeyJWT(token_endpoint, alg="ES256")
+        for _ in range(2):
+            session = OAuth2Session("rp-authlib-key", CLIENT_KEY, token_endpoint_auth_method=auth)
+            token = session.fetch_token(token_endpoint, grant_type="client_credentials")
+            assert token["token_type"].lower() == "bearer" and token["access_token"]

@@ -10,7 +10,7 @@ The client signs a JWT with a key from its registered ``jwks`` or ``jwks_uri``;
   as RFC 7523 §3 item 3 allows, except under the FAPI 2.0 profile; no other endpoint
   URL is: an assertion made for one endpoint of another server cannot be replayed
   here (CVE-2025-27370 / 27371, audience injection).
-- ``exp`` is required and at most :data:`MAX_LIFETIME` ahead (item 4); ``nbf`` and
+- ``exp`` is required and at most ``max_lifetime`` ahead (item 4); ``nbf`` and
   ``iat``, if present, are not in the future (items 5-6).
 - ``jti`` is required and accepted once while the assertion lives (item 7), in a
   store shared by every instance; it is recorded last, so a refused assertion leaves
@@ -36,7 +36,8 @@ from tollhouse.storage.ports import OneTimeUses
 
 ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_LIFETIME: Final = 300
-"""Seconds an assertion may live ahead of now: a stolen one is useless soon after."""
+"""Seconds an assertion may live ahead of now by default: a stolen one is useless soon
+after (``TOLLHOUSE_CLIENT_ASSERTION_MAX_LIFETIME`` allows up to an hour)."""
 LEEWAY: Final = 30
 """Clock skew tolerated between the client and the server."""
 MAX_JTI_LENGTH: Final = 256
@@ -52,6 +53,8 @@ class AssertionPolicy:
     issuer_only: bool = False
     """The FAPI 2.0 profile: only the issuer identifier is an accepted ``aud``."""
     algorithms: tuple[str, ...] = CLIENT_ALGS
+    max_lifetime: int = MAX_LIFETIME
+    """Seconds ``exp`` may lie ahead of now; the jti is kept that long."""
 
 
 def refused(description: str, *, debug: str | None = None) -> InvalidClient:
@@ -111,8 +114,8 @@ class AssertionVerifier:
             raise refused("exp is required and must be a number.")
         if exp + LEEWAY <= now:
             raise refused("it has expired (exp).")
-        if exp > now + MAX_LIFETIME + LEEWAY:
-            raise refused(f"exp is more than {MAX_LIFETIME} seconds ahead.")
+        if exp > now + self.policy.max_lifetime + LEEWAY:
+            raise refused(f"exp is more than {self.policy.max_lifetime} seconds ahead.")
         for name in ("nbf", "iat"):
             value = claims.get(name)
             if value is None:

@@ -66,7 +66,7 @@ def client_services(core: Core) -> ClientServices:
 def assertion_policy(core: Core) -> AssertionPolicy:
     """RFC 7523 §3 item 3: the issuer is the audience; the token endpoint URL too,
     except under the FAPI 2.0 profile (issuer only, no RS256)."""
-    issuer = core.issuer
+    issuer, lifetime = core.issuer, core.settings.client_assertion_max_lifetime
     if core.settings.profile == "fapi2":
-        return AssertionPolicy(issuer, issuer + "/token", True, FAPI2_CLIENT_ALGS)
-    return AssertionPolicy(issuer=issuer, token_endpoint=issuer + "/token")
+        return AssertionPolicy(issuer, issuer + "/token", True, FAPI2_CLIENT_ALGS, lifetime)
+    return AssertionPolicy(issuer=issuer, token_endpoint=issuer + "/token", max_lifetime=lifetime)

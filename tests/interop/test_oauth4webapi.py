@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.interop.conftest import CALLBACKS, CLIENT_KEY, SECRET, USERNAME, HttpsIdp
+from tests.interop.conftest import CALLBACKS, CLIENT_KEY, SECRET, USERNAME, HttpsIdp, serve_https
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -151,3 +151,21 @@ def test_oauth4webapi_dpop_code_flow_with_nonce_refresh_and_userinfo(
     first = jwt.decode(result["access_token"], options={"verify_signature": False})
     second = jwt.decode(result["refreshed_access_token"], options={"verify_signature": False})
     assert first["cnf"]["jkt"] == second["cnf"]["jkt"]
+
+
+def test_oauth4webapi_completes_a_fapi2_code_flow(
+    node: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """FAPI 2.0 mode (TOLLHOUSE_PROFILE=fapi2), oauth4webapi unmodified: PAR,
+    private_key_jwt with the issuer as audience, PKCE S256 and DPoP-bound tokens."""
+    with serve_https(tmp_path_factory.mktemp("fapi2-idp"), {"TOLLHOUSE_PROFILE": "fapi2"}) as idp:
+        env = {
+            "PRIVATE_JWK": json.dumps(CLIENT_KEY.as_dict(private=True)),
+            "USE_PAR": "1",
+            "USE_DPOP": "1",
+        }
+        result = run_relying_party(node, idp, "rp-pkjwt", extra_env=env)
+    assert result["token_type"].lower() == "dpop"
+    access = jwt.decode(result["access_token"], options={"verify_signature": False})
+    assert set(access["cnf"]) == {"jkt"}
+    assert result["userinfo"]["sub"] == result["claims"]["sub"]

@@ -9,7 +9,8 @@
 // Environment: ISSUER, CLIENT_ID, REDIRECT_URI, CLIENT_SECRET and ID_TOKEN_ALG (optional),
 // and NODE_EXTRA_CA_CERTS for Tollhouse's self-signed certificate. PRIVATE_JWK (an EC
 // P-256 private JWK with kid) makes the client authenticate with private_key_jwt;
-// USE_PAR=1 pushes the authorization request to /par first (RFC 9126).
+// USE_PAR=1 pushes the authorization request to /par first (RFC 9126); USE_DPOP=1 binds
+// the tokens to a DPoP key (RFC 9449), answering a use_dpop_nonce challenge if one comes.
 import * as oauth from 'oauth4webapi'
 import { createInterface } from 'node:readline'
 
@@ -33,6 +34,9 @@ const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
 const send = (value) => process.stdout.write(JSON.stringify(value) + '\n')
 
 const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer))
+const DPoP = process.env.USE_DPOP
+  ? oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
+  : undefined
 
 const codeVerifier = oauth.generateRandomCodeVerifier()
 const state = oauth.generateRandomState()
@@ -60,17 +64,31 @@ send({ authorization_url: url.href, nonce })
 const { value } = await lines.next()
 const callback = new URL(JSON.parse(value).callback_url)
 const params = oauth.validateAuthResponse(as, client, callback, state)
-const response = await oauth.authorizationCodeGrantRequest(
-  as, client, clientAuth, params, redirectUri, codeVerifier,
-)
-const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, {
-  expectedNonce: nonce,
-  requireIdToken: true,
-})
-await oauth.validateApplicationLevelSignature(as, response)
+const exchange = async () => {
+  const response = await oauth.authorizationCodeGrantRequest(
+    as, client, clientAuth, params, redirectUri, codeVerifier, { DPoP },
+  )
+  const result = await oauth.processAuthorizationCodeResponse(as, client, response, {
+    expectedNonce: nonce,
+    requireIdToken: true,
+  })
+  await oauth.validateApplicationLevelSignature(as, response)
+  return result
+}
+let tokens
+try {
+  tokens = await exchange()
+} catch (err) {
+  if (!DPoP || !oauth.isDPoPNonceError(err)) throw err
+  tokens = await exchange()  // RFC 9449 §8: the handle keeps the nonce for the retry
+}
 const claims = oauth.getValidatedIdTokenClaims(tokens)
 const userinfo = await oauth.processUserInfoResponse(
-  as, client, claims.sub, await oauth.userInfoRequest(as, client, tokens.access_token),
+  as, client, claims.sub,
+  await oauth.userInfoRequest(as, client, tokens.access_token, { DPoP }),
 )
-send({ claims, userinfo, scope: tokens.scope, token_type: tokens.token_type })
+send({
+  claims, userinfo, scope: tokens.scope, token_type: tokens.token_type,
+  access_token: tokens.access_token,
+})
 process.exit(0)

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     id_token_ttl: int = 600
     interaction_ttl: int = 600
     registration: Literal["token", "open", "off"] = "token"
+    mfa: Literal["off", "optional", "required"] = "optional"
+    """Second factors (docs/mfa.md): asked of users who have one; ``required``: of all."""
     default_client_scopes: str | None = None
     rate_limit_token: str = "10/s,burst=20"
     """Requests per client IP: ``N/PERIOD[,burst=B]`` or ``off`` (security/ratelimit.py)."""

@@ -59,6 +59,9 @@ class Client:
     """Registered over HTTP with no operator involved (``TOLLHOUSE_REGISTRATION=open``,
     no initial access token): nobody vouches for its redirect hosts, so the browser is
     never sent there unasked and consent is asked every time (RFC 9700 §4.11.2)."""
+    require_mfa: bool = False
+    """Its users must pass a second factor (``clients create --require-mfa``); a request
+    cannot lower this (docs/mfa.md)."""
 
     @property
     def is_public(self) -> bool:
@@ -76,6 +79,19 @@ class User:
     name: str | None = None
     """Full name, for the ``profile`` scope's ``name`` claim."""
     email_verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """A user's RFC 6238 authenticator: its secret sealed under the master key
+    (security/secretbox.py), whether a first code confirmed it, and the last time step
+    a code was accepted for (no code is accepted twice, RFC 6238 §5.2)."""
+
+    user_id: str
+    sealed_secret: bytes
+    confirmed: bool
+    created_at: int
+    last_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

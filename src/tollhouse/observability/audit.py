@@ -27,6 +27,7 @@ from tollhouse.protocol.events import (
     LoginFailed,
     LoginSucceeded,
     RefreshReplayed,
+    SecondFactor,
     SecurityEvent,
     TokenIssued,
     TokenRevoked,
@@ -87,6 +88,7 @@ _MESSAGES: dict[type[Any], str] = {
     RefreshReplayed: "refresh token replayed; its family was revoked",
     CodeReplayed: "authorization code replayed; tokens from its first use revoked",
     BackchannelLogout: "back-channel logout token",
+    SecondFactor: "second factor",
 }
 _WARNINGS = (RefreshReplayed, CodeReplayed)
 
@@ -108,6 +110,8 @@ def audit_fields(event: SecurityEvent) -> dict[str, Any]:
 def _is_warning(event: SecurityEvent) -> bool:
     if isinstance(event, BackchannelLogout):
         return event.result != "delivered"
+    if isinstance(event, SecondFactor):
+        return event.action in ("totp_failed", "totp_replayed", "factors_reset")
     return isinstance(event, _WARNINGS)
 
 
@@ -125,6 +129,8 @@ class AuditTrail:
             message = _MESSAGES.get(type(event), event.name)
             if isinstance(event, BackchannelLogout):
                 message = f"{message} {event.result}"
+            elif isinstance(event, SecondFactor):
+                message = f"{message} {event.action}"
             audit_log.log(level, message, extra=fields)
         except Exception:  # an audit failure must not fail the request it describes
             logging.getLogger("tollhouse.error").exception("audit event not recorded")

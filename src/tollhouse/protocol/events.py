@@ -104,6 +104,31 @@ class BackchannelLogout:
     name: ClassVar[str] = "backchannel_logout"
 
 
+MfaAction = Literal[
+    "totp_enrolled",
+    "totp_confirmed",
+    "totp_used",
+    "totp_failed",
+    "totp_replayed",
+    "recovery_codes_created",
+    "recovery_code_used",
+    "factors_reset",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactor:
+    """Something happened to a user's second factor: enrolment (``by`` the user on the
+    account page, at sign-in, or an operator), a use, a failure, a reset. Never the
+    secret or the code."""
+
+    user_id: str
+    action: MfaAction
+    by: str | None = None
+    client_id: str | None = None
+    name: ClassVar[str] = "mfa"
+
+
 SecurityEvent = (
     LoginSucceeded
     | LoginFailed
@@ -114,6 +139,7 @@ SecurityEvent = (
     | RefreshReplayed
     | CodeReplayed
     | BackchannelLogout
+    | SecondFactor
 )
 
 

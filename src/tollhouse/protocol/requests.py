@@ -66,6 +66,9 @@ class AuthorizationRequest:
     ui_locales: str | None = None
     id_token_hint_sub: str | None = None
     """The subject named by a valid id_token_hint (for that client)."""
+    acr_values: tuple[str, ...] = ()
+    mfa: bool = False
+    """A second factor is needed: the server's policy, the client's or acr_values."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -83,6 +86,8 @@ class AuthorizationRequest:
             "login_hint": self.login_hint,
             "ui_locales": self.ui_locales,
             "id_token_hint_sub": self.id_token_hint_sub,
+            "acr_values": list(self.acr_values),
+            "mfa": self.mfa,
         }
 
     @classmethod
@@ -107,6 +112,8 @@ class AuthorizationRequest:
             login_hint=opt_str("login_hint"),
             ui_locales=opt_str("ui_locales"),
             id_token_hint_sub=opt_str("id_token_hint_sub"),
+            acr_values=tuple(str(v) for v in _as_list(data.get("acr_values"))),
+            mfa=data.get("mfa") is True,
         )
 
 

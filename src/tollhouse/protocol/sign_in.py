@@ -21,6 +21,7 @@ from tollhouse.protocol.endpoints.authorize import (
 from tollhouse.protocol.events import NO_EVENTS, ConsentDecided, Events, LoginFailed, LoginSucceeded
 from tollhouse.protocol.interactions import Interactions, Pending, PendingState, Stage, Started
 from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.mfa import MFA_ACR, MFA_AMR, Enrollment, Policy, SecondFactors
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect
 from tollhouse.protocol.sessions import SessionCookie, SessionService, SignedIn
@@ -61,7 +62,11 @@ class SignIn:
         apis: ApiStore,
         issuer: str,
         events: Events = NO_EVENTS,
+        factors: SecondFactors | None = None,
+        mfa_policy: Policy = "optional",
     ) -> None:
+        self._factors = factors
+        self._mfa_policy: Policy = mfa_policy if factors is not None else "off"
         self._interactions = interactions
         self._sessions = sessions
         self._authorize = authorize
@@ -119,16 +124,71 @@ class SignIn:
         *,
         amr: tuple[str, ...],
         remember: bool,
+        acr: str | None = None,
     ) -> LoggedIn:
         """Establish the session and resume the request as the signed-in user."""
         established = await self._sessions.establish(
-            session_cookie, user_id, amr, remember=remember
+            session_cookie, user_id, amr, acr=acr, remember=remember
         )
         self._events.emit(LoginSucceeded(user_id, client.client_id))
         outcome = await self._authorize.resume(
             request, client, established.signed_in, just_signed_in=True
         )
         return LoggedIn(outcome, established.cookie)
+
+    async def second_step(self, pending: Pending, user_id: str, csrf: str | None) -> Started | None:
+        """After the right password: the page asking for the second factor (``otp``),
+        or setting one up when this sign-in needs one and the user has none
+        (``enroll``); None when the password is enough. The login interaction is
+        taken, so the password form cannot be answered again."""
+        if self._factors is None or self._mfa_policy == "off":
+            return None
+        if await self._factors.has_factor(user_id):
+            stage: Stage = "otp"
+        elif pending.request.mfa:
+            stage = "enroll"
+        else:
+            return None
+        await self._interactions.take(pending)
+        if stage == "enroll":
+            user = await self._users.get_user(user_id)
+            account = user.username if user else user_id
+            await self._factors.enroll(user_id, account, confirmed=False, by="sign_in")
+        return await self._interactions.start(PendingState(pending.request, stage, user_id), csrf)
+
+    async def enrollment(self, pending: Pending) -> Enrollment | None:
+        """The authenticator the ``enroll`` page shows (its secret and URI)."""
+        user_id = pending.state.user_id
+        if self._factors is None or user_id is None:
+            return None
+        user = await self._users.get_user(user_id)
+        return await self._factors.pending(user_id, user.username if user else user_id)
+
+    async def check_second_factor(
+        self, pending: Pending, code: str, session_cookie: str | None
+    ) -> LoggedIn | None:
+        """The code typed on the ``otp`` (a TOTP or recovery code) or ``enroll`` page
+        (the new authenticator's first code); None: refused, the page asks again."""
+        user_id = pending.state.user_id
+        if self._factors is None or user_id is None:
+            return None
+        if pending.state.stage == "enroll":
+            accepted = await self._factors.confirm(user_id, code, by="sign_in")
+        else:
+            accepted = await self._factors.verify(user_id, code) is not None
+        if not accepted:
+            self._events.emit(LoginFailed(pending.client.client_id))
+            return None
+        await self._interactions.take(pending)
+        return await self.finish_login(
+            pending.request,
+            pending.client,
+            user_id,
+            session_cookie,
+            amr=MFA_AMR,
+            acr=MFA_ACR,
+            remember=True,
+        )
 
     async def decide_consent(
         self, pending: Pending, signed_in: SignedIn, *, allowed: bool

@@ -80,6 +80,8 @@ class AccessTokenIssuer:
         audience: str,
         scopes: tuple[str, ...],
         auth_time: int | None = None,
+        amr: tuple[str, ...] = (),
+        acr: str | None = None,
         ttl: int | None = None,
         family_id: str | None = None,
         reserved: ReservedAccessToken | None = None,
@@ -104,6 +106,11 @@ class AccessTokenIssuer:
             claims["scope"] = " ".join(scopes)
         if auth_time is not None:
             claims["auth_time"] = auth_time
+        # RFC 9068 §2.2.1: how the user authenticated, for step-up checks (RFC 9470).
+        if amr:
+            claims["amr"] = list(amr)
+        if acr is not None:
+            claims["acr"] = acr
         token = self._signer.sign_jwt(claims, typ=ACCESS_TOKEN_TYP)
         await self._records.record_access_token(
             AccessTokenRecord(jti, client_id, subject, expires_at, now, family_id)

@@ -49,6 +49,7 @@ def authorize_endpoint(
         show_registered_redirect_uris=settings.development_mode,
         id_token_hints=tokens.hints,
         sessions=storage,
+        mfa_policy=settings.mfa,
     )
 
 

@@ -25,6 +25,7 @@ from tollhouse.protocol.endpoints.token import TokenEndpoint
 from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
 from tollhouse.protocol.events import NO_EVENTS, Events
 from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.mfa import SecondFactors
 from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
@@ -81,6 +82,7 @@ class Provider:
     login_guard: LoginGuard
     interactions: InteractionApi
     sign_in: SignIn
+    factors: SecondFactors
     pages: PageSettings
     cors: CorsPolicy
     """Which origins may read which endpoint's answers (protocol/cors.py)."""
@@ -191,6 +193,7 @@ def _assemble(
         sessions=people.sessions,
         login=people.login,
         sign_in=people.sign_in,
+        factors=people.factors,
         interactions=people.interactions,
         pages=people.pages,
         cors=CorsPolicy(OriginIndex(clients.clients)),

@@ -4,12 +4,14 @@ built-in pages' settings and the interaction API for an external login app."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.interactions import Interactions
 from tollhouse.protocol.login import PasswordLogin
 from tollhouse.protocol.logout import SessionTerminator
+from tollhouse.protocol.mfa import SecondFactors
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
 from tollhouse.provider.core import Core
@@ -24,6 +26,7 @@ class SignInServices:
     sign_in: SignIn
     interactions: InteractionApi
     pages: PageSettings
+    factors: SecondFactors
 
 
 def session_service(core: Core, tokens: TokenServices, sender: LogoutSender) -> SessionService:
@@ -73,6 +76,7 @@ def sign_in_services(
         login_url=settings.login_url,
         consent_url=settings.consent_url,
     )
+    factors = second_factors(core)
     sign_in = SignIn(
         interactions=interactions,
         sessions=sessions,
@@ -82,6 +86,8 @@ def sign_in_services(
         apis=storage,
         issuer=issuer,
         events=events,
+        factors=factors,
+        mfa_policy=settings.mfa,
     )
     api = InteractionApi(
         interactions=interactions,
@@ -101,4 +107,17 @@ def sign_in_services(
         sign_in=sign_in,
         interactions=api,
         pages=PageSettings.from_settings(settings, issuer),
+        factors=factors,
+    )
+
+
+def second_factors(core: Core) -> SecondFactors:
+    """TOTP and recovery codes, sealed under the master key; the authenticator app
+    names the account after the issuer's host."""
+    return SecondFactors(
+        store=core.storage,
+        sealer=core.box,
+        clock=core.clock,
+        issuer_name=urlsplit(core.issuer).netloc or "Tollhouse",
+        events=core.events,
     )

@@ -28,6 +28,13 @@ from tollhouse.errors import (
 )
 from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
 from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
+from tollhouse.protocol.mfa import (
+    MFA_ACR,
+    Policy,
+    UnmetAuthenticationRequirements,
+    mfa_required,
+    parse_acr_values,
+)
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.protocol.sessions import SignedIn as SignedIn  # re-exported
@@ -90,7 +97,9 @@ class AuthorizeEndpoint:
         show_registered_redirect_uris: bool = False,
         id_token_hints: IdTokenHints | None = None,
         sessions: SessionStore | None = None,
+        mfa_policy: Policy = "optional",
     ) -> None:
+        self._mfa_policy = mfa_policy
         self._hints = id_token_hints
         self._sessions = sessions
         self._clients = clients
@@ -166,6 +175,7 @@ class AuthorizeEndpoint:
             issuer=self._issuer,
             default_client_scopes=self._default_client_scopes,
         )
+        acr_values = parse_acr_values(params.get("acr_values"))
         return AuthorizationRequest(
             client_id=client.client_id,
             redirect_uri=redirect_uri,
@@ -181,6 +191,8 @@ class AuthorizeEndpoint:
             login_hint=params.get("login_hint"),
             ui_locales=params.get("ui_locales"),
             id_token_hint_sub=self._hint_subject(params.get("id_token_hint"), client),
+            acr_values=acr_values,
+            mfa=mfa_required(self._mfa_policy, client, acr_values),
         )
 
     def _hint_subject(self, hint: str | None, client: Client) -> str | None:
@@ -224,6 +236,10 @@ class AuthorizeEndpoint:
                     request.redirect_uri, LoginRequired(), request.state, client=client
                 )
             return NeedsLogin(request, client)
+        if just_signed_in and request.mfa and signed_in.acr != MFA_ACR:
+            # An external login app signed the user in without the factor asked for.
+            error = UnmetAuthenticationRequirements("This sign-in needs a second factor.")
+            return self.error_redirect(request.redirect_uri, error, request.state, client=client)
         if not await self._consented(request, client, signed_in.user_id):
             if "none" in request.prompt:
                 return self.error_redirect(
@@ -309,6 +325,8 @@ class AuthorizeEndpoint:
         # means signing in again (documented in docs/oidc.md).
         if "login" in request.prompt or "select_account" in request.prompt:
             return True
+        if request.mfa and signed_in.acr != MFA_ACR:
+            return True  # the session has no second factor; this request needs one
         if request.max_age is not None:
             return self._clock.now() - signed_in.auth_time > request.max_age
         return False

@@ -30,6 +30,7 @@ def metadata(
     signing_algs: Iterable[str],
     ui_locales: Iterable[str] = ("en",),
     extra_endpoints: dict[str, str] | None = None,
+    acr_values: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The document served at both well-known locations.
 
@@ -66,4 +67,6 @@ def metadata(
             "claims_parameter_supported": False,
         }
     )
+    if acr_values:
+        doc["acr_values_supported"] = list(acr_values)
     return doc

@@ -68,6 +68,7 @@ def client_row(client: Client) -> dict[str, Any]:
         "previous_secret_expires_at": client.previous_secret_expires_at,
         "allowed_cors_origins": dump_strings(client.allowed_cors_origins),
         "self_registered": client.self_registered,
+        "require_mfa": client.require_mfa,
     }
 
 
@@ -93,6 +94,7 @@ def to_client(row: Row) -> Client:
         previous_secret_expires_at=row["previous_secret_expires_at"],
         allowed_cors_origins=load_strings(row["allowed_cors_origins"]),
         self_registered=bool(row["self_registered"]),
+        require_mfa=bool(row["require_mfa"]),
     )
 
 

@@ -65,6 +65,7 @@ clients = Table(
     Column("previous_secret_expires_at", BigInteger, nullable=True),
     Column("allowed_cors_origins", Text, nullable=False, server_default=text("'[]'")),
     Column("self_registered", Boolean, nullable=False, server_default=false()),
+    Column("require_mfa", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(
@@ -77,6 +78,25 @@ users = Table(
     Column("email", Text, nullable=True),
     Column("name", Text, nullable=True),
     Column("email_verified", Boolean, nullable=False),
+)
+
+# A user's TOTP authenticator (RFC 6238): the secret sealed under the master key.
+user_totp = Table(
+    "user_totp",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    Column("sealed_secret", LargeBinary, nullable=False),
+    Column("confirmed", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=True),
+)
+
+# Single-use recovery codes, as SHA-256 digests.
+user_recovery_codes = Table(
+    "user_recovery_codes",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(64), primary_key=True),
 )
 
 apis = Table(

@@ -1,0 +1,60 @@
+"""The in-memory second factors: TOTP authenticators and recovery code digests."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from tollhouse.models import TotpFactor
+
+
+class MemoryFactors:
+    """Implements ``FactorStore`` of :mod:`tollhouse.storage.ports`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._totp: dict[str, TotpFactor] = {}
+        self._recovery: dict[str, set[str]] = {}
+
+    async def get_totp(self, user_id: str) -> TotpFactor | None:
+        return self._totp.get(user_id)
+
+    async def put_totp(self, factor: TotpFactor) -> None:
+        self._totp[factor.user_id] = factor
+
+    async def confirm_totp(self, user_id: str, step: int) -> bool:
+        factor = self._totp.get(user_id)
+        if factor is None or factor.confirmed:
+            return False
+        self._totp[user_id] = dataclasses.replace(factor, confirmed=True, last_step=step)
+        return True
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        factor = self._totp.get(user_id)
+        if factor is None or not factor.confirmed:
+            return False
+        if factor.last_step is not None and factor.last_step >= step:
+            return False
+        self._totp[user_id] = dataclasses.replace(factor, last_step=step)
+        return True
+
+    async def set_recovery_codes(self, user_id: str, digests: Sequence[str]) -> None:
+        self._recovery[user_id] = set(digests)
+
+    async def recovery_codes_left(self, user_id: str) -> int:
+        return len(self._recovery.get(user_id, ()))
+
+    async def use_recovery_code(self, user_id: str, digest: str) -> bool:
+        codes = self._recovery.get(user_id, set())
+        if digest not in codes:
+            return False
+        codes.discard(digest)
+        return True
+
+    async def reset_factors(self, user_id: str) -> bool:
+        had_totp = self._totp.pop(user_id, None) is not None
+        return bool(self._recovery.pop(user_id, None)) or had_totp
+
+    def _forget_factors(self, user_id: str) -> None:
+        self._totp.pop(user_id, None)
+        self._recovery.pop(user_id, None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal, Protocol
+from urllib.parse import urlsplit
 
 from tollhouse.clock import Clock
 from tollhouse.errors import OAuthError
@@ -62,6 +63,11 @@ def mfa_required(policy: Policy, client: Client, acr_values: tuple[str, ...]) ->
     if policy == "off":
         return False
     return policy == "required" or client.require_mfa or MFA_ACR in acr_values
+
+
+def issuer_name(issuer: str | None) -> str:
+    """What authenticator apps show above the code: the issuer's host."""
+    return urlsplit(issuer or "").netloc or "Tollhouse"
 
 
 class Sealer(Protocol):

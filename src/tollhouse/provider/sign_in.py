@@ -4,14 +4,13 @@ built-in pages' settings and the interaction API for an external login app."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.interactions import Interactions
 from tollhouse.protocol.login import PasswordLogin
 from tollhouse.protocol.logout import SessionTerminator
-from tollhouse.protocol.mfa import SecondFactors
+from tollhouse.protocol.mfa import SecondFactors, issuer_name
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
 from tollhouse.provider.core import Core
@@ -118,6 +117,6 @@ def second_factors(core: Core) -> SecondFactors:
         store=core.storage,
         sealer=core.box,
         clock=core.clock,
-        issuer_name=urlsplit(core.issuer).netloc or "Tollhouse",
+        issuer_name=issuer_name(core.issuer),
         events=core.events,
     )

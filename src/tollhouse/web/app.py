@@ -25,6 +25,7 @@ from tollhouse.web import (
     logout,
     registration,
     routes,
+    second_factor,
 )
 from tollhouse.web.pipeline import Pipeline
 from tollhouse.web.proxy import TrustedProxies, parse_networks
@@ -74,6 +75,7 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
         routes=[
             *routes.routes(),
             *interaction.routes(),
+            *second_factor.routes(),
             *interaction_api.routes(),
             *branding.routes(),
             *logout.routes(),

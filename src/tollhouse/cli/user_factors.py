@@ -9,6 +9,8 @@ change is an audit line (``event: mfa``, ``by: operator``).
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 
 import click
@@ -19,6 +21,7 @@ from tollhouse.cli.users import json_option, record, users
 from tollhouse.clock import SystemClock
 from tollhouse.config import Settings
 from tollhouse.errors import NotFound
+from tollhouse.logs import JsonFormatter
 from tollhouse.models import User
 from tollhouse.observability.audit import AuditTrail
 from tollhouse.protocol.mfa import FactorSummary, SecondFactors, issuer_name
@@ -29,7 +32,19 @@ from tollhouse.storage.sql.storage import SqlStorage
 OPERATOR = "operator"
 
 
+def _audit_to_stderr() -> None:
+    """The operator's changes are audit lines too: JSON on stderr, as ``serve`` logs."""
+    audit = logging.getLogger("tollhouse.audit")
+    if not audit.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        audit.addHandler(handler)
+        audit.setLevel(logging.INFO)
+        audit.propagate = False
+
+
 def _factors(settings: Settings, storage: SqlStorage) -> SecondFactors:
+    _audit_to_stderr()
     master = load_master_key(settings.master_key, settings.data_dir)
     return SecondFactors(
         store=storage,

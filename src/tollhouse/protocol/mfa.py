@@ -70,6 +70,12 @@ def issuer_name(issuer: str | None) -> str:
     return urlsplit(issuer or "").netloc or "Tollhouse"
 
 
+def may_change_factors(has_factor: bool, session_acr: str | None) -> bool:
+    """Replacing a second factor, or its recovery codes, needs a session that passed
+    it: a stolen password alone must not swap the factor out."""
+    return not has_factor or session_acr == MFA_ACR
+
+
 class Sealer(Protocol):
     """Authenticated encryption under the master key (security/secretbox.py)."""
 

@@ -18,6 +18,7 @@ from tollhouse.config import Settings
 from tollhouse.observability.access_log import ACCESS_LOG
 from tollhouse.provider import Provider
 from tollhouse.web import (
+    account,
     branding,
     health,
     interaction,
@@ -76,6 +77,7 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
             *routes.routes(),
             *interaction.routes(),
             *second_factor.routes(),
+            *account.routes(),
             *interaction_api.routes(),
             *branding.routes(),
             *logout.routes(),

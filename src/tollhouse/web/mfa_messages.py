@@ -35,6 +35,9 @@ EN: dict[str, str] = {
         "shown only now."
     ),
     "account.sign_in_first": "Sign in first to manage your account security.",
+    "account.step_up": (
+        "To change your second factor, sign in again with it (this session used the password only)."
+    ),
 }
 
 DE: dict[str, str] = {
@@ -75,4 +78,8 @@ DE: dict[str, str] = {
         "und sie werden nur jetzt angezeigt."
     ),
     "account.sign_in_first": "Melden Sie sich zuerst an, um Ihre Kontosicherheit zu verwalten.",
+    "account.step_up": (
+        "Um Ihren zweiten Faktor zu ändern, melden Sie sich erneut mit ihm an (diese "
+        "Sitzung wurde nur mit dem Passwort angemeldet)."
+    ),
 }

@@ -131,6 +131,11 @@ INTROSPECT_OWN_SCOPES = "*"
     help="A browser origin, besides the redirect URIs', that may call /token, /userinfo "
     "and /revoke (allowed_cors_origins; repeatable), e.g. https://app.example.",
 )
+@click.option(
+    "--require-mfa",
+    is_flag=True,
+    help="Its users must pass a second factor (docs/mfa.md); a request cannot lower this.",
+)
 @json_option
 @state_options
 def create(
@@ -149,6 +154,7 @@ def create(
     id_token_alg: str | None,
     subject_type: str,
     cors_origins: tuple[str, ...],
+    require_mfa: bool,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -186,6 +192,7 @@ def create(
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,
         allowed_cors_origins=_cors_origins(cors_origins),
+        require_mfa=require_mfa,
     )
     _print_created(run(_add(settings, client, introspect, chosen_id is not None)), secret, as_json)
 

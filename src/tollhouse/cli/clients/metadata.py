@@ -38,6 +38,7 @@ class ClientMetadata(TypedDict):
     allowed_cors_origins: list[str]
     self_registered: bool
     """Registered over HTTP with no operator involved (open registration)."""
+    require_mfa: bool
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -62,6 +63,7 @@ def metadata(client: Client) -> ClientMetadata:
         "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
         "allowed_cors_origins": list(client.allowed_cors_origins),
         "self_registered": client.self_registered,
+        "require_mfa": client.require_mfa,
     }
 
 
@@ -79,6 +81,7 @@ def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("refresh_token_absolute_ttl", _seconds(meta["refresh_token_absolute_ttl"])),
         ("created_at", meta["created_at"]),
         ("registered by", THIRD_PARTY if meta["self_registered"] else None),
+        ("second factor", "required" if meta["require_mfa"] else None),
     ]
 
 

@@ -36,6 +36,7 @@ from tests.e2e.flows import exchange, pkce_pair
 from tests.e2e.forms import Form, parse
 from tollhouse.models import AuthMethod, Client, GrantType, User
 from tollhouse.randomness import identifier
+from tollhouse.resource import TokenError, TokenValidator, check_authentication
 from tollhouse.storage.sql.storage import open_storage
 
 MFA_ACR = "urn:tollhouse:mfa"
@@ -113,6 +114,7 @@ class Browser:
         self.http = httpx.Client(base_url=server.base_url, timeout=20)
         self.verifier = ""
         self.page: httpx.Response | None = None
+        self.access_token = ""
 
     def authorize(self, client_id: str, **extra: str) -> httpx.Response:
         self.verifier, challenge = pkce_pair()
@@ -171,6 +173,7 @@ class Browser:
         )
         assert answer.status_code == 200, answer.text
         body = answer.json()
+        self.access_token = body["access_token"]
         options = {"verify_signature": False}
         return {
             "id": jwt.decode(body["id_token"], options=options),
@@ -188,6 +191,23 @@ def browser(mfa_server: MfaServer) -> Iterator[Browser]:
         yield opened
     finally:
         opened.close()
+
+
+def assert_step_up(server: Server, access_token: str, *, passes: bool) -> None:
+    """The resource library, fetching the real server's keys, judges a real token."""
+    audience = jwt.decode(access_token, options={"verify_signature": False})["aud"]
+    validator = TokenValidator(server.base_url, audience)
+    try:
+        claims = validator.validate(access_token)
+        if passes:
+            check_authentication(claims, acr_values=(MFA_ACR,), max_age=600)
+            return
+        with pytest.raises(TokenError) as refused:
+            check_authentication(claims, acr_values=(MFA_ACR,))
+        assert refused.value.status_code == 401
+        assert f'acr_values="{MFA_ACR}"' in refused.value.www_authenticate
+    finally:
+        validator.close()
 
 
 def otp_page(response: httpx.Response) -> bool:
@@ -211,6 +231,7 @@ def test_password_and_totp_give_mfa_tokens(mfa_server: MfaServer, browser: Brows
         assert token["amr"] == ["pwd", "otp", "mfa"]
         assert token["acr"] == MFA_ACR
     auth_time = claims["id"]["auth_time"]
+    assert_step_up(mfa_server.server, browser.access_token, passes=True)
 
     # Single sign-on keeps how and when the user signed in.
     browser.authorize(OTHER)
@@ -312,6 +333,7 @@ def test_a_session_without_a_factor_does_not_reach_a_client_requiring_one(
     claims = browser.tokens(WEB)
     assert claims["id"]["amr"] == ["pwd"]
     assert "acr" not in claims["id"]
+    assert_step_up(mfa_server.server, browser.access_token, passes=False)
 
     # The same browser session: the strict client, and a request asking for MFA, both
     # need a new sign-in, which then asks for a second factor.

@@ -1,4 +1,5 @@
-"""RFC 6750 §3: the errors a resource server answers, and their ``WWW-Authenticate`` value."""
+"""RFC 6750 §3: the errors a resource server answers, and their ``WWW-Authenticate`` value;
+RFC 9470 §3's ``insufficient_user_authentication`` with ``acr_values`` / ``max_age``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ from typing import Final
 INVALID_REQUEST: Final = "invalid_request"
 INVALID_TOKEN: Final = "invalid_token"
 INSUFFICIENT_SCOPE: Final = "insufficient_scope"
+INSUFFICIENT_USER_AUTHENTICATION: Final = "insufficient_user_authentication"
 
-_STATUS: Final = {INVALID_REQUEST: 400, INVALID_TOKEN: 401, INSUFFICIENT_SCOPE: 403}
+_STATUS: Final = {
+    INVALID_REQUEST: 400,
+    INVALID_TOKEN: 401,
+    INSUFFICIENT_SCOPE: 403,
+    INSUFFICIENT_USER_AUTHENTICATION: 401,
+}
 _ALLOWED: Final = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
 
@@ -38,6 +45,8 @@ class TokenError(Exception):
         missing: bool = False,
         realm: str = "",
         check: str = "",
+        acr_values: Iterable[str] = (),
+        max_age: int | None = None,
     ) -> None:
         if error not in _STATUS:
             raise ValueError(f"not an RFC 6750 error code: {error!r}")
@@ -48,6 +57,8 @@ class TokenError(Exception):
         self.missing = missing
         self.realm = realm
         self.check = check
+        self.acr_values = tuple(acr_values)
+        self.max_age = max_age
         super().__init__(f"{error}: {self.description}")
 
     @property
@@ -59,6 +70,10 @@ class TokenError(Exception):
             parts.append(f'error_description="{self.description}"')
             if self.scope:
                 parts.append(f'scope="{_quoted(" ".join(self.scope))}"')
+            if self.acr_values:
+                parts.append(f'acr_values="{_quoted(" ".join(self.acr_values))}"')
+            if self.max_age is not None:
+                parts.append(f'max_age="{self.max_age}"')
         return "Bearer " + ", ".join(parts) if parts else "Bearer"
 
     def to_dict(self) -> dict[str, str]:
@@ -88,6 +103,17 @@ def insufficient_scope(required: Iterable[str]) -> TokenError:
         INSUFFICIENT_SCOPE,
         "The access token lacks a required scope: " + " ".join(scopes) + ".",
         scope=scopes,
+    )
+
+
+def insufficient_user_authentication(
+    description: str, *, acr_values: Iterable[str] = (), max_age: int | None = None
+) -> TokenError:
+    """RFC 9470 §3: the token is fine, how or when the user signed in is not; the client
+    sends the user back to the authorization server with these ``acr_values`` /
+    ``max_age``."""
+    return TokenError(
+        INSUFFICIENT_USER_AUTHENTICATION, description, acr_values=acr_values, max_age=max_age
     )
 
 

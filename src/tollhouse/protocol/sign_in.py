@@ -136,6 +136,16 @@ class SignIn:
         )
         return LoggedIn(outcome, established.cookie)
 
+    @property
+    def acr_values_supported(self) -> tuple[str, ...]:
+        """What discovery lists (OIDC Discovery ``acr_values_supported``)."""
+        return () if self._mfa_policy == "off" else (MFA_ACR,)
+
+    async def account_name(self, user_id: str) -> str:
+        """The name an authenticator app shows for the user: the username."""
+        user = await self._users.get_user(user_id)
+        return user.username if user else user_id
+
     async def second_step(self, pending: Pending, user_id: str, csrf: str | None) -> Started | None:
         """After the right password: the page asking for the second factor (``otp``),
         or setting one up when this sign-in needs one and the user has none
@@ -151,8 +161,7 @@ class SignIn:
             return None
         await self._interactions.take(pending)
         if stage == "enroll":
-            user = await self._users.get_user(user_id)
-            account = user.username if user else user_id
+            account = await self.account_name(user_id)
             await self._factors.enroll(user_id, account, confirmed=False, by="sign_in")
         return await self._interactions.start(PendingState(pending.request, stage, user_id), csrf)
 
@@ -161,8 +170,7 @@ class SignIn:
         user_id = pending.state.user_id
         if self._factors is None or user_id is None:
             return None
-        user = await self._users.get_user(user_id)
-        return await self._factors.pending(user_id, user.username if user else user_id)
+        return await self._factors.pending(user_id, await self.account_name(user_id))
 
     async def check_second_factor(
         self, pending: Pending, code: str, session_cookie: str | None

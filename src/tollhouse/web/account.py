@@ -44,11 +44,10 @@ async def _overview(
     csrf = _csrf(request, provider)
     context: dict[str, object] = {"csrf_token": csrf, "username": None, **shown}
     if signed_in is not None:
-        user = await provider.storage.get_user(signed_in.user_id)
         summary = await provider.factors.summary(signed_in.user_id)
         totp_on = summary.totp == "confirmed"
         context.update(
-            username=user.username if user else signed_in.user_id,
+            username=await provider.sign_in.account_name(signed_in.user_id),
             totp_on=totp_on,
             codes_left=summary.recovery_codes_left,
             may_change=may_change_factors(totp_on, signed_in.acr),
@@ -90,8 +89,7 @@ async def security_post(request: Request) -> Response:
 async def _enroll(
     request: Request, provider: Provider, signed_in: SignedIn, error: str | None = None
 ) -> Response:
-    user = await provider.storage.get_user(signed_in.user_id)
-    account = user.username if user else signed_in.user_id
+    account = await provider.sign_in.account_name(signed_in.user_id)
     enrollment = await provider.factors.pending(signed_in.user_id, account)
     if enrollment is None or error is None:
         enrollment = await provider.factors.enroll(

@@ -12,7 +12,6 @@ from tollhouse.errors import InvalidClient, InvalidRequest, OAuthError
 from tollhouse.protocol.client_auth import BASIC_CHALLENGE, credentials_from
 from tollhouse.protocol.endpoints import discovery
 from tollhouse.protocol.endpoints.authorize import AuthorizeOutcome
-from tollhouse.protocol.mfa import MFA_ACR
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.provider import Provider
 from tollhouse.web import interaction, openapi
@@ -45,7 +44,7 @@ async def discovery_result(provider: Provider) -> JsonResult:
             signing_algs=algs,
             ui_locales=UI_LOCALES,
             extra_endpoints=extra,
-            acr_values=() if provider.settings.mfa == "off" else (MFA_ACR,),
+            acr_values=provider.sign_in.acr_values_supported,
         )
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)

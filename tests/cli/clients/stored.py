@@ -35,6 +35,7 @@ METADATA_KEYS = {
     "refresh_token_absolute_ttl",
     "allowed_cors_origins",
     "self_registered",
+    "require_mfa",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
 

@@ -20,6 +20,8 @@ the two apart (``recovery_code_used``).
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
@@ -30,6 +32,8 @@ from tollhouse.models import Client, TotpFactor
 from tollhouse.protocol import totp
 from tollhouse.protocol.events import NO_EVENTS, Events, MfaAction, SecondFactor
 from tollhouse.storage.ports import FactorStore
+
+log = logging.getLogger("tollhouse.mfa")
 
 MFA_ACR = "urn:tollhouse:mfa"
 """The authentication context class of a sign-in with a second factor."""
@@ -66,8 +70,8 @@ def mfa_required(policy: Policy, client: Client, acr_values: tuple[str, ...]) ->
 
 
 def issuer_name(issuer: str | None) -> str:
-    """What authenticator apps show above the code: the issuer's host."""
-    return urlsplit(issuer or "").netloc or "Tollhouse"
+    """What authenticator apps show above the code: the issuer's host name."""
+    return urlsplit(issuer or "").hostname or "Tollhouse"
 
 
 def may_change_factors(has_factor: bool, session_acr: str | None) -> bool:
@@ -150,14 +154,16 @@ class SecondFactors:
         factor = await self._store.get_totp(user_id)
         if factor is None or factor.confirmed:
             return None
-        return self._enrollment(self._secret(factor), account)
+        secret = self._secret(factor)
+        return None if secret is None else self._enrollment(secret, account)
 
     async def confirm(self, user_id: str, code: str, *, by: str) -> bool:
         """The first code from the app: the pending authenticator becomes a factor."""
         factor = await self._store.get_totp(user_id)
         if factor is None or factor.confirmed:
             return False
-        step = totp.matching_step(self._secret(factor), code, self._clock.now())
+        secret = self._secret(factor)
+        step = None if secret is None else totp.matching_step(secret, code, self._clock.now())
         if step is None or not await self._store.confirm_totp(user_id, step):
             self._emit(user_id, "totp_failed", by)
             return False
@@ -183,7 +189,8 @@ class SecondFactors:
         if factor is None or not factor.confirmed:
             self._emit(user_id, "totp_failed")
             return None
-        step = totp.matching_step(self._secret(factor), code, self._clock.now())
+        secret = self._secret(factor)
+        step = None if secret is None else totp.matching_step(secret, code, self._clock.now())
         if step is None:
             self._emit(user_id, "totp_failed")
             return None
@@ -214,5 +221,34 @@ class SecondFactors:
             self._emit(user_id, "factors_reset", by)
         return removed
 
-    def _secret(self, factor: TotpFactor) -> bytes:
-        return self._sealer.open(factor.sealed_secret, _aad(factor.user_id))
+    def _secret(self, factor: TotpFactor) -> bytes | None:
+        """None when the secret does not open (sealed under another master key): the
+        factor then refuses every code rather than failing the request."""
+        secret = _opened(self._sealer, factor.sealed_secret, _aad(factor.user_id))
+        if secret is None:
+            log.error("a TOTP secret does not open with this master key")
+        return secret
+
+    async def reseal(self, old: Sealer) -> int:
+        """Re-encrypt every authenticator opened by ``old`` under this sealer (``keys
+        rewrap``); those already under it are left. How many were re-sealed."""
+        count = 0
+        for factor in await self._store.list_totp():
+            aad = _aad(factor.user_id)
+            if _opened(self._sealer, factor.sealed_secret, aad) is not None:
+                continue
+            secret = _opened(old, factor.sealed_secret, aad)
+            if secret is None:
+                continue
+            sealed = self._sealer.seal(secret, aad)
+            await self._store.put_totp(dataclasses.replace(factor, sealed_secret=sealed))
+            count += 1
+        return count
+
+
+def _opened(sealer: Sealer, blob: bytes, aad: bytes) -> bytes | None:
+    """The plaintext, or None when the blob does not open (tampered, another key)."""
+    try:
+        return sealer.open(blob, aad)
+    except Exception:  # the port's own error type is the adapter's (DecryptionError)
+        return None

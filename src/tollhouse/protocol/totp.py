@@ -69,7 +69,9 @@ def matching_step(secret: bytes, code: str, now: int) -> int | None:
 def provisioning_uri(secret: bytes, account: str, issuer: str) -> str:
     """The ``otpauth://totp/`` URI authenticator apps read from the QR code (the Key
     Uri Format of Google Authenticator, which the other apps follow)."""
-    label = quote(f"{issuer}:{account}", safe="@:")
+    # The label is "issuer:account"; a colon inside either would split it wrongly.
+    issuer = issuer.replace(":", "")
+    label = quote(issuer, safe="") + ":" + quote(account.replace(":", ""), safe="@")
     query = urlencode(
         {
             "secret": base32(secret),

@@ -76,6 +76,9 @@ class FactorStore(Protocol):
 
     async def get_totp(self, user_id: str) -> TotpFactor | None: ...
 
+    async def list_totp(self) -> list[TotpFactor]:
+        """Every authenticator (``keys rewrap`` re-seals them)."""
+
     async def put_totp(self, factor: TotpFactor) -> None:
         """Add or replace the user's authenticator."""
 

@@ -19,6 +19,9 @@ class MemoryFactors:
     async def get_totp(self, user_id: str) -> TotpFactor | None:
         return self._totp.get(user_id)
 
+    async def list_totp(self) -> list[TotpFactor]:
+        return list(self._totp.values())
+
     async def put_totp(self, factor: TotpFactor) -> None:
         self._totp[factor.user_id] = factor
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from tollhouse.models import TotpFactor
+from tollhouse.storage.sql.rows import Row
 from tollhouse.storage.sql.runner import SqlRunner
 from tollhouse.storage.sql.schema import user_recovery_codes, user_totp
 
@@ -20,15 +21,10 @@ class SqlFactors(SqlRunner):
 
     async def get_totp(self, user_id: str) -> TotpFactor | None:
         row = await self._one(select(user_totp).where(user_totp.c.user_id == user_id))
-        if row is None:
-            return None
-        return TotpFactor(
-            user_id=row["user_id"],
-            sealed_secret=bytes(row["sealed_secret"]),
-            confirmed=bool(row["confirmed"]),
-            created_at=row["created_at"],
-            last_step=row["last_step"],
-        )
+        return None if row is None else _factor(row)
+
+    async def list_totp(self) -> list[TotpFactor]:
+        return [_factor(row) for row in await self._all(select(user_totp))]
 
     async def put_totp(self, factor: TotpFactor) -> None:
         values = {
@@ -100,3 +96,13 @@ class SqlFactors(SqlRunner):
             return bool(codes or totp)
 
         return await self._unit(reset, write=True)
+
+
+def _factor(row: Row) -> TotpFactor:
+    return TotpFactor(
+        user_id=row["user_id"],
+        sealed_secret=bytes(row["sealed_secret"]),
+        confirmed=bool(row["confirmed"]),
+        created_at=row["created_at"],
+        last_step=row["last_step"],
+    )

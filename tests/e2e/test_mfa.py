@@ -358,3 +358,22 @@ def test_reset_removes_the_factors(mfa_server: MfaServer, browser: Browser) -> N
     browser.authorize(WEB)
     browser.password("bob")
     assert browser.tokens(WEB)["id"]["amr"] == ["pwd"]
+
+
+def test_each_step_takes_only_its_own_form(mfa_server: MfaServer, browser: Browser) -> None:
+    """The second step's interaction is refused by the password and consent forms, and
+    the password's by the second step: no way around the code."""
+    mfa_server.enroll("bob")
+    browser.authorize(WEB)
+    login_form = browser.form().inputs
+    browser.password("bob")
+    otp_form = browser.form().inputs
+    for path, fields in (
+        ("/login", {**otp_form, "username": "bob", "password": PASSWORD}),
+        ("/consent", {**otp_form, "decision": "allow"}),
+        ("/enroll", {**otp_form, "otp": "123456"}),
+        ("/otp", {**login_form, "otp": "123456"}),
+    ):
+        refused = browser.http.post(path, data=fields)
+        assert refused.status_code == 400, (path, refused.status_code)
+        assert "code=" not in refused.headers.get("location", "")

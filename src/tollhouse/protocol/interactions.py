@@ -32,6 +32,7 @@ from tollhouse.storage.ports import ClientStore, InteractionStore
 Stage = Literal["login", "consent", "otp", "enroll"]
 """``otp``/``enroll``: the password was right, a second factor is asked or set up."""
 _STAGES: tuple[Stage, ...] = ("login", "consent", "otp", "enroll")
+SECOND_STEP: frozenset[str] = frozenset({"otp", "enroll"})
 MAX_ID_LENGTH = 128
 VERIFIER_TTL = 120
 """Seconds the browser has to follow an interaction API ``redirect_to``."""
@@ -278,6 +279,10 @@ class Interactions:
         if found is None:
             raise InteractionRefused("error.interaction_expired", "The sign-in request expired.")
         record, state = found
+        if stage != state.stage and {stage, state.stage} & SECOND_STEP:
+            # The second step's pages take only their own interactions, and the
+            # password and consent forms never take one of those.
+            raise InteractionRefused("error.interaction_expired", "The sign-in request expired.")
         client = await self.client_of(record)
         if client is None:
             raise InteractionRefused("error.client_gone", "The application no longer exists.")

@@ -43,9 +43,9 @@ MFA_ACR = "urn:tollhouse:mfa"
 STRICT_CLIENT = "plant-control"
 WEB, OTHER = "field-portal", "report-viewer"
 PASSWORD = "a long enough password"
-USERS = ("bob", "carol", "dave", "erin", "frank")
+USERS = ("bob", "carol", "dave", "erin", "frank", "gina")
 """bob: TOTP; carol: TOTP, for the lockout; dave: no factor (forced enrolment);
-erin: no factor (SSO without one); frank: recovery codes."""
+erin: no factor (SSO without one); frank: recovery codes; gina: the account page."""
 
 
 async def seed_mfa(url: str, seed: Seed) -> None:
@@ -377,3 +377,45 @@ def test_each_step_takes_only_its_own_form(mfa_server: MfaServer, browser: Brows
         refused = browser.http.post(path, data=fields)
         assert refused.status_code == 400, (path, refused.status_code)
         assert "code=" not in refused.headers.get("location", "")
+
+
+def test_the_account_page_enrols_with_csrf_and_guards_a_factor(
+    mfa_server: MfaServer, browser: Browser
+) -> None:
+    http = browser.http
+    assert "Sign in first" in http.get("/account/security").text
+    browser.authorize(WEB)
+    browser.password("gina")
+    browser.tokens(WEB)  # signed in with the password alone
+
+    page = http.get("/account/security")
+    assert "Two-step verification is off." in page.text
+    form = parse(page.text).forms[0]
+    csrf = form.inputs["csrf_token"]
+    forged = http.post("/account/security", data={"action": "enroll", "csrf_token": "x"})
+    assert forged.status_code == 400 and "secret" not in forged.text
+
+    enrol = http.post("/account/security", data={"action": "enroll", "csrf_token": csrf})
+    assert enrol.status_code == 200 and "<svg" in enrol.text
+    secret = enrol.text.split('id="totp-secret">')[1].split("<")[0]
+    confirm = {"action": "confirm", "csrf_token": csrf}
+    totp = pyotp.TOTP(secret)
+    wrong = str((int(totp.now()) + 1) % 1_000_000).zfill(6)
+    refused = http.post("/account/security", data={**confirm, "otp": wrong})
+    assert refused.status_code == 400 and secret in refused.text  # the same key again
+    done = http.post("/account/security", data={**confirm, "otp": totp.now()})
+    assert done.status_code == 200 and "Your authenticator app is set up." in done.text
+    assert len(parse(done.text).forms) == 0  # a password-only session may not change it
+    assert done.text.count("<li><code>") == 10
+
+    # This session passed the password only: replacing the factor is refused.
+    swap = http.post("/account/security", data={"action": "enroll", "csrf_token": csrf})
+    assert swap.status_code == 403 and "<svg" not in swap.text
+    codes = http.post("/account/security", data={"action": "recovery-codes", "csrf_token": csrf})
+    assert codes.status_code == 403
+    shown = json.loads(mfa_server.cli("users", "show", "gina", "--json").stdout)
+    assert shown["factors"] == {
+        "totp": "confirmed",
+        "totp_enrolled_at": shown["factors"]["totp_enrolled_at"],
+        "recovery_codes_left": 10,
+    }

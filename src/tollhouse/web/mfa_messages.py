@@ -17,6 +17,10 @@ EN: dict[str, str] = {
         "Signing in here needs a second step. Scan this QR code with an authenticator "
         "app, then enter the code it shows."
     ),
+    "enroll.explain_account": (
+        "Scan this QR code with an authenticator app, then enter the code it shows. "
+        "Until you confirm, you have no authenticator."
+    ),
     "enroll.secret": "Or type this key into the app:",
     "enroll.qr": "QR code for your authenticator app",
     "enroll.submit": "Confirm and continue",
@@ -59,6 +63,10 @@ DE: dict[str, str] = {
     "enroll.explain": (
         "Die Anmeldung hier braucht einen zweiten Schritt. Scannen Sie diesen QR-Code mit "
         "einer Authenticator-App und geben Sie den angezeigten Code ein."
+    ),
+    "enroll.explain_account": (
+        "Scannen Sie diesen QR-Code mit einer Authenticator-App und geben Sie den "
+        "angezeigten Code ein. Bis Sie bestätigen, haben Sie keine Authenticator-App."
     ),
     "enroll.secret": "Oder geben Sie diesen Schlüssel in der App ein:",
     "enroll.qr": "QR-Code für Ihre Authenticator-App",

@@ -95,6 +95,19 @@ class TotpFactor:
 
 
 @dataclass(frozen=True, slots=True)
+class Passkey:
+    """A WebAuthn credential registered by a user (a passkey or security key): its
+    public key and the last signature counter seen (W3C WebAuthn §6.1.1)."""
+
+    credential_id: str
+    """base64url, as the browser reports it."""
+    user_id: str
+    public_key: bytes
+    sign_count: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class Api:
     """A resource server tokens are minted for (RFC 8707 resource indicator)."""
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.storage import records as make
 from tests.storage.records import NOW
-from tollhouse.models import TotpFactor
+from tollhouse.errors import Conflict
+from tollhouse.models import Passkey, TotpFactor
 from tollhouse.storage.ports import Storage
 
 
@@ -79,3 +82,21 @@ async def test_a_client_keeps_require_mfa(storage: Storage) -> None:
     await storage.add_client(make.client(require_mfa=True))
     stored = await storage.get_client("client-1")
     assert stored is not None and stored.require_mfa
+
+
+async def test_passkeys_are_listed_counted_once_and_reset(storage: Storage) -> None:
+    await storage.add_user(make.user())
+    key = Passkey("cred-1", "sub-alice", b"\x01cose", 0, NOW)
+    await storage.add_passkey(key)
+    await storage.add_passkey(Passkey("cred-2", "sub-alice", b"\x02cose", 5, NOW + 1))
+    with pytest.raises(Conflict):
+        await storage.add_passkey(key)
+    assert [p.credential_id for p in await storage.list_passkeys("sub-alice")] == [
+        "cred-1",
+        "cred-2",
+    ]
+    assert await storage.use_passkey("cred-2", 5, 6)
+    assert not await storage.use_passkey("cred-2", 5, 7)  # another use moved it first
+    assert (await storage.list_passkeys("sub-alice"))[1].sign_count == 6
+    assert await storage.reset_factors("sub-alice")
+    assert await storage.list_passkeys("sub-alice") == []

@@ -21,6 +21,7 @@ from tollhouse.models import (
     Consent,
     InitialAccessToken,
     Interaction,
+    Passkey,
     RefreshToken,
     RegistrationAccessToken,
     Revocation,
@@ -98,7 +99,16 @@ class FactorStore(Protocol):
         """Delete one code, atomically; False if it was not there (unknown or used)."""
 
     async def reset_factors(self, user_id: str) -> bool:
-        """Remove the authenticator and recovery codes; False if there were none."""
+        """Remove the authenticator, passkeys and recovery codes; False if none."""
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        """Raises ``Conflict`` if the credential is registered already."""
+
+    async def list_passkeys(self, user_id: str) -> list[Passkey]: ...
+
+    async def use_passkey(self, credential_id: str, seen: int, new: int) -> bool:
+        """Move the signature counter from ``seen`` to ``new``, atomically; False if
+        another use moved it first."""
 
 
 class ApiStore(Protocol):

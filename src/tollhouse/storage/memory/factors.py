@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from tollhouse.models import TotpFactor
+from tollhouse.errors import Conflict
+from tollhouse.models import Passkey, TotpFactor
 
 
 class MemoryFactors:
@@ -15,6 +16,7 @@ class MemoryFactors:
         super().__init__()
         self._totp: dict[str, TotpFactor] = {}
         self._recovery: dict[str, set[str]] = {}
+        self._passkeys: dict[str, Passkey] = {}
 
     async def get_totp(self, user_id: str) -> TotpFactor | None:
         return self._totp.get(user_id)
@@ -56,8 +58,29 @@ class MemoryFactors:
 
     async def reset_factors(self, user_id: str) -> bool:
         had_totp = self._totp.pop(user_id, None) is not None
-        return bool(self._recovery.pop(user_id, None)) or had_totp
+        had_codes = bool(self._recovery.pop(user_id, None))
+        keys = [c for c, p in self._passkeys.items() if p.user_id == user_id]
+        for credential_id in keys:
+            del self._passkeys[credential_id]
+        return had_totp or had_codes or bool(keys)
 
     def _forget_factors(self, user_id: str) -> None:
         self._totp.pop(user_id, None)
         self._recovery.pop(user_id, None)
+        self._passkeys = {c: p for c, p in self._passkeys.items() if p.user_id != user_id}
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        if passkey.credential_id in self._passkeys:
+            raise Conflict("this passkey is registered already")
+        self._passkeys[passkey.credential_id] = passkey
+
+    async def list_passkeys(self, user_id: str) -> list[Passkey]:
+        found = [p for p in self._passkeys.values() if p.user_id == user_id]
+        return sorted(found, key=lambda p: p.created_at)
+
+    async def use_passkey(self, credential_id: str, seen: int, new: int) -> bool:
+        passkey = self._passkeys.get(credential_id)
+        if passkey is None or passkey.sign_count != seen:
+            return False
+        self._passkeys[credential_id] = dataclasses.replace(passkey, sign_count=new)
+        return True

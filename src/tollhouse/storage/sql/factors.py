@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from tollhouse.models import TotpFactor
+from tollhouse.models import Passkey, TotpFactor
 from tollhouse.storage.sql.rows import Row
 from tollhouse.storage.sql.runner import SqlRunner
-from tollhouse.storage.sql.schema import user_recovery_codes, user_totp
+from tollhouse.storage.sql.schema import user_passkeys, user_recovery_codes, user_totp
 
 
 class SqlFactors(SqlRunner):
@@ -87,15 +87,49 @@ class SqlFactors(SqlRunner):
 
     async def reset_factors(self, user_id: str) -> bool:
         def reset(connection: Connection) -> bool:
-            codes = connection.execute(
-                delete(user_recovery_codes).where(user_recovery_codes.c.user_id == user_id)
-            ).rowcount
-            totp = connection.execute(
-                delete(user_totp).where(user_totp.c.user_id == user_id)
-            ).rowcount
-            return bool(codes or totp)
+            removed = 0
+            for table in (user_recovery_codes, user_totp, user_passkeys):
+                removed += connection.execute(
+                    delete(table).where(table.c.user_id == user_id)
+                ).rowcount
+            return removed > 0
 
         return await self._unit(reset, write=True)
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        values = {
+            "credential_id": passkey.credential_id,
+            "user_id": passkey.user_id,
+            "public_key": passkey.public_key,
+            "sign_count": passkey.sign_count,
+            "created_at": passkey.created_at,
+        }
+        await self._insert(user_passkeys, values, "this passkey is registered already")
+
+    async def list_passkeys(self, user_id: str) -> list[Passkey]:
+        statement = select(user_passkeys).where(user_passkeys.c.user_id == user_id)
+        found = await self._all(statement.order_by(user_passkeys.c.created_at))
+        return [
+            Passkey(
+                credential_id=row["credential_id"],
+                user_id=row["user_id"],
+                public_key=bytes(row["public_key"]),
+                sign_count=row["sign_count"],
+                created_at=row["created_at"],
+            )
+            for row in found
+        ]
+
+    async def use_passkey(self, credential_id: str, seen: int, new: int) -> bool:
+        statement = (
+            update(user_passkeys)
+            .where(
+                user_passkeys.c.credential_id == credential_id,
+                user_passkeys.c.sign_count == seen,
+            )
+            .values(sign_count=new)
+        )
+        return await self._count(statement) > 0
 
 
 def _factor(row: Row) -> TotpFactor:

@@ -99,6 +99,19 @@ user_recovery_codes = Table(
     Column("digest", String(64), primary_key=True),
 )
 
+# WebAuthn credentials (passkeys): public keys and signature counters.
+user_passkeys = Table(
+    "user_passkeys",
+    metadata,
+    Column("credential_id", String(1024), primary_key=True),
+    Column(
+        "user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
 apis = Table(
     "apis",
     metadata,

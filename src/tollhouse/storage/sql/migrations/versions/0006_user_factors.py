@@ -1,6 +1,7 @@
 """Second factors: a TOTP authenticator per user (its secret sealed under the master
 key, the last time step used so no code signs in twice), single-use recovery codes as
-digests, and clients' ``require_mfa`` (their users must pass a second factor).
+digests, WebAuthn credentials (passkeys: public key and signature counter), and
+clients' ``require_mfa`` (their users must pass a second factor).
 
 Revision ID: 0006
 Revises: 0005
@@ -43,6 +44,20 @@ def upgrade() -> None:
         _user_id(),
         sa.Column("digest", sa.String(64), primary_key=True),
     )
+    op.create_table(
+        "user_passkeys",
+        sa.Column("credential_id", sa.String(1024), primary_key=True),
+        sa.Column(
+            "user_id",
+            sa.String(255),
+            sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("public_key", sa.LargeBinary(), nullable=False),
+        sa.Column("sign_count", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+    )
+    op.create_index("ix_user_passkeys_user_id", "user_passkeys", ["user_id"])
     op.add_column(
         "clients",
         sa.Column("require_mfa", sa.Boolean(), nullable=False, server_default=sa.false()),
@@ -52,5 +67,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("clients") as batch:
         batch.drop_column("require_mfa")
+    op.drop_index("ix_user_passkeys_user_id", table_name="user_passkeys")
+    op.drop_table("user_passkeys")
     op.drop_table("user_recovery_codes")
     op.drop_table("user_totp")

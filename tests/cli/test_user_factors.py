@@ -33,7 +33,12 @@ def verify(cli: Cli, box: SecretBox, code: str, user_id: str = "sub-alice") -> A
 def test_enroll_show_codes_and_reset(cli: Cli) -> None:
     seed(cli)
     shown = cli("users", "show", "alice", "--json").assert_ok().json()
-    assert shown["factors"] == {"totp": None, "totp_enrolled_at": None, "recovery_codes_left": 0}
+    assert shown["factors"] == {
+        "totp": None,
+        "totp_enrolled_at": None,
+        "recovery_codes_left": 0,
+        "passkeys": 0,
+    }
 
     enrolled = cli("users", "totp", "enroll", "alice", "--json").assert_ok()
     made = enrolled.json()
@@ -58,7 +63,12 @@ def test_enroll_show_codes_and_reset(cli: Cli) -> None:
 
     cli("users", "mfa", "reset", "alice").assert_ok()
     after = cli("users", "show", "alice", "--json").assert_ok().json()["factors"]
-    assert after == {"totp": None, "totp_enrolled_at": None, "recovery_codes_left": 0}
+    assert after == {
+        "totp": None,
+        "totp_enrolled_at": None,
+        "recovery_codes_left": 0,
+        "passkeys": 0,
+    }
     cli("users", "totp", "enroll", "nobody", "--json").assert_failure("no user nobody")
 
 

@@ -418,4 +418,5 @@ def test_the_account_page_enrols_with_csrf_and_guards_a_factor(
         "totp": "confirmed",
         "totp_enrolled_at": shown["factors"]["totp_enrolled_at"],
         "recovery_codes_left": 10,
+        "passkeys": 0,
     }

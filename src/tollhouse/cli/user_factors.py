@@ -76,6 +76,7 @@ def show(username: str, as_json: bool, data_dir: Path | None, database: str | No
             "totp": summary.totp,
             "totp_enrolled_at": enrolled,
             "recovery_codes_left": summary.recovery_codes_left,
+            "passkeys": summary.passkeys,
         }
         echo_json({**shown, "factors": factors})
         return
@@ -88,6 +89,7 @@ def show(username: str, as_json: bool, data_dir: Path | None, database: str | No
             ("totp", summary.totp or "none"),
             ("totp_enrolled_at", enrolled),
             ("recovery_codes_left", str(summary.recovery_codes_left)),
+            ("passkeys", str(summary.passkeys)),
         ]
     )
 

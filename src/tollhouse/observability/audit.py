@@ -111,7 +111,7 @@ def _is_warning(event: SecurityEvent) -> bool:
     if isinstance(event, BackchannelLogout):
         return event.result != "delivered"
     if isinstance(event, SecondFactor):
-        return event.action in ("totp_failed", "totp_replayed", "factors_reset")
+        return event.action in ("totp_failed", "totp_replayed", "factors_reset", "passkey_failed")
     return isinstance(event, _WARNINGS)
 
 

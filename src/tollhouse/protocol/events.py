@@ -113,6 +113,9 @@ MfaAction = Literal[
     "recovery_codes_created",
     "recovery_code_used",
     "factors_reset",
+    "passkey_registered",
+    "passkey_used",
+    "passkey_failed",
 ]
 
 

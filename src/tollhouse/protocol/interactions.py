@@ -156,6 +156,8 @@ class PendingState:
     stage: Stage = "login"
     user_id: str | None = None
     decision: Decision | None = None
+    challenge: str | None = None
+    """``otp`` stage: the WebAuthn challenge a passkey answers (used once, with it)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,6 +165,7 @@ class PendingState:
             "stage": self.stage,
             "user_id": self.user_id,
             "decision": _decision_to_dict(self.decision),
+            "challenge": self.challenge,
         }
 
     @classmethod
@@ -172,7 +175,14 @@ class PendingState:
         stage: Stage = next((s for s in _STAGES if s == raw_stage), "login")
         user_id = data.get("user_id")
         decision = _decision_from_dict(data.get("decision"))
-        return cls(request, stage, user_id if isinstance(user_id, str) else None, decision)
+        challenge = data.get("challenge")
+        return cls(
+            request,
+            stage,
+            user_id if isinstance(user_id, str) else None,
+            decision,
+            challenge if isinstance(challenge, str) else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

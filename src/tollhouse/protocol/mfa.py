@@ -103,6 +103,7 @@ class FactorSummary:
     totp: Literal["confirmed", "pending"] | None
     created_at: int | None
     recovery_codes_left: int
+    passkeys: int = 0
 
 
 Verified = Literal["totp", "recovery_code"]
@@ -171,8 +172,11 @@ class SecondFactors:
         return True
 
     async def has_factor(self, user_id: str) -> bool:
+        """A confirmed authenticator app or a passkey."""
         factor = await self._store.get_totp(user_id)
-        return factor is not None and factor.confirmed
+        if factor is not None and factor.confirmed:
+            return True
+        return bool(await self._store.list_passkeys(user_id))
 
     async def verify(self, user_id: str, code: str) -> Verified | None:
         """A TOTP code or a recovery code, each accepted once; None: refused."""
@@ -210,10 +214,11 @@ class SecondFactors:
     async def summary(self, user_id: str) -> FactorSummary:
         factor = await self._store.get_totp(user_id)
         left = await self._store.recovery_codes_left(user_id)
+        passkeys = len(await self._store.list_passkeys(user_id))
         if factor is None:
-            return FactorSummary(None, None, left)
+            return FactorSummary(None, None, left, passkeys)
         state: Literal["confirmed", "pending"] = "confirmed" if factor.confirmed else "pending"
-        return FactorSummary(state, factor.created_at, left)
+        return FactorSummary(state, factor.created_at, left, passkeys)
 
     async def reset(self, user_id: str, *, by: str) -> bool:
         removed = await self._store.reset_factors(user_id)

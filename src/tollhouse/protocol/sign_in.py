@@ -22,6 +22,7 @@ from tollhouse.protocol.events import NO_EVENTS, ConsentDecided, Events, LoginFa
 from tollhouse.protocol.interactions import Interactions, Pending, PendingState, Stage, Started
 from tollhouse.protocol.login import PasswordLogin
 from tollhouse.protocol.mfa import MFA_ACR, MFA_AMR, Enrollment, Policy, SecondFactors
+from tollhouse.protocol.passkeys import PASSKEY_AMR, Passkeys, new_challenge
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect
 from tollhouse.protocol.sessions import SessionCookie, SessionService, SignedIn
@@ -64,7 +65,9 @@ class SignIn:
         events: Events = NO_EVENTS,
         factors: SecondFactors | None = None,
         mfa_policy: Policy = "optional",
+        passkeys: Passkeys | None = None,
     ) -> None:
+        self._passkeys = passkeys
         self._factors = factors
         self._mfa_policy: Policy = mfa_policy if factors is not None else "off"
         self._interactions = interactions
@@ -163,7 +166,16 @@ class SignIn:
         if stage == "enroll":
             account = await self.account_name(user_id)
             await self._factors.enroll(user_id, account, confirmed=False, by="sign_in")
-        return await self._interactions.start(PendingState(pending.request, stage, user_id), csrf)
+        challenge = new_challenge() if stage == "otp" else None
+        state = PendingState(pending.request, stage, user_id, challenge=challenge)
+        return await self._interactions.start(state, csrf)
+
+    async def passkey_options(self, pending: Pending) -> str | None:
+        """The WebAuthn request options of the ``otp`` page, when the user has passkeys."""
+        user_id, challenge = pending.state.user_id, pending.state.challenge
+        if self._passkeys is None or user_id is None or challenge is None:
+            return None
+        return await self._passkeys.options_for(user_id, challenge)
 
     async def enrollment(self, pending: Pending) -> Enrollment | None:
         """The authenticator the ``enroll`` page shows (its secret and URI)."""
@@ -173,15 +185,24 @@ class SignIn:
         return await self._factors.pending(user_id, await self.account_name(user_id))
 
     async def check_second_factor(
-        self, pending: Pending, code: str, session_cookie: str | None
+        self, pending: Pending, code: str, session_cookie: str | None, passkey: str = ""
     ) -> LoggedIn | None:
         """The code typed on the ``otp`` (a TOTP or recovery code) or ``enroll`` page
         (the new authenticator's first code); None: refused, the page asks again."""
         user_id = pending.state.user_id
         if self._factors is None or user_id is None:
             return None
+        amr = MFA_AMR
         if pending.state.stage == "enroll":
             accepted = await self._factors.confirm(user_id, code, by="sign_in")
+        elif passkey:
+            challenge = pending.state.challenge
+            accepted = bool(
+                self._passkeys
+                and challenge
+                and await self._passkeys.authenticate(user_id, challenge, passkey)
+            )
+            amr = PASSKEY_AMR
         else:
             accepted = await self._factors.verify(user_id, code) is not None
         if not accepted:
@@ -193,7 +214,7 @@ class SignIn:
             pending.client,
             user_id,
             session_cookie,
-            amr=MFA_AMR,
+            amr=amr,
             acr=MFA_ACR,
             remember=True,
         )

@@ -11,6 +11,7 @@ from tollhouse.protocol.interactions import Interactions
 from tollhouse.protocol.login import PasswordLogin
 from tollhouse.protocol.logout import SessionTerminator
 from tollhouse.protocol.mfa import SecondFactors, issuer_name
+from tollhouse.protocol.passkeys import Passkeys
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
 from tollhouse.provider.core import Core
@@ -26,6 +27,7 @@ class SignInServices:
     interactions: InteractionApi
     pages: PageSettings
     factors: SecondFactors
+    passkeys: Passkeys
 
 
 def session_service(core: Core, tokens: TokenServices, sender: LogoutSender) -> SessionService:
@@ -76,6 +78,14 @@ def sign_in_services(
         consent_url=settings.consent_url,
     )
     factors = second_factors(core)
+    passkeys = Passkeys(
+        store=storage,
+        sealer=core.box,
+        clock=clock,
+        issuer=issuer,
+        rp_name=settings.operator_name,
+        events=events,
+    )
     sign_in = SignIn(
         interactions=interactions,
         sessions=sessions,
@@ -87,6 +97,7 @@ def sign_in_services(
         events=events,
         factors=factors,
         mfa_policy=settings.mfa,
+        passkeys=passkeys,
     )
     api = InteractionApi(
         interactions=interactions,
@@ -107,6 +118,7 @@ def sign_in_services(
         interactions=api,
         pages=PageSettings.from_settings(settings, issuer),
         factors=factors,
+        passkeys=passkeys,
     )
 
 

@@ -44,17 +44,36 @@ async def _overview(
     csrf = _csrf(request, provider)
     context: dict[str, object] = {"csrf_token": csrf, "username": None, **shown}
     if signed_in is not None:
-        summary = await provider.factors.summary(signed_in.user_id)
-        totp_on = summary.totp == "confirmed"
-        context.update(
-            username=await provider.sign_in.account_name(signed_in.user_id),
-            totp_on=totp_on,
-            codes_left=summary.recovery_codes_left,
-            may_change=may_change_factors(totp_on, signed_in.acr),
-        )
-    response = render_page(request, provider, "account.html", context, status=status)
+        context.update(await _factors_context(provider, signed_in))
+    scripts = bool(context.get("passkey_options"))
+    context["passkey_script"] = scripts
+    response = render_page(
+        request, provider, "account.html", context, status=status, scripts=scripts
+    )
     set_cookie(response, provider, CSRF, csrf, None)
     return response
+
+
+async def _factors_context(provider: Provider, signed_in: SignedIn) -> dict[str, object]:
+    """What the page shows of the user's factors, and a passkey ceremony when they may
+    add one."""
+    user_id = signed_in.user_id
+    summary = await provider.factors.summary(user_id)
+    totp_on = summary.totp == "confirmed"
+    has_factor = totp_on or summary.passkeys > 0
+    username = await provider.sign_in.account_name(user_id)
+    may_change = may_change_factors(has_factor, signed_in.acr)
+    context: dict[str, object] = {
+        "username": username,
+        "totp_on": totp_on,
+        "codes_left": summary.recovery_codes_left,
+        "passkeys": summary.passkeys,
+        "may_change": may_change,
+    }
+    if may_change:
+        ceremony = await provider.passkeys.registration(user_id, username)
+        context.update(passkey_options=ceremony.options, passkey_state=ceremony.state)
+    return context
 
 
 async def security_get(request: Request) -> Response:
@@ -80,6 +99,16 @@ async def security_post(request: Request) -> Response:
         return await _enroll(request, provider, signed_in)
     if action == "confirm":
         return await _confirm(request, provider, signed_in, form.get("otp", ""), messages)
+    if action == "passkey":
+        added = await provider.passkeys.register(
+            signed_in.user_id, form.get("passkey_state", ""), form.get("passkey", ""), by="user"
+        )
+        if added:
+            return await _overview(
+                request, provider, signed_in, notice=messages("account.passkey_added")
+            )
+        error = messages("account.passkey_failed")
+        return await _overview(request, provider, signed_in, status=400, error=error)
     if action == "recovery-codes" and has_factor:
         codes = await provider.factors.new_recovery_codes(signed_in.user_id, by="user")
         return await _overview(request, provider, signed_in, codes=codes)

@@ -39,6 +39,14 @@ EN: dict[str, str] = {
         "shown only now."
     ),
     "account.sign_in_first": "Sign in first to manage your account security.",
+    "account.passkeys": "Passkeys: {n}",
+    "account.passkey_add": "Add a passkey",
+    "account.passkey_added": "Your passkey is added.",
+    "account.passkey_failed": "The passkey could not be added; try again.",
+    "passkey.use": "Use a passkey",
+    "passkey.browser_failed": (
+        "The passkey did not work in this browser. Try again, or enter a code."
+    ),
     "account.step_up": (
         "To change your second factor, sign in again with it (this session used the password only)."
     ),
@@ -86,6 +94,17 @@ DE: dict[str, str] = {
         "und sie werden nur jetzt angezeigt."
     ),
     "account.sign_in_first": "Melden Sie sich zuerst an, um Ihre Kontosicherheit zu verwalten.",
+    "account.passkeys": "Passkeys: {n}",
+    "account.passkey_add": "Passkey hinzufügen",
+    "account.passkey_added": "Ihr Passkey ist hinzugefügt.",
+    "account.passkey_failed": (
+        "Der Passkey konnte nicht hinzugefügt werden; versuchen Sie es erneut."
+    ),
+    "passkey.use": "Passkey verwenden",
+    "passkey.browser_failed": (
+        "Der Passkey hat in diesem Browser nicht funktioniert. Versuchen Sie es erneut oder "
+        "geben Sie einen Code ein."
+    ),
     "account.step_up": (
         "Um Ihren zweiten Faktor zu ändern, melden Sie sich erneut mit ihm an (diese "
         "Sitzung wurde nur mit dem Passwort angemeldet)."

@@ -61,6 +61,8 @@ async def _page(
         "error": error,
     }
     template = "otp.html"
+    options = await provider.sign_in.passkey_options(pending)
+    context.update(passkey_options=options, passkey_script=options is not None)
     if pending.state.stage == "enroll":
         enrollment = await provider.sign_in.enrollment(pending)
         if enrollment is None:
@@ -75,6 +77,7 @@ async def _page(
         messages=messages,
         status=status,
         form_targets=_form_targets(pending),
+        scripts=options is not None,
     )
 
 
@@ -116,7 +119,10 @@ async def _submit(request: Request, stage: Stage) -> Response:
         return page
     try:
         logged_in = await provider.sign_in.check_second_factor(
-            pending, form.get("otp", ""), read_cookie(request, provider, SESSION)
+            pending,
+            form.get("otp", ""),
+            read_cookie(request, provider, SESSION),
+            passkey=form.get("passkey", ""),
         )
     except OAuthError as error:
         return error_page(request, error, None, None, messages=messages)

@@ -78,14 +78,7 @@ def sign_in_services(
         consent_url=settings.consent_url,
     )
     factors = second_factors(core)
-    passkeys = Passkeys(
-        store=storage,
-        sealer=core.box,
-        clock=clock,
-        issuer=issuer,
-        rp_name=settings.operator_name,
-        events=events,
-    )
+    passkeys = passkey_service(core)
     sign_in = SignIn(
         interactions=interactions,
         sessions=sessions,
@@ -130,5 +123,17 @@ def second_factors(core: Core) -> SecondFactors:
         sealer=core.box,
         clock=core.clock,
         issuer_name=issuer_name(core.issuer),
+        events=core.events,
+    )
+
+
+def passkey_service(core: Core) -> Passkeys:
+    """WebAuthn for the issuer's origin; the relying party is named as the pages are."""
+    return Passkeys(
+        store=core.storage,
+        sealer=core.box,
+        clock=core.clock,
+        issuer=core.issuer,
+        rp_name=core.settings.operator_name,
         events=core.events,
     )

@@ -90,6 +90,8 @@ class Settings(AbuseLimits):
     """RFC 9449 §8: which DPoP token requests must carry a server nonce (docs/dpop.md)."""
     dpop_proof_window: Annotated[int, Field(ge=5, le=600)] = 60
     """Seconds a DPoP proof's ``iat`` may differ from the server's clock."""
+    mfa: Literal["off", "optional", "required"] = "optional"
+    """Second factors (docs/mfa.md): asked of users who have one; ``required``: of all."""
     default_client_scopes: str | None = None
     seed_demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -73,6 +73,9 @@ class Client:
     """RFC 9101 §10.5: this client's authorization requests must be signed objects."""
     dpop_bound_access_tokens: bool = False
     """RFC 9449 §5.2 (RFC 7591 metadata): every token request must carry a DPoP proof."""
+    require_mfa: bool = False
+    """Its users must pass a second factor (``clients create --require-mfa``); a request
+    cannot lower this (docs/mfa.md)."""
 
     @property
     def is_public(self) -> bool:
@@ -95,6 +98,32 @@ class User:
     name: str | None = None
     """Full name, for the ``profile`` scope's ``name`` claim."""
     email_verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """A user's RFC 6238 authenticator: its secret sealed under the master key
+    (security/secretbox.py), whether a first code confirmed it, and the last time step
+    a code was accepted for (no code is accepted twice, RFC 6238 §5.2)."""
+
+    user_id: str
+    sealed_secret: bytes
+    confirmed: bool
+    created_at: int
+    last_step: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A WebAuthn credential registered by a user (a passkey or security key): its
+    public key and the last signature counter seen (W3C WebAuthn §6.1.1)."""
+
+    credential_id: str
+    """base64url, as the browser reports it."""
+    user_id: str
+    public_key: bytes
+    sign_count: int
+    created_at: int
 
 
 @dataclass(frozen=True, slots=True)

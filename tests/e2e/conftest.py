@@ -204,7 +204,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(5)
 
 
-BACKEND_FIXTURES = {"server", "proxied", "two_workers", "dpop_server"}
+BACKEND_FIXTURES = {"server", "proxied", "two_workers", "dpop_server", "mfa_server"}
 """Fixtures whose servers take their database from ``backends.backend()``. With
 TOLLHOUSE_TEST_BACKEND=postgresql only the e2e tests using one of them run: the others
 would only repeat their SQLite run. Add a fixture here when it uses ``backend()``."""

@@ -61,7 +61,8 @@ def login_app(idp: str, admin_token: str) -> Starlette:
         return HTMLResponse(
             f"<p>Sign in to {pending['client']['name']} ({pending['stage']})</p>"
             f'<form method="post" action="/login"><input name="interaction" value="{interaction}">'
-            '<input name="username"><input name="code"></form>'
+            '<input name="username"><input name="code"><input name="acr"></form>'
+            f"<p>mfa_required: {pending['mfa_required']}</p>"
         )
 
     async def login_submit(request: Request) -> Response:
@@ -72,11 +73,12 @@ def login_app(idp: str, admin_token: str) -> Starlette:
                 "PUT", f"/admin/interactions/{interaction}/reject", {"error": "access_denied"}
             )
         else:
-            answer = await admin(
-                "PUT",
-                f"/admin/interactions/{interaction}/accept-login",
-                {"username": str(form["username"]), "remember": False, "amr": AMR},
-            )
+            body: dict[str, object] = {
+                "username": str(form["username"]), "remember": False, "amr": AMR
+            }  # fmt: skip
+            if form.get("acr"):
+                body["acr"] = form["acr"]
+            answer = await admin("PUT", f"/admin/interactions/{interaction}/accept-login", body)
         return RedirectResponse(answer.json()["redirect_to"], status_code=303)
 
     async def consent_page(request: Request) -> Response:
@@ -273,6 +275,32 @@ def test_amr_from_accept_login_reaches_the_id_tokens_of_exchange_and_refresh(
     # OIDC Core §12.2: a refreshed ID Token keeps the original authentication's facts.
     assert again["amr"] == AMR and again["auth_time"] == first["auth_time"]
     assert again["sub"] == first["sub"] and again["iat"] > first["iat"]  # type: ignore[operator]
+
+
+def test_acr_from_accept_login_reaches_the_tokens_and_must_meet_the_request(
+    setup: Setup,
+) -> None:
+    """docs/mfa.md: the login app reports its second factor as acr; a request that
+    needs one is refused (unmet_authentication_requirements) when the app reports less."""
+    mfa = "urn:tollhouse:mfa"
+    params, verifier = authorize_params(setup, "openid read_sensors")
+    params["acr_values"] = mfa
+    with httpx.Client(timeout=10) as browser:
+        start = str(httpx.URL(f"{setup.idp}/authorize", params=params))
+        fill = {"username": setup.seed.username, "code": ONE_TIME_CODE}
+        consent = {"grant": "openid read_sensors"}
+        refused, _ = walk(browser, start, {"/login": fill, "/consent": consent})
+        assert query(refused)["error"] == "unmet_authentication_requirements"
+    with httpx.Client(timeout=10) as browser:
+        start = str(httpx.URL(f"{setup.idp}/authorize", params=params))
+        callback, _ = walk(browser, start, {"/login": {**fill, "acr": mfa}, "/consent": consent})
+    auth = (setup.seed.other_id, setup.seed.confidential_secret)
+    with httpx.Client(base_url=setup.idp, timeout=10) as http:
+        tokens = exchange(
+            http, query(callback)["code"], verifier=verifier, redirect_uri=CALLBACK, auth=auth
+        )
+    assert tokens.status_code == 200, tokens.text
+    assert id_token_claims(setup, tokens.json()["id_token"])["acr"] == mfa
 
 
 def test_admin_api_refuses_requests_without_a_valid_admin_token(setup: Setup) -> None:

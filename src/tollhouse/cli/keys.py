@@ -41,6 +41,7 @@ from tollhouse.keys.rotation import (
     retention_for,
     rewrap,
 )
+from tollhouse.protocol.mfa import SecondFactors
 from tollhouse.security.master_key import (
     ENV_VAR,
     FILE_NAME,
@@ -278,17 +279,19 @@ def rewrap_(
         new_key = load_new_master_key(new_master_key_file, os.environ.get(NEW_ENV_VAR))
     except ConfigError as exc:
         fail(str(exc))
-    done = run(_rewrap(settings, new_key, allow_pairwise_change))
+    done, resealed = run(_rewrap(settings, new_key, allow_pairwise_change))
     if as_json:
         echo_json(
             {
                 "rewrapped": list(done.rewrapped),
                 "already": list(done.already),
                 "skipped": list(done.skipped),
+                "totp_resealed": resealed,
             }
         )
         return
     click.echo(f"Re-encrypted {len(done.rewrapped)} signing keys under the new master key.")
+    click.echo(f"Re-encrypted {resealed} TOTP secrets (docs/mfa.md).")
     if done.already:
         click.echo(f"{len(done.already)} were under it already.")
     for kid in done.skipped:
@@ -301,7 +304,9 @@ def rewrap_(
     )
 
 
-async def _rewrap(settings: Settings, new_key: bytes, allow_pairwise_change: bool) -> Rewrap:
+async def _rewrap(
+    settings: Settings, new_key: bytes, allow_pairwise_change: bool
+) -> tuple[Rewrap, int]:
     async with storage_for(settings) as storage:
         pairwise = [
             c.client_id for c in await storage.list_clients() if c.subject_type == "pairwise"
@@ -318,7 +323,9 @@ async def _rewrap(settings: Settings, new_key: bytes, allow_pairwise_change: boo
         new = SecretBox(new_key)
         if new_key == load_master_key(settings.master_key, settings.data_dir).key:
             raise ConfigError("the new master key is the current one; nothing to do")
-        return await rewrap(storage, current, new)
+        done = await rewrap(storage, current, new)
+        factors = SecondFactors(store=storage, sealer=new, clock=SystemClock(), issuer_name="")
+        return done, await factors.reseal(current)
 
 
 def _rotation(settings: Settings, storage: KeyStore, box: SecretBox) -> KeyRotation:

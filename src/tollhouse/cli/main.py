@@ -23,6 +23,7 @@ from tollhouse.cli import (
     tokens,
     users,
 )
+from tollhouse.cli import user_factors as _user_factors  # noqa: F401 - adds to `users`
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -29,6 +29,7 @@ from tollhouse.protocol.events import (
     LoginFailed,
     LoginSucceeded,
     RefreshReplayed,
+    SecondFactor,
     SecurityEvent,
     TokenIssued,
     TokenRevoked,
@@ -91,6 +92,7 @@ _MESSAGES: dict[type[Any], str] = {
     AssertionReplayed: "client assertion replayed; refused",
     BackchannelLogout: "back-channel logout token",
     DeviceFlow: "device authorization",
+    SecondFactor: "second factor",
 }
 _WARNINGS = (RefreshReplayed, CodeReplayed, AssertionReplayed)
 
@@ -112,6 +114,8 @@ def audit_fields(event: SecurityEvent) -> dict[str, Any]:
 def _is_warning(event: SecurityEvent) -> bool:
     if isinstance(event, BackchannelLogout):
         return event.result != "delivered"
+    if isinstance(event, SecondFactor):
+        return event.action in ("totp_failed", "totp_replayed", "factors_reset", "passkey_failed")
     return isinstance(event, _WARNINGS)
 
 
@@ -129,6 +133,8 @@ class AuditTrail:
             message = _MESSAGES.get(type(event), event.name)
             if isinstance(event, BackchannelLogout):
                 message = f"{message} {event.result}"
+            elif isinstance(event, SecondFactor):
+                message = f"{message} {event.action}"
             audit_log.log(level, message, extra=fields)
         except Exception:  # an audit failure must not fail the request it describes
             logging.getLogger("tollhouse.error").exception("audit event not recorded")

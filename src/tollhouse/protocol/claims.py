@@ -25,6 +25,7 @@ SUPPORTED_CLAIMS = (
     "azp",
     "sid",
     "amr",
+    "acr",
     *SCOPE_CLAIMS["profile"],
     *SCOPE_CLAIMS["email"],
 )

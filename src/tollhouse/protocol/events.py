@@ -127,6 +127,34 @@ class DeviceFlow:
     name: ClassVar[str] = "device"
 
 
+MfaAction = Literal[
+    "totp_enrolled",
+    "totp_confirmed",
+    "totp_used",
+    "totp_failed",
+    "totp_replayed",
+    "recovery_codes_created",
+    "recovery_code_used",
+    "factors_reset",
+    "passkey_registered",
+    "passkey_used",
+    "passkey_failed",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactor:
+    """Something happened to a user's second factor: enrolment (``by`` the user on the
+    account page, at sign-in, or an operator), a use, a failure, a reset. Never the
+    secret or the code."""
+
+    user_id: str
+    action: MfaAction
+    by: str | None = None
+    client_id: str | None = None
+    name: ClassVar[str] = "mfa"
+
+
 SecurityEvent = (
     LoginSucceeded
     | LoginFailed
@@ -139,6 +167,7 @@ SecurityEvent = (
     | AssertionReplayed
     | BackchannelLogout
     | DeviceFlow
+    | SecondFactor
 )
 
 

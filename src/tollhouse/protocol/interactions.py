@@ -29,7 +29,10 @@ from tollhouse.protocol.results import add_query
 from tollhouse.randomness import equal, fingerprint, token
 from tollhouse.storage.ports import ClientStore, InteractionStore
 
-Stage = Literal["login", "consent"]
+Stage = Literal["login", "consent", "otp", "enroll"]
+"""``otp``/``enroll``: the password was right, a second factor is asked or set up."""
+_STAGES: tuple[Stage, ...] = ("login", "consent", "otp", "enroll")
+SECOND_STEP: frozenset[str] = frozenset({"otp", "enroll"})
 MAX_ID_LENGTH = 128
 VERIFIER_TTL = 120
 """Seconds the browser has to follow an interaction API ``redirect_to``."""
@@ -84,6 +87,7 @@ class LoginAccepted:
     remember: bool = True
     """False: the session cookie ends with the browser (no Max-Age)."""
     amr: tuple[str, ...] = ()
+    acr: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,7 @@ def _decision_to_dict(decision: Decision | None) -> dict[str, Any] | None:
             "user_id": decision.user_id,
             "remember": decision.remember,
             "amr": list(decision.amr),
+            "acr": decision.acr,
         }
     if isinstance(decision, ConsentAccepted):
         return {"kind": "consent", "scopes": list(decision.scopes), "remember": decision.remember}
@@ -126,7 +131,13 @@ def _decision_from_dict(raw: object) -> Decision | None:
     kind = raw.get("kind")
     if kind == "login":
         amr = tuple(str(a) for a in raw.get("amr") or ())
-        return LoginAccepted(str(raw["user_id"]), bool(raw.get("remember")), amr)
+        acr = raw.get("acr")
+        return LoginAccepted(
+            str(raw["user_id"]),
+            bool(raw.get("remember")),
+            amr,
+            acr if isinstance(acr, str) else None,
+        )
     if kind == "consent":
         scopes = tuple(str(s) for s in raw.get("scopes") or ())
         return ConsentAccepted(scopes, bool(raw.get("remember")))
@@ -145,6 +156,8 @@ class PendingState:
     stage: Stage = "login"
     user_id: str | None = None
     decision: Decision | None = None
+    challenge: str | None = None
+    """``otp`` stage: the WebAuthn challenge a passkey answers (used once, with it)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,15 +165,24 @@ class PendingState:
             "stage": self.stage,
             "user_id": self.user_id,
             "decision": _decision_to_dict(self.decision),
+            "challenge": self.challenge,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PendingState:
         request = AuthorizationRequest.from_dict(data["request"])
-        stage: Stage = "consent" if data.get("stage") == "consent" else "login"
+        raw_stage = data.get("stage")
+        stage: Stage = next((s for s in _STAGES if s == raw_stage), "login")
         user_id = data.get("user_id")
         decision = _decision_from_dict(data.get("decision"))
-        return cls(request, stage, user_id if isinstance(user_id, str) else None, decision)
+        challenge = data.get("challenge")
+        return cls(
+            request,
+            stage,
+            user_id if isinstance(user_id, str) else None,
+            decision,
+            challenge if isinstance(challenge, str) else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,11 +235,11 @@ class Interactions:
         self._clients = clients
         self._clock = clock
         self._ttl = ttl
-        self._external: dict[Stage, str | None] = {"login": login_url, "consent": consent_url}
+        self._external: dict[str, str | None] = {"login": login_url, "consent": consent_url}
 
     def external_page(self, stage: Stage) -> str | None:
         """The operator's own page for ``stage``, if one replaces ours."""
-        return self._external[stage]
+        return self._external.get(stage)
 
     async def start(self, state: PendingState, csrf: str | None) -> Started:
         """Keep the request and say where the user answers it. ``csrf``: the token the
@@ -267,6 +289,10 @@ class Interactions:
         if found is None:
             raise InteractionRefused("error.interaction_expired", "The sign-in request expired.")
         record, state = found
+        if stage != state.stage and {stage, state.stage} & SECOND_STEP:
+            # The second step's pages take only their own interactions, and the
+            # password and consent forms never take one of those.
+            raise InteractionRefused("error.interaction_expired", "The sign-in request expired.")
         client = await self.client_of(record)
         if client is None:
             raise InteractionRefused("error.client_gone", "The application no longer exists.")

@@ -73,6 +73,9 @@ class AuthorizationRequest:
     ``/device`` page); None for an ``/authorize`` request."""
     dpop_jkt: str | None = None
     """RFC 9449 §10: the thumbprint of the key the code exchange must prove."""
+    acr_values: tuple[str, ...] = ()
+    mfa: bool = False
+    """A second factor is needed: the server's policy, the client's or acr_values."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -92,6 +95,8 @@ class AuthorizationRequest:
             "id_token_hint_sub": self.id_token_hint_sub,
             "device": self.device,
             "dpop_jkt": self.dpop_jkt,
+            "acr_values": list(self.acr_values),
+            "mfa": self.mfa,
         }
 
     @classmethod
@@ -118,6 +123,8 @@ class AuthorizationRequest:
             id_token_hint_sub=opt_str("id_token_hint_sub"),
             device=opt_str("device"),
             dpop_jkt=opt_str("dpop_jkt"),
+            acr_values=tuple(str(v) for v in _as_list(data.get("acr_values"))),
+            mfa=data.get("mfa") is True,
         )
 
 

@@ -21,6 +21,8 @@ from tollhouse.protocol.endpoints.authorize import (
 from tollhouse.protocol.events import NO_EVENTS, ConsentDecided, Events, LoginFailed, LoginSucceeded
 from tollhouse.protocol.interactions import Interactions, Pending, PendingState, Stage, Started
 from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.mfa import MFA_ACR, MFA_AMR, Enrollment, Policy, SecondFactors
+from tollhouse.protocol.passkeys import PASSKEY_AMR, Passkeys, new_challenge
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect
 from tollhouse.protocol.sessions import SessionCookie, SessionService, SignedIn
@@ -61,7 +63,13 @@ class SignIn:
         apis: ApiStore,
         issuer: str,
         events: Events = NO_EVENTS,
+        factors: SecondFactors | None = None,
+        mfa_policy: Policy = "optional",
+        passkeys: Passkeys | None = None,
     ) -> None:
+        self._passkeys = passkeys
+        self._factors = factors
+        self._mfa_policy: Policy = mfa_policy if factors is not None else "off"
         self._interactions = interactions
         self._sessions = sessions
         self._authorize = authorize
@@ -119,16 +127,97 @@ class SignIn:
         *,
         amr: tuple[str, ...],
         remember: bool,
+        acr: str | None = None,
     ) -> LoggedIn:
         """Establish the session and resume the request as the signed-in user."""
         established = await self._sessions.establish(
-            session_cookie, user_id, amr, remember=remember
+            session_cookie, user_id, amr, acr=acr, remember=remember
         )
         self._events.emit(LoginSucceeded(user_id, client.client_id))
         outcome = await self._authorize.resume(
             request, client, established.signed_in, just_signed_in=True
         )
         return LoggedIn(outcome, established.cookie)
+
+    @property
+    def acr_values_supported(self) -> tuple[str, ...]:
+        """What discovery lists (OIDC Discovery ``acr_values_supported``)."""
+        return () if self._mfa_policy == "off" else (MFA_ACR,)
+
+    async def account_name(self, user_id: str) -> str:
+        """The name an authenticator app shows for the user: the username."""
+        user = await self._users.get_user(user_id)
+        return user.username if user else user_id
+
+    async def second_step(self, pending: Pending, user_id: str, csrf: str | None) -> Started | None:
+        """After the right password: the page asking for the second factor (``otp``),
+        or setting one up when this sign-in needs one and the user has none
+        (``enroll``); None when the password is enough. The login interaction is
+        taken, so the password form cannot be answered again."""
+        if self._factors is None or self._mfa_policy == "off":
+            return None
+        if await self._factors.has_factor(user_id):
+            stage: Stage = "otp"
+        elif pending.request.mfa:
+            stage = "enroll"
+        else:
+            return None
+        await self._interactions.take(pending)
+        if stage == "enroll":
+            account = await self.account_name(user_id)
+            await self._factors.enroll(user_id, account, confirmed=False, by="sign_in")
+        challenge = new_challenge() if stage == "otp" else None
+        state = PendingState(pending.request, stage, user_id, challenge=challenge)
+        return await self._interactions.start(state, csrf)
+
+    async def passkey_options(self, pending: Pending) -> str | None:
+        """The WebAuthn request options of the ``otp`` page, when the user has passkeys."""
+        user_id, challenge = pending.state.user_id, pending.state.challenge
+        if self._passkeys is None or user_id is None or challenge is None:
+            return None
+        return await self._passkeys.options_for(user_id, challenge)
+
+    async def enrollment(self, pending: Pending) -> Enrollment | None:
+        """The authenticator the ``enroll`` page shows (its secret and URI)."""
+        user_id = pending.state.user_id
+        if self._factors is None or user_id is None:
+            return None
+        return await self._factors.pending(user_id, await self.account_name(user_id))
+
+    async def check_second_factor(
+        self, pending: Pending, code: str, session_cookie: str | None, passkey: str = ""
+    ) -> LoggedIn | None:
+        """The code typed on the ``otp`` (a TOTP or recovery code) or ``enroll`` page
+        (the new authenticator's first code); None: refused, the page asks again."""
+        user_id = pending.state.user_id
+        if self._factors is None or user_id is None:
+            return None
+        amr = MFA_AMR
+        if pending.state.stage == "enroll":
+            accepted = await self._factors.confirm(user_id, code, by="sign_in")
+        elif passkey:
+            challenge = pending.state.challenge
+            accepted = bool(
+                self._passkeys
+                and challenge
+                and await self._passkeys.authenticate(user_id, challenge, passkey)
+            )
+            amr = PASSKEY_AMR
+        else:
+            accepted = await self._factors.verify(user_id, code) is not None
+        if not accepted:
+            self._events.emit(LoginFailed(pending.client.client_id))
+            return None
+        await self._interactions.take(pending)
+        return await self.finish_login(
+            pending.request,
+            pending.client,
+            user_id,
+            session_cookie,
+            amr=amr,
+            acr=MFA_ACR,
+            remember=True,
+        )
 
     async def decide_consent(
         self, pending: Pending, signed_in: SignedIn, *, allowed: bool

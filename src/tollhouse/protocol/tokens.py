@@ -81,6 +81,8 @@ class AccessTokenIssuer:
         audience: str,
         scopes: tuple[str, ...],
         auth_time: int | None = None,
+        amr: tuple[str, ...] = (),
+        acr: str | None = None,
         ttl: int | None = None,
         family_id: str | None = None,
         reserved: ReservedAccessToken | None = None,
@@ -108,6 +110,11 @@ class AccessTokenIssuer:
         cnf = confirmation()
         if cnf is not None:
             claims["cnf"] = cnf
+        # RFC 9068 §2.2.1: how the user authenticated, for step-up checks (RFC 9470).
+        if amr:
+            claims["amr"] = list(amr)
+        if acr is not None:
+            claims["acr"] = acr
         token = self._signer.sign_jwt(claims, typ=ACCESS_TOKEN_TYP)
         await self._records.record_access_token(
             AccessTokenRecord(jti, client_id, subject, expires_at, now, family_id)

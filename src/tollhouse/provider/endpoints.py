@@ -105,6 +105,7 @@ def authorize_endpoint(
             require_par=settings.require_par or fapi,
         ),
         pkce_for_all=fapi,
+        mfa_policy=settings.mfa,
     )
 
 

@@ -28,6 +28,8 @@ from tollhouse.protocol.endpoints.token import TokenEndpoint
 from tollhouse.protocol.endpoints.userinfo import UserInfoEndpoint
 from tollhouse.protocol.events import NO_EVENTS, Events
 from tollhouse.protocol.login import PasswordLogin
+from tollhouse.protocol.mfa import SecondFactors
+from tollhouse.protocol.passkeys import Passkeys
 from tollhouse.protocol.revocation import Revoker
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
@@ -88,6 +90,8 @@ class Provider:
     login_guard: LoginGuard
     interactions: InteractionApi
     sign_in: SignIn
+    factors: SecondFactors
+    passkeys: Passkeys
     pages: PageSettings
     cors: CorsPolicy
     """Which origins may read which endpoint's answers (protocol/cors.py)."""
@@ -217,6 +221,8 @@ def _assemble(
         sessions=people.sessions,
         login=people.login,
         sign_in=people.sign_in,
+        factors=people.factors,
+        passkeys=people.passkeys,
         interactions=people.interactions,
         pages=people.pages,
         cors=CorsPolicy(OriginIndex(clients.clients)),

@@ -10,6 +10,8 @@ from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.interactions import Interactions
 from tollhouse.protocol.login import PasswordLogin
 from tollhouse.protocol.logout import SessionTerminator
+from tollhouse.protocol.mfa import SecondFactors, issuer_name
+from tollhouse.protocol.passkeys import Passkeys
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
 from tollhouse.provider.core import Core
@@ -24,6 +26,8 @@ class SignInServices:
     sign_in: SignIn
     interactions: InteractionApi
     pages: PageSettings
+    factors: SecondFactors
+    passkeys: Passkeys
 
 
 def session_service(core: Core, tokens: TokenServices, sender: LogoutSender) -> SessionService:
@@ -73,6 +77,8 @@ def sign_in_services(
         login_url=settings.login_url,
         consent_url=settings.consent_url,
     )
+    factors = second_factors(core)
+    passkeys = passkey_service(core)
     sign_in = SignIn(
         interactions=interactions,
         sessions=sessions,
@@ -82,6 +88,9 @@ def sign_in_services(
         apis=storage,
         issuer=issuer,
         events=events,
+        factors=factors,
+        mfa_policy=settings.mfa,
+        passkeys=passkeys,
     )
     api = InteractionApi(
         interactions=interactions,
@@ -102,4 +111,30 @@ def sign_in_services(
         sign_in=sign_in,
         interactions=api,
         pages=PageSettings.from_settings(settings, issuer),
+        factors=factors,
+        passkeys=passkeys,
+    )
+
+
+def second_factors(core: Core) -> SecondFactors:
+    """TOTP and recovery codes, sealed under the master key; the authenticator app
+    names the account after the issuer's host."""
+    return SecondFactors(
+        store=core.storage,
+        sealer=core.box,
+        clock=core.clock,
+        issuer_name=issuer_name(core.issuer),
+        events=core.events,
+    )
+
+
+def passkey_service(core: Core) -> Passkeys:
+    """WebAuthn for the issuer's origin; the relying party is named as the pages are."""
+    return Passkeys(
+        store=core.storage,
+        sealer=core.box,
+        clock=core.clock,
+        issuer=core.issuer,
+        rp_name=core.settings.operator_name,
+        events=core.events,
     )

@@ -33,6 +33,10 @@ Starlette / FastAPI, per endpoint::
     async def readings(request):  # Starlette
         claims = await require_scopes("read_sensors")(request)
 
+Step-up (RFC 9470): ``Depends(require_acr("urn:tollhouse:mfa", max_age=300))`` answers
+401 ``insufficient_user_authentication`` with ``acr_values`` / ``max_age`` in
+``WWW-Authenticate`` when the user signed in with less, or too long ago.
+
 Keys come from the issuer's discovery document and JWKS, cached (``jwks_ttl``, default
 an hour), refreshed in the background and re-fetched at most once per interval for an
 unknown ``kid``. In async code use ``await validator.validate_async(...)``, which keeps
@@ -52,6 +56,7 @@ from tollhouse.resource.revocation import (
     RedisRevocationList,
     RevocationFeed,
 )
+from tollhouse.resource.step_up import check_authentication, require_acr
 from tollhouse.resource.validator import RevocationCheck, TokenValidator
 
 __all__ = [
@@ -67,5 +72,7 @@ __all__ = [
     "RevocationUnavailable",
     "TokenError",
     "TokenValidator",
+    "check_authentication",
+    "require_acr",
     "require_scopes",
 ]

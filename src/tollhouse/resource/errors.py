@@ -1,4 +1,5 @@
-"""RFC 6750 §3: the errors a resource server answers, and their ``WWW-Authenticate`` value."""
+"""RFC 6750 §3: the errors a resource server answers, and their ``WWW-Authenticate`` value;
+RFC 9470 §3's ``insufficient_user_authentication`` with ``acr_values`` / ``max_age``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ INVALID_TOKEN: Final = "invalid_token"
 INSUFFICIENT_SCOPE: Final = "insufficient_scope"
 INVALID_DPOP_PROOF: Final = "invalid_dpop_proof"
 """RFC 9449 §7.1: the DPoP proof of a request with a DPoP-bound token is refused."""
+INSUFFICIENT_USER_AUTHENTICATION: Final = "insufficient_user_authentication"
 
 _STATUS: Final = {
     INVALID_REQUEST: 400,
     INVALID_TOKEN: 401,
     INSUFFICIENT_SCOPE: 403,
     INVALID_DPOP_PROOF: 401,
+    INSUFFICIENT_USER_AUTHENTICATION: 401,
 }
 _ALLOWED: Final = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
@@ -45,6 +48,8 @@ class TokenError(Exception):
         missing: bool = False,
         realm: str = "",
         check: str = "",
+        acr_values: Iterable[str] = (),
+        max_age: int | None = None,
     ) -> None:
         if error not in _STATUS:
             raise ValueError(f"not an RFC 6750 error code: {error!r}")
@@ -57,6 +62,8 @@ class TokenError(Exception):
         self.check = check
         self.dpop_algs: tuple[str, ...] | None = None
         """Set when the challenge is RFC 9449 §7.1's ``DPoP`` scheme (its ``algs``)."""
+        self.acr_values = tuple(acr_values)
+        self.max_age = max_age
         super().__init__(f"{error}: {self.description}")
 
     @property
@@ -68,6 +75,10 @@ class TokenError(Exception):
             parts.append(f'error_description="{self.description}"')
             if self.scope:
                 parts.append(f'scope="{_quoted(" ".join(self.scope))}"')
+            if self.acr_values:
+                parts.append(f'acr_values="{_quoted(" ".join(self.acr_values))}"')
+            if self.max_age is not None:
+                parts.append(f'max_age="{self.max_age}"')
         if self.dpop_algs is not None:
             parts.insert(0, f'algs="{" ".join(self.dpop_algs)}"')
             return "DPoP " + ", ".join(parts)
@@ -100,6 +111,17 @@ def insufficient_scope(required: Iterable[str]) -> TokenError:
         INSUFFICIENT_SCOPE,
         "The access token lacks a required scope: " + " ".join(scopes) + ".",
         scope=scopes,
+    )
+
+
+def insufficient_user_authentication(
+    description: str, *, acr_values: Iterable[str] = (), max_age: int | None = None
+) -> TokenError:
+    """RFC 9470 §3: the token is fine, how or when the user signed in is not; the client
+    sends the user back to the authorization server with these ``acr_values`` /
+    ``max_age``."""
+    return TokenError(
+        INSUFFICIENT_USER_AUTHENTICATION, description, acr_values=acr_values, max_age=max_age
     )
 
 

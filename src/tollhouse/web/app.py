@@ -18,6 +18,7 @@ from tollhouse.config import Settings
 from tollhouse.observability.access_log import ACCESS_LOG
 from tollhouse.provider import Provider
 from tollhouse.web import (
+    account,
     branding,
     device,
     health,
@@ -26,6 +27,7 @@ from tollhouse.web import (
     logout,
     registration,
     routes,
+    second_factor,
 )
 from tollhouse.web.pipeline import Pipeline
 from tollhouse.web.proxy import TrustedProxies, parse_networks
@@ -76,6 +78,8 @@ def create_app(settings: Settings, build: Callable[[], Awaitable[Provider]]) -> 
             *routes.routes(),
             *interaction.routes(),
             *device.routes(),
+            *second_factor.routes(),
+            *account.routes(),
             *interaction_api.routes(),
             *branding.routes(),
             *logout.routes(),

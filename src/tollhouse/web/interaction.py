@@ -33,6 +33,7 @@ from tollhouse.web.pages import (
     session_of,
 )
 from tollhouse.web.parsing import form_parameters, query_parameters
+from tollhouse.web.second_factor import second_step
 
 # web/routes.py shows /authorize outcomes with these.
 __all__ = ["current_user", "error_page", "respond", "routes"]
@@ -133,6 +134,10 @@ async def login_post(request: Request) -> Response:
         )
     await throttle.login_succeeded(request, provider, username)
     try:
+        csrf = read_cookie(request, provider, CSRF)
+        step = await provider.sign_in.second_step(pending, user_id, csrf)
+        if step is not None:
+            return second_step(step.location)
         logged_in = await provider.sign_in.log_in(
             pending, user_id, read_cookie(request, provider, SESSION)
         )

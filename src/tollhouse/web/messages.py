@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tollhouse.web import mfa_messages
+
 DEFAULT_LOCALE = "en"
 
 EN: dict[str, str] = {
@@ -209,6 +211,9 @@ DE: dict[str, str] = {
         "Das Gerät fragte von {ip} ({agent}). Erlauben Sie nur ein Gerät, das vor Ihnen steht."
     ),
 }
+
+EN.update(mfa_messages.EN)
+DE.update(mfa_messages.DE)
 
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "de": DE}
 LOCALES: tuple[str, ...] = tuple(CATALOGUES)

@@ -55,7 +55,9 @@ def render(
     messages: Messages | None = None,
     status: int = 200,
     form_targets: tuple[str, ...] = (),
+    scripts: bool = False,
 ) -> Response:
+    """``scripts``: the page loads /static/passkey.js (CSP ``script-src 'self'``)."""
     return page(
         template,
         context,
@@ -63,6 +65,7 @@ def render(
         branding=branding_of(provider.pages),
         status=status,
         form_targets=form_targets,
+        scripts=scripts,
     )
 
 

@@ -30,8 +30,9 @@ _env.filters["strong"] = lambda value: Markup("<strong>{}</strong>").format(valu
 _env.filters["code"] = lambda value: Markup("<code>{}</code>").format(value)
 
 
-def content_security_policy(form_targets: Iterable[str] = ()) -> str:
-    """No inline script, no external assets, no framing.
+def content_security_policy(form_targets: Iterable[str] = (), *, scripts: bool = False) -> str:
+    """No inline script, no external assets, no framing; ``scripts``: the server's own
+    static scripts only (the passkey pages: WebAuthn needs JavaScript).
 
     ``form-action`` also lists the client's origin: browsers apply it to the redirect
     that follows a form post (consent → client callback).
@@ -39,7 +40,8 @@ def content_security_policy(form_targets: Iterable[str] = ()) -> str:
     targets = " ".join(["'self'", *sorted(set(form_targets))])
     return (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-        f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+        + ("script-src 'self'; " if scripts else "")
+        + f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
     )
 
 
@@ -50,10 +52,12 @@ def html(
     status: int = 200,
     form_targets: Iterable[str] = (),
     headers: dict[str, str] | None = None,
+    scripts: bool = False,
 ) -> HTMLResponse:
     body = _env.get_template(template).render(**context)
     response = HTMLResponse(body, status_code=status)
-    response.headers["Content-Security-Policy"] = content_security_policy(form_targets)
+    policy = content_security_policy(form_targets, scripts=scripts)
+    response.headers["Content-Security-Policy"] = policy
     response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -69,6 +73,7 @@ def page(
     status: int = 200,
     form_targets: Iterable[str] = (),
     headers: dict[str, str] | None = None,
+    scripts: bool = False,
 ) -> HTMLResponse:
     """A page in the locale of ``messages``, with the operator's name and logo."""
 
@@ -88,6 +93,7 @@ def page(
         status=status,
         form_targets=form_targets,
         headers=headers,
+        scripts=scripts,
     )
     response.headers["Content-Language"] = messages.locale
     return response

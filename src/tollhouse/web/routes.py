@@ -52,6 +52,7 @@ async def discovery_result(provider: Provider) -> JsonResult:
             fapi2=provider.fapi2,
             dpop_algs=() if provider.token.dpop is None else provider.token.dpop.algs,
             certificate_bound=bool(provider.client_cert_header),
+            acr_values=provider.sign_in.acr_values_supported,
         )
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)

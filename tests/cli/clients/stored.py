@@ -40,6 +40,7 @@ METADATA_KEYS = {
     "require_pushed_authorization_requests",
     "require_signed_request_object",
     "dpop_bound_access_tokens",
+    "require_mfa",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
 

@@ -140,6 +140,11 @@ INTROSPECT_OWN_SCOPES = "*"
     help="Every token request must carry a DPoP proof: no bearer tokens for this client "
     "(dpop_bound_access_tokens, RFC 9449).",
 )
+@click.option(
+    "--require-mfa",
+    is_flag=True,
+    help="Its users must pass a second factor (docs/mfa.md); a request cannot lower this.",
+)
 @json_option
 @state_options
 def create(
@@ -160,6 +165,7 @@ def create(
     cors_origins: tuple[str, ...],
     key_options: KeyOptions,
     dpop_bound: bool,
+    require_mfa: bool,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -201,6 +207,7 @@ def create(
         subject_type=subject_type,
         allowed_cors_origins=_cors_origins(cors_origins),
         dpop_bound_access_tokens=dpop_bound,
+        require_mfa=require_mfa,
     )
     added = run(_add(settings, with_keys(client, keys), introspect, chosen_id is not None))
     _print_created(added, secret, as_json)

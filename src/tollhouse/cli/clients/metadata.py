@@ -44,6 +44,7 @@ class ClientMetadata(TypedDict):
     require_pushed_authorization_requests: bool
     require_signed_request_object: bool
     dpop_bound_access_tokens: bool
+    require_mfa: bool
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -73,6 +74,7 @@ def metadata(client: Client) -> ClientMetadata:
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "require_signed_request_object": client.require_signed_request_object,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_mfa": client.require_mfa,
     }
 
 
@@ -98,6 +100,7 @@ def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("created_at", meta["created_at"]),
         ("registered by", THIRD_PARTY if meta["self_registered"] else None),
         ("dpop_bound_access_tokens", "true" if meta["dpop_bound_access_tokens"] else None),
+        ("second factor", "required" if meta["require_mfa"] else None),
     ]
 
 

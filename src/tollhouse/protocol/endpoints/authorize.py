@@ -30,6 +30,13 @@ from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
 from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
 from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.dpop_context import checked_jkt
+from tollhouse.protocol.mfa import (
+    MFA_ACR,
+    Policy,
+    UnmetAuthenticationRequirements,
+    mfa_required,
+    parse_acr_values,
+)
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.protocol.sessions import SignedIn as SignedIn  # re-exported
@@ -103,7 +110,9 @@ class AuthorizeEndpoint:
         devices: DeviceDecisions | None = None,
         sources: AuthorizationSources | None = None,
         pkce_for_all: bool = False,
+        mfa_policy: Policy = "optional",
     ) -> None:
+        self._mfa_policy = mfa_policy
         self._devices = devices
         self._pkce_for_all = pkce_for_all
         self.sources = sources or AuthorizationSources()
@@ -195,6 +204,7 @@ class AuthorizeEndpoint:
             issuer=self._issuer,
             default_client_scopes=self._default_client_scopes,
         )
+        acr_values = parse_acr_values(params.get("acr_values"))
         return AuthorizationRequest(
             client_id=client.client_id,
             redirect_uri=redirect_uri,
@@ -211,6 +221,8 @@ class AuthorizeEndpoint:
             ui_locales=params.get("ui_locales"),
             id_token_hint_sub=self._hint_subject(params.get("id_token_hint"), client),
             dpop_jkt=checked_jkt(params.get("dpop_jkt")),
+            acr_values=acr_values,
+            mfa=mfa_required(self._mfa_policy, client, acr_values),
         )
 
     def _hint_subject(self, hint: str | None, client: Client) -> str | None:
@@ -254,6 +266,10 @@ class AuthorizeEndpoint:
                     request.redirect_uri, LoginRequired(), request.state, client=client
                 )
             return NeedsLogin(request, client)
+        if just_signed_in and request.mfa and signed_in.acr != MFA_ACR:
+            # An external login app signed the user in without the factor asked for.
+            error = UnmetAuthenticationRequirements("This sign-in needs a second factor.")
+            return self.error_redirect(request.redirect_uri, error, request.state, client=client)
         if not await self._consented(request, client, signed_in.user_id):
             if "none" in request.prompt:
                 return self.error_redirect(
@@ -353,6 +369,8 @@ class AuthorizeEndpoint:
         # means signing in again (documented in docs/oidc.md).
         if "login" in request.prompt or "select_account" in request.prompt:
             return True
+        if request.mfa and signed_in.acr != MFA_ACR:
+            return True  # the session has no second factor; this request needs one
         if request.max_age is not None:
             return self._clock.now() - signed_in.auth_time > request.max_age
         return False

@@ -38,6 +38,7 @@ def metadata(
     fapi2: bool = False,
     dpop_algs: Iterable[str] = (),
     certificate_bound: bool = False,
+    acr_values: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The document served at both well-known locations.
 
@@ -86,4 +87,6 @@ def metadata(
         doc["dpop_signing_alg_values_supported"] = list(dpop_algs)  # RFC 9449 §5.1
     if certificate_bound:
         doc["tls_client_certificate_bound_access_tokens"] = True  # RFC 8705 §3.3
+    if acr_values:
+        doc["acr_values_supported"] = list(acr_values)
     return doc

@@ -71,6 +71,7 @@ log = logging.getLogger("tollhouse.audit")
 CALLBACK_PATH = "/interaction/callback"
 ADMIN_REALM = 'Bearer realm="tollhouse-admin"'
 _AMR = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_ACR = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")
 _DESCRIPTION = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]{1,200}")
 """RFC 6749 §5.2 error_description characters (no ``"`` or ``\\``)."""
 
@@ -170,6 +171,9 @@ class InteractionApi:
             "redirect_uri": request.redirect_uri,
             "prompt": list(request.prompt),
             "max_age": request.max_age,
+            "acr_values": list(request.acr_values),
+            # A second factor is needed: accept-login must then report acr urn:tollhouse:mfa.
+            "mfa_required": request.mfa,
             "login_hint": request.login_hint,
             "ui_locales": request.ui_locales,
             "user": {"user_id": user.user_id, "username": user.username} if user else None,
@@ -189,9 +193,9 @@ class InteractionApi:
         return {"ip": device.ip, "user_agent": device.user_agent}
 
     async def accept_login(self, interaction_id: str, body: Mapping[str, Any]) -> JsonResult:
-        """``PUT …/accept-login`` ``{"username" | "user_id", "remember"?, "amr"?}``;
-        ``amr`` (RFC 8176 names) is how the app authenticated the user: it reaches the
-        ID Token."""
+        """``PUT …/accept-login`` ``{"username" | "user_id", "remember"?, "amr"?,
+        "acr"?}``; ``amr`` (RFC 8176 names) and ``acr`` are how the app authenticated
+        the user: they reach the ID Token and the access token."""
         try:
             pending = await self._pending(interaction_id, "login")
             username, user_id = body.get("username"), body.get("user_id")
@@ -206,7 +210,7 @@ class InteractionApi:
             )
             if user is None:
                 raise InvalidRequest("No such user.")
-            decision = LoginAccepted(user.user_id, _flag(body, "remember"), _amr(body))
+            decision = LoginAccepted(user.user_id, _flag(body, "remember"), _amr(body), _acr(body))
             return await self._answer(pending, decision)
         except OAuthError as error:
             return error_json(error)
@@ -272,6 +276,7 @@ class InteractionApi:
                 decision.user_id,
                 session_cookie,
                 amr=decision.amr,
+                acr=decision.acr,
                 remember=decision.remember,
             )
             return Finished(logged_in.outcome, logged_in.cookie)
@@ -346,6 +351,15 @@ def _flag(body: Mapping[str, Any], name: str, default: bool = True) -> bool:
     if not isinstance(value, bool):
         raise InvalidRequest(f"{name} must be true or false.")
     return value
+
+
+def _acr(body: Mapping[str, Any]) -> str | None:
+    acr = body.get("acr")
+    if acr is None:
+        return None
+    if not isinstance(acr, str) or not _ACR.fullmatch(acr):
+        raise InvalidRequest("acr must be a short URI or name (OIDC Core §2).")
+    return acr
 
 
 def _amr(body: Mapping[str, Any]) -> tuple[str, ...]:

@@ -80,6 +80,8 @@ class AuthorizationCodeGrant:
             audience=code.audience,
             scopes=code.scopes,
             auth_time=code.auth_time,
+            amr=code.amr,
+            acr=code.acr,
             family_id=None if family is None else family.family_id,
             reserved=access,
         )

@@ -92,6 +92,8 @@ class RefreshTokenGrant:
             audience=presented.audience,
             scopes=tuple(requested),
             auth_time=presented.auth_time,
+            amr=family.amr,
+            acr=family.acr,
             ttl=client.access_token_ttl,
             family_id=family.family_id,
         )

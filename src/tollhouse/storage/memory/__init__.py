@@ -14,6 +14,7 @@ from __future__ import annotations
 from tollhouse.storage.memory.accounts import MemoryAccounts
 from tollhouse.storage.memory.codes import MemoryCodes
 from tollhouse.storage.memory.devices import MemoryDevices
+from tollhouse.storage.memory.factors import MemoryFactors
 from tollhouse.storage.memory.keys import MemoryKeys
 from tollhouse.storage.memory.sessions import MemorySessions
 from tollhouse.storage.memory.tokens import MemoryTokens
@@ -30,5 +31,12 @@ class MemoryStorage(
     MemoryKeys,
     MemoryTokens,
     MemoryOneTimeUses,
+    MemoryFactors,
 ):
     """Implements :class:`~tollhouse.storage.ports.Storage` in process memory."""
+
+    async def delete_user(self, username: str) -> bool:
+        user = await self.get_user_by_username(username)
+        if user is not None:
+            self._forget_factors(user.user_id)
+        return await super().delete_user(username)

@@ -73,6 +73,7 @@ def client_row(client: Client) -> dict[str, Any]:
         "require_par": client.require_pushed_authorization_requests,
         "require_signed_request_object": client.require_signed_request_object,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_mfa": client.require_mfa,
     }
 
 
@@ -103,6 +104,7 @@ def to_client(row: Row) -> Client:
         require_pushed_authorization_requests=bool(row["require_par"]),
         require_signed_request_object=bool(row["require_signed_request_object"]),
         dpop_bound_access_tokens=bool(row["dpop_bound_access_tokens"]),
+        require_mfa=bool(row["require_mfa"]),
     )
 
 

@@ -70,6 +70,7 @@ clients = Table(
     Column("require_par", Boolean, nullable=False, server_default=false()),
     Column("require_signed_request_object", Boolean, nullable=False, server_default=false()),
     Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
+    Column("require_mfa", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(
@@ -82,6 +83,38 @@ users = Table(
     Column("email", Text, nullable=True),
     Column("name", Text, nullable=True),
     Column("email_verified", Boolean, nullable=False),
+)
+
+# A user's TOTP authenticator (RFC 6238): the secret sealed under the master key.
+user_totp = Table(
+    "user_totp",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    Column("sealed_secret", LargeBinary, nullable=False),
+    Column("confirmed", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=True),
+)
+
+# Single-use recovery codes, as SHA-256 digests.
+user_recovery_codes = Table(
+    "user_recovery_codes",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+)
+
+# WebAuthn credentials (passkeys): public keys and signature counters.
+user_passkeys = Table(
+    "user_passkeys",
+    metadata,
+    Column("credential_id", String(1024), primary_key=True),
+    Column(
+        "user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 apis = Table(

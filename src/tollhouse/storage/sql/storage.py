@@ -25,6 +25,7 @@ from tollhouse.storage.sql.backend import backend_for
 from tollhouse.storage.sql.codes import SqlCodes
 from tollhouse.storage.sql.devices import SqlDevices
 from tollhouse.storage.sql.engine import create_engine
+from tollhouse.storage.sql.factors import SqlFactors
 from tollhouse.storage.sql.keys import SqlKeys
 from tollhouse.storage.sql.migrate import migrate as migrate_to_head
 from tollhouse.storage.sql.registration import SqlRegistrationTokens
@@ -77,6 +78,7 @@ async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
 
 class SqlStorage(
     SqlAccounts,
+    SqlFactors,
     SqlCodes,
     SqlDevices,
     SqlSessions,

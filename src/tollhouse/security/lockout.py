@@ -21,17 +21,13 @@ cannot be reached, the in-process counts take over until it is back.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
-log = logging.getLogger("tollhouse.security")
+from tollhouse.security.shared_redis import SharedRedis
 
 DEFAULT_PREFIX = "tollhouse:lockout:"
 _MAX_DOUBLINGS = 32
@@ -214,18 +210,20 @@ class RedisFailureCounts:
         fallback: FailureCounts | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
-        from redis.asyncio import Redis
-
-        self._redis: Redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._shared = SharedRedis(
+            url,
+            prefix=prefix,
+            unreachable="sign-in lockouts fall back to this process: Redis is unreachable",
+            event="lockout_redis_unreachable",
+            now=now,
+        )
+        self._redis = self._shared.redis
         self._attempt = self._redis.register_script(_ATTEMPT)
         self._give_back = self._redis.register_script(_GIVE_BACK)
-        self._prefix = prefix
         self._fallback = fallback or MemoryFailureCounts(now=now)
-        self._now = now
-        self._last_warning = -math.inf
 
     def key(self, key: str) -> str:
-        return self._prefix + key
+        return self._shared.key(key)
 
     async def attempt(self, counts: Sequence[Count]) -> Locked | None:
         from redis.exceptions import RedisError
@@ -238,7 +236,7 @@ class RedisFailureCounts:
                 keys=[self.key(count.key) for count in counts], args=args
             )
         except (RedisError, OSError) as exc:
-            self._warn(exc)
+            self._shared.warn(exc)
             return await self._fallback.attempt(counts)
         if int(wait_ms) <= 0:
             return None
@@ -251,28 +249,14 @@ class RedisFailureCounts:
         try:
             await self._give_back(keys=[self.key(key)])
         except (RedisError, OSError) as exc:
-            self._warn(exc)
+            self._shared.warn(exc)
 
     async def forget(self, key: str) -> None:
-        from redis.exceptions import RedisError
-
         await self._fallback.forget(key)
-        try:
-            await self._redis.delete(self.key(key))
-        except (RedisError, OSError) as exc:
-            self._warn(exc)
-
-    def _warn(self, exc: BaseException) -> None:
-        now = self._now()
-        if now - self._last_warning >= 60:
-            self._last_warning = now
-            log.warning(
-                "sign-in lockouts fall back to this process: Redis is unreachable",
-                extra={"event": "lockout_redis_unreachable", "reason": repr(exc)},
-            )
+        await self._shared.delete(key)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._shared.close()
 
 
 def open_failure_counts(redis_url: str | None) -> FailureCounts:

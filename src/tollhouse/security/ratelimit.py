@@ -20,18 +20,14 @@ reached, the in-process buckets take over until it is back.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
-log = logging.getLogger("tollhouse.security")
+from tollhouse.security.shared_redis import SharedRedis
 
 OFF = "off"
 DEFAULT_PREFIX = "tollhouse:ratelimit:"
@@ -226,17 +222,19 @@ class RedisRateLimiter:
         fallback: RateLimiter | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
-        from redis.asyncio import Redis
-
-        self._redis: Redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._shared = SharedRedis(
+            url,
+            prefix=prefix,
+            unreachable="rate limits fall back to this process: Redis is unreachable",
+            event="ratelimit_redis_unreachable",
+            now=now,
+        )
+        self._redis = self._shared.redis
         self._script = self._redis.register_script(_TAKE)
-        self._prefix = prefix
         self._fallback = fallback or MemoryRateLimiter(now=now)
-        self._now = now
-        self._last_warning = -math.inf
 
     def key(self, key: str) -> str:
-        return self._prefix + key
+        return self._shared.key(key)
 
     async def take(self, key: str, rate: Rate, cost: int = 1) -> Decision:
         from redis.exceptions import RedisError
@@ -248,32 +246,18 @@ class RedisRateLimiter:
                 )
             )
         except (RedisError, OSError) as exc:
-            self._warn(exc)
+            self._shared.warn(exc)
             return await self._fallback.take(key, rate, cost)
         if wait_ms <= 0:
             return ALLOWED
         return Decision(False, max(1, math.ceil(wait_ms / 1000)))
 
     async def reset(self, key: str) -> None:
-        from redis.exceptions import RedisError
-
         await self._fallback.reset(key)
-        try:
-            await self._redis.delete(self.key(key))
-        except (RedisError, OSError) as exc:
-            self._warn(exc)
-
-    def _warn(self, exc: BaseException) -> None:
-        now = self._now()
-        if now - self._last_warning >= 60:
-            self._last_warning = now
-            log.warning(
-                "rate limits fall back to this process: Redis is unreachable",
-                extra={"event": "ratelimit_redis_unreachable", "reason": repr(exc)},
-            )
+        await self._shared.delete(key)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._shared.close()
 
 
 def open_rate_limiter(redis_url: str | None) -> RateLimiter:

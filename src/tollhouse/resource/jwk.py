@@ -189,13 +189,17 @@ def _es256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
     return VerifyKey(kid, "ES256", verify, key)
 
 
-def _rs256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
+def _rsa_public(jwk: dict[str, Any]) -> tuple[rsa.RSAPublicKey, int]:
+    """The RSA public key of ``jwk`` (RFC 7518 §6.3.1) and its signatures' length."""
     n = int.from_bytes(_member(jwk, "n"))
     e = int.from_bytes(_member(jwk, "e"))
     if n.bit_length() < MIN_RSA_BITS:
         raise ValueError(f"RSA modulus shorter than {MIN_RSA_BITS} bits")
-    key = rsa.RSAPublicNumbers(e, n).public_key()
-    size = (n.bit_length() + 7) // 8
+    return rsa.RSAPublicNumbers(e, n).public_key(), (n.bit_length() + 7) // 8
+
+
+def _rs256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
+    key, size = _rsa_public(jwk)
     recover = key.recover_data_from_signature
     sha256, equal = hashlib.sha256, hmac.compare_digest
 
@@ -229,12 +233,7 @@ _SHA256: Final = hashes.SHA256()
 
 
 def _ps256(kid: str, jwk: dict[str, Any]) -> VerifyKey:
-    n = int.from_bytes(_member(jwk, "n"))
-    e = int.from_bytes(_member(jwk, "e"))
-    if n.bit_length() < MIN_RSA_BITS:
-        raise ValueError(f"RSA modulus shorter than {MIN_RSA_BITS} bits")
-    key = rsa.RSAPublicNumbers(e, n).public_key()
-    size = (n.bit_length() + 7) // 8
+    key, size = _rsa_public(jwk)
     verify_pss = key.verify
 
     def verify(signature: bytes, signing_input: bytes) -> bool:

@@ -145,6 +145,11 @@ INTROSPECT_OWN_SCOPES = "*"
     is_flag=True,
     help="Its users must pass a second factor (docs/mfa.md); a request cannot lower this.",
 )
+@click.option(
+    "--require-passkey",
+    is_flag=True,
+    help="Its users must sign in with a passkey (acr phr, phishing-resistant; docs/mfa.md).",
+)
 @json_option
 @state_options
 def create(
@@ -166,6 +171,7 @@ def create(
     key_options: KeyOptions,
     dpop_bound: bool,
     require_mfa: bool,
+    require_passkey: bool,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -208,6 +214,7 @@ def create(
         allowed_cors_origins=_cors_origins(cors_origins),
         dpop_bound_access_tokens=dpop_bound,
         require_mfa=require_mfa,
+        require_passkey=require_passkey,
     )
     added = run(_add(settings, with_keys(client, keys), introspect, chosen_id is not None))
     _print_created(added, secret, as_json)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -108,6 +108,9 @@ def test_add_a_passkey_then_sign_in_with_it(
         page.goto(f"{idp.base}/authorize?{urlencode(params)}")
         sign_in(page, "erin")
         page.wait_for_url("**/otp?interaction=**")
+        # erin has a passkey and no authenticator app: the page says so.
+        page.get_by_role("heading", name="Confirm with your passkey").wait_for()
+        assert page.get_by_text("Open your authenticator app").count() == 0
         shoot(page, output_dir, "passkey-otp")
         page.get_by_role("button", name="Use a passkey").click()
         page.get_by_role("button", name="Allow").click()
@@ -253,3 +256,38 @@ def enroll_totp(data_dir: Path, username: str) -> Any:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return pyotp.TOTP(json.loads(done.stdout)["secret"])
+
+
+def test_bad_passkey_answers_are_refused_and_change_nothing(
+    localhost_idp: tuple[Idp, Path],
+) -> None:
+    """Over plain HTTP: a made-up assertion is a 400 page (never a 500) and the
+    interaction still works; the login form cannot take a passkey interaction, nor
+    /passkey a login one; a wrong CSRF token is refused."""
+    idp, _ = localhost_idp
+    url, _ = phr_url(idp, "app-a")
+    with httpx.Client(timeout=10) as http:
+        login = http.get(url, follow_redirects=True)
+        interaction = parse_qs(urlsplit(str(login.url)).query)["interaction"][0]
+        csrf = http.cookies["tollhouse_csrf"]
+        form = {"interaction": interaction, "csrf_token": csrf}
+        assert http.post(f"{idp.base}/passkey", data=form).status_code == 400
+        wrong = http.post(f"{idp.base}/login/passkey", data={**form, "csrf_token": "x" * 43})
+        assert wrong.status_code == 400
+        started = http.post(f"{idp.base}/login/passkey", data=form)
+        assert started.status_code == 303
+        passkey_page = http.get(f"{idp.base}{started.headers['location']}")
+        assert "script-src 'self'" in passkey_page.headers["content-security-policy"]
+        second = parse_qs(urlsplit(started.headers["location"]).query)["interaction"][0]
+        step = {"interaction": second, "csrf_token": csrf}
+        for bad in ("", "{}", '{"id": "x", "response": {"userHandle": "!!"}}', "[1]"):
+            refused = http.post(f"{idp.base}/passkey", data={**step, "passkey": bad})
+            assert refused.status_code == 400, refused.text
+            assert "did not sign you in" in refused.text, bad
+        huge = http.post(f"{idp.base}/passkey", data={**step, "passkey": "x" * 70_000})
+        assert huge.status_code in (400, 413)
+        login_form = {**step, "username": "dana", "password": "wrong"}
+        assert http.post(f"{idp.base}/login", data=login_form).status_code == 400
+        back = http.post(f"{idp.base}/passkey", data={**step, "back": "1"})
+        assert back.status_code == 303 and back.headers["location"].startswith("/login?")
+        assert http.post(f"{idp.base}/passkey", data=step).status_code == 400

@@ -35,6 +35,12 @@ INTROSPECT_OWN_SCOPES = "*"
 """The value of a bare ``--introspect``: the APIs that own the client's scopes."""
 
 
+def _logout_uris(post_logout: tuple[str, ...], backchannel: str | None) -> tuple[str, ...]:
+    if backchannel is not None:
+        check_uris((backchannel,), "--backchannel-logout-uri")
+    return check_uris(post_logout, "--post-logout-redirect-uri")
+
+
 @click.command("create")
 @click.option("--name", required=True, help="Human-readable name (client_name).")
 @click.option(
@@ -188,10 +194,8 @@ def create(
     chosen = check_grant_types(grant_types, public)
     uris = check_redirect_uris(redirect_uris, chosen)
     scopes = check_scopes(scope_values)
-    if backchannel_logout_uri is not None:
-        check_uris((backchannel_logout_uri,), "--backchannel-logout-uri")
+    logout_uris = _logout_uris(post_logout_redirect_uris, backchannel_logout_uri)
     settings = settings_from(data_dir, database)
-
     secret = None if method in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT) else new_secret()
     client = Client(
         client_id=client_id,
@@ -205,9 +209,7 @@ def create(
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
         refresh_token_absolute_ttl=refresh_token_absolute_ttl,
-        post_logout_redirect_uris=check_uris(
-            post_logout_redirect_uris, "--post-logout-redirect-uri"
-        ),
+        post_logout_redirect_uris=logout_uris,
         backchannel_logout_uri=backchannel_logout_uri,
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,

@@ -54,6 +54,8 @@ PASSKEY_AMR = ("pwd", "hwk", "mfa")
 PASSWORDLESS_AMR = ("hwk", "user", "mfa")
 CEREMONY_TTL = 300
 MAX_RESPONSE_LENGTH = 64 * 1024
+MAX_USER_HANDLE = 64
+"""WebAuthn §5.4.3: a user handle is at most 64 bytes."""
 _STATE_AAD = b"tollhouse/passkey-registration"
 
 
@@ -181,9 +183,11 @@ class Passkeys:
             user_id = base64url_to_bytes(str(handle)).decode("utf-8")
         except (ValueError, KeyError, TypeError):
             return None
-        if not user_id or not await self.authenticate(user_id, challenge, response):
+        # A handle naming nobody with a passkey is refused before any audit line, so a
+        # made-up handle does not write its text into the log.
+        if not 0 < len(user_id) <= MAX_USER_HANDLE or not await self.has_passkey(user_id):
             return None
-        return user_id
+        return user_id if await self.authenticate(user_id, challenge, response) else None
 
     async def authenticate(self, user_id: str, challenge: str, response: str) -> bool:
         """The browser's assertion for ``challenge`` by one of the user's passkeys."""

@@ -34,6 +34,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from demo import breaker_action
 from demo.oidc import LoginError, PendingLogin, RefreshFailed, RelyingParty, TokenSet
 from demo.settings import HOST, SCOPES, Credentials, DemoSettings
 
@@ -68,6 +69,8 @@ class Session:
     tokens: TokenSet | None = None
     user: dict[str, Any] = field(default_factory=dict)
     refreshes: int = 0
+    resume: str | None = None
+    """The breaker whose opening waits for a step-up sign-in (demo/breaker_action.py)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Serialises refreshes: two concurrent uses of one refresh token would be a replay,
     and the IdP would revoke the whole family (RFC 9700 §4.14.2)."""
@@ -250,7 +253,9 @@ async def callback(request: Request) -> Response:
     monitor.sessions.drop(session)
     signed_in = monitor.sessions.new()
     signed_in.tokens, signed_in.user = tokens, user
-    return with_cookie(RedirectResponse("/readings", status_code=303), signed_in)
+    signed_in.resume = session.resume
+    target = f"/breakers/{session.resume}" if session.resume else "/readings"
+    return with_cookie(RedirectResponse(target, status_code=303), signed_in)
 
 
 async def readings_page(request: Request) -> Response:
@@ -383,6 +388,7 @@ def create_app(settings: DemoSettings, credentials: Credentials) -> Starlette:
             Route("/readings", readings_page),
             Route("/readings.json", readings_json),
             Route("/logout", logout, methods=["POST"]),
+            *breaker_action.routes(),
             Route("/healthz", healthz),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
@@ -397,7 +403,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="grid-monitor: %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request
     settings = DemoSettings.from_env()
-    app = create_app(settings, Credentials.load(settings.data_dir))
+    # The module's own classes, not __main__'s: demo/breaker_action.py catches SignedOut.
+    from demo import grid_monitor
+
+    app = grid_monitor.create_app(settings, Credentials.load(settings.data_dir))
     uvicorn.run(app, host=HOST, port=settings.client_port, log_level="warning")
 
 

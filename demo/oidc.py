@@ -146,7 +146,11 @@ class RelyingParty:
 
     # -- the authorization request -------------------------------------------------
 
-    async def authorization_url(self) -> tuple[str, PendingLogin]:
+    async def authorization_url(
+        self, extra: dict[str, str] | None = None
+    ) -> tuple[str, PendingLogin]:
+        """``extra``: more parameters, such as RFC 9470 step-up's ``acr_values`` and
+        ``max_age``."""
         metadata = await self.metadata()
         pending = PendingLogin(
             state=secrets.token_urlsafe(24),
@@ -163,6 +167,7 @@ class RelyingParty:
             "nonce": pending.nonce,
             "code_challenge": s256(pending.code_verifier),
             "code_challenge_method": "S256",
+            **(extra or {}),
         }
         return f"{metadata['authorization_endpoint']}?{urlencode(query)}", pending
 

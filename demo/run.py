@@ -130,6 +130,7 @@ def child_env(settings: DemoSettings, extra: Mapping[str, str]) -> dict[str, str
     env["DEMO_SPA_PORT"] = str(settings.field_port)
     env["DEMO_HUB_PORT"] = str(settings.hub_port)
     env["DEMO_DATA_DIR"] = str(settings.data_dir)
+    env["DEMO_IDP_HOST"] = settings.idp_host
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("TOLLHOUSE_ACCESS_TOKEN_TTL", DEMO_ACCESS_TOKEN_TTL)
     return env
@@ -255,6 +256,8 @@ def running(settings: DemoSettings, env: Mapping[str, str] | None = None) -> Ite
                 str(settings.idp_port),
                 "--data-dir",
                 str(settings.data_dir),
+                "--issuer",
+                settings.issuer,
             ],
             settings,
             environment,

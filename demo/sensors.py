@@ -7,6 +7,8 @@ checks every request's access token locally (RFC 9068 JWT, the IdP's JWKS, RFC 6
 errors) and ``RevocationFeed`` learns revoked tokens from the IdP's signed feed with
 the API's own client credentials. ``GET /readings`` needs ``read_sensors``,
 ``POST /readings`` ``send_readings``: one middleware per scope, chosen by method.
+``POST /breakers/{breaker}/open`` needs a passkey sign-in (``require_acr("phr")``,
+RFC 9470 step-up).
 Run with ``python -m demo.sensors``.
 """
 
@@ -26,13 +28,14 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from demo.settings import API_IDENTIFIER, HOST, SEND_SCOPE, Credentials, DemoSettings
-from tollhouse.resource import BearerAuthMiddleware, RevocationFeed, TokenValidator
+from tollhouse.resource import BearerAuthMiddleware, RevocationFeed, TokenValidator, require_acr
 from tollhouse.resource.asgi import ASGIApp
 
 log = logging.getLogger("demo.sensors")
@@ -80,6 +83,31 @@ SENSORS = (
     Sensor("wind-w1-output", "Wind park W1 output", "MW", 42.0, 11.0, 53, 1, 0, 100),
     Sensor("battery-b1-soc", "Battery B1 state of charge", "%", 72.0, 9.0, 113, 0, 20, 95),
 )  # fmt: skip
+
+
+BREAKERS = {"f3": "Feeder F3 breaker", "t1": "Transformer T1 breaker"}
+STEP_UP_MAX_AGE = 300
+OPEN_BREAKER = require_acr("phr", max_age=STEP_UP_MAX_AGE, scopes=(REQUIRED_SCOPE,))
+"""Opening a breaker needs a passkey sign-in (acr ``phr``) in the last five minutes
+(RFC 9470): a stolen password, or a code relayed by a phishing page, is not enough."""
+
+
+async def open_breaker(request: Request) -> Response:
+    """``POST /breakers/{breaker}/open``: simulated, but only after a passkey."""
+    try:
+        claims = await OPEN_BREAKER(request)
+    except HTTPException as refused:
+        challenge = (refused.headers or {}).get("WWW-Authenticate", "")
+        error = challenge.partition('error="')[2].partition('"')[0] or "invalid_token"
+        refusal = {"error": error, "error_description": refused.detail}
+        return JSONResponse(refusal, refused.status_code, headers=refused.headers)
+    breaker = request.path_params["breaker"]
+    if breaker not in BREAKERS:
+        return JSONResponse({"error": "not_found"}, 404)
+    log.info("breaker %s opened by %s (acr %s)", breaker, claims["sub"], claims.get("acr"))
+    body = {"breaker": breaker, "name": BREAKERS[breaker], "state": "open",
+            "subject": claims["sub"], "acr": claims.get("acr")}  # fmt: skip
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 MAX_REPORTED = 20
@@ -146,13 +174,16 @@ async def report(request: Request) -> Response:
 
 
 class ByMethod:
-    """``POST`` to one app, every other method to another: each its own scope check."""
+    """``POST`` to one app, every other method to another: each its own scope check;
+    ``/breakers/`` straight to the app, whose handler checks the token itself."""
 
-    def __init__(self, post: ASGIApp, other: ASGIApp) -> None:
-        self.post, self.other = post, other
+    def __init__(self, post: ASGIApp, other: ASGIApp, direct: ASGIApp) -> None:
+        self.post, self.other, self.direct = post, other, direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chosen = self.post if scope.get("method") == "POST" else self.other
+        if str(scope.get("path", "")).startswith("/breakers/"):
+            chosen = self.direct
         await chosen(scope, receive, send)
 
 
@@ -184,17 +215,20 @@ def create_app(settings: DemoSettings, credentials: Credentials) -> ASGIApp:
         routes=[
             Route("/readings", readings, methods=["GET"]),
             Route("/readings", report, methods=["POST"]),
+            Route("/breakers/{breaker}/open", open_breaker, methods=["POST"]),
             Route("/healthz", healthz),
         ],
         lifespan=lifespan,
     )
     app.state.reported = {}
+    app.state.token_validator = validator
     excluded = {"/healthz"}
     return ByMethod(
         BearerAuthMiddleware(app, validator, required_scopes=[SEND_SCOPE], exclude_paths=excluded),
         BearerAuthMiddleware(
             app, validator, required_scopes=[REQUIRED_SCOPE], exclude_paths=excluded
         ),
+        app,
     )
 
 

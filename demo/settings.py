@@ -39,6 +39,13 @@ def _port(name: str, default: int) -> int:
     return value
 
 
+def _idp_host(value: str) -> str:
+    """Only loopback names: the demo serves plain HTTP."""
+    if value not in (HOST, "localhost"):
+        raise SystemExit(f"DEMO_IDP_HOST must be {HOST} or localhost, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class DemoSettings:
     idp_port: int = 8080
@@ -47,11 +54,14 @@ class DemoSettings:
     data_dir: Path = Path(".tollhouse-demo")
     field_port: int = 9002
     hub_port: int = 9003
+    idp_host: str = HOST
+    """The issuer's host name. Passkeys need a name, not an IP address (WebAuthn's
+    relying party id): ``DEMO_IDP_HOST=localhost`` for the passkey action."""
 
     @classmethod
     def from_env(cls) -> DemoSettings:
         """``DEMO_IDP_PORT``, ``DEMO_CLIENT_PORT``, ``DEMO_API_PORT``, ``DEMO_DATA_DIR``,
-        ``DEMO_SPA_PORT``, ``DEMO_HUB_PORT``."""
+        ``DEMO_SPA_PORT``, ``DEMO_HUB_PORT``, ``DEMO_IDP_HOST``."""
         default = cls()
         return cls(
             idp_port=_port("DEMO_IDP_PORT", default.idp_port),
@@ -60,11 +70,12 @@ class DemoSettings:
             data_dir=Path(os.environ.get("DEMO_DATA_DIR") or default.data_dir),
             field_port=_port("DEMO_SPA_PORT", default.field_port),
             hub_port=_port("DEMO_HUB_PORT", default.hub_port),
+            idp_host=_idp_host(os.environ.get("DEMO_IDP_HOST") or default.idp_host),
         )
 
     @property
     def issuer(self) -> str:
-        return f"http://{HOST}:{self.idp_port}"
+        return f"http://{self.idp_host}:{self.idp_port}"
 
     @property
     def client_url(self) -> str:

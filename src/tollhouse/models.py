@@ -76,6 +76,8 @@ class Client:
     require_mfa: bool = False
     """Its users must pass a second factor (``clients create --require-mfa``); a request
     cannot lower this (docs/mfa.md)."""
+    require_passkey: bool = False
+    """Its users must sign in with a passkey (``--require-passkey``, ``acr`` ``phr``)."""
 
     @property
     def is_public(self) -> bool:

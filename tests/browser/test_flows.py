@@ -38,7 +38,7 @@ def watch_console(page: Any) -> list[str]:
 def sign_in(page: Any, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def at_callback(page: Any, idp: Idp, path: str) -> dict[str, str]:

@@ -303,6 +303,30 @@ def test_acr_from_accept_login_reaches_the_tokens_and_must_meet_the_request(
     assert id_token_claims(setup, tokens.json()["id_token"])["acr"] == mfa
 
 
+def test_a_request_for_phr_needs_the_login_app_to_report_a_passkey(setup: Setup) -> None:
+    """acr_values=phr: a login app reporting only urn:tollhouse:mfa (a code) gets
+    unmet_authentication_requirements; reporting phr reaches the tokens."""
+    params, verifier = authorize_params(setup, "openid read_sensors")
+    params["acr_values"] = "phr"
+    fill = {"username": setup.seed.username, "code": ONE_TIME_CODE}
+    consent = {"grant": "openid read_sensors"}
+    with httpx.Client(timeout=10) as browser:
+        start = str(httpx.URL(f"{setup.idp}/authorize", params=params))
+        steps = {"/login": {**fill, "acr": "urn:tollhouse:mfa"}, "/consent": consent}
+        refused, _ = walk(browser, start, steps)
+        assert query(refused)["error"] == "unmet_authentication_requirements"
+    with httpx.Client(timeout=10) as browser:
+        start = str(httpx.URL(f"{setup.idp}/authorize", params=params))
+        callback, _ = walk(browser, start, {"/login": {**fill, "acr": "phr"}, "/consent": consent})
+    auth = (setup.seed.other_id, setup.seed.confidential_secret)
+    with httpx.Client(base_url=setup.idp, timeout=10) as http:
+        tokens = exchange(
+            http, query(callback)["code"], verifier=verifier, redirect_uri=CALLBACK, auth=auth
+        )
+    assert tokens.status_code == 200, tokens.text
+    assert id_token_claims(setup, tokens.json()["id_token"])["acr"] == "phr"
+
+
 def test_admin_api_refuses_requests_without_a_valid_admin_token(setup: Setup) -> None:
     with httpx.Client(base_url=setup.idp, timeout=10) as http:
         bare = http.get("/admin/interactions/whatever")

@@ -344,10 +344,36 @@ def test_a_session_without_a_factor_does_not_reach_a_client_requiring_one(
     assert "error=login_required" in page.headers["location"]
 
 
-def test_discovery_lists_the_mfa_level(mfa_server: MfaServer) -> None:
+def test_discovery_lists_the_mfa_level(mfa_server: MfaServer, browser: Browser) -> None:
+    """An IP-address issuer cannot have passkeys (WebAuthn needs a host name): no phr,
+    and the login page offers no password-less sign-in."""
     with mfa_server.server.client() as http:
         doc = http.get("/.well-known/openid-configuration").json()
     assert doc["acr_values_supported"] == [MFA_ACR]
+    login = browser.authorize(WEB)
+    assert urlsplit(str(login.url)).path == "/login"
+    assert "/login/passkey" not in login.text
+
+
+def test_a_totp_session_does_not_meet_phr(mfa_server: MfaServer, browser: Browser) -> None:
+    """acr_values=phr cannot be met by a password and a code, before or during the
+    sign-in: login_required with prompt=none, a new sign-in otherwise, and without a
+    passkey the client gets unmet_authentication_requirements, never a code."""
+    totp = mfa_server.enroll("bob")
+    browser.authorize(WEB, acr_values=MFA_ACR)
+    browser.password("bob")
+    browser.submit(otp=totp.now())
+    assert browser.tokens(WEB)["id"]["acr"] == MFA_ACR
+
+    page = browser.authorize(WEB, acr_values="phr", prompt="none")
+    assert "error=login_required" in page.headers["location"]
+    page = browser.authorize(WEB, acr_values=f"phr {MFA_ACR}")
+    assert urlsplit(str(page.url)).path == "/login"
+    assert "needs you to sign in with a passkey" in page.text
+    refused = browser.password("bob")
+    assert refused.is_redirect
+    query = parse_qs(urlsplit(refused.headers["location"]).query)
+    assert query["error"] == ["unmet_authentication_requirements"] and "code" not in query
 
 
 def test_reset_removes_the_factors(mfa_server: MfaServer, browser: Browser) -> None:

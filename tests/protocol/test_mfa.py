@@ -15,10 +15,13 @@ from tollhouse.models import Client
 from tollhouse.protocol import totp
 from tollhouse.protocol.mfa import (
     MFA_ACR,
+    PHR_ACR,
     SecondFactors,
     may_change_factors,
     mfa_required,
     parse_acr_values,
+    passkey_required,
+    satisfies,
 )
 from tollhouse.security.secretbox import SecretBox
 from tollhouse.storage.memory import MemoryStorage
@@ -45,6 +48,22 @@ def test_the_request_only_raises_the_level(
     policy: str, strict: bool, acr_values: tuple[str, ...], expected: bool
 ) -> None:
     assert mfa_required(policy, client(require_mfa=strict), acr_values) is expected  # type: ignore[arg-type]
+
+
+def test_a_passkey_level_is_a_floor_too() -> None:
+    assert passkey_required("optional", client(), (PHR_ACR,))
+    assert passkey_required("optional", make.client(require_passkey=True), (MFA_ACR,))
+    assert not passkey_required("optional", client(), (MFA_ACR,))
+    assert not passkey_required("off", make.client(require_passkey=True), (PHR_ACR,))
+    assert mfa_required("optional", make.client(require_passkey=True), ())
+
+
+def test_phr_meets_mfa_and_a_code_does_not_meet_phr() -> None:
+    assert satisfies(PHR_ACR, MFA_ACR) and satisfies(PHR_ACR, PHR_ACR)
+    assert satisfies(MFA_ACR, MFA_ACR) and not satisfies(MFA_ACR, PHR_ACR)
+    assert not satisfies(None, MFA_ACR) and satisfies(None, "")
+    assert not satisfies("urn:other", PHR_ACR)
+    assert may_change_factors(True, PHR_ACR)
 
 
 def test_acr_values_are_parsed_deduplicated_and_bounded() -> None:

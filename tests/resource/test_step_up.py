@@ -84,6 +84,16 @@ async def test_an_old_sign_in_is_asked_to_sign_in_again(
     assert (await api.post("/settings", headers=bearer(fresh))).status_code == 200
 
 
+def test_a_passkey_sign_in_meets_mfa_and_only_it_meets_phr() -> None:
+    check_authentication({"acr": "phr"}, acr_values=(MFA,))
+    check_authentication({"acr": "phr"}, acr_values=("phr",))
+    with pytest.raises(TokenError) as refused:
+        check_authentication({"acr": MFA}, acr_values=("phr",), max_age=300)
+    assert 'acr_values="phr", max_age="300"' in refused.value.www_authenticate
+    with pytest.raises(TokenError):
+        check_authentication({"acr": ["phr"]}, acr_values=("phr",))
+
+
 def test_the_framework_free_check() -> None:
     with pytest.raises(TokenError) as refused:
         check_authentication({"acr": "urn:other"}, acr_values=(MFA,), max_age=60)

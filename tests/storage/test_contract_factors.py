@@ -81,7 +81,10 @@ async def test_reset_and_deleting_the_user_remove_the_factors(storage: Storage) 
 async def test_a_client_keeps_require_mfa(storage: Storage) -> None:
     await storage.add_client(make.client(require_mfa=True))
     stored = await storage.get_client("client-1")
-    assert stored is not None and stored.require_mfa
+    assert stored is not None and stored.require_mfa and not stored.require_passkey
+    await storage.add_client(make.client("client-2", require_passkey=True))
+    strict = await storage.get_client("client-2")
+    assert strict is not None and strict.require_passkey
 
 
 async def test_passkeys_are_listed_counted_once_and_reset(storage: Storage) -> None:

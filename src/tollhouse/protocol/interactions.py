@@ -29,10 +29,11 @@ from tollhouse.protocol.results import add_query
 from tollhouse.randomness import equal, fingerprint, token
 from tollhouse.storage.ports import ClientStore, InteractionStore
 
-Stage = Literal["login", "consent", "otp", "enroll"]
-"""``otp``/``enroll``: the password was right, a second factor is asked or set up."""
-_STAGES: tuple[Stage, ...] = ("login", "consent", "otp", "enroll")
-SECOND_STEP: frozenset[str] = frozenset({"otp", "enroll"})
+Stage = Literal["login", "consent", "otp", "enroll", "passkey"]
+"""``otp``/``enroll``: the password was right, a second factor is asked or set up;
+``passkey``: a password-less sign-in with a passkey, instead of the password form."""
+_STAGES: tuple[Stage, ...] = ("login", "consent", "otp", "enroll", "passkey")
+SECOND_STEP: frozenset[str] = frozenset({"otp", "enroll", "passkey"})
 MAX_ID_LENGTH = 128
 VERIFIER_TTL = 120
 """Seconds the browser has to follow an interaction API ``redirect_to``."""
@@ -157,7 +158,8 @@ class PendingState:
     user_id: str | None = None
     decision: Decision | None = None
     challenge: str | None = None
-    """``otp`` stage: the WebAuthn challenge a passkey answers (used once, with it)."""
+    """``otp``/``passkey`` stages: the WebAuthn challenge a passkey answers (used
+    once, with the interaction)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

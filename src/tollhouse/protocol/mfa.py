@@ -31,6 +31,7 @@ from tollhouse.errors import OAuthError
 from tollhouse.models import Client, TotpFactor
 from tollhouse.protocol import totp
 from tollhouse.protocol.events import NO_EVENTS, Events, MfaAction, SecondFactor
+from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.storage.ports import FactorStore
 
 log = logging.getLogger("tollhouse.mfa")
@@ -38,6 +39,9 @@ log = logging.getLogger("tollhouse.mfa")
 MFA_ACR = "urn:tollhouse:mfa"
 """The authentication context class of a sign-in with a second factor."""
 MFA_AMR = ("pwd", "otp", "mfa")
+PHR_ACR = "phr"
+"""Phishing-resistant: a passkey was used (bound to this origin by the browser)."""
+_LEVELS = {MFA_ACR: 1, PHR_ACR: 2}
 Policy = Literal["off", "optional", "required"]
 
 
@@ -60,12 +64,31 @@ def parse_acr_values(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in value.split(" ") if v))[:MAX_ACR_VALUES]
 
 
+def satisfies(acr: str | None, needed: str) -> bool:
+    """Whether a sign-in described by ``acr`` meets ``needed``: a passkey (``phr``)
+    is also a second factor, a code is not phishing-resistant."""
+    return _LEVELS.get(acr or "", 0) >= _LEVELS.get(needed, 0)
+
+
+def needed_acr(request: AuthorizationRequest) -> str:
+    """The level a request needs: ``phr``, :data:`MFA_ACR`, or none (``""``)."""
+    return PHR_ACR if request.phr else MFA_ACR if request.mfa else ""
+
+
+def passkey_required(policy: Policy, client: Client, acr_values: tuple[str, ...]) -> bool:
+    """Whether this sign-in needs a passkey: the client's ``require_passkey`` is a
+    floor; ``acr_values`` can only raise it."""
+    return policy != "off" and (client.require_passkey or PHR_ACR in acr_values)
+
+
 def mfa_required(policy: Policy, client: Client, acr_values: tuple[str, ...]) -> bool:
     """Whether this sign-in needs a second factor. The server's policy and the client's
     ``require_mfa`` are floors: ``acr_values`` can only raise the level, never lower
     it (unlike KC#16884); ``off`` turns second factors off entirely."""
     if policy == "off":
         return False
+    if passkey_required(policy, client, acr_values):
+        return True
     return policy == "required" or client.require_mfa or MFA_ACR in acr_values
 
 
@@ -77,7 +100,7 @@ def issuer_name(issuer: str | None) -> str:
 def may_change_factors(has_factor: bool, session_acr: str | None) -> bool:
     """Replacing a second factor, or its recovery codes, needs a session that passed
     it: a stolen password alone must not swap the factor out."""
-    return not has_factor or session_acr == MFA_ACR
+    return not has_factor or satisfies(session_acr, MFA_ACR)
 
 
 class Sealer(Protocol):
@@ -177,6 +200,10 @@ class SecondFactors:
         if factor is not None and factor.confirmed:
             return True
         return bool(await self._store.list_passkeys(user_id))
+
+    async def has_totp(self, user_id: str) -> bool:
+        factor = await self._store.get_totp(user_id)
+        return factor is not None and factor.confirmed
 
     async def verify(self, user_id: str, code: str) -> Verified | None:
         """A TOTP code or a recovery code, each accepted once; None: refused."""

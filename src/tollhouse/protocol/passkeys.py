@@ -11,12 +11,18 @@
   on another host cannot use the passkeys (the browser refuses), nor a response made
   for another origin (refused here).
 
-A passkey sign-in is described as ``amr ["pwd", "hwk", "mfa"]`` (RFC 8176: proof of
-possession of a hardware-secured key) and ``acr`` :data:`~tollhouse.protocol.mfa.MFA_ACR`.
+A passkey after the password is described as ``amr ["pwd", "hwk", "mfa"]`` (RFC 8176:
+proof of possession of a hardware-secured key); a password-less one (discoverable
+credential, the browser names the user) as ``["hwk", "user", "mfa"]``: the key is one
+factor and the user verification (PIN or biometric, required) another, as NIST SP
+800-63B counts a multi-factor cryptographic authenticator. Both give ``acr``
+:data:`~tollhouse.protocol.mfa.PHR_ACR`: the browser binds the answer to this origin,
+so a phishing page cannot relay it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from dataclasses import dataclass
@@ -45,8 +51,11 @@ from tollhouse.protocol.mfa import Sealer
 from tollhouse.storage.ports import FactorStore
 
 PASSKEY_AMR = ("pwd", "hwk", "mfa")
+PASSWORDLESS_AMR = ("hwk", "user", "mfa")
 CEREMONY_TTL = 300
 MAX_RESPONSE_LENGTH = 64 * 1024
+MAX_USER_HANDLE = 64
+"""WebAuthn §5.4.3: a user handle is at most 64 bytes."""
 _STATE_AAD = b"tollhouse/passkey-registration"
 
 
@@ -141,6 +150,44 @@ class Passkeys:
             user_verification=UserVerificationRequirement.REQUIRED,
         )
         return options_to_json(options)
+
+    @property
+    def usable(self) -> bool:
+        """WebAuthn needs a host name as relying party id: browsers refuse an IP address."""
+        try:
+            ipaddress.ip_address(self._rp_id)
+        except ValueError:
+            return True
+        return False
+
+    async def has_passkey(self, user_id: str) -> bool:
+        return bool(await self._store.list_passkeys(user_id))
+
+    def discoverable_options(self, challenge: str) -> str:
+        """Request options naming no credential: the browser offers the passkeys it
+        holds for this relying party and names the user (``userHandle``)."""
+        options = generate_authentication_options(
+            rp_id=self._rp_id,
+            challenge=base64url_to_bytes(challenge),
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        return options_to_json(options)
+
+    async def authenticate_discoverable(self, challenge: str, response: str) -> str | None:
+        """The user whose passkey answered ``challenge`` (its ``userHandle`` is the user
+        id given at registration), or None."""
+        if not response or len(response) > MAX_RESPONSE_LENGTH:
+            return None
+        try:
+            handle = json.loads(response)["response"]["userHandle"]
+            user_id = base64url_to_bytes(str(handle)).decode("utf-8")
+        except (ValueError, KeyError, TypeError):
+            return None
+        # A handle naming nobody with a passkey is refused before any audit line, so a
+        # made-up handle does not write its text into the log.
+        if not 0 < len(user_id) <= MAX_USER_HANDLE or not await self.has_passkey(user_id):
+            return None
+        return user_id if await self.authenticate(user_id, challenge, response) else None
 
     async def authenticate(self, user_id: str, challenge: str, response: str) -> bool:
         """The browser's assertion for ``challenge`` by one of the user's passkeys."""

@@ -76,6 +76,8 @@ class AuthorizationRequest:
     acr_values: tuple[str, ...] = ()
     mfa: bool = False
     """A second factor is needed: the server's policy, the client's or acr_values."""
+    phr: bool = False
+    """A passkey is needed (``acr`` ``phr``): the client's setting or acr_values."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -97,6 +99,7 @@ class AuthorizationRequest:
             "dpop_jkt": self.dpop_jkt,
             "acr_values": list(self.acr_values),
             "mfa": self.mfa,
+            "phr": self.phr,
         }
 
     @classmethod
@@ -125,6 +128,7 @@ class AuthorizationRequest:
             dpop_jkt=opt_str("dpop_jkt"),
             acr_values=tuple(str(v) for v in _as_list(data.get("acr_values"))),
             mfa=data.get("mfa") is True,
+            phr=data.get("phr") is True,
         )
 
 

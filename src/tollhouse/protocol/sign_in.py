@@ -19,10 +19,24 @@ from tollhouse.protocol.endpoints.authorize import (
     NeedsLogin,
 )
 from tollhouse.protocol.events import NO_EVENTS, ConsentDecided, Events, LoginFailed, LoginSucceeded
-from tollhouse.protocol.interactions import Interactions, Pending, PendingState, Stage, Started
+from tollhouse.protocol.interactions import (
+    InteractionRefused,
+    Interactions,
+    Pending,
+    PendingState,
+    Stage,
+    Started,
+)
 from tollhouse.protocol.login import PasswordLogin
-from tollhouse.protocol.mfa import MFA_ACR, MFA_AMR, Enrollment, Policy, SecondFactors
-from tollhouse.protocol.passkeys import PASSKEY_AMR, Passkeys, new_challenge
+from tollhouse.protocol.mfa import (
+    MFA_ACR,
+    MFA_AMR,
+    PHR_ACR,
+    Enrollment,
+    Policy,
+    SecondFactors,
+)
+from tollhouse.protocol.passkeys import PASSKEY_AMR, PASSWORDLESS_AMR, Passkeys, new_challenge
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect
 from tollhouse.protocol.sessions import SessionCookie, SessionService, SignedIn
@@ -142,7 +156,9 @@ class SignIn:
     @property
     def acr_values_supported(self) -> tuple[str, ...]:
         """What discovery lists (OIDC Discovery ``acr_values_supported``)."""
-        return () if self._mfa_policy == "off" else (MFA_ACR,)
+        if self._mfa_policy == "off":
+            return ()
+        return (MFA_ACR, PHR_ACR) if self.passwordless else (MFA_ACR,)
 
     async def account_name(self, user_id: str) -> str:
         """The name an authenticator app shows for the user: the username."""
@@ -156,6 +172,8 @@ class SignIn:
         taken, so the password form cannot be answered again."""
         if self._factors is None or self._mfa_policy == "off":
             return None
+        if pending.request.phr and not await self._has_passkey(user_id):
+            return None  # the request then ends in unmet_authentication_requirements
         if await self._factors.has_factor(user_id):
             stage: Stage = "otp"
         elif pending.request.mfa:
@@ -171,11 +189,63 @@ class SignIn:
         return await self._interactions.start(state, csrf)
 
     async def passkey_options(self, pending: Pending) -> str | None:
-        """The WebAuthn request options of the ``otp`` page, when the user has passkeys."""
+        """The WebAuthn request options of the ``otp`` page, when the user has passkeys,
+        or of the ``passkey`` page (any passkey for this server)."""
         user_id, challenge = pending.state.user_id, pending.state.challenge
-        if self._passkeys is None or user_id is None or challenge is None:
+        if self._passkeys is None or challenge is None:
             return None
-        return await self._passkeys.options_for(user_id, challenge)
+        if pending.state.stage == "passkey":
+            return self._passkeys.discoverable_options(challenge)
+        return None if user_id is None else await self._passkeys.options_for(user_id, challenge)
+
+    async def _has_passkey(self, user_id: str) -> bool:
+        return self._passkeys is not None and await self._passkeys.has_passkey(user_id)
+
+    async def has_totp(self, pending: Pending) -> bool:
+        """Whether the ``otp`` page should ask for an authenticator app's code."""
+        user_id = pending.state.user_id
+        return bool(self._factors and user_id and await self._factors.has_totp(user_id))
+
+    @property
+    def passwordless(self) -> bool:
+        """Whether the login page offers signing in with a passkey (and ``phr``)."""
+        return self._passkeys is not None and self._passkeys.usable and self._mfa_policy != "off"
+
+    async def start_passwordless(self, pending: Pending, csrf: str | None) -> Started:
+        """The login page's "Sign in with a passkey": the login interaction is taken and
+        a ``passkey`` one, with its own challenge, replaces it."""
+        if not self.passwordless:
+            raise InteractionRefused("error.no_interaction", "No sign-in request is pending.")
+        await self._interactions.take(pending)
+        state = PendingState(pending.request, "passkey", challenge=new_challenge())
+        return await self._interactions.start(state, csrf)
+
+    async def back_to_password(self, pending: Pending, csrf: str | None) -> Started:
+        """From the ``passkey`` page back to the password form, as a new interaction."""
+        await self._interactions.take(pending)
+        return await self._interactions.start(PendingState(pending.request, "login"), csrf)
+
+    async def check_passwordless(
+        self, pending: Pending, response: str, session_cookie: str | None
+    ) -> LoggedIn | None:
+        """The browser's assertion on the ``passkey`` page; None: refused."""
+        challenge = pending.state.challenge
+        user_id = None
+        if self._passkeys is not None and challenge and pending.state.stage == "passkey":
+            user_id = await self._passkeys.authenticate_discoverable(challenge, response)
+        if user_id is None or await self._users.get_user(user_id) is None:
+            self._events.emit(LoginFailed(pending.client.client_id))
+            return None
+        await self._interactions.take(pending)
+        return await self.finish_login(
+            pending.request,
+            pending.client,
+            user_id,
+            session_cookie,
+            amr=PASSWORDLESS_AMR,
+            acr=PHR_ACR,
+            remember=True,
+        )
 
     async def enrollment(self, pending: Pending) -> Enrollment | None:
         """The authenticator the ``enroll`` page shows (its secret and URI)."""
@@ -192,19 +262,16 @@ class SignIn:
         user_id = pending.state.user_id
         if self._factors is None or user_id is None:
             return None
-        amr = MFA_AMR
-        if pending.state.stage == "enroll":
+        if passkey:
+            accepted = await self._check_passkey(pending, user_id, passkey)
+            amr, acr = PASSKEY_AMR, PHR_ACR
+        elif pending.state.stage == "enroll":
             accepted = await self._factors.confirm(user_id, code, by="sign_in")
-        elif passkey:
-            challenge = pending.state.challenge
-            accepted = bool(
-                self._passkeys
-                and challenge
-                and await self._passkeys.authenticate(user_id, challenge, passkey)
-            )
-            amr = PASSKEY_AMR
+            amr, acr = MFA_AMR, MFA_ACR
         else:
-            accepted = await self._factors.verify(user_id, code) is not None
+            # A code is not phishing-resistant: refused when the request needs a passkey.
+            accepted = not pending.request.phr and bool(await self._factors.verify(user_id, code))
+            amr, acr = MFA_AMR, MFA_ACR
         if not accepted:
             self._events.emit(LoginFailed(pending.client.client_id))
             return None
@@ -215,9 +282,15 @@ class SignIn:
             user_id,
             session_cookie,
             amr=amr,
-            acr=MFA_ACR,
+            acr=acr,
             remember=True,
         )
+
+    async def _check_passkey(self, pending: Pending, user_id: str, response: str) -> bool:
+        challenge = pending.state.challenge
+        if self._passkeys is None or challenge is None or pending.state.stage != "otp":
+            return False
+        return await self._passkeys.authenticate(user_id, challenge, response)
 
     async def decide_consent(
         self, pending: Pending, signed_in: SignedIn, *, allowed: bool

@@ -3,7 +3,8 @@
 
 Framework-free::
 
-    check_authentication(claims, acr_values=["urn:tollhouse:mfa"], max_age=300)
+    check_authentication(claims, acr_values=("urn:tollhouse:mfa",), max_age=300)
+    check_authentication(claims, acr_values=("phr",))  # a passkey sign-in only
 
 Starlette / FastAPI, per endpoint (after the scopes, like ``require_scopes``)::
 
@@ -28,6 +29,16 @@ from starlette.requests import Request
 from tollhouse.resource.dependencies import RequireScopes
 from tollhouse.resource.errors import TokenError, insufficient_user_authentication
 
+STRONGER: dict[str, frozenset[str]] = {"urn:tollhouse:mfa": frozenset({"phr"})}
+"""Tollhouse's levels that also meet a requested one: a passkey sign-in (``phr``,
+phishing-resistant) is a second factor too, so it passes ``urn:tollhouse:mfa``."""
+
+
+def _meets(acr: object, acr_values: tuple[str, ...]) -> bool:
+    if not isinstance(acr, str):
+        return False
+    return any(acr == wanted or acr in STRONGER.get(wanted, ()) for wanted in acr_values)
+
 
 def check_authentication(
     claims: Mapping[str, Any],
@@ -37,8 +48,9 @@ def check_authentication(
     now: float | None = None,
 ) -> None:
     """Raise :class:`TokenError` unless the token's ``acr`` is one of ``acr_values``
-    (when given) and its ``auth_time`` is at most ``max_age`` seconds old (when given)."""
-    if acr_values and claims.get("acr") not in acr_values:
+    or stronger (:data:`STRONGER`, when given) and its ``auth_time`` is at most
+    ``max_age`` seconds old (when given)."""
+    if acr_values and not _meets(claims.get("acr"), acr_values):
         raise insufficient_user_authentication(
             "A different authentication level is required.",
             acr_values=acr_values,

@@ -79,6 +79,8 @@ async def _login_page(
             "error": error,
             "notice": messages("login.reauthenticate") if signed_in and not error else None,
             "username": username or pending.request.login_hint,
+            "passwordless": provider.sign_in.passwordless,
+            "passkey_needed": pending.request.phr,
         },
         messages=messages,
         status=status,

@@ -47,6 +47,24 @@ EN: dict[str, str] = {
     "passkey.browser_failed": (
         "The passkey did not work in this browser. Try again, or enter a code."
     ),
+    "passkey.sign_in": "Sign in with a passkey",
+    "passkey.sign_in_title": "Sign in with a passkey",
+    "passkey.sign_in_heading": "Sign in with a passkey",
+    "passkey.sign_in_explain": (
+        "Choose Sign in with a passkey and follow your browser: your fingerprint, face, "
+        "PIN or security key signs you in to {site}, no password needed."
+    ),
+    "passkey.sign_in_failed": "That passkey did not sign you in. Try again or use your password.",
+    "passkey.sign_in_browser_failed": (
+        "The passkey did not work in this browser. Try again, or use your password."
+    ),
+    "passkey.use_password": "Use my password instead",
+    "passkey.needed": "This application needs you to sign in with a passkey.",
+    "otp.passkey_heading": "Confirm with your passkey",
+    "otp.passkey_explain": (
+        "Choose Use a passkey and follow your browser (fingerprint, face, PIN or security key)."
+    ),
+    "otp.recovery_field": "Or a recovery code",
     "account.step_up": (
         "To change your second factor, sign in again with it (this session used the password only)."
     ),
@@ -105,6 +123,29 @@ DE: dict[str, str] = {
         "Der Passkey hat in diesem Browser nicht funktioniert. Versuchen Sie es erneut oder "
         "geben Sie einen Code ein."
     ),
+    "passkey.sign_in": "Mit Passkey anmelden",
+    "passkey.sign_in_title": "Mit Passkey anmelden",
+    "passkey.sign_in_heading": "Mit Passkey anmelden",
+    "passkey.sign_in_explain": (
+        "Wählen Sie „Mit Passkey anmelden“ und folgen Sie Ihrem Browser: Fingerabdruck, "
+        "Gesicht, PIN oder Sicherheitsschlüssel melden Sie ohne Passwort bei {site} an."
+    ),
+    "passkey.sign_in_failed": (
+        "Dieser Passkey hat Sie nicht angemeldet. Versuchen Sie es erneut oder nutzen Sie "
+        "Ihr Passwort."
+    ),
+    "passkey.sign_in_browser_failed": (
+        "Der Passkey hat in diesem Browser nicht funktioniert. Versuchen Sie es erneut oder "
+        "nutzen Sie Ihr Passwort."
+    ),
+    "passkey.use_password": "Stattdessen mit Passwort",
+    "passkey.needed": "Diese Anwendung verlangt eine Anmeldung mit Passkey.",
+    "otp.passkey_heading": "Mit Ihrem Passkey bestätigen",
+    "otp.passkey_explain": (
+        "Wählen Sie „Passkey verwenden“ und folgen Sie Ihrem Browser (Fingerabdruck, "
+        "Gesicht, PIN oder Sicherheitsschlüssel)."
+    ),
+    "otp.recovery_field": "Oder ein Wiederherstellungscode",
     "account.step_up": (
         "Um Ihren zweiten Faktor zu ändern, melden Sie sich erneut mit ihm an (diese "
         "Sitzung wurde nur mit dem Passwort angemeldet)."

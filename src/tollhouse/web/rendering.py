@@ -89,6 +89,7 @@ def page(
             "lang": messages.locale,
             "operator_name": branding.name,
             "logo_url": branding.logo_url,
+            "passkey_script": scripts,
         },
         status=status,
         form_targets=form_targets,

@@ -62,7 +62,8 @@ async def _page(
     }
     template = "otp.html"
     options = await provider.sign_in.passkey_options(pending)
-    context.update(passkey_options=options, passkey_script=options is not None)
+    context.update(passkey_options=options, passkey_needed=pending.request.phr)
+    context.update(has_totp=await provider.sign_in.has_totp(pending))
     if pending.state.stage == "enroll":
         enrollment = await provider.sign_in.enrollment(pending)
         if enrollment is None:

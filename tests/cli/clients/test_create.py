@@ -87,6 +87,16 @@ def test_dpop_bound_client(cli: Cli) -> None:
     assert "dpop_bound_access_tokens: true" in shown.stdout
 
 
+def test_a_client_can_require_a_passkey(cli: Cli) -> None:
+    """``--require-passkey``: its users sign in with a passkey (acr phr); shown, stored."""
+    strict = create(cli, "--public", "--redirect-uri", CALLBACK, "--require-passkey")
+    plain = create(cli, "--public", "--redirect-uri", CALLBACK)
+    assert strict["require_passkey"] is True and plain["require_passkey"] is False
+    shown = cli("clients", "show", strict["client_id"])
+    shown.assert_ok()
+    assert "second factor: passkey required" in shown.stdout
+
+
 def test_unsafe_redirect_uris_are_usage_errors(cli: Cli) -> None:
     bad = ["http://example.com/cb", "https://a/cb#frag", "relative/cb", "http://localhost:9000/cb"]
     commands = [["clients", "create", "--name", "x", "--redirect-uri", uri] for uri in bad]

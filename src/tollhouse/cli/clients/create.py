@@ -35,6 +35,12 @@ INTROSPECT_OWN_SCOPES = "*"
 """The value of a bare ``--introspect``: the APIs that own the client's scopes."""
 
 
+def _logout_uris(post_logout: tuple[str, ...], backchannel: str | None) -> tuple[str, ...]:
+    if backchannel is not None:
+        check_uris((backchannel,), "--backchannel-logout-uri")
+    return check_uris(post_logout, "--post-logout-redirect-uri")
+
+
 @click.command("create")
 @click.option("--name", required=True, help="Human-readable name (client_name).")
 @click.option(
@@ -145,6 +151,11 @@ INTROSPECT_OWN_SCOPES = "*"
     is_flag=True,
     help="Its users must pass a second factor (docs/mfa.md); a request cannot lower this.",
 )
+@click.option(
+    "--require-passkey",
+    is_flag=True,
+    help="Its users must sign in with a passkey (acr phr, phishing-resistant; docs/mfa.md).",
+)
 @json_option
 @state_options
 def create(
@@ -166,6 +177,7 @@ def create(
     key_options: KeyOptions,
     dpop_bound: bool,
     require_mfa: bool,
+    require_passkey: bool,
     as_json: bool,
     data_dir: Path | None,
     database: str | None,
@@ -182,10 +194,8 @@ def create(
     chosen = check_grant_types(grant_types, public)
     uris = check_redirect_uris(redirect_uris, chosen)
     scopes = check_scopes(scope_values)
-    if backchannel_logout_uri is not None:
-        check_uris((backchannel_logout_uri,), "--backchannel-logout-uri")
+    logout_uris = _logout_uris(post_logout_redirect_uris, backchannel_logout_uri)
     settings = settings_from(data_dir, database)
-
     secret = None if method in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT) else new_secret()
     client = Client(
         client_id=client_id,
@@ -199,15 +209,14 @@ def create(
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
         refresh_token_absolute_ttl=refresh_token_absolute_ttl,
-        post_logout_redirect_uris=check_uris(
-            post_logout_redirect_uris, "--post-logout-redirect-uri"
-        ),
+        post_logout_redirect_uris=logout_uris,
         backchannel_logout_uri=backchannel_logout_uri,
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,
         allowed_cors_origins=_cors_origins(cors_origins),
         dpop_bound_access_tokens=dpop_bound,
         require_mfa=require_mfa,
+        require_passkey=require_passkey,
     )
     added = run(_add(settings, with_keys(client, keys), introspect, chosen_id is not None))
     _print_created(added, secret, as_json)

@@ -45,6 +45,7 @@ class ClientMetadata(TypedDict):
     require_signed_request_object: bool
     dpop_bound_access_tokens: bool
     require_mfa: bool
+    require_passkey: bool
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -75,6 +76,7 @@ def metadata(client: Client) -> ClientMetadata:
         "require_signed_request_object": client.require_signed_request_object,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_mfa": client.require_mfa,
+        "require_passkey": client.require_passkey,
     }
 
 
@@ -100,8 +102,14 @@ def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("created_at", meta["created_at"]),
         ("registered by", THIRD_PARTY if meta["self_registered"] else None),
         ("dpop_bound_access_tokens", "true" if meta["dpop_bound_access_tokens"] else None),
-        ("second factor", "required" if meta["require_mfa"] else None),
+        ("second factor", _factor(meta)),
     ]
+
+
+def _factor(meta: ClientMetadata) -> str | None:
+    if meta["require_passkey"]:
+        return "passkey required"
+    return "required" if meta["require_mfa"] else None
 
 
 def _key_ids(jwks: dict[str, Any] | None) -> str | None:

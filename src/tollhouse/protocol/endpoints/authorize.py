@@ -27,16 +27,11 @@ from tollhouse.errors import (
     UnsupportedResponseType,
 )
 from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
+from tollhouse.protocol import mfa as levels
 from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
 from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.dpop_context import checked_jkt
-from tollhouse.protocol.mfa import (
-    MFA_ACR,
-    Policy,
-    UnmetAuthenticationRequirements,
-    mfa_required,
-    parse_acr_values,
-)
+from tollhouse.protocol.mfa import Policy, UnmetAuthenticationRequirements, parse_acr_values
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.protocol.sessions import SignedIn as SignedIn  # re-exported
@@ -222,7 +217,8 @@ class AuthorizeEndpoint:
             id_token_hint_sub=self._hint_subject(params.get("id_token_hint"), client),
             dpop_jkt=checked_jkt(params.get("dpop_jkt")),
             acr_values=acr_values,
-            mfa=mfa_required(self._mfa_policy, client, acr_values),
+            mfa=levels.mfa_required(self._mfa_policy, client, acr_values),
+            phr=levels.passkey_required(self._mfa_policy, client, acr_values),
         )
 
     def _hint_subject(self, hint: str | None, client: Client) -> str | None:
@@ -266,9 +262,10 @@ class AuthorizeEndpoint:
                     request.redirect_uri, LoginRequired(), request.state, client=client
                 )
             return NeedsLogin(request, client)
-        if just_signed_in and request.mfa and signed_in.acr != MFA_ACR:
-            # An external login app signed the user in without the factor asked for.
-            error = UnmetAuthenticationRequirements("This sign-in needs a second factor.")
+        needed = levels.needed_acr(request)
+        if just_signed_in and not levels.satisfies(signed_in.acr, needed):
+            # Without the factor asked for: a login app's, or a user with no passkey.
+            error = UnmetAuthenticationRequirements(f"This sign-in needs {needed}.")
             return self.error_redirect(request.redirect_uri, error, request.state, client=client)
         if not await self._consented(request, client, signed_in.user_id):
             if "none" in request.prompt:
@@ -369,8 +366,8 @@ class AuthorizeEndpoint:
         # means signing in again (documented in docs/oidc.md).
         if "login" in request.prompt or "select_account" in request.prompt:
             return True
-        if request.mfa and signed_in.acr != MFA_ACR:
-            return True  # the session has no second factor; this request needs one
+        if not levels.satisfies(signed_in.acr, levels.needed_acr(request)):
+            return True  # the session has not the factor this request needs
         if request.max_age is not None:
             return self._clock.now() - signed_in.auth_time > request.max_age
         return False

@@ -172,8 +172,10 @@ class InteractionApi:
             "prompt": list(request.prompt),
             "max_age": request.max_age,
             "acr_values": list(request.acr_values),
-            # A second factor is needed: accept-login must then report acr urn:tollhouse:mfa.
+            # A second factor is needed: accept-login must then report acr urn:tollhouse:mfa
+            # (or phr); a passkey is needed: it must report phr.
             "mfa_required": request.mfa,
+            "passkey_required": request.phr,
             "login_hint": request.login_hint,
             "ui_locales": request.ui_locales,
             "user": {"user_id": user.user_id, "username": user.username} if user else None,

@@ -47,6 +47,7 @@ class MemoryTables:
     """Every table as a dict, with ``ping``, ``close`` and ``purge_expired``."""
 
     def __init__(self) -> None:
+        super().__init__()  # the mixins after this one in MemoryStorage's MRO (factors)
         self._clients: dict[str, Client] = {}
         self._users: dict[str, User] = {}
         self._apis: dict[str, Api] = {}

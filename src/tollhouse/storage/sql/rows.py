@@ -74,6 +74,7 @@ def client_row(client: Client) -> dict[str, Any]:
         "require_signed_request_object": client.require_signed_request_object,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_mfa": client.require_mfa,
+        "require_passkey": client.require_passkey,
     }
 
 
@@ -105,6 +106,7 @@ def to_client(row: Row) -> Client:
         require_signed_request_object=bool(row["require_signed_request_object"]),
         dpop_bound_access_tokens=bool(row["dpop_bound_access_tokens"]),
         require_mfa=bool(row["require_mfa"]),
+        require_passkey=bool(row["require_passkey"]),
     )
 
 

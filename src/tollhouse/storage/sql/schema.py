@@ -71,6 +71,7 @@ clients = Table(
     Column("require_signed_request_object", Boolean, nullable=False, server_default=false()),
     Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
     Column("require_mfa", Boolean, nullable=False, server_default=false()),
+    Column("require_passkey", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(

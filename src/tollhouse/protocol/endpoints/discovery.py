@@ -24,6 +24,8 @@ ENDPOINT_PATHS = {
 }
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 """Introspection takes the same but ``none``: only a confidential client may introspect."""
+MTLS_AUTH_METHODS = ["tls_client_auth", "self_signed_tls_client_auth"]
+"""RFC 8705 §2: offered when client certificates can reach the server."""
 
 
 def metadata(
@@ -46,8 +48,10 @@ def metadata(
     server's issuer identifier value into which the well-known URI string was inserted".
     """
     endpoints = {**ENDPOINT_PATHS, **(extra_endpoints or {})}
-    # FAPI 2.0 (protocol/profile.py): private_key_jwt only, no RS256, pushed requests.
-    methods = ["private_key_jwt"] if fapi2 else CLIENT_AUTH_METHODS
+    # FAPI 2.0 (protocol/profile.py): private_key_jwt or mTLS, no RS256, pushed requests.
+    methods = ["private_key_jwt"] if fapi2 else list(CLIENT_AUTH_METHODS)
+    if certificate_bound:
+        methods[-1:-1] = MTLS_AUTH_METHODS
     client_algs = list(FAPI2_CLIENT_ALGS if fapi2 else CLIENT_ALGS)
     algs = sorted(set(signing_algs))
     doc: dict[str, Any] = {"issuer": issuer}

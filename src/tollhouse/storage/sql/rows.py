@@ -74,6 +74,8 @@ def client_row(client: Client) -> dict[str, Any]:
         "require_signed_request_object": client.require_signed_request_object,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_mfa": client.require_mfa,
+        "tls_client_auth_kind": client.tls_client_auth_kind,
+        "tls_client_auth_name": client.tls_client_auth_name,
     }
 
 
@@ -105,6 +107,8 @@ def to_client(row: Row) -> Client:
         require_signed_request_object=bool(row["require_signed_request_object"]),
         dpop_bound_access_tokens=bool(row["dpop_bound_access_tokens"]),
         require_mfa=bool(row["require_mfa"]),
+        tls_client_auth_kind=row["tls_client_auth_kind"],
+        tls_client_auth_name=row["tls_client_auth_name"],
     )
 
 

@@ -45,6 +45,8 @@ class ClientMetadata(TypedDict):
     require_signed_request_object: bool
     dpop_bound_access_tokens: bool
     require_mfa: bool
+    tls_client_auth: str | None
+    """RFC 8705 §2.1.2: ``<kind> <name>``, e.g. ``subject_dn CN=billing``."""
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -75,6 +77,9 @@ def metadata(client: Client) -> ClientMetadata:
         "require_signed_request_object": client.require_signed_request_object,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_mfa": client.require_mfa,
+        "tls_client_auth": None
+        if client.tls_client_auth_kind is None
+        else f"{client.tls_client_auth_kind} {client.tls_client_auth_name}",
     }
 
 
@@ -101,6 +106,7 @@ def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("registered by", THIRD_PARTY if meta["self_registered"] else None),
         ("dpop_bound_access_tokens", "true" if meta["dpop_bound_access_tokens"] else None),
         ("second factor", "required" if meta["require_mfa"] else None),
+        ("tls_client_auth name", meta["tls_client_auth"]),
     ]
 
 

@@ -48,10 +48,7 @@ def metadata(
     server's issuer identifier value into which the well-known URI string was inserted".
     """
     endpoints = {**ENDPOINT_PATHS, **(extra_endpoints or {})}
-    # FAPI 2.0 (protocol/profile.py): private_key_jwt or mTLS, no RS256, pushed requests.
-    methods = ["private_key_jwt"] if fapi2 else list(CLIENT_AUTH_METHODS)
-    if certificate_bound:
-        methods[-1:-1] = MTLS_AUTH_METHODS
+    methods = _auth_methods(fapi2, certificate_bound)
     client_algs = list(FAPI2_CLIENT_ALGS if fapi2 else CLIENT_ALGS)
     algs = sorted(set(signing_algs))
     doc: dict[str, Any] = {"issuer": issuer}
@@ -94,3 +91,14 @@ def metadata(
     if acr_values:
         doc["acr_values_supported"] = list(acr_values)
     return doc
+
+
+def _auth_methods(fapi2: bool, certificate_bound: bool) -> list[str]:
+    """FAPI 2.0 (protocol/profile.py): private_key_jwt or mTLS only; mTLS whenever client
+    certificates can reach the server."""
+    if fapi2:
+        return ["private_key_jwt", *MTLS_AUTH_METHODS] if certificate_bound else ["private_key_jwt"]
+    methods = list(CLIENT_AUTH_METHODS)
+    if certificate_bound:
+        methods[-1:-1] = MTLS_AUTH_METHODS  # before "none"
+    return methods

@@ -53,10 +53,14 @@ def check_name(kind: str, value: str) -> str:
     value = value.strip()
     if not value or len(value) > 1024:
         raise ValueError("the name is empty or too long")
-    if kind == "subject_dn":
-        return x509.Name.from_rfc4514_string(value).rfc4514_string()
-    if kind == "san_ip":
-        return str(ipaddress.ip_address(value))
+    try:
+        if kind == "subject_dn":
+            return x509.Name.from_rfc4514_string(value).rfc4514_string()
+        if kind == "san_ip":
+            return str(ipaddress.ip_address(value))
+    except ValueError:
+        what = "an RFC 4514 distinguished name" if kind == "subject_dn" else "an IP address"
+        raise ValueError(f"{value[:80]!r} is not {what}") from None
     return value
 
 

@@ -41,6 +41,7 @@ METADATA_KEYS = {
     "require_signed_request_object",
     "dpop_bound_access_tokens",
     "require_mfa",
+    "tls_client_auth",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
 

@@ -111,6 +111,12 @@ class Settings(AbuseLimits):
     tls_client_cert_header: str | None = None
     """The header in which a trusted proxy passes the client's TLS certificate (nginx:
     ``$ssl_client_escaped_cert``); ignored from other peers (web/client_cert.py)."""
+    tls_client_ca: Path | None = None
+    """CA bundle (PEM) against which built-in TLS verifies client certificates, asked
+    for optionally (RFC 8705); unset: no certificate is asked for."""
+    mtls_base_url: str | None = None
+    """Where clients reach the endpoints with mutual TLS, when that is another host or
+    port: discovery's ``mtls_endpoint_aliases`` (RFC 8705 §5)."""
     outbound_allow: str | None = None
     """Internal targets clients registered over HTTP may still use (security/outbound.py):
     IPs, CIDR networks and host names, comma or space separated."""

@@ -53,9 +53,12 @@ async def discovery_result(provider: Provider) -> JsonResult:
             require_par=provider.require_par,
             fapi2=provider.fapi2,
             dpop_algs=() if provider.token.dpop is None else provider.token.dpop.algs,
-            certificate_bound=bool(provider.client_cert_header),
+            certificate_bound=provider.client_certificates,
             acr_values=provider.sign_in.acr_values_supported,
         )
+        if provider.settings.mtls_base_url:
+            aliases = discovery.mtls_aliases(doc, provider.issuer, provider.settings.mtls_base_url)
+            doc["mtls_endpoint_aliases"] = aliases
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)
     return cached

@@ -102,3 +102,24 @@ def _auth_methods(fapi2: bool, certificate_bound: bool) -> list[str]:
     if certificate_bound:
         methods[-1:-1] = MTLS_AUTH_METHODS  # before "none"
     return methods
+
+
+MTLS_ENDPOINTS = (
+    "token_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "userinfo_endpoint",
+    "device_authorization_endpoint",
+    "pushed_authorization_request_endpoint",
+)
+
+
+def mtls_aliases(doc: dict[str, Any], issuer: str, base_url: str) -> dict[str, str]:
+    """RFC 8705 §5 ``mtls_endpoint_aliases``: the same endpoints at the host/port where
+    clients present certificates."""
+    base = base_url.rstrip("/")
+    return {
+        name: base + doc[name][len(issuer) :]
+        for name in MTLS_ENDPOINTS
+        if isinstance(doc.get(name), str) and doc[name].startswith(issuer)
+    }

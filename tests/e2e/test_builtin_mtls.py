@@ -7,7 +7,6 @@ ends the handshake."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 import ssl
 import subprocess
@@ -19,62 +18,15 @@ import httpx
 import jwt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from tests.e2e.certs import write_certificate
+from tests.e2e.certs import issue, write_ca, write_certificate
 from tests.e2e.conftest import TOLLHOUSE, Seed, free_port, seed_database, stop
 from tollhouse.models import AuthMethod, Client, GrantType
 from tollhouse.resource.mtls import pem_thumbprint
 from tollhouse.storage.sql.storage import open_storage
 
 DN = "CN=billing-batch,O=Example Grid"
-
-
-def issue(path: Path, subject: str, issuer: x509.Name, key: ec.EllipticCurvePrivateKey) -> Path:
-    """A certificate for ``subject`` signed by ``key`` (the CA's, or its own): the PEM
-    of the certificate then of its private key, in one file."""
-    own = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name.from_rfc4514_string(subject))
-        .issuer_name(issuer)
-        .public_key(own.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key if issuer.rfc4514_string() != subject else own, hashes.SHA256())
-    )
-    path.write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + own.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
-def write_ca(path: Path) -> tuple[x509.Name, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test client CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return name, key
 
 
 async def add_client(url: str) -> None:

@@ -87,7 +87,8 @@ class Settings(AbuseLimits):
     """``fapi2``: enforce the FAPI 2.0 Security Profile for every client
     (protocol/profile.py)."""
     dpop_nonce: Literal["off", "public", "all"] = "public"
-    """RFC 9449 §8: which DPoP token requests must carry a server nonce (docs/sender-constrained.md)."""
+    """RFC 9449 §8: which DPoP token requests must carry a server nonce
+    (docs/sender-constrained.md)."""
     dpop_proof_window: Annotated[int, Field(ge=5, le=600)] = 60
     """Seconds a DPoP proof's ``iat`` may differ from the server's clock."""
     mfa: Literal["off", "optional", "required"] = "optional"

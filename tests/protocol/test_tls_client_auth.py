@@ -10,6 +10,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.protocol.conftest import World
+from tests.protocol.endpoints.test_registration import BODY, INITIAL, add_initial, raw
 from tollhouse.errors import InvalidClientMetadata
 from tollhouse.protocol.client_key_metadata import key_metadata
 from tollhouse.protocol.tls_client_auth import check_name, names_client
@@ -93,3 +95,22 @@ def test_registration_rules(body: dict[str, object], method: str, message: str) 
 def test_registration_keeps_the_one_name() -> None:
     keys = key_metadata({"tls_client_auth_subject_dn": "CN=a,O=b"}, "tls_client_auth")
     assert (keys.tls_client_auth_kind, keys.tls_client_auth_name) == ("subject_dn", "CN=a,O=b")
+
+
+async def test_rfc7591_registration_of_a_tls_client_auth_client(world: World) -> None:
+    await add_initial(world)
+    body = {
+        **BODY,
+        "grant_types": ["client_credentials"],
+        "redirect_uris": [],
+        "token_endpoint_auth_method": "tls_client_auth",
+        "tls_client_auth_san_dns": "meter-7.devices.example",
+    }
+    body.pop("response_types", None)
+    result = await world.provider.registration.register(raw(body), f"Bearer {INITIAL}")
+    assert result.status == 201, result.body
+    assert "client_secret" not in result.body
+    assert result.body["tls_client_auth_san_dns"] == "meter-7.devices.example"
+    stored = await world.storage.get_client(result.body["client_id"])
+    assert stored is not None and stored.uses_certificate and stored.secret_hash is None
+    assert stored.tls_client_auth_kind == "san_dns"

@@ -76,8 +76,9 @@ class Pipeline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.addresses.resolve(scope)
+        # Before resolve(): the certificate is looked up by the TCP peer's address.
         peer_certificates.add_tls_extension(scope)
+        self.addresses.resolve(scope)
         context = self.context
         exchange = context.open(scope)
         hot = self.hot.get((scope["method"], scope["path"]))

@@ -87,7 +87,8 @@ class Settings(AbuseLimits):
     """``fapi2``: enforce the FAPI 2.0 Security Profile for every client
     (protocol/profile.py)."""
     dpop_nonce: Literal["off", "public", "all"] = "public"
-    """RFC 9449 §8: which DPoP token requests must carry a server nonce (docs/dpop.md)."""
+    """RFC 9449 §8: which DPoP token requests must carry a server nonce
+    (docs/sender-constrained.md)."""
     dpop_proof_window: Annotated[int, Field(ge=5, le=600)] = 60
     """Seconds a DPoP proof's ``iat`` may differ from the server's clock."""
     mfa: Literal["off", "optional", "required"] = "optional"
@@ -111,6 +112,12 @@ class Settings(AbuseLimits):
     tls_client_cert_header: str | None = None
     """The header in which a trusted proxy passes the client's TLS certificate (nginx:
     ``$ssl_client_escaped_cert``); ignored from other peers (web/client_cert.py)."""
+    tls_client_ca: Path | None = None
+    """CA bundle (PEM) against which built-in TLS verifies client certificates, asked
+    for optionally (RFC 8705); unset: no certificate is asked for."""
+    mtls_base_url: str | None = None
+    """Where clients reach the endpoints with mutual TLS, when that is another host or
+    port: discovery's ``mtls_endpoint_aliases`` (RFC 8705 §5)."""
     outbound_allow: str | None = None
     """Internal targets clients registered over HTTP may still use (security/outbound.py):
     IPs, CIDR networks and host names, comma or space separated."""

@@ -23,6 +23,10 @@ class AuthMethod(StrEnum):
     NONE = "none"
     PRIVATE_KEY_JWT = "private_key_jwt"
     """RFC 7523 §2.2 / OIDC Core §9: a JWT signed with a key from the client's JWKS."""
+    TLS_CLIENT_AUTH = "tls_client_auth"
+    """RFC 8705 §2.1: a CA-validated TLS client certificate carrying a registered name."""
+    SELF_SIGNED_TLS_CLIENT_AUTH = "self_signed_tls_client_auth"
+    """RFC 8705 §2.2: a TLS client certificate whose key is in the client's JWKS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,10 @@ class Client:
     """RFC 9101 §10.5: this client's authorization requests must be signed objects."""
     dpop_bound_access_tokens: bool = False
     """RFC 9449 §5.2 (RFC 7591 metadata): every token request must carry a DPoP proof."""
+    tls_client_auth_kind: str | None = None
+    """RFC 8705 §2.1.2: which name a ``tls_client_auth`` certificate carries
+    (``subject_dn``, ``san_dns``, ``san_uri``, ``san_ip``, ``san_email``)."""
+    tls_client_auth_name: str | None = None
     require_mfa: bool = False
     """Its users must pass a second factor (``clients create --require-mfa``); a request
     cannot lower this (docs/mfa.md)."""
@@ -87,6 +95,14 @@ class Client:
     def uses_keys(self) -> bool:
         """Authenticates with a signed assertion (RFC 7523) rather than a secret."""
         return self.token_endpoint_auth_method == AuthMethod.PRIVATE_KEY_JWT
+
+    @property
+    def uses_certificate(self) -> bool:
+        """Authenticates with a TLS client certificate (RFC 8705 §2)."""
+        return self.token_endpoint_auth_method in (
+            AuthMethod.TLS_CLIENT_AUTH,
+            AuthMethod.SELF_SIGNED_TLS_CLIENT_AUTH,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,3 +88,76 @@ def client_certificate(name: str) -> tuple[str, str]:
     der = cert.public_bytes(serialization.Encoding.DER)
     x5t = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
     return quote(pem, safe=""), x5t
+
+
+def named_client_certificate(
+    subject: str, *, san_dns: str | None = None, key: ec.EllipticCurvePrivateKey | None = None
+) -> tuple[str, str, ec.EllipticCurvePrivateKey]:
+    """A self-signed client certificate for ``subject`` (RFC 4514): (nginx's escaped
+    PEM, its x5t#S256, its private key)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name.from_rfc4514_string(subject)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+    if san_dns is not None:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(san_dns)]), critical=False
+        )
+    cert = builder.sign(key, hashes.SHA256())
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    der = cert.public_bytes(serialization.Encoding.DER)
+    x5t = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+    return quote(pem, safe=""), x5t, key
+
+
+def issue(path: Path, subject: str, issuer: x509.Name, key: ec.EllipticCurvePrivateKey) -> Path:
+    """A certificate for ``subject`` signed by ``key`` (the CA's, or its own): the PEM
+    of the certificate then of its private key, in one file."""
+    own = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name.from_rfc4514_string(subject))
+        .issuer_name(issuer)
+        .public_key(own.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key if issuer.rfc4514_string() != subject else own, hashes.SHA256())
+    )
+    path.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + own.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def write_ca(path: Path) -> tuple[x509.Name, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test client CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return name, key

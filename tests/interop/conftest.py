@@ -28,7 +28,7 @@ from joserfc.jwk import ECKey
 
 from tests.e2e.conftest import HASHER, TOLLHOUSE, free_port, stop
 from tests.e2e.flows import Callback, browse
-from tollhouse.models import AuthMethod, Client, GrantType, User
+from tollhouse.models import Api, AuthMethod, Client, GrantType, User
 from tollhouse.storage.sql.storage import open_storage
 
 SECRET = "interop-secret-" + "i" * 30
@@ -38,6 +38,8 @@ USERNAME = "erin"
 PASSWORD = "erin's long and secret passphrase"
 CALLBACKS = "http://127.0.0.1:7711"
 """Loopback redirect URIs (RFC 8252 §7.3); nothing listens: the walk stops there."""
+INTEROP_API = "https://api.interop.test"
+"""The API of the DPoP machine client's tokens (tests/interop/dpop_resource.py)."""
 
 
 @dataclass
@@ -95,6 +97,13 @@ async def _seed(url: str) -> None:
             Client("rp-authlib-key", "Interop Authlib private_key_jwt", (),
                    (GrantType.CLIENT_CREDENTIALS,), AuthMethod.PRIVATE_KEY_JWT, now,
                    jwks=json.dumps({"keys": [CLIENT_KEY.as_dict(private=False)]}))
+        )  # fmt: skip
+        # oauth4webapi's DPoP client_credentials and protected-resource call.
+        await storage.add_api(Api(INTEROP_API, ("read_readings",), now, "Interop API"))
+        await storage.add_client(
+            Client("rp-machine", "Interop oauth4webapi DPoP machine", (),
+                   (GrantType.CLIENT_CREDENTIALS,), AuthMethod.CLIENT_SECRET_BASIC, now,
+                   HASHER.hash(SECRET))
         )  # fmt: skip
         await storage.add_user(
             User("erin-id", USERNAME, HASHER.hash(PASSWORD), now, email="erin@example.test",

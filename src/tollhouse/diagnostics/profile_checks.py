@@ -26,11 +26,13 @@ def check_fapi2_clients(profile: str, clients: Sequence[Client]) -> list[Finding
 
 
 def _problems(client: Client) -> list[tuple[str, str]]:
+    if client.uses_certificate:
+        return []  # RFC 8705 §2 mutual TLS: accepted by FAPI 2.0 §5.3.2.1
     if not client.uses_keys:
         return [
             (
                 f"authenticates with {client.token_endpoint_auth_method}; FAPI 2.0 requires "
-                "private_key_jwt",
+                "private_key_jwt or mutual TLS",
                 f"`tollhouse clients update {client.client_id} --auth-method private_key_jwt "
                 "--jwks-file F`",
             )

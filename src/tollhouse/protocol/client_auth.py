@@ -2,9 +2,10 @@
 RFC 7591 §2): /token, /introspect, /revoke, /revocations and the others built on them.
 
 Methods: ``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` (RFC 7523
-§2.2, OIDC Core §9; protocol/client_assertion.py) and ``none`` for public clients
-(which must then use PKCE). A client uses the kind of credential it was registered
-with: a client with keys never authenticates with a secret, nor the reverse.
+§2.2, OIDC Core §9; protocol/client_assertion.py), ``tls_client_auth`` and
+``self_signed_tls_client_auth`` (RFC 8705 §2; protocol/tls_client_auth.py) and ``none``
+for public clients (which must then use PKCE). A client uses the kind of credential it
+was registered with: a client with keys never authenticates with a secret, nor the reverse.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from urllib.parse import unquote_plus
 from tollhouse.clock import Clock, SystemClock
 from tollhouse.errors import InvalidClient, InvalidRequest
 from tollhouse.models import AuthMethod, Client
+from tollhouse.protocol import tls_client_auth
 from tollhouse.protocol.client_assertion import (
     ASSERTION_TYPE,
     AssertionVerifier,
     unverified_claims,
 )
+from tollhouse.protocol.client_jws import ClientKeys
 from tollhouse.protocol.profile import Fapi2Profile
 from tollhouse.protocol.requests import ClientCredentials
 from tollhouse.storage.ports import ClientStore
@@ -109,8 +112,10 @@ class ClientAuthenticator:
         clock: Clock | None = None,
         assertions: AssertionVerifier | None = None,
         profile: Fapi2Profile | None = None,
+        keys: ClientKeys | None = None,
     ) -> None:
         self.profile = profile
+        self._keys = keys
         self._clients = clients
         self._verifier = verifier
         self._clock = clock or SystemClock()
@@ -126,6 +131,8 @@ class ClientAuthenticator:
             raise InvalidClient("Client authentication failed.", debug="unknown client_id")
         if self.profile is not None:
             self.profile.check_client(client)
+        if client.uses_certificate:
+            return await self._by_certificate(client, credentials)
         if client.uses_keys or credentials.assertion is not None:
             return await self._by_assertion(client, credentials.assertion)
         if client.is_public:
@@ -156,6 +163,17 @@ class ClientAuthenticator:
         if self._assertions is None:
             raise InvalidClient("private_key_jwt is not enabled on this server.")
         await self._assertions.verify(client, assertion)
+        return client
+
+    async def _by_certificate(self, client: Client, credentials: ClientCredentials) -> Client:
+        """RFC 8705 §2: the client sends its client_id and nothing else; the TLS
+        connection (or the trusted proxy) brings its certificate."""
+        if credentials.client_secret is not None or credentials.assertion is not None:
+            raise InvalidClient(
+                f"This client authenticates with {client.token_endpoint_auth_method}: send "
+                "only client_id, over TLS with its client certificate."
+            )
+        await tls_client_auth.verify(client, credentials.certificate, self._keys)
         return client
 
     async def _previous_secret_matches(self, client: Client, secret: str) -> bool:

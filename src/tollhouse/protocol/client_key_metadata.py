@@ -1,5 +1,6 @@
 """Registration metadata about a client's keys and how it sends authorization requests
-(RFC 7591 §2 ``jwks`` / ``jwks_uri``, RFC 9126 §6, RFC 9101 §10.5), for
+(RFC 7591 §2 ``jwks`` / ``jwks_uri``, RFC 9126 §6, RFC 9101 §10.5, RFC 8705 §2.1.2
+``tls_client_auth_*``), for
 :func:`tollhouse.protocol.client_metadata.validate` and the CLI alike.
 """
 
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from tollhouse.errors import InvalidClientMetadata
 from tollhouse.models import AuthMethod
 from tollhouse.protocol.client_keys import KeySetError, parse_key_set
+from tollhouse.protocol.tls_client_auth import NAME_KINDS, check_name
 
 MAX_JWKS_BYTES = 16 * 1024
 
@@ -25,6 +27,9 @@ class KeyMetadata:
     jwks_uri: str | None = None
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
+    tls_client_auth_kind: str | None = None
+    """``subject_dn`` or ``san_*``: the name a ``tls_client_auth`` certificate carries."""
+    tls_client_auth_name: str | None = None
 
 
 def key_metadata(body: Mapping[str, Any], method: str, *, https_only: bool = True) -> KeyMetadata:
@@ -38,17 +43,49 @@ def key_metadata(body: Mapping[str, Any], method: str, *, https_only: bool = Tru
         raise InvalidClientMetadata(
             "jwks and jwks_uri must not both be given (RFC 7591 section 2)."
         )
-    if method == AuthMethod.PRIVATE_KEY_JWT and raw_jwks is None and jwks_uri is None:
+    keyed = (AuthMethod.PRIVATE_KEY_JWT, AuthMethod.SELF_SIGNED_TLS_CLIENT_AUTH)
+    if method in keyed and raw_jwks is None and jwks_uri is None:
         raise InvalidClientMetadata(
-            "token_endpoint_auth_method private_key_jwt needs the client's public keys: "
-            "jwks or jwks_uri."
+            f"token_endpoint_auth_method {method} needs the client's public keys: jwks or jwks_uri."
         )
+    kind, name = tls_name(body, method)
     return KeyMetadata(
         jwks=None if raw_jwks is None else checked_jwks(raw_jwks),
         jwks_uri=None if jwks_uri is None else checked_jwks_uri(jwks_uri, https_only=https_only),
         require_pushed_authorization_requests=_flag(body, "require_pushed_authorization_requests"),
         require_signed_request_object=_flag(body, "require_signed_request_object"),
+        tls_client_auth_kind=kind,
+        tls_client_auth_name=name,
     )
+
+
+def tls_name(body: Mapping[str, Any], method: str) -> tuple[str | None, str | None]:
+    """RFC 8705 §2.1.2: a ``tls_client_auth`` client registers exactly one expected
+    name of its certificate; no other client registers any."""
+    given = [
+        (k, body[f"tls_client_auth_{k}"]) for k in NAME_KINDS if f"tls_client_auth_{k}" in body
+    ]
+    given = [(k, v) for k, v in given if v is not None]
+    if method != AuthMethod.TLS_CLIENT_AUTH:
+        if given:
+            raise InvalidClientMetadata(
+                f"tls_client_auth_{given[0][0]} is only for token_endpoint_auth_method "
+                "tls_client_auth (RFC 8705 section 2.1.2)."
+            )
+        return None, None
+    if len(given) != 1:
+        raise InvalidClientMetadata(
+            "token_endpoint_auth_method tls_client_auth needs exactly one of "
+            + ", ".join(f"tls_client_auth_{k}" for k in NAME_KINDS)
+            + " (RFC 8705 section 2.1.2)."
+        )
+    kind, value = given[0]
+    try:
+        if not isinstance(value, str):
+            raise ValueError("not a string")
+        return kind, check_name(kind, value)
+    except ValueError as exc:
+        raise InvalidClientMetadata(f"tls_client_auth_{kind}: {exc}.") from None
 
 
 def checked_jwks(value: Any) -> str:

@@ -81,7 +81,10 @@ class ClientMetadata:
 
     @property
     def has_secret(self) -> bool:
-        return self.token_endpoint_auth_method not in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT)
+        return self.token_endpoint_auth_method in (
+            AuthMethod.CLIENT_SECRET_BASIC,
+            AuthMethod.CLIENT_SECRET_POST,
+        )
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:

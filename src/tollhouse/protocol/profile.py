@@ -5,8 +5,9 @@ clients).
 
 What the profile changes (FAPI 2.0 Security Profile §5.3):
 
-- client authentication: ``private_key_jwt`` only (mTLS is not offered), so no public
-  clients and no secrets (§5.3.2.1 item 3, §5.3.1.2 item 4);
+- client authentication: ``private_key_jwt``, ``tls_client_auth`` or
+  ``self_signed_tls_client_auth`` (RFC 8705 §2), so no public clients and no secrets
+  (§5.3.2.1 item 3, §5.3.1.2 item 4);
 - assertions: ``aud`` the issuer identifier only (§5.3.2.1 item 8, CVE-2025-27370);
   ES256, EdDSA or PS256 (§5.4.1);
 - authorization requests: pushed (PAR, §5.3.2.2 item 2), PKCE with S256 for every
@@ -42,10 +43,10 @@ class Fapi2Profile:
     algorithms: tuple[str, ...] = FAPI2_CLIENT_ALGS
 
     def check_client(self, client: Client) -> None:
-        if not client.uses_keys:
+        if not (client.uses_keys or client.uses_certificate):
             raise InvalidClient(
                 "The FAPI 2.0 profile is on: clients must authenticate with private_key_jwt "
-                f"(FAPI 2.0 Security Profile 5.3.2.1); this client uses "
+                "or mutual TLS (FAPI 2.0 Security Profile 5.3.2.1); this client uses "
                 f"{client.token_endpoint_auth_method}."
             )
 

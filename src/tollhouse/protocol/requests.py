@@ -45,6 +45,8 @@ class ClientCredentials:
     """``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` or ``none``."""
     assertion: str | None = None
     """RFC 7523 §2.2 ``client_assertion`` (``private_key_jwt``)."""
+    certificate: str | None = None
+    """The PEM of the TLS client certificate, if one came with the request (RFC 8705 §2)."""
 
 
 @dataclass(frozen=True, slots=True)

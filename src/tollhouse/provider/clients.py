@@ -52,6 +52,7 @@ def client_services(core: Core) -> ClientServices:
         clock=clock,
         assertions=assertions,
         profile=Fapi2Profile() if settings.profile == "fapi2" else None,
+        keys=keys,
     )
     return ClientServices(
         client_secrets=client_secrets,

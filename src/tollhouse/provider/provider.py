@@ -117,6 +117,12 @@ class Provider:
         """RFC 8705: the header in which a trusted proxy passes the client certificate."""
         return self.settings.tls_client_cert_header
 
+    @property
+    def client_certificates(self) -> bool:
+        """Client certificates can reach the app: from a trusted proxy's header or from
+        built-in TLS asking for them (``TOLLHOUSE_TLS_CLIENT_CA``)."""
+        return bool(self.settings.tls_client_cert_header or self.settings.tls_client_ca)
+
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What this instance needs to serve, by name (``/readyz``): each check raises when
         its dependency is down; Redis only when configured."""

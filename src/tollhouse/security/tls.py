@@ -72,6 +72,17 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     return context
 
 
+def ask_client_certificates(context: ssl.SSLContext, ca_bundle: Path) -> None:
+    """RFC 8705: ask each client for a certificate, optionally (a browser without one
+    is not prompted and proceeds), and refuse the handshake if one is presented that
+    ``ca_bundle`` does not vouch for."""
+    try:
+        context.load_verify_locations(cafile=ca_bundle)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"cannot load the client CA bundle {ca_bundle}: {exc}") from None
+    context.verify_mode = ssl.CERT_OPTIONAL
+
+
 def _certificate(key: ec.EllipticCurvePrivateKey, now: int) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     issued = datetime.datetime.fromtimestamp(now, tz=datetime.UTC) - _BACKDATE

@@ -14,6 +14,7 @@ new connections get the new certificate, and the listening socket never closes.
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from cryptography import x509
 
 from tollhouse.errors import ConfigError
 from tollhouse.hangup import on_sighup
-from tollhouse.security.tls import server_context
+from tollhouse.security.tls import ask_client_certificates, server_context
 
 log = logging.getLogger("tollhouse.tls")
 
@@ -72,5 +73,8 @@ def reloadable_server_context(cert: Path, key: Path) -> ssl.SSLContext:
     """:func:`~tollhouse.security.tls.server_context` (TLS 1.3 only) that reloads its
     certificate and key from the same paths on SIGHUP."""
     context = server_context(cert, key)
+    client_ca = os.environ.get("TOLLHOUSE_TLS_CLIENT_CA")
+    if client_ca:
+        ask_client_certificates(context, Path(client_ca))
     CertificateReloader(context, cert, key).install()
     return context

@@ -19,6 +19,17 @@ from tollhouse.resource.mtls import pem_thumbprint, tls_extension_certificate
 def certificate_thumbprint(scope: Scope, header: str | None) -> str | None:
     """RFC 8705 §3.1 ``x5t#S256`` of the request's client certificate, or None when none
     was presented (or it came from an untrusted peer)."""
+    pem = client_certificate(scope, header)
+    if not pem:
+        return None
+    try:
+        return pem_thumbprint(pem)
+    except ValueError:
+        raise InvalidRequest("The client certificate cannot be read.") from None
+
+
+def client_certificate(scope: Scope, header: str | None) -> str | None:
+    """The PEM (perhaps URL-encoded) of the request's client certificate, or None."""
     pem = tls_extension_certificate(scope)
     if pem is None and header and scope.get("state", {}).get("trusted_peer"):
         name = header.lower().encode("latin-1")
@@ -26,9 +37,4 @@ def certificate_thumbprint(scope: Scope, header: str | None) -> str | None:
         if len(values) > 1:
             raise InvalidRequest("More than one client certificate header.")
         pem = values[0].decode("latin-1") if values and values[0] else None
-    if not pem:
-        return None
-    try:
-        return pem_thumbprint(pem)
-    except ValueError:
-        raise InvalidRequest("The client certificate cannot be read.") from None
+    return pem or None

@@ -27,7 +27,7 @@ from tollhouse.protocol.endpoints.device_authorization import DeviceOrigin
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import JsonResult, error_json
 from tollhouse.provider import Provider
-from tollhouse.web.client_cert import certificate_thumbprint
+from tollhouse.web.client_cert import certificate_thumbprint, client_certificate
 from tollhouse.web.cors import identify
 from tollhouse.web.observe import observe_token_response
 from tollhouse.web.parsing import dpop_request, header, scope_form
@@ -57,11 +57,16 @@ def request_id(scope: Scope) -> str | None:
     return request_id
 
 
-async def client_request(scope: Scope, receive: Receive) -> TokenRequest | JsonResult:
+async def client_request(
+    scope: Scope, receive: Receive, cert_header: str | None = None
+) -> TokenRequest | JsonResult:
     """The form body and client credentials of a client-authenticated POST endpoint."""
     try:
         params = await scope_form(scope, receive)
         credentials = credentials_from(header(scope, b"authorization"), params)
+        # RFC 8705 §2: the TLS client certificate, for the mTLS client methods.
+        certificate = client_certificate(scope, cert_header)
+        credentials = dataclasses.replace(credentials, certificate=certificate)
     except InvalidClient as error:
         return error_json(error, headers={"WWW-Authenticate": BASIC_CHALLENGE})
     except OAuthError as error:
@@ -88,7 +93,7 @@ def log_refusal(scope: Scope, what: str, parsed: TokenRequest, result: JsonResul
 async def token(provider: Provider, scope: Scope, receive: Receive) -> JsonResult:
     """RFC 6749 §3.2: POST only, form-encoded; responses are never cached."""
     grant_types = provider.token.grant_types
-    parsed = await client_request(scope, receive)
+    parsed = await client_request(scope, receive, provider.client_cert_header)
     if isinstance(parsed, JsonResult):
         observe_token_response(None, grant_types, parsed)
         return parsed
@@ -137,7 +142,7 @@ async def _client_endpoint(
     what: str,
     handle: Callable[[TokenRequest], Awaitable[JsonResult]],
 ) -> JsonResult:
-    parsed = await client_request(scope, receive)
+    parsed = await client_request(scope, receive, provider.client_cert_header)
     if isinstance(parsed, JsonResult):
         return parsed
     result = await handle(parsed)

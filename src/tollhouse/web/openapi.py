@@ -75,7 +75,9 @@ _CLIENT_ERRORS = {
 }
 _SECURITY: list[dict[str, list[str]]] = [{"clientSecretBasic": []}, {}]
 """HTTP Basic (client_secret_basic), or credentials in the form body (client_secret_post,
-private_key_jwt's client_assertion, or a public client's bare client_id)."""
+private_key_jwt's client_assertion, or a bare client_id: a public client's, or a
+tls_client_auth / self_signed_tls_client_auth client's, whose TLS certificate
+authenticates it)."""
 
 GRANTS: tuple[type[Grant], ...] = (
     AuthorizationCodeGrant,

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tollhouse.protocol.cors import CorsPolicy
 from tollhouse.protocol.results import JsonResult
 from tollhouse.provider import Provider
-from tollhouse.web import cors
+from tollhouse.web import cors, peer_certificates
 from tollhouse.web.fast_lane import HOT_ROUTES, HotRoute
 from tollhouse.web.observe import route_template
 from tollhouse.web.proxy import TrustedProxies
@@ -76,6 +76,8 @@ class Pipeline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Before resolve(): the certificate is looked up by the TCP peer's address.
+        peer_certificates.add_tls_extension(scope)
         self.addresses.resolve(scope)
         context = self.context
         exchange = context.open(scope)

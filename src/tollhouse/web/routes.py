@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from importlib.metadata import version
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from tollhouse.protocol.endpoints.authorize import AuthorizeOutcome
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.provider import Provider
 from tollhouse.web import interaction, openapi
+from tollhouse.web.client_cert import client_certificate
 from tollhouse.web.messages import LOCALES
 from tollhouse.web.parsing import form_parameters, query_parameters
 from tollhouse.web.rendering import json_body, json_response
@@ -51,9 +53,12 @@ async def discovery_result(provider: Provider) -> JsonResult:
             require_par=provider.require_par,
             fapi2=provider.fapi2,
             dpop_algs=() if provider.token.dpop is None else provider.token.dpop.algs,
-            certificate_bound=bool(provider.client_cert_header),
+            certificate_bound=provider.client_certificates,
             acr_values=provider.sign_in.acr_values_supported,
         )
+        if provider.settings.mtls_base_url:
+            aliases = discovery.mtls_aliases(doc, provider.issuer, provider.settings.mtls_base_url)
+            doc["mtls_endpoint_aliases"] = aliases
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)
     return cached
@@ -96,6 +101,8 @@ async def revocations(request: Request) -> Response:
         # A GET: private_key_jwt's parameters (RFC 7523 §2.2) come in the query.
         assertion = {k: v for k, v in params.items() if k in ASSERTION_PARAMETERS}
         credentials = credentials_from(request.headers.get("authorization"), assertion)
+        pem = client_certificate(request.scope, provider.client_cert_header)
+        credentials = dataclasses.replace(credentials, certificate=pem)
     except InvalidClient as error:
         return json_response(error_json(error, headers={"WWW-Authenticate": BASIC_CHALLENGE}))
     except OAuthError as error:

@@ -26,6 +26,8 @@ from typing import Any, cast
 from uvicorn.config import HTTP_PROTOCOLS
 from uvicorn.importer import import_from_string
 
+from tollhouse.web import peer_certificates
+
 INNER = "httptools"
 """The uvicorn protocol wrapped (its name in uvicorn's ``http`` setting)."""
 
@@ -134,6 +136,8 @@ class CoalescingHttp(asyncio.Protocol):
         self._transport = CoalescingTransport(
             cast(asyncio.Transport, transport), asyncio.get_running_loop()
         )
+        # RFC 8705: the client certificate of built-in TLS (web/peer_certificates.py).
+        self._peer = peer_certificates.remember(transport)
         self._inner.connection_made(self._transport)
 
     def data_received(self, data: bytes) -> None:
@@ -143,6 +147,7 @@ class CoalescingHttp(asyncio.Protocol):
         return self._inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        peer_certificates.forget(self._peer)
         self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:

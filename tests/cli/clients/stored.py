@@ -42,6 +42,7 @@ METADATA_KEYS = {
     "dpop_bound_access_tokens",
     "require_mfa",
     "require_passkey",
+    "tls_client_auth",
 }
 VERIFIER = PasswordHasher.for_tests()  # argon2 takes the cost from the stored hash
 

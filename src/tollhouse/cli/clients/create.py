@@ -196,7 +196,7 @@ def create(
     scopes = check_scopes(scope_values)
     logout_uris = _logout_uris(post_logout_redirect_uris, backchannel_logout_uri)
     settings = settings_from(data_dir, database)
-    secret = None if method in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT) else new_secret()
+    secret = new_secret() if method in SECRET_METHODS else None
     client = Client(
         client_id=client_id,
         name=name,
@@ -220,6 +220,9 @@ def create(
     )
     added = run(_add(settings, with_keys(client, keys), introspect, chosen_id is not None))
     _print_created(added, secret, as_json)
+
+
+SECRET_METHODS = (AuthMethod.CLIENT_SECRET_BASIC, AuthMethod.CLIENT_SECRET_POST)
 
 
 def _method(auth_method: str | None, public: bool) -> str:

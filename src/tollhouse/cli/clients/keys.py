@@ -24,6 +24,7 @@ from tollhouse.config import Settings
 from tollhouse.errors import InvalidClientMetadata, NotFound
 from tollhouse.models import AuthMethod, Client
 from tollhouse.protocol.client_key_metadata import KeyMetadata, key_metadata
+from tollhouse.protocol.tls_client_auth import MTLS_METHODS, NAME_KINDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 AUTH_METHODS = [method.value for method in AuthMethod]
@@ -38,10 +39,17 @@ class KeyOptions:
     jwks_uri: str | None
     require_par: bool | None
     require_signed: bool | None
+    tls_names: tuple[tuple[str, str], ...] | None = None
+    """RFC 8705 §2.1.2 expected certificate names given (``--tls-subject-dn``, ...)."""
 
     def read(self, method: str) -> KeyMetadata:
         return read_keys(
-            method, self.jwks_file, self.jwks_uri, self.require_par, self.require_signed
+            method,
+            self.jwks_file,
+            self.jwks_uri,
+            self.require_par,
+            self.require_signed,
+            dict(self.tls_names or ()),
         )
 
 
@@ -56,6 +64,7 @@ def key_options(command: F) -> F:
             kwargs.pop("jwks_uri"),
             kwargs.pop("require_par"),
             kwargs.pop("require_signed_request"),
+            _tls_names(kwargs),
         )
         return command(*args, **kwargs)
 
@@ -90,11 +99,36 @@ def key_options(command: F) -> F:
             default=None,
             help="Authorization requests only as signed request objects (RFC 9101).",
         ),
+        *TLS_NAME_OPTIONS,
     )
     decorated: Callable[..., Any] = bundled
     for option in reversed(options):
         decorated = option(decorated)
     return cast(F, decorated)
+
+
+TLS_NAME_OPTIONS = tuple(
+    click.option(
+        f"--tls-{kind.replace('_', '-')}",
+        f"tls_{kind}",
+        default=None,
+        metavar="NAME",
+        help=f"tls_client_auth: the certificate's expected {label} (RFC 8705 2.1.2).",
+    )
+    for kind, label in (
+        ("subject_dn", "subject DN, RFC 4514 (e.g. CN=billing,O=Example)"),
+        ("san_dns", "DNS name SAN"),
+        ("san_uri", "URI SAN"),
+        ("san_ip", "IP address SAN"),
+        ("san_email", "e-mail SAN"),
+    )
+)
+
+
+def _tls_names(kwargs: dict[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    names = {kind: kwargs.pop(f"tls_{kind}") for kind in NAME_KINDS}
+    given = tuple((kind, value) for kind, value in names.items() if value is not None)
+    return given or None
 
 
 def read_keys(
@@ -103,6 +137,7 @@ def read_keys(
     jwks_uri: str | None,
     require_par: bool | None,
     require_signed: bool | None,
+    tls_names: dict[str, str] | None = None,
 ) -> KeyMetadata:
     """The checked key metadata of the options (the rules of RFC 7591 registration,
     except that an operator may choose an http or internal jwks_uri)."""
@@ -110,6 +145,7 @@ def read_keys(
         "jwks_uri": jwks_uri,
         "require_pushed_authorization_requests": bool(require_par),
         "require_signed_request_object": bool(require_signed),
+        **{f"tls_client_auth_{kind}": value for kind, value in (tls_names or {}).items()},
     }
     if jwks_file is not None:
         try:
@@ -129,6 +165,8 @@ def with_keys(client: Client, keys: KeyMetadata) -> Client:
         jwks_uri=keys.jwks_uri,
         require_pushed_authorization_requests=keys.require_pushed_authorization_requests,
         require_signed_request_object=keys.require_signed_request_object,
+        tls_client_auth_kind=keys.tls_client_auth_kind,
+        tls_client_auth_name=keys.tls_client_auth_name,
     )
 
 
@@ -168,7 +206,7 @@ async def _update(settings: Settings, client_id: str, options: KeyOptions) -> Cl
             with_keys(client, _new_keys(client, method, options)),
             token_endpoint_auth_method=method,
         )
-        if method in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT):
+        if method in (AuthMethod.NONE, AuthMethod.PRIVATE_KEY_JWT) or method in MTLS_METHODS:
             updated = dataclasses.replace(
                 updated,
                 secret_hash=None,
@@ -193,7 +231,7 @@ def _new_keys(client: Client, method: str, options: KeyOptions) -> KeyMetadata:
         require_par=client.require_pushed_authorization_requests if par is None else par,
         require_signed=client.require_signed_request_object if signed is None else signed,
     )
-    if options.jwks_file is not None or options.jwks_uri is not None:
+    if options.jwks_file is not None or options.jwks_uri is not None or options.tls_names:
         return merged.read(method)
     if method == AuthMethod.PRIVATE_KEY_JWT and client.jwks is None and client.jwks_uri is None:
         usage_error("private_key_jwt needs the client's public keys: --jwks-file or --jwks-uri")
@@ -202,4 +240,6 @@ def _new_keys(client: Client, method: str, options: KeyOptions) -> KeyMetadata:
         jwks_uri=client.jwks_uri,
         require_pushed_authorization_requests=bool(merged.require_par),
         require_signed_request_object=bool(merged.require_signed),
+        tls_client_auth_kind=client.tls_client_auth_kind,
+        tls_client_auth_name=client.tls_client_auth_name,
     )

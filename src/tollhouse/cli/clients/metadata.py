@@ -46,6 +46,8 @@ class ClientMetadata(TypedDict):
     dpop_bound_access_tokens: bool
     require_mfa: bool
     require_passkey: bool
+    tls_client_auth: str | None
+    """RFC 8705 §2.1.2: ``<kind> <name>``, e.g. ``subject_dn CN=billing``."""
 
 
 def metadata(client: Client) -> ClientMetadata:
@@ -77,6 +79,9 @@ def metadata(client: Client) -> ClientMetadata:
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_mfa": client.require_mfa,
         "require_passkey": client.require_passkey,
+        "tls_client_auth": None
+        if client.tls_client_auth_kind is None
+        else f"{client.tls_client_auth_kind} {client.tls_client_auth_name}",
     }
 
 
@@ -103,6 +108,7 @@ def record_fields(meta: ClientMetadata) -> list[tuple[str, str | None]]:
         ("registered by", THIRD_PARTY if meta["self_registered"] else None),
         ("dpop_bound_access_tokens", "true" if meta["dpop_bound_access_tokens"] else None),
         ("second factor", _factor(meta)),
+        ("tls_client_auth name", meta["tls_client_auth"]),
     ]
 
 

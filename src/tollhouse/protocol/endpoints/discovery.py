@@ -24,6 +24,8 @@ ENDPOINT_PATHS = {
 }
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 """Introspection takes the same but ``none``: only a confidential client may introspect."""
+MTLS_AUTH_METHODS = ["tls_client_auth", "self_signed_tls_client_auth"]
+"""RFC 8705 §2: offered when client certificates can reach the server."""
 
 
 def metadata(
@@ -46,8 +48,7 @@ def metadata(
     server's issuer identifier value into which the well-known URI string was inserted".
     """
     endpoints = {**ENDPOINT_PATHS, **(extra_endpoints or {})}
-    # FAPI 2.0 (protocol/profile.py): private_key_jwt only, no RS256, pushed requests.
-    methods = ["private_key_jwt"] if fapi2 else CLIENT_AUTH_METHODS
+    methods = _auth_methods(fapi2, certificate_bound)
     client_algs = list(FAPI2_CLIENT_ALGS if fapi2 else CLIENT_ALGS)
     algs = sorted(set(signing_algs))
     doc: dict[str, Any] = {"issuer": issuer}
@@ -90,3 +91,35 @@ def metadata(
     if acr_values:
         doc["acr_values_supported"] = list(acr_values)
     return doc
+
+
+def _auth_methods(fapi2: bool, certificate_bound: bool) -> list[str]:
+    """FAPI 2.0 (protocol/profile.py): private_key_jwt or mTLS only; mTLS whenever client
+    certificates can reach the server."""
+    if fapi2:
+        return ["private_key_jwt", *MTLS_AUTH_METHODS] if certificate_bound else ["private_key_jwt"]
+    methods = list(CLIENT_AUTH_METHODS)
+    if certificate_bound:
+        methods[-1:-1] = MTLS_AUTH_METHODS  # before "none"
+    return methods
+
+
+MTLS_ENDPOINTS = (
+    "token_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "userinfo_endpoint",
+    "device_authorization_endpoint",
+    "pushed_authorization_request_endpoint",
+)
+
+
+def mtls_aliases(doc: dict[str, Any], issuer: str, base_url: str) -> dict[str, str]:
+    """RFC 8705 §5 ``mtls_endpoint_aliases``: the same endpoints at the host/port where
+    clients present certificates."""
+    base = base_url.rstrip("/")
+    return {
+        name: base + doc[name][len(issuer) :]
+        for name in MTLS_ENDPOINTS
+        if isinstance(doc.get(name), str) and doc[name].startswith(issuer)
+    }

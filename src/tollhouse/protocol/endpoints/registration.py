@@ -358,4 +358,7 @@ class RegistrationEndpoint:
             info["require_signed_request_object"] = True
         if client.dpop_bound_access_tokens:
             info["dpop_bound_access_tokens"] = True
+        if client.tls_client_auth_kind is not None:
+            name = f"tls_client_auth_{client.tls_client_auth_kind}"
+            info[name] = client.tls_client_auth_name  # type: ignore[literal-required]
         return info

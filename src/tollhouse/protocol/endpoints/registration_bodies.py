@@ -38,6 +38,11 @@ class ClientInformation(TypedDict, total=False):
     require_pushed_authorization_requests: bool
     require_signed_request_object: bool
     dpop_bound_access_tokens: bool
+    tls_client_auth_subject_dn: str
+    tls_client_auth_san_dns: str
+    tls_client_auth_san_uri: str
+    tls_client_auth_san_ip: str
+    tls_client_auth_san_email: str
 
 
 def parse_body(raw_body: bytes) -> dict[str, Any]:
@@ -76,5 +81,7 @@ def apply_metadata(client: Client, metadata: ClientMetadata) -> Client:
         jwks_uri=metadata.keys.jwks_uri,
         require_pushed_authorization_requests=metadata.keys.require_pushed_authorization_requests,
         require_signed_request_object=metadata.keys.require_signed_request_object,
+        tls_client_auth_kind=metadata.keys.tls_client_auth_kind,
+        tls_client_auth_name=metadata.keys.tls_client_auth_name,
         dpop_bound_access_tokens=metadata.dpop_bound_access_tokens,
     )

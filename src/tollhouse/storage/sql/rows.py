@@ -75,6 +75,8 @@ def client_row(client: Client) -> dict[str, Any]:
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_mfa": client.require_mfa,
         "require_passkey": client.require_passkey,
+        "tls_client_auth_kind": client.tls_client_auth_kind,
+        "tls_client_auth_name": client.tls_client_auth_name,
     }
 
 
@@ -107,6 +109,8 @@ def to_client(row: Row) -> Client:
         dpop_bound_access_tokens=bool(row["dpop_bound_access_tokens"]),
         require_mfa=bool(row["require_mfa"]),
         require_passkey=bool(row["require_passkey"]),
+        tls_client_auth_kind=row["tls_client_auth_kind"],
+        tls_client_auth_name=row["tls_client_auth_name"],
     )
 
 

@@ -72,6 +72,8 @@ clients = Table(
     Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
     Column("require_mfa", Boolean, nullable=False, server_default=false()),
     Column("require_passkey", Boolean, nullable=False, server_default=false()),
+    Column("tls_client_auth_kind", String(16), nullable=True),
+    Column("tls_client_auth_name", Text, nullable=True),
 )
 
 users = Table(

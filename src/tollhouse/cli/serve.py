@@ -253,6 +253,11 @@ def serve(
         metrics_port=metrics_port,
         metrics_host=metrics_host,
     )
+    _start(settings)
+
+
+def _start(settings: Settings) -> None:
+    """Check, bind, prepare the database and keys, then serve until stopped."""
     configure(settings.log_level)
     try:
         check_master_key(settings)

@@ -186,15 +186,12 @@ def create(
     if not name.strip():
         usage_error("--name must not be empty")
     client_id = client_ids.generate() if chosen_id is None else _checked_id(chosen_id)
-    method = _method(key_options.auth_method, public)
+    method = _checked_method(key_options.auth_method, public, introspect)
     public = method == AuthMethod.NONE
-    if public and introspect:
-        usage_error("a public client cannot introspect tokens (it cannot authenticate)")
     keys = key_options.read(method)
     chosen = check_grant_types(grant_types, public)
     uris = check_redirect_uris(redirect_uris, chosen)
     scopes = check_scopes(scope_values)
-    logout_uris = _logout_uris(post_logout_redirect_uris, backchannel_logout_uri)
     settings = settings_from(data_dir, database)
     secret = new_secret() if method in SECRET_METHODS else None
     client = Client(
@@ -209,7 +206,7 @@ def create(
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
         refresh_token_absolute_ttl=refresh_token_absolute_ttl,
-        post_logout_redirect_uris=logout_uris,
+        post_logout_redirect_uris=_logout_uris(post_logout_redirect_uris, backchannel_logout_uri),
         backchannel_logout_uri=backchannel_logout_uri,
         id_token_signed_response_alg=id_token_alg,
         subject_type=subject_type,
@@ -223,6 +220,13 @@ def create(
 
 
 SECRET_METHODS = (AuthMethod.CLIENT_SECRET_BASIC, AuthMethod.CLIENT_SECRET_POST)
+
+
+def _checked_method(auth_method: str | None, public: bool, introspect: tuple[str, ...]) -> str:
+    method = _method(auth_method, public)
+    if method == AuthMethod.NONE and introspect:
+        usage_error("a public client cannot introspect tokens (it cannot authenticate)")
+    return method
 
 
 def _method(auth_method: str | None, public: bool) -> str:

@@ -32,6 +32,7 @@ from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
 from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.dpop_context import checked_jkt
 from tollhouse.protocol.mfa import Policy, UnmetAuthenticationRequirements, parse_acr_values
+from tollhouse.protocol.prompt import parse_max_age, parse_prompt
 from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.protocol.sessions import SignedIn as SignedIn  # re-exported
@@ -39,8 +40,6 @@ from tollhouse.randomness import fingerprint, token
 from tollhouse.storage.ports import ApiStore, ClientStore, CodeStore, ConsentStore, SessionStore
 
 log = logging.getLogger("tollhouse.authorize")
-
-PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +209,8 @@ class AuthorizeEndpoint:
             nonce=params.get("nonce"),
             code_challenge=challenge,
             code_challenge_method=method,
-            prompt=_parse_prompt(params.get("prompt")),
-            max_age=_parse_max_age(params.get("max_age")),
+            prompt=parse_prompt(params.get("prompt")),
+            max_age=parse_max_age(params.get("max_age")),
             login_hint=params.get("login_hint"),
             ui_locales=params.get("ui_locales"),
             id_token_hint_sub=self._hint_subject(params.get("id_token_hint"), client),
@@ -385,24 +384,3 @@ class AuthorizeEndpoint:
 def _consent_items(request: AuthorizationRequest) -> tuple[str, ...]:
     """What the user agrees to: the scopes, and the API they open (``aud:`` entry)."""
     return (*request.scopes, f"aud:{request.audience}")
-
-
-def _parse_prompt(value: str | None) -> tuple[str, ...]:
-    """OpenID Connect Core §3.1.2.1: space-delimited; ``none`` stands alone."""
-    if value is None:
-        return ()
-    values = tuple(dict.fromkeys(v for v in value.split(" ") if v))
-    unknown = [v for v in values if v not in PROMPT_VALUES]
-    if unknown:
-        raise InvalidRequest(f"Unsupported prompt value {unknown[0]!r}.")
-    if "none" in values and len(values) > 1:
-        raise InvalidRequest("prompt=none cannot be combined with other values.")
-    return values
-
-
-def _parse_max_age(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit() or len(value) > 10:
-        raise InvalidRequest("max_age must be a non-negative integer number of seconds.")
-    return int(value)

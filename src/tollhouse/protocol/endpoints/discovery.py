@@ -84,13 +84,23 @@ def metadata(
             "claims_parameter_supported": False,
         }
     )
-    if dpop_algs:
-        doc["dpop_signing_alg_values_supported"] = list(dpop_algs)  # RFC 9449 §5.1
-    if certificate_bound:
-        doc["tls_client_certificate_bound_access_tokens"] = True  # RFC 8705 §3.3
-    if acr_values:
-        doc["acr_values_supported"] = list(acr_values)
+    doc.update(_optional(dpop_algs, certificate_bound, acr_values))
     return doc
+
+
+def _optional(
+    dpop_algs: Iterable[str], certificate_bound: bool, acr_values: Iterable[str]
+) -> dict[str, Any]:
+    """Members listed only when the feature is on: RFC 9449 §5.1, RFC 8705 §3.3, and the
+    acr values a request may ask for (OIDC Discovery §3)."""
+    optional: dict[str, Any] = {}
+    if dpop_algs:
+        optional["dpop_signing_alg_values_supported"] = list(dpop_algs)
+    if certificate_bound:
+        optional["tls_client_certificate_bound_access_tokens"] = True
+    if acr_values:
+        optional["acr_values_supported"] = list(acr_values)
+    return optional
 
 
 def _auth_methods(fapi2: bool, certificate_bound: bool) -> list[str]:

@@ -19,7 +19,6 @@ from sqlalchemy import (
     Identity,
     Integer,
     LargeBinary,
-    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -29,18 +28,12 @@ from sqlalchemy import (
     text,
 )
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-"""Deterministic constraint names, so later migrations can drop them by name."""
-
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-ID = String(255)
-"""Identifiers, hashes and names that are looked up by equality."""
+from tollhouse.storage.sql.schema_base import ID
+from tollhouse.storage.sql.schema_base import metadata as metadata
+from tollhouse.storage.sql.schema_sign_in import interactions as interactions
+from tollhouse.storage.sql.schema_sign_in import user_passkeys as user_passkeys
+from tollhouse.storage.sql.schema_sign_in import user_recovery_codes as user_recovery_codes
+from tollhouse.storage.sql.schema_sign_in import user_totp as user_totp
 
 clients = Table(
     "clients",
@@ -86,38 +79,6 @@ users = Table(
     Column("email", Text, nullable=True),
     Column("name", Text, nullable=True),
     Column("email_verified", Boolean, nullable=False),
-)
-
-# A user's TOTP authenticator (RFC 6238): the secret sealed under the master key.
-user_totp = Table(
-    "user_totp",
-    metadata,
-    Column("user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
-    Column("sealed_secret", LargeBinary, nullable=False),
-    Column("confirmed", Boolean, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("last_step", BigInteger, nullable=True),
-)
-
-# Single-use recovery codes, as SHA-256 digests.
-user_recovery_codes = Table(
-    "user_recovery_codes",
-    metadata,
-    Column("user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
-    Column("digest", String(64), primary_key=True),
-)
-
-# WebAuthn credentials (passkeys): public keys and signature counters.
-user_passkeys = Table(
-    "user_passkeys",
-    metadata,
-    Column("credential_id", String(1024), primary_key=True),
-    Column(
-        "user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False, index=True
-    ),
-    Column("public_key", LargeBinary, nullable=False),
-    Column("sign_count", BigInteger, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
 )
 
 apis = Table(
@@ -274,18 +235,6 @@ session_clients = Table(
     # No foreign key: a client deleted meanwhile is skipped at logout.
     Column("client_id", ID, nullable=False),
     PrimaryKeyConstraint("sid", "client_id"),
-)
-
-interactions = Table(
-    "interactions",
-    metadata,
-    Column("interaction_hash", ID, primary_key=True),
-    Column("csrf_hash", ID, nullable=False),
-    # No foreign key: a pending request for a client deleted meanwhile simply expires.
-    Column("client_id", ID, nullable=False),
-    Column("request", Text, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
 signing_keys = Table(

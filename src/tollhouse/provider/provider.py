@@ -118,6 +118,11 @@ class Provider:
         return self.settings.tls_client_cert_header
 
     @property
+    def mtls_base_url(self) -> str | None:
+        """RFC 8705 §5: where the endpoints that take client certificates live, if apart."""
+        return self.settings.mtls_base_url
+
+    @property
     def client_certificates(self) -> bool:
         """Client certificates can reach the app: from a trusted proxy's header or from
         built-in TLS asking for them (``TOLLHOUSE_TLS_CLIENT_CA``)."""

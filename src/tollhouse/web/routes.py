@@ -56,8 +56,8 @@ async def discovery_result(provider: Provider) -> JsonResult:
             certificate_bound=provider.client_certificates,
             acr_values=provider.sign_in.acr_values_supported,
         )
-        if provider.settings.mtls_base_url:
-            aliases = discovery.mtls_aliases(doc, provider.issuer, provider.settings.mtls_base_url)
+        if provider.mtls_base_url:
+            aliases = discovery.mtls_aliases(doc, provider.issuer, provider.mtls_base_url)
             doc["mtls_endpoint_aliases"] = aliases
         cached = JsonResult(200, doc, {"Cache-Control": "public, max-age=300"})
         provider.discovery_cache.put(key, cached)

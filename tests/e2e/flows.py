@@ -55,9 +55,11 @@ def browse(
         if response.status_code not in (200, 400):
             return response
         page = parse(response.text)
-        if len(page.forms) != 1:
+        # The sign-in page may offer a passkey beside the password form: take the latter.
+        forms = [form for form in page.forms if "password" in form.inputs] or page.forms
+        if len(forms) != 1:
             return response
-        form = page.forms[0]
+        form = forms[0]
         data = dict(form.inputs)
         action = urljoin(str(response.url), form.action or "")
         if "password" in form.inputs:

@@ -98,6 +98,9 @@ def run_relying_party(
         if process.poll() is None:
             process.kill()
             process.wait(5)
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_oauth4webapi_public_client_signs_in_with_strict_defaults(

@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from tollhouse.errors import InvalidRequest, OAuthError
-from tollhouse.protocol.interactions import Pending, Stage
+from tollhouse.protocol.interactions import Pending
 from tollhouse.provider import Provider
 from tollhouse.security.hash_gate import HashingBusy
 from tollhouse.web import throttle
@@ -32,29 +32,12 @@ from tollhouse.web.pages import (
     respond,
     session_of,
 )
-from tollhouse.web.parsing import form_parameters, query_parameters
+from tollhouse.web.parsing import query_parameters
 from tollhouse.web.second_factor import second_step
+from tollhouse.web.sign_in_forms import form_targets, pending_form
 
 # web/routes.py shows /authorize outcomes with these.
 __all__ = ["current_user", "error_page", "respond", "routes"]
-
-
-def _form_targets(pending: Pending) -> tuple[str, ...]:
-    """Browsers apply ``form-action`` to the redirect after the post: the client's."""
-    parts = urlsplit(pending.request.redirect_uri)
-    return (f"{parts.scheme}://{parts.netloc}",)
-
-
-async def _pending_form(
-    request: Request, provider: Provider, stage: Stage
-) -> tuple[Pending, dict[str, str]]:
-    """The posted form of a page, its interaction and a checked CSRF token."""
-    form = await form_parameters(request)
-    pending = await provider.sign_in.open(form.get("interaction"), stage)
-    provider.sign_in.check_csrf(
-        pending, form.get("csrf_token"), read_cookie(request, provider, CSRF)
-    )
-    return pending, form
 
 
 async def _login_page(
@@ -84,7 +67,7 @@ async def _login_page(
         },
         messages=messages,
         status=status,
-        form_targets=_form_targets(pending),
+        form_targets=form_targets(pending),
     )
 
 
@@ -113,7 +96,7 @@ async def login_get(request: Request) -> Response:
 async def login_post(request: Request) -> Response:
     provider = provider_of(request)
     try:
-        pending, form = await _pending_form(request, provider, "login")
+        pending, form = await pending_form(request, provider, "login")
     except OAuthError as error:
         return error_page(request, error, None, None)
     messages = messages_of(request, pending.request.ui_locales)
@@ -179,7 +162,7 @@ async def _consent_page(request: Request, provider: Provider, pending: Pending) 
             "interaction": pending.interaction_id,
         },
         messages=messages,
-        form_targets=_form_targets(pending),
+        form_targets=form_targets(pending),
     )
 
 
@@ -196,7 +179,7 @@ async def consent_get(request: Request) -> Response:
 async def consent_post(request: Request) -> Response:
     provider = provider_of(request)
     try:
-        pending, form = await _pending_form(request, provider, "consent")
+        pending, form = await pending_form(request, provider, "consent")
         decision = form.get("decision")
         if decision not in ("allow", "deny"):
             raise InvalidRequest("The decision must be allow or deny.")

@@ -9,34 +9,17 @@ protocol/passkeys.py's, the sign-in protocol/sign_in.py's.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from tollhouse.errors import OAuthError
-from tollhouse.protocol.interactions import Pending, Stage
+from tollhouse.protocol.interactions import Pending
 from tollhouse.provider import Provider
 from tollhouse.web.cookies import CSRF, SESSION, read_cookie, set_session_cookie
 from tollhouse.web.pages import error_page, messages_of, provider_of, render, respond
-from tollhouse.web.parsing import form_parameters, query_parameters
-
-
-def _form_targets(pending: Pending) -> tuple[str, ...]:
-    parts = urlsplit(pending.request.redirect_uri)
-    return (f"{parts.scheme}://{parts.netloc}",)
-
-
-async def _posted(
-    request: Request, provider: Provider, stage: Stage
-) -> tuple[Pending, dict[str, str]]:
-    form = await form_parameters(request)
-    pending = await provider.sign_in.open(form.get("interaction"), stage)
-    provider.sign_in.check_csrf(
-        pending, form.get("csrf_token"), read_cookie(request, provider, CSRF)
-    )
-    return pending, form
+from tollhouse.web.parsing import query_parameters
+from tollhouse.web.sign_in_forms import form_targets, pending_form
 
 
 async def _page(
@@ -57,7 +40,7 @@ async def _page(
         },
         messages=messages,
         status=400 if failed else 200,
-        form_targets=_form_targets(pending),
+        form_targets=form_targets(pending),
         scripts=True,
     )
 
@@ -66,7 +49,7 @@ async def start(request: Request) -> Response:
     """POST /login/passkey: from the password form to the passkey page."""
     provider = provider_of(request)
     try:
-        pending, _ = await _posted(request, provider, "login")
+        pending, _ = await pending_form(request, provider, "login")
         started = await provider.sign_in.start_passwordless(
             pending, read_cookie(request, provider, CSRF)
         )
@@ -89,7 +72,7 @@ async def submit(request: Request) -> Response:
     """POST /passkey: the browser's assertion, or back to the password form."""
     provider = provider_of(request)
     try:
-        pending, form = await _posted(request, provider, "passkey")
+        pending, form = await pending_form(request, provider, "passkey")
         csrf = read_cookie(request, provider, CSRF)
         if form.get("back"):
             started = await provider.sign_in.back_to_password(pending, csrf)

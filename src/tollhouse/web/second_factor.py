@@ -10,8 +10,6 @@ way wrong passwords lock the first. The checks are protocol/mfa.py's.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import segno
 from markupsafe import Markup
 from starlette.requests import Request
@@ -26,6 +24,7 @@ from tollhouse.web import throttle
 from tollhouse.web.cookies import CSRF, SESSION, read_cookie, set_session_cookie
 from tollhouse.web.pages import error_page, messages_of, provider_of, render, respond
 from tollhouse.web.parsing import form_parameters, query_parameters
+from tollhouse.web.sign_in_forms import form_targets
 
 
 def qr_svg(uri: str) -> Markup:
@@ -33,11 +32,6 @@ def qr_svg(uri: str) -> Markup:
     white quiet zone so it scans in dark mode too."""
     svg = segno.make(uri, error="m").svg_inline(scale=4, border=4, light="#fff", dark="#000")
     return Markup(svg)  # noqa: S704 - segno's own markup of an escaped URI
-
-
-def _form_targets(pending: Pending) -> tuple[str, ...]:
-    parts = urlsplit(pending.request.redirect_uri)
-    return (f"{parts.scheme}://{parts.netloc}",)
 
 
 def guard_key(user_id: str) -> str:
@@ -77,7 +71,7 @@ async def _page(
         context,
         messages=messages,
         status=status,
-        form_targets=_form_targets(pending),
+        form_targets=form_targets(pending),
         scripts=options is not None,
     )
 

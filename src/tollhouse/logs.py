@@ -1,7 +1,8 @@
 """Structured JSON log lines. Secrets, codes and tokens are never passed to a logger.
 
-Every line goes to stderr through the ``logging`` module, except the access log
-(``"logger":"tollhouse.access"``): it has a writer of its own
+Every line goes to stderr through the ``logging`` module's handler, the audit trail's
+without a ``LogRecord`` while that handler is the only one (observability/json_lines.py),
+except the access log (``"logger":"tollhouse.access"``): it has a writer of its own
 (observability/access_log.py), to stderr or to the file ``TOLLHOUSE_ACCESS_LOG`` names,
 reopened on SIGHUP (hangup.py) so logrotate can move the file away.
 """

@@ -768,7 +768,10 @@ def readme_table(rows: list[PeerRow], notes: list[str]) -> str:
 
 
 def readme_notes(matrix: list[dict[str, object]], log_runs: LogRuns | None) -> list[str]:
-    notes = [line.lstrip("- ") for line in code_target_lines(matrix)]
+    notes = [
+        "Code exchange on PostgreSQL + Redis, " + line.removeprefix("- ")
+        for line in code_target_lines(matrix)
+    ]
     if log_runs is not None:
         notes += log_cost_lines(log_runs)[1:3]
     return [f"- {note}" for note in notes] + ([""] if notes else [])

@@ -27,6 +27,10 @@ STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) |
 """Names ``logging`` refuses in ``extra`` (``Logger.makeRecord``): such a line takes the
 slow path, which reports the refusal as it always did."""
 
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+"""What ``json.dumps(line, default=str, separators=…)`` uses, made once: with arguments
+``json.dumps`` builds a new encoder per call, which costs more than the encoding."""
+
 
 class JsonLines:
     """The process's fast line writer (:data:`JSON_LINES`), set up by ``logs.configure``.
@@ -70,7 +74,7 @@ class JsonLines:
             "msg": message,
         }
         line.update(fields)
-        self._lines.append(json.dumps(line, default=str, separators=(",", ":")) + "\n")
+        self._lines.append(_ENCODER.encode(line) + "\n")
         if self._scheduled:
             return
         try:

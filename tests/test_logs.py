@@ -74,3 +74,33 @@ def test_audit_lines_skip_logging_but_read_the_same(
     assert abs(fast.pop("ts") - slow.pop("ts")) < 60
     assert list(fast.items()) == list(slow.items())
     assert fast["request_id"] == "req-7" and fast["event"] == "token_issued"
+
+
+def test_audit_lines_on_a_loop_leave_at_the_end_of_its_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines of one pass go out together; a loop closed before its pass ended strands
+    none: the next loop's pass writes them."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure("info", tmp_path / "access.log")
+    event = TokenIssued("access_token", "client-1", "alice", "jti-1", None, ())
+
+    async def emit_then_stop() -> None:
+        AuditTrail().emit(event)
+        AuditTrail().emit(event)
+        assert stream.getvalue() == ""  # not yet: the pass goes on
+        asyncio.get_running_loop().stop()  # the pass ends, its callbacks never run
+
+    async def emit_and_wait() -> None:
+        AuditTrail().emit(event)
+        await asyncio.sleep(0)
+
+    closed = asyncio.new_event_loop()
+    task = closed.create_task(emit_then_stop())
+    closed.run_forever()
+    closed.close()
+    assert task.done()
+    assert stream.getvalue() == ""
+    asyncio.run(emit_and_wait())
+    assert len(stream.getvalue().splitlines()) == 3

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -34,13 +35,15 @@ _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 class JsonLines:
     """The process's fast line writer (:data:`JSON_LINES`), set up by ``logs.configure``.
-    Called on the event loop's thread (or with no loop running: written at once)."""
+    Lines written on an event loop leave at the end of its pass; with no loop running
+    (a command, another thread), at once."""
 
     def __init__(self) -> None:
         self._handler: logging.StreamHandler[Any] | None = None
         self._root = logging.getLogger(ROOT)
         self._lines: list[str] = []
-        self._scheduled = False
+        self._lock = threading.Lock()  # an emitting thread without a loop writes at once
+        self._scheduled: asyncio.AbstractEventLoop | None = None
 
     def use(self, handler: logging.StreamHandler[Any] | None) -> None:
         """Write through ``handler`` (the JSON stderr handler) from now on."""
@@ -74,24 +77,26 @@ class JsonLines:
             "msg": message,
         }
         line.update(fields)
-        self._lines.append(_ENCODER.encode(line) + "\n")
-        if self._scheduled:
-            return
+        text = _ENCODER.encode(line) + "\n"
+        with self._lock:
+            self._lines.append(text)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a command, a test): write now
             self.flush()
             return
-        self._scheduled = True
-        loop.call_soon(self.flush)
+        if self._scheduled is not loop:  # once per pass (and per loop: a test's may close)
+            self._scheduled = loop
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write the waiting lines (once per loop pass; also when the server stops)."""
-        self._scheduled = False
-        if not self._lines:
-            return
-        text = "".join(self._lines)
-        self._lines.clear()
+        with self._lock:
+            self._scheduled = None
+            if not self._lines:
+                return
+            text = "".join(self._lines)
+            self._lines = []
         handler = self._handler
         if handler is None:
             return

@@ -16,19 +16,29 @@ printed as req/s, p50/p90/p99 latency and error counts:
 
 Against ``tollhouse serve --insecure-http`` on 127.0.0.1 with SQLite and with
 PostgreSQL + Redis (a fresh database per run), with 1 process (server pinned to core
-0, wrk to core 1) and with ``--workers 2`` (both cores). Rate limiting is off.
+0, wrk to core 1) and with ``--workers 2`` (both cores). The server runs its default
+configuration: log level ``info``, so one access log line per request, to stderr (which
+the harness sends to a file in the run's folder); only rate limiting and the sign-in
+lockout are off, since all the load comes from one address. The code exchange on
+PostgreSQL + Redis with ``--workers 2`` is judged against its p99 target of 50 ms.
+
+Then the access log's cost: ``token_cc`` against three servers on one state, one core,
+alternating: the default (log to stderr), the log off (``warning``) and the log to a
+file (``TOLLHOUSE_ACCESS_LOG``); CPU time per request is the robust figure.
 
 Then ``token_cc``, ``introspect`` and ``jwks`` against node-oidc-provider (ES256 JWT
 access tokens via resource indicators; bench/idp/peer/server.mjs) on the same core as
 Tollhouse's single process, alternating A B A B … for several rounds; the medians and
-Tollhouse/peer ratios go to bench/RESULTS.md with the machine and the date.
+Tollhouse/peer ratios go to bench/RESULTS.md with the machine and the date, and a
+summary table to README.md.
 
 Modes: ``full`` (by hand: 10 s per run, 3 rounds, every backend and worker count) and
 ``short`` (``CI=true`` or ``BENCH_MODE=short``: 2 s per run, 1 round, SQLite and one
-process only, the peer skipped if npm is unreachable; RESULTS.md is left alone).
+process only, no access log runs, the peer skipped if npm is unreachable; RESULTS.md
+and README.md are left alone).
 
     .venv/bin/python bench/run.py [--mode short|full] [--seconds S] [--rounds N]
-        [--backends sqlite,postgres] [--workers 1,2] [--no-peer] [--write]
+        [--backends sqlite,postgres] [--workers 1,2] [--no-peer] [--[no-]log-runs] [--write]
 """
 
 from __future__ import annotations
@@ -54,9 +64,15 @@ from idp import ours, wrk
 from idp.peer import PEER_VERSION, Peer, PeerUnavailable, install
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- bench/run.py: begin -->", "<!-- bench/run.py: end -->"
+README_BEGIN, README_END = "<!-- bench: begin -->", "<!-- bench: end -->"
 CONNECTIONS = 50
 CODE_TARGET_MS = 50.0
+PEER_TARGET = 2.0
+"""Tollhouse / node-oidc-provider, one core each, default configuration (issue 22)."""
+LOG_COST_TARGET = 0.05
+"""The access log on costs at most 5 % of ``token_cc``'s CPU per request."""
 
 
 @dataclass
@@ -68,6 +84,7 @@ class Mode:
     workers: tuple[int, ...]
     peer_required: bool
     max_minted: int
+    log_runs: bool
 
 
 def mode_from(args: argparse.Namespace) -> Mode:
@@ -77,9 +94,9 @@ def mode_from(args: argparse.Namespace) -> Mode:
         else "full"
     )
     if name == "short":
-        mode = Mode("short", 2.0, 1, ("sqlite",), (1,), False, 400)
+        mode = Mode("short", 2.0, 1, ("sqlite",), (1,), False, 400, False)
     else:
-        mode = Mode("full", 10.0, 3, ("sqlite", "postgres"), (1, 2), True, 40000)
+        mode = Mode("full", 10.0, 3, ("sqlite", "postgres"), (1, 2), True, 40000, True)
     if args.seconds:
         mode.seconds = args.seconds
     if args.rounds:
@@ -90,6 +107,8 @@ def mode_from(args: argparse.Namespace) -> Mode:
         mode.workers = tuple(int(w) for w in args.workers.split(","))
     if args.max_minted:
         mode.max_minted = args.max_minted
+    if args.log_runs is not None:
+        mode.log_runs = args.log_runs
     return mode
 
 
@@ -225,6 +244,7 @@ def run_matrix(mode: Mode) -> list[dict[str, object]]:
                             f"\n== Tollhouse: {label} (server cpus {server_cpus}, wrk cpus {wrk_cpus})"
                         )
                         rows.append(_scenarios(label, Scenarios(server, seeded, mode, wrk_cpus)))
+                        rows[-1].update(backend=kind, workers=workers)
                         rows[-1]["rss"] = server.rss_mib()
                         print(f"  RSS per process (MiB): {rows[-1]['rss']}")
                     finally:
@@ -275,6 +295,158 @@ def _scenarios(label: str, s: Scenarios) -> dict[str, object]:
     results["refresh"] = s.refresh(min(estimate, 1.5 * results["code"].rps))
     print(line("refresh", results["refresh"]))
     return {"label": label, "results": results}
+
+
+def code_target_lines(matrix: list[dict[str, object]]) -> list[str]:
+    """The code exchange on PostgreSQL + Redis with 2 workers against its p99 target,
+    with the one-process figures beside it (issue 22)."""
+    by_setup = {(row.get("backend"), row.get("workers")): row for row in matrix}
+    two, one = by_setup.get(("postgres", 2)), by_setup.get(("postgres", 1))
+    if two is None:
+        return []
+    lines = []
+    for name, alg in (("code", "RS256"), ("code_es256", "ES256")):
+        result = _results(two)[name]
+        verdict = "met" if result.p99 <= CODE_TARGET_MS else "**missed**"
+        beside = ""
+        if one is not None:
+            alone = _results(one)[name]
+            beside = f"; one process on one core: p99 {alone.p99:.1f} ms, {alone.rps:,.0f} req/s"
+        lines.append(
+            f"- {alg} ID Token, `--workers 2`: p99 {result.p99:.1f} ms at {CONNECTIONS} "
+            f"connections, {result.rps:,.0f} req/s (target ≤ {CODE_TARGET_MS:.0f} ms: "
+            f"{verdict}){beside}."
+        )
+    return lines
+
+
+def _results(row: dict[str, object]) -> dict[str, wrk.WrkResult]:
+    results = row["results"]
+    assert isinstance(results, dict)
+    return results
+
+
+# The access log's cost ------------------------------------------------------------------
+
+LOG_SETUPS = ("stderr", "off", "file")
+"""The default (access log to stderr, a file here), the log off (``warning``), and the
+access log to a file of its own (``TOLLHOUSE_ACCESS_LOG``)."""
+
+
+@dataclass
+class LogRuns:
+    """``token_cc`` per access-log set-up: each run's result and server CPU µs/request."""
+
+    runs: dict[str, list[tuple[wrk.WrkResult, float]]]
+    lines: dict[str, int]
+    """Access log lines each set-up wrote (the log really was on, or off)."""
+
+    def cpu(self, setup: str) -> float:
+        return statistics.median(micros for _, micros in self.runs[setup])
+
+    def rps(self, setup: str) -> float:
+        return statistics.median(result.rps for result, _ in self.runs[setup])
+
+    def cost(self, setup: str, base: str) -> float:
+        """Median of the per-round ratios of CPU per request, minus 1."""
+        pairs = zip(self.runs[setup], self.runs[base], strict=True)
+        return statistics.median(a / b for (_, a), (_, b) in pairs) - 1
+
+
+def run_access_log(mode: Mode) -> LogRuns:
+    """Three servers on one SQLite state, all on core 0, loaded in turn round by round."""
+    server_cpus, wrk_cpus = placement(1)
+    with tempfile.TemporaryDirectory(prefix="tollhouse-bench-") as tmp:
+        workdir = Path(tmp)
+        with ours.backend("sqlite", workdir) as backend:
+            first = ours.Server(workdir, backend, 1, server_cpus, log_name="stderr.log")
+            servers = {
+                "stderr": first,
+                "off": ours.Server(
+                    workdir,
+                    backend,
+                    1,
+                    server_cpus,
+                    master_key=first.master_key,
+                    log_level="warning",
+                    log_name="off.log",
+                ),
+                "file": ours.Server(
+                    workdir,
+                    backend,
+                    1,
+                    server_cpus,
+                    master_key=first.master_key,
+                    access_log=workdir / "access.log",
+                    log_name="file.log",
+                ),
+            }
+            seeded = first.seed()
+            try:
+                for server in servers.values():
+                    server.start()
+                runs = _log_rounds(mode, servers, seeded, wrk_cpus)
+            finally:
+                for server in servers.values():
+                    server.stop()
+            lines = {
+                name: (workdir / log).read_text(errors="replace").count('"msg":"request"')
+                for name, log in (
+                    ("stderr", "stderr.log"),
+                    ("off", "off.log"),
+                    ("file", "access.log"),
+                )
+            }
+    result = LogRuns(runs, lines)
+    for line in log_cost_lines(result):
+        print(f"  {line}")
+    return result
+
+
+def _log_rounds(
+    mode: Mode, servers: dict[str, ours.Server], seeded: ours.Seeded, wrk_cpus: str | None
+) -> dict[str, list[tuple[wrk.WrkResult, float]]]:
+    body = f"grant_type=client_credentials&scope={ours.SCOPE}&resource={ours.API}"
+    script = ("post_form.lua", (body, seeded.cc_auth))
+    for server in servers.values():
+        warm_up(server.base, wrk_cpus, ("/token", *script))
+    print(
+        f"\n== The access log: token_cc, default (to stderr) / off (warning) / to a file, "
+        f"one process on cpus {servers['stderr'].cpus}; {mode.rounds} round(s), alternating"
+    )
+    runs: dict[str, list[tuple[wrk.WrkResult, float]]] = {name: [] for name in servers}
+    for round_no in range(1, mode.rounds + 1):
+        for name, server in servers.items():
+            before = server.cpu_seconds()
+            result = wrk.run(
+                server.base + "/token",
+                seconds=mode.seconds,
+                connections=CONNECTIONS,
+                script=script[0],
+                args=script[1],
+                cpus=wrk_cpus,
+            )
+            micros = (server.cpu_seconds() - before) / max(result.requests, 1) * 1e6
+            runs[name].append((result, micros))
+            print(f"{line(f'{name} #{round_no}', result)}   {micros:.0f} µs CPU/req")
+    return runs
+
+
+def log_cost_lines(runs: LogRuns) -> list[str]:
+    on = runs.cost("stderr", "off")
+    to_file = runs.cost("file", "stderr")
+    return [
+        f"CPU per request (median): to stderr {runs.cpu('stderr'):.0f} µs, off "
+        f"{runs.cpu('off'):.0f} µs, to a file {runs.cpu('file'):.0f} µs; req/s "
+        f"{runs.rps('stderr'):,.0f} / {runs.rps('off'):,.0f} / {runs.rps('file'):,.0f}.",
+        f"Access log on vs off: {on:+.1%} CPU per request (target ≤ +{LOG_COST_TARGET:.0%}: "
+        f"{'met' if on <= LOG_COST_TARGET else '**missed**'}).",
+        f"Access log to a file vs to stderr: {to_file:+.1%} CPU per request (target: no "
+        f"more than stderr, {'met' if to_file <= 0 else '**missed**'}).",
+        "Access log lines written: "
+        + ", ".join(f"{name} {count:,}" for name, count in runs.lines.items())
+        + ".",
+    ]
 
 
 # Tollhouse next to the peer ---------------------------------------------------------------
@@ -425,6 +597,7 @@ def markdown(
     mode: Mode,
     matrix: list[dict[str, object]],
     peer: tuple[dict[str, Pair], dict[str, list[float]]] | None,
+    log_runs: LogRuns | None = None,
 ) -> str:
     today = datetime.date.today().isoformat()
     out = [
@@ -432,11 +605,26 @@ def markdown(
         "## Identity provider under load (`bench/run.py`)",
         "",
         f"Machine: {machine()}; {today}. wrk 1 thread, {CONNECTIONS} connections, "
-        f"{mode.seconds:g} s per run; server logging at `warning` (no access log line per "
-        "request), rate limits off. One process: server on core 0, wrk on core 1; "
-        "2 workers: server on both cores, wrk unpinned.",
+        f"{mode.seconds:g} s per run. The server runs its default configuration: log "
+        "level `info`, one access log line per request, to stderr (which the harness "
+        "sends to a file); only rate limits and the sign-in lockout are off. One process: "
+        "server on core 0, wrk on core 1; 2 workers: server on both cores, wrk unpinned.",
         "",
     ]
+    if log_runs is not None:
+        out += [
+            "### The access log's cost",
+            "",
+            f"`token_cc` against three servers on one SQLite state, one process each on "
+            f"core 0, {mode.rounds} alternating rounds; CPU time of the server per request "
+            "(robust on a shared machine), ratios = median of the per-round ratios.",
+            "",
+            *(f"- {text}" for text in log_cost_lines(log_runs)),
+            "",
+        ]
+    code = code_target_lines(matrix)
+    if code:
+        out += ["### Code exchange on PostgreSQL + Redis", "", *code, ""]
     if peer is not None:
         pairs, rss = peer
         out += [
@@ -451,7 +639,7 @@ def markdown(
             "| scenario | Tollhouse req/s | peer req/s | ratio | Tollhouse p99 ms | peer p99 ms | target |",
             "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
         ]
-        targets = {"token_cc": 1.5, "introspect": 1.5}
+        targets = {"token_cc": PEER_TARGET, "introspect": PEER_TARGET, "jwks": PEER_TARGET}
         for name, pair in pairs.items():
             target = targets.get(name)
             ratio = pair.ratio()
@@ -499,13 +687,98 @@ def markdown(
 
 def write_results(section: str) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    RESULTS.write_text(replace_between(text, BEGIN, END, section))
+
+
+def replace_between(text: str, begin: str, end: str, section: str) -> str:
+    """``text`` with ``section`` (markers included) where the markers are, else appended."""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        return head + section + tail
+    return text.rstrip("\n") + "\n\n" + section + "\n"
+
+
+# README --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PeerRow:
+    """One line of the README's table: a scenario, Tollhouse next to one peer."""
+
+    peer: str
+    scenario: str
+    ours_rps: float
+    ours_p99: float
+    peer_rps: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_rps / self.peer_rps
+
+
+SCENARIO_NAMES = {
+    "token_cc": "`/token` client_credentials",
+    "introspect": "`/introspect`",
+    "jwks": "`/jwks.json`",
+}
+
+
+def peer_rows(peer: str, pairs: dict[str, Pair]) -> list[PeerRow]:
+    """README rows from alternating runs against ``peer`` (ratio: median of the rounds,
+    so ``ours_rps / peer_rps`` of the medians is only close to it)."""
+    rows = []
+    for name, pair in pairs.items():
+        ours_rps = statistics.median(r.rps for r in pair.ours)
+        rows.append(
+            PeerRow(
+                peer,
+                name,
+                ours_rps,
+                statistics.median(r.p99 for r in pair.ours),
+                ours_rps / pair.ratio(),
+            )
+        )
+    return rows
+
+
+def readme_table(rows: list[PeerRow], notes: list[str]) -> str:
+    """The README's performance table (between its markers): the default configuration,
+    the machine and the date, one row per scenario and peer; ``notes`` follow it."""
+    today = datetime.date.today().isoformat()
+    out = [
+        README_BEGIN,
+        f"Generated by `make bench` (bench/run.py, full run) on {machine()}, {today}. "
+        "Default configuration (access log on, to stderr), rate limits off; each server "
+        "one process on the same core, alternating runs, wrk with "
+        f"{CONNECTIONS} connections on the other core; ratio = median of the per-round "
+        "ratios.",
+        "",
+        "| scenario | peer | Tollhouse (SQLite) | peer | Tollhouse / peer |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        out.append(
+            f"| {SCENARIO_NAMES.get(row.scenario, row.scenario)} | {row.peer} "
+            f"| {row.ours_rps:,.0f} req/s, p99 {row.ours_p99:.0f} ms "
+            f"| {row.peer_rps:,.0f} req/s | {row.ratio:.2f}× |"
+        )
+    out += ["", *notes, README_END]
+    return "\n".join(out)
+
+
+def readme_notes(matrix: list[dict[str, object]], log_runs: LogRuns | None) -> list[str]:
+    notes = [
+        "Code exchange on PostgreSQL + Redis, " + line.removeprefix("- ")
+        for line in code_target_lines(matrix)
+    ]
+    if log_runs is not None:
+        notes += log_cost_lines(log_runs)[1:3]
+    return [f"- {note}" for note in notes] + ([""] if notes else [])
+
+
+def write_readme(section: str) -> None:
+    README.write_text(replace_between(README.read_text(), README_BEGIN, README_END, section))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -516,6 +789,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", help="comma-separated: sqlite,postgres")
     parser.add_argument("--workers", help="comma-separated worker counts, e.g. 1,2")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument(
+        "--log-runs",
+        action=argparse.BooleanOptionalAction,
+        help="the access log on/off/file runs (default: full mode only)",
+    )
     parser.add_argument("--max-minted", type=int, help="cap on codes/refresh tokens minted")
     parser.add_argument("--write", action="store_true", help="write RESULTS.md (full: always)")
     args = parser.parse_args(argv)
@@ -526,10 +804,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench/run.py: {mode.name} mode on {machine()}")
     wrk.ensure_wrk()
     matrix = run_matrix(mode)
+    for text in code_target_lines(matrix):
+        print(text)
+    log_runs = run_access_log(mode) if mode.log_runs else None
     peer = None if args.no_peer else run_peer(mode)
     if mode.name == "full" or args.write:
-        write_results(markdown(mode, matrix, peer))
+        write_results(markdown(mode, matrix, peer, log_runs))
         print(f"\nwrote {RESULTS}")
+        if peer is not None:
+            rows = peer_rows(f"node-oidc-provider {PEER_VERSION}", peer[0])
+            write_readme(readme_table(rows, readme_notes(matrix, log_runs)))
+            print(f"wrote the performance table of {README}")
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0
 

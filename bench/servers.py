@@ -18,7 +18,6 @@ at its ``src``: ``fork`` is that commit's ``tollhouse serve``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -87,28 +86,7 @@ CANDIDATES: dict[str, Callable[[int], list[str]]] = {
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` and its descendants, every thread included: what a
-    request costs the server stays comparable when other processes share the cores."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        node = frontier.pop()
-        for child, parent in parents.items():
-            if parent == node and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+tree_cpu_seconds = ours.tree_cpu_seconds
 
 
 class Candidate(ours.Server):

@@ -143,7 +143,14 @@ class Seeded:
 
 @dataclass
 class Server:
-    """One ``tollhouse serve --insecure-http`` (maybe with workers), pinned with taskset."""
+    """One ``tollhouse serve --insecure-http`` (maybe with workers), pinned with taskset.
+
+    The default configuration, as a user runs it: log level ``info`` (one access log line
+    per request) to stderr, which goes to ``server.log`` in ``workdir``; only the rate
+    limits and the sign-in lockout are off, since the load comes from one address.
+    ``log_level`` and ``access_log`` (``TOLLHOUSE_ACCESS_LOG``) change that for the runs
+    that compare the access log on and off, or to a file. Servers that share a state
+    share its ``master_key``."""
 
     workdir: Path
     backend: Backend
@@ -152,6 +159,9 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     master_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
+    log_level: str | None = None
+    access_log: Path | None = None
+    log_name: str = "server.log"
 
     @property
     def base(self) -> str:
@@ -162,7 +172,6 @@ class Server:
         env.update(
             TOLLHOUSE_DATA_DIR=str(self.workdir),
             TOLLHOUSE_MASTER_KEY=self.master_key,
-            TOLLHOUSE_LOG_LEVEL="warning",
             # Benchmarks measure the endpoints, not the limiter that would refuse them.
             TOLLHOUSE_RATE_LIMIT_TOKEN="off",
             TOLLHOUSE_RATE_LIMIT_TOKEN_CLIENT="off",
@@ -178,6 +187,10 @@ class Server:
             TOLLHOUSE_MAX_PENDING_INTERACTIONS="off",
             TOLLHOUSE_RATE_LIMIT_LOGIN_IP="off",
         )
+        if self.log_level is not None:
+            env["TOLLHOUSE_LOG_LEVEL"] = self.log_level
+        if self.access_log is not None:
+            env["TOLLHOUSE_ACCESS_LOG"] = str(self.access_log)
         if self.backend.database:
             env["TOLLHOUSE_DATABASE"] = self.backend.database
         if self.backend.redis:
@@ -260,7 +273,7 @@ class Server:
         ]
         if self.cpus is not None and shutil.which("taskset"):
             command = ["taskset", "-c", self.cpus, *command]
-        self.log = (self.workdir / "server.log").open("wb")
+        self.log = (self.workdir / self.log_name).open("wb")
         self.process = subprocess.Popen(
             command,
             env=self.env(),
@@ -274,6 +287,10 @@ class Server:
         if self.process is not None:
             stop_group(self.process)
             self.process = None
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's processes have used so far."""
+        return tree_cpu_seconds(self.process.pid) if self.process else 0.0
 
     def rss_mib(self) -> list[float]:
         """Resident memory of each serving process (the workers, or the one process)."""
@@ -304,6 +321,30 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its descendants, every thread included: what a
+    request costs the server stays comparable when other processes share the cores."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        node = frontier.pop()
+        for child, parent in parents.items():
+            if parent == node and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree_rss(pid: int) -> list[float]:

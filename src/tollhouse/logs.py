@@ -1,7 +1,8 @@
 """Structured JSON log lines. Secrets, codes and tokens are never passed to a logger.
 
-Every line goes to stderr through the ``logging`` module, except the access log
-(``"logger":"tollhouse.access"``): it has a writer of its own
+Every line goes to stderr through the ``logging`` module's handler, the audit trail's
+without a ``LogRecord`` while that handler is the only one (observability/json_lines.py),
+except the access log (``"logger":"tollhouse.access"``): it has a writer of its own
 (observability/access_log.py), to stderr or to the file ``TOLLHOUSE_ACCESS_LOG`` names,
 reopened on SIGHUP (hangup.py) so logrotate can move the file away.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 from tollhouse.hangup import on_sighup
 from tollhouse.observability.access_log import ACCESS_LOG, ACCESS_LOGGER, DEFAULT_BUFFER_BYTES
+from tollhouse.observability.json_lines import JSON_LINES
 from tollhouse.observability.log_sinks import FileSink, stderr_sink
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -52,6 +54,9 @@ def configure(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    JSON_LINES.use(handler)
+    atexit.unregister(JSON_LINES.flush)
+    atexit.register(JSON_LINES.flush)
     enabled = logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
     sink = FileSink(access_log) if access_log is not None else stderr_sink(sys.stderr)
     ACCESS_LOG.configure(sink, enabled=enabled, buffer_bytes=access_log_buffer)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tollhouse.observability import metrics
+from tollhouse.observability.json_lines import JSON_LINES, STANDARD
 from tollhouse.protocol.events import (
     AssertionReplayed,
     BackchannelLogout,
@@ -80,6 +81,15 @@ class RequestFields(logging.Filter):
 audit_log.addFilter(RequestFields())
 
 
+def _add_request(fields: dict[str, Any]) -> None:
+    """What :class:`RequestFields` adds to a record, for a line written without one."""
+    request = _current.get()
+    if request is not None:
+        fields.setdefault("request_id", request.request_id)
+        if request.client_ip:
+            fields.setdefault("client_ip", request.client_ip)
+
+
 _MESSAGES: dict[type[Any], str] = {
     LoginSucceeded: "login succeeded",
     LoginFailed: "login failed",
@@ -135,6 +145,11 @@ class AuditTrail:
                 message = f"{message} {event.result}"
             elif isinstance(event, SecondFactor):
                 message = f"{message} {event.action}"
-            audit_log.log(level, message, extra=fields)
+            if JSON_LINES.accepts(audit_log, filters=1) and STANDARD.isdisjoint(fields):
+                _add_request(fields)
+                name = "warning" if level == logging.WARNING else "info"
+                JSON_LINES.write(name, audit_log.name, message, fields)
+            else:
+                audit_log.log(level, message, extra=fields)
         except Exception:  # an audit failure must not fail the request it describes
             logging.getLogger("tollhouse.error").exception("audit event not recorded")

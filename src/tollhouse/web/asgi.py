@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from tollhouse.config import Settings, load_settings
 from tollhouse.logs import configure
 from tollhouse.observability.access_log import ACCESS_LOG
+from tollhouse.observability.json_lines import JSON_LINES
 from tollhouse.provider import Provider, build_provider
 from tollhouse.security.tls_reload import reloadable_server_context
 from tollhouse.storage.sql.storage import open_storage
@@ -95,5 +96,6 @@ def serve_worker(options: dict[str, Any], sock: socket.socket, ready: Event) -> 
         log.exception("Worker failed to start")
     finally:
         ACCESS_LOG.drain()  # a worker process ends without atexit
+        JSON_LINES.flush()
     if not server.started:
         sys.exit(START_FAILED)

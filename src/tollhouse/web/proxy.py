@@ -68,7 +68,7 @@ class TrustedProxies:
 
     def __init__(self, trusted: Iterable[Network] = ()) -> None:
         self.trusted = tuple(trusted)
-        self._peers: dict[str, Address | None] = {}
+        self._peers: dict[str, tuple[Address | None, str | None]] = {}
 
     def is_trusted(self, address: Address) -> bool:
         return any(address in network for network in self.trusted)
@@ -78,33 +78,35 @@ class TrustedProxies:
         and the scheme of an HTTP request."""
         client = scope.get("client")
         peer = client[0] if client else None
-        peer_address = self._peer_address(peer) if peer else None
-        client_ip = str(peer_address) if peer_address else peer
+        peer_address, peer_text = self._peer_address(peer) if peer else (None, None)
+        client_ip = peer_text if peer_address else peer
         proxied = False
         if peer_address is not None and self.trusted and self.is_trusted(peer_address):
             proxied = True
-            client_ip = self._forwarded_client(scope, str(peer_address))
+            client_ip = self._forwarded_client(scope, str(peer_text))
             proto = _header_values(scope, b"x-forwarded-proto")
             if proto and proto[-1].lower() in ("http", "https"):
                 scope["scheme"] = proto[-1].lower()  # the nearest proxy's hop
-            if client_ip != str(peer_address):
+            if client_ip != peer_text:
                 scope["client"] = (client_ip, 0)
         state = scope.setdefault("state", {})
         state["client_ip"] = client_ip
         state["peer_ip"] = peer
         state["trusted_peer"] = proxied
 
-    def _peer_address(self, peer: str) -> Address | None:
-        """:func:`_address`, remembered: the same few peers (clients, the proxy) connect
-        again and again. Bounded: cleared when it holds ``PEER_CACHE_SIZE`` entries."""
+    def _peer_address(self, peer: str) -> tuple[Address | None, str | None]:
+        """:func:`_address` and its canonical text, remembered: the same few peers
+        (clients, the proxy) connect again and again, and ``str()`` of an address is not
+        free either. Bounded: cleared when it holds ``PEER_CACHE_SIZE`` entries."""
         try:
             return self._peers[peer]
         except KeyError:
             pass
         if len(self._peers) >= PEER_CACHE_SIZE:
             self._peers.clear()
-        address = self._peers[peer] = _address(peer)
-        return address
+        address = _address(peer)
+        known = self._peers[peer] = (address, None if address is None else str(address))
+        return known
 
     def _forwarded_client(self, scope: Scope, peer: str) -> str:
         """Walk ``X-Forwarded-For`` from the right while hops are trusted proxies."""

@@ -50,7 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from idp import ours, wrk
+from idp import dot_peer, ours, wrk
 from idp.peer import PEER_VERSION, Peer, PeerUnavailable, install
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -403,6 +403,214 @@ def _check_peer_answers(
             raise RuntimeError(f"{base}{path} did not say active=true: {answer.text[:200]}")
 
 
+# Tollhouse next to the Python peer (django-oauth-toolkit) ------------------------------------
+
+
+@dataclass
+class PythonPeerRun:
+    label: str
+    pairs: dict[str, Pair]
+    peer_errors: dict[str, list[int]]
+    cpu_ms: dict[str, tuple[list[float], list[float]]]
+    """Per scenario, (Tollhouse, peer) CPU milliseconds per answered request, per round."""
+    rss: dict[str, list[float]]
+
+
+def run_python_peer(mode: Mode) -> list[PythonPeerRun] | None:
+    """Tollhouse (A) and django-oauth-toolkit under gunicorn (B), one process each on the
+    same core, alternating, on every backend of ``mode``; None when skipped."""
+    if mode.name == "short":
+        print("\nskipping django-oauth-toolkit in short mode (its pip install alone is longer)")
+        return None
+    try:
+        folder = dot_peer.install()
+    except PeerUnavailable as exc:
+        if mode.peer_required:
+            raise
+        print(f"\nskipping django-oauth-toolkit: {exc}")
+        return None
+    server_cpus, wrk_cpus = placement(1)
+    runs: list[PythonPeerRun] = []
+    try:
+        for kind in mode.backends:
+            if kind == "postgres" and not ours.postgres_available():
+                print("skipping django-oauth-toolkit on PostgreSQL: PostgreSQL or Redis is down")
+                continue
+            with (
+                tempfile.TemporaryDirectory(prefix="tollhouse-bench-") as tmp,
+                dot_peer.backends(kind, Path(tmp)) as (backend, database),
+            ):
+                server = ours.Server(Path(tmp), backend, 1, server_cpus)
+                seeded = server.seed()
+                server.start()
+                peer = dot_peer.DotPeer(folder, kind, database, server_cpus)
+                try:
+                    peer.seed()
+                    peer.start()
+                    runs.append(
+                        _alternate_python_peer(mode, backend.name, server, seeded, peer, wrk_cpus)
+                    )
+                finally:
+                    peer.stop()
+                    server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return runs
+
+
+def _alternate_python_peer(
+    mode: Mode,
+    label: str,
+    server: ours.Server,
+    seeded: ours.Seeded,
+    peer: dot_peer.DotPeer,
+    wrk_cpus: str | None,
+) -> PythonPeerRun:
+    cc_body = f"grant_type=client_credentials&scope={ours.SCOPE}&resource={ours.API}"
+    ours_token = ours.access_token(server.base, seeded.cc_auth, ours.API)
+    peer_token = _check_python_peer(server, seeded, peer, ours_token, cc_body)
+    assert server.process is not None and peer.process is not None
+    a_pid, b_pid = server.process.pid, peer.process.pid
+    ours_cc = (server.base + "/token", cc_body, seeded.cc_auth, a_pid)
+    scenarios = {
+        "token_cc": (ours_cc, (peer.base + "/o/token/", cc_body, peer.auth, b_pid)),
+        "token_cc_unhashed": (
+            ours_cc,
+            (peer.base + "/o/token/", cc_body, peer.unhashed_auth, b_pid),
+        ),
+        "introspect": (
+            (server.base + "/introspect", f"token={ours_token}", seeded.cc_auth, a_pid),
+            (peer.base + "/o/introspect/", f"token={peer_token}", peer.introspection_auth, b_pid),
+        ),
+    }
+
+    def run(
+        url: str, body: str, auth: str, pid: int, seconds: float
+    ) -> tuple[wrk.WrkResult, float]:
+        """One wrk run and the server's CPU ms per answered request during it."""
+        before = dot_peer.cpu_seconds(pid)
+        result = wrk.run(
+            url,
+            seconds=seconds,
+            connections=CONNECTIONS,
+            script="post_form.lua",
+            args=(body, auth),
+            cpus=wrk_cpus,
+        )
+        cpu_ms = (dot_peer.cpu_seconds(pid) - before) * 1000 / max(result.requests, 1)
+        peer.wait_idle()
+        return result, cpu_ms
+
+    for a, b in scenarios.values():
+        run(*a, 1)
+        run(*b, 1)
+    pairs = {name: Pair([], []) for name in scenarios}
+    errors: dict[str, list[int]] = {name: [] for name in scenarios}
+    cpu: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in scenarios}
+    print(
+        f"\n== Tollhouse (A) vs django-oauth-toolkit {dot_peer.pinned('django-oauth-toolkit')} "
+        f"(B), {label}, both on cpus {server.cpus}, wrk on {wrk_cpus}; {mode.rounds} round(s)"
+    )
+    for round_no in range(1, mode.rounds + 1):
+        for name, (a, b) in scenarios.items():
+            for side, (load, results) in enumerate(((a, pairs[name].ours), (b, pairs[name].peer))):
+                result, cpu_ms = run(*load, mode.seconds)
+                results.append(result)
+                cpu[name][side].append(cpu_ms)
+                print(
+                    line(f"{name} {'AB'[side]}#{round_no}", result) + f"  cpu {cpu_ms:.2f} ms/req"
+                )
+            errors[name].append(pairs[name].peer[-1].errors)
+    rss = {"tollhouse": server.rss_mib(), "peer": peer.rss_mib()}
+    for name, pair in pairs.items():
+        print(f"  {name:<18} ratio (median of rounds) {pair.ratio():.2f}x")
+    print(f"  RSS (MiB): Tollhouse {rss['tollhouse']}, django-oauth-toolkit {rss['peer']}")
+    return PythonPeerRun(label, pairs, errors, cpu, rss)
+
+
+def _check_python_peer(
+    server: ours.Server, seeded: ours.Seeded, peer: dot_peer.DotPeer, ours_token: str, body: str
+) -> str:
+    """Both servers really do the work: each issues a token for the API that its
+    introspection then calls active; returns the toolkit's token."""
+    import httpx
+
+    answer = httpx.post(
+        peer.base + "/o/token/",
+        content=body,
+        headers={
+            "Authorization": peer.unhashed_auth,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        timeout=30,
+    )
+    answer.raise_for_status()
+    peer_token: str = answer.json()["access_token"]
+    for url, token, auth in (
+        (server.base + "/introspect", ours_token, seeded.cc_auth),
+        (peer.base + "/o/introspect/", peer_token, peer.introspection_auth),
+    ):
+        said = httpx.post(url, data={"token": token}, headers={"Authorization": auth}, timeout=30)
+        if said.json().get("active") is not True:
+            raise RuntimeError(f"{url} did not say active=true: {said.text[:200]}")
+    return peer_token
+
+
+def python_peer_markdown(mode: Mode, runs: list[PythonPeerRun]) -> str:
+    versions = ", ".join(
+        f"{name} {dot_peer.pinned(name)}" for name in ("Django", "gunicorn", "psycopg")
+    )
+    out = [
+        f"### Tollhouse / django-oauth-toolkit {dot_peer.pinned('django-oauth-toolkit')}",
+        "",
+        f"The Python peer ({versions}; `bench/idp/dot/`), as its documentation sets it up "
+        "for production: `DEBUG = False`, gunicorn serving the WSGI application with one "
+        f"{dot_peer.WORKER_CLASS} worker and its access log on (`--access-logfile -`, to a "
+        "file), persistent database connections, SQLite in WAL mode or PostgreSQL (no Redis). "
+        "Its access tokens are opaque strings stored in its database (no JWT); Tollhouse's "
+        "are ES256 JWTs, also recorded in its database. Both one process on core 0, on the "
+        f"same backend, Tollhouse as configured for the runs above; {mode.rounds} alternating "
+        "rounds A B A B …, medians, ratio = median of the per-round ratios.",
+        "",
+        "* `token_cc`: the application as `createapplication` registers it, its secret hashed "
+        "with Django's default password hasher (PBKDF2-SHA256, 1,000,000 iterations) and "
+        "checked on every request; Tollhouse checks a keyed SHA-256 digest (ADR 0006).",
+        "* `token_cc_unhashed`: an application registered with `--no-hash-client-secret`, "
+        "the toolkit's documented opt-out: what it costs without the password hash.",
+        "* `introspect`: the toolkit's resource-server set-up, a Bearer token with the "
+        "`introspection` scope; Tollhouse's client authenticates with HTTP Basic.",
+        "",
+        "| backend | scenario | Tollhouse req/s | DOT req/s | ratio | Tollhouse p99 ms "
+        "| DOT p99 ms | DOT errors | CPU ms/req Tollhouse | CPU ms/req DOT |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in runs:
+        for name, pair in run.pairs.items():
+            out.append(
+                f"| {run.label} | {name} | {statistics.median(r.rps for r in pair.ours):,.0f} "
+                f"| {statistics.median(r.rps for r in pair.peer):,.1f} | {pair.ratio():,.1f}× "  # noqa: RUF001
+                f"| {statistics.median(r.p99 for r in pair.ours):.1f} "
+                f"| {statistics.median(r.p99 for r in pair.peer):.1f} "
+                f"| {statistics.median(run.peer_errors[name]):.0f} "
+                f"| {statistics.median(run.cpu_ms[name][0]):.2f} "
+                f"| {statistics.median(run.cpu_ms[name][1]):.2f} |"
+            )
+    out += [
+        "",
+        "DOT errors are wrk's (median per run): with hashed secrets most of the 50 "
+        "connections wait past wrk's 5 s timeout, so its p99 covers only the answers "
+        "that came in time. CPU ms/req: the server's own user + system CPU time during a "
+        "run over the requests it answered (median of rounds), less disturbed than req/s "
+        "by the other loads of a shared machine. RSS after the runs (MiB): "
+        + "; ".join(
+            f"{run.label}: Tollhouse {run.rss['tollhouse']}, DOT {run.rss['peer']}" for run in runs
+        )
+        + ".",
+        "",
+    ]
+    return "\n".join(out)
+
+
 # Report -------------------------------------------------------------------------------------
 
 
@@ -527,8 +735,12 @@ def main(argv: list[str] | None = None) -> int:
     wrk.ensure_wrk()
     matrix = run_matrix(mode)
     peer = None if args.no_peer else run_peer(mode)
+    python_peer = None if args.no_peer else run_python_peer(mode)
     if mode.name == "full" or args.write:
-        write_results(markdown(mode, matrix, peer))
+        section = markdown(mode, matrix, peer)
+        if python_peer:
+            section = section.replace(END, python_peer_markdown(mode, python_peer) + "\n" + END)
+        write_results(section)
         print(f"\nwrote {RESULTS}")
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0

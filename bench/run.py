@@ -23,9 +23,16 @@ access tokens via resource indicators; bench/idp/peer/server.mjs) on the same co
 Tollhouse's single process, alternating A B A B … for several rounds; the medians and
 Tollhouse/peer ratios go to bench/RESULTS.md with the machine and the date.
 
+Then ``token_cc`` and introspection against django-oauth-toolkit, the Python peer
+(Django under gunicorn, one worker, opaque tokens in its database; bench/idp/dot/ and
+bench/idp/dot_peer.py, pip-installed into a throwaway virtualenv), on SQLite and on
+PostgreSQL, Tollhouse on the same backend and the same core, alternating likewise, with
+each server's CPU milliseconds per request beside its rate.
+
 Modes: ``full`` (by hand: 10 s per run, 3 rounds, every backend and worker count) and
 ``short`` (``CI=true`` or ``BENCH_MODE=short``: 2 s per run, 1 round, SQLite and one
-process only, the peer skipped if npm is unreachable; RESULTS.md is left alone).
+process only, the peer skipped if npm is unreachable, django-oauth-toolkit always
+skipped; RESULTS.md is left alone).
 
     .venv/bin/python bench/run.py [--mode short|full] [--seconds S] [--rounds N]
         [--backends sqlite,postgres] [--workers 1,2] [--no-peer] [--write]

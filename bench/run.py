@@ -604,11 +604,12 @@ def python_peer_markdown(mode: Mode, runs: list[PythonPeerRun]) -> str:
             )
     out += [
         "",
-        "DOT errors are wrk's (median per run): with hashed secrets most of the 50 "
-        "connections wait past wrk's 5 s timeout, so its p99 covers only the answers "
-        "that came in time. CPU ms/req: the server's own user + system CPU time during a "
-        "run over the requests it answered (median of rounds), less disturbed than req/s "
-        "by the other loads of a shared machine. RSS after the runs (MiB): "
+        "DOT errors are wrk's (median per run): with hashed secrets the answers that took "
+        "longer than wrk's 5 s timeout count as errors and are left out of its latency "
+        "percentiles. CPU ms/req: the server process's own user + system CPU time during a "
+        "run over the requests it answered (median of rounds; PostgreSQL's and Redis's CPU "
+        "is not in it), less disturbed than req/s by the other loads of a shared machine. "
+        "RSS after the runs (MiB): "
         + "; ".join(
             f"{run.label}: Tollhouse {run.rss['tollhouse']}, DOT {run.rss['peer']}" for run in runs
         )

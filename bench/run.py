@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import math
 import os
 import platform
 import shutil
@@ -504,7 +505,8 @@ def _alternate_python_peer(
             args=(body, auth),
             cpus=wrk_cpus,
         )
-        cpu_ms = (dot_peer.cpu_seconds(pid) - before) * 1000 / max(result.requests, 1)
+        spent = dot_peer.cpu_seconds(pid) - before
+        cpu_ms = spent * 1000 / result.requests if result.requests else math.nan
         peer.wait_idle()
         return result, cpu_ms
 
@@ -530,7 +532,7 @@ def _alternate_python_peer(
             errors[name].append(pairs[name].peer[-1].errors)
     rss = {"tollhouse": server.rss_mib(), "peer": peer.rss_mib()}
     for name, pair in pairs.items():
-        print(f"  {name:<18} ratio (median of rounds) {pair.ratio():.2f}x")
+        print(f"  {name:<18} ratio (median of rounds) {_shown(_peer_ratio(pair), 'x')}")
     print(f"  RSS (MiB): Tollhouse {rss['tollhouse']}, django-oauth-toolkit {rss['peer']}")
     return PythonPeerRun(label, pairs, errors, cpu, rss)
 
@@ -561,6 +563,22 @@ def _check_python_peer(
         if said.json().get("active") is not True:
             raise RuntimeError(f"{url} did not say active=true: {said.text[:200]}")
     return peer_token
+
+
+def _peer_ratio(pair: Pair) -> float | None:
+    """The median per-round ratio, or None when the peer answered nothing in a round
+    (every answer later than wrk's timeout)."""
+    return None if any(r.rps == 0 for r in pair.peer) else pair.ratio()
+
+
+def _answered_median(values: list[float]) -> float | None:
+    """Median over the runs that had answers (NaN marks a run without any)."""
+    answered = [v for v in values if not math.isnan(v)]
+    return statistics.median(answered) if answered else None
+
+
+def _shown(value: float | None, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:,.2f}{suffix}"
 
 
 def python_peer_markdown(mode: Mode, runs: list[PythonPeerRun]) -> str:
@@ -595,12 +613,13 @@ def python_peer_markdown(mode: Mode, runs: list[PythonPeerRun]) -> str:
         for name, pair in run.pairs.items():
             out.append(
                 f"| {run.label} | {name} | {statistics.median(r.rps for r in pair.ours):,.0f} "
-                f"| {statistics.median(r.rps for r in pair.peer):,.1f} | {pair.ratio():,.1f}× "  # noqa: RUF001
+                f"| {statistics.median(r.rps for r in pair.peer):,.1f} "
+                f"| {_shown(_peer_ratio(pair), '×')} "  # noqa: RUF001
                 f"| {statistics.median(r.p99 for r in pair.ours):.1f} "
                 f"| {statistics.median(r.p99 for r in pair.peer):.1f} "
                 f"| {statistics.median(run.peer_errors[name]):.0f} "
-                f"| {statistics.median(run.cpu_ms[name][0]):.2f} "
-                f"| {statistics.median(run.cpu_ms[name][1]):.2f} |"
+                f"| {_shown(_answered_median(run.cpu_ms[name][0]))} "
+                f"| {_shown(_answered_median(run.cpu_ms[name][1]))} |"
             )
     out += [
         "",

@@ -120,15 +120,22 @@ def test_the_table_names_each_backend_and_scenario(bench_run: ModuleType) -> Non
     def result(rps: float) -> object:
         return wrk.WrkResult(int(rps * 10), 10.0, rps, 1.0, 2.0, 3.0)
 
+    nan = float("nan")
     pairs = {
         "token_cc": bench_run.Pair([result(900), result(1100)], [result(3), result(2)]),
         "introspect": bench_run.Pair([result(1000), result(1000)], [result(40), result(50)]),
+        # A round where every answer came after wrk's timeout: no rate to divide by.
+        "token_cc_unhashed": bench_run.Pair([result(900), result(900)], [result(0), result(4)]),
     }
     run = bench_run.PythonPeerRun(
         "SQLite",
         pairs,
-        {"token_cc": [12, 14], "introspect": [0, 0]},
-        {"token_cc": ([0.2, 0.2], [250.0, 240.0]), "introspect": ([0.1, 0.1], [5.0, 5.0])},
+        {"token_cc": [12, 14], "introspect": [0, 0], "token_cc_unhashed": [50, 3]},
+        {
+            "token_cc": ([0.2, 0.2], [250.0, 240.0]),
+            "introspect": ([0.1, 0.1], [5.0, 5.0]),
+            "token_cc_unhashed": ([0.2, 0.2], [nan, 3.0]),
+        },
         {"tollhouse": [120.0], "peer": [62.0]},
     )
     mode = bench_run.Mode("full", 10.0, 2, ("sqlite",), (1,), True, 400)
@@ -137,10 +144,11 @@ def test_the_table_names_each_backend_and_scenario(bench_run: ModuleType) -> Non
     # ratio = median of the per-round ratios: 900/3 = 300 and 1100/2 = 550.
     times = "\N{MULTIPLICATION SIGN}"
     assert (
-        f"| SQLite | token_cc | 1,000 | 2.5 | 425.0{times} | 3.0 | 3.0 | 13 | 0.20 | 245.00 |"
+        f"| SQLite | token_cc | 1,000 | 2.5 | 425.00{times} | 3.0 | 3.0 | 13 | 0.20 | 245.00 |"
         in table
     )
-    assert f"| SQLite | introspect | 1,000 | 45.0 | 22.5{times} |" in table
+    assert f"| SQLite | introspect | 1,000 | 45.0 | 22.50{times} |" in table
+    assert "| SQLite | token_cc_unhashed | 900 | 2.0 | — | 3.0 | 3.0 | 26 | 0.20 | 3.00 |" in table
     assert "opaque" in table
 
 

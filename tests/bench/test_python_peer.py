@@ -114,7 +114,8 @@ def test_short_mode_skips_the_python_peer_without_installing(
     assert bench_run.run_python_peer(short) is None
 
 
-def test_the_table_names_each_backend_and_scenario(bench_run: ModuleType) -> None:
+def _sqlite_run(bench_run: ModuleType) -> object:
+    """A made-up run: two rounds per scenario on SQLite."""
     wrk = sys.modules["idp.wrk"]
 
     def result(rps: float) -> object:
@@ -127,7 +128,7 @@ def test_the_table_names_each_backend_and_scenario(bench_run: ModuleType) -> Non
         # A round where every answer came after wrk's timeout: no rate to divide by.
         "token_cc_unhashed": bench_run.Pair([result(900), result(900)], [result(0), result(4)]),
     }
-    run = bench_run.PythonPeerRun(
+    return bench_run.PythonPeerRun(
         "SQLite",
         pairs,
         {"token_cc": [12, 14], "introspect": [0, 0], "token_cc_unhashed": [50, 3]},
@@ -138,6 +139,10 @@ def test_the_table_names_each_backend_and_scenario(bench_run: ModuleType) -> Non
         },
         {"tollhouse": [120.0], "peer": [62.0]},
     )
+
+
+def test_the_table_names_each_backend_and_scenario(bench_run: ModuleType) -> None:
+    run = _sqlite_run(bench_run)
     mode = bench_run.Mode("full", 10.0, 2, ("sqlite",), (1,), True, 400)
     table = bench_run.python_peer_markdown(mode, [run])
     assert "django-oauth-toolkit 3.4.1" in table
@@ -150,6 +155,24 @@ def test_the_table_names_each_backend_and_scenario(bench_run: ModuleType) -> Non
     assert f"| SQLite | introspect | 1,000 | 45.0 | 22.50{times} |" in table
     assert "| SQLite | token_cc_unhashed | 900 | 2.0 | — | 3.0 | 3.0 | 26 | 0.20 | 3.00 |" in table
     assert "opaque" in table
+
+
+def test_a_full_run_puts_the_python_peer_inside_the_generated_section(
+    bench_run: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[str] = []
+    monkeypatch.setattr(bench_run.signal, "signal", lambda *_: None)
+    monkeypatch.setattr(bench_run.wrk, "ensure_wrk", lambda: "wrk")
+    monkeypatch.setattr(bench_run, "run_matrix", lambda mode: [])
+    monkeypatch.setattr(bench_run, "run_peer", lambda mode: None)
+    monkeypatch.setattr(bench_run, "run_python_peer", lambda mode: [_sqlite_run(bench_run)])
+    monkeypatch.setattr(bench_run, "write_results", written.append)
+    assert bench_run.main(["--mode", "full"]) == 0
+    (section,) = written
+    assert section.startswith(bench_run.BEGIN)
+    assert section.endswith(bench_run.END)
+    assert "### Tollhouse / django-oauth-toolkit 3.4.1" in section
+    assert "| SQLite | token_cc | 1,000 |" in section
 
 
 @pytest.mark.slow

@@ -51,7 +51,9 @@ from idp.peer import PeerUnavailable
 PROJECT = Path(__file__).resolve().parent / "dot"
 REQUIREMENTS = PROJECT / "requirements.txt"
 WORKER_CLASS = "sync"
-"""gunicorn's default worker: one request at a time, connection closed after each."""
+"""gunicorn's default worker: one request at a time, connection closed after each. Its
+threaded worker (``gthread``, with keep-alive) was no faster here: on one core the
+toolkit's own Python work per request is what bounds it, not the connections."""
 
 
 def pinned(name: str) -> str:

@@ -32,10 +32,16 @@ Tollhouse's single process, alternating A B A B … for several rounds; the medi
 Tollhouse/peer ratios go to bench/RESULTS.md with the machine and the date, and a
 summary table to README.md.
 
+Then ``token_cc`` and introspection against django-oauth-toolkit, the Python peer
+(Django under gunicorn, one worker, opaque tokens in its database; bench/idp/dot/ and
+bench/idp/dot_peer.py, pip-installed into a throwaway virtualenv), on SQLite and on
+PostgreSQL, Tollhouse on the same backend and the same core, alternating likewise, with
+each server's CPU milliseconds per request beside its rate.
+
 Modes: ``full`` (by hand: 10 s per run, 3 rounds, every backend and worker count) and
 ``short`` (``CI=true`` or ``BENCH_MODE=short``: 2 s per run, 1 round, SQLite and one
-process only, no access log runs, the peer skipped if npm is unreachable; RESULTS.md
-and README.md are left alone).
+process only, no access log runs, the peer skipped if npm is unreachable,
+django-oauth-toolkit always skipped; RESULTS.md and README.md are left alone).
 
     .venv/bin/python bench/run.py [--mode short|full] [--seconds S] [--rounds N]
         [--backends sqlite,postgres] [--workers 1,2] [--no-peer] [--[no-]log-runs] [--write]
@@ -46,6 +52,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import math
 import os
 import platform
 import shutil
@@ -60,7 +67,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from idp import ours, wrk
+from idp import dot_peer, ours, wrk
 from idp.peer import PEER_VERSION, Peer, PeerUnavailable, install
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -575,6 +582,233 @@ def _check_peer_answers(
             raise RuntimeError(f"{base}{path} did not say active=true: {answer.text[:200]}")
 
 
+# Tollhouse next to the Python peer (django-oauth-toolkit) ------------------------------------
+
+
+@dataclass
+class PythonPeerRun:
+    label: str
+    pairs: dict[str, Pair]
+    peer_errors: dict[str, list[int]]
+    cpu_ms: dict[str, tuple[list[float], list[float]]]
+    """Per scenario, (Tollhouse, peer) CPU milliseconds per answered request, per round."""
+    rss: dict[str, list[float]]
+
+
+def run_python_peer(mode: Mode) -> list[PythonPeerRun] | None:
+    """Tollhouse (A) and django-oauth-toolkit under gunicorn (B), one process each on the
+    same core, alternating, on every backend of ``mode``; None when skipped."""
+    if mode.name == "short":
+        print("\nskipping django-oauth-toolkit in short mode (its pip install alone is longer)")
+        return None
+    try:
+        folder = dot_peer.install()
+    except PeerUnavailable as exc:
+        if mode.peer_required:
+            raise
+        print(f"\nskipping django-oauth-toolkit: {exc}")
+        return None
+    server_cpus, wrk_cpus = placement(1)
+    runs: list[PythonPeerRun] = []
+    try:
+        for kind in mode.backends:
+            if kind == "postgres" and not ours.postgres_available():
+                print("skipping django-oauth-toolkit on PostgreSQL: PostgreSQL or Redis is down")
+                continue
+            with (
+                tempfile.TemporaryDirectory(prefix="tollhouse-bench-") as tmp,
+                dot_peer.backends(kind, Path(tmp)) as (backend, database),
+            ):
+                server = ours.Server(Path(tmp), backend, 1, server_cpus)
+                seeded = server.seed()
+                server.start()
+                peer = dot_peer.DotPeer(folder, kind, database, server_cpus)
+                try:
+                    peer.seed()
+                    peer.start()
+                    runs.append(
+                        _alternate_python_peer(mode, backend.name, server, seeded, peer, wrk_cpus)
+                    )
+                finally:
+                    peer.stop()
+                    server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return runs
+
+
+def _alternate_python_peer(
+    mode: Mode,
+    label: str,
+    server: ours.Server,
+    seeded: ours.Seeded,
+    peer: dot_peer.DotPeer,
+    wrk_cpus: str | None,
+) -> PythonPeerRun:
+    cc_body = f"grant_type=client_credentials&scope={ours.SCOPE}&resource={ours.API}"
+    ours_token = ours.access_token(server.base, seeded.cc_auth, ours.API)
+    peer_token = _check_python_peer(server, seeded, peer, ours_token, cc_body)
+    assert server.process is not None and peer.process is not None
+    a_pid, b_pid = server.process.pid, peer.process.pid
+    ours_cc = (server.base + "/token", cc_body, seeded.cc_auth, a_pid)
+    scenarios = {
+        "token_cc": (ours_cc, (peer.base + "/o/token/", cc_body, peer.auth, b_pid)),
+        "token_cc_unhashed": (
+            ours_cc,
+            (peer.base + "/o/token/", cc_body, peer.unhashed_auth, b_pid),
+        ),
+        "introspect": (
+            (server.base + "/introspect", f"token={ours_token}", seeded.cc_auth, a_pid),
+            (peer.base + "/o/introspect/", f"token={peer_token}", peer.introspection_auth, b_pid),
+        ),
+    }
+
+    def run(
+        url: str, body: str, auth: str, pid: int, seconds: float
+    ) -> tuple[wrk.WrkResult, float]:
+        """One wrk run and the server's CPU ms per answered request during it."""
+        before = dot_peer.cpu_seconds(pid)
+        result = wrk.run(
+            url,
+            seconds=seconds,
+            connections=CONNECTIONS,
+            script="post_form.lua",
+            args=(body, auth),
+            cpus=wrk_cpus,
+        )
+        spent = dot_peer.cpu_seconds(pid) - before
+        cpu_ms = spent * 1000 / result.requests if result.requests else math.nan
+        peer.wait_idle()
+        return result, cpu_ms
+
+    for a, b in scenarios.values():
+        run(*a, 1)
+        run(*b, 1)
+    pairs = {name: Pair([], []) for name in scenarios}
+    errors: dict[str, list[int]] = {name: [] for name in scenarios}
+    cpu: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in scenarios}
+    print(
+        f"\n== Tollhouse (A) vs django-oauth-toolkit {dot_peer.pinned('django-oauth-toolkit')} "
+        f"(B), {label}, both on cpus {server.cpus}, wrk on {wrk_cpus}; {mode.rounds} round(s)"
+    )
+    for round_no in range(1, mode.rounds + 1):
+        for name, (a, b) in scenarios.items():
+            for side, (load, results) in enumerate(((a, pairs[name].ours), (b, pairs[name].peer))):
+                result, cpu_ms = run(*load, mode.seconds)
+                results.append(result)
+                cpu[name][side].append(cpu_ms)
+                print(
+                    line(f"{name} {'AB'[side]}#{round_no}", result) + f"  cpu {cpu_ms:.2f} ms/req"
+                )
+            errors[name].append(pairs[name].peer[-1].errors)
+    rss = {"tollhouse": server.rss_mib(), "peer": peer.rss_mib()}
+    for name, pair in pairs.items():
+        print(f"  {name:<18} ratio (median of rounds) {_shown(_peer_ratio(pair), 'x')}")
+    print(f"  RSS (MiB): Tollhouse {rss['tollhouse']}, django-oauth-toolkit {rss['peer']}")
+    return PythonPeerRun(label, pairs, errors, cpu, rss)
+
+
+def _check_python_peer(
+    server: ours.Server, seeded: ours.Seeded, peer: dot_peer.DotPeer, ours_token: str, body: str
+) -> str:
+    """Both servers really do the work: each issues a token for the API that its
+    introspection then calls active; returns the toolkit's token."""
+    import httpx
+
+    answer = httpx.post(
+        peer.base + "/o/token/",
+        content=body,
+        headers={
+            "Authorization": peer.unhashed_auth,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        timeout=30,
+    )
+    answer.raise_for_status()
+    peer_token: str = answer.json()["access_token"]
+    for url, token, auth in (
+        (server.base + "/introspect", ours_token, seeded.cc_auth),
+        (peer.base + "/o/introspect/", peer_token, peer.introspection_auth),
+    ):
+        said = httpx.post(url, data={"token": token}, headers={"Authorization": auth}, timeout=30)
+        if said.json().get("active") is not True:
+            raise RuntimeError(f"{url} did not say active=true: {said.text[:200]}")
+    return peer_token
+
+
+def _peer_ratio(pair: Pair) -> float | None:
+    """The median per-round ratio, or None when the peer answered nothing in a round
+    (every answer later than wrk's timeout)."""
+    return None if any(r.rps == 0 for r in pair.peer) else pair.ratio()
+
+
+def _answered_median(values: list[float]) -> float | None:
+    """Median over the runs that had answers (NaN marks a run without any)."""
+    answered = [v for v in values if not math.isnan(v)]
+    return statistics.median(answered) if answered else None
+
+
+def _shown(value: float | None, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:,.2f}{suffix}"
+
+
+def python_peer_markdown(mode: Mode, runs: list[PythonPeerRun]) -> str:
+    versions = ", ".join(
+        f"{name} {dot_peer.pinned(name)}" for name in ("Django", "gunicorn", "psycopg")
+    )
+    out = [
+        f"### Tollhouse / django-oauth-toolkit {dot_peer.pinned('django-oauth-toolkit')}",
+        "",
+        f"The Python peer ({versions}; `bench/idp/dot/`), as its documentation sets it up "
+        "for production: `DEBUG = False`, gunicorn serving the WSGI application with one "
+        f"{dot_peer.WORKER_CLASS} worker and its access log on (`--access-logfile -`, to a "
+        "file), persistent database connections, SQLite in WAL mode or PostgreSQL (no Redis). "
+        "Its access tokens are opaque strings stored in its database (no JWT); Tollhouse's "
+        "are ES256 JWTs, also recorded in its database. Both one process on core 0, on the "
+        f"same backend, Tollhouse as configured for the runs above; {mode.rounds} alternating "
+        "rounds A B A B …, medians, ratio = median of the per-round ratios.",
+        "",
+        "* `token_cc`: the application as `createapplication` registers it, its secret hashed "
+        "with Django's default password hasher (PBKDF2-SHA256, 1,000,000 iterations) and "
+        "checked on every request; Tollhouse checks a keyed SHA-256 digest (ADR 0006).",
+        "* `token_cc_unhashed`: an application registered with `--no-hash-client-secret`, "
+        "the toolkit's documented opt-out: what it costs without the password hash.",
+        "* `introspect`: the toolkit's resource-server set-up, a Bearer token with the "
+        "`introspection` scope; Tollhouse's client authenticates with HTTP Basic.",
+        "",
+        "| backend | scenario | Tollhouse req/s | DOT req/s | ratio | Tollhouse p99 ms "
+        "| DOT p99 ms | DOT errors | CPU ms/req Tollhouse | CPU ms/req DOT |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in runs:
+        for name, pair in run.pairs.items():
+            out.append(
+                f"| {run.label} | {name} | {statistics.median(r.rps for r in pair.ours):,.0f} "
+                f"| {statistics.median(r.rps for r in pair.peer):,.1f} "
+                f"| {_shown(_peer_ratio(pair), '×')} "  # noqa: RUF001
+                f"| {statistics.median(r.p99 for r in pair.ours):.1f} "
+                f"| {statistics.median(r.p99 for r in pair.peer):.1f} "
+                f"| {statistics.median(run.peer_errors[name]):.0f} "
+                f"| {_shown(_answered_median(run.cpu_ms[name][0]))} "
+                f"| {_shown(_answered_median(run.cpu_ms[name][1]))} |"
+            )
+    out += [
+        "",
+        "DOT errors are wrk's (median per run): with hashed secrets the answers that took "
+        "longer than wrk's 5 s timeout count as errors and are left out of its latency "
+        "percentiles. CPU ms/req: the server process's own user + system CPU time during a "
+        "run over the requests it answered (median of rounds; PostgreSQL's and Redis's CPU "
+        "is not in it), less disturbed than req/s by the other loads of a shared machine. "
+        "RSS after the runs (MiB): "
+        + "; ".join(
+            f"{run.label}: Tollhouse {run.rss['tollhouse']}, DOT {run.rss['peer']}" for run in runs
+        )
+        + ".",
+        "",
+    ]
+    return "\n".join(out)
+
+
 # Report -------------------------------------------------------------------------------------
 
 
@@ -719,6 +953,7 @@ class PeerRow:
 
 SCENARIO_NAMES = {
     "token_cc": "`/token` client_credentials",
+    "token_cc_unhashed": "`/token` client_credentials, the peer's secret stored unhashed",
     "introspect": "`/introspect`",
     "jwks": "`/jwks.json`",
 }
@@ -740,6 +975,17 @@ def peer_rows(peer: str, pairs: dict[str, Pair]) -> list[PeerRow]:
             )
         )
     return rows
+
+
+def python_peer_rows(runs: list[PythonPeerRun] | None) -> list[PeerRow]:
+    """README rows for django-oauth-toolkit from its SQLite run, the backend of the
+    table's Tollhouse column; a scenario the peer left unanswered has no row."""
+    run = next((r for r in runs or [] if r.label.startswith("SQLite")), None)
+    if run is None:
+        return []
+    peer = f"django-oauth-toolkit {dot_peer.pinned('django-oauth-toolkit')}"
+    answered = {name: pair for name, pair in run.pairs.items() if _peer_ratio(pair) is not None}
+    return peer_rows(peer, answered)
 
 
 def readme_table(rows: list[PeerRow], notes: list[str]) -> str:
@@ -808,11 +1054,16 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
     log_runs = run_access_log(mode) if mode.log_runs else None
     peer = None if args.no_peer else run_peer(mode)
+    python_peer = None if args.no_peer else run_python_peer(mode)
     if mode.name == "full" or args.write:
-        write_results(markdown(mode, matrix, peer, log_runs))
+        section = markdown(mode, matrix, peer, log_runs)
+        if python_peer:
+            section = section.replace(END, python_peer_markdown(mode, python_peer) + "\n" + END)
+        write_results(section)
         print(f"\nwrote {RESULTS}")
         if peer is not None:
             rows = peer_rows(f"node-oidc-provider {PEER_VERSION}", peer[0])
+            rows += python_peer_rows(python_peer)
             write_readme(readme_table(rows, readme_notes(matrix, log_runs)))
             print(f"wrote the performance table of {README}")
     print(f"done in {time.monotonic() - started:.0f} s")

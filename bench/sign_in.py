@@ -147,9 +147,12 @@ def raw_rate(cores: int, seconds: float) -> tuple[float, float]:
 
 
 async def sign_in_once(http: browser.Browser, client_id: str) -> tuple[str, float]:
-    """One browser sign-in from a fresh cookie jar: ("ok", 0), ("busy", retry_after)
-    when the server refused to check the password now, or ("failed", 0)."""
+    """One browser sign-in from a fresh cookie jar and a new connection (with
+    ``--workers``, the kernel spreads connections, as it would spread people):
+    ("ok", 0), ("busy", retry_after) when the server refused to check the password
+    now, or ("failed", 0)."""
     http.cookies.clear()
+    await http.close()
     params = {
         "response_type": "code",
         "client_id": client_id,
@@ -350,10 +353,13 @@ def one_round(
             f"({rate_cpu:.2f}/CPU-s), ratio {rate / raw:.0%}, not signed in {failures}"
         )
         flood = floods[setup.label]
-        quiet = token_p99(setup.server, setup.seeded, mode.seconds, setup.load_cpus)
+        before = token_p99(setup.server, setup.seeded, mode.seconds, setup.load_cpus)
         flooded, counts = flooded_token(
             setup.server, setup.seeded, mode.flood, mode.seconds, setup.load_cpus
         )
+        time.sleep(2)  # the flood's last sign-ins end
+        after = token_p99(setup.server, setup.seeded, mode.seconds, setup.load_cpus)
+        quiet = min((before, after), key=lambda r: r.p99)
         flood.quiet.append(quiet)
         flood.flooded.append(flooded)
         flood.sign_ins.append(counts)
@@ -389,8 +395,9 @@ def markdown(mode: Mode, figures: dict[str, Figures], floods: dict[str, Flood]) 
         )
     lines += [
         "",
-        f"`/token` client_credentials, wrk with {TOKEN_CONNECTIONS} connections, quiet and"
-        f" during {mode.flood} concurrent sign-ins:",
+        f"`/token` client_credentials, wrk with {TOKEN_CONNECTIONS} connections, quiet"
+        f" (the better of just before and just after the flood) and during {mode.flood}"
+        " concurrent sign-ins:",
         "",
         "| server | quiet req/s | quiet p99 | flood req/s | flood p99 | p99 flood/quiet |"
         " sign-ins/s in the flood | refused (503)/s |",

@@ -11,6 +11,8 @@ name and address is used once).
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -273,3 +275,30 @@ def test_a_flood_on_an_api_path_is_refused_in_its_protocol_format(flooded: Serve
         assert answer.json()["error"] == "temporarily_unavailable"
         assert answer.headers["content-type"] == "application/json"
         assert answer.headers["retry-after"] == "2"
+
+
+def thread_niceness(pid: int) -> dict[int, int]:
+    """Each thread's nice value (field 19 of ``/proc/PID/task/TID/stat``)."""
+    niceness = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        niceness[int(task.name)] = int(fields[16])
+    return niceness
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_password_checks_yield_the_cpu_to_the_requests(flooded: Server) -> None:
+    """The threads that check passwords run at the lowest priority, the thread that
+    answers requests at the server's own: a flood of checks cannot starve /token."""
+
+    async def one_check() -> None:
+        async with from_address(flooded, "127.0.3.1") as http:
+            answer = await wrong_password(http, await open_login_form(http, flooded), "nice")
+        assert answer.status_code == 400
+
+    asyncio.run(one_check())
+    pid = flooded.process.pid
+    niceness = thread_niceness(pid)
+    assert niceness[pid] == os.getpriority(os.PRIO_PROCESS, os.getpid()) < 19, niceness
+    at_lowest = [tid for tid, nice in niceness.items() if nice == 19]
+    assert 1 <= len(at_lowest) <= 2 * CONCURRENCY, niceness  # the sign-in and secret gates

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -10,7 +12,12 @@ from collections.abc import Callable
 import pytest
 
 from tollhouse.errors import TemporarilyUnavailable
-from tollhouse.security.hash_gate import HashGate, HashingBusy, default_concurrency
+from tollhouse.security.hash_gate import (
+    CHECK_NICENESS,
+    HashGate,
+    HashingBusy,
+    default_concurrency,
+)
 
 
 class Checks:
@@ -99,6 +106,19 @@ async def test_a_cancelled_request_holds_its_slot_until_its_thread_ends() -> Non
     await until(lambda: checks.running == 0)
     await asyncio.sleep(0.05)  # the thread's end frees the slot on the loop
     assert await gate.run(checks.check, 3) == 3
+
+
+def thread_niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+async def test_checks_run_at_the_lowest_priority_and_the_loop_keeps_its_own() -> None:
+    """The event loop's thread gets the CPU before the checks (security/hash_gate.py)."""
+    before = thread_niceness()
+    gate = HashGate(concurrency=2, queue=0, queue_time=0)
+    assert await gate.run(thread_niceness) == CHECK_NICENESS == 19
+    assert thread_niceness() == before
 
 
 def test_default_concurrency_is_the_cpus_shared_by_the_workers(

@@ -10,18 +10,22 @@ the rest with :class:`HashingBusy`, a 503 with ``Retry-After`` (RFC 9110 §15.6.
 then at most ``concurrency`` times the hash's memory cost.
 
 The check runs in one of the gate's own ``concurrency`` threads (argon2-cffi releases
-the GIL), so the event loop keeps answering every other request while the slots are
-busy. A slot is held until its thread has finished, even when the request waiting for
-it is cancelled: a thread cannot be stopped, and its memory is in use until it returns.
+the GIL) at the lowest CPU priority (:func:`yield_to_requests`), so the event loop keeps
+answering every other request while the slots are busy. A slot is held until its
+thread has finished, even when the request waiting for it is cancelled: a thread
+cannot be stopped, and its memory is in use until it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
 import os
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -30,6 +34,10 @@ from tollhouse.errors import TemporarilyUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger("tollhouse.security")
+
+CHECK_NICENESS = 19
+"""The lowest scheduling priority (setpriority(2)): checks run on the CPU time that
+answering requests leaves."""
 
 
 class HashingBusy(TemporarilyUnavailable):
@@ -56,6 +64,25 @@ def default_concurrency(workers: int) -> int:
     return max(1, available_cpus() // max(1, workers))
 
 
+def yield_to_requests() -> None:
+    """Give the calling thread the lowest scheduling priority, :data:`CHECK_NICENESS`.
+
+    Runs first in every check thread. On Linux each thread has its own nice value
+    (setpriority(2) with a thread id) and argon2's lane threads inherit it: the event
+    loop's thread, at the process's priority, gets the CPU first whenever it has
+    requests to answer, and the checks run on the rest. At equal priority the lane
+    threads (``p`` per check) would outnumber it in the scheduler's fair share and a
+    sign-in flood would slow every other endpoint. Elsewhere, or if the system refuses,
+    the thread keeps its priority.
+    """
+    if sys.platform != "linux":
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        if os.getpriority(os.PRIO_PROCESS, thread) < CHECK_NICENESS:
+            os.setpriority(os.PRIO_PROCESS, thread, CHECK_NICENESS)
+
+
 class HashGate:
     """Runs blocking checks in worker threads, ``concurrency`` at a time."""
 
@@ -67,7 +94,9 @@ class HashGate:
         self.queue_time = queue_time
         self._slots = asyncio.Semaphore(concurrency)
         self._waiting = 0
-        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="password-check")
+        self._threads = ThreadPoolExecutor(
+            concurrency, thread_name_prefix="password-check", initializer=yield_to_requests
+        )
 
     @property
     def retry_after(self) -> int:

@@ -128,9 +128,10 @@ def _verified_header(proof: str, keys: ProofKeyCache) -> tuple[dict[str, Any], s
     """§4.3 steps 2-7: one compact JWS, a header that passes :func:`.checked_header`
     (or passed it before, with a good signature) and a signature that verifies with the
     header's key. Returns the payload and the key's thumbprint."""
-    if len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2 or not proof.isascii():
+    parts = proof.split(".") if len(proof) <= MAX_PROOF_LENGTH and proof.isascii() else ()
+    if len(parts) != 3:
         raise InvalidDpopProof("The DPoP proof is not a compact JWS.")
-    head, body, signature = proof.split(".")
+    head, body, signature = parts
     known = keys.lookup(head)
     key = known or keys.check(head)
     try:

@@ -28,9 +28,9 @@ from tollhouse.resource.dpop import (
     ProofChecker,
     RedisReplayCache,
     normalize_htu,
-    thumbprint,
 )
 from tollhouse.resource.gateway import create_app
+from tollhouse.resource.proof_keys import thumbprint
 
 API = "https://api.example.test"
 URL = API + "/readings"

@@ -3,14 +3,24 @@ RFC 9449 §7.1's ``Authorization: DPoP``."""
 
 from __future__ import annotations
 
-import re
+import string
 from collections.abc import Sequence
 from typing import Final
 
 from tollhouse.resource.errors import invalid_request, missing_token
 
-_TOKEN68: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-"""RFC 6750 §2.1 ``b64token``."""
+_B64TOKEN_CHARS: Final = (string.ascii_letters + string.digits + "-._~+/").encode("ascii")
+"""RFC 6750 §2.1 ``b64token``: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" )
+*"=". Checked with ``bytes.translate``, a table lookup per octet, where a regular
+expression spends several times that on a token of a few hundred octets."""
+
+
+def is_b64token(token: str) -> bool:
+    """Whether ``token`` is an RFC 6750 §2.1 ``b64token``."""
+    body = token.rstrip("=")
+    return (
+        bool(body) and token.isascii() and not body.encode("ascii").translate(None, _B64TOKEN_CHARS)
+    )
 
 
 def bearer_token(authorization: Sequence[str]) -> str:
@@ -38,7 +48,7 @@ def presented_token(
     token = credentials.lstrip(" ")
     if not token:
         raise invalid_request("The Authorization header has no access token.")
-    if _TOKEN68.fullmatch(token) is None:
+    if not is_b64token(token):
         raise invalid_request("The access token in the Authorization header is malformed.")
     return scheme, token
 

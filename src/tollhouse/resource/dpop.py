@@ -9,29 +9,25 @@ a callable says whether the proof's ``nonce`` is acceptable.
 
 from __future__ import annotations
 
-import base64
+import functools
 import hashlib
 import hmac
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 from urllib.parse import urlsplit, urlunsplit
-
-import orjson
 
 from tollhouse.errors import InvalidDpopProof
 from tollhouse.resource.errors import INVALID_DPOP_PROOF, INVALID_TOKEN, TokenError
-from tollhouse.resource.jwk import PROOF_ALGS, UnusableKey, b64decode, proof_key
+from tollhouse.resource.jwk import PROOF_ALGS, b64decode
 from tollhouse.resource.mtls import presents
+from tollhouse.resource.proof_keys import ProofKeyCache, b64, json_segment
 
-PROOF_TYP: Final = "dpop+jwt"
 MAX_PROOF_LENGTH: Final = 8192
 """A proof carries one public key: an RSA-4096 JWK and its signature fit easily."""
 DEFAULT_WINDOW: Final = 60
 """Seconds a proof's ``iat`` may differ from the server's clock (RFC 9449 §11.1)."""
-_THUMBPRINT_MEMBERS: Final = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
@@ -93,9 +89,9 @@ class RedisReplayCache:
         await self._redis.aclose()
 
 
-@dataclass(frozen=True, slots=True)
-class Proof:
-    """A proof that passed every check: its key's RFC 7638 thumbprint and claims."""
+class Proof(NamedTuple):
+    """A proof that passed every check: its key's RFC 7638 thumbprint and claims. (One
+    per request: a named tuple is built faster than a frozen dataclass.)"""
 
     jkt: str
     jti: str
@@ -103,20 +99,9 @@ class Proof:
     nonce: str | None
 
 
-def thumbprint(jwk: dict[str, Any]) -> str:
-    """RFC 7638 §3: SHA-256 of the required members, sorted, without whitespace."""
-    kty = jwk.get("kty")
-    names = _THUMBPRINT_MEMBERS.get(str(kty), ("crv", "kty", "x"))
-    members = {name: jwk.get(name) for name in names}
-    if not all(isinstance(value, str) for value in members.values()):
-        raise InvalidDpopProof(debug="JWK lacks a thumbprint member")
-    digest = hashlib.sha256(orjson.dumps(members, option=orjson.OPT_SORT_KEYS)).digest()
-    return _b64(digest)
-
-
 def access_token_hash(token: str) -> str:
     """RFC 9449 §4.2 ``ath``: base64url of the SHA-256 of the token's ASCII octets."""
-    return _b64(hashlib.sha256(token.encode("ascii", "replace")).digest())
+    return b64(hashlib.sha256(token.encode("ascii", "replace")).digest())
 
 
 def normalize_htu(url: str) -> str:
@@ -135,47 +120,29 @@ def normalize_htu(url: str) -> str:
     return urlunsplit((scheme, host, parts.path or "/", "", ""))
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+_normalized_htu: Final = functools.lru_cache(maxsize=256)(normalize_htu)
+"""Requests to an API name a few URLs over and over; a refusal is never remembered."""
 
 
-def _json_segment(segment: str, what: str) -> dict[str, Any]:
-    try:
-        value = orjson.loads(b64decode(segment))
-    except (ValueError, UnicodeError):
-        raise InvalidDpopProof(f"The DPoP proof's {what} is not base64url JSON.") from None
-    if not isinstance(value, dict):
-        raise InvalidDpopProof(f"The DPoP proof's {what} is not a JSON object.")
-    return value
-
-
-def _verified_header(proof: str, algs: Sequence[str]) -> tuple[dict[str, Any], str]:
-    """§4.3 steps 2-7: one compact JWS, ``typ``, an allowed ``alg``, a public JWK and a
-    signature that verifies with it. Returns the payload and the key's thumbprint."""
-    if len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2 or not proof.isascii():
+def _verified_header(proof: str, keys: ProofKeyCache) -> tuple[dict[str, Any], str]:
+    """§4.3 steps 2-7: one compact JWS, a header that passes :func:`.checked_header`
+    (or passed it before, with a good signature) and a signature that verifies with the
+    header's key. Returns the payload and the key's thumbprint."""
+    parts = proof.split(".") if len(proof) <= MAX_PROOF_LENGTH and proof.isascii() else ()
+    if len(parts) != 3:
         raise InvalidDpopProof("The DPoP proof is not a compact JWS.")
-    head, body, signature = proof.split(".")
-    header = _json_segment(head, "header")
-    if header.get("typ") != PROOF_TYP:
-        raise InvalidDpopProof("The DPoP proof's typ must be dpop+jwt.")
-    if "crit" in header:  # RFC 7515 §4.1.11: no extension is understood here
-        raise InvalidDpopProof("The DPoP proof's header has crit extensions.")
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in algs:
-        raise InvalidDpopProof("The DPoP proof's alg is not supported.")
-    jwk = header.get("jwk")
-    if not isinstance(jwk, dict):
-        raise InvalidDpopProof("The DPoP proof's header lacks a jwk.")
+    head, body, signature = parts
+    known = keys.lookup(head)
+    key = known or keys.check(head)
     try:
-        key = proof_key(jwk, alg)
         raw_signature = b64decode(signature)
-    except UnusableKey as error:
-        raise InvalidDpopProof(f"The DPoP proof's jwk is unusable: {error}") from None
     except (ValueError, UnicodeError):
         raise InvalidDpopProof("The DPoP proof's signature is not base64url.") from None
-    if not key.verify(raw_signature, f"{head}.{body}".encode("ascii")):
+    if not key.key.verify(raw_signature, f"{head}.{body}".encode("ascii")):
         raise InvalidDpopProof("The DPoP proof's signature does not verify.")
-    return _json_segment(body, "payload"), thumbprint(jwk)
+    if known is None:
+        keys.remember(head, key)
+    return json_segment(body, "payload"), key.jkt
 
 
 def _string_claim(claims: dict[str, Any], name: str) -> str:
@@ -203,6 +170,7 @@ class ProofChecker:
         self._replay = replay
         self._window = window
         self._algs = tuple(a for a in algs if a in PROOF_ALGS)
+        self._keys = ProofKeyCache(self._algs)
         self._now = now
 
     @property
@@ -221,13 +189,13 @@ class ProofChecker:
         """``headers``: every ``DPoP`` header value of the request (§4.3 step 1: one)."""
         if len(headers) != 1:
             raise InvalidDpopProof("Send exactly one DPoP header.")
-        claims, jkt = _verified_header(headers[0].strip(), self._algs)
+        claims, jkt = _verified_header(headers[0].strip(), self._keys)
         jti = _string_claim(claims, "jti")
         if len(jti) > 256:
             raise InvalidDpopProof("The DPoP proof's jti is too long.")
         if _string_claim(claims, "htm") != method:
             raise InvalidDpopProof("The DPoP proof's htm does not match the request method.")
-        if normalize_htu(_string_claim(claims, "htu")) != normalize_htu(url):
+        if _normalized_htu(_string_claim(claims, "htu")) != _normalized_htu(url):
             raise InvalidDpopProof("The DPoP proof's htu does not match the request URL.")
         iat = self._fresh_iat(claims.get("iat"))
         if access_token is not None:
@@ -257,11 +225,10 @@ class ProofChecker:
             raise InvalidDpopProof("The DPoP proof was already used.")
 
 
-@dataclass(frozen=True, slots=True)
-class PresentedProof:
+class PresentedProof(NamedTuple):
     """What a request to a protected resource carried: the ``Authorization`` scheme,
     every ``DPoP`` header value, its method and its public URL, and the ``x5t#S256`` of
-    its TLS client certificate (RFC 8705), if any."""
+    its TLS client certificate (RFC 8705), if any. (A named tuple, as :class:`Proof`.)"""
 
     scheme: str
     headers: tuple[str, ...]

@@ -91,7 +91,7 @@ class Mode:
     workers: tuple[int, ...]
     peer_required: bool
     max_minted: int
-    log_runs: bool
+    log_runs: bool = False
 
 
 def mode_from(args: argparse.Namespace) -> Mode:

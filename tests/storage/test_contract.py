@@ -135,6 +135,23 @@ async def test_password_is_replaced_only_for_known_users(storage: Storage) -> No
     assert await storage.set_password("nobody", "new-hash") is False
 
 
+async def test_password_hash_upgrade_replaces_only_the_hash_that_was_verified(
+    storage: Storage,
+) -> None:
+    await storage.add_user(make.user("alice", password_hash="$argon2id$cheap"))
+    await storage.add_user(make.user("bob", password_hash="$argon2id$cheap"))
+
+    assert await storage.upgrade_password_hash("sub-alice", "$argon2id$cheap", "$argon2id$new")
+    assert (await storage.get_user("sub-alice")).password_hash == "$argon2id$new"  # type: ignore[union-attr]
+    assert (await storage.get_user("sub-bob")).password_hash == "$argon2id$cheap"  # type: ignore[union-attr]
+
+    # An admin changed bob's password after the sign-in verified the old one: it stays.
+    assert await storage.set_password("bob", "$argon2id$admin") is True
+    assert not await storage.upgrade_password_hash("sub-bob", "$argon2id$cheap", "$argon2id$new")
+    assert (await storage.get_user("sub-bob")).password_hash == "$argon2id$admin"  # type: ignore[union-attr]
+    assert not await storage.upgrade_password_hash("sub-nobody", "$argon2id$cheap", "x")
+
+
 async def test_deleting_user_reports_whether_it_existed(storage: Storage) -> None:
     await storage.add_user(make.user("alice"))
     assert await storage.delete_user("alice") is True

@@ -4,8 +4,9 @@
 users through the CLI: it switches the user password profile to
 :meth:`~tollhouse.security.passwords.PasswordHasher.for_tests` (t=1, m=8 KiB), which is
 far too cheap to protect a real password. Never set it on a deployment. Hashes made
-with it still verify (argon2 reads the cost from the stored hash), and a login that
-checks ``needs_rehash`` upgrades them to the production profile.
+with it still verify (argon2 reads the cost from the stored hash), and the user's next
+correct sign-in re-hashes the password with the production profile
+(:class:`~tollhouse.protocol.login.PasswordLogin`).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ def hash_gate(settings: Settings) -> HashGate:
 
 
 class OffloadedVerifier:
-    """Runs argon2 verification in a worker thread, through the gate that bounds how
-    many run at once (security/hash_gate.py), so the event loop keeps serving."""
+    """Runs argon2 verification and hashing in a worker thread, through the gate that
+    bounds how many run at once (security/hash_gate.py), so the event loop keeps serving."""
 
     def __init__(self, hasher: PasswordHasher, gate: HashGate) -> None:
         self._hasher = hasher
@@ -33,6 +33,13 @@ class OffloadedVerifier:
 
     async def dummy_verify(self) -> None:
         await self._gate.run(self._hasher.dummy_verify)
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        # Only parses the parameters out of the PHC string: cheap enough for the loop.
+        return self._hasher.needs_rehash(stored_hash)
+
+    async def hash(self, password: str) -> str:
+        return await self._gate.run(self._hasher.hash, password)
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,11 @@ class UserStore(Protocol):
 
     async def set_password(self, username: str, password_hash: str) -> bool: ...
 
+    async def upgrade_password_hash(self, user_id: str, verified_hash: str, new_hash: str) -> bool:
+        """Store ``new_hash`` only while the user's hash is still ``verified_hash`` (the
+        one a sign-in just checked): a password changed meanwhile is never overwritten.
+        False if nothing was replaced."""
+
 
 class ApiStore(Protocol):
     async def add_api(self, api: Api) -> None:

@@ -153,6 +153,13 @@ class MemoryAccounts(MemoryTables):
         self._users[user.user_id] = dataclasses.replace(user, password_hash=password_hash)
         return True
 
+    async def upgrade_password_hash(self, user_id: str, verified_hash: str, new_hash: str) -> bool:
+        user = self._users.get(user_id)
+        if user is None or user.password_hash != verified_hash:
+            return False
+        self._users[user_id] = dataclasses.replace(user, password_hash=new_hash)
+        return True
+
     # APIs ------------------------------------------------------------------------
 
     async def add_api(self, api: Api) -> None:

@@ -132,6 +132,15 @@ class SqlAccounts(SqlRunner):
         )
         return await self._count(statement) > 0
 
+    async def upgrade_password_hash(self, user_id: str, verified_hash: str, new_hash: str) -> bool:
+        # One conditional UPDATE: the compare and the set are atomic in the database.
+        statement = (
+            update(users)
+            .where(users.c.user_id == user_id, users.c.password_hash == verified_hash)
+            .values(password_hash=new_hash)
+        )
+        return await self._count(statement) > 0
+
     # APIs ------------------------------------------------------------------------
 
     async def add_api(self, api: Api) -> None:

@@ -28,7 +28,7 @@ clients), never on a database in use::
 
     .venv/bin/python bench/seed_state.py --database sqlite:////tmp/t.db --scale 0.01
 
-Without ``--database`` (and no ``TOLLHOUSE_DATABASE``) it only says so and exits 0:
+Without ``--database`` it only says so and exits 0:
 ``make bench`` runs every ``bench/*.py`` and the scenario is ``bench/state.py``.
 """
 
@@ -381,11 +381,11 @@ def print_stats(found: Sequence[TableStat]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", default=os.environ.get("TOLLHOUSE_DATABASE"))
+    parser.add_argument("--database")
     parser.add_argument("--scale", type=float, default=1.0)
     args = parser.parse_args(argv)
     if not args.database:
-        print("seed_state: no --database (or TOLLHOUSE_DATABASE); bench/state.py runs it")
+        print("seed_state: nothing to seed without --database; bench/state.py runs it")
         return 0
     seconds = seed(args.database, args.scale)
     print(f"seeded at scale {args.scale:g} in {seconds:.1f} s")

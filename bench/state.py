@@ -23,8 +23,11 @@ SQLite only). Figures go to bench/RESULTS.md between this script's markers with
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import sys
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import seed_state
-from idp import ours, soak, state_db
+from idp import compare_state, feed_catchup, ours, soak, state_db
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- bench/state.py: begin -->", "<!-- bench/state.py: end -->"
 
 
 @dataclass
@@ -44,16 +50,17 @@ class Mode:
     backends: tuple[str, ...]
     duration: float
     sample_every: float
+    minted: int
 
 
 def mode_from(args: argparse.Namespace) -> Mode:
     short = os.environ.get("CI", "").lower() == "true" or os.environ.get("BENCH_MODE") == "short"
     name = args.mode or ("short" if short else "full")
     if name == "short":
-        mode = Mode("short", 0.001, 1.0, 1, ("sqlite",), 20.0, 10.0)
+        mode = Mode("short", 0.001, 1.0, 1, ("sqlite",), 20.0, 10.0, 150)
     else:
-        mode = Mode("full", 1.0, 10.0, 3, ("sqlite", "postgres"), 3600.0, 300.0)
-    for attribute in ("scale", "seconds", "rounds", "duration", "sample_every"):
+        mode = Mode("full", 1.0, 10.0, 3, ("sqlite", "postgres"), 3600.0, 300.0, 3000)
+    for attribute in ("scale", "seconds", "rounds", "duration", "sample_every", "minted"):
         if getattr(args, attribute, None):
             setattr(mode, attribute, getattr(args, attribute))
     if args.backends:
@@ -108,6 +115,103 @@ def run_soak(mode: Mode, args: argparse.Namespace) -> int:
     return 0
 
 
+def run_feed(mode: Mode, args: argparse.Namespace) -> int:
+    """Seed in a child process (so this process's peak RSS is the feed's), serve, catch up."""
+    kind = mode.backends[0]
+    with tempfile.TemporaryDirectory(prefix="tollhouse-feed-") as tmp:
+        workdir = Path(tmp)
+        with state_db.backend(kind, workdir, "_feed") as backend:
+            server = compare_state.StateServer(workdir, backend, 1, None)
+            seeded = server.seed()
+            url = backend.database or ""
+            seed = [sys.executable, str(Path(__file__).parent / "seed_state.py")]
+            subprocess.run([*seed, "--database", url, "--scale", str(mode.scale)], check=True)
+            low, high = compare_state.cursor_range(url)
+            server.start()
+            try:
+                found = feed_catchup.measure(server.base, seeded.cc_id, seeded.cc_secret, high)
+            finally:
+                server.stop()
+    found.update(backend=backend.name, scale=mode.scale, live_entries=high - low + 1)
+    text = (
+        f"RevocationFeed catch-up from zero, {found['backend']}, state scale {mode.scale:g}: "
+        f"{found['live_entries']:,} live entries in {found['polls']} polls, "
+        f"{found['seconds']} s wall ({found['cpu_seconds']} s CPU in the feed's process), "
+        f"{found['entries']:,} entries held; peak traced memory {found['peak_traced_mib']} MiB, "
+        f"peak RSS {found['peak_rss_mib']} MiB.\n"
+    )
+    print(text)
+    if args.out:
+        Path(args.out).write_text(json.dumps(found, indent=1) + "\n")
+    return 0
+
+
+def run_compare(mode: Mode, args: argparse.Namespace) -> int:
+    found = []
+    for kind in mode.backends:
+        if kind == "postgres" and not ours.postgres_available():
+            print("skipping PostgreSQL + Redis: not reachable on 127.0.0.1")
+            continue
+        print(f"== compare: {kind}, state scale {mode.scale:g}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tollhouse-state-") as tmp:
+            found.append(
+                compare_state.compare(
+                    kind, Path(tmp), mode.scale, mode.seconds, mode.rounds, mode.minted
+                )
+            )
+    text = compare_markdown(found)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(json.dumps(found, indent=1) + "\n")
+    if args.write:
+        write_results(text)
+    return 0
+
+
+def compare_markdown(found: list[dict[str, object]]) -> str:
+    lines = []
+    for run in found:
+        lines += [
+            f"**{run['backend']}**, one process, state scale {run['scale']} "
+            f"(seeded in {run['seed_seconds']} s), {run['seconds']} s runs, "
+            f"{run['rounds']} alternating rounds, medians:",
+            "",
+            "| scenario | empty req/s | full req/s | empty p99 ms | full p99 ms | full/empty p99 |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for row in run["rows"]:  # type: ignore[attr-defined]
+            lines.append(
+                f"| {row['scenario']} | {row['empty_rps']:,.0f} | {row['full_rps']:,.0f} | "
+                f"{row['empty_p99']} | {row['full_p99']} | {row['ratio']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    import platform
+
+    model = "unknown CPU"
+    for text in Path("/proc/cpuinfo").read_text().splitlines():
+        if text.startswith("model name"):
+            model = text.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+
+
+def write_results(section: str) -> None:
+    """Replace the text between this script's markers in RESULTS.md (append if none)."""
+    today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = f"{BEGIN}\n_{machine()}, {today}; noisy shared machine._\n\n{section}{END}"
+    text = RESULTS.read_text()
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + body + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    RESULTS.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -122,12 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-every", dest="sample_every", type=float)
     parser.add_argument("--refresh-count", dest="refresh_count", type=int, default=300)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--minted", type=int)
     parser.add_argument("--out")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
     mode = mode_from(args)
     if args.command == "soak":
         return run_soak(mode, args)
+    if args.command == "compare":
+        return run_compare(mode, args)
+    if args.command == "feed":
+        return run_feed(mode, args)
     raise SystemExit(f"{args.command}: not yet")
 
 

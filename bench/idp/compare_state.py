@@ -13,6 +13,7 @@ import asyncio
 import os
 import shutil
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ async def _cursor_range(url: str) -> tuple[int, int]:
     connection = await asyncpg.connect(seed_state.postgres_dsn(url))
     try:
         row = await connection.fetchrow(
-            "SELECT min(seq), max(seq) FROM revocations WHERE expires_at > extract(epoch from now())"
+            "SELECT min(seq), max(seq) FROM revocations WHERE expires_at > $1", int(time.time())
         )
     finally:
         await connection.close()
@@ -67,7 +68,6 @@ async def _cursor_range(url: str) -> tuple[int, int]:
 
 def cursor_range(url: str) -> tuple[int, int]:
     import sqlite3
-    import time
 
     path = seed_state.sqlite_path(url)
     if path is None:

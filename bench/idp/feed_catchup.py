@@ -24,7 +24,7 @@ def _catch_up(base: str, client_id: str, secret: str, last_seq: int) -> dict[str
             if not feed.poll():
                 raise RuntimeError(f"feed poll failed: {feed.last_error}")
             # The cursor is the feed's own; reaching the newest seq means caught up.
-            if int(feed._cursor or 0) >= last_seq:  # noqa: SLF001
+            if int(feed._cursor or 0) >= last_seq:
                 break
         return {
             "seconds": round(time.perf_counter() - started, 2),

@@ -113,6 +113,10 @@ class Plan:
     secret_hash: str
     user_ids: list[str]
     client_ids: list[str]
+    tables: frozenset[str] = frozenset(TABLES)
+
+    def loads(self) -> list[tuple[str, Sequence[str], Callable[[Plan], Iterator[Row]]]]:
+        return [load for load in LOADS if load[0] in self.tables]
 
 
 def plan(scale: float, seed: int = 22) -> Plan:
@@ -272,7 +276,7 @@ def load_sqlite(path: Path, p: Plan, progress: Callable[[str, int, float], None]
         connection.execute("PRAGMA synchronous=OFF")
         connection.execute("PRAGMA cache_size=-1000000")
         connection.execute("PRAGMA temp_store=MEMORY")
-        for table, columns, make in LOADS:
+        for table, columns, make in p.loads():
             started = time.perf_counter()
             marks = ", ".join("?" * len(columns))
             statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
@@ -321,7 +325,7 @@ async def load_postgres(url: str, p: Plan, progress: Callable[[str, int, float],
 
     connection = await asyncpg.connect(postgres_dsn(url))
     try:
-        for table, columns, make in LOADS:
+        for table, columns, make in p.loads():
             started = time.perf_counter()
             async with connection.transaction():
                 for chunk in batches(make(p)):
@@ -357,7 +361,7 @@ def stats(url: str) -> list[TableStat]:
     return sqlite_stats(path) if path else asyncio.run(postgres_stats(url))
 
 
-def seed(url: str, scale: float, *, quiet: bool = False) -> float:
+def seed(url: str, scale: float, *, quiet: bool = False, tables: Sequence[str] = TABLES) -> float:
     """Bulk-load ``url`` at ``scale``; the seconds it took."""
 
     def progress(table: str, rows: int, seconds: float) -> None:
@@ -366,6 +370,7 @@ def seed(url: str, scale: float, *, quiet: bool = False) -> float:
 
     started = time.perf_counter()
     p = plan(scale)
+    p.tables = frozenset(tables)
     path = sqlite_path(url)
     if path is not None:
         load_sqlite(path, p, progress)
@@ -383,11 +388,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database")
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument(
+        "--tables", default=",".join(TABLES), help="a comma-separated subset to load"
+    )
     args = parser.parse_args(argv)
     if not args.database:
         print("seed_state: nothing to seed without --database; bench/state.py runs it")
         return 0
-    seconds = seed(args.database, args.scale)
+    tables = args.tables.split(",")
+    unknown = set(tables) - set(TABLES)
+    if unknown:
+        parser.error(f"unknown tables: {', '.join(sorted(unknown))}")
+    seconds = seed(args.database, args.scale, tables=tables)
     print(f"seeded at scale {args.scale:g} in {seconds:.1f} s")
     print_stats(stats(args.database))
     return 0

@@ -125,7 +125,8 @@ def run_feed(mode: Mode, args: argparse.Namespace) -> int:
             seeded = server.seed()
             url = backend.database or ""
             seed = [sys.executable, str(Path(__file__).parent / "seed_state.py")]
-            subprocess.run([*seed, "--database", url, "--scale", str(mode.scale)], check=True)  # noqa: S603
+            seed += ["--database", url, "--scale", str(mode.scale), "--tables", "revocations"]
+            subprocess.run(seed, check=True)  # noqa: S603 -- our own script
             low, high = compare_state.cursor_range(url)
             server.start()
             try:

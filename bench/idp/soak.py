@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import seed_state
 from idp import ours, wrk
 
@@ -70,13 +71,16 @@ def _interval(
     body = f"grant_type=client_credentials&scope={ours.SCOPE}&resource={ours.API}"
 
     def cc() -> None:
-        found["cc"] = wrk.run(
-            server.base + "/token",
-            seconds=seconds,
-            connections=CC_CONNECTIONS,
-            script="post_form.lua",
-            args=(body, seeded.cc_auth),
-        )
+        try:
+            found["cc"] = wrk.run(
+                server.base + "/token",
+                seconds=seconds,
+                connections=CC_CONNECTIONS,
+                script="post_form.lua",
+                args=(body, seeded.cc_auth),
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            print(f"  client_credentials load failed: {exc}", flush=True)
 
     thread = threading.Thread(target=cc)
     thread.start()
@@ -84,8 +88,9 @@ def _interval(
     if refresh_count and seconds >= 15:
         try:
             refresh = _refresh_round(server, seeded, refresh_count)
-        except (RuntimeError, OSError) as exc:
-            print(f"  refresh round failed: {exc}", flush=True)
+        except (RuntimeError, OSError, httpx.HTTPError) as exc:
+            # A slow answer while minting is a finding, not the end of the soak.
+            print(f"  refresh round failed: {type(exc).__name__}: {exc}", flush=True)
     thread.join()
     return found.get("cc"), refresh
 

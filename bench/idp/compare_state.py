@@ -25,6 +25,7 @@ CONNECTIONS = 50
 NO_PURGE = "86400"
 SCENARIOS = ("token_cc", "introspect", "code", "refresh", "revocations_poll", "revocations_page")
 RATIO_GOAL = 1.2
+WARM_UP_SECONDS = 3.0
 _TWO_CORES = len(os.sched_getaffinity(0)) >= 2 and shutil.which("taskset") is not None
 SERVER_CPUS, WRK_CPUS = ("0", "1") if _TWO_CORES else (None, None)
 """Each server on core 0 (only one is loaded at a time), wrk on core 1."""
@@ -142,8 +143,17 @@ def rps(results: list[wrk.WrkResult]) -> float:
     return statistics.median(r.rps for r in results)
 
 
+def warm_up(sides: tuple[Side, ...]) -> None:
+    """Unrecorded seconds of the cheap scenarios first: imports, caches, connections, the
+    SQLite revocation copy filled from the table on the first introspection."""
+    for side in sides:
+        for name in ("token_cc", "introspect", "revocations_poll"):
+            scenario(side, name, WARM_UP_SECONDS, 0)
+
+
 def rounds(empty: Side, full: Side, seconds: float, count: int, minted: int) -> None:
     """``count`` rounds; in each, every scenario on empty then full (order flips)."""
+    warm_up((empty, full))
     for index in range(count):
         order = (empty, full) if index % 2 == 0 else (full, empty)
         for name in SCENARIOS:

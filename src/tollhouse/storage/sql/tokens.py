@@ -111,6 +111,23 @@ IS_REVOKED = Prepared(
 GET_FAMILY = Prepared(select(families).where(families.c.family_id == bindparam("family_id")))
 
 
+def _live(where: ColumnElement[bool], now: int) -> Select[Any]:
+    return select(revocations).where(where, revocations.c.expires_at > now)
+
+
+def revocation_window(start: int, now: int, limit: int) -> Select[Any]:
+    """Unexpired revocations with ``revoked_at >= start``, in ``seq`` order.
+
+    Ordered by an expression of ``seq``, not the bare key: given the primary key, the
+    planner walks the whole table in key order to spare sorting the few rows of the
+    last seconds — a full scan on every feed poll once a mass revocation fills the
+    table. With the expression the ``revoked_at`` index finds them, then they are sorted.
+    """
+    return (
+        _live(revocations.c.revoked_at >= start, now).order_by(revocations.c.seq + 0).limit(limit)
+    )
+
+
 class SqlTokenStores(SqlRunner):
     """Implements ``RevocationList``, ``RevocationFeedStore``, ``RefreshTokenStore`` and
     ``AccessTokenStore`` of :mod:`tollhouse.storage.ports`."""
@@ -126,21 +143,15 @@ class SqlTokenStores(SqlRunner):
         return await self._alone(IS_REVOKED, {"jti": jti, "now": now}, write=False) is not None
 
     async def revocations_since(self, cursor: int, now: int, limit: int) -> list[Revocation]:
-        return await self._revocations(revocations.c.seq > cursor, now, limit)
+        return await self._revocations(
+            _live(revocations.c.seq > cursor, now).order_by(revocations.c.seq).limit(limit)
+        )
 
     async def revocations_between(self, start: int, now: int, limit: int) -> list[Revocation]:
-        return await self._revocations(revocations.c.revoked_at >= start, now, limit)
+        return await self._revocations(revocation_window(start, now, limit))
 
-    async def _revocations(
-        self, where: ColumnElement[bool], now: int, limit: int
-    ) -> list[Revocation]:
-        found = await self._all(
-            select(revocations)
-            .where(where, revocations.c.expires_at > now)
-            .order_by(revocations.c.seq)
-            .limit(limit)
-        )
-        return [rows.to_revocation(row) for row in found]
+    async def _revocations(self, statement: Select[Any]) -> list[Revocation]:
+        return [rows.to_revocation(row) for row in await self._all(statement)]
 
     # Refresh token families ---------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import jwt
 
 from tests.e2e.conftest import TOLLHOUSE, Server
 
@@ -112,3 +113,47 @@ def test_a_new_api_scope_is_accepted_within_a_second(server: Server) -> None:
         issued = token(http, auth, scope).json()
     assert took < DEADLINE
     assert issued["scope"] == scope
+
+
+def audience_or_error(
+    http: httpx.Client, auth: tuple[str, str], scope: str, resource: str | None = None
+) -> str:
+    """The ``aud`` of the access token granted, or the RFC 6749 §5.2 error code."""
+    data = {"grant_type": "client_credentials", "scope": scope}
+    if resource is not None:
+        data["resource"] = resource
+    response = http.post("/token", data=data, auth=auth)
+    if response.status_code != 200:
+        error: str = response.json()["error"]
+        return error
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    audience: str = claims["aud"]
+    return audience
+
+
+def test_apis_created_and_deleted_by_the_cli_change_scopes_and_audience(
+    server: Server,
+) -> None:
+    """The running server resolves scopes against an index it keeps between requests:
+    APIs created and deleted meanwhile must still be granted, audienced and refused."""
+    auth = machine_client(server, "Meter of two APIs")
+    tag = os.urandom(3).hex()
+    first, second = f"https://first-{tag}.example.test", f"https://second-{tag}.example.test"
+    read_first, read_second = f"read_first_{tag}", f"read_second_{tag}"
+    with server.client() as http:
+        cli(server, "apis", "create", "--identifier", first, "--scope", read_first)
+        seconds_until(lambda: audience_or_error(http, auth, read_first) == first)
+        assert audience_or_error(http, auth, read_second) == "invalid_scope"
+
+        cli(server, "apis", "create", "--identifier", second, "--scope", read_second)
+        seconds_until(lambda: audience_or_error(http, auth, read_second) == second)
+        assert audience_or_error(http, auth, read_second, second) == second
+        assert audience_or_error(http, auth, read_first, second) == "invalid_scope"
+        both = f"{read_first} {read_second}"
+        assert audience_or_error(http, auth, both) == "invalid_target"
+        assert audience_or_error(http, auth, read_first) == first
+
+        cli(server, "apis", "delete", second)
+        seconds_until(lambda: audience_or_error(http, auth, read_second) == "invalid_scope")
+        assert audience_or_error(http, auth, "", second) == "invalid_target"
+        assert audience_or_error(http, auth, read_first, first) == first

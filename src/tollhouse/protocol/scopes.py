@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -59,6 +59,27 @@ class Grant:
     audience: str
 
 
+@dataclass(frozen=True, slots=True)
+class ApiIndex:
+    """The registered APIs as :func:`resolve` reads them: built once per list of APIs,
+    so a request costs lookups in the scopes and resource it names, whatever the
+    number of APIs."""
+
+    owner_of: Mapping[str, str]
+    """Scope → identifier of the API that defines it (a scope has one owner)."""
+    identifiers: frozenset[str]
+
+    @classmethod
+    def of(cls, apis: Iterable[Api]) -> ApiIndex:
+        owner_of: dict[str, str] = {}
+        identifiers: set[str] = set()
+        for api in apis:
+            identifiers.add(api.identifier)
+            for scope in api.scopes:
+                owner_of[scope] = api.identifier
+        return cls(owner_of, frozenset(identifiers))
+
+
 def allowed_for_client(
     client: Client, default_client_scopes: Sequence[str] | None
 ) -> set[str] | None:
@@ -73,7 +94,7 @@ def allowed_for_client(
 def resolve(
     requested: Sequence[str],
     resource: str | None,
-    apis: Iterable[Api],
+    apis: ApiIndex | Iterable[Api],
     *,
     client: Client,
     issuer: str,
@@ -85,13 +106,8 @@ def resolve(
     requested scopes, else the issuer itself. Scopes of two different APIs in one
     request are refused with ``invalid_target`` (one token, one audience).
     """
-    owner_of: dict[str, str] = {}
-    by_identifier: dict[str, Api] = {}
-    for api in apis:
-        by_identifier[api.identifier] = api
-        for scope in api.scopes:
-            owner_of[scope] = api.identifier
-
+    index = apis if isinstance(apis, ApiIndex) else ApiIndex.of(apis)
+    owner_of = index.owner_of
     allowed = allowed_for_client(client, default_client_scopes)
     for scope in requested:
         if scope not in owner_of and scope not in IDP_SCOPES:
@@ -102,7 +118,7 @@ def resolve(
     api_scopes = [s for s in requested if s in owner_of]
     if resource is not None:
         target = check_resource(resource)
-        if target not in by_identifier:
+        if target not in index.identifiers:
             raise InvalidTarget(f"The resource {target} is not an API known to this server.")
         foreign = [s for s in api_scopes if owner_of[s] != target]
         if foreign:

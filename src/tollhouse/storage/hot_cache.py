@@ -206,8 +206,9 @@ class CachedClients:
 
 
 class CachedApis:
-    """An :class:`ApiStore` whose ``list_apis`` is remembered until the registry
-    changes (``watch``) or for ``ttl`` seconds, whichever comes first."""
+    """An :class:`ApiStore` whose list of APIs is remembered until the registry
+    changes (``watch``) or for ``ttl`` seconds, whichever comes first. It is also an
+    :class:`ApiSnapshots`: the remembered tuple is handed out as is."""
 
     def __init__(
         self,
@@ -221,20 +222,23 @@ class CachedApis:
         self._watch = watch
         self._ttl = ttl
         self._now = monotonic
-        self._cached: tuple[float, int, list[Api]] | None = None
+        self._cached: tuple[float, int, tuple[Api, ...]] | None = None
 
     async def list_apis(self) -> list[Api]:
+        return list(await self.api_snapshot())
+
+    async def api_snapshot(self) -> tuple[Api, ...]:
         if self._ttl <= 0:
-            return await self._inner.list_apis()
+            return tuple(await self._inner.list_apis())
         epoch = 0 if self._watch is None else await self._watch.epoch()
         now = self._now()
         cached = self._cached
         if cached is not None and cached[1] == epoch and now - cached[0] < self._ttl:
-            return list(cached[2])
-        found = await self._inner.list_apis()
+            return cached[2]
+        found = tuple(await self._inner.list_apis())
         if self._watch is None or self._watch.current == epoch:
             self._cached = (now, epoch, found)
-        return list(found)
+        return found
 
     def forget(self) -> None:
         self._cached = None

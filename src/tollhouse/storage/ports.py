@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tollhouse.models import (
     AccessTokenRecord,
@@ -88,6 +88,13 @@ class ApiStore(Protocol):
     async def list_apis(self) -> list[Api]: ...
 
     async def delete_api(self, identifier: str) -> bool: ...
+
+
+@runtime_checkable
+class ApiSnapshots(Protocol):
+    async def api_snapshot(self) -> tuple[Api, ...]:
+        """Every API; the very same tuple object until the list may have changed, so a
+        caller can keep what it derives from it until a new object arrives."""
 
 
 class RegistryVersion(Protocol):

@@ -29,6 +29,7 @@ from tollhouse.errors import (
 from tollhouse.models import AuthorizationCode, Client, Consent, GrantType
 from tollhouse.protocol import mfa as levels
 from tollhouse.protocol import pkce, redirect_hints, redirect_uris, scopes
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.authorization_sources import AuthorizationSources
 from tollhouse.protocol.dpop_context import checked_jkt
 from tollhouse.protocol.mfa import Policy, UnmetAuthenticationRequirements, parse_acr_values
@@ -113,7 +114,7 @@ class AuthorizeEndpoint:
         self._hints = id_token_hints
         self._sessions = sessions
         self._clients = clients
-        self._apis = apis
+        self._api_index = ApiIndexCache(apis)
         self._codes = codes
         self._consents = consents
         self._clock = clock
@@ -193,7 +194,7 @@ class AuthorizeEndpoint:
         grant = scopes.resolve(
             scopes.parse(params.get("scope")),
             params.get("resource"),
-            await self._apis.list_apis(),
+            await self._api_index.get(),
             client=client,
             issuer=self._issuer,
             default_client_scopes=self._default_client_scopes,

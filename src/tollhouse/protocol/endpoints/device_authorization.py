@@ -17,6 +17,7 @@ from tollhouse.clock import Clock
 from tollhouse.errors import Conflict, InvalidClient, OAuthError, UnauthorizedClient
 from tollhouse.models import Client, DeviceAuthorization, GrantType
 from tollhouse.protocol import scopes, user_codes
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.client_auth import BASIC_CHALLENGE, ClientAuthenticator
 from tollhouse.protocol.device import VERIFICATION_PATH
 from tollhouse.protocol.endpoints.token import Admission
@@ -54,7 +55,7 @@ class DeviceAuthorizationEndpoint:
         events: Events = NO_EVENTS,
     ) -> None:
         self._authenticator = authenticator
-        self._apis = apis
+        self._api_index = ApiIndexCache(apis)
         self._devices = devices
         self._clock = clock
         self._issuer = issuer
@@ -79,7 +80,7 @@ class DeviceAuthorizationEndpoint:
             grant = scopes.resolve(
                 scopes.parse(request.params.get("scope")),
                 request.params.get("resource"),
-                await self._apis.list_apis(),
+                await self._api_index.get(),
                 client=client,
                 issuer=self._issuer,
                 default_client_scopes=self._default_client_scopes,

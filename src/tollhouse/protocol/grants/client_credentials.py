@@ -8,6 +8,7 @@ from typing import ClassVar
 from tollhouse.errors import UnauthorizedClient
 from tollhouse.models import Client, GrantType
 from tollhouse.protocol import scopes
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import NO_STORE, JsonResult
 from tollhouse.protocol.tokens import AccessTokenIssuer
@@ -25,7 +26,7 @@ class ClientCredentialsGrant:
         issuer: str,
         default_client_scopes: Sequence[str] | None = None,
     ) -> None:
-        self._apis = apis
+        self._api_index = ApiIndexCache(apis)
         self._access_tokens = access_tokens
         self._issuer = issuer
         self._default_client_scopes = default_client_scopes
@@ -40,7 +41,7 @@ class ClientCredentialsGrant:
         grant = scopes.resolve(
             scopes.parse(request.params.get("scope")),
             request.params.get("resource"),
-            await self._apis.list_apis(),
+            await self._api_index.get(),
             client=client,
             issuer=self._issuer,
             default_client_scopes=self._default_client_scopes,

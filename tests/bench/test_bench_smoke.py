@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("discovery", "jwks", "token_cc", "introspect", "code", "code_es256", "refresh")
 
 
+@pytest.mark.slow
 def test_short_mode_prints_every_scenario_with_latency_and_errors() -> None:
     if shutil.which("wrk") is None:
         if os.environ.get("CI") == "true":

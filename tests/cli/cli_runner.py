@@ -22,7 +22,9 @@ from tollhouse.storage.ports import Storage
 from tollhouse.storage.sql.storage import open_storage
 
 T = TypeVar("T")
-TIMEOUT = 30
+TIMEOUT = 90
+"""A hang guard, not a speed check: a command takes a second or two, but far longer on a
+machine busy with other test workers."""
 
 
 def _console_script() -> str:

@@ -4,7 +4,8 @@
 asks :func:`backend` for its database) on a fresh PostgreSQL database created for the
 module and dropped after it, with ``--redis``: CI runs ``tests/e2e`` once per backend.
 ``TOLLHOUSE_TEST_POSTGRES`` (an admin URL) and ``TOLLHOUSE_TEST_REDIS`` point
-elsewhere. An unreachable server skips the test, unless ``CI=true``: then it fails.
+elsewhere; each pytest-xdist worker otherwise gets a Redis database of its own. An
+unreachable server skips the test, unless ``CI=true``: then it fails.
 """
 
 from __future__ import annotations
@@ -29,7 +30,21 @@ BACKEND = os.environ.get("TOLLHOUSE_TEST_BACKEND", "sqlite")
 POSTGRES_ADMIN_URL = os.environ.get(
     "TOLLHOUSE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("TOLLHOUSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _redis_url() -> str:
+    """Redis database 0, or one per pytest-xdist worker (gw0 → 1, gw1 → 2, …): the servers
+    of the modules running at the same time keep their login-guard counts and revocations
+    apart, as when the modules run one after another."""
+    configured = os.environ.get("TOLLHOUSE_TEST_REDIS")
+    if configured:
+        return configured
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    database = 1 + int(worker.removeprefix("gw")) % 14 if worker.startswith("gw") else 0
+    return f"redis://127.0.0.1:6379/{database}"
+
+
+REDIS_URL = _redis_url()
 
 
 def unavailable(reason: str) -> NoReturn:

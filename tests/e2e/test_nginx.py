@@ -263,6 +263,17 @@ def test_code_flow_end_to_end_through_nginx_and_the_auth_request_example(
         assert allowed.json() == {"kw": 42}
 
 
+def logged_line(log: Path, request_id: str) -> str:
+    """The access-log line of ``request_id``: the server writes it after answering."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = [raw for raw in log.read_text().splitlines() if request_id in raw]
+        if found or time.monotonic() > deadline:
+            assert found, f"no access-log line for {request_id}"
+            return found[0]
+        time.sleep(0.05)
+
+
 def test_forged_forwarded_for_from_a_client_does_not_reach_tollhouse(
     deployment: Deployment,
 ) -> None:
@@ -270,7 +281,7 @@ def test_forged_forwarded_for_from_a_client_does_not_reach_tollhouse(
         response = http.get("/healthz", headers={"X-Forwarded-For": "198.51.100.66"})
     assert response.status_code == 200
     request_id = response.headers["x-request-id"]
-    line = next(raw for raw in deployment.idp_log.read_text().splitlines() if request_id in raw)
+    line = logged_line(deployment.idp_log, request_id)
     assert '"client":"127.0.0.1"' in line
     assert "198.51.100.66" not in line
 

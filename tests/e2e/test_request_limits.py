@@ -13,6 +13,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import CALLBACK, Seed, Server, free_port, seed_database, start_server, stop
 from tests.e2e.flows import pkce_pair
@@ -91,6 +92,7 @@ def assert_html_429(response: httpx.Response) -> None:
     assert "Too many requests" in response.text
 
 
+@pytest.mark.slow
 def test_authorize_flood_is_refused_and_stores_a_bounded_number_of_rows(tmp_path: Path) -> None:
     """The attack: 2,000 anonymous /authorize requests from one address. With the
     default limits the address gets 429s and its interaction rows stay bounded."""

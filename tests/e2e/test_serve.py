@@ -122,6 +122,7 @@ def test_demo_banner_url_completes_the_flow(tmp_path: Path) -> None:
         stop(process)
 
 
+@pytest.mark.slow
 def test_restart_keeps_clients_users_and_keys(tmp_path: Path) -> None:
     port = free_port()
     created = run_cli(

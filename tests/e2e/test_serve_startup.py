@@ -182,6 +182,7 @@ def test_serve_records_its_settings_owner_only(running: tuple[str, Path]) -> Non
     assert f"http://127.0.0.1:{recorded['port']}" == base_url
 
 
+@pytest.mark.slow
 def test_admin_commands_use_the_running_servers_issuer(running: tuple[str, Path]) -> None:
     base_url, data_dir = running
     cli = Cli(data_dir)

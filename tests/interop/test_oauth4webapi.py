@@ -8,6 +8,7 @@ in ``package.json``). Without Node.js/npm the test skips, unless ``CI=true``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -42,13 +43,16 @@ def node() -> str:
     version = subprocess.run([found, "--version"], capture_output=True, text=True, check=True)
     if int(version.stdout.strip().lstrip("v").split(".")[0]) < 20:
         _missing(f"Node.js 20 or newer is needed, found {version.stdout.strip()}")
-    if not (NODE_DIR / "node_modules" / "oauth4webapi").is_dir():
-        installed = subprocess.run(
-            [str(npm), "install", "--no-audit", "--no-fund", "--no-package-lock"],
-            cwd=NODE_DIR, capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
-        if installed.returncode != 0:
-            _missing(f"npm install failed: {installed.stderr.strip()[-500:]}")
+    # Under pytest-xdist the interop modules may run at once: one npm install at a time.
+    with (NODE_DIR / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (NODE_DIR / "node_modules" / "oauth4webapi").is_dir():
+            installed = subprocess.run(
+                [str(npm), "install", "--no-audit", "--no-fund", "--no-package-lock"],
+                cwd=NODE_DIR, capture_output=True, text=True, timeout=180,
+            )  # fmt: skip
+            if installed.returncode != 0:
+                _missing(f"npm install failed: {installed.stderr.strip()[-500:]}")
     return str(found)
 
 

@@ -374,9 +374,17 @@ class Storage(
     async def ping(self) -> None:
         """Raise if the backend is unreachable."""
 
-    async def purge_expired(self, now: int, batch: int = 1000) -> int:
+    @property
+    def shares_writer(self) -> bool:
+        """Whether all writes queue for one writer, so purging must leave it gaps."""
+        ...
+
+    async def purge_expired(
+        self, now: int, batch: int = 1000, *, drained: set[str] | None = None
+    ) -> int:
         """Delete at most ``batch`` expired rows per table (codes, device authorizations,
         sessions, interactions, revocations, refresh tokens, families, access token
-        records); returns how many."""
+        records); returns how many. Tables named in ``drained`` are skipped, and each
+        table whose batch comes back short of ``batch`` is added to it."""
 
     async def close(self) -> None: ...

@@ -75,25 +75,42 @@ class MemoryTables:
     async def close(self) -> None:
         return None
 
-    async def purge_expired(self, now: int, batch: int = 1000) -> int:
+    @property
+    def shares_writer(self) -> bool:
+        return False
+
+    async def purge_expired(
+        self, now: int, batch: int = 1000, *, drained: set[str] | None = None
+    ) -> int:
         """Delete at most ``batch`` expired rows per table; how many. In the SQL
-        adapter's order: the tokens of a family purged after them go uncounted."""
+        adapter's order: the tokens of a family purged after them go uncounted. Tables
+        named in ``drained`` are skipped; each whose batch comes back short joins it."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
-        removed = len(purge(self._codes, now, batch))
-        removed += len(purge(self._devices, now, batch))
-        purged_sessions = purge(self._sessions, now, batch)
+        done = set() if drained is None else drained
+
+        def take(name: str, table: dict[str, E]) -> list[E]:
+            if name in done:
+                return []
+            removed = purge(table, now, batch)
+            if len(removed) < batch:
+                done.add(name)
+            return removed
+
+        removed = len(take("authorization_codes", self._codes))
+        removed += len(take("device_authorizations", self._devices))
+        purged_sessions = take("sessions", self._sessions)
         self._forget_clients_of(purged_sessions)
         removed += len(purged_sessions)
-        removed += len(purge(self._interactions, now, batch))
-        removed += len(purge(self._revocations, now, batch))
-        removed += len(purge(self._refresh_tokens, now, batch))
-        gone = {family.family_id for family in purge(self._families, now, batch)}
+        removed += len(take("interactions", self._interactions))
+        removed += len(take("revocations", self._revocations))
+        removed += len(take("refresh_tokens", self._refresh_tokens))
+        gone = {family.family_id for family in take("token_families", self._families)}
         self._drop_tokens_of(gone)
         removed += len(gone)
-        removed += len(purge(self._access_tokens, now, batch))
-        removed += len(purge(self._initial_tokens, now, batch))
-        removed += len(purge(self._admin_tokens, now, batch))
+        removed += len(take("access_tokens", self._access_tokens))
+        removed += len(take("initial_access_tokens", self._initial_tokens))
+        removed += len(take("admin_tokens", self._admin_tokens))
         return removed
 
     def _drop_tokens_of(self, family_ids: set[str]) -> None:

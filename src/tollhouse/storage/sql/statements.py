@@ -31,9 +31,14 @@ def expired_batch(table: Table, key: Column[Any], now: int, batch: int) -> Delet
     """Delete at most ``batch`` rows of ``table`` whose ``expires_at`` has passed.
 
     Written as ``DELETE … WHERE key IN (SELECT key … LIMIT batch)``, which both
-    SQLite and PostgreSQL accept, so one purge never holds locks for long.
+    SQLite and PostgreSQL accept, so one purge never holds locks for long. On
+    PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``: two servers purging the
+    same table at once take disjoint rows instead of waiting on (or deadlocking over)
+    each other's; SQLite, one writer at a time, renders no such clause.
     """
-    expired = select(key).where(table.c.expires_at <= now).limit(batch)
+    expired = (
+        select(key).where(table.c.expires_at <= now).limit(batch).with_for_update(skip_locked=True)
+    )
     return delete(table).where(key.in_(expired.scalar_subquery()))
 
 

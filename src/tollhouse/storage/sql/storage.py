@@ -107,12 +107,26 @@ class SqlStorage(
     async def close(self) -> None:
         await self._backend.close()
 
-    async def purge_expired(self, now: int, batch: int = 1000) -> int:
+    @property
+    def shares_writer(self) -> bool:
+        """Whether every write waits for one writer (SQLite), so a purge must leave gaps."""
+        return self._backend.engine.dialect.name == "sqlite"
+
+    async def purge_expired(
+        self, now: int, batch: int = 1000, *, drained: set[str] | None = None
+    ) -> int:
         """Delete at most ``batch`` expired rows per table, one short transaction per
-        table; how many. Call again while it returns more than zero."""
+        table; how many. Tables named in ``drained`` are skipped, and each table whose
+        batch comes back short of ``batch`` is added to it (it has nothing more to
+        delete now), so repeated calls work only on the tables with a backlog."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
         removed = 0
         for table, key in EXPIRING:
-            removed += await self._count(expired_batch(table, key, now, batch))
+            if drained is not None and table.name in drained:
+                continue
+            count = await self._count(expired_batch(table, key, now, batch))
+            if drained is not None and count < batch:
+                drained.add(table.name)
+            removed += count
         return removed

@@ -667,7 +667,7 @@ def _alternate_python_peer(
         url: str, body: str, auth: str, pid: int, seconds: float
     ) -> tuple[wrk.WrkResult, float]:
         """One wrk run and the server's CPU ms per answered request during it."""
-        before = dot_peer.cpu_seconds(pid)
+        before = ours.tree_cpu_seconds(pid)
         result = wrk.run(
             url,
             seconds=seconds,
@@ -676,7 +676,7 @@ def _alternate_python_peer(
             args=(body, auth),
             cpus=wrk_cpus,
         )
-        spent = dot_peer.cpu_seconds(pid) - before
+        spent = ours.tree_cpu_seconds(pid) - before
         cpu_ms = spent * 1000 / result.requests if result.requests else math.nan
         peer.wait_idle()
         return result, cpu_ms

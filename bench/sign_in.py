@@ -76,33 +76,6 @@ def mode_from(args: argparse.Namespace) -> Mode:
     return mode
 
 
-def clock_ticks() -> float:
-    return float(os.sysconf("SC_CLK_TCK"))
-
-
-def cpu_seconds(root: int) -> float:
-    """User + system CPU of ``root`` and its descendants (every thread included)."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / clock_ticks()
-    family, frontier = {root}, [root]
-    while frontier:
-        node = frontier.pop()
-        for pid, parent in parents.items():
-            if parent == node and pid not in family:
-                family.add(pid)
-                frontier.append(pid)
-    return sum(times.get(pid, 0.0) for pid in family)
-
-
 def self_command(*args: str, cpus: str | None) -> list[str]:
     command = [sys.executable, str(Path(__file__).resolve()), *args]
     return ["taskset", "-c", cpus, *command] if cpus is not None else command
@@ -238,9 +211,9 @@ def server_rate(
     driver = start_driver(server, web_id, IN_FLIGHT_PER_CORE * cores, warmup, seconds, cpus)
     assert server.process is not None
     time.sleep(warmup)
-    cpu_before = cpu_seconds(server.process.pid)
+    cpu_before = ours.tree_cpu_seconds(server.process.pid)
     time.sleep(seconds)
-    cpu = cpu_seconds(server.process.pid) - cpu_before
+    cpu = ours.tree_cpu_seconds(server.process.pid) - cpu_before
     counts = driver_counts(driver, seconds + 120)
     return (
         counts["ok"] / seconds,

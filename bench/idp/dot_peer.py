@@ -44,6 +44,7 @@ from idp.ours import (
     free_port,
     process_tree_rss,
     stop_group,
+    tree_cpu_seconds,
     wait_ready,
 )
 from idp.peer import PeerUnavailable
@@ -278,29 +279,10 @@ class DotPeer:
         if self.process is None:
             return
         deadline = time.monotonic() + timeout
-        last = cpu_seconds(self.process.pid)
+        last = tree_cpu_seconds(self.process.pid)
         while time.monotonic() < deadline:
             time.sleep(0.3)
-            now = cpu_seconds(self.process.pid)
+            now = tree_cpu_seconds(self.process.pid)
             if now - last < 0.01:
                 return
             last = now
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its children (gunicorn's arbiter and its
-    worker, or a Tollhouse process), from /proc: a server's own cost per request, which
-    the other loads on a shared machine leave alone better than its rate."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After the command: state, ppid, …; utime and stime are fields 14 and 15.
-        if int(entry.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total

@@ -25,7 +25,7 @@ demo: $(STAMP)
 # pytest-xdist: one worker per CPU; --dist loadfile keeps a module's tests (and the
 # server its module-scoped fixture starts) on one worker. TEST_WORKERS=0 runs in-process.
 TEST_WORKERS ?= auto
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test: $(STAMP)
 	$(PYTEST) $(PYTEST_ARGS)

@@ -69,6 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idp import dot_peer, ours, wrk
 from idp.peer import PEER_VERSION, Peer, PeerUnavailable, install
+from idp.results import replace_between, write_section
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -920,17 +921,7 @@ def markdown(
 
 
 def write_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    RESULTS.write_text(replace_between(text, BEGIN, END, section))
-
-
-def replace_between(text: str, begin: str, end: str, section: str) -> str:
-    """``text`` with ``section`` (markers included) where the markers are, else appended."""
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        return head + section + tail
-    return text.rstrip("\n") + "\n\n" + section + "\n"
+    write_section(BEGIN, END, section)
 
 
 # README --------------------------------------------------------------------------------------

@@ -45,9 +45,9 @@ from urllib.parse import urljoin
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idp import browser, ours, wrk
+from idp.results import RESULTS, write_section
 from run import machine
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench/sign_in.py: begin -->", "<!-- bench/sign_in.py: end -->"
 TOKEN_CONNECTIONS = 50
 IN_FLIGHT_PER_CORE = 4
@@ -408,13 +408,7 @@ NOTES = (
 
 
 def write_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(BEGIN, END, section)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import seed_state
 from idp import compare_state, feed_catchup, ours, soak, state_db
+from idp.results import write_section
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench/state.py: begin -->", "<!-- bench/state.py: end -->"
 
 
@@ -204,13 +204,7 @@ def write_results(section: str) -> None:
     """Replace the text between this script's markers in RESULTS.md (append if none)."""
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = f"{BEGIN}\n_{machine()}, {today}; noisy shared machine._\n\n{section}{END}"
-    text = RESULTS.read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + body + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + body + "\n"
-    RESULTS.write_text(text)
+    write_section(BEGIN, END, body)
 
 
 def main(argv: list[str] | None = None) -> int:

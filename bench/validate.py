@@ -29,6 +29,7 @@ import platform
 import random
 import secrets
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -47,8 +48,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from tollhouse.algorithms import DEFAULT_RSA_KEY_BITS
 from tollhouse.resource import TokenValidator
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from idp.results import RESULTS, write_section
+
 AUDIENCE = "https://sensors.example.test"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench/validate.py: begin -->", "<!-- bench/validate.py: end -->"
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -417,13 +421,7 @@ def write_results(
         END,
     ]
     section = "\n".join(lines)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(BEGIN, END, section)
     print(f"wrote {RESULTS}")
 
 

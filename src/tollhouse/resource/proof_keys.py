@@ -13,9 +13,7 @@ still verified, with the key its own header carries.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -23,6 +21,7 @@ from typing import Any, Final
 import orjson
 
 from tollhouse.errors import InvalidDpopProof
+from tollhouse.resource.cache import Lru
 from tollhouse.resource.jwk import UnusableKey, VerifyKey, b64decode, proof_key
 
 PROOF_TYP: Final = "dpop+jwt"
@@ -95,22 +94,15 @@ class ProofKeyCache:
     (a lost race costs one more parse of a header, no more)."""
 
     def __init__(self, algs: Sequence[str], size: int = DEFAULT_SIZE) -> None:
-        if size < 1:
-            raise ValueError("cache size must be at least 1")
         self._algs = tuple(algs)
-        self._size = size
-        self._keys: OrderedDict[str, CheckedHeader] = OrderedDict()
+        self._keys: Lru[str, CheckedHeader] = Lru(size)
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def lookup(self, segment: str) -> CheckedHeader | None:
         """The key of a header already seen with a good signature, else None."""
-        known = self._keys.get(segment)
-        if known is not None:
-            with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
-                self._keys.move_to_end(segment)
-        return known
+        return self._keys.get(segment)
 
     def check(self, segment: str) -> CheckedHeader:
         """The key of a header not seen before, after every check of the header."""
@@ -121,10 +113,4 @@ class ProofKeyCache:
         verify cannot push the headers of real clients out."""
         if len(segment) > MAX_CACHED_HEADER:
             return
-        keys = self._keys
-        keys[segment] = key
-        while len(keys) > self._size:
-            try:
-                keys.popitem(last=False)
-            except KeyError:
-                break
+        self._keys.put(segment, key)

@@ -145,6 +145,7 @@ def walk(proxied: Server) -> Walk:
             auth=(seed.machine_id, seed.confidential_secret),
         )
         assert revoked.status_code == 200
+    access_lines(server, done.request_ids)  # written just after each response
     return done
 
 

@@ -252,6 +252,37 @@ def test_doctor_compares_the_clock_with_the_postgresql_server(
     assert any("migrated to head" in f["what"] for f in findings(report, "ok"))
 
 
+def test_doctor_warns_when_the_purged_tables_are_not_vacuumed(
+    cli: Cli, postgres_database: str
+) -> None:
+    cli("migrate", "--database", postgres_database).assert_ok()
+    server_on = asyncio.run(scalar(postgres_database, "SHOW autovacuum")) == "on"
+    (vacuum,) = vacuum_findings(cli, postgres_database)
+    assert vacuum["level"] == ("ok" if server_on else "warning")
+    asyncio.run(
+        scalar(postgres_database, "ALTER TABLE access_tokens SET (autovacuum_enabled = false)")
+    )
+    (vacuum,) = vacuum_findings(cli, postgres_database)
+    assert vacuum["level"] == "warning"
+    assert "grow on disk" in vacuum["what"]
+    assert server_on is ("access_tokens" in vacuum["what"])
+
+
+def vacuum_findings(cli: Cli, database: str) -> list[dict[str, str]]:
+    report = cli("doctor", "--json", "--database", database).json()
+    return [f for f in report["findings"] if f["check"] == "vacuum"]
+
+
+async def scalar(database: str, statement: str) -> object:
+    engine = create_async_engine(async_url(database), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(text(statement))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        await engine.dispose()
+
+
 def test_doctor_reports_settings_that_cannot_start_as_an_error(cli: Cli) -> None:
     cli.env["TOLLHOUSE_ACCESS_TOKEN_TTL"] = "7200"
     result = cli("doctor", "--json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tollhouse.diagnostics.database_checks import check_clock, check_revision
+from tollhouse.diagnostics.database_checks import check_autovacuum, check_clock, check_revision
 from tollhouse.diagnostics.findings import Level
 
 
@@ -30,3 +30,12 @@ def test_clock_skew_over_two_seconds_warns(skew: float, level: Level) -> None:
     assert finding.level is level
     if level is not Level.OK:
         assert "ahead of" in finding.what if skew > 0 else "behind" in finding.what
+
+
+def test_autovacuum_off_on_the_server_or_a_purged_table_warns() -> None:
+    assert check_autovacuum(True, []).level is Level.OK
+    server_off = check_autovacuum(False, [])
+    assert server_off.level is Level.WARNING
+    assert "grow on disk" in server_off.what and "autovacuum = on" in (server_off.fix or "")
+    table_off = check_autovacuum(True, ["access_tokens"])
+    assert table_off.level is Level.WARNING and "access_tokens" in table_off.what

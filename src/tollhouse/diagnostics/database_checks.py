@@ -1,4 +1,5 @@
-"""Judging what was read from the database: schema revision and clock skew.
+"""Judging what was read from the database: schema revision, clock skew and, on
+PostgreSQL, whether the tables the purge empties are vacuumed.
 
 Tokens carry ``iat``/``nbf``/``exp`` from this machine's clock while codes, sessions and
 revocations expire by the same clock against rows other instances wrote: instances
@@ -51,3 +52,29 @@ def check_clock(skew: float, reference: str) -> Finding:
             "synchronise both clocks with NTP (timedatectl set-ntp true / chrony)",
         )
     return ok("clock", f"this machine and {reference} agree within {amount:.1f} s")
+
+
+PURGED_TABLES = ("access_tokens", "refresh_tokens", "authorization_codes", "revocations")
+"""The tables with the most rows deleted by the purge (tokens.md, "Housekeeping")."""
+
+
+def check_autovacuum(server_on: bool, tables_off: list[str]) -> Finding:
+    """PostgreSQL reuses the pages the purge frees only after a vacuum: without
+    autovacuum the token tables grow on disk for ever, however many rows are purged."""
+    if not server_on:
+        return warning(
+            "vacuum",
+            "autovacuum is off on the PostgreSQL server: the token tables will grow on disk "
+            "although expired rows are purged",
+            "set autovacuum = on (PostgreSQL's default) in postgresql.conf, or run VACUUM "
+            "on the token tables at least hourly",
+        )
+    if tables_off:
+        return warning(
+            "vacuum",
+            f"autovacuum is switched off for {', '.join(tables_off)}: "
+            "these tables will grow on disk although expired rows are purged",
+            "ALTER TABLE … RESET (autovacuum_enabled) on each, or run VACUUM on them at "
+            "least hourly",
+        )
+    return ok("vacuum", "autovacuum runs on the tables the purge empties")

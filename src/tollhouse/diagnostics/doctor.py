@@ -143,6 +143,9 @@ async def read_database(database_url: str) -> DatabaseFacts:
             facts.findings.append(database_checks.check_clock(skew, "the database server"))
         if revision is None:
             return facts
+        if engine.dialect.name == "postgresql":
+            server_on, tables_off = await _bounded(_autovacuum(engine))
+            facts.findings.append(database_checks.check_autovacuum(server_on, tables_off))
         storage = SqlStorage(engine)
         try:
             facts.keys = await _bounded(storage.list_keys())
@@ -196,6 +199,22 @@ async def _status(engine: AsyncEngine) -> tuple[str | None, float | None]:
         after = time.time()
         remote_now = float(result.scalar_one())
     return current, remote_now - (before + after) / 2
+
+
+async def _autovacuum(engine: AsyncEngine) -> tuple[bool, list[str]]:
+    """Whether the PostgreSQL server runs autovacuum, and the purged tables on which it
+    is switched off table by table."""
+    async with engine.connect() as connection:
+        server = (await connection.execute(text("SHOW autovacuum"))).scalar_one()
+        result = await connection.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relname = ANY(:tables) "
+                "AND 'autovacuum_enabled=false' = ANY(coalesce(reloptions, '{}'))"
+            ),
+            {"tables": list(database_checks.PURGED_TABLES)},
+        )
+        tables_off = sorted(str(name) for name in result.scalars())
+    return str(server).lower() == "on", tables_off
 
 
 def _missing_sqlite_file(database_url: str) -> str | None:

@@ -34,8 +34,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
+# The whole benchmark once, each script writing its section of bench/RESULTS.md (and
+# run.py the README's table): bench/all.py says what runs and what it needs. Hours on a
+# quiet machine, the soak alone BENCH_SOAK_SECONDS (3600); BENCH_MODE=short: minutes.
 bench: $(STAMP)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/all.py
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests

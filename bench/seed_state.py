@@ -29,7 +29,7 @@ clients), never on a database in use::
     .venv/bin/python bench/seed_state.py --database sqlite:////tmp/t.db --scale 0.01
 
 Without ``--database`` it only says so and exits 0:
-``make bench`` runs every ``bench/*.py`` and the scenario is ``bench/state.py``.
+``make bench`` (bench/all.py) runs it through ``bench/state.py``.
 """
 
 from __future__ import annotations

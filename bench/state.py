@@ -1,4 +1,5 @@
-"""Production-size state (issue 22, goal 3): ``make bench`` runs ``compare``.
+"""Production-size state (issue 22, goal 3): ``make bench`` runs ``compare``, ``feed``
+and ``soak``, in that order (bench/all.py), each with ``--write``.
 
 * ``compare`` — each scenario (``/token`` client_credentials, code exchange, refresh,
   introspection, ``/revocations?since=``) against an empty state and against the state
@@ -12,8 +13,9 @@
 
 Modes: ``full`` (by hand: scale 1, 10 s runs, 3 rounds, both backends; soak 3600 s)
 and ``short`` (``CI=true`` or ``BENCH_MODE=short``: scale 0.001, 1 s runs, 1 round,
-SQLite only). Figures go to bench/RESULTS.md between this script's markers with
-``--write``.
+SQLite only). With ``--write`` each command replaces its own part of this script's
+section of bench/RESULTS.md (between ``<!-- bench/state.py COMMAND: begin/end -->``), the
+other parts kept.
 
     .venv/bin/python bench/state.py [compare|soak|feed] [--mode short|full] [--scale S]
         [--seconds S] [--rounds N] [--backends sqlite,postgres] [--duration S]
@@ -36,9 +38,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import seed_state
 from idp import compare_state, feed_catchup, ours, soak, state_db
-from idp.results import write_section
+from idp.results import RESULTS, replace_between
 
 BEGIN, END = "<!-- bench/state.py: begin -->", "<!-- bench/state.py: end -->"
+PARTS = {
+    "compare": "Empty vs seeded state",
+    "feed": "RevocationFeed catch-up",
+    "soak": "Purge soak",
+}
+"""Each command's part of the section, in this order, with its heading."""
+FLAT_TABLES = ("access_tokens", "revocations")
+"""The soak's goal: these end no larger than they started (the purge keeps up)."""
 
 
 @dataclass
@@ -108,11 +118,25 @@ def run_soak(mode: Mode, args: argparse.Namespace) -> int:
                 )
             finally:
                 server.stop()
-    text = soak.markdown(samples, meta)
+    text = soak.markdown(samples, meta) + "\n" + "\n".join(flat_lines(samples)) + "\n"
     print(text)
     if out is not None:
         out.with_suffix(".md").write_text(text)
+    if args.write:
+        write_results("soak", text)
     return 0
+
+
+def flat_lines(samples: list[soak.Sample]) -> list[str]:
+    """The soak's verdict: rows of :data:`FLAT_TABLES` at the end against the start."""
+    first, last = samples[0].tables, samples[-1].tables
+    lines = []
+    for table in FLAT_TABLES:
+        start = first.get(table, {}).get("rows", 0)
+        end = last.get(table, {}).get("rows", 0)
+        verdict = "met" if end <= start else f"**missed**: {end - start:+,} rows"
+        lines.append(f"- {table}: {start:,} → {end:,} rows (goal: flat, {verdict}).")
+    return lines
 
 
 def run_feed(mode: Mode, args: argparse.Namespace) -> int:
@@ -144,6 +168,8 @@ def run_feed(mode: Mode, args: argparse.Namespace) -> int:
     print(text)
     if args.out:
         Path(args.out).write_text(json.dumps(found, indent=1) + "\n")
+    if args.write:
+        write_results("feed", text)
     return 0
 
 
@@ -165,7 +191,7 @@ def run_compare(mode: Mode, args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(found, indent=1) + "\n")
     if args.write:
-        write_results(text)
+        write_results("compare", text)
     return 0
 
 
@@ -177,13 +203,22 @@ def compare_markdown(found: list[dict[str, object]]) -> str:
             f"(seeded in {run['seed_seconds']} s), {run['seconds']} s runs, "
             f"{run['rounds']} alternating rounds, medians:",
             "",
-            "| scenario | empty req/s | full req/s | empty p99 ms | full p99 ms | full/empty p99 |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| scenario | empty req/s | full req/s | empty p99 ms | full p99 ms "
+            f"| full/empty p99 | goal ≤ {compare_state.RATIO_GOAL} |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
         for row in run["rows"]:  # type: ignore[attr-defined]
+            ratio = row["ratio"]
+            verdict = (
+                "—"
+                if ratio is None
+                else "met"
+                if ratio <= compare_state.RATIO_GOAL
+                else "**missed**"
+            )
             lines.append(
                 f"| {row['scenario']} | {row['empty_rps']:,.0f} | {row['full_rps']:,.0f} | "
-                f"{row['empty_p99']} | {row['full_p99']} | {row['ratio']} |"
+                f"{row['empty_p99']} | {row['full_p99']} | {ratio} | {verdict} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -200,11 +235,50 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
 
 
-def write_results(section: str) -> None:
-    """Replace the text between this script's markers in RESULTS.md (append if none)."""
+def part_markers(command: str) -> tuple[str, str]:
+    return f"<!-- bench/state.py {command}: begin -->", f"<!-- bench/state.py {command}: end -->"
+
+
+def skeleton() -> str:
+    """This script's section with every part not yet run."""
+    parts = [f"{begin}\n_Not run yet._\n{end}" for begin, end in map(part_markers, PARTS)]
+    return "\n".join(
+        [
+            BEGIN,
+            "## Production-size state (`bench/seed_state.py`, `bench/state.py`; issue 22 goal 3)",
+            "",
+            "Each part written by its own `bench/state.py` command (`make bench` runs all "
+            "three), with the machine, the time and the load average when it ended.",
+            "",
+            "\n\n".join(parts),
+            END,
+        ]
+    )
+
+
+def with_part(text: str, command: str, body: str) -> str:
+    """``text`` (RESULTS.md) with ``command``'s part replaced by ``body``, the other parts
+    kept; a section without parts (written by hand) becomes the skeleton first."""
+    begin, end = part_markers(command)
+    inside = text.split(BEGIN, 1)[1].split(END, 1)[0] if BEGIN in text and END in text else ""
+    if not any(part_markers(name)[0] in inside for name in PARTS):
+        text = replace_between(text, BEGIN, END, skeleton())
+    elif begin not in inside:
+        head, tail = text.split(END, 1)
+        text = f"{head}\n{begin}\n{end}\n{END}{tail}"
+    return replace_between(text, begin, end, f"{begin}\n{body}{end}")
+
+
+def write_results(command: str, section: str) -> None:
+    """Replace ``command``'s part of this script's section of RESULTS.md."""
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = f"{BEGIN}\n_{machine()}, {today}; noisy shared machine._\n\n{section}{END}"
-    write_section(BEGIN, END, body)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    body = (
+        f"### {PARTS[command]} (`state.py {command}`)\n\n"
+        f"_{machine()}, {today}, load average {load}._\n\n{section.rstrip()}\n"
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    RESULTS.write_text(with_part(text, command, body))
 
 
 def main(argv: list[str] | None = None) -> int:

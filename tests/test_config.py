@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,21 @@ def test_a_malformed_earlier_login_limit_is_refused(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TOLLHOUSE_RATE_LIMIT_LOGIN", "lots")
     with pytest.raises(ConfigError, match="TOLLHOUSE_RATE_LIMIT_LOGIN"):
         load_settings()
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", "Off"])
+def test_access_log_off_is_the_switch_not_a_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TOLLHOUSE_ACCESS_LOG", value)
+    assert load_settings().access_log == "off"
+    assert load_settings(access_log="off").access_log == "off"
+
+
+def test_a_file_named_off_is_written_as_dot_slash_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TOLLHOUSE_ACCESS_LOG", "./off")
+    assert load_settings().access_log == Path("off")

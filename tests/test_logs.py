@@ -41,6 +41,21 @@ def test_access_lines_are_written_at_info_and_below(
     assert ACCESS_LOG.enabled is enabled
 
 
+def test_access_log_off_opens_nothing_and_survives_a_reopen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.chdir(tmp_path)
+    configure("info", "off")
+    assert ACCESS_LOG.enabled is False
+    ACCESS_LOG.reopen()  # SIGHUP for logrotate: nothing to reopen, nothing breaks
+    ACCESS_LOG.drain()
+    assert list(tmp_path.iterdir()) == []  # no file called "off"
+    logging.getLogger("tollhouse.audit").info("token issued")
+    assert '"msg":"token issued"' in stream.getvalue()  # the other lines stay on
+
+
 async def test_the_access_log_goes_to_the_file_given(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
     configure("info", path)

@@ -160,7 +160,8 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     master_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
     log_level: str | None = None
-    access_log: Path | None = None
+    access_log: Path | str | None = None
+    """A file, or ``off``; unset: the default, stderr."""
     log_name: str = "server.log"
 
     @property

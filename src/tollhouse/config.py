@@ -24,6 +24,7 @@ from tollhouse.config_messages import reason
 from tollhouse.config_urls import check_issuer, check_sqlite_url
 from tollhouse.errors import ConfigError
 from tollhouse.hosts import is_loopback
+from tollhouse.observability.access_log import ACCESS_LOG_OFF
 from tollhouse.security.outbound import AllowList
 
 ENV_PREFIX = "TOLLHOUSE_"
@@ -139,18 +140,28 @@ class Settings(AbuseLimits):
     """A second listener serving only ``/metrics``, to every caller that reaches it."""
     metrics_host: str | None = None
     """Address of the metrics listener; unset: the main listener's ``host``."""
-    access_log: Path | None = None
+    access_log: Path | Literal["off"] | None = None
     """File the access log (one JSON line per request) is appended to, reopened on
-    SIGHUP for logrotate (logs.py); unset: stderr, with the other log lines."""
+    SIGHUP for logrotate (logs.py); ``off``: no access log, every other line (the audit
+    trail's among them) still written at ``log_level``; unset: stderr, with the other
+    log lines. A file named ``off`` is ``./off``."""
     access_log_buffer: Annotated[int, Field(ge=65536, le=1 << 30)] = 4 * 1024 * 1024
     """Bytes of access log lines kept in memory while their destination takes none
     (observability/access_log.py); past that, lines are dropped and counted."""
 
+    @field_validator("access_log", mode="before")
+    @classmethod
+    def _access_log_off(cls, v: object) -> object:
+        """``off`` in any case is the switch; any other text, ``./off`` too, is a path."""
+        if isinstance(v, str) and v.lower() == ACCESS_LOG_OFF:
+            return ACCESS_LOG_OFF
+        return v
+
     @field_validator("access_log")
     @classmethod
-    def _access_log(cls, v: Path | None) -> Path | None:
-        if v is None:
-            return None
+    def _access_log(cls, v: Path | Literal["off"] | None) -> Path | Literal["off"] | None:
+        if v is None or isinstance(v, str):  # unset, or off
+            return v
         if v.is_dir():
             raise ValueError(f"is a directory, expected a file: {str(v)!r}")
         parent = v.parent if str(v.parent) else Path(".")

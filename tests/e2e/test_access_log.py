@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -236,6 +237,29 @@ def test_at_level_warning_no_access_line_is_written(
         stop(started.process)
     assert access.read_text() == ""
     assert not access_lines(started.log_path.read_text())
+
+
+def test_access_log_off_writes_audit_lines_and_no_access_line(
+    seeded: tuple[Path, Seed], tmp_path: Path
+) -> None:
+    """``TOLLHOUSE_ACCESS_LOG=off`` drops the access log alone, at the default level; a
+    SIGHUP (logrotate) finds nothing to reopen and the server serves on."""
+    data_dir, seed = seeded
+    started = serve(data_dir, env={"TOLLHOUSE_ACCESS_LOG": "off"}, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=started.base_url, timeout=10) as http:
+            auth = (seed.machine_id, seed.confidential_secret)
+            cc = {"grant_type": "client_credentials"}
+            assert http.post("/token", data=cc, auth=auth).status_code == 200
+            started.process.send_signal(signal.SIGHUP)
+            assert http.post("/token", data=cc, auth=auth).status_code == 200
+            assert http.get("/nowhere").status_code == 404
+    finally:
+        stop(started.process)
+    text = started.log_path.read_text()
+    issued = [line for line in text.splitlines() if '"msg":"token issued"' in line]
+    assert len(issued) == 2, text
+    assert not access_lines(text), text
 
 
 # A destination that stalls -------------------------------------------------------------

@@ -205,9 +205,11 @@ async def _redis_check(settings: Settings) -> None:
 )
 @click.option(
     "--access-log",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # The text as typed: ``off`` is the switch, ``./off`` a file (a Path would merge them).
+    type=click.Path(dir_okay=False, path_type=str),
     default=None,
-    help="Write the access log (JSON lines) to this file, reopened on SIGHUP "
+    help="Write the access log (JSON lines) to this file, reopened on SIGHUP; "
+    "'off': no access log, audit lines still written "
     "(env TOLLHOUSE_ACCESS_LOG; default stderr).",
 )
 @state_options
@@ -222,7 +224,7 @@ def serve(
     workers: int | None,
     seed_demo: bool | None,
     trusted_proxies: str | None,
-    access_log: Path | None,
+    access_log: str | None,
     metrics_port: int | None,
     metrics_host: str | None,
     data_dir: Path | None,

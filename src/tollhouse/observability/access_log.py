@@ -20,11 +20,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Literal
 
 from tollhouse.observability import metrics
 from tollhouse.observability.log_sinks import Sink
 
 ACCESS_LOGGER = "tollhouse.access"
+ACCESS_LOG_OFF: Literal["off"] = "off"
+"""``TOLLHOUSE_ACCESS_LOG=off``: the access log alone is off, as nginx's ``access_log
+off`` or uvicorn's ``--no-access-log``; ``TOLLHOUSE_LOG_LEVEL=warning`` would silence the
+audit trail's ``info`` lines (``token_issued``, ``login_success``) with it."""
 DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024
 RETRY_DELAY = 0.1
 """Seconds between attempts while the destination takes nothing."""

@@ -353,6 +353,21 @@ async def postgres_stats(url: str) -> list[TableStat]:
         await connection.close()
 
 
+async def _postgres_setting(url: str, name: str) -> str:
+    import asyncpg
+
+    connection = await asyncpg.connect(postgres_dsn(url))
+    try:
+        return str(await connection.fetchval("SELECT current_setting($1)", name))
+    finally:
+        await connection.close()
+
+
+def autovacuum(url: str) -> str:
+    """The server's ``autovacuum`` setting; SQLite has none (it reuses freed pages)."""
+    return "n/a (SQLite)" if sqlite_path(url) else asyncio.run(_postgres_setting(url, "autovacuum"))
+
+
 # Entry points ---------------------------------------------------------------------------
 
 

@@ -104,6 +104,7 @@ def run_soak(mode: Mode, args: argparse.Namespace) -> int:
                 "purge_interval": interval,
                 "purge_batch": batch,
                 "workers": args.workers,
+                "autovacuum": seed_state.autovacuum(backend.database or ""),
             }
             server.start()
             try:
@@ -127,15 +128,27 @@ def run_soak(mode: Mode, args: argparse.Namespace) -> int:
     return 0
 
 
+def _amount(what: str, value: int) -> str:
+    return f"{value / 2**20:,.1f} MiB" if what == "bytes" else f"{value:,}"
+
+
 def flat_lines(samples: list[soak.Sample]) -> list[str]:
-    """The soak's verdict: rows of :data:`FLAT_TABLES` at the end against the start."""
-    first, last = samples[0].tables, samples[-1].tables
+    """The soak's verdict: rows and bytes of :data:`FLAT_TABLES` at the end against the
+    start; and, for the reader, the bytes over the second half (the first half holds
+    the purge of the seeded backlog)."""
+    first, middle, last = samples[0].tables, samples[len(samples) // 2].tables, samples[-1].tables
     lines = []
     for table in FLAT_TABLES:
-        start = first.get(table, {}).get("rows", 0)
-        end = last.get(table, {}).get("rows", 0)
-        verdict = "met" if end <= start else f"**missed**: {end - start:+,} rows"
-        lines.append(f"- {table}: {start:,} → {end:,} rows (goal: flat, {verdict}).")
+        start, half, end = (sizes.get(table, {}) for sizes in (first, middle, last))
+        for what in ("rows", "bytes"):
+            before, after = start.get(what, 0), end.get(what, 0)
+            verdict = "met" if after <= before else f"**missed**: {after / max(before, 1) - 1:+.1%}"
+            lines.append(
+                f"- {table} {what}: {_amount(what, before)} → {_amount(what, after)} "
+                f"(goal: flat, {verdict})."
+            )
+        grown = end.get("bytes", 0) / max(half.get("bytes", 0), 1) - 1
+        lines.append(f"  {table} bytes over the second half: {grown:+.1%}.")
     return lines
 
 

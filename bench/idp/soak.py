@@ -135,7 +135,8 @@ def markdown(samples: list[Sample], meta: dict[str, Any]) -> str:
     lines = [
         f"Purge soak: {meta.get('backend')}, state scale {meta.get('scale')}, "
         f"{last.elapsed:.0f} s of load, purge interval {meta.get('purge_interval')} s, "
-        f"batch {meta.get('purge_batch')}.",
+        f"batch {meta.get('purge_batch')}, the database server's autovacuum "
+        f"{meta.get('autovacuum', '?')}.",
         "",
         "| table | rows start | rows end | MiB start | MiB end |",
         "|---|---:|---:|---:|---:|",

@@ -45,12 +45,29 @@ def test_a_part_missing_from_an_older_section_is_added_inside_it(state: ModuleTy
     assert text.index(state.BEGIN) < text.index("feed one") < text.index(state.END)
 
 
-def test_the_soak_verdict_is_rows_at_the_end_against_the_start(state: ModuleType) -> None:
+def test_the_soak_verdict_is_rows_and_bytes_at_the_end_against_the_start(
+    state: ModuleType,
+) -> None:
     soak = sys.modules["idp.soak"]
-    tables = {"access_tokens": {"rows": 100, "bytes": 0}, "revocations": {"rows": 50, "bytes": 0}}
-    grown = {"access_tokens": {"rows": 130, "bytes": 0}, "revocations": {"rows": 20, "bytes": 0}}
-    lines = state.flat_lines([soak.Sample(0.0, tables), soak.Sample(60.0, grown)])
-    assert lines == [
-        "- access_tokens: 100 → 130 rows (goal: flat, **missed**: +30 rows).",
-        "- revocations: 50 → 20 rows (goal: flat, met).",
+    mib = 2**20
+    start = {
+        "access_tokens": {"rows": 100, "bytes": 8 * mib},
+        "revocations": {"rows": 50, "bytes": mib},
+    }
+    half = {
+        "access_tokens": {"rows": 90, "bytes": 8 * mib},
+        "revocations": {"rows": 30, "bytes": mib},
+    }
+    end = {
+        "access_tokens": {"rows": 80, "bytes": 10 * mib},
+        "revocations": {"rows": 60, "bytes": mib},
+    }
+    samples = [soak.Sample(0.0, start), soak.Sample(30.0, half), soak.Sample(60.0, end)]
+    assert state.flat_lines(samples) == [
+        "- access_tokens rows: 100 → 80 (goal: flat, met).",
+        "- access_tokens bytes: 8.0 MiB → 10.0 MiB (goal: flat, **missed**: +25.0%).",
+        "  access_tokens bytes over the second half: +25.0%.",
+        "- revocations rows: 50 → 60 (goal: flat, **missed**: +20.0%).",
+        "- revocations bytes: 1.0 MiB → 1.0 MiB (goal: flat, met).",
+        "  revocations bytes over the second half: +0.0%.",
     ]

@@ -1,8 +1,8 @@
 """The storage contract for authorization codes (RFC 6749 §4.1), on every backend.
 
 A code is consumed once, by one write that also records what its redemption issues:
-the access token's ``jti`` and ``exp``, and the refresh token family with its first
-token. A reuse that finds the code used finds all of it (§4.1.2), with nothing left
+the access token's ``jti`` and ``exp`` (and the token's record), and the refresh token
+family with its first token. A reuse that finds the code used finds all of it (§4.1.2), with nothing left
 to wait for.
 """
 
@@ -16,17 +16,28 @@ import pytest
 from tests.storage import records as make
 from tests.storage.records import NOW
 from tollhouse.errors import Conflict
+from tollhouse.models import AccessTokenRecord
 from tollhouse.storage.ports import IssuedByCode, Storage
 
 EXP = NOW + 901
 
 
-def issued(jti: str = "jti-first", family_id: str | None = "family-1") -> IssuedByCode:
-    """What a redemption issues: with ``family_id``, a family and its first token."""
+def access_record(jti: str, family_id: str | None) -> AccessTokenRecord:
+    return AccessTokenRecord(jti, "client-1", "sub-alice", EXP, NOW + 1, family_id)
+
+
+def issued(
+    jti: str = "jti-first", family_id: str | None = "family-1", *, record: bool = True
+) -> IssuedByCode:
+    """What a redemption issues: with ``family_id``, a family and its first token; with
+    ``record``, the access token's record."""
+    access = access_record(jti, family_id) if record else None
     if family_id is None:
-        return IssuedByCode(jti, EXP)
+        return IssuedByCode(jti, EXP, access_token=access)
     token = make.refresh_token(f"refresh-of-{family_id}", family_id=family_id)
-    return IssuedByCode(jti, EXP, family=make.family(family_id), first_token=token)
+    return IssuedByCode(
+        jti, EXP, family=make.family(family_id), first_token=token, access_token=access
+    )
 
 
 async def with_code(storage: Storage) -> None:
@@ -83,6 +94,20 @@ async def test_consuming_a_code_records_what_it_issued(storage: Storage) -> None
     assert await storage.get_family("family-1") == make.family()
     first = make.refresh_token("refresh-of-family-1")
     assert await storage.get_refresh_token("refresh-of-family-1") == first
+    assert await storage.get_access_token("jti-first") == access_record("jti-first", "family-1")
+
+
+@pytest.mark.parametrize("family_id", ["family-1", None])
+async def test_a_code_consumed_without_the_access_record_leaves_it_to_the_caller(
+    storage: Storage, family_id: str | None
+) -> None:
+    await with_code(storage)
+    assert await storage.consume_code(
+        "code-hash-1", NOW + 1, issued(family_id=family_id, record=False)
+    )
+    assert await storage.get_access_token("jti-first") is None
+    consumed = await storage.get_code("code-hash-1")
+    assert consumed is not None and consumed.issued_jti == "jti-first"
 
 
 async def test_a_lost_consume_writes_nothing(storage: Storage) -> None:
@@ -99,6 +124,7 @@ async def test_a_lost_consume_writes_nothing(storage: Storage) -> None:
     )
     assert await storage.get_family("family-2") is None
     assert await storage.get_refresh_token("refresh-of-family-2") is None
+    assert await storage.get_access_token("jti-2") is None
 
 
 async def test_of_concurrent_consumes_one_wins_and_its_record_stays(storage: Storage) -> None:
@@ -114,6 +140,8 @@ async def test_of_concurrent_consumes_one_wins_and_its_record_stays(storage: Sto
     assert (code.issued_jti, code.family_id) == (f"jti-{winners[0]}", f"family-{winners[0]}")
     stored = [n for n in range(8) if await storage.get_family(f"family-{n}") is not None]
     assert stored == winners
+    recorded = [n for n in range(8) if await storage.get_access_token(f"jti-{n}") is not None]
+    assert recorded == winners
 
 
 async def refused_consume(storage: Storage) -> None:
@@ -147,6 +175,15 @@ async def test_a_refused_first_token_leaves_no_family_behind(storage: Storage) -
     assert held is not None and held.family_id == "family-0"
 
 
+async def test_a_refused_access_record_leaves_the_code_unused(storage: Storage) -> None:
+    """The access token's record stands or falls with the consume and the family."""
+    await with_code(storage)
+    await storage.record_access_token(access_record("jti-first", None))  # the jti is taken
+    await refused_consume(storage)
+    assert await storage.get_family("family-1") is None
+    assert await storage.get_refresh_token("refresh-of-family-1") is None
+
+
 async def test_code_redeemed_without_a_refresh_token_records_no_family(
     storage: Storage,
 ) -> None:
@@ -155,6 +192,7 @@ async def test_code_redeemed_without_a_refresh_token_records_no_family(
     reused = await storage.get_code("code-hash-1")
     assert reused is not None
     assert (reused.issued_jti, reused.issued_exp, reused.family_id) == ("jti-first", EXP, None)
+    assert await storage.get_access_token("jti-first") == access_record("jti-first", None)
 
 
 def test_a_family_comes_with_its_first_token() -> None:
@@ -162,6 +200,13 @@ def test_a_family_comes_with_its_first_token() -> None:
         IssuedByCode("jti", EXP, family=make.family())
     with pytest.raises(ValueError):
         IssuedByCode("jti", EXP, first_token=make.refresh_token())
+
+
+def test_the_access_record_is_of_the_issued_token() -> None:
+    with pytest.raises(ValueError):
+        IssuedByCode("jti", EXP, access_token=access_record("other-jti", None))
+    with pytest.raises(ValueError):
+        IssuedByCode("jti", EXP + 1, access_token=access_record("jti", None))
 
 
 async def test_duplicate_code_is_a_conflict(storage: Storage) -> None:

@@ -73,6 +73,22 @@ class AccessTokenIssuer:
         expires_at = now + (ttl if ttl is not None else self._ttl)
         return ReservedAccessToken(ordered_identifier(), now, expires_at)
 
+    @staticmethod
+    def record_of(
+        reserved: ReservedAccessToken, *, client_id: str, subject: str, family_id: str | None
+    ) -> AccessTokenRecord:
+        """The record :meth:`issue` would store for ``reserved``: for a caller that
+        stores it in a write of its own (the code grant, with the code's consumption),
+        then passes ``recorded=True``."""
+        return AccessTokenRecord(
+            reserved.jti,
+            client_id,
+            subject,
+            reserved.expires_at,
+            reserved.issued_at,
+            family_id,
+        )
+
     async def issue(
         self,
         *,
@@ -86,9 +102,11 @@ class AccessTokenIssuer:
         ttl: int | None = None,
         family_id: str | None = None,
         reserved: ReservedAccessToken | None = None,
+        recorded: bool = False,
     ) -> IssuedAccessToken:
         """Mint and record a token; ``reserved`` (from :meth:`reserve`, which took the
-        ``ttl``) fixes its ``jti`` and lifetime."""
+        ``ttl``) fixes its ``jti`` and lifetime. ``recorded``: the caller has already
+        stored :meth:`record_of` ``reserved``."""
         if reserved is None:
             reserved = self.reserve(ttl)
         jti, now, expires_at = reserved.jti, reserved.issued_at, reserved.expires_at
@@ -116,8 +134,9 @@ class AccessTokenIssuer:
         if acr is not None:
             claims["acr"] = acr
         token = self._signer.sign_jwt(claims, typ=ACCESS_TOKEN_TYP)
-        await self._records.record_access_token(
-            AccessTokenRecord(jti, client_id, subject, expires_at, now, family_id)
-        )
+        if not recorded:
+            await self._records.record_access_token(
+                AccessTokenRecord(jti, client_id, subject, expires_at, now, family_id)
+            )
         self._events.emit(TokenIssued("access_token", client_id, subject, jti, family_id, audience))
         return IssuedAccessToken(token, jti, now, expires_at, scopes, audience)

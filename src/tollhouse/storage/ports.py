@@ -108,16 +108,24 @@ class IssuedByCode:
     """What one redemption of an authorization code issues, chosen before the code is
     consumed and recorded by the write that consumes it: the access token's ``jti``
     (expiring at ``exp``) and, when refresh tokens are issued, the new ``family`` with
-    its ``first_token``. RFC 6749 §4.1.2: a reuse of the code must find all of it."""
+    its ``first_token``. RFC 6749 §4.1.2: a reuse of the code must find all of it.
+
+    ``access_token``, when given, is that access token's record (its ``jti`` and
+    ``expires_at`` are ``jti`` and ``exp``), stored by the same write: the exchange
+    then makes no write of its own to record the token."""
 
     jti: str
     exp: int
     family: TokenFamily | None = None
     first_token: RefreshToken | None = None
+    access_token: AccessTokenRecord | None = None
 
     def __post_init__(self) -> None:
         if (self.family is None) != (self.first_token is None):
             raise ValueError("a family comes with its first refresh token")
+        record = self.access_token
+        if record is not None and (record.jti, record.expires_at) != (self.jti, self.exp):
+            raise ValueError("the access token record is of another token")
 
 
 class CodeStore(Protocol):
@@ -128,10 +136,11 @@ class CodeStore(Protocol):
     ) -> AuthorizationCode | None:
         """Atomically mark the code used if it is unused and unexpired at ``now``, and
         in the same write record ``issued`` on it (``issued_jti``, ``issued_exp``,
-        ``family_id``) and store ``issued.family`` with its first token: a reuse that
-        finds the code used finds what to revoke at once. The consumed code, or None
-        with nothing written (of two redemptions only one wins). Without ``issued`` the
-        code is only spent."""
+        ``family_id``) and store ``issued.family`` with its first token and
+        ``issued.access_token`` (as ``AccessTokenStore.record_access_token`` would): a
+        reuse that finds the code used finds what to revoke at once. The consumed code,
+        or None with nothing written (of two redemptions only one wins). Without
+        ``issued`` the code is only spent."""
 
     async def get_code(self, code_hash: str) -> AuthorizationCode | None:
         """The stored code whatever its state (to detect reuse)."""

@@ -65,12 +65,17 @@ class AuthorizationCodeGrant:
         access = self._access_tokens.reserve(client.access_token_ttl)
         family, refresh = self._new_refresh_token(client, code)
         # What this redemption issues is recorded by the write that consumes the code:
-        # a replay that finds the code used finds everything to revoke at once.
+        # a replay that finds the code used finds everything to revoke at once, and the
+        # exchange writes once (the access token's record included).
+        family_id = None if family is None else family.family_id
         issued = IssuedByCode(
             access.jti,
             access.expires_at,
             family=family,
             first_token=None if refresh is None else refresh.record,
+            access_token=self._access_tokens.record_of(
+                access, client_id=client.client_id, subject=code.user_id, family_id=family_id
+            ),
         )
         if await self._codes.consume_code(code.code_hash, now, issued) is None:
             return None
@@ -82,8 +87,9 @@ class AuthorizationCodeGrant:
             auth_time=code.auth_time,
             amr=code.amr,
             acr=code.acr,
-            family_id=None if family is None else family.family_id,
+            family_id=family_id,
             reserved=access,
+            recorded=True,
         )
         body: dict[str, object] = {
             "access_token": token.token,

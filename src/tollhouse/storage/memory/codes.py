@@ -28,9 +28,15 @@ class MemoryCodes(MemoryTokens):
         code = self._codes.get(code_hash)
         if code is None or code.used_at is not None or code.expires_at <= now:
             return None
+        record = None if issued is None else issued.access_token
+        if record is not None and record.jti in self._access_tokens:
+            # Checked before anything is stored: on a conflict nothing is written.
+            raise Conflict(f"access token {record.jti!r} is already recorded")
         if issued is not None and issued.family is not None and issued.first_token is not None:
             # Checked and stored first: on a conflict the code stays unused.
             await self.add_refresh_token(issued.first_token, family=issued.family)
+        if record is not None:
+            await self.record_access_token(record)
         used = dataclasses.replace(
             code,
             used_at=now,

@@ -1,9 +1,10 @@
 """The SQL adapter's code and consent stores (RFC 6749 §4.1).
 
 A code is consumed in one ``UPDATE … WHERE used_at IS NULL RETURNING``, which also
-records what this redemption issues; when it issues refresh tokens, the new family
-and its first token are written atomically with it (``WinnerWrites``): a reuse that
-finds the code used finds everything to revoke, with nothing left to wait for.
+records what this redemption issues; the access token's record and, when it issues
+refresh tokens, the new family and its first token are written atomically with it
+(``WinnerWrites``): a reuse that finds the code used finds everything to revoke, with
+nothing left to wait for, and the exchange writes once (on PostgreSQL one statement).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tollhouse.storage.sql import rows
 from tollhouse.storage.sql.prepared import Prepared
 from tollhouse.storage.sql.runner import SqlRunner
 from tollhouse.storage.sql.schema import (
+    access_tokens,
     authorization_codes,
     consents,
     refresh_tokens,
@@ -27,6 +29,7 @@ from tollhouse.storage.sql.schema import (
 )
 from tollhouse.storage.sql.statements import WinnerWrites, consume_once, inserting
 from tollhouse.storage.sql.tokens import (
+    INSERT_ACCESS_TOKENS,
     INSERT_FAMILY,
     INSERT_REFRESH_TOKEN,
     REFRESH_TOKEN_CONFLICT,
@@ -46,22 +49,35 @@ CONSUME_CODE = Prepared(_CONSUME)
 of its refresh token ``family`` (None: none)."""
 
 
-def _consume_with_family() -> WinnerWrites:
+def _consume_with(*, family: bool, access: bool) -> WinnerWrites:
+    """:data:`CONSUME_CODE` and, only if it won, (with ``family``) the new family and
+    its first token and (with ``access``) the access token's record."""
     consumed = _CONSUME.cte("consumed")
     won = exists(select(consumed.c.code_hash))
-    combined = select(consumed).add_cte(
-        inserting(token_families, "family_", when=won),
-        inserting(refresh_tokens, "token_", when=won),
-    )
+    steps: list[tuple[Prepared, str]] = []
+    writes = []
+    if family:
+        steps += [(INSERT_FAMILY, "family_"), (INSERT_REFRESH_TOKEN, "token_")]
+        writes += [
+            inserting(token_families, "family_", when=won),
+            inserting(refresh_tokens, "token_", when=won),
+        ]
+    if access:
+        steps.append((INSERT_ACCESS_TOKENS, "access_"))
+        writes.append(inserting(access_tokens, "access_", when=won))
     return WinnerWrites(
         consume=CONSUME_CODE,
-        then=((INSERT_FAMILY, "family_"), (INSERT_REFRESH_TOKEN, "token_")),
-        combined=Prepared(combined),
+        then=tuple(steps),
+        combined=Prepared(select(consumed).add_cte(*writes)),
     )
 
 
-CONSUME_CODE_WITH_FAMILY = _consume_with_family()
-""":data:`CONSUME_CODE`, and only if it won, the new family and its first token."""
+CONSUME_CODE_WITH = {
+    (family, access): _consume_with(family=family, access=access)
+    for family, access in ((True, False), (False, True), (True, True))
+}
+""":data:`CONSUME_CODE` and the writes only its winner makes, by (whether a family and
+its first token are stored, whether the access token's record is)."""
 
 
 class SqlCodes(SqlRunner):
@@ -83,13 +99,18 @@ class SqlCodes(SqlRunner):
         consume |= {"jti": None, "exp": None, "family": None}
         if issued is not None:
             consume |= {"jti": issued.jti, "exp": issued.exp}
-        if issued is None or issued.family is None or issued.first_token is None:
+        if issued is None or (issued.family is None and issued.access_token is None):
             row = await self._alone(CONSUME_CODE, consume, write=True)
             return None if row is None else rows.to_code(row)
-        consume["family"] = issued.family.family_id
-        steps = (rows.family_row(issued.family), rows.refresh_token_row(issued.first_token))
+        steps: tuple[dict[str, Any], ...] = ()
+        if issued.family is not None and issued.first_token is not None:
+            consume["family"] = issued.family.family_id
+            steps += (rows.family_row(issued.family), rows.refresh_token_row(issued.first_token))
+        if issued.access_token is not None:
+            steps += (rows.access_token_row(issued.access_token),)
+        writes = CONSUME_CODE_WITH[(issued.family is not None, issued.access_token is not None)]
         try:
-            row = await self._backend.winner_writes(CONSUME_CODE_WITH_FAMILY, consume, steps)
+            row = await self._backend.winner_writes(writes, consume, steps)
         except IntegrityError as exc:
             raise Conflict(REFRESH_TOKEN_CONFLICT) from exc
         return None if row is None else rows.to_code(row)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from tollhouse.clock import Clock
+from tollhouse.protocol.refresh_tokens import could_be_issued
 from tollhouse.randomness import fingerprint
 from tollhouse.resource.errors import TokenError
 from tollhouse.resource.jwk import SUPPORTED_ALGS
@@ -138,6 +139,8 @@ class TokenLookup:
         )
 
     async def _refresh_token(self, token: str) -> FoundToken | None:
+        if not could_be_issued(token):
+            return None  # never one of ours: no database read for it
         record = await self._refresh.get_refresh_token(fingerprint(token))
         if record is None:
             return None

@@ -71,6 +71,9 @@ class ServerKeys:
     def refetch_for(self, kid: str) -> KeySet:
         return self.load()
 
+    def may_refetch(self, kid: str) -> bool:
+        return True  # read in process, never rate-limited
+
     def _read(self, now: int) -> None:
         self._read_at = now
         published = self._ring.jwks()["keys"]

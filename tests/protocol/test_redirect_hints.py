@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tollhouse.clock import FrozenClock
 from tollhouse.models import AuthMethod, Client, GrantType
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint, ErrorPage
 from tollhouse.protocol.redirect_hints import differences, nearest
 from tollhouse.storage.memory import MemoryStorage
@@ -82,7 +83,7 @@ async def _endpoint(show: bool) -> AuthorizeEndpoint:
     )
     return AuthorizeEndpoint(
         clients=storage,
-        apis=storage,
+        api_index=ApiIndexCache(storage),
         codes=storage,
         consents=storage,
         clock=FrozenClock(),

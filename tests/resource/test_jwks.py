@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -101,6 +102,40 @@ async def test_forged_kid_flood_async_is_rate_limited_too(
             await validator.validate_async(forged(issuer))
     elapsed = time.monotonic() - started
     assert 2 <= issuer.jwks_fetches <= 2 + int(elapsed / 0.5)
+
+
+async def test_refused_kids_go_to_a_thread_only_when_a_refetch_may_look(
+    issuer: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tokens of another issuer name kids this one never publishes: while the re-fetch
+    is rate-limited they are refused on the event loop, not sent to a thread to learn
+    nothing; a key the issuer starts to publish is still found once it may look."""
+    handed: list[object] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        handed.append(func)
+        return await to_thread(func, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    validator = TokenValidator(issuer.url, AUDIENCE, cache_size=0, jwks_refetch_interval=1.0)
+    try:
+        await validator.validate_async(issuer.mint())  # the first load
+        stranger = new_key("ES256")
+        other = compact(issuer.header(stranger), issuer.claims(), stranger)
+        for _ in range(20):
+            with pytest.raises(TokenError) as refused:
+                await validator.validate_async(other)
+            assert refused.value.check == "kid"
+        # The first unknown kid looked (one thread, one fetch); the others did not.
+        assert len(handed) == 2 and issuer.jwks_fetches == 2
+
+        issuer.published.append(stranger)  # the issuer rotates that key in
+        await asyncio.sleep(1.0)
+        assert (await validator.validate_async(other))["sub"] == "user-1"
+        assert len(handed) == 3 and issuer.jwks_fetches == 3
+    finally:
+        validator.close()
 
 
 def test_keys_are_refreshed_in_the_background_before_expiry(issuer: FakeIssuer) -> None:

@@ -100,7 +100,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
 
 def defined_scopes(apis: Iterable[Api]) -> frozenset[str]:
     """The scopes a client may be registered with: OpenID Connect's and every API's."""
-    return scope_rules.IDP_SCOPES | {scope for api in apis for scope in api.scopes}
+    return scope_rules.ApiIndex.of(apis).defined
 
 
 def undefined_scopes(requested: Iterable[str], defined: Collection[str]) -> list[str]:

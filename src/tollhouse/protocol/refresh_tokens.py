@@ -7,13 +7,27 @@ and never outlives the family's absolute lifetime.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Final
 
 from tollhouse.clock import Clock
 from tollhouse.models import Client, RefreshToken, TokenFamily
 from tollhouse.protocol.dpop_context import bound_key
 from tollhouse.protocol.events import NO_EVENTS, Events, TokenIssued
 from tollhouse.randomness import fingerprint, ordered_identifier, token
+
+VALUE_BYTES: Final = 32
+_VALUE: Final = re.compile(r"[A-Za-z0-9_-]{43}")
+"""What :func:`tollhouse.randomness.token` makes of :data:`VALUE_BYTES`: 43 base64url
+characters without padding (RFC 4648 §5)."""
+
+
+def could_be_issued(value: str) -> bool:
+    """Whether ``value`` has the shape of every refresh token this server issues. One of
+    another shape (a JWT, another server's token, garbage) cannot be found by its hash,
+    so the store need not be asked."""
+    return _VALUE.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +92,7 @@ class RefreshTokenIssuer:
         """A refresh token of ``family``, not stored yet; :meth:`announce` it once it is."""
         now = self._clock.now()
         idle = client.refresh_token_ttl or self._idle_ttl
-        value = token(32)
+        value = token(VALUE_BYTES)
         record = RefreshToken(
             token_hash=fingerprint(value),
             family_id=family.family_id,

@@ -59,25 +59,33 @@ class Grant:
     audience: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ApiIndex:
-    """The registered APIs as :func:`resolve` reads them: built once per list of APIs,
-    so a request costs lookups in the scopes and resource it names, whatever the
-    number of APIs."""
+    """The registered APIs as requests read them: built once per list of APIs, so a
+    request costs lookups in the scopes and resource it names, whatever the number of
+    APIs. Compared by identity (``eq=False``): the same index means the same list, and
+    comparing contents would walk every API."""
 
     owner_of: Mapping[str, str]
     """Scope → identifier of the API that defines it (a scope has one owner)."""
-    identifiers: frozenset[str]
+    by_identifier: Mapping[str, Api]
+    """Identifier → the API (its name and scope descriptions, for consent)."""
+    defined: frozenset[str]
+    """Every scope a client may be registered with: OpenID Connect's and every API's."""
+    listed: tuple[str, ...]
+    """Every API's scopes, API by API in the registry's order (discovery's list)."""
 
     @classmethod
     def of(cls, apis: Iterable[Api]) -> ApiIndex:
         owner_of: dict[str, str] = {}
-        identifiers: set[str] = set()
+        by_identifier: dict[str, Api] = {}
+        listed: list[str] = []
         for api in apis:
-            identifiers.add(api.identifier)
+            by_identifier[api.identifier] = api
+            listed.extend(api.scopes)
             for scope in api.scopes:
                 owner_of[scope] = api.identifier
-        return cls(owner_of, frozenset(identifiers))
+        return cls(owner_of, by_identifier, IDP_SCOPES | owner_of.keys(), tuple(listed))
 
 
 def allowed_for_client(
@@ -118,7 +126,7 @@ def resolve(
     api_scopes = [s for s in requested if s in owner_of]
     if resource is not None:
         target = check_resource(resource)
-        if target not in index.identifiers:
+        if target not in index.by_identifier:
             raise InvalidTarget(f"The resource {target} is not an API known to this server.")
         foreign = [s for s in api_scopes if owner_of[s] != target]
         if foreign:

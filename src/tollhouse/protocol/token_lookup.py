@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from tollhouse.clock import Clock
+from tollhouse.protocol.refresh_tokens import could_be_issued
 from tollhouse.randomness import fingerprint
 from tollhouse.resource.errors import TokenError
 from tollhouse.resource.jwk import SUPPORTED_ALGS
@@ -69,6 +70,9 @@ class ServerKeys:
 
     def refetch_for(self, kid: str) -> KeySet:
         return self.load()
+
+    def may_refetch(self, kid: str) -> bool:
+        return True  # read in process, never rate-limited
 
     def _read(self, now: int) -> None:
         self._read_at = now
@@ -138,6 +142,8 @@ class TokenLookup:
         )
 
     async def _refresh_token(self, token: str) -> FoundToken | None:
+        if not could_be_issued(token):
+            return None  # never one of ours: no database read for it
         record = await self._refresh.get_refresh_token(fingerprint(token))
         if record is None:
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tollhouse.algorithms import FAPI2_CLIENT_ALGS
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.client_assertion import AssertionPolicy, AssertionVerifier
 from tollhouse.protocol.client_auth import ClientAuthenticator
 from tollhouse.protocol.profile import Fapi2Profile
@@ -23,6 +24,8 @@ class ClientServices:
     apis: CachedApis
     """Clients and APIs are read on every grant: kept in process until the registry's
     change counter moves, so a change anywhere is seen within a second (hot_cache.py)."""
+    api_index: ApiIndexCache
+    """The one index of ``apis`` every endpoint reads: built once per registry load."""
     authenticator: ClientAuthenticator
     keys: ClientKeySource
     """Clients' public keys: registered jwks, or fetched from jwks_uri and cached."""
@@ -54,10 +57,12 @@ def client_services(core: Core) -> ClientServices:
         profile=Fapi2Profile() if settings.profile == "fapi2" else None,
         keys=keys,
     )
+    apis = CachedApis(storage, watch=watch, ttl=ttl)
     return ClientServices(
         client_secrets=client_secrets,
         clients=clients,
-        apis=CachedApis(storage, watch=watch, ttl=ttl),
+        apis=apis,
+        api_index=ApiIndexCache(apis),
         authenticator=authenticator,
         keys=keys,
         default_scopes=tuple(scopes.split()) if scopes else None,

@@ -65,7 +65,7 @@ def device_authorization_endpoint(
 ) -> DeviceAuthorizationEndpoint:
     return DeviceAuthorizationEndpoint(
         authenticator=clients.authenticator,
-        apis=clients.apis,
+        api_index=clients.api_index,
         devices=core.storage,
         clock=core.clock,
         issuer=core.issuer,
@@ -88,7 +88,7 @@ def authorize_endpoint(
     request_algs = FAPI2_CLIENT_ALGS if fapi else CLIENT_ALGS
     return AuthorizeEndpoint(
         clients=clients.clients,
-        apis=clients.apis,
+        api_index=clients.api_index,
         codes=storage,
         consents=storage,
         clock=core.clock,
@@ -134,7 +134,7 @@ def token_endpoint(
         events=events,
     )
     machine = ClientCredentialsGrant(
-        apis=clients.apis,
+        api_index=clients.api_index,
         access_tokens=tokens.access_tokens,
         issuer=core.issuer,
         default_client_scopes=clients.default_scopes,
@@ -186,7 +186,7 @@ def endpoints(core: Core, clients: ClientServices, tokens: TokenServices) -> End
         registration=RegistrationEndpoint(
             clients=clients.clients,
             tokens=storage,
-            apis=clients.apis,
+            api_index=clients.api_index,
             hasher=clients.client_secrets,
             revoker=revoker,
             clock=clock,

@@ -13,6 +13,7 @@ from tollhouse.keys import KeyRing
 from tollhouse.keys.rotation import KeyRotation
 from tollhouse.maintenance import Purger
 from tollhouse.observability.audit import AuditTrail
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.cors import CorsPolicy, OriginIndex
 from tollhouse.protocol.device import DeviceVerification
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
@@ -53,7 +54,7 @@ from tollhouse.security.outbound import AllowList, OutboundGuard
 from tollhouse.security.ratelimit import RateLimits, open_rate_limiter
 from tollhouse.security.safe_fetch import SafeFetcher
 from tollhouse.security.secretbox import SecretBox
-from tollhouse.storage.ports import ApiStore, RevocationList, Storage
+from tollhouse.storage.ports import RevocationList, Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +67,9 @@ class Provider:
     keyring: KeyRing
     hashers: Hashers
     client_secrets: ClientSecretVerifier
-    apis: ApiStore
-    """The API list, cached briefly in process (discovery and grants read it often)."""
+    api_index: ApiIndexCache
+    """The registered APIs, indexed once per registry load and shared by every
+    endpoint that reads them (discovery, grants, consent, registration)."""
     authorize: AuthorizeEndpoint
     token: TokenEndpoint
     revocation: RevocationEndpoint
@@ -194,7 +196,9 @@ async def build_provider(
     tokens = token_services(core)
     served = endpoints(core, clients, tokens)
     queue = LogoutQueue(HttpLogoutSender(SafeFetcher(core.outbound)), core.events)
-    people = sign_in_services(core, tokens, served.authorize, logout_sender or queue)
+    people = sign_in_services(
+        core, tokens, served.authorize, logout_sender or queue, clients.api_index
+    )
     return _assemble(core, clients, tokens, served, people, queue)
 
 
@@ -217,7 +221,7 @@ def _assemble(
         keyring=core.keyring,
         hashers=core.hashers,
         client_secrets=clients.client_secrets,
-        apis=clients.apis,
+        api_index=clients.api_index,
         authorize=served.authorize,
         token=served.token,
         revocation=served.revocation,

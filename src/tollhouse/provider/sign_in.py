@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.interactions import Interactions
@@ -55,7 +56,11 @@ def session_service(core: Core, tokens: TokenServices, sender: LogoutSender) -> 
 
 
 def sign_in_services(
-    core: Core, tokens: TokenServices, authorize: AuthorizeEndpoint, sender: LogoutSender
+    core: Core,
+    tokens: TokenServices,
+    authorize: AuthorizeEndpoint,
+    sender: LogoutSender,
+    api_index: ApiIndexCache,
 ) -> SignInServices:
     """Sign-in and its session, for the built-in pages and the interaction API alike."""
     settings, storage, clock, events, issuer = (
@@ -98,7 +103,7 @@ def sign_in_services(
         sessions=sessions,
         admin_tokens=storage,
         users=storage,
-        apis=storage,
+        api_index=api_index,
         authorize=authorize,
         clock=clock,
         issuer=issuer,

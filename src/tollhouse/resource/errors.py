@@ -25,6 +25,10 @@ _ALLOWED: Final = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
 def _quoted(text: str) -> str:
     """RFC 6750 §3: attribute values are %x20-21 / %x23-5B / %x5D-7E (no quote, no backslash)."""
+    # Every refusal builds one: the usual text (a constant) is let through whole, not
+    # walked character by character. isprintable() on ASCII is exactly %x20-7E.
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text
     return "".join(ch if ch in _ALLOWED else "?" for ch in text)
 
 

@@ -137,6 +137,14 @@ class JwksCache:
                 self._failed(exc)
                 return None
 
+    def may_refetch(self, kid: str) -> bool:
+        """Outside the lock: a stale answer only sends one call to :meth:`refetch_for`,
+        which decides again under it."""
+        keyset = self._keyset
+        if keyset is not None and kid in keyset.keys:
+            return True  # another thread fetched it meanwhile: refetch_for returns it
+        return time.monotonic() - self._last_refetch >= self.refetch_interval
+
     def refresh(self) -> FetchedKeySet:
         """Fetch discovery and the JWK Set now (blocking); raises :class:`FetchError`."""
         with self._lock:

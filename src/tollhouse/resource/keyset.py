@@ -48,6 +48,12 @@ class KeySource(Protocol):
         could not look (it may rate-limit), else the new set (which may lack ``kid``)."""
         ...
 
+    def may_refetch(self, kid: str) -> bool:
+        """Whether :meth:`refetch_for` would look for ``kid`` now; without I/O. False
+        lets an async caller refuse the kid at once instead of handing a call that would
+        do nothing to a thread (tokens of another issuer arrive with ever unknown kids)."""
+        ...
+
 
 def parse_keys(jwks: Iterable[Any], algorithms: frozenset[str]) -> dict[str, VerifyKey]:
     """The usable keys among RFC 7517 JWKs whose ``alg`` is in ``algorithms``.
@@ -94,3 +100,6 @@ class StaticKeys:
 
     def refetch_for(self, kid: str) -> KeySet | None:
         return None
+
+    def may_refetch(self, kid: str) -> bool:
+        return False

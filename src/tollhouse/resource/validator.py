@@ -186,8 +186,9 @@ class AccessTokenVerifier:
         key = keyset.keys.get(kid)
         if key is None:
             if io == _DEFER:
-                raise _NeedKeys(kid)
-            if io == _BLOCK:
+                if self.keys.may_refetch(kid):
+                    raise _NeedKeys(kid)
+            elif io == _BLOCK:
                 self._fetch_keys(kid)
             keyset = self.keys.current() or keyset
             key = keyset.keys.get(kid)

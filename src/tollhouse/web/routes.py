@@ -36,16 +36,16 @@ def provider_of(request: Request) -> Provider:
 async def discovery_result(provider: Provider) -> JsonResult:
     """The discovery document; rebuilt only when something it lists changes (the key
     holds every input; the cache is the provider's own)."""
-    apis = await provider.apis.list_apis()
-    scopes = tuple(scope for api in apis for scope in api.scopes)
+    apis = await provider.api_index.get()
     extra = provider.registration.discovery_endpoints()
     grant_types, algs = provider.token.grant_types, tuple(provider.keyring.algorithms)
-    key = (provider.issuer, scopes, algs, grant_types, tuple(sorted(extra.items())))
+    # The index stands for the API list by identity: one object per registry load.
+    key = (provider.issuer, apis, algs, grant_types, tuple(sorted(extra.items())))
     cached = provider.discovery_cache.get(key)
     if cached is None:
         doc = discovery.metadata(
             issuer=provider.issuer,
-            scopes=list(scopes),
+            scopes=list(apis.listed),
             grant_types=grant_types,
             signing_algs=algs,
             ui_locales=UI_LOCALES,

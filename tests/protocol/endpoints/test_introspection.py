@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import pytest
+
 from tests.protocol.conftest import FAST, ISSUER, SECRET, World
 from tests.protocol.tokens_helpers import basic, code_tokens, introspect, refresh
-from tollhouse.models import AuthMethod, Client
+from tollhouse.clock import FrozenClock
+from tollhouse.models import AuthMethod, Client, RefreshToken
+from tollhouse.protocol.refresh_tokens import RefreshTokenIssuer, could_be_issued
 
 
 async def test_active_access_token_shows_its_claims(world: World) -> None:
@@ -119,3 +123,39 @@ async def test_code_reuse_makes_issued_tokens_inactive(world: World) -> None:
     assert again.body["error"] == "invalid_grant"
     assert (await introspect(world, str(first.body["access_token"]))).body == {"active": False}
     assert (await refresh(world, str(first.body["refresh_token"]))).body["error"] == "invalid_grant"
+
+
+async def test_a_token_no_refresh_token_looks_like_is_refused_without_a_store_read(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JWT (ours expired, or another issuer's) or garbage cannot be a refresh token
+    of ours: the answer is the same inactive one, without asking the store."""
+    reads: list[str] = []
+    read = world.storage.get_refresh_token
+
+    async def counted(token_hash: str) -> RefreshToken | None:
+        reads.append(token_hash)
+        return await read(token_hash)
+
+    monkeypatch.setattr(world.storage, "get_refresh_token", counted)
+    body = await code_tokens(world)
+    issued = str(body["refresh_token"])
+    assert could_be_issued(issued)
+    world.clock.advance(901)  # the access token expired: a JWT no longer ours to accept
+    others = (str(body["access_token"]), "garbage", "a.b.c", issued[:-1], issued + "A")
+    for value in others:
+        for hint in ("access_token", "refresh_token"):
+            assert (await introspect(world, value, token_type_hint=hint)).body == {"active": False}
+    assert reads == []
+    found = await introspect(world, issued, token_type_hint="refresh_token")
+    assert found.body["active"] is True and len(reads) == 1
+
+
+def test_every_refresh_token_issued_has_the_shape_looked_up() -> None:
+    """The shape check may only skip values the issuer never makes."""
+    issuer = RefreshTokenIssuer(FrozenClock(), 3600, 86400)
+    client = Client("c", "C", (), (), AuthMethod.NONE, 0)
+    family = issuer.new_family(client, subject="alice")
+    for _ in range(500):
+        issued = issuer.build(client, family, scopes=(), audience="", auth_time=None)
+        assert could_be_issued(issued.value)

@@ -9,6 +9,7 @@ from tests.protocol.conftest import CALLBACK, World
 from tests.protocol.tokens_helpers import basic, token
 from tests.security.dns import ScriptedDns
 from tollhouse.models import InitialAccessToken
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.endpoints.registration import RegistrationEndpoint, bearer_token
 from tollhouse.protocol.results import JsonResult
 from tollhouse.randomness import fingerprint
@@ -39,7 +40,7 @@ def endpoint_with(world: World, policy: str) -> RegistrationEndpoint:
     return RegistrationEndpoint(
         clients=world.storage,
         tokens=world.storage,
-        apis=world.storage,
+        api_index=ApiIndexCache(world.storage),
         hasher=world.provider.client_secrets,
         revoker=world.provider.revoker,
         clock=world.clock,

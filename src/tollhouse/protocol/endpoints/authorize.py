@@ -38,7 +38,7 @@ from tollhouse.protocol.requests import AuthorizationRequest
 from tollhouse.protocol.results import Redirect, add_query
 from tollhouse.protocol.sessions import SignedIn as SignedIn  # re-exported
 from tollhouse.randomness import fingerprint, token
-from tollhouse.storage.ports import ApiStore, ClientStore, CodeStore, ConsentStore, SessionStore
+from tollhouse.storage.ports import ClientStore, CodeStore, ConsentStore, SessionStore
 
 log = logging.getLogger("tollhouse.authorize")
 
@@ -92,7 +92,7 @@ class AuthorizeEndpoint:
         self,
         *,
         clients: ClientStore,
-        apis: ApiStore,
+        api_index: ApiIndexCache,
         codes: CodeStore,
         consents: ConsentStore,
         clock: Clock,
@@ -114,7 +114,7 @@ class AuthorizeEndpoint:
         self._hints = id_token_hints
         self._sessions = sessions
         self._clients = clients
-        self._api_index = ApiIndexCache(apis)
+        self._api_index = api_index
         self._codes = codes
         self._consents = consents
         self._clock = clock

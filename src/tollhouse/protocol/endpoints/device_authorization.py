@@ -25,7 +25,7 @@ from tollhouse.protocol.events import NO_EVENTS, DeviceFlow, Events
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import NO_STORE, JsonResult, add_query, error_json
 from tollhouse.randomness import fingerprint, token
-from tollhouse.storage.ports import ApiStore, DeviceStore
+from tollhouse.storage.ports import DeviceStore
 
 MAX_USER_AGENT = 200
 ATTEMPTS = 3
@@ -45,7 +45,7 @@ class DeviceAuthorizationEndpoint:
         self,
         *,
         authenticator: ClientAuthenticator,
-        apis: ApiStore,
+        api_index: ApiIndexCache,
         devices: DeviceStore,
         clock: Clock,
         issuer: str,
@@ -55,7 +55,7 @@ class DeviceAuthorizationEndpoint:
         events: Events = NO_EVENTS,
     ) -> None:
         self._authenticator = authenticator
-        self._api_index = ApiIndexCache(apis)
+        self._api_index = api_index
         self._devices = devices
         self._clock = clock
         self._issuer = issuer

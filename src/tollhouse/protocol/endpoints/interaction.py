@@ -29,6 +29,7 @@ from typing import Any
 
 from tollhouse.clock import Clock
 from tollhouse.errors import InvalidRequest, InvalidToken, OAuthError
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.claims import SCOPE_DESCRIPTIONS
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint, AuthorizeOutcome
 from tollhouse.protocol.events import NO_EVENTS, ConsentDecided, Events
@@ -51,7 +52,7 @@ from tollhouse.protocol.results import NO_STORE, JsonResult, Redirect, add_query
 from tollhouse.protocol.sessions import SessionCookie, SessionService, SignedIn
 from tollhouse.protocol.sign_in import SignIn
 from tollhouse.randomness import fingerprint
-from tollhouse.storage.ports import AdminTokenStore, ApiStore, DeviceStore, UserStore
+from tollhouse.storage.ports import AdminTokenStore, DeviceStore, UserStore
 
 __all__ = [
     "AnswerExpired",
@@ -101,7 +102,7 @@ class InteractionApi:
         sessions: SessionService,
         admin_tokens: AdminTokenStore,
         users: UserStore,
-        apis: ApiStore,
+        api_index: ApiIndexCache,
         authorize: AuthorizeEndpoint,
         clock: Clock,
         issuer: str,
@@ -115,7 +116,7 @@ class InteractionApi:
         self._authorize = authorize
         self._admin_tokens = admin_tokens
         self._users = users
-        self._apis = apis
+        self._api_index = api_index
         self._clock = clock
         self._issuer = issuer
         self._events = events
@@ -144,8 +145,8 @@ class InteractionApi:
         except OAuthError as error:
             return error_json(error)
         request, state = pending.request, pending.state
-        apis = {api.identifier: api for api in await self._apis.list_apis()}
-        api = apis.get(request.audience)
+        index = await self._api_index.get()
+        api = index.by_identifier.get(request.audience)
         described = api.descriptions if api else {}
         api_name = (api.name or api.identifier) if api else request.audience
         user = await self._users.get_user(state.user_id) if state.user_id else None

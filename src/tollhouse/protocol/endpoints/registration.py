@@ -33,6 +33,7 @@ from tollhouse.models import (
     RegistrationAccessToken,
 )
 from tollhouse.protocol import client_metadata, client_names
+from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.client_ids import generate as generate_client_id
 from tollhouse.protocol.client_metadata import ClientMetadata
 from tollhouse.protocol.endpoints.registration_bodies import (
@@ -44,7 +45,7 @@ from tollhouse.protocol.fetched_urls import UrlGuard, check_fetched_urls
 from tollhouse.protocol.results import NO_STORE, JsonResult, error_json
 from tollhouse.protocol.revocation import Revoker
 from tollhouse.randomness import equal, fingerprint, token
-from tollhouse.storage.ports import ApiStore, ClientStore, RegistrationTokenStore
+from tollhouse.storage.ports import ClientStore, RegistrationTokenStore
 
 log = logging.getLogger("tollhouse.registration")
 
@@ -98,7 +99,7 @@ class RegistrationEndpoint:
         *,
         clients: ClientStore,
         tokens: RegistrationTokenStore,
-        apis: ApiStore,
+        api_index: ApiIndexCache,
         hasher: SecretHasher,
         revoker: Revoker,
         clock: Clock,
@@ -109,7 +110,7 @@ class RegistrationEndpoint:
     ) -> None:
         self._clients = clients
         self._tokens = tokens
-        self._apis = apis
+        self._api_index = api_index
         self._hasher = hasher
         self._revoker = revoker
         self._clock = clock
@@ -166,15 +167,12 @@ class RegistrationEndpoint:
         """The metadata of a registration, or of ``client_id``'s update (RFC 7592 §2.2)."""
         metadata = client_metadata.validate(
             body,
-            server_scopes=await self._server_scopes(),
+            server_scopes=(await self._api_index.get()).defined,
             default_client_scopes=self._default_scopes,
         )
         await check_fetched_urls(body, self._url_guard)
         await client_names.check_free(self._clients, metadata.client_name, other_than=client_id)
         return metadata
-
-    async def _server_scopes(self) -> frozenset[str]:
-        return client_metadata.defined_scopes(await self._apis.list_apis())
 
     async def _create(self, metadata: ClientMetadata) -> JsonResult:
         now = self._clock.now()

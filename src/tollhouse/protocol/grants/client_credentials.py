@@ -12,7 +12,6 @@ from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.requests import TokenRequest
 from tollhouse.protocol.results import NO_STORE, JsonResult
 from tollhouse.protocol.tokens import AccessTokenIssuer
-from tollhouse.storage.ports import ApiStore
 
 
 class ClientCredentialsGrant:
@@ -21,12 +20,12 @@ class ClientCredentialsGrant:
 
     def __init__(
         self,
-        apis: ApiStore,
+        api_index: ApiIndexCache,
         access_tokens: AccessTokenIssuer,
         issuer: str,
         default_client_scopes: Sequence[str] | None = None,
     ) -> None:
-        self._api_index = ApiIndexCache(apis)
+        self._api_index = api_index
         self._access_tokens = access_tokens
         self._issuer = issuer
         self._default_client_scopes = default_client_scopes

@@ -27,11 +27,18 @@ demo: $(STAMP)
 TEST_WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
+# Every test server and CLI command is a new interpreter: with PYTHONDONTWRITEBYTECODE
+# set (as on CI images) each would compile src/ from source again. compileall writes the
+# caches regardless of it and skips what is up to date.
+BYTECODE := $(BIN)/python -m compileall -q src tests bench demo
+
 test: $(STAMP)
+	$(BYTECODE)
 	$(PYTEST) $(PYTEST_ARGS)
 
 # The inner loop: everything but the tests marked slow (CI and `make test` run them all).
 test-fast: $(STAMP)
+	$(BYTECODE)
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 # The whole benchmark once, each script writing its section of bench/RESULTS.md (and

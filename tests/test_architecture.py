@@ -209,9 +209,14 @@ def test_the_idp_validates_access_tokens_with_the_resource_core() -> None:
 
 
 def test_only_the_server_start_imports_uvicorn() -> None:
-    """The ASGI entry point (with the worker process's start) and the commands that start
-    a server."""
-    allowed = ("tollhouse.web.asgi", "tollhouse.web.write_coalescing", "tollhouse.cli")
+    """The ASGI entry point, the worker process's start and the commands that start a
+    server."""
+    allowed = (
+        "tollhouse.web.asgi",
+        "tollhouse.web.worker_process",
+        "tollhouse.web.write_coalescing",
+        "tollhouse.cli",
+    )
     offenders = [
         module
         for module, names in MODULES.items()

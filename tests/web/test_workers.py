@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tollhouse.web.asgi import serve_worker
+from tollhouse.web.worker_process import serve_worker
 from tollhouse.web.workers import (
     START_FAILED,
     BalancedWorkers,
@@ -82,37 +82,18 @@ def test_a_second_group_on_the_same_port_is_refused(group: list[socket.socket]) 
     assert refused.value.errno == errno.EADDRINUSE
 
 
-async def never_starts(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """An app whose start-up fails (its database is down, say)."""
-    if scope["type"] == "lifespan":
-        await receive()
-        await send({"type": "lifespan.startup.failed", "message": "no database"})
-
-
-async def serves(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
-
-
 def options(app: str) -> dict[str, Any]:
     return {"app": app, "lifespan": "on", "log_config": None, "access_log": False}
 
 
 def test_a_worker_that_cannot_start_stops_the_supervisor(group: list[socket.socket]) -> None:
     """A new worker would fail the same way: no restart loop, a failed exit status."""
-    supervisor = BalancedWorkers(
-        serve_worker, options("tests.web.test_workers:never_starts"), group
-    )
+    supervisor = BalancedWorkers(serve_worker, options("tests.web.worker_apps:never_starts"), group)
     assert supervisor.run() == START_FAILED
 
 
 def test_a_killed_worker_is_replaced_on_its_socket(group: list[socket.socket]) -> None:
-    supervisor = BalancedWorkers(serve_worker, options("tests.web.test_workers:serves"), group[:1])
+    supervisor = BalancedWorkers(serve_worker, options("tests.web.worker_apps:serves"), group[:1])
     port = group[0].getsockname()[1]
     pids: list[str] = []
 

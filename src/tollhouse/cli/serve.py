@@ -32,9 +32,10 @@ from tollhouse.observability.metrics import prepare_multiprocess
 from tollhouse.provider import build_provider
 from tollhouse.security.tls import ensure_self_signed
 from tollhouse.storage.sql.storage import open_storage
-from tollhouse.web.asgi import serve_worker, tls13_context
+from tollhouse.web.asgi import tls13_context
 from tollhouse.web.connection_limits import LimitedHttp
 from tollhouse.web.metrics_listener import bind_metrics_socket, serve_metrics
+from tollhouse.web.worker_process import serve_worker
 from tollhouse.web.workers import BalancedWorkers
 
 ASGI_FACTORY = "tollhouse.web.asgi:from_environment"

@@ -6,32 +6,20 @@ from its flags before starting uvicorn.
 
 from __future__ import annotations
 
-import logging
-import socket
 import ssl
-import sys
-import threading
-import time
 from collections.abc import Callable
-from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from tollhouse.config import Settings, load_settings
 from tollhouse.logs import configure
-from tollhouse.observability.access_log import ACCESS_LOG
-from tollhouse.observability.json_lines import JSON_LINES
 from tollhouse.provider import Provider, build_provider
 from tollhouse.security.tls_reload import reloadable_server_context
 from tollhouse.storage.sql.storage import open_storage
 from tollhouse.web.app import create_app
 from tollhouse.web.connection_limits import ConnectionLimits, LimitedHttp
-from tollhouse.web.workers import START_FAILED
-
-log = logging.getLogger("tollhouse.workers")
 
 
 def app_for(settings: Settings) -> ASGIApp:
@@ -72,30 +60,3 @@ def tls13_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext])
     the certificate is reloaded on SIGHUP (security/tls_reload.py)."""
     assert config.ssl_certfile is not None and config.ssl_keyfile is not None
     return reloadable_server_context(Path(config.ssl_certfile), Path(config.ssl_keyfile))
-
-
-def serve_worker(options: dict[str, Any], sock: socket.socket, ready: Event) -> None:
-    """One ``--workers`` process (web/workers.py): uvicorn on ``sock``, ``ready`` set once
-    it serves, exit status ``START_FAILED`` if it never did."""
-    server = uvicorn.Server(uvicorn.Config(**options))
-
-    def announce() -> None:
-        while not server.started and not server.should_exit:
-            time.sleep(0.05)
-        if server.started:
-            ready.set()
-
-    threading.Thread(target=announce, name="tollhouse-ready", daemon=True).start()
-    try:
-        server.run(sockets=[sock])
-    except SystemExit:
-        pass  # uvicorn's own exit on a failed start-up: judged below
-    except Exception:
-        if server.started:
-            raise
-        log.exception("Worker failed to start")
-    finally:
-        ACCESS_LOG.drain()  # a worker process ends without atexit
-        JSON_LINES.flush()
-    if not server.started:
-        sys.exit(START_FAILED)

@@ -10,8 +10,8 @@ so a worker that is replaced (it died, or SIGHUP) leaves its socket, and the
 connections waiting on it, to its successor.
 
 The supervisor is ours and small, and knows nothing of uvicorn: each process runs a
-``target`` (``web/asgi.py``'s ``serve_worker``). It starts worker ``i`` on socket ``i``,
-replaces a worker that dies, stops everything when a worker fails before serving (the
+``target`` (``web/worker_process.py``'s ``serve_worker``). It starts worker ``i`` on
+socket ``i``, replaces a worker that dies, stops everything when a worker fails before serving (the
 app, TLS or the database is broken, and a new one would fail the same way), replaces
 the workers one at a time on SIGHUP (each new one serving before the old one retires;
 new connections get a re-read certificate), and stops on SIGINT/SIGTERM. The worker

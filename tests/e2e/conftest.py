@@ -174,7 +174,11 @@ def start_server(
             stderr=subprocess.STDOUT,
             env={**os.environ, **NO_REQUEST_LIMITS, **(env or {})},
         )
-    wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
+    except BaseException:
+        stop(process)  # a server that never became healthy is not left running
+        raise
     return process, log_path
 
 

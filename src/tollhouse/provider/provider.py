@@ -53,6 +53,7 @@ from tollhouse.security.outbound import AllowList, OutboundGuard
 from tollhouse.security.ratelimit import RateLimits, open_rate_limiter
 from tollhouse.security.safe_fetch import SafeFetcher
 from tollhouse.security.secretbox import SecretBox
+from tollhouse.security.shared_slots import SlotLease
 from tollhouse.storage.ports import ApiStore, RevocationList, Storage
 
 
@@ -169,6 +170,7 @@ async def build_provider(
     events: Events | None = None,
     logout_sender: LogoutSender | None = None,
     outbound: OutboundGuard | None = None,
+    password_slots: SlotLease | None = None,
 ) -> Provider:
     """Wire every endpoint, area by area; loads (and on first start creates) the keys.
 
@@ -176,7 +178,9 @@ async def build_provider(
     ``tollhouse.audit`` logger plus the Prometheus counters); ``logout_sender``
     delivers back-channel logout tokens (default: a queue sending them in the background
     through the outbound-URL guard, backchannel.py); ``outbound`` is that guard
-    (default: from ``TOLLHOUSE_OUTBOUND_ALLOW``, with the system's resolver)."""
+    (default: from ``TOLLHOUSE_OUTBOUND_ALLOW``, with the system's resolver);
+    ``password_slots``, the password-check slots a ``--workers`` process shares with
+    the others (default: its own, security/hash_gate.py)."""
     clock = clock or SystemClock()
     box = SecretBox(load_master_key(settings.master_key, settings.data_dir).key)
     core = Core(
@@ -189,6 +193,7 @@ async def build_provider(
         mirrors=await revocation_mirrors(settings) if mirrors is None else mirrors,
         events=events if events is not None else AuditTrail(),
         outbound=outbound or OutboundGuard(AllowList.parse(settings.outbound_allow)),
+        password_slots=password_slots,
     )
     clients = client_services(core)
     tokens = token_services(core)

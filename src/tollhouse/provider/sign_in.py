@@ -67,7 +67,8 @@ def sign_in_services(
     )
     sessions = session_service(core, tokens, sender)
     login = PasswordLogin(
-        users=storage, verifier=OffloadedVerifier(core.hashers.users, hash_gate(settings))
+        users=storage,
+        verifier=OffloadedVerifier(core.hashers.users, hash_gate(settings, core.password_slots)),
     )
     interactions = Interactions(
         store=storage,

@@ -6,6 +6,7 @@ from its flags before starting uvicorn.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import ssl
@@ -25,6 +26,7 @@ from tollhouse.logs import configure
 from tollhouse.observability.access_log import ACCESS_LOG
 from tollhouse.observability.json_lines import JSON_LINES
 from tollhouse.provider import Provider, build_provider
+from tollhouse.security.shared_slots import SlotLease
 from tollhouse.security.tls_reload import reloadable_server_context
 from tollhouse.storage.sql.storage import open_storage
 from tollhouse.web.app import create_app
@@ -32,13 +34,15 @@ from tollhouse.web.connection_limits import ConnectionLimits, LimitedHttp
 from tollhouse.web.workers import START_FAILED
 
 log = logging.getLogger("tollhouse.workers")
+FACTORY = "tollhouse.web.asgi:from_environment"
+"""The app as uvicorn's options name it (``factory=True``)."""
 
 
-def app_for(settings: Settings) -> ASGIApp:
+def app_for(settings: Settings, password_slots: SlotLease | None = None) -> ASGIApp:
     async def build() -> Provider:
         storage = await open_storage(settings.database_url, migrate=False)
         try:
-            return await build_provider(settings, storage)
+            return await build_provider(settings, storage, password_slots=password_slots)
         except BaseException:
             await storage.close()
             raise
@@ -46,16 +50,17 @@ def app_for(settings: Settings) -> ASGIApp:
     return create_app(settings, build)
 
 
-def from_environment() -> ASGIApp:
+def from_environment(password_slots: SlotLease | None = None) -> ASGIApp:
     """uvicorn factory: ``uvicorn --factory tollhouse.web.asgi:from_environment``.
 
     Every serving process calls it before it accepts a connection (uvicorn loads the
     app first), with or without ``--workers``: so it also sets the process's
-    connection limits (web/connection_limits.py)."""
+    connection limits (web/connection_limits.py). A ``--workers`` process passes the
+    password-check slots it shares with the others (:func:`serve_worker`)."""
     settings = load_settings()
     configure(settings.log_level, settings.access_log, settings.access_log_buffer)
     LimitedHttp.limits = connection_limits(settings)
-    return app_for(settings)
+    return app_for(settings, password_slots)
 
 
 def connection_limits(settings: Settings) -> ConnectionLimits:
@@ -74,9 +79,14 @@ def tls13_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext])
     return reloadable_server_context(Path(config.ssl_certfile), Path(config.ssl_keyfile))
 
 
-def serve_worker(options: dict[str, Any], sock: socket.socket, ready: Event) -> None:
+def serve_worker(
+    options: dict[str, Any], sock: socket.socket, ready: Event, slots: SlotLease | None
+) -> None:
     """One ``--workers`` process (web/workers.py): uvicorn on ``sock``, ``ready`` set once
-    it serves, exit status ``START_FAILED`` if it never did."""
+    it serves, exit status ``START_FAILED`` if it never did. The app factory
+    (:func:`from_environment`) is given ``slots``, the server's password-check slots."""
+    if slots is not None and options.get("app") == FACTORY:
+        options = {**options, "app": functools.partial(from_environment, slots)}
     server = uvicorn.Server(uvicorn.Config(**options))
 
     def announce() -> None:

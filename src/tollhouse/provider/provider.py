@@ -199,7 +199,7 @@ async def build_provider(
     tokens = token_services(core)
     served = endpoints(core, clients, tokens)
     queue = LogoutQueue(HttpLogoutSender(SafeFetcher(core.outbound)), core.events)
-    people = sign_in_services(core, tokens, served.authorize, logout_sender or queue)
+    people = sign_in_services(core, clients, tokens, served.authorize, logout_sender or queue)
     return _assemble(core, clients, tokens, served, people, queue)
 
 

@@ -14,6 +14,7 @@ from tollhouse.protocol.mfa import SecondFactors, issuer_name
 from tollhouse.protocol.passkeys import Passkeys
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
+from tollhouse.provider.clients import ClientServices
 from tollhouse.provider.core import Core
 from tollhouse.provider.parts import OffloadedVerifier, PageSettings, hash_gate
 from tollhouse.provider.tokens import TokenServices
@@ -55,9 +56,17 @@ def session_service(core: Core, tokens: TokenServices, sender: LogoutSender) -> 
 
 
 def sign_in_services(
-    core: Core, tokens: TokenServices, authorize: AuthorizeEndpoint, sender: LogoutSender
+    core: Core,
+    registry: ClientServices,
+    tokens: TokenServices,
+    authorize: AuthorizeEndpoint,
+    sender: LogoutSender,
 ) -> SignInServices:
-    """Sign-in and its session, for the built-in pages and the interaction API alike."""
+    """Sign-in and its session, for the built-in pages and the interaction API alike.
+
+    Clients and APIs come from ``registry``'s caches, as for ``/authorize`` and
+    ``/token``: each page of a sign-in reads the interaction, not the client again (a
+    flood of sign-ins then costs the database less)."""
     settings, storage, clock, events, issuer = (
         core.settings,
         core.storage,
@@ -72,7 +81,7 @@ def sign_in_services(
     )
     interactions = Interactions(
         store=storage,
-        clients=storage,
+        clients=registry.clients,
         clock=clock,
         ttl=settings.interaction_ttl,
         login_url=settings.login_url,
@@ -86,7 +95,7 @@ def sign_in_services(
         authorize=authorize,
         login=login,
         users=storage,
-        apis=storage,
+        apis=registry.apis,
         issuer=issuer,
         events=events,
         factors=factors,
@@ -99,7 +108,7 @@ def sign_in_services(
         sessions=sessions,
         admin_tokens=storage,
         users=storage,
-        apis=storage,
+        apis=registry.apis,
         authorize=authorize,
         clock=clock,
         issuer=issuer,

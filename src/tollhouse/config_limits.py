@@ -77,7 +77,8 @@ class AbuseLimits(BaseSettings):
     """The first lock (s), doubled per further failure up to the max (login_guard.py)."""
     login_lockout_max_time: Annotated[int, Field(ge=1, le=86400)] = 900
     password_hash_concurrency: Annotated[int, Field(ge=0, le=1024)] = 0
-    """Password checks at once (64 MiB each; hash_gate.py); 0: the CPUs / the workers."""
+    """Password checks at once on the server, its workers together (64 MiB each;
+    hash_gate.py, shared_slots.py); 0: one per CPU."""
     password_hash_queue: Annotated[int, Field(ge=0, le=100_000)] = 32
     password_hash_queue_time: Annotated[float, Field(ge=0, le=60)] = 5.0
     """Longest a password check waits for a free slot before 503 + Retry-After."""

@@ -153,7 +153,11 @@ the login guard keeps its defaults."""
 
 
 def start_server(
-    data_dir: Path, port: int, *extra: str, env: dict[str, str] | None = None
+    data_dir: Path,
+    port: int,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    healthy_within: float = 30,
 ) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = data_dir / f"server-{port}.log"
     with log_path.open("wb") as handle:
@@ -175,9 +179,9 @@ def start_server(
             env={**os.environ, **NO_REQUEST_LIMITS, **(env or {})},
         )
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
+        wait_healthy(f"http://127.0.0.1:{port}", process, log_path, healthy_within)
     except BaseException:
-        stop(process)  # a server that never became healthy is not left running
+        stop(process)  # not left serving after the test session
         raise
     return process, log_path
 
@@ -208,7 +212,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(5)
 
 
-BACKEND_FIXTURES = {"server", "proxied", "two_workers", "dpop_server", "mfa_server"}
+BACKEND_FIXTURES = {
+    "server",
+    "proxied",
+    "two_workers",
+    "slots_server",
+    "dpop_server",
+    "mfa_server",
+}
 """Fixtures whose servers take their database from ``backends.backend()``. With
 TOLLHOUSE_TEST_BACKEND=postgresql only the e2e tests using one of them run: the others
 would only repeat their SQLite run. Add a fixture here when it uses ``backend()``."""

@@ -33,7 +33,9 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stale.mkdir()
         (stale / "counter_999999.db").write_bytes(b"\0" * 16)
         port = free_port()
-        process, log_path = start_server(data_dir, port, "--workers", "2", *backend_args)
+        process, log_path = start_server(
+            data_dir, port, "--workers", "2", *backend_args, healthy_within=90
+        )
         try:
             yield Server(
                 f"http://127.0.0.1:{port}", data_dir, database_url, seed, process, log_path

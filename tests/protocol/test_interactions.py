@@ -44,6 +44,27 @@ async def test_start_sends_the_browser_to_the_built_in_page(world: World) -> Non
     assert pending.request == REQUEST and pending.client.client_id == "web"
 
 
+async def test_the_pages_of_a_sign_in_read_the_client_from_the_registry_cache(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page of a sign-in (login, the form's POST, consent) opens the interaction:
+    its client comes from the cache ``/authorize`` and ``/token`` use, so a flood of
+    sign-ins does not read the client table on every page."""
+    started = await world.provider.sign_in.start(NeedsLogin(REQUEST, await client(world)), None)
+    read: list[str] = []
+    stored = world.storage.get_client
+
+    async def counted(client_id: str) -> Client | None:
+        read.append(client_id)
+        return await stored(client_id)
+
+    monkeypatch.setattr(world.storage, "get_client", counted)
+    for _ in range(3):
+        pending = await world.provider.sign_in.open(interaction_of(started.location), "login")
+        assert pending.client.client_id == "web"
+    assert len(read) <= 1, read
+
+
 async def test_start_keeps_the_browsers_csrf_token(world: World) -> None:
     started = await world.provider.sign_in.start(NeedsLogin(REQUEST, await client(world)), "c")
     assert started.csrf == "c"

@@ -11,11 +11,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing.synchronize import Event
 from typing import Any
 
 import httpx
 import pytest
 
+from tollhouse.security.shared_slots import SlotLease
 from tollhouse.web.worker_process import serve_worker
 from tollhouse.web.workers import (
     START_FAILED,
@@ -120,3 +122,55 @@ def first_answer(port: int) -> str:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise AssertionError("no worker answered")
+
+
+def grabs_slots(
+    options: dict[str, Any], sock: socket.socket, ready: Event, slots: SlotLease | None
+) -> None:
+    """A worker that takes every password-check slot it can get within 3 s, then
+    answers each connection with its pid and how many it holds, until killed."""
+    assert slots is not None
+    held = sum(slots.acquire(3) for _ in range(slots.count))
+    ready.set()
+    while True:
+        connection, _ = sock.accept()
+        connection.sendall(f"{os.getpid()} {held}".encode())
+        connection.close()
+
+
+def answer_of(port: int) -> tuple[int, int]:
+    """(pid, slots held) of the worker on ``port`` (bounded: 60 s)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 5) as connection:
+                pid, held = connection.recv(100).decode().split()
+                return int(pid), int(held)
+        except (OSError, ValueError):
+            time.sleep(0.1)
+    raise AssertionError("no worker answered")
+
+
+def test_a_killed_worker_s_password_slots_go_to_its_successor(
+    group: list[socket.socket],
+) -> None:
+    """Slots a worker held when it was killed are given back once it has ended, so the
+    gate is never left short (security/shared_slots.py)."""
+    supervisor = BalancedWorkers(grabs_slots, {}, group[:1], password_slots=2)
+    port = group[0].getsockname()[1]
+    answers: list[tuple[int, int]] = []
+
+    def drive() -> None:
+        for _ in range(2):
+            answers.append(answer_of(port))
+            os.kill(answers[-1][0], signal.SIGKILL)
+        answers.append(answer_of(port))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    assert supervisor.run() == 0
+    driver.join()
+    assert [held for _, held in answers] == [2, 2, 2], answers
+    assert len({pid for pid, _ in answers}) == 3
+    assert supervisor.slots is not None and supervisor.slots.free() == 2  # stopped: all back

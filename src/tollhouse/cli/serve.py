@@ -30,15 +30,14 @@ from tollhouse.errors import ConfigError
 from tollhouse.logs import configure
 from tollhouse.observability.metrics import prepare_multiprocess
 from tollhouse.provider import build_provider
+from tollhouse.provider.parts import password_check_slots
 from tollhouse.security.tls import ensure_self_signed
 from tollhouse.storage.sql.storage import open_storage
 from tollhouse.web.asgi import tls13_context
 from tollhouse.web.connection_limits import LimitedHttp
 from tollhouse.web.metrics_listener import bind_metrics_socket, serve_metrics
-from tollhouse.web.worker_process import serve_worker
+from tollhouse.web.worker_process import FACTORY, serve_worker
 from tollhouse.web.workers import BalancedWorkers
-
-ASGI_FACTORY = "tollhouse.web.asgi:from_environment"
 
 
 async def _prepare(settings: Settings, cacert: Path | None) -> str | None:
@@ -97,7 +96,7 @@ def _server_options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
     proxy headers and the rest of what a request gets are the app's (web/pipeline.py).
     Keep-alive connections stay open 5 s idle, so clients reuse them."""
     return dict(
-        app=ASGI_FACTORY,
+        app=FACTORY,
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -156,8 +155,10 @@ def _run_server(
         if metrics_socket is not None:
             serve_metrics(metrics_socket)  # in the supervisor: the sum of every worker
         if sockets:
-            # A listening socket per worker, so connections are spread (web/workers.py).
-            sys.exit(BalancedWorkers(serve_worker, options, sockets).run())
+            # A listening socket per worker, so connections are spread, and password-check
+            # slots they share, so a worker with a queue uses every core (web/workers.py).
+            slots = password_check_slots(settings)
+            sys.exit(BalancedWorkers(serve_worker, options, sockets, slots).run())
         uvicorn.run(**options, workers=settings.workers)  # no SO_REUSEPORT balancing here
         return
     if metrics_socket is not None:

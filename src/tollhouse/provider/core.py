@@ -12,6 +12,7 @@ from tollhouse.protocol.events import Events
 from tollhouse.provider.parts import Hashers
 from tollhouse.security.outbound import OutboundGuard
 from tollhouse.security.secretbox import SecretBox
+from tollhouse.security.shared_slots import SlotLease
 from tollhouse.storage.ports import RevocationList, Storage
 
 
@@ -28,6 +29,9 @@ class Core:
     events: Events
     outbound: OutboundGuard
     """Checks every URL the server fetches for someone else (security/outbound.py)."""
+    password_slots: SlotLease | None = None
+    """The server's password-check slots when its ``--workers`` share them
+    (security/shared_slots.py); None: this process's own."""
 
     @property
     def issuer(self) -> str:

@@ -12,12 +12,23 @@ from tollhouse.config import Settings
 from tollhouse.protocol.results import JsonResult
 from tollhouse.security.hash_gate import HashGate, default_concurrency
 from tollhouse.security.passwords import PasswordHasher
+from tollhouse.security.shared_slots import SlotLease
 
 
-def hash_gate(settings: Settings) -> HashGate:
-    """A bound on argon2 checks at once (``TOLLHOUSE_PASSWORD_HASH_*``)."""
-    concurrency = settings.password_hash_concurrency or default_concurrency(settings.workers)
-    return HashGate(concurrency, settings.password_hash_queue, settings.password_hash_queue_time)
+def password_check_slots(settings: Settings) -> int:
+    """Password checks at once on the whole server (``TOLLHOUSE_PASSWORD_HASH_CONCURRENCY``,
+    by default one per CPU), which ``--workers`` share (security/shared_slots.py)."""
+    return settings.password_hash_concurrency or default_concurrency()
+
+
+def hash_gate(settings: Settings, shared: SlotLease | None = None) -> HashGate:
+    """A bound on argon2 checks at once (``TOLLHOUSE_PASSWORD_HASH_*``): the server's
+    slots through ``shared``, else this process's share of them."""
+    queue, queue_time = settings.password_hash_queue, settings.password_hash_queue_time
+    if shared is not None:
+        return HashGate(shared.count, queue, queue_time, shared)
+    concurrency = max(1, password_check_slots(settings) // settings.workers)
+    return HashGate(concurrency, queue, queue_time)
 
 
 class OffloadedVerifier:

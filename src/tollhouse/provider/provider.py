@@ -54,6 +54,7 @@ from tollhouse.security.outbound import AllowList, OutboundGuard
 from tollhouse.security.ratelimit import RateLimits, open_rate_limiter
 from tollhouse.security.safe_fetch import SafeFetcher
 from tollhouse.security.secretbox import SecretBox
+from tollhouse.security.shared_slots import SlotLease
 from tollhouse.storage.ports import RevocationList, Storage
 
 
@@ -171,6 +172,7 @@ async def build_provider(
     events: Events | None = None,
     logout_sender: LogoutSender | None = None,
     outbound: OutboundGuard | None = None,
+    password_slots: SlotLease | None = None,
 ) -> Provider:
     """Wire every endpoint, area by area; loads (and on first start creates) the keys.
 
@@ -178,7 +180,9 @@ async def build_provider(
     ``tollhouse.audit`` logger plus the Prometheus counters); ``logout_sender``
     delivers back-channel logout tokens (default: a queue sending them in the background
     through the outbound-URL guard, backchannel.py); ``outbound`` is that guard
-    (default: from ``TOLLHOUSE_OUTBOUND_ALLOW``, with the system's resolver)."""
+    (default: from ``TOLLHOUSE_OUTBOUND_ALLOW``, with the system's resolver);
+    ``password_slots``, the password-check slots a ``--workers`` process shares with
+    the others (default: its own, security/hash_gate.py)."""
     clock = clock or SystemClock()
     box = SecretBox(load_master_key(settings.master_key, settings.data_dir).key)
     core = Core(
@@ -191,14 +195,13 @@ async def build_provider(
         mirrors=await revocation_mirrors(settings) if mirrors is None else mirrors,
         events=events if events is not None else AuditTrail(),
         outbound=outbound or OutboundGuard(AllowList.parse(settings.outbound_allow)),
+        password_slots=password_slots,
     )
     clients = client_services(core)
     tokens = token_services(core)
     served = endpoints(core, clients, tokens)
     queue = LogoutQueue(HttpLogoutSender(SafeFetcher(core.outbound)), core.events)
-    people = sign_in_services(
-        core, tokens, served.authorize, logout_sender or queue, clients.api_index
-    )
+    people = sign_in_services(core, clients, tokens, served.authorize, logout_sender or queue)
     return _assemble(core, clients, tokens, served, people, queue)
 
 

@@ -15,6 +15,7 @@ from tollhouse.protocol.mfa import SecondFactors, issuer_name
 from tollhouse.protocol.passkeys import Passkeys
 from tollhouse.protocol.sessions import LogoutSender, SessionService
 from tollhouse.protocol.sign_in import SignIn
+from tollhouse.provider.clients import ClientServices
 from tollhouse.provider.core import Core
 from tollhouse.provider.parts import OffloadedVerifier, PageSettings, hash_gate
 from tollhouse.provider.tokens import TokenServices
@@ -57,12 +58,16 @@ def session_service(core: Core, tokens: TokenServices, sender: LogoutSender) -> 
 
 def sign_in_services(
     core: Core,
+    registry: ClientServices,
     tokens: TokenServices,
     authorize: AuthorizeEndpoint,
     sender: LogoutSender,
-    api_index: ApiIndexCache,
 ) -> SignInServices:
-    """Sign-in and its session, for the built-in pages and the interaction API alike."""
+    """Sign-in and its session, for the built-in pages and the interaction API alike.
+
+    Clients and APIs come from ``registry``'s caches, as for ``/authorize`` and
+    ``/token``: each page of a sign-in reads the interaction, not the client again (a
+    flood of sign-ins then costs the database less)."""
     settings, storage, clock, events, issuer = (
         core.settings,
         core.storage,
@@ -72,11 +77,12 @@ def sign_in_services(
     )
     sessions = session_service(core, tokens, sender)
     login = PasswordLogin(
-        users=storage, verifier=OffloadedVerifier(core.hashers.users, hash_gate(settings))
+        users=storage,
+        verifier=OffloadedVerifier(core.hashers.users, hash_gate(settings, core.password_slots)),
     )
     interactions = Interactions(
         store=storage,
-        clients=storage,
+        clients=registry.clients,
         clock=clock,
         ttl=settings.interaction_ttl,
         login_url=settings.login_url,
@@ -90,7 +96,7 @@ def sign_in_services(
         authorize=authorize,
         login=login,
         users=storage,
-        apis=storage,
+        apis=registry.apis,
         issuer=issuer,
         events=events,
         factors=factors,
@@ -103,7 +109,7 @@ def sign_in_services(
         sessions=sessions,
         admin_tokens=storage,
         users=storage,
-        api_index=api_index,
+        api_index=registry.api_index,
         authorize=authorize,
         clock=clock,
         issuer=issuer,

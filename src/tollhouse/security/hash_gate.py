@@ -14,6 +14,12 @@ the GIL) at the lowest CPU priority (:func:`yield_to_requests`), so the event lo
 answering every other request while the slots are busy. A slot is held until its
 thread has finished, even when the request waiting for it is cancelled: a thread
 cannot be stopped, and its memory is in use until it returns.
+
+Under ``serve --workers N`` the slots are the server's, not the process's
+(security/shared_slots.py): each worker's gate then has a thread for every slot, and
+each thread takes a shared slot before it checks, waiting there within the same
+deadline. A worker with a queue thus uses the cores another worker leaves idle, and all
+workers together still run no more than ``concurrency`` checks.
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ import math
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from tollhouse.errors import TemporarilyUnavailable
+from tollhouse.security.shared_slots import SlotLease
 
 T = TypeVar("T")
 log = logging.getLogger("tollhouse.security")
@@ -50,6 +58,11 @@ class HashingBusy(TemporarilyUnavailable):
         self.retry_after: int = retry_after
 
 
+class _Abandoned(Exception):
+    """The request left before its check had a slot: the check is skipped, and nobody
+    reads this (asyncio.shield marks it retrieved)."""
+
+
 def available_cpus() -> int:
     """The CPUs this process may run on (its affinity mask, which container runtimes
     set with ``--cpuset-cpus``), else the machine's count."""
@@ -59,8 +72,9 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def default_concurrency(workers: int) -> int:
-    """About one check per core, shared by the worker processes of one machine."""
+def default_concurrency(workers: int = 1) -> int:
+    """About one check per core; ``workers`` processes that cannot share slots
+    (security/shared_slots.py) each get their share."""
     return max(1, available_cpus() // max(1, workers))
 
 
@@ -84,12 +98,18 @@ def yield_to_requests() -> None:
 
 
 class HashGate:
-    """Runs blocking checks in worker threads, ``concurrency`` at a time."""
+    """Runs blocking checks in worker threads, ``concurrency`` at a time; with
+    ``shared``, ``concurrency`` at a time across every process of that lease's server."""
 
-    def __init__(self, concurrency: int, queue: int, queue_time: float) -> None:
+    def __init__(
+        self, concurrency: int, queue: int, queue_time: float, shared: SlotLease | None = None
+    ) -> None:
         if concurrency < 1 or queue < 0 or queue_time < 0:
             raise ValueError("concurrency must be at least 1; queue and queue_time 0 or more")
+        if shared is not None and shared.count != concurrency:
+            raise ValueError("a shared gate's concurrency is its slots' count")
         self.concurrency = concurrency
+        self.shared = shared
         self.queue = queue
         self.queue_time = queue_time
         self._slots = asyncio.Semaphore(concurrency)
@@ -106,17 +126,37 @@ class HashGate:
     async def run(self, check: Callable[..., T], *args: object) -> T:
         """``check(*args)`` in a worker thread once a slot is free; :class:`HashingBusy`
         when none frees up within ``queue_time`` or ``queue`` checks already wait."""
+        deadline = time.monotonic() + self.queue_time
         await self._acquire()
+        work = functools.partial(check, *args)
+        abandoned = threading.Event()
+        if self.shared is not None:
+            work = functools.partial(self._in_shared_slot, self.shared, deadline, abandoned, work)
         try:
-            done = asyncio.get_running_loop().run_in_executor(
-                self._threads, functools.partial(check, *args)
-            )
+            done = asyncio.get_running_loop().run_in_executor(self._threads, work)
         except BaseException:
             self._slots.release()
             raise
         # The slot is freed when the thread returns, not when the caller stops waiting.
         done.add_done_callback(lambda _: self._slots.release())
-        return await asyncio.shield(done)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            abandoned.set()  # a check still waiting for a shared slot need not run
+            raise
+
+    def _in_shared_slot(
+        self, lease: SlotLease, deadline: float, abandoned: threading.Event, work: Callable[[], T]
+    ) -> T:
+        """In the check's thread: wait for one of the server's slots, then check."""
+        if not lease.acquire(deadline - time.monotonic()):
+            raise self._busy("waited too long for another worker's checks")
+        try:
+            if abandoned.is_set():
+                raise _Abandoned
+            return work()
+        finally:
+            lease.release()
 
     async def _acquire(self) -> None:
         if not self._slots.locked():

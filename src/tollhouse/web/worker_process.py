@@ -6,6 +6,7 @@ writers: uvicorn then imports the app it is told to serve.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import sys
@@ -18,14 +19,24 @@ import uvicorn
 
 from tollhouse.observability.access_log import ACCESS_LOG
 from tollhouse.observability.json_lines import JSON_LINES
+from tollhouse.security.shared_slots import SlotLease
 from tollhouse.web.workers import START_FAILED
 
 log = logging.getLogger("tollhouse.workers")
+FACTORY = "tollhouse.web.asgi:from_environment"
+"""The app as uvicorn's options name it (``factory=True``)."""
 
 
-def serve_worker(options: dict[str, Any], sock: socket.socket, ready: Event) -> None:
+def serve_worker(
+    options: dict[str, Any], sock: socket.socket, ready: Event, slots: SlotLease | None
+) -> None:
     """One ``--workers`` process (web/workers.py): uvicorn on ``sock``, ``ready`` set once
-    it serves, exit status ``START_FAILED`` if it never did."""
+    it serves, exit status ``START_FAILED`` if it never did. The app factory is given
+    ``slots``, the server's password-check slots shared by every worker."""
+    if slots is not None and options.get("app") == FACTORY:
+        from tollhouse.web.asgi import from_environment  # the app, only when it is ours
+
+        options = {**options, "app": functools.partial(from_environment, slots)}
     server = uvicorn.Server(uvicorn.Config(**options))
 
     def announce() -> None:

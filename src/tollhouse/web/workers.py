@@ -17,6 +17,10 @@ the workers one at a time on SIGHUP (each new one serving before the old one ret
 new connections get a re-read certificate), and stops on SIGINT/SIGTERM. The worker
 count is fixed: a socket without a worker would leave its share of connections
 unanswered. Elsewhere (macOS, Windows) uvicorn's shared socket stays.
+
+The supervisor also makes the password-check slots the workers share
+(security/shared_slots.py) and gives each process a lease on them; when a process has
+ended, however it ended, it gives back the slots that process still held.
 """
 
 from __future__ import annotations
@@ -29,18 +33,22 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
 from types import FrameType
 from typing import Any
 
+from tollhouse.security.shared_slots import SharedSlots, SlotLease
+
 log = logging.getLogger("tollhouse.workers")
 
 START_FAILED = 3
 """A worker's exit status when it stopped before serving."""
-Target = Callable[[dict[str, Any], socket.socket, Event], None]
-"""What a worker process runs: ``target(options, sock, ready)`` serves on ``sock``, sets
-``ready`` once it serves, and exits with :data:`START_FAILED` if it never did."""
+Target = Callable[[dict[str, Any], socket.socket, Event, SlotLease | None], None]
+"""What a worker process runs: ``target(options, sock, ready, slots)`` serves on
+``sock``, sets ``ready`` once it serves, and exits with :data:`START_FAILED` if it never
+did; ``slots`` is its lease on the shared password-check slots, if any."""
 READY_TIMEOUT = 60.0
 """Seconds a new worker may take to serve before a SIGHUP restart is abandoned."""
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
@@ -89,28 +97,43 @@ def bind_worker_sockets(host: str, port: int, count: int, backlog: int) -> list[
 
 
 class BalancedWorkers:
-    """The supervisor (module docstring): worker ``i`` on ``sockets[i]``."""
+    """The supervisor (module docstring): worker ``i`` on ``sockets[i]``, the workers
+    sharing ``password_slots`` password-check slots (none: no lease is given)."""
 
     def __init__(
-        self, target: Target, options: dict[str, Any], sockets: list[socket.socket]
+        self,
+        target: Target,
+        options: dict[str, Any],
+        sockets: list[socket.socket],
+        password_slots: int = 0,
     ) -> None:
         self.target = target
         self.options = options
         self.sockets = sockets
-        self.processes: list[tuple[SpawnProcess, Event]] = []
+        self.processes: list[Worker] = []
         self.signals: list[int] = []
         self._wake = threading.Event()
         self._context = multiprocessing.get_context("spawn")
+        self.slots = SharedSlots(password_slots, self._context) if password_slots else None
 
-    def _start(self, index: int) -> tuple[SpawnProcess, Event]:
+    def _start(self, index: int) -> Worker:
         ready = self._context.Event()
+        lease = self.slots.lease() if self.slots is not None else None
         process = self._context.Process(
             target=self.target,
-            args=(self.options, self.sockets[index], ready),
+            args=(self.options, self.sockets[index], ready, lease),
             name=f"tollhouse-worker-{index}",
         )
         process.start()
-        return process, ready
+        return Worker(process, ready, lease)
+
+    def _ended(self, worker: Worker) -> None:
+        """After ``worker``'s process was joined: the slots it held are free again."""
+        if self.slots is None or worker.lease is None:
+            return
+        held = self.slots.reclaim(worker.lease)
+        if held:
+            log.warning(f"Worker [{worker.process.pid}] ended holding {held} password slots.")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.signals.append(signum)
@@ -148,10 +171,12 @@ class BalancedWorkers:
     def replace_dead(self) -> int:
         """Start a successor for each worker that died; :data:`START_FAILED` if one had
         failed before serving."""
-        for index, (process, _) in enumerate(self.processes):
+        for index, worker in enumerate(self.processes):
+            process = worker.process
             if process.is_alive():
                 continue
             process.join()
+            self._ended(worker)
             if process.exitcode == START_FAILED:
                 log.error(f"Worker [{process.pid}] failed to start, stopping.")
                 return START_FAILED
@@ -162,18 +187,17 @@ class BalancedWorkers:
     def restart_all(self) -> None:
         """SIGHUP: each worker's replacement serves on its socket before it retires."""
         log.info("SIGHUP: replacing the workers one at a time.")
-        for index, (old, _) in enumerate(self.processes):
-            new, ready = self._start(index)
-            if not self._ready(new, ready):
-                new.kill()
-                new.join()
+        for index, old in enumerate(self.processes):
+            new = self._start(index)
+            if not self._ready(new.process, new.ready):
+                self._kill(new)
                 log.error(
-                    f"New worker [{new.pid}] was not ready in time; "
-                    f"keeping worker [{old.pid}] and abandoning the restart."
+                    f"New worker [{new.process.pid}] was not ready in time; "
+                    f"keeping worker [{old.process.pid}] and abandoning the restart."
                 )
                 return
             self._stop(old)
-            self.processes[index] = (new, ready)
+            self.processes[index] = new
 
     def _ready(self, process: SpawnProcess, ready: Event) -> bool:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -184,16 +208,28 @@ class BalancedWorkers:
                 return False
         return False
 
-    @staticmethod
-    def _stop(process: SpawnProcess) -> None:
-        process.terminate()
-        process.join(STOP_TIMEOUT)
-        if process.is_alive():
-            process.kill()
-            process.join()
+    def _stop(self, worker: Worker) -> None:
+        worker.process.terminate()
+        worker.process.join(STOP_TIMEOUT)
+        self._kill(worker)
+
+    def _kill(self, worker: Worker) -> None:
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join()
+        self._ended(worker)
 
     def stop_all(self) -> None:
-        for process, _ in self.processes:
-            process.terminate()
-        for process, _ in self.processes:
-            self._stop(process)
+        for worker in self.processes:
+            worker.process.terminate()
+        for worker in self.processes:
+            self._stop(worker)
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """One worker process, its readiness event, and its lease on the password slots."""
+
+    process: SpawnProcess
+    ready: Event
+    lease: SlotLease | None

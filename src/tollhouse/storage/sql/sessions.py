@@ -8,7 +8,7 @@ it one wins.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tollhouse.errors import Conflict
@@ -19,6 +19,11 @@ from tollhouse.storage.sql.schema import interactions, session_clients, sessions
 
 sid_clients = session_clients
 """Named apart from the ``SqlSessions.session_clients`` method."""
+
+# Read on every page of a sign-in and every request with a session cookie: built once,
+# not per call (each build and its cache key cost the event loop more than the read).
+GET_SESSION = select(sessions).where(sessions.c.session_hash == bindparam("key"))
+GET_INTERACTION = select(interactions).where(interactions.c.interaction_hash == bindparam("key"))
 
 
 class SqlSessions(SqlRunner):
@@ -33,7 +38,7 @@ class SqlSessions(SqlRunner):
         )
 
     async def get_session(self, session_hash: str) -> Session | None:
-        row = await self._one(select(sessions).where(sessions.c.session_hash == session_hash))
+        row = await self._one(GET_SESSION, {"key": session_hash})
         return None if row is None else rows.to_session(row)
 
     async def delete_session(self, session_hash: str) -> None:
@@ -82,9 +87,7 @@ class SqlSessions(SqlRunner):
         )
 
     async def get_interaction(self, interaction_hash: str) -> Interaction | None:
-        row = await self._one(
-            select(interactions).where(interactions.c.interaction_hash == interaction_hash)
-        )
+        row = await self._one(GET_INTERACTION, {"key": interaction_hash})
         return None if row is None else rows.to_interaction(row)
 
     async def take_interaction(self, interaction_hash: str, now: int) -> Interaction | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tollhouse.protocol.api_index import ApiIndexCache
 from tollhouse.protocol.endpoints.authorize import AuthorizeEndpoint
 from tollhouse.protocol.endpoints.interaction import InteractionApi
 from tollhouse.protocol.interactions import Interactions

@@ -4,27 +4,20 @@ stops the run and says so."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCH = ROOT / "bench"
+from tests.bench.scripts import BENCH, load
+
 TOOLS = {"all.py", "servers.py", "seed_state.py"}
 """Scripts in bench/ that are not steps: this driver, and tools run by hand or by a step."""
 
 
 @pytest.fixture
 def bench_all(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_all_under_test", BENCH / "all.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_all_under_test", module)
-    spec.loader.exec_module(module)
-    return module
+    return load(BENCH / "all.py", "bench_all_under_test", monkeypatch)
 
 
 def test_a_full_run_runs_every_benchmark_once_and_each_writes(bench_all: ModuleType) -> None:

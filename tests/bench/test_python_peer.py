@@ -10,7 +10,6 @@ full run and stops if they fail.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -18,24 +17,14 @@ from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCH = ROOT / "bench"
+from tests.bench.scripts import BENCH, load
+
 PROJECT = BENCH / "idp" / "dot"
-
-
-def _load(path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
 def bench_run(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCH))
-    return _load(BENCH / "run.py", "bench_run_under_test", monkeypatch)
+    return load(BENCH / "run.py", "bench_run_under_test", monkeypatch)
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
@@ -44,7 +33,7 @@ def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
     monkeypatch.setenv("BENCH_DOT_SECRET_KEY", "a key for the test")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return _load(PROJECT / "settings.py", "benchdot_settings_under_test", monkeypatch)
+    return load(PROJECT / "settings.py", "benchdot_settings_under_test", monkeypatch)
 
 
 def test_settings_are_production_settings_on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:

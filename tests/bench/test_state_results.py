@@ -4,25 +4,17 @@ each as it finishes."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench.scripts import BENCH, load
 
 
 @pytest.fixture
 def state(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_state_under_test", BENCH / "state.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_state_under_test", module)
-    spec.loader.exec_module(module)
-    return module
+    return load(BENCH / "state.py", "bench_state_under_test", monkeypatch)
 
 
 def test_each_command_replaces_only_its_part(state: ModuleType) -> None:

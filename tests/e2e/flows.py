@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
+from tests.e2e.conftest import CALLBACK, Seed
 from tests.e2e.forms import parse
 
 
@@ -17,6 +18,20 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode()).digest()
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def code_params(seed: Seed, challenge: str, **extra: str) -> dict[str, str]:
+    """/authorize parameters of a code request with PKCE (S256) by the seeded
+    confidential client for ``read_sensors``; ``extra`` adds or replaces parameters."""
+    return {
+        "response_type": "code",
+        "client_id": seed.confidential_id,
+        "redirect_uri": CALLBACK,
+        "scope": "read_sensors",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
 
 
 @dataclass

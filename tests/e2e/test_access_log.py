@@ -37,7 +37,7 @@ from tests.e2e.conftest import (
     stop,
     wait_healthy,
 )
-from tests.e2e.flows import pkce_pair
+from tests.e2e.flows import code_params, pkce_pair
 
 GOLDEN = [
     '{"ts":TS,"level":"info","logger":"tollhouse.access","msg":"request","request_id":"ID","method":"POST","path":"/token","status":200,"ms":MS,"client":"127.0.0.1"}',
@@ -146,15 +146,7 @@ def requests(base_url: str, seed: Seed) -> list[str]:
             http.get("/authorize", params={"client_id": "nobody", "response_type": "code"}),
             authorize := http.get(
                 "/authorize",
-                params={
-                    "client_id": seed.confidential_id,
-                    "response_type": "code",
-                    "redirect_uri": "http://127.0.0.1:9000/callback",
-                    "scope": "read_sensors",
-                    "state": "s",
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                },
+                params=code_params(seed, challenge, state="s"),
             ),
             http.get(httpx.URL(authorize.headers["location"]).raw_path.decode()),
             http.get("/login"),

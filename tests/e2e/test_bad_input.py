@@ -7,21 +7,12 @@ import base64
 import pytest
 
 from tests.e2e.conftest import CALLBACK, Server
-from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+from tests.e2e.flows import Callback, browse, code_params, exchange, pkce_pair
 
 
 def authorize_params(server: Server, **overrides: str) -> dict[str, str]:
     _, challenge = pkce_pair()
-    return {
-        "response_type": "code",
-        "client_id": server.seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "state": "s1",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        **overrides,
-    }
+    return code_params(server.seed, challenge, **{"state": "s1", **overrides})
 
 
 def new_code(server: Server, verifier_challenge: tuple[str, str]) -> str:

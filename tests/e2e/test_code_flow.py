@@ -6,20 +6,11 @@ import jwt
 import pytest
 
 from tests.e2e.conftest import CALLBACK, SENSORS, Server
-from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+from tests.e2e.flows import Callback, browse, code_params, exchange, pkce_pair
 
 
-def code_params(server: Server, challenge: str, **extra: str) -> dict[str, str]:
-    return {
-        "response_type": "code",
-        "client_id": server.seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "state": "st-123",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        **extra,
-    }
+def authorize_params(server: Server, challenge: str, **extra: str) -> dict[str, str]:
+    return code_params(server.seed, challenge, **{"state": "st-123", **extra})
 
 
 def test_confidential_client_gets_a_verifiable_access_token(server: Server) -> None:
@@ -27,7 +18,7 @@ def test_confidential_client_gets_a_verifiable_access_token(server: Server) -> N
     with server.client() as http:
         result = browse(
             http,
-            code_params(server, challenge),
+            authorize_params(server, challenge),
             username=server.seed.username,
             password=server.seed.password,
         )
@@ -73,12 +64,12 @@ def test_consent_is_remembered_and_second_flow_skips_the_pages(server: Server) -
     with server.client() as http:
         first = browse(
             http,
-            code_params(server, challenge),
+            authorize_params(server, challenge),
             username=server.seed.username,
             password=server.seed.password,
         )
         assert isinstance(first, Callback)
-        response = http.get("/authorize", params=code_params(server, challenge, state="again"))
+        response = http.get("/authorize", params=authorize_params(server, challenge, state="again"))
         assert response.status_code == 302
         assert response.headers["location"].startswith(CALLBACK + "?code=")
 
@@ -113,7 +104,7 @@ def test_deny_redirects_with_access_denied(server: Server) -> None:
     with server.client() as http:
         result = browse(
             http,
-            code_params(server, challenge, scope="write_sensors", state="deny-me"),
+            authorize_params(server, challenge, scope="write_sensors", state="deny-me"),
             username=server.seed.username,
             password=server.seed.password,
             decision="deny",
@@ -129,7 +120,7 @@ def test_wrong_password_shows_the_login_page_again(server: Server) -> None:
     with server.client() as http:
         result = browse(
             http,
-            code_params(server, challenge),
+            authorize_params(server, challenge),
             username=server.seed.username,
             password="wrong password",
         )

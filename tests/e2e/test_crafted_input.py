@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.e2e.conftest import CALLBACK, Server
-from tests.e2e.flows import pkce_pair
+from tests.e2e.flows import code_params, pkce_pair
 from tests.e2e.test_registration import idp, initial_token, post_register  # noqa: F401
 
 DEPTHS = (1_000, 1_500)
@@ -86,16 +86,7 @@ def test_nested_id_token_hint_on_logout_is_invalid_request(server: Server, token
 @pytest.mark.parametrize("token", nested_tokens(), ids=lambda t: f"len{len(t)}")
 def test_nested_id_token_hint_on_authorize_is_refused(server: Server, token: str) -> None:
     _, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": server.seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "state": "s1",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "id_token_hint": token,
-    }
+    params = code_params(server.seed, challenge, state="s1", id_token_hint=token)
     with server.client() as http:
         response = http.get("/authorize", params=params)
     assert response.status_code in (302, 400), (response.status_code, response.text[:300])

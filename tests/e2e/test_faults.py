@@ -37,7 +37,7 @@ from redis import Redis
 from tests.e2e.backends import unavailable
 from tests.e2e.cluster import Cluster, Instance, client_credentials, introspect, start_cluster
 from tests.e2e.conftest import CALLBACK, SENSORS, free_port
-from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+from tests.e2e.flows import Callback, browse, code_params, exchange, pkce_pair
 from tollhouse.resource import TokenError, TokenValidator
 from tollhouse.resource.revocation import RedisRevocationList
 
@@ -256,14 +256,7 @@ def code_from(instance: Instance, cluster: Cluster) -> tuple[str, str]:
     with instance.client() as http:
         result = browse(
             http,
-            {
-                "response_type": "code",
-                "client_id": cluster.seed.confidential_id,
-                "redirect_uri": CALLBACK,
-                "scope": "read_sensors",
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-            },
+            code_params(cluster.seed, challenge),
             username=cluster.seed.username,
             password=cluster.seed.password,
         )

@@ -21,7 +21,7 @@ from redis import Redis
 from tests.e2e.backends import REDIS_URL, postgres_database, require_redis
 from tests.e2e.cluster import Cluster, client_credentials, introspect, kids, start_cluster
 from tests.e2e.conftest import CALLBACK, SENSORS
-from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+from tests.e2e.flows import Callback, browse, code_params, exchange, pkce_pair
 from tollhouse.resource import TokenError, TokenValidator
 from tollhouse.resource.revocation import RedisRevocationList
 
@@ -41,23 +41,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             cluster.stop()
 
 
-def authorize_params(cluster: Cluster, challenge: str) -> dict[str, str]:
-    return {
-        "response_type": "code",
-        "client_id": cluster.seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-
-
 def code_from_a(cluster: Cluster, http: httpx.Client) -> tuple[str, str]:
     """(code, verifier) from a login and consent at instance A."""
     verifier, challenge = pkce_pair()
     result = browse(
         http,
-        authorize_params(cluster, challenge),
+        code_params(cluster.seed, challenge),
         username=cluster.seed.username,
         password=cluster.seed.password,
     )
@@ -163,7 +152,7 @@ def test_login_session_created_at_a_is_valid_at_b(cluster: Cluster) -> None:
         # One browser: the cookie jar is shared, cookies are per host, not per port.
         with cluster.b.client(cookies=a.cookies) as b:
             verifier, challenge = pkce_pair()
-            result = browse(b, authorize_params(cluster, challenge))  # no credentials
+            result = browse(b, code_params(cluster.seed, challenge))  # no credentials
             assert isinstance(result, Callback), "B asked to sign in again"
             response = exchange(
                 b, result.code, verifier=verifier, redirect_uri=CALLBACK, auth=cluster.auth()

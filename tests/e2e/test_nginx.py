@@ -29,7 +29,7 @@ from tests.e2e.conftest import (
     start_server,
     stop,
 )
-from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+from tests.e2e.flows import Callback, browse, code_params, exchange, pkce_pair
 from tollhouse.security.tls import ensure_self_signed
 
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "tollhouse.conf"
@@ -227,15 +227,7 @@ def test_code_flow_end_to_end_through_nginx_and_the_auth_request_example(
 ) -> None:
     seed = deployment.seed
     verifier, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "state": "via-nginx",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    params = code_params(seed, challenge, state="via-nginx")
     with deployment.client() as http:
         result = browse(http, params, username=seed.username, password=seed.password)
         assert isinstance(result, Callback), getattr(result, "text", result)

@@ -24,7 +24,7 @@ from tests.e2e.conftest import (
     start_server,
     stop,
 )
-from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+from tests.e2e.flows import Callback, browse, code_params, exchange, pkce_pair
 from tests.e2e.test_diagnosis import access_lines
 
 FORWARDED_CLIENT = "203.0.113.9"
@@ -38,16 +38,8 @@ class Walk:
     request_ids: set[str] = field(default_factory=set)
 
 
-def code_params(server: Server, challenge: str) -> dict[str, str]:
-    return {
-        "response_type": "code",
-        "client_id": server.seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "state": "st-obs",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+def authorize_params(server: Server, challenge: str) -> dict[str, str]:
+    return code_params(server.seed, challenge, state="st-obs")
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +83,17 @@ def walk(proxied: Server) -> Walk:
         done.secrets.add(verifier)
         failed = browse(
             http,
-            code_params(server, challenge),
+            authorize_params(server, challenge),
             username=seed.username,
             password="wrong password 123",
         )
         assert isinstance(failed, httpx.Response) and failed.status_code == 400
         done.secrets.add("wrong password 123")
         result = browse(
-            http, code_params(server, challenge), username=seed.username, password=seed.password
+            http,
+            authorize_params(server, challenge),
+            username=seed.username,
+            password=seed.password,
         )
         assert isinstance(result, Callback), result
         done.secrets.add(result.code)
@@ -123,7 +118,7 @@ def walk(proxied: Server) -> Walk:
 
         verifier, challenge = pkce_pair()
         done.secrets.add(verifier)
-        again = browse(http, code_params(server, challenge))
+        again = browse(http, authorize_params(server, challenge))
         assert isinstance(again, Callback), again
         done.secrets.add(again.code)
         used = exchange(http, again.code, verifier=verifier, redirect_uri=CALLBACK, auth=auth)

@@ -11,21 +11,14 @@ import pytest
 
 import tollhouse.web
 from tests.e2e.conftest import CALLBACK, Server
-from tests.e2e.flows import pkce_pair
+from tests.e2e.flows import code_params, pkce_pair
 from tests.e2e.forms import parse
 from tollhouse.web.messages import CATALOGUES, LOCALES
 
 
 def start(server: Server, scope: str = "read_sensors write_sensors") -> dict[str, str]:
     _, challenge = pkce_pair()
-    return {
-        "response_type": "code",
-        "client_id": server.seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": scope,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    return code_params(server.seed, challenge, scope=scope)
 
 
 def check_page_rules(html: str, csp: str) -> None:

@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from tests.e2e.backends import backend
-from tests.e2e.conftest import CALLBACK, Seed, Server, free_port, seed_database, start_server, stop
-from tests.e2e.flows import Callback, browse, pkce_pair
+from tests.e2e.conftest import Seed, Server, free_port, seed_database, start_server, stop
+from tests.e2e.flows import Callback, browse, code_params, pkce_pair
 from tests.e2e.test_workers import served_by, worker_processes
 from tollhouse.web.workers import balanced_sockets_available
 
@@ -74,14 +74,7 @@ def sign_in(http: httpx.Client, seed: Seed) -> int:
     """A browser sign-in on ``http``: 302 when it reached the client, else the status
     of the page that stopped it (503: no slot for the password check)."""
     _, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    params = code_params(seed, challenge)
     try:
         result = browse(http, params, username=seed.username, password=seed.password)
     finally:

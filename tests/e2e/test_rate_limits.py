@@ -22,7 +22,7 @@ from tests.e2e.conftest import (
     start_server,
     stop,
 )
-from tests.e2e.flows import pkce_pair
+from tests.e2e.flows import code_params, pkce_pair
 from tests.e2e.forms import parse
 
 REDIS_URL = os.environ.get("TOLLHOUSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -100,14 +100,7 @@ def login_page(http: httpx.Client, server: Server) -> tuple[str, dict[str, str]]
     _, challenge = pkce_pair()
     response = http.get(
         "/authorize",
-        params={
-            "response_type": "code",
-            "client_id": server.seed.confidential_id,
-            "redirect_uri": CALLBACK,
-            "scope": "read_sensors",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        },
+        params=code_params(server.seed, challenge),
         follow_redirects=True,
     )
     assert response.status_code == 200, response.text

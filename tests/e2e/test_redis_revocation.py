@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.e2e.conftest import CALLBACK, Seed, free_port, seed_database, start_server, stop
-from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+from tests.e2e.flows import Callback, browse, code_params, exchange, pkce_pair
 
 REDIS_URL = os.environ.get("TOLLHOUSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -63,14 +63,7 @@ def test_revocation_is_written_to_redis_with_the_tokens_lifetime(
 
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             verifier, challenge = pkce_pair()
-            params = {
-                "response_type": "code",
-                "client_id": seed.confidential_id,
-                "redirect_uri": CALLBACK,
-                "scope": "read_sensors",
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-            }
+            params = code_params(seed, challenge)
             result = browse(http, params, username=seed.username, password=seed.password)
             assert isinstance(result, Callback)
             auth = (seed.confidential_id, seed.confidential_secret)

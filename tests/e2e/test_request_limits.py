@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import CALLBACK, Seed, Server, free_port, seed_database, start_server, stop
-from tests.e2e.flows import pkce_pair
+from tests.e2e.conftest import Seed, Server, free_port, seed_database, start_server, stop
+from tests.e2e.flows import code_params, pkce_pair
 
 
 @contextmanager
@@ -42,15 +42,7 @@ def authorize_params(server: Server) -> dict[str, str]:
     """A valid request from an anonymous browser: it needs the sign-in page, so each one
     that is let through stores an interaction."""
     _, challenge = pkce_pair()
-    return {
-        "response_type": "code",
-        "client_id": server.seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "state": "flood",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    return code_params(server.seed, challenge, state="flood")
 
 
 async def flood(

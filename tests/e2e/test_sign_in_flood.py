@@ -23,7 +23,6 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import (
-    CALLBACK,
     Seed,
     Server,
     free_port,
@@ -31,7 +30,7 @@ from tests.e2e.conftest import (
     start_server,
     stop,
 )
-from tests.e2e.flows import pkce_pair
+from tests.e2e.flows import code_params, pkce_pair
 from tests.e2e.forms import parse
 from tollhouse.models import AuthMethod, Client, GrantType
 from tollhouse.security.passwords import PasswordHasher
@@ -129,14 +128,7 @@ async def open_login_form(http: httpx.AsyncClient, server: Server) -> tuple[str,
     _, challenge = pkce_pair()
     page = await http.get(
         "/authorize",
-        params={
-            "response_type": "code",
-            "client_id": server.seed.confidential_id,
-            "redirect_uri": CALLBACK,
-            "scope": "read_sensors",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        },
+        params=code_params(server.seed, challenge),
         follow_redirects=True,
     )
     assert page.status_code == 200, page.text

@@ -22,7 +22,6 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import (
-    CALLBACK,
     HASHER,
     Seed,
     Server,
@@ -31,7 +30,7 @@ from tests.e2e.conftest import (
     start_server,
     stop,
 )
-from tests.e2e.flows import pkce_pair
+from tests.e2e.flows import code_params, pkce_pair
 from tests.e2e.forms import parse
 from tollhouse.models import User
 from tollhouse.randomness import identifier
@@ -85,14 +84,7 @@ class Browser:
         _, challenge = pkce_pair()
         page = self.http.get(
             "/authorize",
-            params={
-                "response_type": "code",
-                "client_id": server.seed.confidential_id,
-                "redirect_uri": CALLBACK,
-                "scope": "read_sensors",
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-            },
+            params=code_params(server.seed, challenge),
             follow_redirects=True,
         )
         assert page.status_code == 200, page.text

@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e.backends import backend
 from tests.e2e.conftest import CALLBACK, Seed, Server, free_port, seed_database, start_server, stop
-from tests.e2e.flows import Callback, browse, exchange, pkce_pair
+from tests.e2e.flows import Callback, browse, code_params, exchange, pkce_pair
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +64,7 @@ def healthz_total(base_url: str) -> float:
 def test_two_workers_serve_the_code_flow(two_workers: Server) -> None:
     seed = two_workers.seed
     verifier, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": seed.confidential_id,
-        "redirect_uri": CALLBACK,
-        "scope": "read_sensors",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    params = code_params(seed, challenge)
     # New connection per request, so the two processes share the work.
     with httpx.Client(
         base_url=two_workers.base_url,

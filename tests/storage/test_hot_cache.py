@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from tollhouse.models import Api, Client
 from tollhouse.storage.hot_cache import CachedApis, CachedClients, RegistryWatch
 from tollhouse.storage.memory import MemoryStorage
@@ -216,3 +218,105 @@ async def test_an_unreadable_counter_trusts_nothing_cached() -> None:
     await store.delete_client("c1")
     tick.now += 0.5
     assert await cached.get_client("c1") is None
+
+
+class GatedReads(MemoryStorage):
+    """A store that counts client and API reads and holds each until ``release`` is
+    set, so that requests arriving meanwhile overlap with it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.client_reads = self.api_reads = 0
+        self.fail: Exception | None = None
+
+    async def get_client(self, client_id: str) -> Client | None:
+        self.client_reads += 1
+        found = await super().get_client(client_id)
+        await self.release.wait()
+        if self.fail is not None:
+            raise self.fail
+        return found
+
+    async def list_apis(self) -> list[Api]:
+        self.api_reads += 1
+        found = await super().list_apis()
+        await self.release.wait()
+        return found
+
+
+async def test_requests_that_miss_together_share_one_read() -> None:
+    store, tick = GatedReads(), Ticker()
+    clients, apis = watched(store, tick)
+    await store.add_client(client())
+    await store.add_api(Api("https://a.test", ("a",), NOW))
+    waiting = [asyncio.create_task(clients.get_client("c1")) for _ in range(50)]
+    listing = [asyncio.create_task(apis.api_snapshot()) for _ in range(50)]
+    await asyncio.sleep(0.01)
+    store.release.set()
+    found = await asyncio.gather(*waiting)
+    snapshots = await asyncio.gather(*listing)
+    assert (store.client_reads, store.api_reads) == (1, 1)
+    assert {c.client_id for c in found if c is not None} == {"c1"} and None not in found
+    assert all(s is snapshots[0] for s in snapshots)  # one index build for all of them
+    await clients.get_client("c1")
+    await apis.api_snapshot()
+    assert (store.client_reads, store.api_reads) == (1, 1)  # and the answer is cached
+
+
+async def test_a_request_that_goes_away_leaves_the_shared_read_to_the_others() -> None:
+    store, tick = GatedReads(), Ticker()
+    clients, _ = watched(store, tick)
+    await store.add_client(client())
+    first = asyncio.create_task(clients.get_client("c1"))
+    second = asyncio.create_task(clients.get_client("c1"))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    store.release.set()
+    found = await second
+    assert found is not None and found.client_id == "c1"
+    assert first.cancelled() and store.client_reads == 1
+
+
+@pytest.mark.parametrize("watch", [True, False], ids=["watched", "unwatched"])
+async def test_a_request_after_a_write_does_not_join_a_read_from_before_it(watch: bool) -> None:
+    store, tick = GatedReads(), Ticker()
+    if watch:
+        clients, apis = watched(store, tick)
+    else:
+        clients = CachedClients(store, ttl=60, monotonic=tick)
+        apis = CachedApis(store, ttl=60, monotonic=tick)
+    await store.add_client(client(secret_hash="hmac-sha256$old"))
+    before = asyncio.create_task(clients.get_client("c1"))
+    listed_before = asyncio.create_task(apis.api_snapshot())
+    await asyncio.sleep(0.01)
+    await clients.set_client_secret("c1", "hmac-sha256$new")
+    await apis.add_api(Api("https://a.test", ("a",), NOW))
+    after = asyncio.create_task(clients.get_client("c1"))
+    listed_after = asyncio.create_task(apis.api_snapshot())
+    await asyncio.sleep(0.01)
+    store.release.set()
+    old, new = await before, await after
+    assert old is not None and old.secret_hash == "hmac-sha256$old"
+    assert new is not None and new.secret_hash == "hmac-sha256$new"
+    assert await listed_before == () and len(await listed_after) == 1
+    assert (store.client_reads, store.api_reads) == (2, 2)
+    if not watch:
+        return  # without a change counter, the read from before the write is kept
+    cached = await clients.get_client("c1")
+    assert cached is not None and cached.secret_hash == "hmac-sha256$new"
+    assert len(await apis.api_snapshot()) == 1
+
+
+async def test_a_failed_shared_read_fails_its_waiters_and_is_not_kept() -> None:
+    store, tick = GatedReads(), Ticker()
+    clients, _ = watched(store, tick)
+    await store.add_client(client())
+    store.fail = OSError("database down")
+    waiting = [asyncio.create_task(clients.get_client("c1")) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    store.release.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(o, OSError) for o in outcomes) and store.client_reads == 1
+    store.fail = None
+    assert await clients.get_client("c1") is not None and store.client_reads == 2

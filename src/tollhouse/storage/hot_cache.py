@@ -20,6 +20,10 @@ within :data:`CHECK_INTERVAL` seconds (ADR 0011):
 * unknown client ids are not cached (a client created a moment ago works at once, and
   a flood of made-up ids cannot fill the cache); the cache is bounded
   (``max_entries``, least recently used evicted first).
+* requests that miss together share one read (:class:`SingleFlight`): when the list of
+  APIs expires under load, the requests arriving while it is read wait for that read
+  instead of each reading every API again (with thousands of APIs, one read per
+  waiting request would stall the event loop every ``ttl`` seconds).
 
 The age is measured with ``time.monotonic`` (a cache age, not a protocol time).
 """
@@ -31,12 +35,16 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 from tollhouse.models import Api, Client
 from tollhouse.storage.ports import ApiStore, ClientStore, RegistryVersion
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 DEFAULT_TTL = 5.0
 DEFAULT_MAX_ENTRIES = 10_000
@@ -98,6 +106,42 @@ class RegistryWatch:
         self._epoch += 1
 
 
+class SingleFlight(Generic[K, V]):
+    """At most one read per key in flight: callers that ask for a key while its read
+    runs get that read's answer (or its exception).
+
+    The read runs in a task of its own, so a caller that is cancelled (its client went
+    away) does not cancel the read the others wait for. Keys should carry the registry
+    epoch, so that a caller who has seen a change never joins a read begun before it.
+    """
+
+    def __init__(self) -> None:
+        self._reads: dict[K, asyncio.Task[V]] = {}
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+    async def load(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
+        task = self._reads.get(key)
+        if task is None:
+            task = asyncio.ensure_future(read())
+            self._reads[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def forget(self, matches: Callable[[K], bool]) -> None:
+        """Callers from now on start a new read for the keys that ``matches``: what is in
+        flight for them was read before a write (those already waiting still get it)."""
+        for key in [key for key in self._reads if matches(key)]:
+            del self._reads[key]
+
+    def _finished(self, key: K, task: asyncio.Task[V]) -> None:
+        if self._reads.get(key) is task:
+            del self._reads[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here: every caller may have gone
+
+
 class CachedClients:
     """A :class:`ClientStore` that remembers found clients until the registry changes
     (``watch``) or for ``ttl`` seconds, whichever comes first."""
@@ -120,6 +164,7 @@ class CachedClients:
         self._now = monotonic
         self._entries: OrderedDict[str, tuple[float, Client]] = OrderedDict()
         self._epoch = 0
+        self._reads: SingleFlight[tuple[str, int], Client | None] = SingleFlight()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -133,7 +178,9 @@ class CachedClients:
         if entry is not None and now - entry[0] < self._ttl:
             self._entries.move_to_end(client_id)
             return entry[1]
-        client = await self._inner.get_client(client_id)
+        client = await self._reads.load(
+            (client_id, epoch), lambda: self._inner.get_client(client_id)
+        )
         if client is None:
             self._entries.pop(client_id, None)
             return None
@@ -159,6 +206,7 @@ class CachedClients:
 
     def forget(self, client_id: str) -> None:
         self._entries.pop(client_id, None)
+        self._reads.forget(lambda key: key[0] == client_id)
 
     def _changed(self, client_id: str) -> None:
         """After a write through this process: drop the entry now, and keep reads that
@@ -223,6 +271,7 @@ class CachedApis:
         self._ttl = ttl
         self._now = monotonic
         self._cached: tuple[float, int, tuple[Api, ...]] | None = None
+        self._reads: SingleFlight[int, tuple[Api, ...]] = SingleFlight()
 
     async def list_apis(self) -> list[Api]:
         return list(await self.api_snapshot())
@@ -235,13 +284,17 @@ class CachedApis:
         cached = self._cached
         if cached is not None and cached[1] == epoch and now - cached[0] < self._ttl:
             return cached[2]
-        found = tuple(await self._inner.list_apis())
+        found = await self._reads.load(epoch, self._read_all)
         if self._watch is None or self._watch.current == epoch:
             self._cached = (now, epoch, found)
         return found
 
+    async def _read_all(self) -> tuple[Api, ...]:
+        return tuple(await self._inner.list_apis())
+
     def forget(self) -> None:
         self._cached = None
+        self._reads.forget(lambda _: True)
         if self._watch is not None:
             self._watch.changed_here()
 

@@ -974,10 +974,8 @@ class PeerRow:
     ours_rps: float
     ours_p99: float
     peer_rps: float
-
-    @property
-    def ratio(self) -> float:
-        return self.ours_rps / self.peer_rps
+    ratio: float
+    """The median of the per-round ratios, as in RESULTS.md: not ours_rps / peer_rps."""
 
 
 SCENARIO_NAMES = {
@@ -989,21 +987,19 @@ SCENARIO_NAMES = {
 
 
 def peer_rows(peer: str, pairs: dict[str, Pair]) -> list[PeerRow]:
-    """README rows from alternating runs against ``peer`` (ratio: median of the rounds,
-    so ``ours_rps / peer_rps`` of the medians is only close to it)."""
-    rows = []
-    for name, pair in pairs.items():
-        ours_rps = statistics.median(r.rps for r in pair.ours)
-        rows.append(
-            PeerRow(
-                peer,
-                name,
-                ours_rps,
-                statistics.median(r.p99 for r in pair.ours),
-                ours_rps / pair.ratio(),
-            )
+    """README rows from alternating runs against ``peer``: each side's median rate, as
+    RESULTS.md shows them, and the median of the per-round ratios."""
+    return [
+        PeerRow(
+            peer,
+            name,
+            statistics.median(r.rps for r in pair.ours),
+            statistics.median(r.p99 for r in pair.ours),
+            statistics.median(r.rps for r in pair.peer),
+            pair.ratio(),
         )
-    return rows
+        for name, pair in pairs.items()
+    ]
 
 
 def python_peer_rows(runs: list[PythonPeerRun] | None) -> list[PeerRow]:

@@ -351,7 +351,8 @@ def markdown(mode: Mode, figures: dict[str, Figures], floods: dict[str, Flood]) 
         BEGIN,
         "## Sign-in throughput and `/token` during a sign-in flood (`bench/sign_in.py`)",
         "",
-        f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}. Medians of {mode.rounds} rounds of"
+        f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}; load average"
+        f" {os.getloadavg()[0]:.1f} at the end of the run. Medians of {mode.rounds} rounds of"
         f" {mode.seconds:g} s per figure, the measurements alternated within each round."
         " argon2id at the server's parameters (RFC 9106 §4: t=3, m=64 MiB, p=4).",
         "",
@@ -401,9 +402,9 @@ NOTES = (
     " by the CPU time the verifying processes, or the server's processes, used in the"
     " window: it does not depend on what else the machine runs. In the flood, a refused"
     " sign-in waits its `Retry-After` (times 1 to 1.5 at random: people refused together"
-    " do not all retry at the same instant) before trying again, as the page asks. The machine"
-    " is shared with other jobs, so the wall-clock figures are noisy; compare within"
-    " one run."
+    " do not all retry at the same instant) before trying again, as the page asks."
+    " Wall-clock figures depend on what else the machine runs (the load average above);"
+    " compare within one run."
 )
 
 

@@ -240,9 +240,18 @@ def compare_markdown(found: list[dict[str, object]]) -> str:
             )
             lines.append(
                 f"| {row['scenario']} | {row['empty_rps']:,.0f} | {row['full_rps']:,.0f} | "
-                f"{row['empty_p99']} | {row['full_p99']} | {ratio} | {verdict} |"
+                f"{row['empty_p99']} | {row['full_p99']} | {'—' if ratio is None else ratio} "
+                f"| {verdict} |"
             )
         lines.append("")
+    if found:
+        lines += [
+            "`revocations_poll`: a resource server that has caught up asks for what is new; "
+            "`revocations_page`: a page of 1,000 live entries on the seeded state, an empty "
+            "page on the empty one, so no ratio (catching up over the whole list: the feed "
+            "part).",
+            "",
+        ]
     return "\n".join(lines)
 
 

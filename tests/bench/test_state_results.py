@@ -63,3 +63,22 @@ def test_the_soak_verdict_is_rows_and_bytes_at_the_end_against_the_start(
         "- revocations bytes: 1.0 MiB → 1.0 MiB (goal: flat, met).",
         "  revocations bytes over the second half: +0.0%.",
     ]
+
+
+def test_a_feed_page_has_no_ratio_against_the_empty_states_empty_page(
+    state: ModuleType,
+) -> None:
+    compare = sys.modules["idp.compare_state"]
+    result = sys.modules["idp.wrk"].WrkResult
+    sides = [compare.Side(label, server=None, seeded=None) for label in ("empty", "full")]
+    for side, p99 in zip(sides, (40.0, 600.0), strict=True):
+        for name in ("revocations_poll", "revocations_page"):
+            side.results[name] = [result(100, 10.0, 10.0, 1.0, 2.0, p99)]
+    found = compare.summary(
+        "SQLite", *sides, {"scale": 1, "seed_seconds": 1, "seconds": 10, "rounds": 1}
+    )
+    ratios = {row["scenario"]: row["ratio"] for row in found["rows"]}
+    assert ratios == {"revocations_poll": 15.0, "revocations_page": None}
+    table = state.compare_markdown([found])
+    assert "| revocations_page | 10 | 10 | 40.0 | 600.0 | — | — |" in table
+    assert "| revocations_poll | 10 | 10 | 40.0 | 600.0 | 15.0 | **missed** |" in table

@@ -320,3 +320,46 @@ async def test_a_failed_shared_read_fails_its_waiters_and_is_not_kept() -> None:
     assert all(isinstance(o, OSError) for o in outcomes) and store.client_reads == 1
     store.fail = None
     assert await clients.get_client("c1") is not None and store.client_reads == 2
+
+
+async def test_an_aged_api_list_is_read_again_while_requests_keep_it() -> None:
+    store, tick = GatedReads(), Ticker()
+    _, apis = watched(store, tick)  # ttl 60
+    await store.add_api(Api("https://a.test", ("a",), NOW))
+    store.release.set()
+    first = await apis.api_snapshot()
+    store.release.clear()
+    tick.now += 61  # aged, and the counter has not moved
+    answers = [await asyncio.wait_for(apis.api_snapshot(), 1) for _ in range(20)]
+    assert all(answer is first for answer in answers)  # nobody waited for the read
+    assert store.api_reads == 2  # one read renews it
+    store.release.set()
+    await asyncio.sleep(0.01)
+    renewed = await apis.api_snapshot()
+    assert renewed == first and store.api_reads == 2
+    tick.now += 59
+    assert await apis.api_snapshot() is renewed and store.api_reads == 2
+
+
+async def test_an_api_list_twice_the_ttl_old_is_read_before_the_answer() -> None:
+    store, tick = GatedReads(), Ticker()
+    _, apis = watched(store, tick)
+    store.release.set()
+    assert await apis.api_snapshot() == ()
+    tick.now += 121
+    store.release.clear()
+    waiting = asyncio.create_task(apis.api_snapshot())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    store.release.set()
+    assert await waiting == () and store.api_reads == 2
+
+
+async def test_a_change_elsewhere_is_not_answered_from_the_aged_list() -> None:
+    store, tick = GatedReads(), Ticker()
+    _, apis = watched(store, tick)
+    store.release.set()
+    assert await apis.api_snapshot() == ()
+    await store.add_api(Api("https://a.test", ("a",), NOW))  # elsewhere: the counter moves
+    tick.now += 61
+    assert [api.identifier for api in await apis.api_snapshot()] == ["https://a.test"]

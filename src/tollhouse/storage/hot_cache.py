@@ -253,10 +253,21 @@ class CachedClients:
             self._changed(client.client_id)
 
 
+def _log_failed_renewal(task: asyncio.Task[tuple[Api, ...]]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("cannot read the API list again: %s", error)
+
+
 class CachedApis:
     """An :class:`ApiStore` whose list of APIs is remembered until the registry
     changes (``watch``) or for ``ttl`` seconds, whichever comes first. It is also an
-    :class:`ApiSnapshots`: the remembered tuple is handed out as is."""
+    :class:`ApiSnapshots`: the remembered tuple is handed out as is.
+
+    With a ``watch``, a list that reached ``ttl`` while the change counter stayed put is
+    read again in the background, and requests keep the list they have meanwhile (but
+    never one older than twice ``ttl``): with thousands of APIs that read takes long
+    enough that every grant waiting for it would show in the latency percentiles.
+    """
 
     def __init__(
         self,
@@ -272,6 +283,7 @@ class CachedApis:
         self._now = monotonic
         self._cached: tuple[float, int, tuple[Api, ...]] | None = None
         self._reads: SingleFlight[int, tuple[Api, ...]] = SingleFlight()
+        self._renewal: asyncio.Task[tuple[Api, ...]] | None = None
 
     async def list_apis(self) -> list[Api]:
         return list(await self.api_snapshot())
@@ -282,12 +294,27 @@ class CachedApis:
         epoch = 0 if self._watch is None else await self._watch.epoch()
         now = self._now()
         cached = self._cached
-        if cached is not None and cached[1] == epoch and now - cached[0] < self._ttl:
-            return cached[2]
+        if cached is not None and cached[1] == epoch:
+            age = now - cached[0]
+            if age < self._ttl:
+                return cached[2]
+            if self._watch is not None and age < 2 * self._ttl:
+                self._renew(epoch, now)
+                return cached[2]
+        return await self._load(epoch, now)
+
+    async def _load(self, epoch: int, now: float) -> tuple[Api, ...]:
         found = await self._reads.load(epoch, self._read_all)
         if self._watch is None or self._watch.current == epoch:
             self._cached = (now, epoch, found)
         return found
+
+    def _renew(self, epoch: int, now: float) -> None:
+        """Read the list again without anyone waiting for it (one read at a time)."""
+        if self._renewal is not None and not self._renewal.done():
+            return
+        self._renewal = asyncio.ensure_future(self._load(epoch, now))
+        self._renewal.add_done_callback(_log_failed_renewal)
 
     async def _read_all(self) -> tuple[Api, ...]:
         return tuple(await self._inner.list_apis())

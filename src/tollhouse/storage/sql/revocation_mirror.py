@@ -17,12 +17,15 @@ PostgreSQL sequences can commit out of order and have no ``data_version``, so th
 PostgreSQL backend keeps its query (an index lookup on the server).
 
 The copy holds what the table holds — unexpired revocations, pruned as they expire —
-so it is as bounded as the table the purger keeps bounded.
+so it is as bounded as the table the purger keeps bounded. Pruning visits only what has
+expired (entries are filed by the minute they expire in): a list of a million live
+revocations is not walked once a minute on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import sqlite3
 import time
@@ -37,6 +40,8 @@ PAGE = 1000
 """Revocations read per query while catching up."""
 MAX_PAGES = 100
 """Catching up reads at most this many pages per sync; more left over → ask the table."""
+PRUNE_EVERY = 60
+"""Seconds between prunes, and the width of the expiry buckets they drop."""
 RETRY_AFTER = 1.0
 """Seconds before reopening a ``data_version`` connection that failed."""
 ATTEMPTS = 3
@@ -99,6 +104,10 @@ class RevocationMirror:
         self._query = is_revoked_query
         self._revoked: dict[str, int] = {}
         """jti → expires_at of every unexpired revocation read so far."""
+        self._expiring: dict[int, list[str]] = {}
+        """Bucket (``expires_at // PRUNE_EVERY``) → the jtis filed in it."""
+        self._buckets: list[int] = []
+        """The keys of ``_expiring`` as a heap: the earliest bucket first."""
         self._cursor = 0
         self._synced: int | None = None
         """``data_version`` read just before the last complete sync began."""
@@ -127,7 +136,7 @@ class RevocationMirror:
         for _ in range(MAX_PAGES):
             page = await self._since(self._cursor, now, PAGE)
             for revocation in page:
-                self._revoked[revocation.jti] = revocation.expires_at
+                self._remember(revocation.jti, revocation.expires_at)
                 self._cursor = max(self._cursor, revocation.seq)
             if len(page) < PAGE:
                 break
@@ -136,11 +145,28 @@ class RevocationMirror:
         self._prune(now)
         self._synced = version
 
+    def _remember(self, jti: str, expires_at: int) -> None:
+        self._revoked[jti] = expires_at
+        bucket = expires_at // PRUNE_EVERY
+        filed = self._expiring.get(bucket)
+        if filed is None:
+            filed = self._expiring[bucket] = []
+            heapq.heappush(self._buckets, bucket)
+        filed.append(jti)
+
     def _prune(self, now: int) -> None:
+        """Drop the buckets whose every entry has expired (``expires_at <= now``)."""
         if now < self._next_prune:
             return
-        self._next_prune = now + 60
-        self._revoked = {jti: exp for jti, exp in self._revoked.items() if exp > now}
+        self._next_prune = now + PRUNE_EVERY
+        while self._buckets and (self._buckets[0] + 1) * PRUNE_EVERY <= now:
+            for jti in self._expiring.pop(heapq.heappop(self._buckets)):
+                expires_at = self._revoked.get(jti)
+                if expires_at is not None and expires_at <= now:  # not revoked again since
+                    del self._revoked[jti]
+
+    def __len__(self) -> int:
+        return len(self._revoked)
 
     def close(self) -> None:
         if self._sync_task is not None:

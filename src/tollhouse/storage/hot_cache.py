@@ -118,9 +118,6 @@ class SingleFlight(Generic[K, V]):
     def __init__(self) -> None:
         self._reads: dict[K, asyncio.Task[V]] = {}
 
-    def __len__(self) -> int:
-        return len(self._reads)
-
     async def load(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
         task = self._reads.get(key)
         if task is None:

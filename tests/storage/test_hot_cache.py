@@ -176,21 +176,33 @@ async def test_the_counter_is_read_at_most_once_per_interval_for_all_requests() 
     assert version.reads == 2
 
 
-class SlowClients(MemoryStorage):
-    """A store whose client reads wait until ``release`` is set."""
+class GatedReads(MemoryStorage):
+    """A store that counts client and API reads and holds each until ``release`` is
+    set, so that requests arriving meanwhile overlap with it."""
 
     def __init__(self) -> None:
         super().__init__()
         self.release = asyncio.Event()
+        self.client_reads = self.api_reads = 0
+        self.fail: Exception | None = None
 
     async def get_client(self, client_id: str) -> Client | None:
+        self.client_reads += 1
         found = await super().get_client(client_id)
+        await self.release.wait()
+        if self.fail is not None:
+            raise self.fail
+        return found
+
+    async def list_apis(self) -> list[Api]:
+        self.api_reads += 1
+        found = await super().list_apis()
         await self.release.wait()
         return found
 
 
 async def test_a_read_overtaken_by_a_change_is_not_cached() -> None:
-    store, tick = SlowClients(), Ticker()
+    store, tick = GatedReads(), Ticker()
     watch = RegistryWatch(store, interval=0.5, monotonic=tick)
     cached = CachedClients(store, watch=watch, ttl=60, monotonic=tick)
     await store.add_client(client())
@@ -218,31 +230,6 @@ async def test_an_unreadable_counter_trusts_nothing_cached() -> None:
     await store.delete_client("c1")
     tick.now += 0.5
     assert await cached.get_client("c1") is None
-
-
-class GatedReads(MemoryStorage):
-    """A store that counts client and API reads and holds each until ``release`` is
-    set, so that requests arriving meanwhile overlap with it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = asyncio.Event()
-        self.client_reads = self.api_reads = 0
-        self.fail: Exception | None = None
-
-    async def get_client(self, client_id: str) -> Client | None:
-        self.client_reads += 1
-        found = await super().get_client(client_id)
-        await self.release.wait()
-        if self.fail is not None:
-            raise self.fail
-        return found
-
-    async def list_apis(self) -> list[Api]:
-        self.api_reads += 1
-        found = await super().list_apis()
-        await self.release.wait()
-        return found
 
 
 async def test_requests_that_miss_together_share_one_read() -> None:

@@ -22,11 +22,6 @@ from tests.bench.scripts import BENCH, load
 PROJECT = BENCH / "idp" / "dot"
 
 
-@pytest.fixture
-def bench_run(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load(BENCH / "run.py", "bench_run_under_test", monkeypatch)
-
-
 def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
     for key in [k for k in os.environ if k.startswith("BENCH_DOT_")]:
         monkeypatch.delenv(key)

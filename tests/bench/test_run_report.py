@@ -5,15 +5,6 @@ from __future__ import annotations
 import sys
 from types import ModuleType
 
-import pytest
-
-from tests.bench.scripts import BENCH, load
-
-
-@pytest.fixture
-def bench_run(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load(BENCH / "run.py", "bench_run_report_under_test", monkeypatch)
-
 
 def test_the_readme_shows_each_sides_measured_median_and_the_rounds_ratio(
     bench_run: ModuleType,
